@@ -1,0 +1,48 @@
+# seg_platform: `make demo` runs the platform on its synthetic sample, `make test` runs the tests.
+# Both set everything up from nothing: a .venv with the locked dependencies and the project.
+
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+
+.PHONY: setup demo test test-all ui mlflow-ui lint format lock bench clean
+
+setup: $(STAMP)
+
+$(STAMP): pyproject.toml requirements.lock
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check uv
+	$(BIN)/uv pip install --quiet --python $(BIN)/python -r requirements.lock
+	$(BIN)/uv pip install --quiet --python $(BIN)/python --no-deps -e .
+	touch $(STAMP)
+
+demo: setup  ## generate the synthetic sample and materialize every asset
+	$(BIN)/seg-platform demo
+
+test: setup  ## the default test suite (slow scale runs excluded)
+	$(BIN)/python -m pytest -m "not slow"
+
+test-all: setup
+	$(BIN)/python -m pytest
+
+ui: setup  ## Dagster UI on http://127.0.0.1:3000
+	$(BIN)/seg-platform ui
+
+mlflow-ui: setup  ## MLflow UI on http://127.0.0.1:5000
+	$(BIN)/seg-platform mlflow-ui
+
+lint: setup
+	$(BIN)/ruff check . && $(BIN)/ruff format --check .
+
+format: setup
+	$(BIN)/ruff format . && $(BIN)/ruff check --fix .
+
+lock:  ## re-resolve requirements.lock after changing pyproject.toml
+	$(BIN)/uv pip compile --quiet --python-version 3.11 --extra dev pyproject.toml -o requirements.lock
+
+bench: setup
+	$(BIN)/python benchmarks/generator_throughput.py --customers 100000 1000000 --months 12
+
+clean:
+	rm -rf $(VENV) .seg_platform .pytest_cache

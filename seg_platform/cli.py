@@ -1,0 +1,199 @@
+"""The `seg-platform` command: generate sample data, run the pipeline, evaluate, open the UIs."""
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from seg_platform import settings
+
+DEMO_CUSTOMERS, DEMO_MONTHS, DEMO_SEED = 2000, 12, 42
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = _parser()
+    args = parser.parse_args(argv)
+    if getattr(args, "home", None):
+        os.environ[settings.HOME_ENV] = str(Path(args.home).resolve())
+    if getattr(args, "sources", None):
+        os.environ[settings.SOURCES_ENV] = str(Path(args.sources).resolve())
+    return args.func(args)
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="seg-platform",
+        description="AI customer segmentation platform: identity, features, segments, activation.",
+    )
+    sub = parser.add_subparsers(required=True, metavar="COMMAND")
+
+    def command(name: str, func, help_: str, home: bool = True, sources: bool = False):
+        p = sub.add_parser(name, help=help_, description=help_)
+        p.set_defaults(func=func)
+        if home:
+            p.add_argument(
+                "--home",
+                help=f"platform home (default ${settings.HOME_ENV} or ./{settings.DEFAULT_HOME})",
+            )
+        if sources:
+            p.add_argument(
+                "--sources",
+                help=f"sources.yaml to read (default ${settings.SOURCES_ENV} or the home's sample)",
+            )
+        return p
+
+    p = command(
+        "generate", _generate, "Write a synthetic company's landing files and truth.", home=False
+    )
+    p.add_argument("--customers", type=int, default=DEMO_CUSTOMERS)
+    p.add_argument("--months", type=int, default=DEMO_MONTHS)
+    p.add_argument("--seed", type=int, default=DEMO_SEED)
+    p.add_argument("--end-month", default="2025-12", help="last month of data (YYYY-MM)")
+    p.add_argument("--out", required=True, help="folder for landing/ and truth/")
+
+    p = command("run", _run, "Materialize every asset (the full_pipeline job).", sources=True)
+    p.add_argument("--verbose", action="store_true", help="show Dagster's event log")
+
+    p = command("demo", _demo, "Generate the bundled sample (if missing) and run everything.")
+    p.add_argument("--customers", type=int, default=DEMO_CUSTOMERS)
+    p.add_argument("--months", type=int, default=DEMO_MONTHS)
+    p.add_argument("--verbose", action="store_true")
+
+    p = command("evaluate", _evaluate, "Compare the platform's tables with generator truth (JSON).")
+    p.add_argument("--truth", required=True, help="the truth/ folder written by generate")
+
+    p = command("ui", _ui, "Start the Dagster UI on 127.0.0.1.")
+    p.add_argument("--port", type=int, default=3000)
+
+    p = command("mlflow-ui", _mlflow_ui, "Start the MLflow UI on 127.0.0.1.")
+    p.add_argument("--port", type=int, default=5000)
+
+    p = command("docs", _docs, "Write docs/sources.md from the input contract.", home=False)
+    p.add_argument("--out", default="docs/sources.md")
+    return parser
+
+
+def _generate(args) -> int:
+    from seg_platform.synthetic.generator import generate
+
+    started = time.perf_counter()
+    summary = generate(
+        args.customers, args.months, args.seed, Path(args.out), end_month=args.end_month
+    )
+    print(json.dumps(summary, indent=2, default=str))
+    print(
+        f"Wrote {Path(args.out).resolve()} in {time.perf_counter() - started:.1f} s.",
+        file=sys.stderr,
+    )
+    return 0
+
+
+def _run(args) -> int:
+    from seg_platform.runner import run_pipeline
+
+    return run_pipeline(verbose=args.verbose)
+
+
+def _demo(args) -> int:
+    from seg_platform.runner import print_next_steps, run_pipeline
+    from seg_platform.synthetic.generator import generate
+
+    home = settings.platform_home().ensure()
+    sample = home.sample
+    summary_file = sample / "truth" / "summary.json"
+    wanted = {"customers": args.customers, "months": args.months, "seed": DEMO_SEED}
+    current = json.loads(summary_file.read_text()) if summary_file.exists() else {}
+    if any(current.get(k) != v for k, v in wanted.items()):
+        print(
+            f"Generating the synthetic sample ({args.customers:,} customers, {args.months} "
+            f"months) in {sample} ..."
+        )
+        generate(args.customers, args.months, DEMO_SEED, sample)
+    os.environ[settings.SOURCES_ENV] = str(sample / "landing" / "sources.yaml")
+    code = run_pipeline(verbose=args.verbose)
+    if code == 0:
+        from seg_platform.evaluation import evaluate
+
+        metrics = evaluate(home, sample / "truth")
+        print(
+            "\nEvaluation against the generator's ground truth "
+            "(seg-platform evaluate --truth " + str(sample / "truth") + "):"
+        )
+        print(json.dumps(metrics["raw"]["totals"], indent=2))
+        print_next_steps(home)
+    return code
+
+
+def _evaluate(args) -> int:
+    from seg_platform.evaluation import evaluate
+
+    truth = Path(args.truth)
+    if not (truth / "summary.json").exists():
+        print(
+            f"error: {truth} is not a truth folder written by `seg-platform generate`.",
+            file=sys.stderr,
+        )
+        return 2
+    print(json.dumps(evaluate(settings.platform_home(), truth), indent=2))
+    return 0
+
+
+def _ui(args) -> int:
+    home = settings.platform_home().ensure()
+    env = {**os.environ, "DAGSTER_HOME": str(home.dagster_home), settings.HOME_ENV: str(home.root)}
+    print(f"Dagster UI: http://127.0.0.1:{args.port}  (Ctrl-C to stop)")
+    cmd = [
+        _bin("dagster"),
+        "dev",
+        "-m",
+        "seg_platform.definitions",
+        "-h",
+        "127.0.0.1",
+        "-p",
+        str(args.port),
+    ]
+    return subprocess.call(cmd, env=env)
+
+
+def _mlflow_ui(args) -> int:
+    home = settings.platform_home().ensure()
+    env = {**os.environ, "MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false"}
+    print(f"MLflow UI: http://127.0.0.1:{args.port}  (Ctrl-C to stop)")
+    cmd = [
+        _bin("mlflow"),
+        "server",
+        "--backend-store-uri",
+        home.mlflow_tracking_uri,
+        "--default-artifact-root",
+        str(home.mlflow_artifacts.resolve()),
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(args.port),
+        "--workers",
+        "1",
+    ]
+    return subprocess.call(cmd, env=env)
+
+
+def _docs(args) -> int:
+    from seg_platform.sources.docs import render_sources_doc
+
+    out = Path(args.out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(render_sources_doc())
+    print(f"Wrote {out}")
+    return 0
+
+
+def _bin(name: str) -> str:
+    """A console script installed beside this Python (the project's .venv)."""
+    candidate = Path(sys.executable).parent / name
+    return str(candidate) if candidate.exists() else name
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,73 @@
+"""DuckDB access for every asset: one connection recipe, and atomic replacement of tables.
+
+A table is only ever replaced inside one transaction, so a run that fails or is killed midway
+leaves the previous version readable (DuckDB's WAL only replays committed transactions).
+"""
+
+import os
+import signal
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+
+import duckdb
+
+# Test hook: a comma-separated list of table names; the process kills itself (SIGKILL) right
+# before committing the replacement of one of them, to prove that a killed run keeps old tables.
+KILL_BEFORE_COMMIT_ENV = "SEG_PLATFORM_KILL_BEFORE_COMMIT"
+
+
+class WarehouseLockedError(RuntimeError):
+    """Another process holds the warehouse's write lock."""
+
+
+@contextmanager
+def connect(database: Path | str, read_only: bool = False) -> Iterator[duckdb.DuckDBPyConnection]:
+    """Open the warehouse with the platform's session settings (UTC), failing fast on a lock.
+
+    DuckDB allows one writing process per file. Dagster's DuckDBResource retries a locked file
+    silently for about 100 s, which looks like a hang; we say at once who holds it instead.
+    """
+    path = Path(database)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        con = duckdb.connect(str(path), read_only=read_only)
+    except duckdb.IOException as exc:
+        if "lock" in str(exc).lower():
+            raise WarehouseLockedError(
+                f"The warehouse {path} is in use by another process ({exc}). "
+                "Only one run may write at a time: wait for it to finish or stop it."
+            ) from exc
+        raise
+    try:
+        con.execute("SET TimeZone = 'UTC'")
+        yield con
+    finally:
+        con.close()
+
+
+def quote(identifier: str) -> str:
+    """Quote an SQL identifier for DuckDB."""
+    return '"' + identifier.replace('"', '""') + '"'
+
+
+def replace_tables(
+    con: duckdb.DuckDBPyConnection,
+    statements: Sequence[tuple[str, str]],
+) -> None:
+    """Run (table, SQL) statements that rebuild tables, all in one transaction.
+
+    Each SQL is executed as given (e.g. `CREATE OR REPLACE TABLE raw.x AS ...`); the table names
+    only serve the kill-before-commit test hook. Any error rolls everything back.
+    """
+    kill_at = {t for t in os.environ.get(KILL_BEFORE_COMMIT_ENV, "").split(",") if t}
+    con.execute("BEGIN TRANSACTION")
+    try:
+        for _table, sql in statements:
+            con.execute(sql)
+        if kill_at & {table for table, _ in statements}:
+            os.kill(os.getpid(), signal.SIGKILL)
+        con.execute("COMMIT")
+    except BaseException:
+        con.execute("ROLLBACK")
+        raise
