@@ -6,7 +6,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: setup demo test test-all ui mlflow-ui lint format lock bench clean
+.PHONY: setup demo test test-all ui mlflow-ui lint check-defs format lock bench clean
 
 setup: $(STAMP)
 
@@ -34,6 +34,10 @@ mlflow-ui: setup  ## MLflow UI on http://127.0.0.1:5000
 
 lint: setup
 	$(BIN)/ruff check . && $(BIN)/ruff format --check .
+
+check-defs: setup  ## Dagster's own validation of the code location in workspace.yaml
+	mkdir -p .seg_platform/dagster
+	DAGSTER_HOME=$(CURDIR)/.seg_platform/dagster $(BIN)/dagster definitions validate -w workspace.yaml
 
 format: setup
 	$(BIN)/ruff format . && $(BIN)/ruff check --fix .

@@ -50,11 +50,16 @@ def raw_metrics(con: duckdb.DuckDBPyConnection, truth: Path) -> dict:
         ).fetchone()
         # Every valid record key in the files must survive exactly once.
         expected_kept = con.execute(
-            f"""SELECT count(DISTINCT record_key) FROM '{records}' r
-                WHERE source = $1 AND record_key IS NOT NULL AND record_key <> ''
+            f"""SELECT count(DISTINCT record_key) FROM '{records}'
+                WHERE source = $1 AND coalesce(record_key, '') <> ''
                   AND record_key NOT IN (
-                      SELECT record_key FROM '{records}' JOIN _truth_malformed m USING (source)
-                      WHERE false)""",
+                      SELECT record_key FROM _truth_malformed
+                      WHERE source = $1 AND record_key IS NOT NULL)""",
+            [name],
+        ).fetchone()[0]
+        planted_duplicates = con.execute(
+            f"SELECT coalesce(sum(copies), 0) FROM '{truth / 'duplicates.parquet'}' "
+            "WHERE source = $1",
             [name],
         ).fetchone()[0]
         per_source[name] = {
@@ -67,6 +72,7 @@ def raw_metrics(con: duckdb.DuckDBPyConnection, truth: Path) -> dict:
             "malformed_caught": caught,
             "malformed_recall": round(caught / planted, 6) if planted else 1.0,
             "valid_rows_quarantined": wrongly,
+            "planted_duplicates": int(planted_duplicates),
             "expected_rows_kept": expected_kept,
         }
     totals = {

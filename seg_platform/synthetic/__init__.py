@@ -1,0 +1,1 @@
+"""Synthetic company data: landing files for every contract source plus ground truth."""

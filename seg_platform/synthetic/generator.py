@@ -1,0 +1,1800 @@
+"""Synthetic company generator: landing files for every contract source, plus ground truth.
+
+`generate()` simulates a company's customers month by month and writes what its systems would
+export: web and app events, CRM contacts, email events, support tickets, billing invoices and
+shop orders, one CSV per source and month (`landing/`), in exactly the columns of
+`seg_platform.sources.contract`. Next to the landing files it writes the truth the platform
+is measured against (`truth/`): who every record belongs to, each person's archetype per
+month, what happened in the 90 days after each month, and every planted defect.
+
+The model, in short:
+
+* Persons carry identifiers keyed differently per source (cookie, device, account, email,
+  phone, CRM id, billing id, shop key), with the messiness real systems have: shared family
+  devices, second CRM contacts with a typo in the name, work billing emails, emails in mixed
+  case with stray spaces and Gmail dot/plus variants, phones in many formats, junk values.
+* Each person has an archetype (power user, loyal big spender, bargain hunter, pricing-curious
+  prospect, setup struggler, dormant, new explorer) that sets Poisson rates for everything it
+  does. Each month a share of persons switch archetype along sensible transitions, some churn
+  and go silent, and new persons sign up.
+* Defects are planted on purpose and recorded: late events (delivered in next month's file),
+  duplicate deliveries, malformed rows of one unambiguous kind each, truncated last lines.
+
+Readers beware: a truncated last line has too few fields, so DuckDB needs
+`read_csv(..., null_padding=true)` (its sniffer rejects such a small file otherwise).
+
+Everything is vectorised with numpy and polars: loops run per month and per source, never per
+person or per event. Randomness comes from `numpy.random.Generator(PCG64)` streams keyed by
+(seed, purpose, month, ...), so each month's output depends only on the arguments, and the same
+arguments give byte-identical files. Wall-clock time appears only in the returned summary.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import polars as pl
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from seg_platform.sources.contract import SOURCES, Source
+
+__all__ = ["ARCHETYPES", "MALFORMED_KINDS", "generate"]
+
+# --------------------------------------------------------------------------------------------
+# Archetypes and their behaviour
+# --------------------------------------------------------------------------------------------
+
+ARCHETYPES = (
+    "power_user",
+    "high_value_loyal",
+    "bargain_hunter",
+    "pricing_curious",
+    "setup_struggler",
+    "dormant_at_risk",
+    "new_explorer",
+)
+POWER, LOYAL, BARGAIN, PRICING, STRUGGLER, DORMANT, EXPLORER = range(7)
+N_ARCH = len(ARCHETYPES)
+
+# Monthly behaviour per archetype, columns in ARCHETYPES order. Counts are Poisson rates per
+# active person-month (scaled by the person's own activity level), probabilities are per event.
+#                              power  loyal  bargain pricing strugg dormant explorer
+_RATE_ROWS: dict[str, tuple[float, ...]] = {
+    "web_sessions":           (0.48,  0.8,   1.15,   1.2,    0.4,   0.14,   0.85),
+    "web_pages_extra":        (1.5,   2.5,   3.0,    3.5,    1.5,   0.8,    2.5),
+    "login_share":            (0.85,  0.75,  0.5,    0.3,    0.6,   0.4,    0.5),
+    "app_sessions":           (2.4,   0.6,   0.17,   0.08,   0.85,  0.06,   0.6),
+    "app_features":           (2.5,   1.2,   0.8,    0.5,    0.8,   0.5,    1.5),
+    "onboarding":             (0.04,  0.0,   0.02,   0.04,   1.7,   0.0,    0.55),
+    "retry":                  (0.08,  0.04,  0.02,   0.02,   1.1,   0.02,   0.12),
+    "error":                  (0.06,  0.03,  0.02,   0.02,   0.85,  0.02,   0.08),
+    "email_sent":             (0.75,  0.9,   1.25,   0.7,    0.7,   0.75,   0.7),
+    "email_open":             (0.35,  0.55,  0.45,   0.30,   0.25,  0.08,   0.40),
+    "email_click":            (0.25,  0.35,  0.55,   0.30,   0.15,  0.10,   0.30),
+    "email_unsubscribe":      (0.003, 0.002, 0.008,  0.01,   0.01,  0.05,   0.005),
+    "email_bounce":           (0.005, 0.005, 0.01,   0.01,   0.01,  0.04,   0.01),
+    "tickets":                (0.04,  0.06,  0.05,   0.04,   0.5,   0.05,   0.08),
+    "orders":                 (0.25,  1.2,   1.0,    0.0,    0.08,  0.04,   0.2),
+    "order_lines_extra":      (0.4,   0.9,   1.6,    0.0,    0.3,   0.3,    0.5),
+    "quantity_extra":         (0.3,   0.4,   0.9,    0.0,    0.2,   0.2,    0.3),
+    "order_cancelled":        (0.05,  0.03,  0.06,   0.0,    0.08,  0.10,   0.06),
+    "order_refunded":         (0.03,  0.02,  0.08,   0.0,    0.05,  0.06,   0.04),
+    "churn":                  (0.004, 0.004, 0.012,  0.03,   0.035, 0.10,   0.015),
+    "subscribed_at_start":    (0.6,   0.9,   0.2,    0.0,    0.45,  0.3,    0.2),
+    "subscribe_at_signup":    (0.5,   0.7,   0.15,   0.0,    0.5,   0.1,    0.25),
+    "subscribe":              (0.08,  0.25,  0.02,   0.0,    0.03,  0.005,  0.05),
+    "cancel":                 (0.01,  0.005, 0.03,   1.0,    0.03,  0.10,   0.02),
+    "invoice_failed":         (0.02,  0.01,  0.04,   0.0,    0.05,  0.25,   0.03),
+    "invoice_refunded":       (0.005, 0.005, 0.02,   0.0,    0.02,  0.02,   0.01),
+    "has_account":            (0.97,  0.95,  0.85,   0.5,    0.95,  0.85,   0.85),
+}  # fmt: skip
+RATES = {k: np.asarray(v, dtype=np.float64) for k, v in _RATE_ROWS.items()}
+
+# Archetype mix of persons already customers when the window starts, and of new sign-ups.
+START_MIX = np.array([0.12, 0.12, 0.18, 0.12, 0.08, 0.23, 0.15])
+SIGNUP_MIX = np.array([0.0, 0.0, 0.15, 0.2, 0.2, 0.0, 0.45])
+
+# Where a person goes when they switch archetype (rows: from, columns: to; diagonal zero).
+TRANSITIONS = np.array(
+    [
+        # power loyal bargain pricing strugg dormant explorer
+        [0.00, 0.35, 0.10, 0.10, 0.05, 0.40, 0.00],  # power_user
+        [0.30, 0.00, 0.20, 0.05, 0.00, 0.45, 0.00],  # high_value_loyal
+        [0.15, 0.30, 0.00, 0.20, 0.00, 0.35, 0.00],  # bargain_hunter
+        [0.00, 0.40, 0.15, 0.00, 0.10, 0.35, 0.00],  # pricing_curious
+        [0.45, 0.00, 0.00, 0.00, 0.00, 0.45, 0.10],  # setup_struggler
+        [0.20, 0.10, 0.25, 0.25, 0.00, 0.00, 0.20],  # dormant_at_risk
+        [0.25, 0.00, 0.20, 0.25, 0.15, 0.15, 0.00],  # new_explorer
+    ]
+)
+
+# Web page categories and how each archetype browses them.
+PAGE_CATEGORIES = ("home", "product", "pricing", "compare", "cart", "checkout", "blog", "login")
+PAGE_MIX = np.array(
+    [
+        # home product pricing compare cart checkout blog login
+        [0.25, 0.25, 0.03, 0.02, 0.05, 0.03, 0.20, 0.17],  # power_user
+        [0.15, 0.35, 0.05, 0.03, 0.17, 0.12, 0.05, 0.08],  # high_value_loyal
+        [0.10, 0.30, 0.05, 0.15, 0.25, 0.07, 0.05, 0.03],  # bargain_hunter
+        [0.08, 0.12, 0.35, 0.30, 0.03, 0.07, 0.03, 0.02],  # pricing_curious
+        [0.30, 0.10, 0.05, 0.02, 0.02, 0.01, 0.30, 0.20],  # setup_struggler
+        [0.50, 0.15, 0.05, 0.02, 0.03, 0.01, 0.20, 0.04],  # dormant_at_risk
+        [0.25, 0.30, 0.10, 0.05, 0.05, 0.02, 0.20, 0.03],  # new_explorer
+    ]
+)
+# Referrer of a session's first page: direct, search, social, newsletter campaign.
+REFERRER_MIX = np.array(
+    [
+        [0.55, 0.25, 0.10, 0.10],
+        [0.45, 0.25, 0.10, 0.20],
+        [0.20, 0.25, 0.20, 0.35],
+        [0.25, 0.50, 0.15, 0.10],
+        [0.40, 0.40, 0.10, 0.10],
+        [0.40, 0.30, 0.15, 0.15],
+        [0.25, 0.40, 0.25, 0.10],
+    ]
+)
+SEARCH_SITES = ("google.com", "bing.com", "duckduckgo.com")
+SOCIAL_SITES = ("facebook.com", "linkedin.com", "reddit.com", "producthunt.com")
+
+FEATURES = (
+    "dashboard", "reports", "segments", "search", "filters", "export_csv", "alerts",
+    "integrations", "data_import", "team_invite", "templates", "scheduled_reports", "comments",
+    "custom_fields", "api_keys", "webhooks", "mobile_sync", "audit_log", "billing_portal", "sso",
+)  # fmt: skip
+# How concentrated each archetype's feature use is (Zipf exponent; low = broad use).
+FEATURE_ZIPF = np.array([0.15, 0.9, 1.3, 1.5, 1.2, 1.6, 0.7])
+_FEATURE_MIX = 1.0 / (np.arange(len(FEATURES)) + 1.0) ** FEATURE_ZIPF[:, None]
+APP_EVENT_NAMES = (
+    "session_start", "feature_used", "onboarding_step_started", "onboarding_step_completed",
+    "onboarding_step_abandoned", "retry", "error",
+)  # fmt: skip
+ONBOARDING_STEPS = (
+    "create_account",
+    "verify_email",
+    "connect_data",
+    "invite_team",
+    "first_segment",
+)
+# Onboarding outcome per event: started, completed, abandoned.
+ONBOARDING_MIX = np.array(
+    [[0.45, 0.50, 0.05]] * 4 + [[0.50, 0.12, 0.38]] + [[0.45, 0.40, 0.15]] * 2
+)
+
+TICKET_CATEGORIES = ("billing", "bug", "how_to", "onboarding", "cancellation", "other")
+TICKET_MIX = np.array(
+    [
+        [0.10, 0.45, 0.25, 0.02, 0.03, 0.15],
+        [0.30, 0.25, 0.20, 0.02, 0.05, 0.18],
+        [0.35, 0.10, 0.20, 0.02, 0.13, 0.20],
+        [0.40, 0.05, 0.30, 0.05, 0.05, 0.15],
+        [0.08, 0.30, 0.20, 0.35, 0.02, 0.05],
+        [0.30, 0.10, 0.10, 0.05, 0.35, 0.10],
+        [0.10, 0.15, 0.40, 0.20, 0.02, 0.13],
+    ]
+)
+SATISFACTION_MIX = np.array(
+    [
+        [0.02, 0.03, 0.10, 0.35, 0.50],
+        [0.03, 0.05, 0.15, 0.37, 0.40],
+        [0.05, 0.07, 0.18, 0.35, 0.35],
+        [0.05, 0.07, 0.20, 0.35, 0.33],
+        [0.35, 0.35, 0.20, 0.07, 0.03],
+        [0.20, 0.25, 0.30, 0.15, 0.10],
+        [0.03, 0.05, 0.15, 0.37, 0.40],
+    ]
+)
+RESOLUTION_HOURS = np.array([6.0, 5.0, 8.0, 8.0, 30.0, 20.0, 8.0])  # lognormal median
+
+PLANS = ("free", "starter", "pro", "enterprise")
+PLAN_CENTS = np.array([0, 2900, 9900, 0])  # enterprise is priced per account
+PLAN_MIX = np.array(
+    [
+        [0.05, 0.35, 0.50, 0.10],
+        [0.00, 0.10, 0.60, 0.30],
+        [0.30, 0.60, 0.10, 0.00],
+        [0.30, 0.60, 0.10, 0.00],  # unused: prospects have no plan
+        [0.20, 0.60, 0.20, 0.00],
+        [0.30, 0.50, 0.20, 0.00],
+        [0.40, 0.50, 0.10, 0.00],
+    ]
+)
+
+SHOP_CATEGORIES = ("electronics", "home", "apparel", "beauty", "sports", "books", "toys", "garden")
+# Shop product choice: beta(a, b) over the catalog sorted by price (bargain hunters buy cheap).
+PRODUCT_BETA = np.array(
+    [[2.0, 2.0], [3.0, 1.5], [1.2, 4.0], [2.0, 2.0], [2.0, 2.5], [1.5, 3.0], [2.0, 2.5]]
+)
+
+# --------------------------------------------------------------------------------------------
+# Vocabulary
+# --------------------------------------------------------------------------------------------
+
+FIRST_NAMES = (
+    "James", "Mary", "John", "Patricia", "Robert", "Jennifer", "Michael", "Linda", "William",
+    "Elizabeth", "David", "Barbara", "Richard", "Susan", "Joseph", "Jessica", "Thomas", "Sarah",
+    "Charles", "Karen", "Christopher", "Lisa", "Daniel", "Nancy", "Matthew", "Betty", "Anthony",
+    "Margaret", "Mark", "Sandra", "Donald", "Ashley", "Steven", "Kimberly", "Paul", "Emily",
+    "Andrew", "Donna", "Joshua", "Michelle", "Kenneth", "Carol", "Kevin", "Amanda", "Brian",
+    "Melissa", "George", "Deborah", "Timothy", "Stephanie", "Ronald", "Rebecca", "Edward",
+    "Sharon", "Jason", "Laura", "Jeffrey", "Cynthia", "Ryan", "Kathleen", "Jacob", "Amy", "Gary",
+    "Angela", "Nicholas", "Shirley", "Eric", "Anna", "Jonathan", "Brenda", "Stephen", "Pamela",
+    "Larry", "Emma", "Justin", "Nicole", "Scott", "Helen", "Brandon", "Samantha", "Benjamin",
+    "Katherine", "Samuel", "Christine", "Gregory", "Debra", "Alexander", "Rachel", "Frank",
+    "Carolyn", "Patrick", "Janet", "Raymond", "Catherine", "Jack", "Maria", "Dennis", "Heather",
+    "Jerry", "Diane", "Tyler", "Ruth", "Aaron", "Julie", "Jose", "Olivia", "Adam", "Joyce",
+    "Nathan", "Virginia", "Henry", "Victoria", "Priya", "Wei", "Aisha", "Mateo", "Sofia", "Omar",
+)  # fmt: skip
+LAST_NAMES = (
+    "Smith", "Johnson", "Williams", "Brown", "Jones", "Garcia", "Miller", "Davis", "Rodriguez",
+    "Martinez", "Hernandez", "Lopez", "Gonzalez", "Wilson", "Anderson", "Thomas", "Taylor",
+    "Moore", "Jackson", "Martin", "Lee", "Perez", "Thompson", "White", "Harris", "Sanchez",
+    "Clark", "Ramirez", "Lewis", "Robinson", "Walker", "Young", "Allen", "King", "Wright",
+    "Scott", "Torres", "Nguyen", "Hill", "Flores", "Green", "Adams", "Nelson", "Baker", "Hall",
+    "Rivera", "Campbell", "Mitchell", "Carter", "Roberts", "Gomez", "Phillips", "Evans", "Turner",
+    "Diaz", "Parker", "Cruz", "Edwards", "Collins", "Reyes", "Stewart", "Morris", "Morales",
+    "Murphy", "Cook", "Rogers", "Gutierrez", "Ortiz", "Morgan", "Cooper", "Peterson", "Bailey",
+    "Reed", "Kelly", "Howard", "Ramos", "Kim", "Cox", "Ward", "Richardson", "Watson", "Brooks",
+    "Chavez", "Wood", "James", "Bennett", "Gray", "Mendoza", "Ruiz", "Hughes", "Price", "Alvarez",
+    "Castillo", "Sanders", "Patel", "Myers", "Long", "Ross", "Foster", "Jimenez", "Powell",
+    "Jenkins", "Perry", "Russell", "Sullivan", "Bell", "Coleman", "Butler", "Henderson", "Barnes",
+    "Gonzales", "Fisher", "Vasquez", "Simmons", "Romero", "Jordan", "Patterson", "Alexander",
+    "Hamilton", "Graham", "Reynolds", "Griffin", "Wallace", "Moreno", "West", "Cole", "Hayes",
+    "Chen", "Wang", "Singh", "Okafor", "Kowalski", "Schmidt", "Rossi", "Dubois", "Tanaka",
+)  # fmt: skip
+PERSONAL_DOMAINS = (
+    "gmail.com", "yahoo.com", "outlook.com", "hotmail.com", "icloud.com", "aol.com", "proton.me",
+)  # fmt: skip
+PERSONAL_DOMAIN_MIX = np.array([0.42, 0.15, 0.14, 0.1, 0.11, 0.04, 0.04])
+# Employers of B2B contacts; the work email domain is derived from the name.
+COMPANY_NAMES = (
+    "Northwind Traders", "Contoso Ltd", "Fabrikam Inc", "Tailspin Toys", "Wide World Importers",
+    "Adventure Works", "Litware Inc", "Proseware", "Lamna Healthcare", "Fourth Coffee",
+    "Coho Winery", "Alpine Ski House", "Blue Yonder Airlines", "Humongous Insurance",
+    "Margie's Travel", "Trey Research", "Woodgrove Bank", "Graphic Design Institute", "Relecloud",
+    "VanArsdel Ltd", "Bellows College", "Datum Corporation", "Southridge Video",
+    "City Power & Light", "Consolidated Messenger", "Nod Publishers", "Wingtip Toys",
+    "School of Fine Art",
+)  # fmt: skip
+COMPANY_DOMAINS = tuple(
+    "".join(ch for ch in name.lower().split(" ltd")[0].split(" inc")[0] if ch.isalnum())
+    + ".example"
+    for name in COMPANY_NAMES
+)
+ROLES = (
+    "Marketing Manager", "Data Analyst", "CEO", "Founder", "Product Manager", "Engineer",
+    "Operations Lead", "Sales Director", "Customer Success", "Head of Growth", "CTO", "Buyer",
+)  # fmt: skip
+COUNTRY_CODES = ("US", "CA")
+COUNTRY_NAMES = (("US", "USA", "United States", "us", "U.S."), ("CA", "Canada", "canada"))
+CURRENCIES = ("USD", "CAD")
+
+# Web paths: one table, each page category owns a contiguous block of it.
+_WEB_PRODUCTS = tuple(
+    f"{a}-{b}"
+    for a in ("smart", "eco", "pro", "mini", "ultra", "classic")
+    for b in ("speaker", "lamp", "backpack", "bottle", "watch", "kettle", "desk")
+)
+_COMPETITORS = ("acme", "globex", "initech", "umbrella", "hooli", "stark", "wayne", "wonka")
+_BLOG_POSTS = tuple(
+    f"{a}-{b}"
+    for a in ("how-to", "guide-to", "ten-tips-for", "why-we-love")
+    for b in ("segmentation", "onboarding", "exports", "dashboards", "alerts", "teams")
+)
+_PATH_BLOCKS = (
+    ("/",),
+    tuple(f"/product/{p}" for p in _WEB_PRODUCTS),
+    ("/pricing",),
+    tuple(f"/compare/{c}" for c in _COMPETITORS),
+    ("/cart",),
+    ("/checkout",),
+    tuple(f"/blog/{b}" for b in _BLOG_POSTS),
+    ("/login",),
+    ("/signup",),
+)
+WEB_PATHS = tuple(p for block in _PATH_BLOCKS for p in block)
+_PATH_OFFSET = np.cumsum([0] + [len(b) for b in _PATH_BLOCKS[:-1]])
+_PATH_SIZE = np.array([len(b) for b in _PATH_BLOCKS])
+SIGNUP_CATEGORY = len(_PATH_BLOCKS) - 1
+WEB_EVENT_TYPES = ("page_view", "add_to_cart", "checkout_started", "login", "signup")
+_EVENT_TYPE_OF_CATEGORY = np.array([0, 0, 0, 0, 1, 2, 0, 3, 4])
+
+EMAIL_EVENT_TYPES = ("sent", "open", "click", "unsubscribe", "bounce")
+BILLING_STATUSES = ("paid", "failed", "refunded")
+ORDER_STATUSES = ("completed", "cancelled", "refunded")
+
+# Junk that real systems put into identifier fields; only ever in optional columns.
+JUNK_EMAIL = ("test@test.com", "null", "n/a", "N/A")
+JUNK_PHONE = ("0000", "null", "N/A", "n/a")
+JUNK_ID = ("null", "n/a", "N/A", "0000")
+JUNK_SHARE = 0.003
+
+LATE_SHARE = 0.02  # events of month m delivered in month m+1's file
+LATE_SOURCES = ("web_events", "app_events", "email_events")
+DUPLICATE_SOURCES = ("web_events", "app_events", "email_events", "billing", "orders")
+# Truncated lines are cut by hand in the third field, so only plain-text sources whose first
+# three columns never need CSV quoting qualify (not the gzipped email events, not CRM emails
+# with stray spaces).
+TRUNCATABLE_SOURCES = ("web_events", "app_events", "support_tickets", "billing", "orders")
+N_TRUNCATED_FILES = 3
+
+# Multiplier on web, app and email rates. The rates above are calibrated so that at 1.0 they
+# come to about 50 events per customer over 12 months (51 measured at 1M customers), counting
+# customers who have not signed up yet or have churned.
+VOLUME = 1.0
+
+MALFORMED_KINDS = (
+    "bad_timestamp",
+    "timestamp_out_of_range",
+    "missing_required",
+    "non_numeric_amount",
+    "negative_amount",
+    "bad_accepted_value",
+    "out_of_range",
+    "closed_before_opened",
+    "missing_contact",
+    "truncated_line",
+)
+_KINDS_BY_SOURCE = {
+    "web_events": ("bad_timestamp", "timestamp_out_of_range", "missing_required"),
+    "app_events": ("bad_timestamp", "timestamp_out_of_range", "missing_required"),
+    "crm_contacts": ("bad_timestamp", "timestamp_out_of_range", "missing_required"),
+    "email_events": (
+        "bad_timestamp", "timestamp_out_of_range", "missing_required", "bad_accepted_value",
+    ),
+    "support_tickets": (
+        "bad_timestamp", "timestamp_out_of_range", "missing_required", "out_of_range",
+        "closed_before_opened", "missing_contact",
+    ),
+    "billing": (
+        "bad_timestamp", "timestamp_out_of_range", "missing_required", "non_numeric_amount",
+        "negative_amount", "bad_accepted_value",
+    ),
+    "orders": (
+        "bad_timestamp", "timestamp_out_of_range", "missing_required", "non_numeric_amount",
+        "negative_amount", "bad_accepted_value",
+    ),
+}  # fmt: skip
+_BAD_ACCEPTED = {
+    "email_events": ("event_type", ("opened??", "delivered", "spam_report")),
+    "billing": ("status", ("pending_x", "chargeback", "paid?")),
+    "orders": ("status", ("pending_x", "shipped??", "on_hold")),
+}
+_BAD_TIMESTAMPS = ("not-a-date", "2025-13-45 25:61:00", "2025-02-30 10:00:00")
+_BAD_TIMESTAMPS_ISO = ("not-a-date", "2025-13-45T25:61:00Z", "2025-02-30T10:00:00Z")
+_OUT_OF_RANGE_TS = ("1970-01-01 00:00:00", "2099-01-01 00:00:00")
+_OUT_OF_RANGE_TS_ISO = ("1970-01-01T00:00:00Z", "2099-01-01T00:00:00Z")
+_NON_NUMERIC = ("twelve", "12,50€", "1O.00")
+_BAD_SATISFACTION = ("9", "0", "6", "-1")
+
+SOURCE_ORDER = tuple(SOURCES)  # contract order; fixes file, rng-stream and truth ordering
+
+# Random-stream purposes (first element of the SeedSequence spawn key).
+_S_POP, _S_STATE, _S_FILES, _S_SALT = 1, 2, 3, 4
+_ID_FAMILIES = (
+    "user", "cookie", "device", "billing", "crm", "key", "phone", "web", "app", "email",
+    "invoice", "session", "sku", "platform",
+)  # fmt: skip
+_EVENT_ID_PREFIX = {
+    "web_events": ("we_", "web"),
+    "app_events": ("ae_", "app"),
+    "email_events": ("ee_", "email"),
+}
+_S_GEN = {name: 10 + i for i, name in enumerate(SOURCE_ORDER)}
+
+_DAY = 86_400
+_PRE_WINDOW_MONTHS = 36  # existing customers signed up up to 3 years before the window
+_PRE_WINDOW_SHARE = 0.55  # share of customers already signed up when the window starts
+
+
+# --------------------------------------------------------------------------------------------
+# Small vectorised helpers
+# --------------------------------------------------------------------------------------------
+
+
+def _rng(seed: int, *keys: int) -> np.random.Generator:
+    """An independent PCG64 stream for one purpose (and month, source...): order-proof."""
+    return np.random.Generator(np.random.PCG64(np.random.SeedSequence(seed, spawn_key=keys)))
+
+
+def _salt(seed: int, kind: int) -> int:
+    return int(np.random.SeedSequence(seed, spawn_key=(_S_SALT, kind)).generate_state(1)[0])
+
+
+def _scramble(x: np.ndarray, salt: int) -> np.ndarray:
+    """Bijective 64-bit mix (splitmix64 finaliser): distinct inputs give distinct ids."""
+    z = x.astype(np.uint64) + np.uint64(salt)
+    z ^= z >> np.uint64(30)
+    z *= np.uint64(0xBF58476D1CE4E5B9)
+    z ^= z >> np.uint64(27)
+    z *= np.uint64(0x94D049BB133111EB)
+    z ^= z >> np.uint64(31)
+    return z
+
+
+def _hex(prefix: str, x: np.ndarray, salt: int) -> pl.Series:
+    """`prefix` + 16 hex digits of the scrambled counters `x` (unique per salt)."""
+    z = _scramble(np.asarray(x), salt).astype(">u8")
+    arr = pa.Array.from_buffers(pa.binary(8), len(z), [None, pa.py_buffer(z.tobytes())])
+    hexed = pl.Series("h", arr).bin.encode("hex")
+    return pl.select(pl.lit(prefix) + hexed).to_series()
+
+
+def _affine(x: np.ndarray, modulus: int, salt: int) -> np.ndarray:
+    """Bijection of [0, modulus): ids that look random but never collide."""
+    mult = 2_654_435_761 if modulus <= 10**9 else 1_234_567_891
+    assert np.gcd(mult, modulus) == 1 and mult * modulus < 2**63
+    return (np.asarray(x, dtype=np.int64) * mult + salt % modulus) % modulus
+
+
+def _digits(prefix: str, x: np.ndarray, width: int, salt: int) -> pl.Series:
+    """`prefix` + `width` digits, a bijection of the counters `x` (< 10**width)."""
+    v = pl.Series("d", _affine(x, 10**width, salt)).cast(pl.String).str.zfill(width)
+    return pl.select(pl.lit(prefix) + v).to_series()
+
+
+def _pick(rng: np.random.Generator, table: np.ndarray, rows: np.ndarray) -> np.ndarray:
+    """One categorical draw per row, from the probability row `table[rows]`."""
+    k = table.shape[1]
+    cum = np.cumsum(table / table.sum(axis=1, keepdims=True), axis=1)
+    cum[:, -1] = 1.0
+    flat = (cum + np.arange(table.shape[0])[:, None]).ravel()
+    u = rng.random(len(rows)) + rows
+    out = np.searchsorted(flat, u, side="right") - rows * k
+    return np.clip(out, 0, k - 1)
+
+
+def _pick1(rng: np.random.Generator, probs: np.ndarray, n: int) -> np.ndarray:
+    return _pick(rng, np.asarray(probs, dtype=np.float64)[None, :], np.zeros(n, dtype=np.int64))
+
+
+def _group_pos(counts: np.ndarray) -> np.ndarray:
+    """Position of each repeated element inside its group, for `np.repeat(x, counts)`."""
+    total = int(counts.sum())
+    starts = np.cumsum(counts) - counts
+    return np.arange(total, dtype=np.int64) - np.repeat(starts, counts)
+
+
+def _take(values: tuple[str, ...], idx: np.ndarray) -> pl.Series:
+    return pl.Series("v", list(values), dtype=pl.String).gather(np.asarray(idx, dtype=np.int64))
+
+
+def _fmt_ts(ts: pl.Expr, iso: bool = False) -> pl.Expr:
+    fmt = "%Y-%m-%dT%H:%M:%SZ" if iso else "%Y-%m-%d %H:%M:%S"
+    return pl.from_epoch(ts, time_unit="s").dt.strftime(fmt)
+
+
+def _ts_strings(ts: np.ndarray, iso: bool = False) -> pl.Series:
+    return pl.select(_fmt_ts(pl.lit(pl.Series(ts, dtype=pl.Int64)), iso)).to_series()
+
+
+def _fmt_cents(cents: pl.Expr) -> pl.Expr:
+    """Non-negative cents as a fixed two-decimal string (no float formatting surprises)."""
+    return pl.concat_str(
+        (cents // 100).cast(pl.String), pl.lit("."), (cents % 100).cast(pl.String).str.zfill(2)
+    )
+
+
+def _case_variants(values: tuple[str, ...]) -> tuple[str, ...]:
+    """Each value, then per value: Title, UPPER, ' leading space', 'trailing space '."""
+    out = list(values)
+    for v in values:
+        out += [v.title(), v.upper(), " " + v, v + " "]
+    return tuple(out)
+
+
+def _varied(
+    rng: np.random.Generator, codes: np.ndarray, n_values: int, share: float = 0.03
+) -> np.ndarray:
+    """Index into `_case_variants(values)`: mostly the clean value, sometimes a variant.
+
+    Accepted-value columns are checked after trimming and lower-casing, so these stay valid.
+    """
+    codes = np.asarray(codes, dtype=np.int64)
+    vary = rng.random(len(codes)) < share
+    variant = rng.integers(0, 4, len(codes))
+    return np.where(vary, n_values + codes * 4 + variant, codes)
+
+
+def _mask(series: pl.Series, keep: np.ndarray) -> pl.Series:
+    """`series` with null where `keep` is False."""
+    return pl.select(pl.when(pl.Series(keep)).then(series).otherwise(None)).to_series()
+
+
+def _replace(series: pl.Series, where: np.ndarray, values: pl.Series | str) -> pl.Series:
+    """`series` with `values` (a same-length Series or a scalar) where `where` is True."""
+    other = pl.lit(values) if isinstance(values, str) else values
+    return (
+        pl.select(pl.when(pl.Series(where)).then(other).otherwise(series))
+        .to_series()
+        .alias(series.name)
+    )
+
+
+def _junk(rng: np.random.Generator, series: pl.Series, junk: tuple[str, ...]) -> pl.Series:
+    """Put junk placeholders ('null', 'N/A', 'test@test.com'...) into a small share of rows."""
+    hit = rng.random(len(series)) < JUNK_SHARE
+    return _replace(series, hit, _take(junk, rng.integers(0, len(junk), len(series))))
+
+
+# Phones: NANP numbers whose area code and exchange never start with 0/1, are never N11 and
+# never 555, so every number looks real yet is not a reserved fictional one.
+_NANP3 = np.array([c for c in range(200, 1000) if c % 100 != 11 and c != 555], dtype=np.int64)
+_PHONE_SPACE = len(_NANP3) ** 2 * 10_000
+PHONE_FORMATS = (
+    "+1 AAA-EEE-LLLL",
+    "(AAA) EEE-LLLL",
+    "AAA.EEE.LLLL",
+    "AAAEEELLLL",
+    "+1AAAEEELLLL",
+    "AAA-EEE-LLLL",
+    "1-AAA-EEE-LLLL",
+)
+_PHONE_FORMAT_MIX = np.array([0.2, 0.25, 0.1, 0.15, 0.15, 0.1, 0.05])
+
+
+def _phone(pidx: np.ndarray, fmt: np.ndarray | None, salt: int) -> pl.Series:
+    """Each person's unique US number, E.164 when `fmt` is None, else in PHONE_FORMATS[fmt]."""
+    y = _affine(pidx, _PHONE_SPACE, salt)
+    line = y % 10_000
+    rest = y // 10_000
+    df = pl.DataFrame(
+        {
+            "a": _NANP3[rest // len(_NANP3)],
+            "e": _NANP3[rest % len(_NANP3)],
+            "l": line,
+            "f": np.zeros(len(y), dtype=np.int64) if fmt is None else fmt,
+        }
+    )
+    a, e = pl.col("a").cast(pl.String), pl.col("e").cast(pl.String)
+    ln = pl.col("l").cast(pl.String).str.zfill(4)
+    if fmt is None:
+        return df.select(pl.concat_str(pl.lit("+1"), a, e, ln)).to_series()
+    expr = pl.when(pl.col("f") == 0).then(
+        pl.concat_str(pl.lit("+1 "), a, pl.lit("-"), e, pl.lit("-"), ln)
+    )
+    pieces = (
+        (pl.lit("("), a, pl.lit(") "), e, pl.lit("-"), ln),
+        (a, pl.lit("."), e, pl.lit("."), ln),
+        (a, e, ln),
+        (pl.lit("+1"), a, e, ln),
+        (a, pl.lit("-"), e, pl.lit("-"), ln),
+        (pl.lit("1-"), a, pl.lit("-"), e, pl.lit("-"), ln),
+    )
+    for code, parts in enumerate(pieces, start=1):
+        expr = expr.when(pl.col("f") == code).then(pl.concat_str(*parts))
+    return df.select(expr.otherwise(None)).to_series()
+
+
+def _email_variant(emails: pl.Series, codes: np.ndarray, tag: np.ndarray) -> pl.Series:
+    """Emails as people type them into forms.
+
+    codes: 0 as is, 1 Title.Case, 2 UPPER, 3 '  Title.Case ', 4 ' lower  ',
+    5 Gmail variant (dots removed from the local part, or a +tag when it has no dots; other
+    domains fall back to Title.Case). Gmail ignores dots and +tags, so 5 is the same mailbox.
+    """
+    df = pl.DataFrame({"e": emails, "c": codes, "t": _take(("news", "shop", "promo"), tag)})
+    e = pl.col("e")
+    parts = e.str.split_exact("@", 1)
+    local, domain = parts.struct.field("field_0"), parts.struct.field("field_1")
+    gmail = pl.when(local.str.contains(".", literal=True)).then(
+        pl.concat_str(local.str.replace_all(".", "", literal=True), pl.lit("@"), domain)
+    )
+    gmail = gmail.otherwise(pl.concat_str(local, pl.lit("+"), pl.col("t"), pl.lit("@"), domain))
+    c = pl.col("c")
+    expr = (
+        pl.when(c == 0)
+        .then(e)
+        .when(c == 2)
+        .then(e.str.to_uppercase())
+        .when(c == 3)
+        .then(pl.concat_str(pl.lit("  "), e.str.to_titlecase(), pl.lit(" ")))
+        .when(c == 4)
+        .then(pl.concat_str(pl.lit(" "), e, pl.lit("  ")))
+        .when((c == 5) & (domain == "gmail.com"))
+        .then(gmail)
+        .otherwise(e.str.to_titlecase())
+    )
+    return df.select(expr).to_series()
+
+
+def _typos(name: str) -> tuple[str, str, str]:
+    """Three misspellings of a name: two letters swapped, one dropped, one doubled."""
+    i = max(1, len(name) // 2)
+    if i + 1 < len(name) and name[i] != name[i + 1]:
+        swapped = name[:i] + name[i + 1] + name[i] + name[i + 2 :]
+    else:
+        swapped = name + name[-1]
+    dropped = name[:i] + name[i + 1 :] if len(name) > 3 else name + "h"
+    doubled = name[: i + 1] + name[i] + name[i + 1 :]
+    return swapped, dropped, doubled
+
+
+_FIRST_TYPOS = tuple(t for name in FIRST_NAMES for t in _typos(name))
+_LAST_TYPOS = tuple(t for name in LAST_NAMES for t in _typos(name))
+
+
+def _list_series(offsets: np.ndarray, values: pl.Series) -> pl.Series:
+    """Ragged lists from CSR-style offsets (built through Arrow, not per row)."""
+    offsets = pl.Series(offsets, dtype=pl.Int32).to_arrow()
+    return pl.Series("v", pa.ListArray.from_arrays(offsets, values.to_arrow()))
+
+
+# --------------------------------------------------------------------------------------------
+# The simulated company
+# --------------------------------------------------------------------------------------------
+
+
+class _World:
+    """The persons, their state month by month, and one generator per source.
+
+    Internal month index 0 is the first written month; `months + 3` months are simulated so
+    that outcomes (next 90 days) exist for every written month. Generators return the month's
+    valid rows as a frame of contract columns (all strings) plus `_pidx` (person index) and
+    `_ts` (event time, epoch seconds); they also feed the activity and revenue counters.
+    """
+
+    def __init__(self, customers: int, months: int, seed: int, end_month: str, switch_share):
+        self.n, self.months, self.seed = customers, months, seed
+        self.total = months + 3
+        self.switch_share = switch_share
+        self.first_month = np.datetime64(end_month, "M") - (months - 1)
+        offsets = np.arange(-_PRE_WINDOW_MONTHS, self.total + 1)
+        self._starts = (self.first_month + offsets).astype("datetime64[s]").astype(np.int64)
+        self.labels = tuple(str(self.first_month + i) for i in range(self.total))
+        # One salt per id family, so the same counter gives unrelated ids in each family.
+        self.salt = {k: _salt(seed, i) for i, k in enumerate(_ID_FAMILIES)}
+        self._counters: dict[str, int] = {}
+        self._make_people(_rng(seed, _S_POP))
+        n = self.n
+        self.activity = np.zeros((self.total, n), dtype=np.int32)  # web + app + order events
+        self.revenue = np.zeros((self.total, n), dtype=np.float64)  # completed orders + paid
+        self.arch_hist = np.zeros((months, n), dtype=np.int8)
+        self.alive_hist = np.zeros((months, n), dtype=bool)
+        # Which identifiers actually reached the landing files (for the persons truth).
+        self.seen_billing = np.zeros(n, dtype=bool)
+        self.seen_orders = np.zeros(n, dtype=bool)
+        self.seen_user = np.zeros(n, dtype=bool)
+
+    # -- time ---------------------------------------------------------------------------------
+
+    def start(self, m: int) -> int:
+        """Epoch seconds of the start of internal month m (negative m: before the window)."""
+        return int(self._starts[m + _PRE_WINDOW_MONTHS])
+
+    def _window(self, m: int, who: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Earliest event time per person this month (sign-up time in the sign-up month) and
+        the share of the month they were customers, which scales their rates."""
+        s, e = self.start(m), self.start(m + 1)
+        lo = np.maximum(s, self.signup_ts[who])
+        return lo, (e - lo) / (e - s)
+
+    def _uniform_ts(self, rng: np.random.Generator, lo: np.ndarray, m: int) -> np.ndarray:
+        hi = self.start(m + 1)
+        return lo + (rng.random(len(lo)) * (hi - lo)).astype(np.int64)
+
+    def next_ids(self, name: str, k: int) -> np.ndarray:
+        """A block of fresh counters for one id sequence; ids built from them never repeat."""
+        c = self._counters.get(name, 0)
+        self._counters[name] = c + k
+        return np.arange(c, c + k, dtype=np.int64)
+
+    # -- persons ------------------------------------------------------------------------------
+
+    def _make_people(self, rng: np.random.Generator) -> None:
+        n, months = self.n, self.months
+        n_pre = int(round(n * _PRE_WINDOW_SHARE))
+        signup_m = np.concatenate(
+            [
+                -rng.integers(1, _PRE_WINDOW_MONTHS + 1, n_pre),
+                rng.integers(0, months, n - n_pre),
+            ]
+        )
+        start = self._starts[signup_m + _PRE_WINDOW_MONTHS]
+        length = self._starts[signup_m + _PRE_WINDOW_MONTHS + 1] - start
+        signup_ts = start + (rng.random(n) * length).astype(np.int64)
+        # Person ids follow sign-up order, like a sequence in the company's database.
+        order = np.argsort(signup_ts, kind="stable")
+        self.signup_m = signup_m[order].astype(np.int64)
+        self.signup_ts = signup_ts[order]
+        pre = self.signup_m < 0
+        arch = np.where(pre, _pick1(rng, START_MIX, n), _pick1(rng, SIGNUP_MIX, n))
+        self.arch = arch.astype(np.int8)
+        self.arch0 = self.arch.copy()
+        self.mult = rng.lognormal(-0.18, 0.6, n)  # personal activity level, mean 1
+        self.alive = np.ones(n, dtype=bool)
+        self.churn_m = np.full(n, -1, dtype=np.int64)
+
+        self.has_account = rng.random(n) < RATES["has_account"][arch]
+        self.has_crm = rng.random(n) < 0.6
+        self.has_crm2 = self.has_crm & (rng.random(n) < 0.03)
+        first_m = np.maximum(self.signup_m, 0)
+        self.crm2_m = np.where(
+            self.has_crm2, first_m + (rng.random(n) * (months - first_m)).astype(np.int64), -1
+        )
+        self.crm2_rank = np.cumsum(self.has_crm2) - 1
+        # A CRM contact is created shortly after sign-up, within the sign-up month.
+        month_end = self._starts[self.signup_m + _PRE_WINDOW_MONTHS + 1] - 1
+        delay = (rng.exponential(0.5, n) * _DAY).astype(np.int64)
+        self.crm_created = np.minimum(self.signup_ts + delay, month_end)
+
+        self.first = rng.integers(0, len(FIRST_NAMES), n)
+        self.last = rng.integers(0, len(LAST_NAMES), n)
+        self.typo_which = rng.integers(0, 2, n)  # second CRM contact: typo in first or last
+        self.typo_kind = rng.integers(0, 3, n)
+        self.company = np.where(rng.random(n) < 0.45, rng.integers(0, len(COMPANY_NAMES), n), -1)
+        self.role = rng.integers(0, len(ROLES), n)
+        self.country = (rng.random(n) < 0.12).astype(np.int64)  # 0 US, 1 CA
+        self._make_emails(rng)
+
+        self.cookie_n = 1 + _pick1(rng, [0.5, 0.3, 0.2], n)
+        self.device_n = np.where(self.has_account, 1 + (rng.random(n) < 0.35), 0)
+        self.device_slot = np.stack([np.arange(n) * 2, np.arange(n) * 2 + 1], axis=1)
+        # ~1% of devices are shared by 2-5 persons (family tablets): their second device.
+        accounts = np.flatnonzero(self.has_account)
+        n_shared = int(round(0.01 * self.device_n.sum()))
+        sizes = rng.integers(2, 6, n_shared)
+        keep = np.cumsum(sizes) <= len(accounts)
+        sizes = sizes[keep]
+        members = rng.choice(accounts, int(sizes.sum()), replace=False)
+        group = np.repeat(np.arange(len(sizes)), sizes)
+        self.device_slot[members, 1] = 2 * n + group
+        self.device_n[members] = 2
+        self.shared_device = np.zeros(n, dtype=bool)
+        self.shared_device[members] = True
+        self.n_shared_devices = len(sizes)
+
+        self.subscribed = pre & (rng.random(n) < RATES["subscribed_at_start"][arch])
+        self.plan = _pick(rng, PLAN_MIX, arch)
+        self.ent_cents = (np.round(rng.lognormal(np.log(900), 0.5, n)) * 100).astype(np.int64)
+        day = (self.signup_ts - start[order]) // _DAY
+        self.bill_day = np.minimum(day, 27)  # invoices on the sign-up day of month (max 28th)
+        self.unsubscribed = np.zeros(n, dtype=bool)
+
+        # Shop catalog, sorted by price so that a beta draw over it picks cheap or dear items.
+        n_sku = 400
+        price = np.maximum(199, np.round(rng.lognormal(np.log(2500), 0.9, n_sku))).astype(int)
+        self.sku_price = np.sort(price)
+        self.sku_category = rng.integers(0, len(SHOP_CATEGORIES), n_sku)
+        self.sku_code = _digits("SKU-", np.arange(n_sku), 5, self.salt["sku"])
+
+        # A few files (three sources, one month each) end in a truncated last line.
+        srcs = rng.choice(len(TRUNCATABLE_SOURCES), N_TRUNCATED_FILES, replace=False)
+        self.truncated = {
+            (TRUNCATABLE_SOURCES[s], int(rng.integers(0, months))) for s in np.sort(srcs)
+        }
+        width = max(8, len(str(4 * n + 1000)))
+        self.crm_width = width
+        self.person_ids = pl.select(
+            pl.lit("P") + pl.int_range(1, n + 1, eager=True).cast(pl.String).str.zfill(7)
+        ).to_series()
+
+    def _make_emails(self, rng: np.random.Generator) -> None:
+        """Unique main emails, plus a second address for ~10% of billing accounts.
+
+        Uniqueness is checked on the Gmail-canonical form (dots dropped), so no two persons
+        share a mailbox once the identity layer normalises Gmail addresses.
+        """
+        n = self.n
+        work_main = (self.company >= 0) & (rng.random(n) < 0.35)
+        self.billing_alt = rng.random(n) < 0.10
+        # The second billing address is the work one of persons whose main one is personal,
+        # so those persons need an employer.
+        lacks = self.billing_alt & (self.company < 0)
+        self.company[lacks] = rng.integers(0, len(COMPANY_NAMES), int(lacks.sum()))
+        personal = _pick1(rng, PERSONAL_DOMAIN_MIX, n)
+        alt_idx = np.flatnonzero(self.billing_alt)
+        # Main address: personal or work. Billing alternative: the other kind.
+        who = np.concatenate([np.arange(n), alt_idx])
+        is_work = np.concatenate([work_main, ~work_main[alt_idx]])
+        dom_personal = _take(PERSONAL_DOMAINS, personal[who])
+        dom_work = _take(COMPANY_DOMAINS, np.maximum(self.company[who], 0))
+        pattern = rng.integers(0, 5, len(who))
+        year = np.where(rng.random(len(who)) < 0.4, rng.integers(60, 100 + 6, len(who)) % 100, -1)
+        df = pl.DataFrame(
+            {
+                "f": _take(FIRST_NAMES, self.first[who]).str.to_lowercase(),
+                "l": _take(LAST_NAMES, self.last[who]).str.to_lowercase(),
+                "p": pattern,
+                "y": year,
+                "d": _replace(dom_personal, is_work, dom_work),
+            }
+        )
+        f, ln, p = pl.col("f"), pl.col("l"), pl.col("p")
+        base = (
+            pl.when(p == 0)
+            .then(pl.concat_str(f, pl.lit("."), ln))
+            .when(p == 1)
+            .then(pl.concat_str(f, ln))
+            .when(p == 2)
+            .then(pl.concat_str(f.str.slice(0, 1), ln))
+            .when(p == 3)
+            .then(pl.concat_str(f, pl.lit("_"), ln))
+            .otherwise(pl.concat_str(f, ln.str.slice(0, 1)))
+        )
+        year_txt = pl.when(pl.col("y") >= 0).then(pl.col("y").cast(pl.String).str.zfill(2))
+        df = df.with_columns(local=pl.concat_str(base, year_txt.otherwise(pl.lit(""))))
+        canon = (
+            pl.when(pl.col("d") == "gmail.com")
+            .then(pl.col("local").str.replace_all(".", "", literal=True))
+            .otherwise(pl.col("local"))
+        )
+        df = df.with_columns(canon=canon).with_columns(
+            k=pl.int_range(pl.len()).over(["canon", "d"])
+        )
+        # Locals end in letters or a two-digit year, so '_<k>' can never recreate another one.
+        suffix = pl.when(pl.col("k") > 0).then(pl.concat_str(pl.lit("_"), pl.col("k").cast(str)))
+        emails = df.select(
+            pl.concat_str(pl.col("local"), suffix.otherwise(pl.lit("")), pl.lit("@"), pl.col("d"))
+        ).to_series()
+        self.email = emails.head(n).alias("email")
+        alt = emails.tail(len(alt_idx))
+        billing = self.email.clone()
+        self.billing_email = billing.scatter(alt_idx, alt) if len(alt_idx) else billing
+
+    def person_strings(self, pidx: np.ndarray, kind: str) -> pl.Series:
+        """Per-person identifier strings, computed from the person index (no big tables)."""
+        if kind == "user_id":
+            return _hex("u_", pidx, self.salt["user"])
+        if kind == "billing_customer_id":
+            return _hex("cus_", pidx, self.salt["billing"])
+        if kind == "customer_key":
+            return _digits("K", pidx, self.crm_width, self.salt["key"])
+        if kind == "crm_id":
+            return _digits("C", pidx, self.crm_width, self.salt["crm"])
+        raise KeyError(kind)
+
+    # -- monthly state ------------------------------------------------------------------------
+
+    def advance(self, m: int) -> np.ndarray:
+        """Churn, archetype switches, sign-ups and subscriptions for month m; returns the
+        indices of the persons active (signed up and not churned) this month."""
+        rng = _rng(self.seed, _S_STATE, m)
+        n = self.n
+        stayed = self.alive & (self.signup_m < m)
+        if m > 0:
+            churn = stayed & (rng.random(n) < RATES["churn"][self.arch])
+            self.alive &= ~churn
+            self.churn_m[churn] = m
+            stayed &= ~churn
+            switch = np.flatnonzero(stayed & (rng.random(n) < self.switch_share))
+            self.arch[switch] = _pick(rng, TRANSITIONS, self.arch[switch].astype(np.int64))
+        joined = self.signup_m == m
+        active = self.alive & (self.signup_m <= m)
+        arch = self.arch.astype(np.int64)
+        # Subscriptions: prospects hold no plan; others cancel or subscribe at their rates.
+        self.subscribed &= active & (arch != PRICING)
+        self.subscribed &= ~(rng.random(n) < RATES["cancel"][arch])
+        rate = np.where(joined, RATES["subscribe_at_signup"][arch], RATES["subscribe"][arch])
+        new = active & ~self.subscribed & (rng.random(n) < rate)
+        self.plan[new] = _pick(rng, PLAN_MIX, arch[new])
+        self.subscribed |= new
+        if m < self.months:
+            self.arch_hist[m] = self.arch
+            self.alive_hist[m] = self.alive
+        return np.flatnonzero(active)
+
+    # -- sources ------------------------------------------------------------------------------
+
+    def _count(self, m: int, who: np.ndarray) -> None:
+        self.activity[m] += np.bincount(who, minlength=self.n).astype(np.int32)
+
+    def campaigns(self, m: int) -> tuple[str, ...]:
+        tag = self.labels[m].replace("-", "")
+        return tuple(f"cmp_{tag}_{k:02d}" for k in range(6))
+
+    def gen_web_events(self, m: int, act: np.ndarray, write: bool) -> pl.DataFrame | None:
+        """Sessions of page views; pricing-curious prospects browse mostly in the last week."""
+        rng = _rng(self.seed, _S_GEN["web_events"], m)
+        hi = self.start(m + 1)
+        a = self.arch[act].astype(np.int64)
+        lo, frac = self._window(m, act)
+        n_sess = rng.poisson(RATES["web_sessions"][a] * self.mult[act] * frac * VOLUME)
+        # New account holders sign up on the site: one extra one-page session each.
+        new = (self.signup_m[act] == m) & self.has_account[act]
+        sp = np.concatenate([np.repeat(act, n_sess), act[new]])
+        sa = np.concatenate([np.repeat(a, n_sess), a[new]])
+        slo = np.concatenate([np.repeat(lo, n_sess), self.signup_ts[act[new]]])
+        signup = np.zeros(len(sp), dtype=bool)
+        signup[len(sp) - int(new.sum()) :] = True
+        s_ts = self._uniform_ts(rng, slo, m)
+        recent = (sa == PRICING) & (rng.random(len(sp)) < 0.7)
+        week = np.maximum(slo, hi - 7 * _DAY)
+        s_ts = np.where(recent, self._uniform_ts(rng, week, m), s_ts)
+        s_ts = np.where(signup, slo, s_ts)
+        pages = np.where(signup, 1, 1 + rng.poisson(RATES["web_pages_extra"][sa]))
+        es = np.repeat(np.arange(len(sp)), pages)
+        pos = _group_pos(pages)
+        gap = np.where(pos == 0, 0, rng.integers(5, 240, len(es)))
+        cum = np.cumsum(gap)
+        offset = cum - np.repeat(cum[np.cumsum(pages) - pages], pages)
+        ts = np.minimum(s_ts[es] + offset, hi - 1)
+        cat = np.where(signup[es], SIGNUP_CATEGORY, _pick(rng, PAGE_MIX, sa[es]))
+        who = sp[es]
+        self._count(m, who)
+        if not write:
+            return None
+
+        n_s, n_e = len(sp), len(es)
+        cookie = sp * 3 + (rng.random(n_s) * self.cookie_n[sp]).astype(np.int64)
+        logged = self.has_account[sp] & ((rng.random(n_s) < RATES["login_share"][sa]) | signup)
+        self.seen_user[sp[logged]] = True
+        ref_kind = _pick(rng, REFERRER_MIX, sa)
+        ref_sub = rng.integers(0, 1 << 20, n_s)
+        refs = SEARCH_SITES + SOCIAL_SITES + tuple(f"newsletter:{c}" for c in self.campaigns(m))
+        n_search, n_social = len(SEARCH_SITES), len(SOCIAL_SITES)
+        ref_idx = np.select(
+            [ref_kind == 1, ref_kind == 2],
+            [ref_sub % n_search, n_search + ref_sub % n_social],
+            n_search + n_social + ref_sub % 6,
+        )
+        path = _PATH_OFFSET[cat] + (rng.random(n_e) * _PATH_SIZE[cat]).astype(np.int64)
+        session = self.next_ids("web_session", n_s)
+        frame = pl.DataFrame(
+            {
+                "event_id": _hex("we_", self.next_ids("web_events", n_e), self.salt["web"]),
+                "event_ts": _ts_strings(ts),
+                "anonymous_id": _hex("a_", cookie[es], self.salt["cookie"]),
+                "user_id": _junk(
+                    rng, _mask(self.person_strings(who, "user_id"), logged[es]), JUNK_ID
+                ),
+                "session_id": _hex("s_", session[es], self.salt["session"]),
+                "event_type": _take(WEB_EVENT_TYPES, _EVENT_TYPE_OF_CATEGORY[cat]),
+                "page_path": _take(WEB_PATHS, path),
+                "referrer": _mask(_take(refs, ref_idx[es]), (pos == 0) & (ref_kind[es] > 0)),
+                "_pidx": who,
+                "_ts": ts,
+            }
+        )
+        return frame
+
+    def gen_app_events(self, m: int, act: np.ndarray, write: bool) -> pl.DataFrame | None:
+        """App sessions with features used, onboarding steps, retries and errors."""
+        rng = _rng(self.seed, _S_GEN["app_events"], m)
+        hi = self.start(m + 1)
+        acc = act[self.has_account[act]]
+        a = self.arch[acc].astype(np.int64)
+        lo, frac = self._window(m, acc)
+        level = self.mult[acc] * frac * VOLUME
+        # 1) sessions: session_start then feature_used events a few minutes apart
+        n_sess = rng.poisson(RATES["app_sessions"][a] * level)
+        sp, sa, slo = np.repeat(acc, n_sess), np.repeat(a, n_sess), np.repeat(lo, n_sess)
+        per = 1 + rng.poisson(RATES["app_features"][sa])
+        es = np.repeat(np.arange(len(sp)), per)
+        pos = _group_pos(per)
+        cum = np.cumsum(np.where(pos == 0, 0, rng.integers(10, 600, len(es))))
+        offset = cum - np.repeat(cum[np.cumsum(per) - per], per)
+        ts1 = np.minimum(self._uniform_ts(rng, slo, m)[es] + offset, hi - 1)
+        name1 = np.where(pos == 0, 0, 1)
+        # 2) onboarding: a new account walks the five steps; strugglers keep retrying them
+        new = np.where(self.signup_m[acc] == m, len(ONBOARDING_STEPS), 0)
+        n_onb = new + rng.poisson(RATES["onboarding"][a] * frac * VOLUME)
+        op, oa = np.repeat(acc, n_onb), np.repeat(a, n_onb)
+        name2 = 2 + _pick(rng, ONBOARDING_MIX, oa)
+        step = np.minimum(_group_pos(n_onb), len(ONBOARDING_STEPS) - 1)
+        step = np.where(rng.random(len(op)) < 0.5, step, rng.integers(0, 5, len(op)))
+        # 3) retries and errors, on the features the person uses
+        n_retry = rng.poisson(RATES["retry"][a] * level)
+        n_error = rng.poisson(RATES["error"][a] * level)
+        rp = np.concatenate([np.repeat(acc, n_retry), np.repeat(acc, n_error)])
+        name3 = np.concatenate([np.full(n_retry.sum(), 5), np.full(n_error.sum(), 6)])
+
+        who = np.concatenate([sp[es], op, rp])
+        lo_of = np.concatenate([np.repeat(lo, n_onb), np.repeat(lo, n_retry + n_error)])
+        ts = np.concatenate([ts1, self._uniform_ts(rng, lo_of, m)])
+        name = np.concatenate([name1, name2, name3])
+        self._count(m, who)
+        if not write:
+            return None
+
+        n_e = len(who)
+        arch_e = self.arch[who].astype(np.int64)
+        feature = _pick(rng, _FEATURE_MIX, arch_e)
+        has_feature = (name == 1) | (name >= 5)
+        step_all = np.concatenate([np.zeros(len(es), np.int64), step, np.zeros(len(rp), np.int64)])
+        has_step = (name >= 2) & (name <= 4)
+        dev_j = (rng.random(n_e) * self.device_n[who]).astype(np.int64)
+        device = self.device_slot[who, np.minimum(dev_j, 1)]
+        web = rng.random(n_e) < 0.08  # the web app: no device id
+        platform = np.where(web, 2, _scramble(device, self.salt["platform"]) % np.uint64(2))
+        self.seen_user[who] = True
+        return pl.DataFrame(
+            {
+                "event_id": _hex("ae_", self.next_ids("app_events", n_e), self.salt["app"]),
+                "event_ts": _ts_strings(ts, iso=True),
+                "user_id": self.person_strings(who, "user_id"),
+                "device_id": _junk(
+                    rng, _mask(_hex("d_", device, self.salt["device"]), ~web), JUNK_ID
+                ),
+                "event_name": _take(APP_EVENT_NAMES, name),
+                "feature": _mask(_take(FEATURES, feature), has_feature),
+                "onboarding_step": _mask(_take(ONBOARDING_STEPS, step_all), has_step),
+                "platform": _take(("ios", "android", "web"), platform.astype(np.int64)),
+                "_pidx": who,
+                "_ts": ts,
+            }
+        )
+
+    def gen_email_events(self, m: int, act: np.ndarray, write: bool) -> pl.DataFrame | None:
+        """Campaign sends to subscribed addresses, then opens, clicks, bounces, unsubscribes."""
+        if not write:
+            return None  # email activity does not enter the outcomes
+        rng = _rng(self.seed, _S_GEN["email_events"], m)
+        hi = self.start(m + 1)
+        rec = act[~self.unsubscribed[act]]
+        a = self.arch[rec].astype(np.int64)
+        lo, frac = self._window(m, rec)
+        n_sent = rng.poisson(RATES["email_sent"][a] * frac * VOLUME)
+        sp, sa, slo = np.repeat(rec, n_sent), np.repeat(a, n_sent), np.repeat(lo, n_sent)
+        n = len(sp)
+        send_day = rng.integers(0, 27, 6) * _DAY + rng.integers(8 * 3600, 18 * 3600, 6)
+        camp = rng.integers(0, 6, n)
+        sent = self.start(m) + send_day[camp] + rng.integers(0, 1800, n)
+        sent = np.minimum(np.maximum(sent, slo + rng.integers(0, 1800, n)), hi - 1)
+        bounce = rng.random(n) < RATES["email_bounce"][sa]
+        opened = ~bounce & (rng.random(n) < RATES["email_open"][sa])
+        clicked = opened & (rng.random(n) < RATES["email_click"][sa])
+        unsub = ~bounce & (rng.random(n) < RATES["email_unsubscribe"][sa])
+        open_ts = np.minimum(sent + (rng.lognormal(8.0, 1.2, n)).astype(np.int64), hi - 1)
+        click_ts = np.minimum(open_ts + rng.integers(5, 600, n), hi - 1)
+        unsub_ts = np.minimum(np.where(opened, open_ts, sent) + rng.integers(30, 900, n), hi - 1)
+        self.unsubscribed[sp[unsub]] = True  # no more sends from next month on
+        parts = [
+            (np.ones(n, bool), sent, 0),
+            (opened, open_ts, 1),
+            (clicked, click_ts, 2),
+            (unsub, unsub_ts, 3),
+            (bounce, sent + 5, 4),
+        ]
+        row = np.concatenate([np.flatnonzero(mask) for mask, _, _ in parts])
+        ts = np.concatenate([t[mask] for mask, t, _ in parts])
+        kind = np.concatenate([np.full(int(mask.sum()), k) for mask, _, k in parts])
+        who = sp[row]
+        k = len(row)
+        # Addresses as stored by the email tool: mostly clean, a few in another case.
+        variant = np.where(rng.random(k) < 0.03, rng.integers(1, 3, k), 0)
+        return pl.DataFrame(
+            {
+                "event_id": _hex("ee_", self.next_ids("email_events", k), self.salt["email"]),
+                "event_ts": _ts_strings(ts),
+                "email": _email_variant(self.email.gather(who), variant, np.zeros(k, np.int64)),
+                "event_type": _take(
+                    _case_variants(EMAIL_EVENT_TYPES),
+                    _varied(rng, kind, len(EMAIL_EVENT_TYPES), 0.02),
+                ),
+                "campaign_id": _take(self.campaigns(m), camp[row]),
+                "_pidx": who,
+                "_ts": ts,
+            }
+        )
+
+    def _contact_email(self, rng: np.random.Generator, who: np.ndarray, share: float):
+        """Person emails as typed into a form: case, spaces and Gmail variants for `share`."""
+        k = len(who)
+        variant = np.where(rng.random(k) < share, rng.integers(1, 6, k), 0)
+        return _email_variant(self.email.gather(who), variant, rng.integers(0, 3, k))
+
+    def _contact_phone(self, rng: np.random.Generator, who: np.ndarray) -> pl.Series:
+        fmt = _pick1(rng, _PHONE_FORMAT_MIX, len(who))
+        return _phone(who, fmt, self.salt["phone"])
+
+    def gen_support_tickets(self, m: int, act: np.ndarray, write: bool) -> pl.DataFrame | None:
+        """Tickets by email and/or phone; strugglers open many and rate them low."""
+        if not write:
+            return None
+        rng = _rng(self.seed, _S_GEN["support_tickets"], m)
+        a = self.arch[act].astype(np.int64)
+        lo, frac = self._window(m, act)
+        n_t = rng.poisson(RATES["tickets"][a] * frac)
+        who, ta = np.repeat(act, n_t), np.repeat(a, n_t)
+        opened = self._uniform_ts(rng, np.repeat(lo, n_t), m)
+        k = len(who)
+        hours = rng.lognormal(np.log(RESOLUTION_HOURS[ta]), 1.0)
+        closed = opened + 60 + (hours * 3600).astype(np.int64)
+        # Still open when exported: a few at random, and any that would close after the window.
+        is_open = (rng.random(k) < 0.04) | (closed >= self.start(self.months))
+        rated = ~is_open & (rng.random(k) < 0.75)
+        satisfaction = 1 + _pick(rng, SATISFACTION_MIX, ta)
+        contact = _pick1(rng, [0.65, 0.2, 0.15], k)  # email only, phone only, both
+        email = _mask(self._contact_email(rng, who, 0.15), contact != 1)
+        phone = _mask(self._contact_phone(rng, who), contact != 0)
+        # Junk only where the other channel is real, so `email or phone` still holds.
+        both = contact == 2
+        junk_email = both & (rng.random(k) < JUNK_SHARE * 4)
+        junk_phone = both & ~junk_email & (rng.random(k) < JUNK_SHARE * 4)
+        email = _replace(email, junk_email, _take(JUNK_EMAIL, rng.integers(0, 4, k)))
+        phone = _replace(phone, junk_phone, _take(JUNK_PHONE, rng.integers(0, 4, k)))
+        # Ticket numbers are sequential in opening order.
+        order = np.argsort(opened, kind="stable")
+        seq = np.empty(k, dtype=np.int64)
+        seq[order] = self.next_ids("support_tickets", k)
+        return pl.DataFrame(
+            {
+                "ticket_id": pl.Series(seq + 100_001).cast(pl.String).str.pad_start(9, "0"),
+                "opened_at": _ts_strings(opened),
+                "closed_at": _mask(_ts_strings(closed), ~is_open),
+                "email": email,
+                "phone": phone,
+                "category": _take(TICKET_CATEGORIES, _pick(rng, TICKET_MIX, ta)),
+                "satisfaction": _mask(pl.Series(satisfaction).cast(pl.String), rated),
+                "_pidx": who,
+                "_ts": opened,
+            }
+        ).with_columns(ticket_id=pl.concat_str(pl.lit("T"), pl.col("ticket_id")))
+
+    def gen_billing(self, m: int, act: np.ndarray, write: bool) -> pl.DataFrame | None:
+        """One invoice per subscriber-month on the sign-up day; dormant accounts fail often."""
+        rng = _rng(self.seed, _S_GEN["billing"], m)
+        subs = act[self.subscribed[act]]
+        a = self.arch[subs].astype(np.int64)
+        lo, _ = self._window(m, subs)
+        k = len(subs)
+        ts = self.start(m) + self.bill_day[subs] * _DAY + rng.integers(0, _DAY, k)
+        ts = np.minimum(np.maximum(ts, lo), self.start(m + 1) - 1)
+        plan = self.plan[subs]
+        cents = np.where(plan == 3, self.ent_cents[subs], PLAN_CENTS[plan])
+        fail, refund = RATES["invoice_failed"], RATES["invoice_refunded"]
+        table = np.stack([1 - fail - refund, fail, refund], axis=1)
+        status = _pick(rng, table, a)
+        paid = status == 0
+        self.revenue[m] += np.bincount(subs[paid], cents[paid] / 100, minlength=self.n)
+        if not write:
+            return None
+        self.seen_billing[subs] = True
+        email = _mask(self.billing_email.gather(subs), rng.random(k) > 0.03)
+        return pl.DataFrame(
+            {
+                "invoice_id": _hex("in_", self.next_ids("billing", k), self.salt["invoice"]),
+                "billing_customer_id": self.person_strings(subs, "billing_customer_id"),
+                "email": _junk(rng, email, JUNK_EMAIL),
+                "invoice_ts": _ts_strings(ts),
+                "plan": _take(PLANS, plan),
+                "amount": pl.select(_fmt_cents(pl.lit(pl.Series(cents)))).to_series(),
+                "currency": _take(CURRENCIES, self.country[subs]),
+                "status": _take(
+                    _case_variants(BILLING_STATUSES), _varied(rng, status, len(BILLING_STATUSES))
+                ),
+                "_pidx": subs,
+                "_ts": ts,
+            }
+        )
+
+    def gen_orders(self, m: int, act: np.ndarray, write: bool) -> pl.DataFrame | None:
+        """Shop orders as order lines; loyal customers buy dear, bargain hunters cheap."""
+        rng = _rng(self.seed, _S_GEN["orders"], m)
+        a = self.arch[act].astype(np.int64)
+        lo, frac = self._window(m, act)
+        n_o = rng.poisson(RATES["orders"][a] * self.mult[act] * frac)
+        op, oa = np.repeat(act, n_o), np.repeat(a, n_o)
+        o_ts = self._uniform_ts(rng, np.repeat(lo, n_o), m)
+        cancelled, refunded = RATES["order_cancelled"], RATES["order_refunded"]
+        status = _pick(rng, np.stack([1 - cancelled - refunded, cancelled, refunded], 1), oa)
+        lines = 1 + rng.poisson(RATES["order_lines_extra"][oa])
+        lo_idx = np.repeat(np.arange(len(op)), lines)
+        who, la = op[lo_idx], oa[lo_idx]
+        n_l = len(who)
+        beta = PRODUCT_BETA[la]
+        sku = (rng.beta(beta[:, 0], beta[:, 1]) * len(self.sku_price)).astype(np.int64)
+        sku = np.minimum(sku, len(self.sku_price) - 1)
+        qty = np.minimum(1 + rng.poisson(RATES["quantity_extra"][la]), 9)
+        discount = np.where(
+            (la == BARGAIN) & (rng.random(n_l) < 0.4), rng.uniform(0.1, 0.3, n_l), 0.0
+        )
+        cents = np.round(self.sku_price[sku] * qty * (1 - discount)).astype(np.int64)
+        done = status[lo_idx] == 0
+        self.revenue[m] += np.bincount(who[done], cents[done] / 100, minlength=self.n)
+        self._count(m, op)
+        if not write:
+            return None
+        self.seen_orders[op] = True
+        order_no = self.next_ids("orders", len(op)) + 10_000_001
+        order_id = pl.select(pl.lit("O") + pl.Series(order_no).cast(pl.String)).to_series()
+        line_no = _group_pos(lines) + 1
+        email = self._contact_email(rng, who, 0.1)
+        email = _junk(rng, _mask(email, rng.random(n_l) < 0.8), JUNK_EMAIL)
+        order_ids = order_id.gather(lo_idx)
+        return pl.DataFrame(
+            {
+                "order_line_id": pl.select(
+                    pl.concat_str(order_ids, pl.lit("-"), pl.Series(line_no).cast(pl.String))
+                ).to_series(),
+                "order_id": order_ids,
+                "order_ts": _ts_strings(o_ts[lo_idx]),
+                "customer_key": self.person_strings(who, "customer_key"),
+                "email": email,
+                "product_id": self.sku_code.gather(sku),
+                "category": _take(SHOP_CATEGORIES, self.sku_category[sku]),
+                "quantity": pl.Series(qty).cast(pl.String),
+                "amount": pl.select(_fmt_cents(pl.lit(pl.Series(cents)))).to_series(),
+                "status": _take(
+                    _case_variants(ORDER_STATUSES),
+                    _varied(rng, status[lo_idx], len(ORDER_STATUSES)),
+                ),
+                "country": _take(COUNTRY_CODES, self.country[who]),
+                "_pidx": who,
+                "_ts": o_ts[lo_idx],
+            }
+        )
+
+    def gen_crm_contacts(self, m: int, act: np.ndarray, write: bool) -> pl.DataFrame | None:
+        """Contacts created or updated this month (the first file is the initial export), and
+        second contacts: the same person entered again with a typo in the name."""
+        if not write:
+            return None
+        rng = _rng(self.seed, _S_GEN["crm_contacts"], m)
+        hi = self.start(m + 1)
+        created_now = self.has_crm & (self.signup_m == m)
+        if m == 0:
+            created_now |= self.has_crm & (self.signup_m < 0)
+        updated = self.has_crm & self.alive & (self.signup_m < m) & (rng.random(self.n) < 0.05)
+        main = np.flatnonzero(created_now | (updated if m > 0 else False))
+        second = np.flatnonzero(self.crm2_m == m)
+        who = np.concatenate([main, second])
+        k1, k = len(main), len(who)
+        is2 = np.arange(k) >= k1
+        created = np.where(
+            is2, np.maximum(self.start(m), self.crm_created[who]), self.crm_created[who]
+        )
+        created = np.where(is2, self._uniform_ts(rng, created, m), created)
+        # updated_at: empty for some fresh contacts, else after creation and within the month.
+        upd_lo = np.where(created_now[who] & ~is2, created, self.start(m))
+        upd_lo = np.maximum(upd_lo, created)
+        upd = self._uniform_ts(rng, upd_lo, m)
+        has_upd = ~(created_now[who] | is2) | (rng.random(k) < 0.65)
+        upd = np.minimum(upd, hi - 1)
+        # Second contacts: typo in the first or last name, maybe another or no email.
+        first_txt = _take(FIRST_NAMES, self.first[who])
+        last_txt = _take(LAST_NAMES, self.last[who])
+        typo_first = _take(_FIRST_TYPOS, self.first[who] * 3 + self.typo_kind[who])
+        typo_last = _take(_LAST_TYPOS, self.last[who] * 3 + self.typo_kind[who])
+        first_txt = _replace(first_txt, is2 & (self.typo_which[who] == 0), typo_first)
+        last_txt = _replace(last_txt, is2 & (self.typo_which[who] == 1), typo_last)
+        shout = rng.random(k) < 0.02
+        last_txt = _replace(last_txt, shout, last_txt.str.to_uppercase())
+        email_choice = rng.random(k)
+        email = self._contact_email(rng, who, 0.45)
+        email = _replace(email, is2 & (email_choice < 0.2), self.billing_email.gather(who))
+        email = _mask(email, ~(is2 & (email_choice > 0.7)) & (rng.random(k) < 0.95))
+        phone = _mask(self._contact_phone(rng, who), rng.random(k) < 0.7)
+        crm_idx = np.where(is2, self.n + self.crm2_rank[who], who)
+        has_company = self.company[who] >= 0
+        companies = COMPANY_NAMES
+        country_names = COUNTRY_NAMES[0] + COUNTRY_NAMES[1]
+        country = np.where(
+            self.country[who] == 0,
+            rng.integers(0, len(COUNTRY_NAMES[0]), k),
+            len(COUNTRY_NAMES[0]) + rng.integers(0, len(COUNTRY_NAMES[1]), k),
+        )
+        return pl.DataFrame(
+            {
+                "crm_id": self.person_strings(crm_idx, "crm_id"),
+                "email": _junk(rng, email, JUNK_EMAIL),
+                "phone": _junk(rng, phone, JUNK_PHONE),
+                "first_name": first_txt,
+                "last_name": last_txt,
+                "company": _mask(_take(companies, np.maximum(self.company[who], 0)), has_company),
+                "role": _mask(_take(ROLES, self.role[who]), has_company),
+                "country": _take(country_names, country),
+                "created_at": _ts_strings(created),
+                "updated_at": _mask(_ts_strings(upd), has_upd),
+                "_pidx": who,
+                "_ts": created,
+            }
+        )
+
+    def fresh_keys(self, source: str, k: int) -> dict[str, pl.Series]:
+        """New key values for planted malformed records: never used by any other record."""
+        if source in ("web_events", "app_events", "email_events"):
+            prefix, salt = _EVENT_ID_PREFIX[source]
+            return {"event_id": _hex(prefix, self.next_ids(source, k), self.salt[salt])}
+        if source == "billing":
+            return {"invoice_id": _hex("in_", self.next_ids("billing", k), self.salt["invoice"])}
+        if source == "support_tickets":
+            seq = pl.Series(self.next_ids(source, k) + 100_001).cast(pl.String)
+            return {"ticket_id": pl.select(pl.lit("T") + seq.str.pad_start(9, "0")).to_series()}
+        if source == "orders":
+            no = pl.Series(self.next_ids("orders", k) + 10_000_001).cast(pl.String)
+            order_id = pl.select(pl.lit("O") + no).to_series()
+            line_id = pl.select(order_id + pl.lit("-1")).to_series()
+            return {"order_id": order_id, "order_line_id": line_id}
+        if source == "crm_contacts":
+            idx = self.n + int(self.has_crm2.sum()) + self.next_ids("crm_malformed", k)
+            assert idx.max(initial=0) < 10**self.crm_width
+            return {"crm_id": self.person_strings(idx, "crm_id")}
+        raise KeyError(source)
+
+
+# --------------------------------------------------------------------------------------------
+# Files: late deliveries, duplicates, malformed rows, truth of every record
+# --------------------------------------------------------------------------------------------
+
+
+@dataclass
+class _Stats:
+    rows: int = 0
+    files: int = 0
+    malformed: int = 0
+    duplicates: int = 0
+    late: int = 0
+    truncated: list[str] = field(default_factory=list)
+
+
+class _SourceFiles:
+    """Turns each month's valid rows of one source into its landing file.
+
+    A month's file holds, in order: the month's on-time rows sorted by time (same-file duplicate
+    copies a little after their original), then the previous month's late events and
+    re-delivered duplicates, with malformed rows inserted at random lines, and possibly a
+    truncated last line. Every row's CSV line number is known, so the truth can point at it.
+    """
+
+    def __init__(self, world: _World, source: Source, landing: Path, truth: _Truth, **shares):
+        self.w, self.src, self.truth = world, source, truth
+        self.folder = landing / source.name
+        self.folder.mkdir(parents=True)
+        self.gz = source.name == "email_events"
+        self.malformed_share = shares["malformed_share"]
+        self.duplicate_share = shares["duplicate_share"] if source.name in DUPLICATE_SOURCES else 0
+        self.late_share = LATE_SHARE if source.name in LATE_SOURCES else 0.0
+        self.carry: pl.DataFrame | None = None  # late rows and re-deliveries for next month
+        self.carry_late = 0
+        self.stats = _Stats()
+        self.iso = source.name == "app_events"
+
+    def file_name(self, m: int) -> str:
+        return f"{self.src.name}_{self.w.labels[m]}.csv" + (".gz" if self.gz else "")
+
+    def write_month(self, m: int, valid: pl.DataFrame) -> None:
+        """Write month m's file from its valid rows. Copies of the month's rows are dropped as
+        soon as they are not needed: at a million customers a month of web events is ~2M rows."""
+        rng = _rng(self.w.seed, _S_FILES, SOURCE_ORDER.index(self.src.name), m)
+        last = m == self.w.months - 1  # nothing can be delivered after the window
+        valid = valid.with_columns(_seq=pl.int_range(pl.len(), dtype=pl.Int64)).sort("_ts", "_seq")
+        late = (rng.random(valid.height) < self.late_share) & (not last)
+        on_time = valid.filter(~pl.Series(late))
+        late_rows = valid.filter(pl.Series(late))
+        del valid
+        n_on = on_time.height
+        on_time = on_time.with_columns(_pos=pl.int_range(n_on, dtype=pl.Int64) * 4)
+
+        # Duplicates: exact copies of on-time rows, here a little later or in next month's file.
+        n_dup = int(round(self.duplicate_share * n_on))
+        picks = np.sort(rng.choice(n_on, n_dup, replace=False)) if n_dup else np.zeros(0, int)
+        copies = 1 + (rng.random(n_dup) < 0.1)
+        redeliver = (rng.random(n_dup) < 0.5) & (not last)
+        rows = np.repeat(picks, copies)
+        later = np.repeat(redeliver, copies)
+        near = rows + (rng.random(len(rows)) * np.minimum(n_on - rows, 2000)).astype(np.int64)
+        dup_rows = on_time[rows]
+        same = dup_rows.filter(~pl.Series(later)).with_columns(
+            _pos=pl.Series(near[~later] * 4 + 1, dtype=pl.Int64)
+        )
+        next_dups = dup_rows.filter(pl.Series(later)).drop("_pos")
+        if n_dup:
+            key = self.src.key
+            self.truth.duplicates.append(
+                pl.DataFrame(
+                    {
+                        "source": self.src.name,
+                        "record_key": on_time[picks][key],
+                        "copies": copies.astype(np.int64),
+                    }
+                )
+            )
+            self.stats.duplicates += len(rows)
+
+        carried = self.carry if self.carry is not None else on_time.clear().drop("_pos")
+        carried = carried.with_columns(_pos=(n_on + pl.int_range(pl.len(), dtype=pl.Int64)) * 4)
+        self.stats.late += self.carry_late
+        body_n = n_on + same.height + carried.height
+
+        # Malformed rows: new records made from random valid rows, inserted at random lines.
+        n_bad = int(round(self.malformed_share * body_n))
+        if body_n >= 200 and self.malformed_share > 0:
+            n_bad = max(n_bad, 1)  # every file of some size has at least one
+        n_bad = n_bad if n_on else 0
+        bad = self._malformed(rng, on_time, n_bad)
+        slot = rng.integers(0, n_on + carried.height + 1, n_bad)
+        bad = bad.with_columns(_pos=pl.Series(slot * 4 - 1, dtype=pl.Int64))
+
+        final = pl.concat([on_time, same, carried, bad], how="diagonal")
+        del on_time, same, carried, bad, dup_rows
+        final = final.with_columns(_tie=pl.int_range(pl.len(), dtype=pl.Int64))
+        final = final.sort("_pos", "_tie")
+        self._write(m, final, rng)
+        del final
+        self.carry = pl.concat([late_rows, next_dups], how="diagonal").drop("_seq")
+        self.carry_late = late_rows.height
+
+    def _write(self, m: int, final: pl.DataFrame, rng: np.random.Generator) -> None:
+        name = self.file_name(m)
+        path = self.folder / name
+        cols = self.src.column_names
+        truncated = None
+        if (self.src.name, m) in self.w.truncated and final.height and self.malformed_share:
+            truncated = self._truncated_line(rng, final)
+        if self.gz:
+            final.select(cols).write_csv(path, compression="gzip", compression_level=1)
+        else:
+            final.select(cols).write_csv(path)
+        line = pl.int_range(2, final.height + 2, dtype=pl.Int64, eager=True)
+        person = self.w.person_ids.gather(final["_pidx"])
+        records = pl.DataFrame(
+            {"source": self.src.name, "record_key": final[self.src.key], "person_id": person}
+        )
+        bad = final.with_columns(source_row=line, person_id=person).filter(
+            pl.col("_kind").is_not_null()
+        )
+        bad = bad.select(
+            source=pl.lit(self.src.name),
+            file=pl.lit(name),
+            source_row="source_row",
+            kind="_kind",
+            column="_column",
+            record_key=self.src.key,
+            person_id="person_id",
+        )
+        if truncated is not None:
+            text, key, pidx = truncated
+            with path.open("ab") as fh:
+                fh.write(text.encode())  # no newline: the export was cut off
+            self.stats.truncated.append(name)
+            person_id = self.w.person_ids[int(pidx)]
+            records = pl.concat(
+                [
+                    records,
+                    pl.DataFrame(
+                        {"source": [self.src.name], "record_key": [key], "person_id": [person_id]}
+                    ),
+                ]
+            )
+            bad = pl.concat(
+                [
+                    bad,
+                    pl.DataFrame(
+                        {
+                            "source": [self.src.name],
+                            "file": [name],
+                            "source_row": [final.height + 2],
+                            "kind": ["truncated_line"],
+                            "column": [None],
+                            "record_key": [key],
+                            "person_id": [person_id],
+                        },
+                        schema=bad.schema,
+                    ),
+                ]
+            )
+        self.truth.records(records)
+        self.truth.malformed.append(bad)
+        self.stats.rows += records.height
+        self.stats.files += 1
+        self.stats.malformed += bad.height
+
+    def _truncated_line(self, rng: np.random.Generator, final: pl.DataFrame):
+        """A new record cut off in its third field: too few fields, no closing newline."""
+        tmpl = final.filter(pl.col("_kind").is_null())
+        row = tmpl[int(rng.integers(0, tmpl.height))]
+        keys = self.w.fresh_keys(self.src.name, 1)
+        row = row.with_columns(**{c: s for c, s in keys.items()})
+        fields = [row[c][0] or "" for c in self.src.column_names[:3]]
+        text = ",".join(fields[:2] + [fields[2][: max(1, len(fields[2]) // 2)]])
+        key = row[self.src.key][0]
+        return text, key, int(row["_pidx"][0])
+
+    def _malformed(self, rng: np.random.Generator, tmpl: pl.DataFrame, k: int):
+        """`k` new records, each breaking exactly one contract rule (its `_kind`)."""
+        src = self.src
+        empty = tmpl.clear().with_columns(
+            _kind=pl.lit(None, pl.String), _column=pl.lit(None, pl.String)
+        )
+        if k == 0:
+            return empty.drop("_pos")
+        rows = tmpl[rng.integers(0, tmpl.height, k)].drop("_pos")
+        rows = rows.with_columns(**self.w.fresh_keys(src.name, k))
+        kinds = np.asarray(_KINDS_BY_SOURCE[src.name])[
+            rng.integers(0, len(_KINDS_BY_SOURCE[src.name]), k)
+        ]
+        required = [c.name for c in src.columns if c.required]
+        missing = np.asarray(required)[rng.integers(0, len(required), k)]
+        column = np.full(k, src.timestamp, dtype=object)
+        pick = rng.integers(0, 1 << 20, k)
+        partner = {a: b for a, b in src.ordered}.get(src.timestamp)
+
+        def choice(values: tuple[str, ...]) -> pl.Series:
+            return _take(values, pick % len(values))
+
+        def put(col: str, mask: np.ndarray, values: pl.Series | str | None) -> None:
+            nonlocal rows
+            if values is None:
+                new = _mask(rows[col], ~mask)
+            else:
+                new = _replace(rows[col], mask, values)
+            rows = rows.with_columns(new.alias(col))
+
+        ts = src.timestamp
+        for kind in sorted(set(kinds.tolist())):
+            mask = kinds == kind
+            if kind == "bad_timestamp":
+                put(ts, mask, choice(_BAD_TIMESTAMPS_ISO if self.iso else _BAD_TIMESTAMPS))
+            elif kind == "timestamp_out_of_range":
+                put(ts, mask, choice(_OUT_OF_RANGE_TS_ISO if self.iso else _OUT_OF_RANGE_TS))
+            elif kind == "missing_required":
+                for col in required:
+                    put(col, mask & (missing == col), None)
+                column[mask] = missing[mask]
+            elif kind == "non_numeric_amount":
+                put("amount", mask, choice(_NON_NUMERIC))
+                column[mask] = "amount"
+            elif kind == "negative_amount":
+                neg = pl.select(
+                    pl.when(rows["amount"] == "0.00")
+                    .then(pl.lit("-12.50"))
+                    .otherwise(pl.lit("-") + rows["amount"])
+                ).to_series()
+                put("amount", mask, neg)
+                column[mask] = "amount"
+            elif kind == "bad_accepted_value":
+                col, values = _BAD_ACCEPTED[src.name]
+                put(col, mask, choice(values))
+                column[mask] = col
+            elif kind == "out_of_range":
+                put("satisfaction", mask, choice(_BAD_SATISFACTION))
+                column[mask] = "satisfaction"
+            elif kind == "closed_before_opened":
+                back = rows["_ts"].to_numpy() - rng.integers(3600, 72 * 3600, k)
+                put("closed_at", mask, _ts_strings(back))
+                column[mask] = "closed_at"
+            elif kind == "missing_contact":
+                put("email", mask, None)
+                put("phone", mask, None)
+                column[mask] = "email,phone"
+            # A broken or absurd opening time must not also make the pair look out of order.
+            if partner and kind in ("bad_timestamp", "timestamp_out_of_range"):
+                put(partner, mask, None)
+        return rows.with_columns(
+            _kind=pl.Series(kinds.astype(str), dtype=pl.String),
+            _column=pl.Series(column.astype(str), dtype=pl.String),
+        )
+
+
+class _Truth:
+    """Ground truth collected while the files are written; records stream to Parquet."""
+
+    RECORDS_SCHEMA = pa.schema(
+        [("source", pa.string()), ("record_key", pa.string()), ("person_id", pa.string())]
+    )
+
+    def __init__(self, folder: Path):
+        self.folder = folder
+        self.malformed: list[pl.DataFrame] = []
+        self.duplicates: list[pl.DataFrame] = []
+        self._records = pq.ParquetWriter(
+            folder / "records.parquet", self.RECORDS_SCHEMA, compression="zstd"
+        )
+
+    def records(self, frame: pl.DataFrame) -> None:
+        self._records.write_table(frame.to_arrow().cast(self.RECORDS_SCHEMA))
+
+    def close(self) -> None:
+        self._records.close()
+
+
+def _write_parquet(frame: pl.DataFrame, path: Path) -> None:
+    # Written through pyarrow with fixed settings so the bytes depend only on the data.
+    pq.write_table(frame.to_arrow(), path, compression="zstd")
+
+
+def _persons_frame(w: _World) -> pl.DataFrame:
+    n = w.n
+    idx = np.arange(n, dtype=np.int64)
+    cookie_off = np.concatenate([[0], np.cumsum(w.cookie_n)])
+    cookies = np.repeat(idx * 3, w.cookie_n) + _group_pos(w.cookie_n)
+    dev_off = np.concatenate([[0], np.cumsum(w.device_n)])
+    devices = w.device_slot[np.repeat(idx, w.device_n), _group_pos(w.device_n)]
+    months = (w.first_month + w.signup_m).astype(str)
+    churn = (w.first_month + np.maximum(w.churn_m, 0)).astype(str)
+    companies = COMPANY_NAMES
+    return pl.DataFrame(
+        {
+            "person_id": w.person_ids,
+            "archetype": _take(ARCHETYPES, w.arch0),
+            "signup_month": pl.Series(months, dtype=pl.String),
+            "signup_ts": pl.Series(w.signup_ts * 1_000_000).cast(pl.Datetime("us")),
+            "churn_month": _mask(pl.Series(churn, dtype=pl.String), w.churn_m >= 0),
+            "email": w.email,
+            "phone": _phone(idx, None, w.salt["phone"]),
+            "first_name": _take(FIRST_NAMES, w.first),
+            "last_name": _take(LAST_NAMES, w.last),
+            "company": _mask(_take(companies, np.maximum(w.company, 0)), w.company >= 0),
+            "country": _take(COUNTRY_CODES, w.country),
+            "user_id": _mask(w.person_strings(idx, "user_id"), w.has_account),
+            "anonymous_ids": _list_series(cookie_off, _hex("a_", cookies, w.salt["cookie"])),
+            "device_ids": _list_series(dev_off, _hex("d_", devices, w.salt["device"])),
+            "crm_id": _mask(w.person_strings(idx, "crm_id"), w.has_crm),
+            "crm_id_2": _mask(
+                w.person_strings(w.n + np.maximum(w.crm2_rank, 0), "crm_id"), w.has_crm2
+            ),
+            "billing_customer_id": _mask(
+                w.person_strings(idx, "billing_customer_id"), w.seen_billing
+            ),
+            "billing_email": _mask(w.billing_email, w.seen_billing),
+            "customer_key": _mask(w.person_strings(idx, "customer_key"), w.seen_orders),
+            "has_account": w.has_account,
+            "has_web_login": w.seen_user,
+            "has_crm": w.has_crm,
+            "has_second_crm": w.has_crm2,
+            "has_billing": w.seen_billing,
+            "has_orders": w.seen_orders,
+            "has_shared_device": w.shared_device,
+            "has_work_billing_email": w.billing_alt & w.seen_billing,
+        }
+    )
+
+
+def _person_months(w: _World) -> tuple[np.ndarray, np.ndarray]:
+    """(person, month) pairs of every written month a person had signed up by, sorted."""
+    joined = w.signup_m[:, None] <= np.arange(w.months)[None, :]
+    return np.nonzero(joined)
+
+
+def _archetypes_frame(w: _World, p: np.ndarray, m: np.ndarray) -> pl.DataFrame:
+    return pl.DataFrame(
+        {
+            "person_id": w.person_ids.gather(p),
+            "month": _take(w.labels, m),
+            "archetype": _take(ARCHETYPES, w.arch_hist[m, p]),
+            "active": w.alive_hist[m, p],  # False once the person has churned
+        }
+    )
+
+
+def _outcomes_frame(w: _World, p: np.ndarray, m: np.ndarray) -> pl.DataFrame:
+    future_activity = np.zeros((w.months, w.n), dtype=np.int64)
+    future_revenue = np.zeros((w.months, w.n), dtype=np.float64)
+    for shift in (1, 2, 3):
+        future_activity += w.activity[shift : shift + w.months]
+        future_revenue += w.revenue[shift : shift + w.months]
+    as_of = np.array([w.start(i + 1) - 1 for i in range(w.months)], dtype=np.int64)
+    return pl.DataFrame(
+        {
+            "person_id": w.person_ids.gather(p),
+            "month": _take(w.labels, m),
+            "as_of": pl.Series(as_of[m] * 1_000_000).cast(pl.Datetime("us")),
+            "churned_next_90d": future_activity[m, p] == 0,
+            "revenue_next_90d": np.round(future_revenue[m, p], 2),
+        }
+    )
+
+
+def _sources_yaml(gz: set[str]) -> str:
+    lines = [
+        "# Written by seg-platform generate: the synthetic company's landing files.",
+        "version: 1",
+        "sources:",
+    ]
+    for name in SOURCE_ORDER:
+        ext = "csv.gz" if name in gz else "csv"
+        lines += [f"  {name}:", f"    path: {name}/*.{ext}"]
+    return "\n".join(lines) + "\n"
+
+
+# --------------------------------------------------------------------------------------------
+# Public API
+# --------------------------------------------------------------------------------------------
+
+
+def generate(
+    customers: int,
+    months: int,
+    seed: int,
+    out: Path,
+    end_month: str = "2025-12",
+    malformed_share: float = 0.005,
+    duplicate_share: float = 0.01,
+    switch_share: float = 0.08,
+) -> dict:
+    """Write a synthetic company's landing files and ground truth under `out`.
+
+    customers: persons in total, ~55% already customers when the window starts, the rest
+        signing up during it. months: calendar months written, ending with `end_month`
+        ('YYYY-MM'); three more are simulated for the outcomes. seed: same arguments give
+        byte-identical files.
+    malformed_share: planted malformed rows per file (at least one in files of 200+ rows, and
+        a truncated last line in three files; 0 plants none). duplicate_share: re-delivered
+        copies of event, order and billing rows. switch_share: monthly share of persons
+        changing archetype.
+
+    Writes `out/landing/` (one CSV per source and month, `sources.yaml`) and `out/truth/`
+    (persons, records, archetypes, outcomes, malformed, duplicates, summary.json); both
+    folders are replaced, anything else under `out` is left alone. Returns the summary
+    (rows, malformed, duplicates and late rows per source) with the run's `seconds`, which
+    summary.json leaves out so that it stays deterministic.
+    """
+    if customers < 1 or months < 1:
+        raise ValueError("customers and months must be at least 1")
+    if seed < 0:
+        raise ValueError("seed must not be negative")
+    shares = {
+        "malformed_share": malformed_share,
+        "duplicate_share": duplicate_share,
+        "switch_share": switch_share,
+    }
+    for name, share in shares.items():
+        if not 0 <= share < 1:
+            raise ValueError(f"{name} must be in [0, 1)")
+    started = time.perf_counter()
+    out = Path(out)
+    landing, truth_dir = out / "landing", out / "truth"
+    for folder in (landing, truth_dir):
+        if folder.exists():
+            shutil.rmtree(folder)
+        folder.mkdir(parents=True)
+
+    world = _World(customers, months, seed, end_month, switch_share)
+    truth = _Truth(truth_dir)
+    files = {
+        name: _SourceFiles(
+            world,
+            SOURCES[name],
+            landing,
+            truth,
+            malformed_share=malformed_share,
+            duplicate_share=duplicate_share,
+        )
+        for name in SOURCE_ORDER
+    }
+    for m in range(world.total):
+        active = world.advance(m)
+        for name in SOURCE_ORDER:
+            generator = getattr(world, f"gen_{name}")
+            if m < months:
+                # The frame goes straight to the writer: no second reference keeps it alive.
+                files[name].write_month(m, generator(m, active, True))
+            else:
+                generator(m, active, False)  # outcome months: activity and revenue only
+    truth.close()
+
+    gz = {name for name, f in files.items() if f.gz}
+    (landing / "sources.yaml").write_text(_sources_yaml(gz))
+    _write_parquet(_persons_frame(world), truth_dir / "persons.parquet")
+    p, m = _person_months(world)
+    _write_parquet(_archetypes_frame(world, p, m), truth_dir / "archetypes.parquet")
+    _write_parquet(_outcomes_frame(world, p, m), truth_dir / "outcomes.parquet")
+    del p, m
+    malformed = pl.concat(truth.malformed, how="vertical_relaxed")
+    _write_parquet(malformed, truth_dir / "malformed.parquet")
+    dup_schema = {"source": pl.String, "record_key": pl.String, "copies": pl.Int64}
+    duplicates = pl.concat([pl.DataFrame(schema=dup_schema), *truth.duplicates])
+    _write_parquet(duplicates, truth_dir / "duplicates.parquet")
+
+    summary = {
+        "customers": customers,
+        "months": months,
+        "start_month": world.labels[0],
+        "end_month": world.labels[months - 1],
+        "seed": seed,
+        "malformed_share": malformed_share,
+        "duplicate_share": duplicate_share,
+        "switch_share": switch_share,
+        "rows": {n: f.stats.rows for n, f in files.items()},
+        "files": {n: f.stats.files for n, f in files.items()},
+        "malformed": {n: f.stats.malformed for n, f in files.items()},
+        "duplicates": {n: f.stats.duplicates for n, f in files.items()},
+        "late": {n: f.stats.late for n, f in files.items()},
+        "truncated_files": sorted(t for f in files.values() for t in f.stats.truncated),
+        "shared_devices": world.n_shared_devices,
+        "persons_by_start_archetype": {
+            ARCHETYPES[a]: int((world.arch0 == a).sum()) for a in range(N_ARCH)
+        },
+    }
+    summary["rows_total"] = sum(summary["rows"].values())
+    (truth_dir / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
+    summary["seconds"] = round(time.perf_counter() - started, 3)
+    return summary
