@@ -80,9 +80,13 @@ def _generate(args) -> int:
     from seg_platform.synthetic.generator import generate
 
     started = time.perf_counter()
-    summary = generate(
-        args.customers, args.months, args.seed, Path(args.out), end_month=args.end_month
-    )
+    try:
+        summary = generate(
+            args.customers, args.months, args.seed, Path(args.out), end_month=args.end_month
+        )
+    except ValueError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
     print(json.dumps(summary, indent=2, default=str))
     print(
         f"Wrote {Path(args.out).resolve()} in {time.perf_counter() - started:.1f} s.",

@@ -41,6 +41,8 @@ def connect(database: Path | str, read_only: bool = False) -> Iterator[duckdb.Du
         raise
     try:
         con.execute("SET TimeZone = 'UTC'")
+        # Long loads would otherwise draw a progress bar into Dagster's logs.
+        con.execute("SET enable_progress_bar = false")
         yield con
     finally:
         con.close()

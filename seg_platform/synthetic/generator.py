@@ -20,8 +20,8 @@ The model, in short:
 * Defects are planted on purpose and recorded: late events (delivered in next month's file),
   duplicate deliveries, malformed rows of one unambiguous kind each, truncated last lines.
 
-Readers beware: a truncated last line has too few fields, so DuckDB needs
-`read_csv(..., null_padding=true)` (its sniffer rejects such a small file otherwise).
+A truncated last line has too few fields: the platform's reader records it as an unreadable
+line at its exact line number (DuckDB `store_rejects`) instead of padding it with NULLs.
 
 Everything is vectorised with numpy and polars: loops run per month and per source, never per
 person or per event. Randomness comes from `numpy.random.Generator(PCG64)` streams keyed by
