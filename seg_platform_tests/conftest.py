@@ -1,6 +1,11 @@
 """Shared fixtures: a temporary platform home, so no test writes outside tmp_path."""
 
 import os
+import signal
+import socket
+import subprocess
+import time
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -26,3 +31,46 @@ def _no_kill_hook(monkeypatch):
     monkeypatch.delenv("SEG_PLATFORM_KILL_BEFORE_COMMIT", raising=False)
     yield
     assert "SEG_PLATFORM_KILL_BEFORE_COMMIT" not in os.environ
+
+
+def free_port() -> int:
+    """A free TCP port on the loopback interface."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@contextmanager
+def running_server(cmd: list[str], env: dict, ready, cwd=None, timeout: float = 120):
+    """Start a server in its own process group, wait until `ready()` is truthy, always stop it.
+
+    `ready()` may raise OSError while the server is still starting.
+    """
+    server = subprocess.Popen(
+        cmd,
+        cwd=cwd,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        start_new_session=True,  # its own process group, so all its children stop with it
+    )
+    try:
+        deadline = time.monotonic() + timeout
+        while True:
+            assert server.poll() is None, server.stderr.read().decode()[-2000:]
+            try:
+                if ready():
+                    break
+            except OSError:
+                pass
+            if time.monotonic() > deadline:
+                pytest.fail(f"{cmd[0]} was not ready within {timeout:.0f} s")
+            time.sleep(1)
+        yield server
+    finally:
+        os.killpg(server.pid, signal.SIGTERM)
+        try:
+            server.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            os.killpg(server.pid, signal.SIGKILL)
+            server.wait()
