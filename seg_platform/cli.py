@@ -3,7 +3,7 @@
 import argparse
 import json
 import os
-import subprocess
+import shutil
 import sys
 import time
 from pathlib import Path
@@ -159,7 +159,7 @@ def _ui(args) -> int:
         "-p",
         str(args.port),
     ]
-    return subprocess.call(cmd, env=env)
+    return _exec(cmd, env)
 
 
 def _mlflow_ui(args) -> int:
@@ -180,7 +180,7 @@ def _mlflow_ui(args) -> int:
         "--workers",
         "1",
     ]
-    return subprocess.call(cmd, env=env)
+    return _exec(cmd, env)
 
 
 def _docs(args) -> int:
@@ -193,10 +193,17 @@ def _docs(args) -> int:
     return 0
 
 
+def _exec(cmd: list[str], env: dict) -> int:
+    """Become the server process, so that Ctrl-C or a SIGTERM to this PID stops it directly."""
+    sys.stdout.flush()
+    os.execve(cmd[0], cmd, env)
+    return 1  # not reached
+
+
 def _bin(name: str) -> str:
     """A console script installed beside this Python (the project's .venv)."""
     candidate = Path(sys.executable).parent / name
-    return str(candidate) if candidate.exists() else name
+    return str(candidate) if candidate.exists() else (shutil.which(name) or name)
 
 
 if __name__ == "__main__":

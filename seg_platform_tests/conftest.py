@@ -68,9 +68,16 @@ def running_server(cmd: list[str], env: dict, ready, cwd=None, timeout: float = 
             time.sleep(1)
         yield server
     finally:
-        os.killpg(server.pid, signal.SIGTERM)
+        _signal_group(server.pid, signal.SIGTERM)
         try:
             server.wait(timeout=30)
         except subprocess.TimeoutExpired:
-            os.killpg(server.pid, signal.SIGKILL)
+            _signal_group(server.pid, signal.SIGKILL)
             server.wait()
+
+
+def _signal_group(pid: int, sig: int) -> None:
+    try:
+        os.killpg(pid, sig)
+    except ProcessLookupError:
+        pass  # already stopped (a test may stop the server itself)

@@ -2,7 +2,9 @@
 
 import json
 import os
+import signal
 import sys
+import time
 import urllib.request
 from pathlib import Path
 
@@ -55,3 +57,30 @@ def test_dagster_dev_loads_the_workspace(tmp_path):
             for node in repo["assetNodes"]
         }
         assert assets["orders"] == "raw" and assets["web_events"] == "raw"
+
+
+@pytest.mark.e2e
+def test_seg_platform_ui_stops_on_sigterm_to_its_pid(tmp_path):
+    """`seg-platform ui` becomes `dagster dev`: a SIGTERM to its PID stops every child."""
+    port = free_port()
+    env = {**os.environ, "SEG_PLATFORM_HOME": str(tmp_path / "home")}
+    env.pop("DAGSTER_HOME", None)
+    cmd = [sys.executable, "-m", "seg_platform.cli", "ui", "--port", str(port)]
+
+    def up() -> bool:
+        entries = graphql(port, QUERY)["workspaceOrError"]["locationEntries"]
+        return entries[0]["loadStatus"] == "LOADED"
+
+    with running_server(cmd, env, up) as server:
+        assert (tmp_path / "home" / "dagster" / "dagster.yaml").exists()
+        server.send_signal(signal.SIGTERM)
+        server.wait(timeout=30)
+        deadline = time.monotonic() + 15
+        while time.monotonic() < deadline:
+            try:
+                os.killpg(server.pid, 0)  # raises once no process of the group is left
+            except ProcessLookupError:
+                break
+            time.sleep(0.5)
+        else:
+            pytest.fail("children of seg-platform ui outlived a SIGTERM to its PID")
