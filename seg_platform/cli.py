@@ -63,7 +63,8 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--verbose", action="store_true")
 
     p = command("evaluate", _evaluate, "Compare the platform's tables with generator truth (JSON).")
-    p.add_argument("--truth", required=True, help="the truth/ folder written by generate")
+    p.add_argument("--truth", help="the truth/ folder written by generate")
+    p.add_argument("--febrl", help="also measure Splink linkage on the Febrl 4a/4b folder")
 
     p = command("ui", _ui, "Start the Dagster UI on 127.0.0.1.")
     p.add_argument("--port", type=int, default=3000)
@@ -134,14 +135,18 @@ def _demo(args) -> int:
 def _evaluate(args) -> int:
     from seg_platform.evaluation import evaluate
 
-    truth = Path(args.truth)
-    if not (truth / "summary.json").exists():
+    truth = Path(args.truth) if args.truth else None
+    if truth is None and not args.febrl:
+        print("error: give --truth DIR and/or --febrl DIR.", file=sys.stderr)
+        return 2
+    if truth is not None and not (truth / "summary.json").exists():
         print(
             f"error: {truth} is not a truth folder written by `seg-platform generate`.",
             file=sys.stderr,
         )
         return 2
-    print(json.dumps(evaluate(settings.platform_home(), truth), indent=2))
+    febrl = Path(args.febrl) if args.febrl else None
+    print(json.dumps(evaluate(settings.platform_home(), truth, febrl), indent=2))
     return 0
 
 

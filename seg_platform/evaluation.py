@@ -10,14 +10,116 @@ import duckdb
 
 from seg_platform.settings import PlatformHome
 from seg_platform.sources.contract import SOURCES
-from seg_platform.warehouse import connect
+from seg_platform.warehouse import connect, fetch_one
 
 
-def evaluate(home: PlatformHome, truth: Path) -> dict:
+def evaluate(home: PlatformHome, truth: Path | None, febrl: Path | None = None) -> dict:
     """All metrics available for the tables that exist in the home's warehouse."""
-    truth = Path(truth).resolve()
-    with connect(home.warehouse) as con:
-        return {"raw": raw_metrics(con, truth)}
+    metrics: dict = {}
+    if truth is not None:
+        truth = Path(truth).resolve()
+        with connect(home.warehouse) as con:
+            metrics["raw"] = raw_metrics(con, truth)
+            if _has_table(con, "identity", "identity_map"):
+                metrics["identity"] = identity_metrics(con, truth)
+    if febrl is not None:
+        from seg_platform.identity.linkage import febrl_link_metrics
+
+        metrics["linkage_febrl"] = febrl_link_metrics(Path(febrl))
+    return metrics
+
+
+def _has_table(con, schema: str, table: str) -> bool:
+    return bool(
+        fetch_one(
+            con,
+            "SELECT count(*) FROM information_schema.tables WHERE table_schema = ? "
+            "AND table_name = ?",
+            [schema, table],
+        )[0]
+    )
+
+
+def identity_metrics(con: duckdb.DuckDBPyConnection, truth: Path) -> dict:
+    """Pairwise precision / recall of records against the true person, and traps caught.
+
+    Pairs are counted from cluster sizes, never materialised: records in the same profile are a
+    predicted pair, records of the same person a true pair. A record with no profile is alone.
+    """
+    records = truth / "records.parquet"
+    con.execute(f"""
+        CREATE OR REPLACE TEMP TABLE _eval_records AS
+        SELECT DISTINCT t.source, t.record_key, t.person_id,
+               coalesce(rp.profile_id, 'none:' || t.source || ':' || t.record_key) AS cluster
+        FROM '{records}' t
+        JOIN identity.record_profiles rp USING (source, record_key)
+    """)
+    tp, predicted, true_pairs, n_records, persons, clusters, split, merged = fetch_one(
+        con,
+        """
+        WITH cells AS (SELECT cluster, person_id, count(*) AS n FROM _eval_records GROUP BY ALL),
+             c AS (SELECT cluster, sum(n) AS n, count(*) AS persons FROM cells GROUP BY cluster),
+             p AS (SELECT person_id, sum(n) AS n, count(*) AS clusters FROM cells
+                   GROUP BY person_id)
+        SELECT (SELECT sum(n * (n - 1) / 2) FROM cells)::DOUBLE,
+               (SELECT sum(n * (n - 1) / 2) FROM c)::DOUBLE,
+               (SELECT sum(n * (n - 1) / 2) FROM p)::DOUBLE,
+               (SELECT sum(n) FROM c)::BIGINT,
+               (SELECT count(*) FROM p), (SELECT count(*) FROM c),
+               (SELECT count(*) FROM p WHERE clusters > 1),
+               (SELECT count(*) FROM c WHERE persons > 1)
+    """,
+    )
+    precision = tp / predicted if predicted else 1.0
+    recall = tp / true_pairs if true_pairs else 1.0
+    out = {
+        "records": n_records,
+        "true_persons": persons,
+        "profiles": clusters,
+        "pairwise_precision": round(precision, 6),
+        "pairwise_recall": round(recall, 6),
+        "pairwise_f1": round(2 * precision * recall / (precision + recall), 6)
+        if precision + recall
+        else 0.0,
+        "persons_split_across_profiles": split,
+        "profiles_mixing_persons": merged,
+    }
+    if (truth / "traps.parquet").exists():
+        out["traps"] = _traps_caught(con, truth)
+    return out
+
+
+def _traps_caught(con, truth: Path) -> dict:
+    """A trap (shared device, shared cookie, family email, junk value) is caught when every
+    person who used it still has a profile of their own (their majority profiles differ)."""
+    from seg_platform.identity.build import record_identifiers_sql
+    from seg_platform.identity.rules import IdentityRules
+
+    usages = record_identifiers_sql(IdentityRules())
+    rows = con.execute(f"""
+        WITH traps AS (SELECT * FROM '{truth / "traps.parquet"}'),
+        used AS (
+            SELECT DISTINCT t.trap, t.id_type, t.value, e.person_id
+            FROM traps t
+            JOIN ({usages}) u ON u.id_type = t.id_type AND u.raw_value = t.value
+            JOIN _eval_records e USING (source, record_key)
+        ),
+        majority AS (
+            SELECT person_id, arg_max(cluster, n) AS cluster FROM (
+                SELECT person_id, cluster, count(*) AS n FROM _eval_records
+                WHERE person_id IN (SELECT person_id FROM used) GROUP BY ALL)
+            GROUP BY person_id
+        ),
+        per_trap AS (
+            SELECT u.trap, u.id_type, u.value, count(DISTINCT u.person_id) AS persons,
+                   count(DISTINCT m.cluster) AS profiles
+            FROM used u JOIN majority m USING (person_id) GROUP BY ALL
+        )
+        SELECT trap, count(*) AS planted,
+               count(*) FILTER (persons < 2 OR profiles = persons) AS caught
+        FROM per_trap GROUP BY trap ORDER BY trap
+    """).fetchall()
+    return {trap: {"planted": planted, "caught": caught} for trap, planted, caught in rows}
 
 
 def raw_metrics(con: duckdb.DuckDBPyConnection, truth: Path) -> dict:
@@ -27,16 +129,18 @@ def raw_metrics(con: duckdb.DuckDBPyConnection, truth: Path) -> dict:
     con.execute(f"CREATE OR REPLACE TEMP VIEW _truth_malformed AS SELECT * FROM '{malformed}'")
     per_source = {}
     for name in SOURCES:
-        loaded = con.execute(
+        loaded = fetch_one(
+            con,
             "SELECT count(*) > 0, coalesce(sum(rows_read), 0), coalesce(sum(rows_filtered), 0),"
             " coalesce(sum(rows_quarantined), 0), coalesce(sum(rows_kept), 0) "
             "FROM raw.source_files WHERE source = ?",
             [name],
-        ).fetchone()
+        )
         if not loaded[0]:
             continue
         _, read, filtered, quarantined, kept = (int(v) for v in loaded)
-        planted, caught, wrongly = con.execute(
+        planted, caught, wrongly = fetch_one(
+            con,
             """
             WITH q AS (
                 SELECT regexp_extract(source_file, '[^/]+$') AS file, source_row
@@ -47,21 +151,23 @@ def raw_metrics(con: duckdb.DuckDBPyConnection, truth: Path) -> dict:
                    (SELECT count(*) FROM q ANTI JOIN t USING (file, source_row))
             """,
             [name],
-        ).fetchone()
+        )
         # Every valid record key in the files must survive exactly once.
-        expected_kept = con.execute(
+        expected_kept = fetch_one(
+            con,
             f"""SELECT count(DISTINCT record_key) FROM '{records}'
                 WHERE source = $1 AND coalesce(record_key, '') <> ''
                   AND record_key NOT IN (
                       SELECT record_key FROM _truth_malformed
                       WHERE source = $1 AND record_key IS NOT NULL)""",
             [name],
-        ).fetchone()[0]
-        planted_duplicates = con.execute(
+        )[0]
+        planted_duplicates = fetch_one(
+            con,
             f"SELECT coalesce(sum(copies), 0) FROM '{truth / 'duplicates.parquet'}' "
             "WHERE source = $1",
             [name],
-        ).fetchone()[0]
+        )[0]
         per_source[name] = {
             "rows_read": read,
             "rows_filtered": filtered,

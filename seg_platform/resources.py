@@ -1,4 +1,4 @@
-"""Dagster resources: the DuckDB warehouse and the sources.yaml, both under the platform home."""
+"""Dagster resources: the DuckDB warehouse, the sources.yaml, and the identity rules."""
 
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -8,6 +8,12 @@ import dagster as dg
 import duckdb
 
 from seg_platform import settings
+from seg_platform.identity.rules import (
+    DEFAULT_BLOCKED,
+    DEFAULT_LIMITS,
+    DEFAULT_PRIORITY,
+    IdentityRules,
+)
 from seg_platform.sources.config import SourcesConfig, load_sources_config
 from seg_platform.warehouse import connect
 
@@ -42,3 +48,39 @@ class SourcesResource(dg.ConfigurableResource):
 
     def load(self) -> SourcesConfig:
         return load_sources_config(self.path)
+
+
+class IdentityConfig(dg.ConfigurableResource):
+    """Identity resolution rules (see docs/identity.md); every field has a sensible default.
+
+    Override in the Dagster launchpad under `resources.identity.config`, e.g.
+    `probabilistic: false` to turn Splink off, or `limits: {email: 3}`.
+    """
+
+    priority: list[str] = list(DEFAULT_PRIORITY)
+    limits: dict[str, int] = dict(DEFAULT_LIMITS)
+    extra_blocked: dict[str, list[str]] = {}
+    dotless_email_domains: list[str] = ["gmail.com", "googlemail.com"]
+    strip_plus_tags: bool = True
+    default_phone_region: str = "US"
+    max_component_size: int = 1000
+    match_rate_floor: float = 0.5
+    probabilistic: bool = True
+    probabilistic_threshold: float = 0.9
+
+    def rules(self) -> IdentityRules:
+        blocked = {k: tuple(v) for k, v in DEFAULT_BLOCKED.items()}
+        for id_type, patterns in self.extra_blocked.items():
+            blocked[id_type] = (*blocked.get(id_type, ()), *patterns)
+        return IdentityRules(
+            priority=tuple(self.priority),
+            limits={**DEFAULT_LIMITS, **self.limits},
+            blocked=blocked,
+            dotless_email_domains=tuple(self.dotless_email_domains),
+            strip_plus_tags=self.strip_plus_tags,
+            default_phone_region=self.default_phone_region,
+            max_component_size=self.max_component_size,
+            match_rate_floor=self.match_rate_floor,
+            probabilistic=self.probabilistic,
+            probabilistic_threshold=self.probabilistic_threshold,
+        )

@@ -66,7 +66,7 @@ def run_pipeline(verbose: bool = False) -> int:
 
 def _print_raw_summary(home: settings.PlatformHome) -> None:
     from seg_platform.sources.contract import SOURCES
-    from seg_platform.warehouse import connect
+    from seg_platform.warehouse import connect, fetch_one
 
     if not home.warehouse.exists():
         return
@@ -90,7 +90,7 @@ def _print_raw_summary(home: settings.PlatformHome) -> None:
         for name in SOURCES:
             if f"raw.{name}" not in tables:
                 continue
-            rows = con.execute(f"SELECT count(*) FROM raw.{name}").fetchone()[0]
+            rows = fetch_one(con, f"SELECT count(*) FROM raw.{name}")[0]
             read, filtered, quarantined, _ = counts.get(name, [0, 0, 0, 0])
             note = "" if name in counts else "  (not configured)"
             print(
@@ -98,6 +98,17 @@ def _print_raw_summary(home: settings.PlatformHome) -> None:
                 f"{rows:>12,}{note}"
             )
         print("  rejected rows and reasons: SELECT * FROM raw.quarantine")
+        if "identity.profiles" in tables:
+            profiles, identifiers = fetch_one(
+                con, "SELECT count(*), coalesce(sum(identifiers), 0) FROM identity.profiles"
+            )
+            print(f"\n  identity: {profiles:,} profiles holding {identifiers:,} identifiers")
+            for source, records, rate in con.execute(
+                "SELECT source, records, match_rate FROM identity.match_rate ORDER BY source"
+            ).fetchall():
+                print(
+                    f"    {source:<20}{records:>12,} records, {rate:>7.1%} tied to a known person"
+                )
 
 
 def print_next_steps(home: settings.PlatformHome) -> None:

@@ -73,3 +73,22 @@ def replace_tables(
     except BaseException:
         con.execute("ROLLBACK")
         raise
+
+
+def fetch_one(con: duckdb.DuckDBPyConnection, sql: str, params=None) -> tuple:
+    """The first row of a query, with the result fully consumed.
+
+    DuckDB 2.0 keeps a result open after `fetchone()`, and the next `con.sql()` on the
+    connection then fails with ResourceInUseException; fetching everything closes it.
+    """
+    rows = con.execute(sql, params or []).fetchall()
+    return rows[0] if rows else ()
+
+
+def frame_to_temp_table(con: duckdb.DuckDBPyConnection, name: str, frame) -> None:
+    """Copy a Polars/Arrow frame into a temporary table (explicit, not a replacement scan)."""
+    con.register(f"{name}__frame", frame)
+    try:
+        con.execute(f"CREATE OR REPLACE TEMP TABLE {name} AS SELECT * FROM {name}__frame")
+    finally:
+        con.unregister(f"{name}__frame")

@@ -21,6 +21,7 @@ from seg_platform.sources.ingest import (
     table_name,
 )
 from seg_platform.sources.suites import raw_suite, suite_columns
+from seg_platform.warehouse import fetch_one
 
 CHECK_NAME = "meets_source_contract"
 
@@ -153,11 +154,12 @@ def evaluate_raw_table(con, source: Source, config, source_config) -> dg.AssetCh
             problems.append(f"{outcome.expectation.label}: {outcome.observed}")
 
     limit = source_config.max_quarantine_share if source_config else 0.0
-    read, filtered, quarantined = con.execute(
+    read, filtered, quarantined = fetch_one(
+        con,
         f"SELECT coalesce(sum(rows_read), 0), coalesce(sum(rows_filtered), 0), "
         f"coalesce(sum(rows_quarantined), 0) FROM {FILES_TABLE} WHERE source = ?",
         [source.name],
-    ).fetchone()
+    )
     considered = read - filtered
     share = quarantined / considered if considered else 0.0
     share_ok = share <= limit
@@ -169,11 +171,12 @@ def evaluate_raw_table(con, source: Source, config, source_config) -> dg.AssetCh
         )
     )
     if not share_ok:
-        top = con.execute(
+        top = fetch_one(
+            con,
             f"SELECT reason, count(*) n FROM {QUARANTINE_TABLE} WHERE source = ? "
             "GROUP BY reason ORDER BY n DESC LIMIT 1",
             [source.name],
-        ).fetchone()
+        )
         problems.append(
             f"{share:.1%} of its rows were quarantined ({quarantined:,} of {considered:,}), "
             f"above the limit of {limit:.1%}; most common reason: '{top[0]}' ({top[1]:,} rows). "

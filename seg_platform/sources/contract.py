@@ -68,6 +68,13 @@ WEB_EVENTS = Source(
             "anonymous_id", V, "Cookie id of the browser.", required=True, identifier="anonymous_id"
         ),
         _c("user_id", V, "Account id, present only after login.", identifier="user_id"),
+        _c(
+            "email",
+            V,
+            "Email the visitor gave at signup or login (the site's identify call); empty "
+            "otherwise.",
+            identifier="email",
+        ),
         _c("session_id", V, "Web session id."),
         _c("event_type", V, "page_view, add_to_cart, checkout_started, login or signup."),
         _c(
@@ -112,6 +119,12 @@ CRM_CONTACTS = Source(
     ordered=(("created_at", "updated_at"),),
     columns=(
         _c("crm_id", V, "CRM contact id.", required=True, identifier="crm_id"),
+        _c(
+            "user_id",
+            V,
+            "Product account id of the contact, when it has an account.",
+            identifier="user_id",
+        ),
         _c("email", V, "Email address as entered (any case or spacing).", identifier="email"),
         _c("phone", V, "Phone number as entered (any format).", identifier="phone"),
         _c("first_name", V, "Given name."),

@@ -14,7 +14,7 @@ import duckdb
 
 from seg_platform.sources.config import SourceConfig, SourceConfigError, SourcesConfig
 from seg_platform.sources.contract import LINEAGE_COLUMNS, Column, Source
-from seg_platform.warehouse import quote, replace_tables
+from seg_platform.warehouse import fetch_one, quote, replace_tables
 
 SCHEMA = "raw"
 QUARANTINE_TABLE = "raw.quarantine"
@@ -392,11 +392,12 @@ def _replace(con, source: Source, table_sql: str, bookkeeping: list[str] | None)
 
 def _result(con, source: Source, files: list[str]) -> IngestResult:
     name = _literal(source.name)
-    read, filtered, quarantined, kept = con.execute(
+    read, filtered, quarantined, kept = fetch_one(
+        con,
         f"SELECT coalesce(sum(rows_read), 0), coalesce(sum(rows_filtered), 0), "
         f"coalesce(sum(rows_quarantined), 0), coalesce(sum(rows_kept), 0) "
-        f"FROM {FILES_TABLE} WHERE source = {name}"
-    ).fetchone()
+        f"FROM {FILES_TABLE} WHERE source = {name}",
+    )
     reasons = con.execute(
         f"SELECT reason, count(*) AS n FROM {QUARANTINE_TABLE} WHERE source = {name} "
         "GROUP BY reason ORDER BY n DESC, reason LIMIT 10"

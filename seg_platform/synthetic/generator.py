@@ -5,14 +5,29 @@ export: web and app events, CRM contacts, email events, support tickets, billing
 shop orders, one CSV per source and month (`landing/`), in exactly the columns of
 `seg_platform.sources.contract`. Next to the landing files it writes the truth the platform
 is measured against (`truth/`): who every record belongs to, each person's archetype per
-month, what happened in the 90 days after each month, and every planted defect.
+month, what happened in the 90 days after each month, every planted defect, and every planted
+over-merge trap.
 
 The model, in short:
 
 * Persons carry identifiers keyed differently per source (cookie, device, account, email,
-  phone, CRM id, billing id, shop key), with the messiness real systems have: shared family
-  devices, second CRM contacts with a typo in the name, work billing emails, emails in mixed
-  case with stray spaces and Gmail dot/plus variants, phones in many formats, junk values.
+  phone, CRM id, billing id, shop key), with the messiness real systems have: work billing
+  emails that replace the main one from some month on, emails in mixed case with stray spaces
+  and Gmail dot/plus variants, phones in many formats, junk values.
+* Product identifiers meet contact identifiers on a few records, so that a resolver linking
+  identifiers that co-occur on a record can join a person's web and app behaviour to their
+  purchases: the site's identify call puts the typed email on ~70% of login and signup events
+  (a logged-in session starts on the login page when the browser saw no login of that person
+  for 30 days), visitors without an account leave their email on lead forms (signup events
+  without user id), and ~90% of CRM contacts of account holders record the user id. Cookies
+  that never see a login stay anonymous.
+* Traps for resolvers that merge too eagerly, listed in `truth/traps.parquet` with the number
+  of persons whose records carry each value: family devices shared by 2-5 accounts, browsers
+  shared by two account holders who both log in on them, household emails two persons give
+  on some of their orders and invoices, and every junk value. Second CRM contacts (the same
+  person entered again, one typo in the first or last name) share no hard identifier with
+  anything: no user id or phone, an address of their own or none; only name, company, role
+  and country can link them.
 * Each person has an archetype (power user, loyal big spender, bargain hunter, pricing-curious
   prospect, setup struggler, dormant, new explorer) that sets Poisson rates for everything it
   does. Each month a share of persons switch archetype along sensible transitions, some churn
@@ -68,7 +83,7 @@ N_ARCH = len(ARCHETYPES)
 _RATE_ROWS: dict[str, tuple[float, ...]] = {
     "web_sessions":           (0.48,  0.8,   1.15,   1.2,    0.4,   0.14,   0.85),
     "web_pages_extra":        (1.5,   2.5,   3.0,    3.5,    1.5,   0.8,    2.5),
-    "login_share":            (0.85,  0.75,  0.5,    0.3,    0.6,   0.4,    0.5),
+    "login_share":            (0.9,   0.85,  0.65,   0.45,   0.75,  0.55,   0.65),
     "app_sessions":           (2.4,   0.6,   0.17,   0.08,   0.85,  0.06,   0.6),
     "app_features":           (2.5,   1.2,   0.8,    0.5,    0.8,   0.5,    1.5),
     "onboarding":             (0.04,  0.0,   0.02,   0.04,   1.7,   0.0,    0.55),
@@ -302,6 +317,7 @@ WEB_PATHS = tuple(p for block in _PATH_BLOCKS for p in block)
 _PATH_OFFSET = np.cumsum([0] + [len(b) for b in _PATH_BLOCKS[:-1]])
 _PATH_SIZE = np.array([len(b) for b in _PATH_BLOCKS])
 SIGNUP_CATEGORY = len(_PATH_BLOCKS) - 1
+LOGIN_CATEGORY = PAGE_CATEGORIES.index("login")
 WEB_EVENT_TYPES = ("page_view", "add_to_cart", "checkout_started", "login", "signup")
 _EVENT_TYPE_OF_CATEGORY = np.array([0, 0, 0, 0, 1, 2, 0, 3, 4])
 
@@ -314,6 +330,18 @@ JUNK_EMAIL = ("test@test.com", "null", "n/a", "N/A")
 JUNK_PHONE = ("0000", "null", "N/A", "n/a")
 JUNK_ID = ("null", "n/a", "N/A", "0000")
 JUNK_SHARE = 0.003
+
+# Identity links between product identifiers (cookie, account, device) and contact ones.
+IDENTIFY_SHARE = 0.7  # login and signup events that carry the email typed (identify call)
+IDENTIFY_VARIANT_SHARE = 0.15  # of those, typed in another case or with stray spaces
+CRM_USER_SHARE = 0.9  # CRM contacts of account holders that record the account's user id
+LOGIN_DAYS = 30  # a browser stays logged in this long after the last logged-in session
+LEAD_FORM_SHARE = 0.35  # web sessions of visitors without an account that start on a lead form
+# Over-merge traps (truth/traps.parquet).
+SHARED_COOKIE_SHARE = 0.008  # cookies shared by two account holders who both log in on them
+SHARED_EMAIL_SHARE = 0.0065  # persons paired with another on a family shop/billing address
+FAMILY_EMAIL_SHARE = 0.5  # of such a person's invoices and orders, those using it
+TRAP_KINDS = ("shared_device", "shared_cookie", "shared_email", "junk_identifier")
 
 LATE_SHARE = 0.02  # events of month m delivered in month m+1's file
 LATE_SOURCES = ("web_events", "app_events", "email_events")
@@ -517,9 +545,17 @@ def _replace(series: pl.Series, where: np.ndarray, values: pl.Series | str) -> p
     )
 
 
-def _junk(rng: np.random.Generator, series: pl.Series, junk: tuple[str, ...]) -> pl.Series:
-    """Put junk placeholders ('null', 'N/A', 'test@test.com'...) into a small share of rows."""
+def _junk(
+    rng: np.random.Generator,
+    series: pl.Series,
+    junk: tuple[str, ...],
+    where: np.ndarray | None = None,
+) -> pl.Series:
+    """Put junk placeholders ('null', 'N/A', 'test@test.com'...) into a small share of rows
+    (only rows where `where` is True, when given)."""
     hit = rng.random(len(series)) < JUNK_SHARE
+    if where is not None:
+        hit &= where
     return _replace(series, hit, _take(junk, rng.integers(0, len(junk), len(series))))
 
 
@@ -604,8 +640,21 @@ def _email_variant(emails: pl.Series, codes: np.ndarray, tag: np.ndarray) -> pl.
     return df.select(expr).to_series()
 
 
-def _typos(name: str) -> tuple[str, str, str]:
-    """Three misspellings of a name: two letters swapped, one dropped, one doubled."""
+_KEYBOARD_ROWS = ("qwertyuiop", "asdfghjkl", "zxcvbnm")
+# A neighbouring key on the same keyboard row: the letter a slipping finger types instead.
+_NEIGHBOUR_KEY = {
+    row[i]: row[i + 1] if i + 1 < len(row) else row[i - 1]
+    for row in _KEYBOARD_ROWS
+    for i in range(len(row))
+}
+N_TYPO_KINDS = 4
+
+
+def _typos(name: str) -> tuple[str, str, str, str]:
+    """Four misspellings of a name, each exactly one edit away from it (case aside): two
+    neighbouring letters transposed, one letter dropped, one doubled (an insertion), one
+    replaced by its neighbour on the keyboard. Where a kind cannot apply (equal neighbours,
+    names of three letters) a letter is appended instead, still one insertion."""
     i = max(1, len(name) // 2)
     if i + 1 < len(name) and name[i] != name[i + 1]:
         swapped = name[:i] + name[i + 1] + name[i] + name[i + 2 :]
@@ -613,7 +662,9 @@ def _typos(name: str) -> tuple[str, str, str]:
         swapped = name + name[-1]
     dropped = name[:i] + name[i + 1 :] if len(name) > 3 else name + "h"
     doubled = name[: i + 1] + name[i] + name[i + 1 :]
-    return swapped, dropped, doubled
+    c = name[i].lower()
+    replaced = name[:i] + _NEIGHBOUR_KEY[c] + name[i + 1 :] if c in _NEIGHBOUR_KEY else name + "e"
+    return swapped, dropped, doubled, replaced
 
 
 _FIRST_TYPOS = tuple(t for name in FIRST_NAMES for t in _typos(name))
@@ -652,6 +703,7 @@ class _World:
         self.salt = {k: _salt(seed, i) for i, k in enumerate(_ID_FAMILIES)}
         self._counters: dict[str, int] = {}
         self._make_people(_rng(seed, _S_POP))
+        self.trap_values = self._trap_values()
         n = self.n
         self.activity = np.zeros((self.total, n), dtype=np.int32)  # web + app + order events
         self.revenue = np.zeros((self.total, n), dtype=np.float64)  # completed orders + paid
@@ -727,11 +779,19 @@ class _World:
         self.first = rng.integers(0, len(FIRST_NAMES), n)
         self.last = rng.integers(0, len(LAST_NAMES), n)
         self.typo_which = rng.integers(0, 2, n)  # second CRM contact: typo in first or last
-        self.typo_kind = rng.integers(0, 3, n)
+        self.typo_kind = rng.integers(0, N_TYPO_KINDS, n)
         self.company = np.where(rng.random(n) < 0.45, rng.integers(0, len(COMPANY_NAMES), n), -1)
         self.role = rng.integers(0, len(ROLES), n)
         self.country = (rng.random(n) < 0.12).astype(np.int64)  # 0 US, 1 CA
+        # Identity links and over-merge traps draw from their own stream.
+        links = _rng(self.seed, _S_POP, 1)
+        self.crm_user = self.has_crm & self.has_account & (links.random(n) < CRM_USER_SHARE)
+        # Persons with a second billing address switched to it in this month (before it, their
+        # invoices went to the main address).
+        self.billing_switch_m = links.integers(1, max(2, months), n)
+        self._make_families(links)
         self._make_emails(rng)
+        self._make_crm2_emails(links)
 
         self.cookie_n = 1 + _pick1(rng, [0.5, 0.3, 0.2], n)
         self.device_n = np.where(self.has_account, 1 + (rng.random(n) < 0.35), 0)
@@ -749,6 +809,7 @@ class _World:
         self.shared_device = np.zeros(n, dtype=bool)
         self.shared_device[members] = True
         self.n_shared_devices = len(sizes)
+        self._share_cookies(links)
 
         self.subscribed = pre & (rng.random(n) < RATES["subscribed_at_start"][arch])
         self.plan = _pick(rng, PLAN_MIX, arch)
@@ -838,6 +899,108 @@ class _World:
         billing = self.email.clone()
         self.billing_email = billing.scatter(alt_idx, alt) if len(alt_idx) else billing
 
+    def _make_families(self, rng: np.random.Generator) -> None:
+        """Pairs of persons of one household who give a family address to the shop and the
+        billing system on some of their orders and invoices (their own main address stays
+        theirs everywhere else). The pair shares the last name and the country."""
+        n = self.n
+        # Prospects never buy or subscribe, so they would never use the family address.
+        cand = np.flatnonzero(self.arch != PRICING)
+        k = min(int(round(SHARED_EMAIL_SHARE * n / 2)), len(cand) // 2)
+        pairs = rng.choice(cand, 2 * k, replace=False).reshape(k, 2)
+        self.family = np.full(n, -1, dtype=np.int64)
+        self.family[pairs[:, 0]] = np.arange(k)
+        self.family[pairs[:, 1]] = np.arange(k)
+        self.last[pairs[:, 1]] = self.last[pairs[:, 0]]
+        self.country[pairs[:, 1]] = self.country[pairs[:, 0]]
+        # '<last>family' is no main, billing or second-CRM address form ('_k' suffixes and
+        # name initials never end that way), so the address is the household's alone.
+        df = pl.DataFrame(
+            {
+                "l": _take(LAST_NAMES, self.last[pairs[:, 0]]).str.to_lowercase(),
+                "d": _take(PERSONAL_DOMAINS, _pick1(rng, PERSONAL_DOMAIN_MIX, k)),
+            }
+        ).with_columns(k=pl.int_range(pl.len()).over(["l", "d"]))
+        number = pl.when(pl.col("k") > 0).then((pl.col("k") + 1).cast(pl.String))
+        self.family_email = df.select(
+            pl.concat_str(
+                pl.col("l"), pl.lit("family"), number.otherwise(pl.lit("")), pl.lit("@"), "d"
+            )
+        ).to_series()
+
+    def _make_crm2_emails(self, rng: np.random.Generator) -> None:
+        """Addresses of second CRM contacts, indexed by `crm2_rank`: initial-dot-last at the
+        employer's domain (or a non-Gmail personal domain), or none. No other address has the
+        'j.smith' form, so no other record of any source carries one of these."""
+        who = np.flatnonzero(self.has_crm2)
+        k = len(who)
+        has_company = self.company[who] >= 0
+        personal = 1 + _pick1(rng, PERSONAL_DOMAIN_MIX[1:], k)  # not gmail: no dot folding
+        domain = _replace(
+            _take(PERSONAL_DOMAINS, personal),
+            has_company,
+            _take(COMPANY_DOMAINS, np.maximum(self.company[who], 0)),
+        )
+        first = _take(FIRST_NAMES, self.first[who]).str.to_lowercase()
+        df = pl.DataFrame(
+            {"f": first.str.slice(0, 1), "l": _take(LAST_NAMES, self.last[who]), "d": domain}
+        ).with_columns(local=pl.concat_str("f", pl.lit("."), pl.col("l").str.to_lowercase()))
+        df = df.with_columns(k=pl.int_range(pl.len()).over(["local", "d"]))
+        number = pl.when(pl.col("k") > 0).then((pl.col("k") + 1).cast(pl.String))
+        emails = df.select(
+            pl.concat_str("local", number.otherwise(pl.lit("")), pl.lit("@"), "d")
+        ).to_series()
+        present = rng.random(k) < np.where(has_company, 0.85, 0.5)
+        self.crm2_email = _mask(emails, present)
+
+    def _share_cookies(self, rng: np.random.Generator) -> None:
+        """Browsers shared by two account holders who both log in on them: ~0.5% of cookies.
+        The second person gets the first one's cookie as an extra browser (or instead of
+        their third)."""
+        n = self.n
+        self.cookie_slot = np.arange(3 * n, dtype=np.int64).reshape(n, 3)
+        self.cookie_shared = np.zeros((n, 3), dtype=bool)
+        # Last logged-in session per (person, browser slot): index person * 3 + slot.
+        self.last_login = np.full(3 * n, -(10**12), dtype=np.int64)
+        accounts = np.flatnonzero(self.has_account)
+        k = min(int(round(SHARED_COOKIE_SHARE * self.cookie_n.sum())), len(accounts) // 2)
+        pairs = rng.choice(accounts, 2 * k, replace=False).reshape(k, 2)
+        a, b = pairs[:, 0], pairs[:, 1]
+        ja = (rng.random(k) * self.cookie_n[a]).astype(np.int64)
+        jb = np.minimum(self.cookie_n[b], 2)
+        self.cookie_n[b] = jb + 1
+        self.cookie_slot[b, jb] = self.cookie_slot[a, ja]
+        self.cookie_shared[a, ja] = True
+        self.cookie_shared[b, jb] = True
+
+    def _trap_values(self) -> dict[str, pl.DataFrame]:
+        """Per identifier type, the raw values planted as over-merge traps and their kind.
+        Which persons' records really carry them is counted from the written files."""
+        n = self.n
+        shared_devices = 2 * n + np.arange(self.n_shared_devices)
+        shared_cookies = np.unique(self.cookie_slot[self.cookie_shared])
+        parts = {
+            "anonymous_id": [("shared_cookie", _hex("a_", shared_cookies, self.salt["cookie"]))],
+            "device_id": [("shared_device", _hex("d_", shared_devices, self.salt["device"]))],
+            "email": [("shared_email", self.family_email)],
+        }
+        for id_type, junk in (
+            ("email", JUNK_EMAIL),
+            ("phone", JUNK_PHONE),
+            ("user_id", JUNK_ID),
+            ("device_id", JUNK_ID),
+        ):
+            parts.setdefault(id_type, []).append(("junk_identifier", pl.Series(junk)))
+        return {
+            id_type: pl.concat(
+                [
+                    pl.DataFrame({"value": v.cast(pl.String)}).with_columns(trap=pl.lit(trap))
+                    for trap, v in kinds
+                ]
+            )
+            for id_type, kinds in parts.items()
+        }
+
     def person_strings(self, pidx: np.ndarray, kind: str) -> pl.Series:
         """Per-person identifier strings, computed from the person index (no big tables)."""
         if kind == "user_id":
@@ -922,9 +1085,29 @@ class _World:
             return None
 
         n_s, n_e = len(sp), len(es)
-        cookie = sp * 3 + (rng.random(n_s) * self.cookie_n[sp]).astype(np.int64)
-        logged = self.has_account[sp] & ((rng.random(n_s) < RATES["login_share"][sa]) | signup)
+        slot = (rng.random(n_s) * self.cookie_n[sp]).astype(np.int64)
+        cookie = self.cookie_slot[sp, slot]
+        # Sessions on a shared browser are always logged in: each person uses their account.
+        login = (rng.random(n_s) < RATES["login_share"][sa]) | signup | self.cookie_shared[sp, slot]
+        logged = self.has_account[sp] & login
         self.seen_user[sp[logged]] = True
+        # A logged-in session starts on the login page when the person had no logged-in session
+        # on that browser in the last LOGIN_DAYS (the first time in the window, too); visitors
+        # without an account now and then start on the signup page's lead form (newsletter,
+        # quote or demo request), leaving their email but getting no user id.
+        first = pos == 0
+        relogin = self._needs_login(sp, slot, s_ts, logged, signup)
+        lead = ~self.has_account[sp] & (rng.random(n_s) < LEAD_FORM_SHARE)
+        cat = np.where(first & relogin[es], LOGIN_CATEGORY, cat)
+        cat = np.where(first & lead[es], SIGNUP_CATEGORY, cat)
+        kind = _EVENT_TYPE_OF_CATEGORY[cat]
+        # The identify call of a login or signup sends the email the person typed (always
+        # for a lead form: the address is what the form is for).
+        login_ident = logged[es] & (kind >= 3) & (rng.random(n_e) < IDENTIFY_SHARE)
+        ident = np.flatnonzero(login_ident | (lead[es] & (cat == SIGNUP_CATEGORY)))
+        typed = self._contact_email(rng, who[ident], IDENTIFY_VARIANT_SHARE, codes=4)
+        typed = _junk(rng, typed, ("test@test.com",))
+        email = pl.repeat(None, n_e, dtype=pl.String, eager=True).scatter(ident, typed)
         ref_kind = _pick(rng, REFERRER_MIX, sa)
         ref_sub = rng.integers(0, 1 << 20, n_s)
         refs = SEARCH_SITES + SOCIAL_SITES + tuple(f"newsletter:{c}" for c in self.campaigns(m))
@@ -944,8 +1127,9 @@ class _World:
                 "user_id": _junk(
                     rng, _mask(self.person_strings(who, "user_id"), logged[es]), JUNK_ID
                 ),
+                "email": email,
                 "session_id": _hex("s_", session[es], self.salt["session"]),
-                "event_type": _take(WEB_EVENT_TYPES, _EVENT_TYPE_OF_CATEGORY[cat]),
+                "event_type": _take(WEB_EVENT_TYPES, kind),
                 "page_path": _take(WEB_PATHS, path),
                 "referrer": _mask(_take(refs, ref_idx[es]), (pos == 0) & (ref_kind[es] > 0)),
                 "_pidx": who,
@@ -953,6 +1137,29 @@ class _World:
             }
         )
         return frame
+
+    def _needs_login(
+        self,
+        sp: np.ndarray,
+        slot: np.ndarray,
+        s_ts: np.ndarray,
+        logged: np.ndarray,
+        signup: np.ndarray,
+    ) -> np.ndarray:
+        """Logged-in sessions whose browser had no logged-in session of that person in the last
+        LOGIN_DAYS; updates the last logged-in time per (person, browser)."""
+        lg = np.flatnonzero(logged)
+        key = sp[lg] * 3 + slot[lg]
+        order = np.lexsort((s_ts[lg], key))
+        key, t, lg = key[order], s_ts[lg][order], lg[order]
+        head = np.ones(len(key), dtype=bool)
+        head[1:] = key[1:] != key[:-1]
+        prev = np.where(head, self.last_login[key], np.roll(t, 1))
+        out = np.zeros(len(sp), dtype=bool)
+        out[lg] = (t - prev > LOGIN_DAYS * _DAY) & ~signup[lg]
+        tail = np.append(head[1:], True)
+        self.last_login[key[tail]] = t[tail]
+        return out
 
     def gen_app_events(self, m: int, act: np.ndarray, write: bool) -> pl.DataFrame | None:
         """App sessions with features used, onboarding steps, retries and errors."""
@@ -1074,11 +1281,21 @@ class _World:
             }
         )
 
-    def _contact_email(self, rng: np.random.Generator, who: np.ndarray, share: float):
-        """Person emails as typed into a form: case, spaces and Gmail variants for `share`."""
+    def _contact_email(
+        self, rng: np.random.Generator, who: np.ndarray, share: float, codes: int = 5
+    ):
+        """Person emails as typed into a form: for `share` of them a variant of
+        `_email_variant` (codes 1..`codes`: 4 is case and spaces only, 5 adds Gmail's)."""
         k = len(who)
-        variant = np.where(rng.random(k) < share, rng.integers(1, 6, k), 0)
+        variant = np.where(rng.random(k) < share, rng.integers(1, codes + 1, k), 0)
         return _email_variant(self.email.gather(who), variant, rng.integers(0, 3, k))
+
+    def _family_email(self, rng: np.random.Generator, email: pl.Series, who: np.ndarray):
+        """`email` with the household's address instead on FAMILY_EMAIL_SHARE of the records
+        of persons who have one, written exactly as recorded in the traps truth."""
+        fam = self.family[who]
+        use = np.flatnonzero((fam >= 0) & (rng.random(len(who)) < FAMILY_EMAIL_SHARE))
+        return email.scatter(use, self.family_email.gather(fam[use])) if len(use) else email
 
     def _contact_phone(self, rng: np.random.Generator, who: np.ndarray) -> pl.Series:
         fmt = _pick1(rng, _PHONE_FORMAT_MIX, len(who))
@@ -1101,7 +1318,7 @@ class _World:
         is_open = (rng.random(k) < 0.04) | (closed >= self.start(self.months))
         rated = ~is_open & (rng.random(k) < 0.75)
         satisfaction = 1 + _pick(rng, SATISFACTION_MIX, ta)
-        contact = _pick1(rng, [0.65, 0.2, 0.15], k)  # email only, phone only, both
+        contact = _pick1(rng, [0.65, 0.12, 0.23], k)  # email only, phone only, both
         email = _mask(self._contact_email(rng, who, 0.15), contact != 1)
         phone = _mask(self._contact_phone(rng, who), contact != 0)
         # Junk only where the other channel is real, so `email or phone` still holds.
@@ -1147,7 +1364,11 @@ class _World:
         if not write:
             return None
         self.seen_billing[subs] = True
-        email = _mask(self.billing_email.gather(subs), rng.random(k) > 0.03)
+        email = self.billing_email.gather(subs)
+        before = np.flatnonzero(self.billing_alt[subs] & (m < self.billing_switch_m[subs]))
+        email = email.scatter(before, self.email.gather(subs[before]))
+        email = self._family_email(rng, email, subs)
+        email = _mask(email, rng.random(k) > 0.03)
         return pl.DataFrame(
             {
                 "invoice_id": _hex("in_", self.next_ids("billing", k), self.salt["invoice"]),
@@ -1197,6 +1418,9 @@ class _World:
         order_id = pl.select(pl.lit("O") + pl.Series(order_no).cast(pl.String)).to_series()
         line_no = _group_pos(lines) + 1
         email = self._contact_email(rng, who, 0.1)
+        # A household's address goes with whole orders, never with single lines.
+        family = self._family_email(rng, pl.repeat(None, len(op), dtype=pl.String, eager=True), op)
+        email = _replace(email, family.is_not_null().to_numpy()[lo_idx], family.gather(lo_idx))
         email = _junk(rng, _mask(email, rng.random(n_l) < 0.8), JUNK_EMAIL)
         order_ids = order_id.gather(lo_idx)
         return pl.DataFrame(
@@ -1248,20 +1472,23 @@ class _World:
         upd = self._uniform_ts(rng, upd_lo, m)
         has_upd = ~(created_now[who] | is2) | (rng.random(k) < 0.65)
         upd = np.minimum(upd, hi - 1)
-        # Second contacts: typo in the first or last name, maybe another or no email.
+        # Second contacts: one typo in the first or last name, no account or phone, and an
+        # address of their own or none, so only the name, company, role and country link them.
         first_txt = _take(FIRST_NAMES, self.first[who])
         last_txt = _take(LAST_NAMES, self.last[who])
-        typo_first = _take(_FIRST_TYPOS, self.first[who] * 3 + self.typo_kind[who])
-        typo_last = _take(_LAST_TYPOS, self.last[who] * 3 + self.typo_kind[who])
+        typo_first = _take(_FIRST_TYPOS, self.first[who] * N_TYPO_KINDS + self.typo_kind[who])
+        typo_last = _take(_LAST_TYPOS, self.last[who] * N_TYPO_KINDS + self.typo_kind[who])
         first_txt = _replace(first_txt, is2 & (self.typo_which[who] == 0), typo_first)
         last_txt = _replace(last_txt, is2 & (self.typo_which[who] == 1), typo_last)
         shout = rng.random(k) < 0.02
         last_txt = _replace(last_txt, shout, last_txt.str.to_uppercase())
-        email_choice = rng.random(k)
-        email = self._contact_email(rng, who, 0.45)
-        email = _replace(email, is2 & (email_choice < 0.2), self.billing_email.gather(who))
-        email = _mask(email, ~(is2 & (email_choice > 0.7)) & (rng.random(k) < 0.95))
-        phone = _mask(self._contact_phone(rng, who), rng.random(k) < 0.7)
+        email = _mask(self._contact_email(rng, who, 0.45), rng.random(k) < 0.95)
+        at2 = np.flatnonzero(is2)
+        variant = np.where(rng.random(len(at2)) < 0.45, rng.integers(1, 5, len(at2)), 0)
+        own = self.crm2_email.gather(self.crm2_rank[who[at2]])
+        email = email.scatter(at2, _email_variant(own, variant, np.zeros(len(at2), np.int64)))
+        phone = _mask(self._contact_phone(rng, who), (rng.random(k) < 0.7) & ~is2)
+        user = _mask(self.person_strings(who, "user_id"), self.crm_user[who] & ~is2)
         crm_idx = np.where(is2, self.n + self.crm2_rank[who], who)
         has_company = self.company[who] >= 0
         companies = COMPANY_NAMES
@@ -1274,8 +1501,9 @@ class _World:
         return pl.DataFrame(
             {
                 "crm_id": self.person_strings(crm_idx, "crm_id"),
-                "email": _junk(rng, email, JUNK_EMAIL),
-                "phone": _junk(rng, phone, JUNK_PHONE),
+                "user_id": _junk(rng, user, JUNK_ID, ~is2),
+                "email": _junk(rng, email, JUNK_EMAIL, ~is2),
+                "phone": _junk(rng, phone, JUNK_PHONE, ~is2),
                 "first_name": first_txt,
                 "last_name": last_txt,
                 "company": _mask(_take(companies, np.maximum(self.company[who], 0)), has_company),
@@ -1473,9 +1701,27 @@ class _SourceFiles:
             )
         self.truth.records(records)
         self.truth.malformed.append(bad)
+        self._note_traps(final)
         self.stats.rows += records.height
         self.stats.files += 1
         self.stats.malformed += bad.height
+
+    def _note_traps(self, final: pl.DataFrame) -> None:
+        """Which persons' rows in this file carry a planted trap value, exactly as written."""
+        for col in self.src.columns:
+            traps = self.w.trap_values.get(col.identifier or "")
+            if traps is None:
+                continue
+            hits = (
+                final.lazy()
+                .select(value=pl.col(col.name), person=pl.col("_pidx"))
+                .filter(pl.col("value").is_in(traps["value"].implode()))
+                .unique()
+                .join(traps.lazy(), on="value")
+                .select("trap", id_type=pl.lit(col.identifier), value="value", person="person")
+                .collect()
+            )
+            self.truth.traps.append(hits)
 
     def _truncated_line(self, rng: np.random.Generator, final: pl.DataFrame):
         """A new record cut off in its third field: too few fields, no closing newline."""
@@ -1575,6 +1821,7 @@ class _Truth:
         self.folder = folder
         self.malformed: list[pl.DataFrame] = []
         self.duplicates: list[pl.DataFrame] = []
+        self.traps: list[pl.DataFrame] = []  # (trap, id_type, value, person) seen in the files
         self._records = pq.ParquetWriter(
             folder / "records.parquet", self.RECORDS_SCHEMA, compression="zstd"
         )
@@ -1595,7 +1842,7 @@ def _persons_frame(w: _World) -> pl.DataFrame:
     n = w.n
     idx = np.arange(n, dtype=np.int64)
     cookie_off = np.concatenate([[0], np.cumsum(w.cookie_n)])
-    cookies = np.repeat(idx * 3, w.cookie_n) + _group_pos(w.cookie_n)
+    cookies = w.cookie_slot[np.repeat(idx, w.cookie_n), _group_pos(w.cookie_n)]
     dev_off = np.concatenate([[0], np.cumsum(w.device_n)])
     devices = w.device_slot[np.repeat(idx, w.device_n), _group_pos(w.device_n)]
     months = (w.first_month + w.signup_m).astype(str)
@@ -1633,8 +1880,24 @@ def _persons_frame(w: _World) -> pl.DataFrame:
             "has_billing": w.seen_billing,
             "has_orders": w.seen_orders,
             "has_shared_device": w.shared_device,
+            "has_shared_cookie": w.cookie_shared.any(axis=1),
+            "has_shared_email": w.family >= 0,
             "has_work_billing_email": w.billing_alt & w.seen_billing,
         }
+    )
+
+
+def _traps_frame(truth: _Truth) -> pl.DataFrame:
+    """One row per trap value: shared identifiers used by two persons or more, and every junk
+    value, with the number of distinct persons whose records carry it."""
+    schema = {"trap": pl.String, "id_type": pl.String, "value": pl.String, "person": pl.Int64}
+    hits = pl.concat([pl.DataFrame(schema=schema), *truth.traps], how="vertical_relaxed")
+    order = pl.col("trap").replace_strict(TRAP_KINDS, range(len(TRAP_KINDS)))
+    return (
+        hits.group_by("trap", "id_type", "value")
+        .agg(persons=pl.col("person").n_unique().cast(pl.Int64))
+        .filter((pl.col("persons") >= 2) | (pl.col("trap") == "junk_identifier"))
+        .sort(order, "id_type", "value")
     )
 
 
@@ -1712,7 +1975,7 @@ def generate(
         changing archetype.
 
     Writes `out/landing/` (one CSV per source and month, `sources.yaml`) and `out/truth/`
-    (persons, records, archetypes, outcomes, malformed, duplicates, summary.json); both
+    (persons, records, archetypes, outcomes, malformed, duplicates, traps, summary.json); both
     folders are replaced, anything else under `out` is left alone. Returns the summary
     (rows, malformed, duplicates and late rows per source) with the run's `seconds`, which
     summary.json leaves out so that it stays deterministic.
@@ -1773,6 +2036,8 @@ def generate(
     dup_schema = {"source": pl.String, "record_key": pl.String, "copies": pl.Int64}
     duplicates = pl.concat([pl.DataFrame(schema=dup_schema), *truth.duplicates])
     _write_parquet(duplicates, truth_dir / "duplicates.parquet")
+    traps = _traps_frame(truth)
+    _write_parquet(traps, truth_dir / "traps.parquet")
 
     summary = {
         "customers": customers,
@@ -1790,6 +2055,7 @@ def generate(
         "late": {n: f.stats.late for n, f in files.items()},
         "truncated_files": sorted(t for f in files.values() for t in f.stats.truncated),
         "shared_devices": world.n_shared_devices,
+        "traps": {k: int((traps["trap"] == k).sum()) for k in TRAP_KINDS},
         "persons_by_start_archetype": {
             ARCHETYPES[a]: int((world.arch0 == a).sum()) for a in range(N_ARCH)
         },

@@ -1,0 +1,270 @@
+"""Identity assets (group `identity`): one profile per real person across every source.
+
+One multi-asset writes the identity tables together (they must agree with each other); blocking
+checks guard what every later layer relies on: one profile per identifier, per-type limits and a
+cap on component size. The match rate is advisory (WARN).
+"""
+
+import dagster as dg
+import polars as pl
+
+from seg_platform.identity.build import (
+    AUDIT,
+    CHANGES,
+    EDGES,
+    MAP,
+    MATCH_RATE,
+    PROFILES,
+    build_identity,
+)
+from seg_platform.resources import IdentityConfig, WarehouseResource
+from seg_platform.sources.assets import markdown
+from seg_platform.sources.contract import SOURCES
+from seg_platform.warehouse import fetch_one
+
+RAW_KEYS = [dg.AssetKey(name) for name in SOURCES]
+SPECS = {
+    "identity_map": (
+        MAP,
+        "Which profile each identifier (email, phone, user id, cookie, "
+        "device, CRM / billing / shop id) belongs to: the answer to 'who did this?'.",
+    ),
+    "identity_edges": (
+        EDGES,
+        "Links between identifiers seen together on a record (or matched "
+        "by Splink), with source, rule, evidence and whether the link was used.",
+    ),
+    "profiles": (
+        PROFILES,
+        "One row per person: first and last seen, records, sources present "
+        "and how many identifiers of each type they hold.",
+    ),
+    "identity_audit": (
+        AUDIT,
+        "Why identities were not merged: blocked junk values, shared "
+        "identifiers not used as bridges, limits enforced, component sizes.",
+    ),
+    "identity_changes": (
+        CHANGES,
+        "History of profile merges and splits: old id, new id, "
+        "reason and the run that made the change.",
+    ),
+    "match_rate": (
+        MATCH_RATE,
+        "Per source, the share of records attributed to a profile with at "
+        "least one known (non-anonymous) identifier.",
+    ),
+}
+
+
+@dg.multi_asset(
+    specs=[
+        dg.AssetSpec(
+            name,
+            group_name="identity",
+            kinds={"duckdb", "scipy"} if name == "identity_map" else {"duckdb"},
+            deps=RAW_KEYS,
+            description=f"{meaning} Table `{table}`.",
+            metadata={"dagster/table_name": table},
+        )
+        for name, (table, meaning) in SPECS.items()
+    ],
+)
+def identity_graph(
+    context: dg.AssetExecutionContext, warehouse: WarehouseResource, identity: IdentityConfig
+):
+    """Resolve identities from the raw tables: normalise, link, protect, cluster, keep ids."""
+    rules = identity.rules()
+    with warehouse.get_connection() as con:
+        result = build_identity(con, rules, context.run_id)
+        counts = {
+            name: fetch_one(con, f"SELECT count(*) FROM {table}")[0]
+            for name, (table, _) in SPECS.items()
+        }
+        rates = con.sql(f"SELECT * FROM {MATCH_RATE}").pl()
+        sizes = con.sql(
+            f"SELECT value AS identifiers, count FROM {AUDIT} WHERE kind = 'component_size'"
+        ).pl()
+    context.log.info(f"identity: {result}")
+    for name in SPECS:
+        metadata = {"dagster/row_count": dg.MetadataValue.int(counts[name])}
+        if name == "identity_map":
+            metadata |= {
+                "profiles": dg.MetadataValue.int(result.profiles),
+                "identifiers": dg.MetadataValue.int(result.identifiers),
+                "shared_identifiers_not_bridged": dg.MetadataValue.int(result.hubs),
+                "blocked_values": dg.MetadataValue.int(result.blocked_values),
+                "probabilistic_links": dg.MetadataValue.int(result.probabilistic_edges),
+                "merges": dg.MetadataValue.int(result.merges),
+                "splits": dg.MetadataValue.int(result.splits),
+                "largest_profile_identifiers": dg.MetadataValue.int(result.largest_component),
+                "component_sizes": markdown(sizes),
+                "seconds_by_step": dg.MetadataValue.json(result.seconds),
+            }
+        if name == "match_rate":
+            metadata["by_source"] = markdown(rates)
+        yield dg.MaterializeResult(asset_key=name, metadata=metadata)
+
+
+@dg.asset_check(asset="identity_map", blocking=True)
+def identifiers_map_to_one_profile(warehouse: WarehouseResource) -> dg.AssetCheckResult:
+    """Every identifier maps to exactly one profile (no duplicates, no missing profile)."""
+    with warehouse.get_connection() as con:
+        rows, distinct, missing = fetch_one(
+            con,
+            f"SELECT count(*), count(DISTINCT (id_type, value)), "
+            f"count(*) FILTER (profile_id IS NULL) FROM {MAP}",
+        )
+    passed = rows == distinct and missing == 0
+    return dg.AssetCheckResult(
+        passed=passed,
+        description=None
+        if passed
+        else (
+            f"{rows - distinct:,} identifiers map to more than one profile and {missing:,} to "
+            "none: downstream tables would attribute their records twice or not at all."
+        ),
+        metadata={
+            "observed_duplicates": rows - distinct,
+            "observed_unmapped": missing,
+            "threshold": 0,
+        },
+    )
+
+
+@dg.asset_check(asset="profiles", blocking=True)
+def profiles_within_identifier_limits(
+    warehouse: WarehouseResource, identity: IdentityConfig
+) -> dg.AssetCheckResult:
+    """No profile holds more identifiers of a type than the per-type limit."""
+    rules = identity.rules()
+    with warehouse.get_connection() as con:
+        over = {
+            t: fetch_one(con, f'SELECT count(*) FROM {PROFILES} WHERE "n_{t}" > ?', [limit])[0]
+            for t, limit in rules.limits.items()
+            if t in rules.priority
+        }
+    broken = {t: n for t, n in over.items() if n}
+    return dg.AssetCheckResult(
+        passed=not broken,
+        description=None
+        if not broken
+        else "Profiles over a per-type limit: "
+        + ", ".join(f"{n:,} with more than {rules.limits[t]} {t}" for t, n in broken.items()),
+        metadata={
+            "observed_profiles_over_limit": sum(over.values()),
+            "threshold": dg.MetadataValue.json(rules.limits),
+        },
+    )
+
+
+@dg.asset_check(asset="profiles", blocking=True)
+def largest_profile_within_cap(
+    warehouse: WarehouseResource, identity: IdentityConfig
+) -> dg.AssetCheckResult:
+    """The largest profile (identifiers) stays under the cap: a giant one means a junk bridge."""
+    cap = identity.rules().max_component_size
+    with warehouse.get_connection() as con:
+        largest, profile = fetch_one(
+            con,
+            f"SELECT identifiers, profile_id FROM {PROFILES} "
+            "ORDER BY identifiers DESC, profile_id LIMIT 1",
+        ) or (0, None)
+    passed = largest <= cap
+    return dg.AssetCheckResult(
+        passed=passed,
+        description=None
+        if passed
+        else (
+            f"Profile {profile} holds {largest:,} identifiers (cap {cap:,}): some identifier is "
+            "bridging many people. Add it to identity.extra_blocked or lower the limits."
+        ),
+        metadata={"observed": largest, "threshold": cap, "profile_id": str(profile)},
+    )
+
+
+@dg.asset_check(asset="match_rate")
+def match_rate_above_floor(
+    warehouse: WarehouseResource, identity: IdentityConfig
+) -> dg.AssetCheckResult:
+    """Advisory: each source's share of records tied to a known person is above the floor."""
+    floor = identity.rules().match_rate_floor
+    with warehouse.get_connection() as con:
+        rates = con.sql(f"SELECT source, records, match_rate FROM {MATCH_RATE}").pl()
+    low = rates.filter((pl.col("records") > 0) & (pl.col("match_rate") < floor))
+    return dg.AssetCheckResult(
+        passed=low.height == 0,
+        severity=dg.AssetCheckSeverity.WARN,
+        description=None
+        if low.height == 0
+        else "Low match rate: "
+        + ", ".join(f"{r['source']} {r['match_rate']:.1%}" for r in low.iter_rows(named=True)),
+        metadata={"observed": markdown(rates), "threshold": floor},
+    )
+
+
+@dg.asset_check(asset="identity_edges", blocking=True)
+def used_edges_stay_within_one_profile(warehouse: WarehouseResource) -> dg.AssetCheckResult:
+    """Every link marked used joins two identifiers of the same profile."""
+    with warehouse.get_connection() as con:
+        (crossing,) = fetch_one(
+            con,
+            f"""
+            SELECT count(*) FROM {EDGES} e
+            JOIN {MAP} l ON l.id_type = e.left_type AND l.value = e.left_value
+            JOIN {MAP} r ON r.id_type = e.right_type AND r.value = e.right_value
+            WHERE e.status = 'used' AND l.profile_id <> r.profile_id""",
+        )
+    return dg.AssetCheckResult(
+        passed=crossing == 0,
+        description=None if crossing == 0 else f"{crossing:,} used links cross profiles.",
+        metadata={"observed": crossing, "threshold": 0},
+    )
+
+
+@dg.asset_check(asset="identity_audit")
+def audit_counts_every_profile(warehouse: WarehouseResource) -> dg.AssetCheckResult:
+    """The component-size distribution in the audit adds up to the number of profiles."""
+    with warehouse.get_connection() as con:
+        counted, profiles = fetch_one(
+            con,
+            f"""
+            SELECT (SELECT coalesce(sum(count), 0) FROM {AUDIT} WHERE kind = 'component_size'),
+                   (SELECT count(*) FROM {PROFILES})""",
+        )
+    return dg.AssetCheckResult(
+        passed=counted == profiles,
+        metadata={"observed": int(counted), "threshold": int(profiles)},
+    )
+
+
+@dg.asset_check(asset="identity_changes")
+def changes_point_at_current_profiles(
+    context: dg.AssetCheckExecutionContext, warehouse: WarehouseResource
+) -> dg.AssetCheckResult:
+    """Every merge or split logged by this run names a profile that exists now."""
+    with warehouse.get_connection() as con:
+        logged, dangling = fetch_one(
+            con,
+            f"""
+            SELECT count(*), count(*) FILTER (p.profile_id IS NULL)
+            FROM {CHANGES} c LEFT JOIN {PROFILES} p ON p.profile_id = c.new_profile_id
+            WHERE c.run_id = ?""",
+            [context.run.run_id],
+        )
+    return dg.AssetCheckResult(
+        passed=dangling == 0,
+        metadata={"changes_this_run": logged, "observed_dangling": dangling, "threshold": 0},
+    )
+
+
+IDENTITY_ASSETS = [identity_graph]
+IDENTITY_CHECKS = [
+    identifiers_map_to_one_profile,
+    profiles_within_identifier_limits,
+    largest_profile_within_cap,
+    match_rate_above_floor,
+    used_edges_stay_within_one_profile,
+    audit_counts_every_profile,
+    changes_point_at_current_profiles,
+]

@@ -1,0 +1,606 @@
+"""Build the identity layer in DuckDB: who is behind every record of every source.
+
+Identifiers are normalised once per distinct raw value (a lookup table), records are reduced to
+distinct identifier combinations per source (so events never pass through Python), edges link
+each combination's identifiers to its highest-priority one, and the graph is resolved by
+`identity.graph.resolve`. Profile ids survive rebuilds: each new component takes the previous
+id that holds most of its identifiers; merges and splits are logged. Every output table is
+replaced in one transaction.
+"""
+
+import dataclasses
+import time
+from dataclasses import dataclass, field
+
+import duckdb
+import numpy as np
+import phonenumbers
+import polars as pl
+
+from seg_platform.identity.graph import EDGE_STATUS, resolve
+from seg_platform.identity.rules import KNOWN_TYPES, IdentityRules
+from seg_platform.sources.contract import SOURCES, Source
+from seg_platform.warehouse import fetch_one, frame_to_temp_table, quote, replace_tables
+
+SCHEMA = "identity"
+VALUES = f"{SCHEMA}.identifier_values"
+PHONE_CACHE = f"{SCHEMA}.phone_numbers"
+EDGES = f"{SCHEMA}.identity_edges"
+MAP = f"{SCHEMA}.identity_map"
+PROFILES = f"{SCHEMA}.profiles"
+AUDIT = f"{SCHEMA}.identity_audit"
+CHANGES = f"{SCHEMA}.identity_changes"
+MATCH_RATE = f"{SCHEMA}.match_rate"
+RECORD_PROFILES = f"{SCHEMA}.record_profiles"
+SIZE_BUCKETS = ((1, 1), (2, 2), (3, 5), (6, 10), (11, 50), (51, 200), (201, None))
+
+
+@dataclass
+class IdentityResult:
+    profiles: int = 0
+    identifiers: int = 0
+    edges: int = 0
+    probabilistic_edges: int = 0
+    hubs: int = 0
+    blocked_values: int = 0
+    merges: int = 0
+    splits: int = 0
+    largest_component: int = 0
+    seconds: dict[str, float] = field(default_factory=dict)
+
+
+def identifier_columns(source: Source, rules: IdentityRules) -> list[tuple[str, str]]:
+    """(column, identifier type) of a source, highest priority first."""
+    cols = [(c.name, c.identifier) for c in source.columns if c.identifier in rules.priority]
+    return sorted(cols, key=lambda ct: rules.rank(ct[1]))
+
+
+def record_key_sql(source: Source, alias: str = "r") -> str:
+    key = f"{alias}.{quote(source.key)}"
+    if source.key_optional:
+        return f"coalesce({key}, {alias}.source_file || ':' || {alias}.source_row)"
+    return key
+
+
+def build_identity(
+    con: duckdb.DuckDBPyConnection, rules: IdentityRules, run_id: str
+) -> IdentityResult:
+    """Rebuild every identity table from the raw tables."""
+    result, clock = IdentityResult(), time.perf_counter()
+
+    def lap(name: str) -> None:
+        nonlocal clock
+        now = time.perf_counter()
+        result.seconds[name] = round(now - clock, 3)
+        clock = now
+
+    con.execute(f"CREATE SCHEMA IF NOT EXISTS {SCHEMA}")
+    con.execute(
+        f"CREATE TABLE IF NOT EXISTS {CHANGES} (run_id VARCHAR, old_profile_id VARCHAR, "
+        "new_profile_id VARCHAR, reason VARCHAR, identifiers BIGINT)"
+    )
+    con.execute(
+        f"CREATE TABLE IF NOT EXISTS {PHONE_CACHE} (digits VARCHAR, region VARCHAR, e164 VARCHAR)"
+    )
+    _normalise(con, rules)
+    lap("normalise")
+    _combinations(con, rules)
+    lap("combinations")
+    _nodes_and_edges(con, rules)
+    result.probabilistic_edges = _probabilistic_edges(con, rules)
+    lap("edges")
+    _resolve_graph(con, rules, result)
+    lap("components")
+    _stable_ids(con, run_id, result)
+    lap("stable_ids")
+    _write_outputs(con, rules)
+    lap("outputs")
+    stats = fetch_one(
+        con,
+        f"SELECT (SELECT count(*) FROM {PROFILES}), (SELECT count(*) FROM {MAP}), "
+        f"(SELECT count(*) FROM {EDGES}), (SELECT count(*) FROM {VALUES} "
+        "WHERE blocked_reason IS NOT NULL), (SELECT max(identifiers) FROM "
+        f"{PROFILES})",
+    )
+    result.profiles, result.identifiers, result.edges, result.blocked_values = stats[:4]
+    result.largest_component = int(stats[4] or 0)
+    return result
+
+
+# ------------------------------------------------------------------------------------------
+# Normalisation: one row per (type, raw value) seen in any source.
+
+
+def _normalise(con, rules: IdentityRules) -> None:
+    selects = [
+        f"SELECT '{t}' AS id_type, {quote(col)} AS raw_value FROM raw.{s.name} "
+        f"WHERE {quote(col)} IS NOT NULL"
+        for s in SOURCES.values()
+        for col, t in identifier_columns(s, rules)
+    ]
+    con.execute(
+        "CREATE OR REPLACE TEMP TABLE _raw_ids AS SELECT DISTINCT id_type, raw_value FROM ("
+        + " UNION ALL ".join(selects)
+        + ")"
+    )
+    _parse_new_phones(con, rules)
+    email = _email_sql(rules, "lower(trim(i.raw_value))")
+    blocked = _blocked_sql(rules)
+    con.execute(f"""
+        CREATE OR REPLACE TEMP TABLE _values AS
+        WITH n AS (
+            SELECT i.id_type, i.raw_value,
+                   CASE i.id_type
+                       WHEN 'email' THEN {email}
+                       WHEN 'phone' THEN p.e164
+                       ELSE nullif(trim(i.raw_value), '')
+                   END AS value,
+                   CASE WHEN i.id_type = 'email' THEN lower(trim(i.raw_value))
+                        WHEN i.id_type = 'phone' THEN regexp_replace(trim(i.raw_value),
+                                                                     '[^0-9+]', '', 'g')
+                        ELSE trim(i.raw_value) END AS checked
+            FROM _raw_ids i
+            LEFT JOIN {PHONE_CACHE} p
+              ON i.id_type = 'phone' AND p.region = '{rules.default_phone_region}'
+             AND p.digits = regexp_replace(trim(i.raw_value), '[^0-9+]', '', 'g')
+        )
+        SELECT id_type, raw_value,
+               CASE WHEN blocked_reason IS NULL THEN value END AS value, blocked_reason
+        FROM (SELECT *, {blocked} AS blocked_reason FROM n)
+        ORDER BY id_type, raw_value
+    """)
+
+
+def _email_sql(rules: IdentityRules, v: str) -> str:
+    local, domain = f"split_part({v}, '@', 1)", f"split_part({v}, '@', 2)"
+    if rules.strip_plus_tags:
+        local = f"split_part({local}, '+', 1)"
+    aliases = " ".join(f"WHEN '{a}' THEN '{b}'" for a, b in rules.email_domain_aliases.items())
+    if aliases:
+        domain = f"CASE {domain} {aliases} ELSE {domain} END"
+    if rules.dotless_email_domains:
+        dotless = ", ".join(f"'{d}'" for d in rules.dotless_email_domains)
+        local = f"CASE WHEN {domain} IN ({dotless}) THEN replace({local}, '.', '') ELSE {local} END"
+    valid = f"regexp_full_match({v}, '[^@\\s]+@[^@\\s]+\\.[^@\\s]+')"
+    return f"CASE WHEN {valid} THEN {local} || '@' || {domain} END"
+
+
+def _blocked_sql(rules: IdentityRules) -> str:
+    """The first reason a value cannot link anything, or NULL."""
+    cases = []
+    for id_type in rules.priority:
+        for pattern in rules.blocked_patterns(id_type):
+            literal = pattern.replace("'", "''")
+            cases.append(
+                f"WHEN id_type = '{id_type}' AND regexp_matches(checked, '{literal}', 'i') "
+                f"THEN 'blocked value (matches {literal})'"
+            )
+    cases.append("WHEN value IS NULL AND id_type = 'email' THEN 'not an email address'")
+    cases.append("WHEN value IS NULL AND id_type = 'phone' THEN 'not a phone number'")
+    cases.append("WHEN value IS NULL THEN 'empty'")
+    return "CASE " + " ".join(cases) + " END"
+
+
+def _parse_new_phones(con, rules: IdentityRules) -> None:
+    """Parse phone digit strings not parsed before (a cache table keeps earlier results)."""
+    region = rules.default_phone_region
+    new = con.execute(
+        f"""SELECT DISTINCT regexp_replace(trim(raw_value), '[^0-9+]', '', 'g') AS digits
+            FROM _raw_ids WHERE id_type = 'phone'
+            EXCEPT SELECT digits FROM {PHONE_CACHE} WHERE region = ?""",
+        [region],
+    ).fetchall()
+    rows = [(d, region, _e164(d, region)) for (d,) in new]
+    if rows:
+        frame = pl.DataFrame(rows, schema=["digits", "region", "e164"], orient="row")
+        frame_to_temp_table(con, "_new_phones", frame)
+        con.execute(f"INSERT INTO {PHONE_CACHE} SELECT * FROM _new_phones")
+
+
+def _e164(digits: str, region: str) -> str | None:
+    if len(digits.lstrip("+")) < 7:
+        return None
+    try:
+        number = phonenumbers.parse(digits, region)
+    except phonenumbers.NumberParseException:
+        return None
+    if not phonenumbers.is_possible_number(number):
+        return None
+    return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
+
+
+# ------------------------------------------------------------------------------------------
+# Records -> distinct identifier combinations -> nodes and edges.
+
+
+def _combinations(con, rules: IdentityRules) -> None:
+    """_combos: one row per distinct identifier combination of a source, with its record count;
+    _combo_ids: its usable identifiers (rank = priority)."""
+    combos = []
+    for s in SOURCES.values():
+        cols = identifier_columns(s, rules)
+        if not cols:
+            continue
+        joins = " ".join(
+            f"LEFT JOIN _values v{i} ON v{i}.id_type = '{t}' AND v{i}.raw_value = r.{quote(c)}"
+            for i, (c, t) in enumerate(cols)
+        )
+        values = ", ".join(f"v{i}.value AS {quote(t)}" for i, (_, t) in enumerate(cols))
+        ts = f"r.{quote(s.timestamp)}"
+        combos.append(
+            (
+                cols,
+                f"""
+            SELECT '{s.name}' AS source, {values}, count(*) AS n,
+                   min({ts}) AS first_seen, max({ts}) AS last_seen
+            FROM raw.{s.name} r {joins} GROUP BY ALL""",
+            )
+        )
+    con.execute(
+        "CREATE OR REPLACE TEMP TABLE _combos (combo_id BIGINT, source VARCHAR, "
+        "n BIGINT, first_seen TIMESTAMP, last_seen TIMESTAMP)"
+    )
+    con.execute(
+        "CREATE OR REPLACE TEMP TABLE _combo_ids (combo_id BIGINT, id_type VARCHAR, "
+        "value VARCHAR, rank INTEGER)"
+    )
+    offset = 0
+    for cols, sql in combos:
+        order = ", ".join(f"{quote(t)} NULLS FIRST" for _, t in cols)
+        con.execute(
+            f"CREATE OR REPLACE TEMP TABLE _c AS SELECT row_number() OVER "
+            f"(ORDER BY {order}) + {offset} AS combo_id, * FROM ({sql})"
+        )
+        con.execute("INSERT INTO _combos SELECT combo_id, source, n, first_seen, last_seen FROM _c")
+        for _, t in cols:
+            con.execute(
+                f"INSERT INTO _combo_ids SELECT combo_id, '{t}', {quote(t)}, "
+                f"{rules.rank(t)} FROM _c WHERE {quote(t)} IS NOT NULL"
+            )
+        offset = fetch_one(con, "SELECT coalesce(max(combo_id), 0) FROM _combos")[0]
+    con.execute("DROP TABLE IF EXISTS _c")
+
+
+def _nodes_and_edges(con, rules: IdentityRules) -> None:
+    con.execute("""
+        CREATE OR REPLACE TEMP TABLE _anchor AS
+        SELECT combo_id, arg_min(id_type, rank) AS id_type, arg_min(value, rank) AS value,
+               min(rank) AS rank
+        FROM _combo_ids GROUP BY combo_id
+    """)
+    con.execute("""
+        CREATE OR REPLACE TEMP TABLE _nodes AS
+        SELECT (row_number() OVER (ORDER BY rank, value) - 1)::BIGINT AS node_id, *
+        FROM (SELECT i.id_type, i.value, min(i.rank) AS rank, sum(c.n)::BIGINT AS records
+              FROM _combo_ids i JOIN _combos c USING (combo_id) GROUP BY i.id_type, i.value)
+    """)
+    con.execute("""
+        CREATE OR REPLACE TEMP TABLE _edges AS
+        SELECT c.source, 'co_occurrence' AS rule, NULL::DOUBLE AS probability,
+               a.id_type AS left_type, a.value AS left_value,
+               i.id_type AS right_type, i.value AS right_value,
+               sum(c.n)::BIGINT AS records, min(c.first_seen) AS first_seen,
+               max(c.last_seen) AS last_seen
+        FROM _combo_ids i
+        JOIN _anchor a USING (combo_id)
+        JOIN _combos c USING (combo_id)
+        WHERE NOT (i.id_type = a.id_type AND i.value = a.value)
+        GROUP BY ALL
+    """)
+
+
+def _probabilistic_edges(con, rules: IdentityRules) -> int:
+    """CRM contacts that Splink finds to be one person become `probabilistic` crm_id edges."""
+    if not rules.probabilistic:
+        return 0
+    contacts = con.sql("""
+        SELECT r.crm_id AS unique_id, lower(trim(r.first_name)) AS first_name,
+               lower(trim(r.last_name)) AS last_name, e.value AS email, p.value AS phone,
+               lower(trim(r.company)) AS company, lower(trim(r.role)) AS role,
+               lower(trim(r.country)) AS country
+        FROM raw.crm_contacts r
+        JOIN _values c ON c.id_type = 'crm_id' AND c.raw_value = r.crm_id
+        LEFT JOIN _values e ON e.id_type = 'email' AND e.raw_value = r.email
+        LEFT JOIN _values p ON p.id_type = 'phone' AND p.raw_value = r.phone
+        WHERE c.value IS NOT NULL
+        ORDER BY unique_id
+    """).pl()
+    if contacts.height < 10:
+        return 0
+    from seg_platform.identity.linkage import CRM_CONTACTS_SPEC, predict_links
+
+    spec = dataclasses.replace(CRM_CONTACTS_SPEC, threshold=rules.probabilistic_threshold)
+    pairs = predict_links(contacts, spec, id_column="unique_id")
+    if pairs.height == 0:
+        return 0
+    frame_to_temp_table(con, "_links", pairs)
+    con.execute("""
+        INSERT INTO _edges
+        SELECT 'crm_contacts', 'probabilistic', p.match_probability,
+               'crm_id', l.value, 'crm_id', r.value, 1, NULL, NULL
+        FROM _links p
+        JOIN _values l ON l.id_type = 'crm_id' AND l.raw_value = p.id_l
+        JOIN _values r ON r.id_type = 'crm_id' AND r.raw_value = p.id_r
+    """)
+    return pairs.height
+
+
+# ------------------------------------------------------------------------------------------
+# Graph -> components -> stable profile ids.
+
+
+def _resolve_graph(con, rules: IdentityRules, result: IdentityResult) -> None:
+    # One undirected edge per identifier pair, evidence summed over sources and rules.
+    con.execute("""
+        CREATE OR REPLACE TEMP TABLE _pairs AS
+        SELECT (row_number() OVER (ORDER BY src, dst) - 1)::BIGINT AS pair_id, src, dst,
+               sum(records)::BIGINT AS evidence
+        FROM (SELECT least(l.node_id, r.node_id) AS src, greatest(l.node_id, r.node_id) AS dst,
+                     e.records
+              FROM _edges e
+              JOIN _nodes l ON l.id_type = e.left_type AND l.value = e.left_value
+              JOIN _nodes r ON r.id_type = e.right_type AND r.value = e.right_value)
+        GROUP BY src, dst
+    """)
+    pairs = con.sql("SELECT src, dst, evidence FROM _pairs ORDER BY pair_id").pl()
+    nodes = con.sql("SELECT rank FROM _nodes ORDER BY node_id").pl()
+    limits = np.array([rules.limits.get(t, 10**9) for t in rules.priority], np.int64)
+    graph = resolve(
+        nodes.height,
+        pairs["src"].to_numpy(),
+        pairs["dst"].to_numpy(),
+        pairs["evidence"].to_numpy(),
+        nodes["rank"].to_numpy(),
+        limits,
+    )
+    result.hubs = len(graph.hubs)
+    labels = pl.DataFrame({"node_id": np.arange(nodes.height), "comp": graph.labels})
+    status = pl.DataFrame(
+        {
+            "pair_id": np.arange(pairs.height),
+            "status": [EDGE_STATUS[s] for s in graph.edge_status.tolist()],
+        }
+    )
+    hubs = pl.DataFrame(
+        {
+            "node_id": graph.hubs,
+            "nbr_type": [rules.priority[t] for t in graph.hub_type.tolist()],
+            "nbr_count": graph.hub_count,
+        }
+    )
+    frame_to_temp_table(con, "_labels", labels)
+    frame_to_temp_table(con, "_pair_status", status)
+    frame_to_temp_table(con, "_hubs", hubs)
+    con.execute(
+        "CREATE OR REPLACE TEMP TABLE _limit_cuts AS SELECT * FROM (VALUES "
+        + (
+            ", ".join(f"('{rules.priority[t]}', {n})" for t, n in graph.limit_cuts.items())
+            or "(NULL, NULL)"
+        )
+        + ") t(id_type, components)"
+    )
+
+
+def _stable_ids(con, run_id: str, result: IdentityResult) -> None:
+    """_profile_of_comp: comp -> profile_id, keeping previous ids; logs merges and splits."""
+    has_previous = fetch_one(
+        con,
+        "SELECT count(*) FROM information_schema.tables "
+        f"WHERE table_schema = '{SCHEMA}' AND table_name = 'identity_map'",
+    )[0]
+    previous = (
+        f"SELECT id_type, value, profile_id FROM {MAP}"
+        if has_previous
+        else (
+            "SELECT NULL::VARCHAR AS id_type, NULL::VARCHAR AS value, NULL::VARCHAR AS profile_id "
+            "WHERE false"
+        )
+    )
+    con.execute(f"""
+        CREATE OR REPLACE TEMP TABLE _overlap AS
+        SELECT l.comp, p.profile_id, count(*) AS shared, sum(n.records) AS weight
+        FROM _nodes n JOIN _labels l USING (node_id)
+        JOIN ({previous}) p ON p.id_type = n.id_type AND p.value = n.value
+        GROUP BY ALL
+    """)
+    # Each previous profile is claimed by the component holding most of its evidence (records
+    # behind its identifiers); each component keeps the claiming profile with the most evidence
+    # (ties: the smaller id). So the part a person is mostly seen through keeps its id.
+    con.execute("""
+        CREATE OR REPLACE TEMP TABLE _claim AS
+        SELECT profile_id, comp, weight FROM _overlap
+        QUALIFY row_number() OVER (PARTITION BY profile_id ORDER BY weight DESC, comp) = 1
+    """)
+    con.execute("""
+        CREATE OR REPLACE TEMP TABLE _survivor AS
+        SELECT comp, profile_id FROM _claim
+        QUALIFY row_number() OVER (PARTITION BY comp ORDER BY weight DESC, profile_id) = 1
+    """)
+    con.execute("""
+        CREATE OR REPLACE TEMP TABLE _fresh AS
+        SELECT l.comp,
+               'P' || substr(md5(min(n.rank::VARCHAR || ':' || n.id_type || ':' || n.value)),
+                             1, 16) AS candidate,
+               'P' || substr(md5(string_agg(n.id_type || ':' || n.value, '|'
+                                 ORDER BY n.rank, n.value)), 1, 16) AS fallback
+        FROM _nodes n JOIN _labels l USING (node_id)
+        WHERE l.comp NOT IN (SELECT comp FROM _survivor)
+        GROUP BY l.comp
+    """)
+    # A fresh id must not reuse any id still or previously in use (a split can hand the
+    # identifier that named the old profile to the part that does not keep its id).
+    con.execute(f"""
+        CREATE OR REPLACE TEMP TABLE _profile_of_comp AS
+        SELECT comp, profile_id FROM _survivor
+        UNION ALL
+        SELECT comp, CASE WHEN candidate IN (SELECT profile_id FROM _survivor)
+                            OR candidate IN (SELECT profile_id FROM ({previous}))
+                          THEN fallback ELSE candidate END
+        FROM _fresh
+    """)
+    con.execute(f"""
+        CREATE OR REPLACE TEMP TABLE _changes AS
+        SELECT '{run_id}' AS run_id, c.profile_id AS old_profile_id,
+               s.profile_id AS new_profile_id, 'merged' AS reason, o.shared AS identifiers
+        FROM _claim c JOIN _profile_of_comp s USING (comp)
+        JOIN _overlap o ON o.profile_id = c.profile_id AND o.comp = c.comp
+        WHERE s.profile_id <> c.profile_id
+        UNION ALL
+        SELECT '{run_id}', o.profile_id, s.profile_id, 'split', o.shared
+        FROM _overlap o JOIN _claim c USING (profile_id)
+        JOIN _profile_of_comp s ON s.comp = o.comp
+        WHERE o.comp <> c.comp AND s.profile_id <> o.profile_id
+        ORDER BY reason, old_profile_id, new_profile_id
+    """)
+    result.merges, result.splits = fetch_one(
+        con,
+        "SELECT count(*) FILTER (reason = 'merged'), count(*) FILTER (reason = 'split') "
+        "FROM _changes",
+    )
+
+
+# ------------------------------------------------------------------------------------------
+# Outputs.
+
+
+def _write_outputs(con, rules: IdentityRules) -> None:
+    type_counts = ", ".join(
+        f"count(*) FILTER (n.id_type = '{t}') AS {quote('n_' + t)}" for t in rules.priority
+    )
+    known = ", ".join(f"'{t}'" for t in KNOWN_TYPES)
+    buckets = " ".join(
+        f"WHEN size >= {lo} THEN '{lo}+'"
+        if hi is None
+        else f"WHEN size = {lo} THEN '{lo}'"
+        if lo == hi
+        else f"WHEN size BETWEEN {lo} AND {hi} THEN '{lo}-{hi}'"
+        for lo, hi in SIZE_BUCKETS
+    )
+    statements = [
+        (VALUES, f"CREATE OR REPLACE TABLE {VALUES} AS SELECT * FROM _values"),
+        (
+            MAP,
+            f"""CREATE OR REPLACE TABLE {MAP} AS
+            SELECT n.id_type, n.value, p.profile_id
+            FROM _nodes n JOIN _labels l USING (node_id) JOIN _profile_of_comp p USING (comp)
+            ORDER BY n.rank, n.value""",
+        ),
+        (
+            EDGES,
+            f"""CREATE OR REPLACE TABLE {EDGES} AS
+            SELECT e.source, e.rule, e.probability, e.left_type, e.left_value, e.right_type,
+                   e.right_value, e.records, e.first_seen, e.last_seen, s.status
+            FROM _edges e
+            JOIN _nodes l ON l.id_type = e.left_type AND l.value = e.left_value
+            JOIN _nodes r ON r.id_type = e.right_type AND r.value = e.right_value
+            JOIN _pairs pr ON pr.src = least(l.node_id, r.node_id)
+                          AND pr.dst = greatest(l.node_id, r.node_id)
+            JOIN _pair_status s USING (pair_id)
+            ORDER BY ALL""",
+        ),
+        (
+            PROFILES,
+            f"""CREATE OR REPLACE TABLE {PROFILES} AS
+            WITH ids AS (
+                SELECT p.profile_id, count(*) AS identifiers, {type_counts},
+                       bool_or(n.id_type IN ({known})) AS known
+                FROM _nodes n JOIN _labels l USING (node_id)
+                JOIN _profile_of_comp p USING (comp) GROUP BY p.profile_id
+            ), recs AS (
+                SELECT m.profile_id, sum(c.n)::BIGINT AS records, min(c.first_seen) AS first_seen,
+                       max(c.last_seen) AS last_seen, list(DISTINCT c.source ORDER BY c.source)
+                       AS sources
+                FROM _combos c JOIN _anchor a USING (combo_id)
+                JOIN _nodes n ON n.id_type = a.id_type AND n.value = a.value
+                JOIN _labels l USING (node_id) JOIN _profile_of_comp m USING (comp)
+                GROUP BY m.profile_id
+            )
+            SELECT ids.profile_id, recs.first_seen, recs.last_seen,
+                   coalesce(recs.records, 0) AS records, recs.sources, ids.* EXCLUDE (profile_id)
+            FROM ids LEFT JOIN recs USING (profile_id)
+            ORDER BY ids.profile_id""",
+        ),
+        (
+            MATCH_RATE,
+            f"""CREATE OR REPLACE TABLE {MATCH_RATE} AS
+            SELECT c.source, sum(c.n)::BIGINT AS records,
+                   coalesce(sum(c.n) FILTER (a.combo_id IS NOT NULL), 0)::BIGINT AS attributed,
+                   coalesce(sum(c.n) FILTER (p.known), 0)::BIGINT AS known,
+                   round(coalesce(sum(c.n) FILTER (p.known), 0) / sum(c.n), 6) AS match_rate
+            FROM _combos c LEFT JOIN _anchor a USING (combo_id)
+            LEFT JOIN _nodes n ON n.id_type = a.id_type AND n.value = a.value
+            LEFT JOIN _labels l USING (node_id) LEFT JOIN _profile_of_comp m USING (comp)
+            LEFT JOIN {PROFILES} p ON p.profile_id = m.profile_id
+            GROUP BY c.source ORDER BY c.source""",
+        ),
+        (
+            AUDIT,
+            f"""CREATE OR REPLACE TABLE {AUDIT} AS
+            SELECT 'blocked_value' AS kind, id_type, raw_value AS value, blocked_reason AS detail,
+                   NULL::BIGINT AS count
+            FROM _values WHERE blocked_reason IS NOT NULL
+            UNION ALL
+            SELECT 'not_a_bridge', n.id_type, n.value,
+                   'linked to ' || h.nbr_count || ' ' || h.nbr_type || ' identifiers (a profile '
+                   || 'may hold ' || {_limit_case(rules, "h.nbr_type")}
+                   || '): all its links dropped',
+                   h.nbr_count
+            FROM _hubs h JOIN _nodes n USING (node_id)
+            UNION ALL
+            SELECT 'limit_enforced', id_type, NULL, 'components split or trimmed to respect the '
+                   || 'per-profile limit', components
+            FROM _limit_cuts WHERE id_type IS NOT NULL
+            UNION ALL
+            SELECT 'component_size', NULL, bucket, NULL, count(*) FROM (
+                SELECT CASE {buckets} END AS bucket, size
+                FROM (SELECT comp, count(*) AS size FROM _labels GROUP BY comp))
+            GROUP BY bucket
+            UNION ALL
+            SELECT * FROM (
+                SELECT 'largest_component', NULL, profile_id,
+                       'identifiers by type: ' || {_type_summary(rules)}, identifiers
+                FROM {PROFILES} ORDER BY identifiers DESC, profile_id LIMIT 10)
+            ORDER BY kind, id_type, value""",
+        ),
+        (CHANGES, f"INSERT INTO {CHANGES} SELECT * FROM _changes"),
+    ]
+    replace_tables(con, statements)
+    con.execute(f"CREATE OR REPLACE VIEW {RECORD_PROFILES} AS {record_profiles_sql(rules)}")
+
+
+def _limit_case(rules: IdentityRules, column: str) -> str:
+    whens = " ".join(f"WHEN '{t}' THEN '{n}'" for t, n in rules.limits.items())
+    return f"(CASE {column} {whens} END)"
+
+
+def _type_summary(rules: IdentityRules) -> str:
+    return " || ', ' || ".join(f"'{t}=' || {quote('n_' + t)}" for t in rules.priority)
+
+
+def record_profiles_sql(rules: IdentityRules) -> str:
+    """Every raw record with its profile: the profile of its highest-priority usable identifier."""
+    parts = []
+    for s in SOURCES.values():
+        cols = identifier_columns(s, rules)
+        joins = " ".join(
+            f"LEFT JOIN {VALUES} v{i} ON v{i}.id_type = '{t}' AND v{i}.raw_value = r.{quote(c)} "
+            f"LEFT JOIN {MAP} m{i} ON m{i}.id_type = '{t}' AND m{i}.value = v{i}.value"
+            for i, (c, t) in enumerate(cols)
+        )
+        profile = f"coalesce({', '.join(f'm{i}.profile_id' for i in range(len(cols)))})"
+        parts.append(
+            f"SELECT '{s.name}' AS source, {record_key_sql(s)} AS record_key, "
+            f"r.{quote(s.timestamp)} AS event_ts, {profile} AS profile_id "
+            f"FROM raw.{s.name} r {joins}"
+        )
+    return " UNION ALL ".join(parts)
+
+
+def record_identifiers_sql(rules: IdentityRules) -> str:
+    """Every identifier on every raw record: (source, record_key, id_type, raw_value)."""
+    return " UNION ALL ".join(
+        f"SELECT '{s.name}' AS source, {record_key_sql(s)} AS record_key, '{t}' AS id_type, "
+        f"r.{quote(c)} AS raw_value FROM raw.{s.name} r WHERE r.{quote(c)} IS NOT NULL"
+        for s in SOURCES.values()
+        for c, t in identifier_columns(s, rules)
+    )

@@ -1,0 +1,226 @@
+"""Probabilistic linkage: Febrl accuracy, a synthetic CRM dedupe, determinism, no stray files."""
+
+import os
+import random
+from dataclasses import replace
+from pathlib import Path
+
+import polars as pl
+import pytest
+
+from seg_platform.identity.linkage import (
+    CRM_CONTACTS_SPEC,
+    FEBRL_SPEC,
+    ColumnComparison,
+    LinkageSpec,
+    febrl_link_metrics,
+    predict_links,
+)
+
+FEBRL = Path(__file__).resolve().parents[2].parent / "shared" / "data" / "febrl"
+
+# Distinct people must not look like a typo of each other: no two names in a pool are within
+# two edits (Damerau-Levenshtein) or at Jaro-Winkler >= 0.85 of each other.
+FIRST_NAMES = """
+    anna benjamin carla daniel elena felix greta igor julia laura marco oliver quentin rosa
+    stefan tamara ulrich vera walter xenia yusuf zoe adrian bettina conrad dorothea emil
+    frieda gustav helga ingrid jonas kristina leon miriam nils patrick ruth sebastian theresa
+    valentin wilma maximilian charlotte amelie boris cecile dmitri edith florian gisela henrik
+    irene jakob katrin lukas magda norbert otto ralf sabine tobias ursula viktor werner yvonne
+""".split()
+LAST_NAMES = """
+    mueller schmidt schneider fischer weber wagner becker schulz hoffmann koch richter klein
+    wolf neumann schwarz zimmermann braun krueger hartmann lange krause koehler koenig mayer
+    kaiser fuchs peters weiss jung hahn vogel friedrich guenther frank winkler lorenz albrecht
+    schuster simon ludwig boehm martin otto sommer arnold seidel dietrich ziegler pohl
+""".split()
+# company: country (the country follows the company, as in a B2B CRM).
+COMPANIES = {
+    **{"acme": "de", "globex": "us", "initech": "us", "umbrella": "uk", "hooli": "us"},
+    **{"stark industries": "us", "wayne enterprises": "us", "tyrell": "jp", "cyberdyne": "us"},
+    **{"soylent": "fr", "wonka": "uk", "vandelay": "us", "gringotts": "uk", "oscorp": "us"},
+    **{"massive dynamic": "ca", "aperture": "de", "black mesa": "de", "duff": "nl"},
+    **{"monarch": "es", "pied piper": "us"},
+}
+ROLES = (
+    "ceo|cfo|cto|head of sales|account manager|buyer|engineer|analyst|marketing manager|"
+    "procurement lead|office manager|consultant"
+).split("|")
+N_CONTACTS = 300
+N_TYPO_DUPLICATES = 20
+N_NAMESAKE_PAIRS = 12
+
+
+def _typo(word: str, rng: random.Random) -> str:
+    """`word` with one letter replaced by a different one (not the first letter)."""
+    i = rng.randrange(1, len(word))
+    letter = rng.choice([c for c in "abcdefghijklmnopqrstuvwxyz" if c != word[i]])
+    return word[:i] + letter + word[i + 1 :]
+
+
+def _contact(uid: str, first: str, last: str, company: str, rng: random.Random) -> dict:
+    domain = company.replace(" ", "") + ".com"
+    return {
+        "unique_id": uid,
+        "first_name": first.title(),
+        "last_name": last.title(),
+        "email": f"{first}.{last}@{domain}",
+        "phone": "+49" + "".join(rng.choice("0123456789") for _ in range(10)),
+        "company": company.title(),
+        "role": rng.choice(ROLES),
+        "country": COMPANIES[company].upper(),
+    }
+
+
+def synthetic_crm(seed: int = 7) -> tuple[pl.DataFrame, set[tuple[str, str]], set]:
+    """Contacts with typo duplicates and namesakes (same last name and company, other person).
+
+    Returns:
+        The contacts, the true duplicate pairs and the namesake pairs (both as sorted id pairs).
+    """
+    rng = random.Random(seed)
+    rows = []
+    seen: set[tuple[str, str]] = set()  # (first, last): distinct people have distinct names
+    namesakes: set[tuple[str, str]] = set()
+    # Different people sharing a last name and a company (and so country and e-mail domain).
+    while len(namesakes) < N_NAMESAKE_PAIRS:
+        last = rng.choice(LAST_NAMES[:8])
+        company = rng.choice(sorted(COMPANIES))
+        first_a, first_b = rng.sample(FIRST_NAMES, 2)
+        keys = [(first_a, last), (first_b, last)]
+        if any(k in seen for k in keys) or first_a[0] == first_b[0]:
+            continue
+        seen.update(keys)
+        ids = (f"c{len(rows):04d}", f"c{len(rows) + 1:04d}")
+        rows += [_contact(ids[i], *keys[i], company, rng) for i in (0, 1)]
+        namesakes.add(ids)
+    while len(rows) < N_CONTACTS:
+        first, last = rng.choice(FIRST_NAMES), rng.choice(LAST_NAMES)
+        company = rng.choice(sorted(COMPANIES))
+        if (first, last) in seen:
+            continue
+        seen.add((first, last))
+        rows.append(_contact(f"c{len(rows):04d}", first, last, company, rng))
+    duplicates: set[tuple[str, str]] = set()
+    for k, original in enumerate(rng.sample(rows[2 * N_NAMESAKE_PAIRS :], N_TYPO_DUPLICATES)):
+        copy = dict(original, unique_id=f"d{k:04d}", phone=None)
+        field = rng.choice(["first_name", "last_name"])
+        copy[field] = _typo(original[field].lower(), rng).title()
+        copy["email"] = None if k % 2 else f"{copy['first_name'][0].lower()}{100 + k}@gmail.com"
+        rows.append(copy)
+        duplicates.add(tuple(sorted((original["unique_id"], copy["unique_id"]))))
+    rng.shuffle(rows)
+    return pl.DataFrame(rows), duplicates, namesakes
+
+
+def _pairs(links: pl.DataFrame) -> set[tuple[str, str]]:
+    return set(zip(links["id_l"].to_list(), links["id_r"].to_list(), strict=True))
+
+
+@pytest.fixture(scope="module")
+def crm():
+    return synthetic_crm()
+
+
+@pytest.fixture(scope="module")
+def crm_links(crm):
+    contacts, _, _ = crm
+    return predict_links(contacts, CRM_CONTACTS_SPEC)
+
+
+@pytest.mark.skipif(not FEBRL.is_dir(), reason=f"febrl data not found at {FEBRL}")
+def test_febrl_4a_4b_accuracy():
+    metrics = febrl_link_metrics(FEBRL)
+    assert metrics["true_pairs"] == 5000
+    assert metrics["threshold"] == FEBRL_SPEC.threshold
+    assert metrics["f1"] >= 0.95, metrics
+    assert metrics["precision"] >= 0.9, metrics
+    assert metrics["recall"] >= 0.9, metrics
+    assert metrics["seconds"] > 0
+
+
+def test_crm_typo_duplicates_found_and_namesakes_kept_apart(crm, crm_links):
+    _, duplicates, namesakes = crm
+    found = _pairs(crm_links)
+    assert list(crm_links.columns) == ["id_l", "id_r", "match_probability"]
+    assert (crm_links["id_l"] < crm_links["id_r"]).all()
+    assert crm_links["match_probability"].min() >= CRM_CONTACTS_SPEC.threshold
+    recall = len(found & duplicates) / len(duplicates)
+    precision = len(found & duplicates) / len(found)
+    assert recall >= 0.9, (recall, duplicates - found)
+    assert precision >= 0.95, (precision, found - duplicates)
+    assert not found & namesakes
+
+
+def test_same_input_gives_identical_output(crm, crm_links):
+    contacts, _, _ = crm
+    again = predict_links(contacts, CRM_CONTACTS_SPEC)
+    assert again.equals(crm_links)
+    # Row order of the input does not matter either.
+    shuffled = predict_links(contacts.sample(fraction=1.0, shuffle=True, seed=3), CRM_CONTACTS_SPEC)
+    assert shuffled.equals(crm_links)
+
+
+def test_failed_em_session_is_rolled_back(crm, crm_links, monkeypatch, caplog):
+    """EM that breaks mid-session (as it can on small inputs) leaves the prior model intact."""
+    from splink.internals.em_training_session import EMTrainingSession
+
+    def collapse(self):
+        raise ValueError("m_probability value 4.8e-303 is below the minimum allowed value")
+
+    monkeypatch.setattr(EMTrainingSession, "_train", collapse)
+    contacts, _, _ = crm
+    spec = replace(CRM_CONTACTS_SPEC, em_min_records=0, training_blocking_rules=(("company",),))
+    links = predict_links(contacts, spec)
+    assert links.equals(crm_links)
+    assert "EM on blocking rule" in caplog.text
+
+
+def test_link_only_puts_the_first_frame_on_the_left():
+    spec = LinkageSpec(
+        comparisons=(
+            ColumnComparison("first_name", "name"),
+            ColumnComparison("last_name", "name"),
+            ColumnComparison("company", "exact"),
+        ),
+        blocking_rules=(("last_name",), ("first_name",)),
+        link_type="link_only",
+        threshold=0.5,
+        training_blocking_rules=(("company",), ("last_name",)),
+        probability_two_random_records_match=0.01,
+        max_pairs=20_000,
+    )
+    contacts, _, _ = synthetic_crm(seed=11)
+    left = contacts.head(150).with_columns(unique_id=pl.lit("z") + pl.col("unique_id"))
+    right = contacts.head(150).with_columns(unique_id=pl.lit("a") + pl.col("unique_id"))
+    links = predict_links([left, right], spec)
+    assert links.height >= 140
+    assert links["id_l"].str.starts_with("z").all()
+    assert links["id_r"].str.starts_with("a").all()
+
+
+def test_no_files_left_in_the_working_directory(tmp_path, monkeypatch, crm):
+    contacts, _, _ = crm
+    monkeypatch.chdir(tmp_path)
+    before = set(os.listdir(tmp_path))
+    predict_links(contacts.head(120), CRM_CONTACTS_SPEC)
+    assert set(os.listdir(tmp_path)) == before
+
+
+def test_spec_validation():
+    as_lists = LinkageSpec(comparisons=[ColumnComparison("a", "exact")], blocking_rules=[["a"]])
+    assert as_lists.blocking_rules == (("a",),) and hash(as_lists)
+    with pytest.raises(ValueError, match="sum to 1"):
+        ColumnComparison("a", "exact", m_probabilities=(0.9, 0.2))
+    with pytest.raises(ValueError, match="link_type"):
+        LinkageSpec(
+            comparisons=(ColumnComparison("a", "exact"),),
+            blocking_rules=(("a",),),
+            link_type="link_and_dedupe",  # type: ignore[arg-type]
+        )
+    with pytest.raises(ValueError, match="kind"):
+        ColumnComparison("a", "soundex")  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match="lacks columns"):
+        predict_links(pl.DataFrame({"unique_id": ["1"]}), CRM_CONTACTS_SPEC)
+    with pytest.raises(ValueError, match="dedupe_only takes exactly one frame"):
+        predict_links([pl.DataFrame(), pl.DataFrame()], CRM_CONTACTS_SPEC)
