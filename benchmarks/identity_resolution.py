@@ -108,6 +108,15 @@ print(json.dumps({"seconds": seconds, "nodes": nodes.height, "edges": edges.heig
                   "components_identical": bool(identical)}))
 """
 
+EVALUATE = """
+import json, sys
+from pathlib import Path
+from seg_platform.evaluation import identity_metrics
+from seg_platform.warehouse import connect
+with connect(sys.argv[1]) as con:
+    print(json.dumps(identity_metrics(con, Path(sys.argv[2]))))
+"""
+
 SCIPY = """
 import json, sys, time
 import duckdb, numpy as np
@@ -170,23 +179,7 @@ def main() -> None:
         figures["ratio_splink_clustering_to_whole_stage"] = round(theirs / ours, 2)
 
         t = time.perf_counter()
-        done = subprocess.run(
-            [
-                PY,
-                "-c",
-                "import json, sys; from pathlib import Path; "
-                "from seg_platform.evaluation import identity_metrics; "
-                "from seg_platform.warehouse import connect; "
-                "con = connect(sys.argv[1]).__enter__(); "
-                "print(json.dumps(identity_metrics(con, Path(sys.argv[2]))))",
-                str(warehouse),
-                str(data / "truth"),
-            ],
-            capture_output=True,
-            text=True,
-            check=True,
-        )
-        figures["evaluation"] = json.loads(done.stdout.strip().splitlines()[-1])
+        figures["evaluation"] = child(EVALUATE, str(warehouse), str(data / "truth"))
         figures["evaluation_seconds"] = round(time.perf_counter() - t, 1)
 
         stage, splink = figures["identity_stage"], figures["splink_clustering"]

@@ -127,7 +127,11 @@ def _demo(args) -> int:
             "\nEvaluation against the generator's ground truth "
             "(seg-platform evaluate --truth " + str(sample / "truth") + "):"
         )
-        print(json.dumps(metrics["raw"]["totals"], indent=2))
+        print(
+            json.dumps(
+                {"raw": metrics["raw"]["totals"], "identity": metrics.get("identity")}, indent=2
+            )
+        )
         print_next_steps(home)
     return code
 

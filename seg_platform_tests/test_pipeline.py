@@ -69,8 +69,10 @@ def test_demo_command_end_to_end(tmp_path):
     assert done.returncode == 0, done.stdout + done.stderr
     assert "full_pipeline succeeded" in done.stdout
     assert "http://127.0.0.1:3000" in done.stdout and "http://127.0.0.1:5000" in done.stdout
-    totals = json.loads(done.stdout.split("ground truth")[1].split(":", 1)[1].split("\nNext")[0])
-    assert totals["malformed_recall"] == 1.0 and totals["valid_rows_quarantined"] == 0
+    metrics = json.loads(done.stdout.split("ground truth")[1].split(":", 1)[1].split("\nNext")[0])
+    assert metrics["raw"]["malformed_recall"] == 1.0
+    assert metrics["raw"]["valid_rows_quarantined"] == 0
+    assert metrics["identity"]["pairwise_precision"] >= 0.99
     # Nothing outside the platform home: the working directory stays empty.
     assert sorted(p.name for p in tmp_path.iterdir()) == ["home"]
     home = tmp_path / "home"

@@ -16,6 +16,8 @@ import duckdb
 import numpy as np
 import phonenumbers
 import polars as pl
+from scipy.sparse import coo_matrix
+from scipy.sparse.csgraph import connected_components
 
 from seg_platform.identity.graph import EDGE_STATUS, resolve
 from seg_platform.identity.rules import KNOWN_TYPES, IdentityRules
@@ -290,14 +292,26 @@ def _nodes_and_edges(con, rules: IdentityRules) -> None:
 
 
 def _probabilistic_edges(con, rules: IdentityRules) -> int:
-    """CRM contacts that Splink finds to be one person become `probabilistic` crm_id edges."""
+    """CRM contacts left alone by hard identifiers, matched by Splink, become `probabilistic`
+    crm_id edges.
+
+    A contact is alone ("orphan") when no identifier linked to it was seen outside the CRM: a
+    person entered a second time with a typo and another email. Only orphans are compared, each
+    with every other contact and with each other, so the work grows with the orphans, not with
+    the square of the CRM.
+    """
     if not rules.probabilistic:
         return 0
+    orphans = _orphan_crm_ids(con)
+    if not orphans:
+        return 0
+    frame_to_temp_table(con, "_orphans", pl.DataFrame({"crm_value": orphans}))
     contacts = con.sql("""
         SELECT r.crm_id AS unique_id, lower(trim(r.first_name)) AS first_name,
                lower(trim(r.last_name)) AS last_name, e.value AS email, p.value AS phone,
                lower(trim(r.company)) AS company, lower(trim(r.role)) AS role,
-               lower(trim(r.country)) AS country
+               lower(trim(r.country)) AS country,
+               c.value IN (SELECT crm_value FROM _orphans) AS orphan
         FROM raw.crm_contacts r
         JOIN _values c ON c.id_type = 'crm_id' AND c.raw_value = r.crm_id
         LEFT JOIN _values e ON e.id_type = 'email' AND e.raw_value = r.email
@@ -305,13 +319,26 @@ def _probabilistic_edges(con, rules: IdentityRules) -> int:
         WHERE c.value IS NOT NULL
         ORDER BY unique_id
     """).pl()
-    if contacts.height < 10:
+    alone = contacts.filter(pl.col("orphan")).drop("orphan")
+    others = contacts.filter(~pl.col("orphan")).drop("orphan")
+    if alone.height == 0 or contacts.height < 10:
         return 0
     from seg_platform.identity.linkage import CRM_CONTACTS_SPEC, predict_links
 
     spec = dataclasses.replace(CRM_CONTACTS_SPEC, threshold=rules.probabilistic_threshold)
-    pairs = predict_links(contacts, spec, id_column="unique_id")
-    if pairs.height == 0:
+    found = []
+    if others.height:
+        found.append(
+            predict_links(
+                [alone, others],
+                dataclasses.replace(spec, link_type="link_only"),
+                id_column="unique_id",
+            )
+        )
+    if alone.height >= 2:
+        found.append(predict_links(alone, spec, id_column="unique_id"))
+    pairs = pl.concat(found) if found else None
+    if pairs is None or pairs.height == 0:
         return 0
     frame_to_temp_table(con, "_links", pairs)
     con.execute("""
@@ -323,6 +350,38 @@ def _probabilistic_edges(con, rules: IdentityRules) -> int:
         JOIN _values r ON r.id_type = 'crm_id' AND r.raw_value = p.id_r
     """)
     return pairs.height
+
+
+def _orphan_crm_ids(con) -> list[str]:
+    """CRM ids whose hard-linked group holds no identifier seen outside crm_contacts."""
+    pairs = con.sql("""
+        SELECT l.node_id AS a, r.node_id AS b FROM _edges e
+        JOIN _nodes l ON l.id_type = e.left_type AND l.value = e.left_value
+        JOIN _nodes r ON r.id_type = e.right_type AND r.value = e.right_value
+    """).pl()
+    n = fetch_one(con, "SELECT count(*) FROM _nodes")[0]
+    graph = coo_matrix(
+        (np.ones(pairs.height, np.int8), (pairs["a"].to_numpy(), pairs["b"].to_numpy())),
+        shape=(n, n),
+    )
+    _, labels = connected_components(graph.tocsr(), directed=False)
+    frame_to_temp_table(con, "_hard", pl.DataFrame({"node_id": np.arange(n), "comp": labels}))
+    return [
+        r[0]
+        for r in con.execute("""
+        WITH crm_only AS (
+            SELECT i.id_type, i.value, bool_and(c.source = 'crm_contacts') AS only_crm
+            FROM _combo_ids i JOIN _combos c USING (combo_id) GROUP BY ALL
+        ), comp AS (
+            SELECT h.comp, bool_and(o.only_crm) AS only_crm
+            FROM _nodes n JOIN _hard h USING (node_id)
+            JOIN crm_only o ON o.id_type = n.id_type AND o.value = n.value
+            GROUP BY h.comp
+        )
+        SELECT n.value FROM _nodes n JOIN _hard h USING (node_id) JOIN comp USING (comp)
+        WHERE n.id_type = 'crm_id' AND comp.only_crm ORDER BY n.value
+    """).fetchall()
+    ]
 
 
 # ------------------------------------------------------------------------------------------
