@@ -4,6 +4,7 @@ import argparse
 import json
 import os
 import shutil
+import signal
 import sys
 import time
 from pathlib import Path
@@ -205,6 +206,10 @@ def _docs(args) -> int:
 def _exec(cmd: list[str], env: dict) -> int:
     """Become the server process, so that Ctrl-C or a SIGTERM to this PID stops it directly."""
     sys.stdout.flush()
+    # A shell's `cmd &` starts us with SIGINT ignored, and an ignored signal stays ignored
+    # across exec: Dagster would then relay its shutdown to children that ignore it.
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, signal.SIG_DFL)
     os.execve(cmd[0], cmd, env)
     return 1  # not reached
 

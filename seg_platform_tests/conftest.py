@@ -41,7 +41,7 @@ def free_port() -> int:
 
 
 @contextmanager
-def running_server(cmd: list[str], env: dict, ready, cwd=None, timeout: float = 120):
+def running_server(cmd: list[str], env: dict, ready, cwd=None, timeout: float = 120, **popen):
     """Start a server in its own process group, wait until `ready()` is truthy, always stop it.
 
     `ready()` may raise OSError while the server is still starting.
@@ -53,6 +53,7 @@ def running_server(cmd: list[str], env: dict, ready, cwd=None, timeout: float = 
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,
         start_new_session=True,  # its own process group, so all its children stop with it
+        **popen,
     )
     try:
         deadline = time.monotonic() + timeout

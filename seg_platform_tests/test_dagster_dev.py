@@ -61,7 +61,8 @@ def test_dagster_dev_loads_the_workspace(tmp_path):
 
 @pytest.mark.e2e
 def test_seg_platform_ui_stops_on_sigterm_to_its_pid(tmp_path):
-    """`seg-platform ui` becomes `dagster dev`: a SIGTERM to its PID stops every child."""
+    """`seg-platform ui` becomes `dagster dev`: a SIGTERM to its PID stops every child, even
+    when started the way a shell's `cmd &` starts it (SIGINT ignored, inherited across exec)."""
     port = free_port()
     env = {**os.environ, "SEG_PLATFORM_HOME": str(tmp_path / "home")}
     env.pop("DAGSTER_HOME", None)
@@ -71,7 +72,10 @@ def test_seg_platform_ui_stops_on_sigterm_to_its_pid(tmp_path):
         entries = graphql(port, QUERY)["workspaceOrError"]["locationEntries"]
         return entries[0]["loadStatus"] == "LOADED"
 
-    with running_server(cmd, env, up) as server:
+    def like_a_background_job():
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+    with running_server(cmd, env, up, preexec_fn=like_a_background_job) as server:
         assert (tmp_path / "home" / "dagster" / "dagster.yaml").exists()
         server.send_signal(signal.SIGTERM)
         server.wait(timeout=30)
