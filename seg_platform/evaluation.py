@@ -10,7 +10,7 @@ import duckdb
 
 from seg_platform.settings import PlatformHome
 from seg_platform.sources.contract import SOURCES
-from seg_platform.warehouse import connect, fetch_one
+from seg_platform.warehouse import connect, fetch_one, table_exists
 
 
 def evaluate(home: PlatformHome, truth: Path | None, febrl: Path | None = None) -> dict:
@@ -20,24 +20,13 @@ def evaluate(home: PlatformHome, truth: Path | None, febrl: Path | None = None) 
         truth = Path(truth).resolve()
         with connect(home.warehouse) as con:
             metrics["raw"] = raw_metrics(con, truth)
-            if _has_table(con, "identity", "identity_map"):
+            if table_exists(con, "identity", "identity_map"):
                 metrics["identity"] = identity_metrics(con, truth)
     if febrl is not None:
         from seg_platform.identity.linkage import febrl_link_metrics
 
         metrics["linkage_febrl"] = febrl_link_metrics(Path(febrl))
     return metrics
-
-
-def _has_table(con, schema: str, table: str) -> bool:
-    return bool(
-        fetch_one(
-            con,
-            "SELECT count(*) FROM information_schema.tables WHERE table_schema = ? "
-            "AND table_name = ?",
-            [schema, table],
-        )[0]
-    )
 
 
 def identity_metrics(con: duckdb.DuckDBPyConnection, truth: Path) -> dict:

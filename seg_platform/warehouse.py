@@ -92,3 +92,15 @@ def frame_to_temp_table(con: duckdb.DuckDBPyConnection, name: str, frame) -> Non
         con.execute(f"CREATE OR REPLACE TEMP TABLE {name} AS SELECT * FROM {name}__frame")
     finally:
         con.unregister(f"{name}__frame")
+
+
+def table_exists(con: duckdb.DuckDBPyConnection, schema: str, table: str) -> bool:
+    """Whether `schema.table` exists in the warehouse."""
+    return bool(
+        fetch_one(
+            con,
+            "SELECT count(*) FROM information_schema.tables WHERE table_schema = ? "
+            "AND table_name = ?",
+            [schema, table],
+        )[0]
+    )

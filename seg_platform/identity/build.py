@@ -16,13 +16,17 @@ import duckdb
 import numpy as np
 import phonenumbers
 import polars as pl
-from scipy.sparse import coo_matrix
-from scipy.sparse.csgraph import connected_components
 
-from seg_platform.identity.graph import EDGE_STATUS, resolve
+from seg_platform.identity.graph import EDGE_STATUS, components, resolve
 from seg_platform.identity.rules import KNOWN_TYPES, IdentityRules
 from seg_platform.sources.contract import SOURCES, Source
-from seg_platform.warehouse import fetch_one, frame_to_temp_table, quote, replace_tables
+from seg_platform.warehouse import (
+    fetch_one,
+    frame_to_temp_table,
+    quote,
+    replace_tables,
+    table_exists,
+)
 
 SCHEMA = "identity"
 VALUES = f"{SCHEMA}.identifier_values"
@@ -34,6 +38,12 @@ AUDIT = f"{SCHEMA}.identity_audit"
 CHANGES = f"{SCHEMA}.identity_changes"
 MATCH_RATE = f"{SCHEMA}.match_rate"
 RECORD_PROFILES = f"{SCHEMA}.record_profiles"
+# Each edge with the integer ids of its two identifiers, the smaller first.
+_EDGE_NODES = """
+    SELECT e.*, least(l.node_id, r.node_id) AS src, greatest(l.node_id, r.node_id) AS dst
+    FROM _edges e
+    JOIN _nodes l ON l.id_type = e.left_type AND l.value = e.left_value
+    JOIN _nodes r ON r.id_type = e.right_type AND r.value = e.right_value"""
 SIZE_BUCKETS = ((1, 1), (2, 2), (3, 5), (6, 10), (11, 50), (51, 200), (201, None))
 
 
@@ -354,17 +364,9 @@ def _probabilistic_edges(con, rules: IdentityRules) -> int:
 
 def _orphan_crm_ids(con) -> list[str]:
     """CRM ids whose hard-linked group holds no identifier seen outside crm_contacts."""
-    pairs = con.sql("""
-        SELECT l.node_id AS a, r.node_id AS b FROM _edges e
-        JOIN _nodes l ON l.id_type = e.left_type AND l.value = e.left_value
-        JOIN _nodes r ON r.id_type = e.right_type AND r.value = e.right_value
-    """).pl()
+    pairs = con.sql(f"SELECT src, dst FROM ({_EDGE_NODES})").pl()
     n = fetch_one(con, "SELECT count(*) FROM _nodes")[0]
-    graph = coo_matrix(
-        (np.ones(pairs.height, np.int8), (pairs["a"].to_numpy(), pairs["b"].to_numpy())),
-        shape=(n, n),
-    )
-    _, labels = connected_components(graph.tocsr(), directed=False)
+    labels = components(n, pairs["src"].to_numpy(), pairs["dst"].to_numpy())
     frame_to_temp_table(con, "_hard", pl.DataFrame({"node_id": np.arange(n), "comp": labels}))
     return [
         r[0]
@@ -390,15 +392,11 @@ def _orphan_crm_ids(con) -> list[str]:
 
 def _resolve_graph(con, rules: IdentityRules, result: IdentityResult) -> None:
     # One undirected edge per identifier pair, evidence summed over sources and rules.
-    con.execute("""
+    con.execute(f"""
         CREATE OR REPLACE TEMP TABLE _pairs AS
         SELECT (row_number() OVER (ORDER BY src, dst) - 1)::BIGINT AS pair_id, src, dst,
                sum(records)::BIGINT AS evidence
-        FROM (SELECT least(l.node_id, r.node_id) AS src, greatest(l.node_id, r.node_id) AS dst,
-                     e.records
-              FROM _edges e
-              JOIN _nodes l ON l.id_type = e.left_type AND l.value = e.left_value
-              JOIN _nodes r ON r.id_type = e.right_type AND r.value = e.right_value)
+        FROM ({_EDGE_NODES})
         GROUP BY src, dst
     """)
     pairs = con.sql("SELECT src, dst, evidence FROM _pairs ORDER BY pair_id").pl()
@@ -430,23 +428,19 @@ def _resolve_graph(con, rules: IdentityRules, result: IdentityResult) -> None:
     frame_to_temp_table(con, "_labels", labels)
     frame_to_temp_table(con, "_pair_status", status)
     frame_to_temp_table(con, "_hubs", hubs)
-    con.execute(
-        "CREATE OR REPLACE TEMP TABLE _limit_cuts AS SELECT * FROM (VALUES "
-        + (
-            ", ".join(f"('{rules.priority[t]}', {n})" for t, n in graph.limit_cuts.items())
-            or "(NULL, NULL)"
-        )
-        + ") t(id_type, components)"
+    cuts = pl.DataFrame(
+        {
+            "id_type": [rules.priority[t] for t in graph.limit_cuts],
+            "components": list(graph.limit_cuts.values()),
+        },
+        schema={"id_type": pl.String, "components": pl.Int64},
     )
+    frame_to_temp_table(con, "_limit_cuts", cuts)
 
 
 def _stable_ids(con, run_id: str, result: IdentityResult) -> None:
     """_profile_of_comp: comp -> profile_id, keeping previous ids; logs merges and splits."""
-    has_previous = fetch_one(
-        con,
-        "SELECT count(*) FROM information_schema.tables "
-        f"WHERE table_schema = '{SCHEMA}' AND table_name = 'identity_map'",
-    )[0]
+    has_previous = table_exists(con, SCHEMA, "identity_map")
     previous = (
         f"SELECT id_type, value, profile_id FROM {MAP}"
         if has_previous
@@ -549,11 +543,8 @@ def _write_outputs(con, rules: IdentityRules) -> None:
             f"""CREATE OR REPLACE TABLE {EDGES} AS
             SELECT e.source, e.rule, e.probability, e.left_type, e.left_value, e.right_type,
                    e.right_value, e.records, e.first_seen, e.last_seen, s.status
-            FROM _edges e
-            JOIN _nodes l ON l.id_type = e.left_type AND l.value = e.left_value
-            JOIN _nodes r ON r.id_type = e.right_type AND r.value = e.right_value
-            JOIN _pairs pr ON pr.src = least(l.node_id, r.node_id)
-                          AND pr.dst = greatest(l.node_id, r.node_id)
+            FROM ({_EDGE_NODES}) e
+            JOIN _pairs pr USING (src, dst)
             JOIN _pair_status s USING (pair_id)
             ORDER BY ALL""",
         ),

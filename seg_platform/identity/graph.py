@@ -66,7 +66,7 @@ def resolve(
         is_hub[hubs] = True
         status[is_hub[src] | is_hub[dst]] = DROPPED_HUB
 
-    labels = _components(n_nodes, src, dst, status == USED)
+    labels = components(n_nodes, src, dst, status == USED)
     limit_cuts: dict[int, int] = {}
     for t in range(len(limits)):
         over = _over_limit(labels, node_type, t, limits[t])
@@ -80,11 +80,14 @@ def resolve(
         else:
             cut = _detach_excess(src, dst, evidence, active, labels, node_type, t, limits[t])
         status[cut] = DROPPED_LIMIT
-        labels = _components(n_nodes, src, dst, status == USED)
+        labels = components(n_nodes, src, dst, status == USED)
     return GraphResult(labels, status, hubs, hub_type, hub_count, limit_cuts)
 
 
-def _components(n: int, src, dst, keep) -> np.ndarray:
+def components(n: int, src, dst, keep=None) -> np.ndarray:
+    """Connected-component label of each of n nodes, over the edges where `keep` is true."""
+    src, dst = np.asarray(src, np.int64), np.asarray(dst, np.int64)
+    keep = np.ones(len(src), bool) if keep is None else keep
     graph = coo_matrix((np.ones(int(keep.sum()), np.int8), (src[keep], dst[keep])), shape=(n, n))
     _, labels = connected_components(graph.tocsr(), directed=False)
     return labels
