@@ -55,13 +55,21 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--end-month", default="2025-12", help="last month of data (YYYY-MM)")
     p.add_argument("--out", required=True, help="folder for landing/ and truth/")
 
-    p = command("run", _run, "Materialize every asset (the full_pipeline job).", sources=True)
+    snapshots_help = "build the monthly snapshots of only the latest N months (default: all)"
+    p = command(
+        "run",
+        _run,
+        "Load the landing files, rebuild every table and the monthly snapshots of each month.",
+        sources=True,
+    )
     p.add_argument("--verbose", action="store_true", help="show Dagster's event log")
+    p.add_argument("--last-months", type=int, metavar="N", help=snapshots_help)
 
     p = command("demo", _demo, "Generate the bundled sample (if missing) and run everything.")
     p.add_argument("--customers", type=int, default=DEMO_CUSTOMERS)
     p.add_argument("--months", type=int, default=DEMO_MONTHS)
     p.add_argument("--verbose", action="store_true")
+    p.add_argument("--last-months", type=int, metavar="N", help=snapshots_help)
 
     p = command("evaluate", _evaluate, "Compare the platform's tables with generator truth (JSON).")
     p.add_argument("--truth", help="the truth/ folder written by generate")
@@ -73,8 +81,13 @@ def _parser() -> argparse.ArgumentParser:
     p = command("mlflow-ui", _mlflow_ui, "Start the MLflow UI on 127.0.0.1.")
     p.add_argument("--port", type=int, default=5000)
 
-    p = command("docs", _docs, "Write docs/sources.md from the input contract.", home=False)
-    p.add_argument("--out", default="docs/sources.md")
+    p = command(
+        "docs",
+        _docs,
+        "Write docs/sources.md (input contract) and docs/features.md (feature catalog).",
+        home=False,
+    )
+    p.add_argument("--out", default="docs", help="folder to write the pages into")
     return parser
 
 
@@ -100,7 +113,7 @@ def _generate(args) -> int:
 def _run(args) -> int:
     from seg_platform.runner import run_pipeline
 
-    return run_pipeline(verbose=args.verbose)
+    return run_pipeline(verbose=args.verbose, months=args.last_months)
 
 
 def _demo(args) -> int:
@@ -119,7 +132,7 @@ def _demo(args) -> int:
         )
         generate(args.customers, args.months, DEMO_SEED, sample)
     os.environ[settings.SOURCES_ENV] = str(sample / "landing" / "sources.yaml")
-    code = run_pipeline(verbose=args.verbose)
+    code = run_pipeline(verbose=args.verbose, months=args.last_months)
     if code == 0:
         from seg_platform.evaluation import evaluate
 
@@ -194,12 +207,22 @@ def _mlflow_ui(args) -> int:
 
 
 def _docs(args) -> int:
+    from seg_platform.features.catalog import render_features_doc
     from seg_platform.sources.docs import render_sources_doc
+    from seg_platform.sql_models.assets import SQL_ROOT
+    from seg_platform.sql_models.project import SqlModelError, load_project
 
     out = Path(args.out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(render_sources_doc())
-    print(f"Wrote {out}")
+    out.mkdir(parents=True, exist_ok=True)
+    try:
+        models = load_project(SQL_ROOT)
+    except SqlModelError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    pages = {"sources.md": render_sources_doc(), "features.md": render_features_doc(models)}
+    for name, text in pages.items():
+        (out / name).write_text(text)
+        print(f"Wrote {out / name}")
     return 0
 
 

@@ -10,8 +10,12 @@ from seg_platform import settings
 from seg_platform.sources.config import SourceConfigError, load_sources_config
 
 
-def run_pipeline(verbose: bool = False) -> int:
-    """Materialize the full_pipeline job; print what failed and why. Returns an exit code."""
+def run_pipeline(verbose: bool = False, months: int | None = None) -> int:
+    """Refresh the current tables, then build the monthly snapshots of every month with data.
+
+    `months` limits the snapshots to the latest N months (default: all). Prints what failed
+    and why; returns an exit code.
+    """
     home = settings.platform_home().ensure()
     os.environ["DAGSTER_HOME"] = str(home.dagster_home)
     os.environ[settings.HOME_ENV] = str(home.root)
@@ -24,35 +28,39 @@ def run_pipeline(verbose: bool = False) -> int:
 
     import dagster as dg
 
-    from seg_platform.definitions import MAIN_JOB, defs
+    from seg_platform.definitions import CURRENT_JOB, MONTHLY_JOB, defs
 
-    print(f"Running {MAIN_JOB} on {sources_path}\n  platform home: {home.root}")
-    job = defs.resolve_job_def(MAIN_JOB)
+    print(f"Running the pipeline on {sources_path}\n  platform home: {home.root}")
     # Without --verbose the summary below says what failed; Dagster's log would add stack traces.
     level = "INFO" if verbose else "CRITICAL"
+    run_config = {"loggers": {"console": {"config": {"log_level": level}}}}
+    failures: list[str] = []
     with dg.DagsterInstance.get() as instance:
-        result = job.execute_in_process(
-            instance=instance,
-            raise_on_error=False,
-            run_config={"loggers": {"console": {"config": {"log_level": level}}}},
+        result = defs.resolve_job_def(CURRENT_JOB).execute_in_process(
+            instance=instance, raise_on_error=False, run_config=run_config
         )
-    failures = []
-    for event in result.all_events:
-        if event.event_type_value == "STEP_FAILURE":
-            error = event.step_failure_data.error
-            message = error.message.strip() if error else ""
-            message = message.removeprefix("dagster._core.definitions.events.Failure: ")
-            failures.append(f"step {event.step_key} failed: {message}")
-        elif event.event_type_value == "ASSET_CHECK_EVALUATION":
-            evaluation = event.event_specific_data
-            if not evaluation.passed:
-                key = evaluation.asset_key.to_user_string()
-                failures.append(
-                    f"check {key}.{evaluation.check_name} failed: {evaluation.description}"
+        failures += _failures(result, CURRENT_JOB)
+        _print_raw_summary(home)
+        built = []
+        if not failures:
+            keys, note = months_to_build(home, months)
+            if note:
+                print(f"\n{note}")
+            job = defs.resolve_job_def(MONTHLY_JOB)
+            for key in keys:
+                result = job.execute_in_process(
+                    instance=instance,
+                    raise_on_error=False,
+                    run_config=run_config,
+                    partition_key=key,
                 )
-    _print_raw_summary(home)
+                failed = _failures(result, f"{MONTHLY_JOB} {key[:7]}")
+                failures += failed
+                if not failed:
+                    built.append(key[:7])
+        _print_monthly_summary(home, built)
     if failures:
-        print(f"\n{MAIN_JOB} FAILED (run {result.run_id}):", file=sys.stderr)
+        print("\nThe pipeline FAILED:", file=sys.stderr)
         for failure in failures:
             print(f"  - {failure}", file=sys.stderr)
         print(
@@ -60,8 +68,71 @@ def run_pipeline(verbose: bool = False) -> int:
             file=sys.stderr,
         )
         return 1
-    print(f"\n{MAIN_JOB} succeeded (run {result.run_id}).")
+    print("\nThe pipeline succeeded.")
     return 0
+
+
+def _failures(result, label: str) -> list[str]:
+    """What failed in one in-process run: failed steps and failed checks, one line each."""
+    failures = []
+    for event in result.all_events:
+        if event.event_type_value == "STEP_FAILURE":
+            error = event.step_failure_data.error
+            message = error.message.strip() if error else ""
+            message = message.removeprefix("dagster._core.definitions.events.Failure: ")
+            failures.append(f"{label}: step {event.step_key} failed: {message}")
+        elif event.event_type_value == "ASSET_CHECK_EVALUATION":
+            evaluation = event.event_specific_data
+            if not evaluation.passed and evaluation.severity.value == "ERROR":
+                key = evaluation.asset_key.to_user_string()
+                failures.append(
+                    f"{label}: check {key}.{evaluation.check_name} failed: {evaluation.description}"
+                )
+    return failures
+
+
+def months_to_build(home: settings.PlatformHome, last: int | None = None) -> tuple[list[str], str]:
+    """Partition keys of the months that have data, oldest first, and a note on any left out."""
+    from seg_platform.partitions import FIRST_MONTH_ENV, monthly_partitions
+    from seg_platform.warehouse import connect, fetch_one
+
+    with connect(home.warehouse) as con:
+        first, last_seen = fetch_one(
+            con, "SELECT min(first_seen), max(last_seen) FROM identity.profiles"
+        )
+    if first is None:
+        return [], "No customer data yet: no monthly snapshots to build."
+    existing = monthly_partitions.get_partition_keys()
+    wanted = [k for k in existing if f"{first:%Y-%m}" <= k[:7] <= f"{last_seen:%Y-%m}"]
+    notes = []
+    if existing and f"{first:%Y-%m}" < existing[0][:7]:
+        notes.append(
+            f"Data starts in {first:%Y-%m}, before the first monthly partition "
+            f"({existing[0][:7]}): set {FIRST_MONTH_ENV}={first:%Y-%m} to build those months."
+        )
+    if f"{last_seen:%Y-%m}" > (existing[-1][:7] if existing else ""):
+        notes.append(f"{last_seen:%Y-%m} is not over yet: its snapshot is built once it ends.")
+    if last:
+        wanted = wanted[-last:]
+    return wanted, " ".join(notes)
+
+
+def _print_monthly_summary(home: settings.PlatformHome, built: list[str]) -> None:
+    if not built:
+        return
+    from seg_platform.definitions import SQL_MODELS
+    from seg_platform.warehouse import connect
+
+    print(f"\nMonthly snapshots built: {built[0]} .. {built[-1]} ({len(built)} months)")
+    with connect(home.warehouse) as con:
+        for model in (m for m in SQL_MODELS if m.partitioned):
+            rows = con.execute(
+                f"SELECT strftime(as_of_date, '%Y-%m'), count(*) FROM {model.table} "
+                "GROUP BY 1 ORDER BY 1"
+            ).fetchall()
+            counts = ", ".join(f"{m} {n:,}" for m, n in rows if m in built)
+            columns = len(model.catalog)
+            print(f"  {model.table} ({columns} features): rows per month {counts}")
 
 
 def _print_raw_summary(home: settings.PlatformHome) -> None:

@@ -615,7 +615,10 @@ def _write_outputs(con, rules: IdentityRules) -> None:
         (CHANGES, f"INSERT INTO {CHANGES} SELECT * FROM _changes"),
     ]
     replace_tables(con, statements)
-    con.execute(f"CREATE OR REPLACE VIEW {RECORD_PROFILES} AS {record_profiles_sql(rules)}")
+    for source in SOURCES.values():
+        view_sql = profiled_source_sql(source, rules)
+        con.execute(f"CREATE OR REPLACE VIEW {profiled_view(source)} AS {view_sql}")
+    con.execute(f"CREATE OR REPLACE VIEW {RECORD_PROFILES} AS {record_profiles_sql()}")
 
 
 def _limit_case(rules: IdentityRules, column: str) -> str:
@@ -627,23 +630,30 @@ def _type_summary(rules: IdentityRules) -> str:
     return " || ', ' || ".join(f"'{t}=' || {quote('n_' + t)}" for t in rules.priority)
 
 
-def record_profiles_sql(rules: IdentityRules) -> str:
-    """Every raw record with its profile: the profile of its highest-priority usable identifier."""
-    parts = []
-    for s in SOURCES.values():
-        cols = identifier_columns(s, rules)
-        joins = " ".join(
-            f"LEFT JOIN {VALUES} v{i} ON v{i}.id_type = '{t}' AND v{i}.raw_value = r.{quote(c)} "
-            f"LEFT JOIN {MAP} m{i} ON m{i}.id_type = '{t}' AND m{i}.value = v{i}.value"
-            for i, (c, t) in enumerate(cols)
-        )
-        profile = f"coalesce({', '.join(f'm{i}.profile_id' for i in range(len(cols)))})"
-        parts.append(
-            f"SELECT '{s.name}' AS source, {record_key_sql(s)} AS record_key, "
-            f"r.{quote(s.timestamp)} AS event_ts, {profile} AS profile_id "
-            f"FROM raw.{s.name} r {joins}"
-        )
-    return " UNION ALL ".join(parts)
+def profiled_view(source: Source) -> str:
+    """The view `identity.profiled_<source>`: the raw table with each record's `profile_id`."""
+    return f"{SCHEMA}.profiled_{source.name}"
+
+
+def profiled_source_sql(source: Source, rules: IdentityRules) -> str:
+    """Every record of one raw table with its profile: that of its best usable identifier."""
+    cols = identifier_columns(source, rules)
+    joins = " ".join(
+        f"LEFT JOIN {VALUES} v{i} ON v{i}.id_type = '{t}' AND v{i}.raw_value = r.{quote(c)} "
+        f"LEFT JOIN {MAP} m{i} ON m{i}.id_type = '{t}' AND m{i}.value = v{i}.value"
+        for i, (c, t) in enumerate(cols)
+    )
+    profile = f"coalesce({', '.join(f'm{i}.profile_id' for i in range(len(cols)))})"
+    return f"SELECT r.*, {profile} AS profile_id FROM raw.{source.name} r {joins}"
+
+
+def record_profiles_sql() -> str:
+    """Every raw record with its profile: (source, record_key, event_ts, profile_id)."""
+    return " UNION ALL ".join(
+        f"SELECT '{s.name}' AS source, {record_key_sql(s)} AS record_key, "
+        f"r.{quote(s.timestamp)} AS event_ts, r.profile_id FROM {profiled_view(s)} r"
+        for s in SOURCES.values()
+    )
 
 
 def record_identifiers_sql(rules: IdentityRules) -> str:
