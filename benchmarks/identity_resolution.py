@@ -16,44 +16,12 @@ Each step runs in its own subprocess so peak memory is per step.
 import argparse
 import json
 import shutil
-import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
 
-PY = sys.executable
-
-
-PEAK = (
-    "\nimport resource as _r\n"
-    "print(json.dumps({'peak_rss_mb': round(_r.getrusage(_r.RUSAGE_SELF).ru_maxrss / 1024, 1)}))"
-)
-
-
-def child(code: str, *args: str) -> dict:
-    """Run `code` in a fresh interpreter; it prints JSON lines; merge them (with its peak RSS)."""
-    done = subprocess.run([PY, "-c", code + PEAK, *args], capture_output=True, text=True)
-    if done.returncode:
-        sys.exit(f"step failed:\n{done.stdout}\n{done.stderr}")
-    out: dict = {}
-    for line in done.stdout.strip().splitlines()[-2:]:
-        out.update(json.loads(line))
-    return out
-
-
-LOAD_RAW = """
-import json, sys, time
-from seg_platform.sources.config import load_sources_config
-from seg_platform.sources.contract import SOURCES
-from seg_platform.sources.ingest import ingest_source
-from seg_platform.warehouse import connect
-t = time.perf_counter()
-cfg = load_sources_config(sys.argv[1])
-with connect(sys.argv[2]) as con:
-    rows = sum(ingest_source(con, s, cfg).rows_kept for s in SOURCES.values())
-print(json.dumps({"rows": rows, "seconds": round(time.perf_counter() - t, 2)}))
-"""
+from common import LOAD_RAW, child, generate  # noqa: E402  (benchmarks/ is on sys.path)
 
 IDENTITY = """
 import json, sys, time
@@ -147,26 +115,7 @@ def main() -> None:
         data = Path(args.data) if args.data else work / "data"
         figures: dict = {"customers": args.customers, "months": args.months}
         if not args.data:
-            t = time.perf_counter()
-            subprocess.run(
-                [
-                    PY,
-                    "-m",
-                    "seg_platform.cli",
-                    "generate",
-                    "--customers",
-                    str(args.customers),
-                    "--months",
-                    str(args.months),
-                    "--seed",
-                    str(args.seed),
-                    "--out",
-                    str(data),
-                ],
-                check=True,
-                capture_output=True,
-            )
-            figures["generate_seconds"] = round(time.perf_counter() - t, 1)
+            figures["generate_seconds"] = generate(args.customers, args.months, args.seed, data)
         warehouse = work / "warehouse.duckdb"
         figures["raw_load"] = child(
             LOAD_RAW, str(data / "landing" / "sources.yaml"), str(warehouse)

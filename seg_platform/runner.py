@@ -94,14 +94,20 @@ def _failures(result, label: str) -> list[str]:
 def months_to_build(home: settings.PlatformHome, last: int | None = None) -> tuple[list[str], str]:
     """Partition keys of the months that have data, oldest first, and a note on any left out."""
     from seg_platform.partitions import FIRST_MONTH_ENV, monthly_partitions
-    from seg_platform.warehouse import connect, fetch_one
+    from seg_platform.sources.contract import SOURCES
+    from seg_platform.warehouse import connect, fetch_one, quote
 
+    # Months of activity: CRM contacts may have been created years before any event.
+    spans = " UNION ALL ".join(
+        f"SELECT min({quote(s.timestamp)}) AS first, max({quote(s.timestamp)}) AS last "
+        f"FROM raw.{s.name}"
+        for s in SOURCES.values()
+        if s.name != "crm_contacts"
+    )
     with connect(home.warehouse) as con:
-        first, last_seen = fetch_one(
-            con, "SELECT min(first_seen), max(last_seen) FROM identity.profiles"
-        )
+        first, last_seen = fetch_one(con, f"SELECT min(first), max(last) FROM ({spans})")
     if first is None:
-        return [], "No customer data yet: no monthly snapshots to build."
+        return [], "No events yet: no monthly snapshots to build."
     existing = monthly_partitions.get_partition_keys()
     wanted = [k for k in existing if f"{first:%Y-%m}" <= k[:7] <= f"{last_seen:%Y-%m}"]
     notes = []
@@ -120,12 +126,13 @@ def months_to_build(home: settings.PlatformHome, last: int | None = None) -> tup
 def _print_monthly_summary(home: settings.PlatformHome, built: list[str]) -> None:
     if not built:
         return
-    from seg_platform.definitions import SQL_MODELS
+    from seg_platform.sql_models.assets import SQL_ROOT
+    from seg_platform.sql_models.project import load_project
     from seg_platform.warehouse import connect
 
     print(f"\nMonthly snapshots built: {built[0]} .. {built[-1]} ({len(built)} months)")
     with connect(home.warehouse) as con:
-        for model in (m for m in SQL_MODELS if m.partitioned):
+        for model in (m for m in load_project(SQL_ROOT) if m.partitioned):
             rows = con.execute(
                 f"SELECT strftime(as_of_date, '%Y-%m'), count(*) FROM {model.table} "
                 "GROUP BY 1 ORDER BY 1"

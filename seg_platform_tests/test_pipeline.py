@@ -8,7 +8,7 @@ import sys
 import dagster as dg
 import pytest
 
-from seg_platform.definitions import defs
+from seg_platform.definitions import CURRENT_JOB, MONTHLY_JOB, defs
 from seg_platform.evaluation import evaluate
 from seg_platform.sources.contract import SOURCES
 from seg_platform.synthetic.generator import generate
@@ -26,14 +26,14 @@ def snapshot(home) -> dict:
     with connect(home.warehouse) as con:
         tables = {f"raw.{s}": f"SELECT * FROM raw.{s} ORDER BY ALL" for s in SOURCES}
         tables["raw.quarantine"] = "SELECT * FROM raw.quarantine ORDER BY ALL"
+        tables["features"] = "SELECT * FROM features.customer_features ORDER BY ALL"
         return {name: con.execute(sql).fetchall() for name, sql in tables.items()}
 
 
 def test_every_planted_malformed_row_is_caught_and_no_valid_row_is(home, company, monkeypatch):
     monkeypatch.setenv("SEG_PLATFORM_SOURCES", str(company / "landing" / "sources.yaml"))
-    job = defs.resolve_job_def("full_pipeline")
     with dg.DagsterInstance.ephemeral() as instance:
-        assert job.execute_in_process(instance=instance).success
+        assert defs.resolve_job_def(CURRENT_JOB).execute_in_process(instance=instance).success
     metrics = evaluate(home, company / "truth")["raw"]
     assert set(metrics["sources"]) == set(SOURCES)
     assert metrics["totals"]["planted_malformed"] >= 100
@@ -44,11 +44,16 @@ def test_every_planted_malformed_row_is_caught_and_no_valid_row_is(home, company
         assert m["rows_kept"] == m["expected_rows_kept"], name
         if name != "crm_contacts":  # CRM rows are updates of one contact, not planted copies
             assert m["duplicates_removed"] == m["planted_duplicates"], name
+
+    with dg.DagsterInstance.ephemeral() as instance:
+        monthly = defs.resolve_job_def(MONTHLY_JOB)
+        assert monthly.execute_in_process(instance=instance, partition_key="2025-12-01").success
     first = snapshot(home)
 
     # Idempotent: the same inputs give identical tables, rows and positions included.
     with dg.DagsterInstance.ephemeral() as instance:
-        assert job.execute_in_process(instance=instance).success
+        assert defs.resolve_job_def(CURRENT_JOB).execute_in_process(instance=instance).success
+        assert monthly.execute_in_process(instance=instance, partition_key="2025-12-01").success
     assert snapshot(home) == first
 
 
@@ -67,7 +72,10 @@ def test_demo_command_end_to_end(tmp_path):
         cwd=tmp_path,
     )
     assert done.returncode == 0, done.stdout + done.stderr
-    assert "full_pipeline succeeded" in done.stdout
+    assert "The pipeline succeeded." in done.stdout
+    # one snapshot per month of data: Sep..Dec 2025
+    assert "Monthly snapshots built: 2025-09 .. 2025-12 (4 months)" in done.stdout
+    assert "features.customer_features (40 features)" in done.stdout
     assert "http://127.0.0.1:3000" in done.stdout and "http://127.0.0.1:5000" in done.stdout
     metrics = json.loads(done.stdout.split("ground truth")[1].split(":", 1)[1].split("\nNext")[0])
     assert metrics["raw"]["malformed_recall"] == 1.0
@@ -89,4 +97,4 @@ def test_demo_command_end_to_end(tmp_path):
         capture_output=True,
         text=True,
     )
-    assert runs.stdout.strip() == "1", runs.stderr
+    assert runs.stdout.strip() == "5", runs.stderr  # current tables, then 4 monthly runs

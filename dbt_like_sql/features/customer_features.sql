@@ -20,93 +20,151 @@ customers AS (
     WHERE first_seen <= $as_of
 ),
 
+-- Each pass reads only the events it needs: all history up to the as-of time for the few
+-- lifetime figures, the last 90 days for the windows (a quarter of a year of data), so a month
+-- costs a few scans of the staged events, not a per-day rollup of all history.
+lifetime AS (
+    SELECT
+        profile_id,
+        max(day) AS last_active,
+        count(*) FILTER (WHERE kind = 'onboarding_step_completed') AS onboarding_completed
+    FROM staging.stg_events
+    WHERE event_ts <= $as_of
+    GROUP BY profile_id
+),
+
+recent_days AS (
+    -- One row per customer and active day of the last 90 days.
+    SELECT
+        profile_id,
+        day,
+        count(DISTINCT session_id) + count(*) FILTER (WHERE kind = 'session_start') AS sessions,
+        count(*) FILTER (WHERE kind = 'page_view') AS page_views,
+        count(*) FILTER (WHERE kind = 'page_view' AND detail = 'pricing') AS pricing_views,
+        count(*) FILTER (WHERE kind = 'page_view' AND detail = 'compare') AS compare_views,
+        count(*) FILTER (WHERE kind = 'add_to_cart') AS cart_adds,
+        count(*) FILTER (WHERE kind = 'checkout_started') AS checkouts_started,
+        count(*) FILTER (WHERE kind = 'onboarding_step_abandoned') AS onboarding_abandoned,
+        count(*) FILTER (WHERE kind = 'retry') AS retries,
+        count(*) FILTER (WHERE kind = 'error') AS errors
+    FROM staging.stg_events
+    WHERE event_ts > $as_of - INTERVAL 90 DAY AND event_ts <= $as_of
+    GROUP BY profile_id, day
+),
+
+recent_orders AS (
+    SELECT profile_id, CAST(order_ts AS DATE) AS day, count(DISTINCT order_id) AS orders
+    FROM staging.stg_orders
+    WHERE status = 'completed' AND order_ts > $as_of - INTERVAL 90 DAY AND order_ts <= $as_of
+    GROUP BY profile_id, CAST(order_ts AS DATE)
+),
+
+active_days AS (
+    SELECT
+        coalesce(e.profile_id, o.profile_id) AS profile_id,
+        coalesce(e.day, o.day) AS day,
+        e.* EXCLUDE (profile_id, day),
+        coalesce(o.orders, 0) AS orders
+    FROM recent_days AS e
+    FULL OUTER JOIN recent_orders AS o ON e.profile_id = o.profile_id AND e.day = o.day
+),
+
 days AS (
     SELECT
         profile_id,
-        max(day) FILTER (WHERE sessions + page_views + feature_uses + orders > 0) AS last_active,
-        sum(sessions) FILTER (WHERE day > $as_of_date - 7) AS sessions_7d,
-        sum(sessions) FILTER (WHERE day > $as_of_date - 30) AS sessions_30d,
-        sum(sessions) FILTER (WHERE day > $as_of_date - 90) AS sessions_90d,
+        max(day) AS last_active,
+        CAST(sum(sessions) FILTER (WHERE day > $as_of_date - 7) AS BIGINT) AS sessions_7d,
+        CAST(sum(sessions) FILTER (WHERE day > $as_of_date - 30) AS BIGINT) AS sessions_30d,
+        CAST(sum(sessions) AS BIGINT) AS sessions_90d,
         count(*) FILTER (WHERE day > $as_of_date - 7) AS active_days_7d,
         count(*) FILTER (WHERE day > $as_of_date - 30) AS active_days_30d,
-        count(*) FILTER (WHERE day > $as_of_date - 90) AS active_days_90d,
+        count(*) AS active_days_90d,
         count(*) FILTER (WHERE day > $as_of_date - 60 AND day <= $as_of_date - 30)
             AS active_days_prev_30d,
-        sum(page_views) FILTER (WHERE day > $as_of_date - 30) AS page_views_30d,
-        sum(pricing_views) FILTER (WHERE day > $as_of_date - 7) AS pricing_views_7d,
-        sum(compare_views) FILTER (WHERE day > $as_of_date - 7) AS compare_views_7d,
-        sum(cart_adds) FILTER (WHERE day > $as_of_date - 30) AS cart_adds_30d,
+        CAST(sum(page_views) FILTER (WHERE day > $as_of_date - 30) AS BIGINT) AS page_views_30d,
+        CAST(sum(pricing_views) FILTER (WHERE day > $as_of_date - 7) AS BIGINT) AS pricing_views_7d,
+        CAST(sum(compare_views) FILTER (WHERE day > $as_of_date - 7) AS BIGINT) AS compare_views_7d,
+        CAST(sum(cart_adds) FILTER (WHERE day > $as_of_date - 30) AS BIGINT) AS cart_adds_30d,
         count(*) FILTER (WHERE day > $as_of_date - 30 AND checkouts_started > 0 AND orders = 0)
             AS checkouts_abandoned_30d,
-        sum(onboarding_abandoned) FILTER (WHERE day > $as_of_date - 90)
-            AS onboarding_abandoned_90d,
-        sum(onboarding_completed) AS onboarding_completed_lifetime,
-        sum(retries) FILTER (WHERE day > $as_of_date - 30) AS retries_30d,
-        sum(errors) FILTER (WHERE day > $as_of_date - 30) AS errors_30d
-    FROM intermediate.int_profile_days
-    WHERE day <= $as_of_date
+        CAST(sum(onboarding_abandoned) AS BIGINT) AS onboarding_abandoned_90d,
+        CAST(sum(retries) FILTER (WHERE day > $as_of_date - 30) AS BIGINT) AS retries_30d,
+        CAST(sum(errors) FILTER (WHERE day > $as_of_date - 30) AS BIGINT) AS errors_30d
+    FROM active_days
     GROUP BY profile_id
 ),
 
 feature_use AS (
     SELECT
         profile_id,
-        count(DISTINCT feature) AS breadth_30d,
-        sum(uses) AS uses_30d
-    FROM intermediate.int_feature_days
-    WHERE day > $as_of_date - 30 AND day <= $as_of_date
+        count(DISTINCT detail) AS breadth_30d,
+        count(*) AS uses_30d
+    FROM staging.stg_events
+    WHERE kind = 'feature_used' AND detail IS NOT NULL
+        AND event_ts > $as_of - INTERVAL 30 DAY AND event_ts <= $as_of
     GROUP BY profile_id
 ),
 
 purchases AS (
+    -- Money is summed as decimals: a float sum depends on row order, and a month's features
+    -- must come out byte-identical however many later rows the tables hold.
     SELECT
         profile_id,
-        count(*) FILTER (WHERE status = 'completed') AS orders_lifetime,
-        count(*) FILTER (
+        count(DISTINCT order_id) FILTER (WHERE status = 'completed') AS orders_lifetime,
+        count(DISTINCT order_id) FILTER (
             WHERE status = 'completed' AND order_ts > $as_of - INTERVAL 90 DAY
         ) AS orders_90d,
-        sum(amount) FILTER (WHERE status = 'completed') AS revenue_lifetime,
-        sum(amount) FILTER (
+        sum(CAST(amount AS DECIMAL(18, 4))) FILTER (WHERE status = 'completed') AS revenue_lifetime,
+        sum(CAST(amount AS DECIMAL(18, 4))) FILTER (
             WHERE status = 'completed' AND order_ts > $as_of - INTERVAL 90 DAY
         ) AS revenue_90d,
         min(order_ts) FILTER (WHERE status = 'completed') AS first_purchase,
         max(order_ts) FILTER (WHERE status = 'completed') AS last_purchase,
-        count(*) FILTER (WHERE status = 'refunded') AS refunds_lifetime,
-        length(list_distinct(flatten(list(categories)))) AS category_breadth
-    FROM intermediate.int_orders
+        count(DISTINCT order_id) FILTER (WHERE status = 'refunded') AS refunds_lifetime,
+        count(DISTINCT category) FILTER (WHERE status = 'completed') AS category_breadth
+    FROM staging.stg_orders
     WHERE order_ts <= $as_of
     GROUP BY profile_id
+),
+
+email_campaigns AS (
+    -- Each campaign a customer was sent in the last 90 days: opened (a click counts as an open,
+    -- images may be blocked) and clicked by the as-of time.
+    SELECT
+        profile_id,
+        campaign_id,
+        bool_or(kind IN ('open', 'click')) AS opened,
+        bool_or(kind = 'click') AS clicked
+    FROM staging.stg_email_events
+    WHERE event_ts <= $as_of AND event_ts > $as_of - INTERVAL 90 DAY
+    GROUP BY profile_id, campaign_id
+    HAVING bool_or(kind = 'sent')
 ),
 
 email AS (
     SELECT
         profile_id,
         count(*) AS sends_90d,
-        count(*) FILTER (WHERE opened_at <= $as_of) AS opens_90d,
-        count(*) FILTER (WHERE clicked_at <= $as_of) AS clicks_90d
-    FROM intermediate.int_email_campaigns
-    WHERE sent_at > $as_of - INTERVAL 90 DAY AND sent_at <= $as_of
+        count(*) FILTER (WHERE opened) AS opens_90d,
+        count(*) FILTER (WHERE clicked) AS clicks_90d
+    FROM email_campaigns
     GROUP BY profile_id
 ),
 
 email_prior AS (
-    -- Rates are shrunk toward the population's rate over all emails sent up to the as-of time,
-    -- with the weight of 5 emails, so one opened email does not make a perfect opener. The
-    -- all-time rate moves slowly, so the month-to-month drift check is not set off by it.
+    -- Rates are shrunk toward the population's rate with the weight of 5 emails, so one opened
+    -- email does not make a perfect opener.
     SELECT
         5.0 AS weight,
-        coalesce(count(opened_at) FILTER (WHERE opened_at <= $as_of) / nullif(count(*), 0), 0)
-            AS open_rate,
-        coalesce(count(clicked_at) FILTER (WHERE clicked_at <= $as_of) / nullif(count(*), 0), 0)
-            AS click_rate
-    FROM intermediate.int_email_campaigns
-    WHERE sent_at <= $as_of
+        coalesce(sum(opens_90d) / nullif(sum(sends_90d), 0), 0) AS open_rate,
+        coalesce(sum(clicks_90d) / nullif(sum(sends_90d), 0), 0) AS click_rate
+    FROM email
 ),
 
 unsubscribes AS (
     SELECT profile_id, count(*) AS unsubscribes
-    FROM intermediate.int_email_campaigns
-    WHERE unsubscribed_at <= $as_of
+    FROM staging.stg_email_events
+    WHERE kind = 'unsubscribe' AND event_ts <= $as_of
     GROUP BY profile_id
 ),
 
@@ -114,8 +172,8 @@ support AS (
     SELECT
         profile_id,
         count(*) AS tickets_90d,
-        avg(date_diff('second', opened_at, closed_at) / 3600.0)
-            FILTER (WHERE closed_at <= $as_of) AS resolution_hours,
+        avg(date_diff('second', opened_at, closed_at)) FILTER (WHERE closed_at <= $as_of) / 3600.0
+            AS resolution_hours,
         avg(satisfaction) FILTER (WHERE closed_at <= $as_of) AS satisfaction
     FROM staging.stg_tickets
     WHERE opened_at > $as_of - INTERVAL 90 DAY AND opened_at <= $as_of
@@ -126,10 +184,10 @@ invoices AS (
     SELECT
         profile_id,
         arg_max(plan, invoice_ts) AS plan,
-        sum(amount) FILTER (
+        sum(CAST(amount AS DECIMAL(18, 4))) FILTER (
             WHERE status = 'paid' AND invoice_ts > $as_of - INTERVAL 30 DAY
         ) AS revenue_30d,
-        sum(amount) FILTER (WHERE status = 'paid') AS revenue_lifetime,
+        sum(CAST(amount AS DECIMAL(18, 4))) FILTER (WHERE status = 'paid') AS revenue_lifetime,
         count(*) FILTER (
             WHERE status = 'failed' AND invoice_ts > $as_of - INTERVAL 90 DAY
         ) AS failed_90d
@@ -148,11 +206,11 @@ SELECT
         AS orders_90d, -- orders | 90d | Completed orders in the last 90 days.
     CASE WHEN present.orders THEN coalesce(p.orders_lifetime, 0) END
         AS orders_lifetime, -- orders | lifetime | Completed orders ever.
-    CASE WHEN present.orders THEN coalesce(p.revenue_90d, 0) END
+    CASE WHEN present.orders THEN CAST(coalesce(p.revenue_90d, 0) AS DOUBLE) END
         AS revenue_90d, -- orders | 90d | Money spent on completed orders in the last 90 days.
-    CASE WHEN present.orders THEN coalesce(p.revenue_lifetime, 0) END
+    CASE WHEN present.orders THEN CAST(coalesce(p.revenue_lifetime, 0) AS DOUBLE) END
         AS revenue_lifetime, -- orders | lifetime | Money spent on completed orders ever.
-    p.revenue_lifetime / nullif(p.orders_lifetime, 0)
+    CAST(p.revenue_lifetime AS DOUBLE) / nullif(p.orders_lifetime, 0)
         AS avg_order_value, -- orders | lifetime | Average value of a completed order; empty if the customer never bought. | nulls <= 1
     date_diff('second', p.first_purchase, p.last_purchase) / 86400.0
     / nullif(p.orders_lifetime - 1, 0)
@@ -163,7 +221,7 @@ SELECT
         AS refunds_lifetime, -- orders | lifetime | Orders refunded.
     date_diff('day', c.first_seen, $as_of)
         AS tenure_days, -- all | lifetime | Days since the customer was first seen in any source.
-    $as_of_date - d.last_active
+    $as_of_date - greatest(l.last_active, CAST(p.last_purchase AS DATE))
         AS days_since_last_activity, -- web_events, app_events, orders | lifetime | Days since the last visit, app use or order; empty if never active (e.g. only a CRM contact). | nulls <= 1
     -- engagement
     CASE WHEN present.events THEN coalesce(d.sessions_7d, 0) END
@@ -200,7 +258,7 @@ SELECT
     -- friction
     CASE WHEN present.app THEN coalesce(d.onboarding_abandoned_90d, 0) END
         AS onboarding_abandoned_90d, -- app_events | 90d | Onboarding steps abandoned in the last 90 days.
-    CASE WHEN present.app THEN coalesce(d.onboarding_completed_lifetime, 0) END
+    CASE WHEN present.app THEN coalesce(l.onboarding_completed, 0) END
         AS onboarding_completed_lifetime, -- app_events | lifetime | Onboarding steps completed ever.
     CASE WHEN present.app THEN coalesce(d.retries_30d, 0) END
         AS retries_30d, -- app_events | 30d | Actions retried in the app in the last 30 days.
@@ -225,15 +283,16 @@ SELECT
     -- channels: billing
     CASE WHEN present.billing THEN coalesce(i.plan, 'none') END
         AS billing_plan, -- billing | current | Plan of the latest invoice ('none' without invoices). | range ..
-    CASE WHEN present.billing THEN coalesce(i.revenue_30d, 0) END
+    CASE WHEN present.billing THEN CAST(coalesce(i.revenue_30d, 0) AS DOUBLE) END
         AS monthly_revenue, -- billing | 30d | Subscription revenue paid in the last 30 days.
-    CASE WHEN present.billing THEN coalesce(i.revenue_lifetime, 0) END
+    CASE WHEN present.billing THEN CAST(coalesce(i.revenue_lifetime, 0) AS DOUBLE) END
         AS billing_revenue_lifetime, -- billing | lifetime | Subscription revenue paid ever.
     CASE WHEN present.billing THEN coalesce(i.failed_90d, 0) END
         AS failed_payments_90d -- billing | 90d | Failed subscription payments in the last 90 days.
 FROM customers AS c
 CROSS JOIN present
 CROSS JOIN email_prior AS ep
+LEFT JOIN lifetime AS l ON c.profile_id = l.profile_id
 LEFT JOIN days AS d ON c.profile_id = d.profile_id
 LEFT JOIN feature_use AS f ON c.profile_id = f.profile_id
 LEFT JOIN purchases AS p ON c.profile_id = p.profile_id

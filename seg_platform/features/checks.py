@@ -3,6 +3,9 @@
 Blocking: one row per profile known at the as-of date; values finite and within their range
 (counts and amounts not negative, rates in [0, 1]); each feature's null share within its limit.
 Advisory (WARN): drift against the previous month, by population stability index.
+
+The checks run in the month's run and read its partition key; they are not themselves
+partitioned (Dagster's partitioned checks are still a preview API).
 """
 
 import datetime as dt
@@ -12,7 +15,6 @@ import polars as pl
 
 from seg_platform.features.catalog import CATALOG_TABLE, catalog_frame
 from seg_platform.features.quality import PSI_WARN, drift, feature_stats, numeric_columns
-from seg_platform.partitions import monthly_partitions
 from seg_platform.resources import WarehouseResource
 from seg_platform.sources.assets import markdown
 from seg_platform.sources.contract import SOURCES
@@ -41,7 +43,6 @@ def build_feature_checks(model: Model) -> list[dg.AssetChecksDefinition]:
         asset=asset,
         name="one_row_per_profile",
         blocking=True,
-        partitions_def=monthly_partitions,
         description="Blocks downstream unless the month has exactly one row for every profile "
         "first seen at or before its as-of date.",
     )
@@ -71,7 +72,6 @@ def build_feature_checks(model: Model) -> list[dg.AssetChecksDefinition]:
         asset=asset,
         name="features_finite_and_in_range",
         blocking=True,
-        partitions_def=monthly_partitions,
         description="Blocks downstream if any feature is NaN or infinite, any count or amount is "
         "negative, or any rate is outside [0, 1] (ranges from the feature catalog).",
     )
@@ -109,7 +109,6 @@ def build_feature_checks(model: Model) -> list[dg.AssetChecksDefinition]:
         asset=asset,
         name="null_share_within_limits",
         blocking=True,
-        partitions_def=monthly_partitions,
         description="Blocks downstream if a feature whose sources delivered data is null more "
         "often than its catalog limit allows (0 unless the catalog says `nulls <= x`). Features "
         "of absent sources are null by design and reported, not failed.",
@@ -147,7 +146,6 @@ def build_feature_checks(model: Model) -> list[dg.AssetChecksDefinition]:
         asset=asset,
         name="features_stable_since_last_month",
         blocking=False,
-        partitions_def=monthly_partitions,
         description=f"Warns when a feature's distribution moved since the previous month "
         f"(population stability index above {PSI_WARN}); lists the features that moved most.",
     )

@@ -135,7 +135,6 @@ def build_grain_check(model: Model) -> dg.AssetChecksDefinition:
         asset=dg.AssetKey(model.name),
         name="rows_unique_on_grain",
         blocking=True,
-        partitions_def=monthly_partitions if model.partitioned else None,
         description=(
             f"Blocks downstream unless every row is unique on ({', '.join(model.grain)})"
             + (" and names a profile." if profile else ".")
