@@ -227,3 +227,16 @@ def test_feature_types_are_plain_numbers(features):
     _, frame = features
     odd = {c: str(t) for c, t in frame.schema.items() if str(t) not in {"Int64", "Float64"}}
     assert odd == {"profile_id": "String", "as_of_date": "Date", "billing_plan": "String"}
+
+
+def test_features_doc_is_generated_from_the_sql():
+    from seg_platform.features.catalog import catalog_frame, render_features_doc
+    from seg_platform_tests.conftest import REPO
+    from seg_platform_tests.features.helpers import MODELS
+
+    assert (REPO / "docs" / "features.md").read_text() == render_features_doc(MODELS), (
+        "docs/features.md is stale: run `seg-platform docs`"
+    )
+    catalog = catalog_frame(MODELS)
+    assert catalog.height == len(FEATURES.catalog) >= 30
+    assert catalog.filter(catalog["meaning"].str.len_chars() < 10).is_empty()
