@@ -7,7 +7,7 @@
 2. builds the staging models (each raw record joined to its profile), timed on its own;
 3. in one fresh process, alternately, --repeat times: the floor, one DuckDB hash aggregation of
    the same staged events by profile (count(*), sum(amount), max(ts)), and the feature build of
-   one month (every intermediate model, then that month of every feature model);
+   one month (every model after staging: unpartitioned ones whole, snapshot ones for the month);
 4. prints medians, their ratio, per-model seconds, peak RSS and one JSON line.
 """
 
@@ -140,7 +140,7 @@ def main() -> None:
             f"{run['floor_median']:>10}"
         )
         print(
-            f"{'feature build: intermediate models + one month of features':<58}"
+            f"{'feature build: one month of every non-staging model':<58}"
             f"{run['build_median']:>10}{run['peak_rss_mb']:>13}"
         )
         for name, seconds in run["steps_median"].items():
