@@ -7,7 +7,14 @@ import dagster as dg
 from seg_platform.features.checks import build_catalog_asset, build_feature_checks
 from seg_platform.identity.assets import IDENTITY_ASSETS, IDENTITY_CHECKS
 from seg_platform.partitions import monthly_partitions
-from seg_platform.resources import IdentityConfig, SourcesResource, WarehouseResource
+from seg_platform.resources import (
+    IdentityConfig,
+    SegmentationConfig,
+    SourcesResource,
+    WarehouseResource,
+)
+from seg_platform.segmentation.assets import SEGMENTATION_ASSETS, SEGMENTATION_CHECKS
+from seg_platform.segmentation.tracking import MlflowResource
 from seg_platform.sources.assets import RAW_ASSETS, RAW_CHECKS
 from seg_platform.sql_models.assets import SQL_ROOT, load_sql_assets
 
@@ -24,7 +31,8 @@ def make_definitions(sql_root: Path = SQL_ROOT) -> dg.Definitions:
         for check in build_feature_checks(model)
     ]  # fmt: skip
     catalog_asset, catalog_check = build_catalog_asset(models)
-    monthly_keys = [dg.AssetKey(m.name) for m in models if m.partitioned]
+    assets = [*RAW_ASSETS, *IDENTITY_ASSETS, *sql_assets, catalog_asset, *SEGMENTATION_ASSETS]
+    monthly_keys = [key for a in assets if a.partitions_def for key in a.keys]
     jobs = [
         dg.define_asset_job(
             name=MAIN_JOB,
@@ -42,17 +50,27 @@ def make_definitions(sql_root: Path = SQL_ROOT) -> dg.Definitions:
             name=MONTHLY_JOB,
             selection=dg.AssetSelection.assets(*monthly_keys),
             partitions_def=monthly_partitions,
-            description="Build one month's snapshots (features) from the current tables.",
+            description="Build one month's snapshots from the current tables: features, then the "
+            "segmentation (MLflow runs, registered model, champion when the checks pass).",
         ),
     ]
     return dg.Definitions(
-        assets=[*RAW_ASSETS, *IDENTITY_ASSETS, *sql_assets, catalog_asset],
-        asset_checks=[*RAW_CHECKS, *IDENTITY_CHECKS, *sql_checks, *feature_checks, catalog_check],
+        assets=assets,
+        asset_checks=[
+            *RAW_CHECKS,
+            *IDENTITY_CHECKS,
+            *sql_checks,
+            *feature_checks,
+            catalog_check,
+            *SEGMENTATION_CHECKS,
+        ],  # fmt: skip
         jobs=jobs,
         resources={
             "warehouse": WarehouseResource(),
             "sources": SourcesResource(),
             "identity": IdentityConfig(),
+            "segmentation": SegmentationConfig(),
+            "mlflow_tracking": MlflowResource(),
         },
         # DuckDB has one writer per file: steps run one after another inside the run's process.
         executor=dg.in_process_executor,

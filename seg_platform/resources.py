@@ -84,3 +84,53 @@ class IdentityConfig(dg.ConfigurableResource):
             probabilistic=self.probabilistic,
             probabilistic_threshold=self.probabilistic_threshold,
         )
+
+
+class SegmentationConfig(dg.ConfigurableResource):
+    """The candidate sweep and the selection rule (README, "Segmentation"); all have defaults.
+
+    Override in the Dagster launchpad under `resources.segmentation.config`.
+    """
+
+    algorithms: list[str] = ["kmeans", "gmm", "ward", "hdbscan"]
+    k_min: int = 3
+    k_max: int = 10
+    selection_sample: int = 20_000  # customers the candidates are fitted and compared on
+    silhouette_sample: int = 5_000  # customers the silhouette is computed on (fixed)
+    quadratic_sample: int = 2_000  # customers Ward and HDBSCAN are fitted on
+    bootstrap: int = 5  # resamples for the stability metric
+    pca_variance: float = 0.0  # share of variance PCA keeps; 0 = no PCA
+    seed: int = 42
+    min_segments: int = 5
+    max_segments: int = 8
+    min_segment_share: float = 0.02
+    min_stability: float = 0.8
+    min_silhouette: float = 0.1  # floor checked before a model may become champion
+
+    def rule(self):
+        from seg_platform.segmentation.selection import SelectionRule
+
+        return SelectionRule(
+            self.min_segments, self.max_segments, self.min_segment_share, self.min_stability
+        )
+
+    def sweep_config(self):
+        from seg_platform.segmentation.candidates import default_candidates
+        from seg_platform.segmentation.sweep import SweepConfig
+
+        return SweepConfig(
+            candidates=default_candidates(
+                self.k_min,
+                self.k_max,
+                tuple(self.algorithms),
+                (self.min_segments, self.max_segments),
+            ),
+            rule=self.rule(),
+            selection_sample=self.selection_sample,
+            silhouette_sample=self.silhouette_sample,
+            quadratic_sample=self.quadratic_sample,
+            bootstrap=self.bootstrap,
+            pca_variance=self.pca_variance or None,
+            min_cluster_share=self.min_segment_share,
+            seed=self.seed,
+        )

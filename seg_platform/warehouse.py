@@ -104,3 +104,44 @@ def table_exists(con: duckdb.DuckDBPyConnection, schema: str, table: str) -> boo
             [schema, table],
         )[0]
     )
+
+
+def replace_partition(
+    con: duckdb.DuckDBPyConnection, table: str, source: str, column: str, value
+) -> str:
+    """Make `table`'s rows with `column` = `value` exactly those of the table `source`.
+
+    One transaction: delete and insert when the columns match; when they changed, rebuild the
+    table with the other partitions aligned to the new columns (empty where new). Returns a
+    note when that happened.
+    """
+    schema, name = table.split(".")
+    literal = f"'{value}'"
+    con.execute(f"CREATE SCHEMA IF NOT EXISTS {schema}")
+
+    def columns(t: str) -> list[tuple[str, str]]:
+        return [(r[0], r[1]) for r in con.execute(f"DESCRIBE {t}").fetchall()]
+
+    note = ""
+    if not table_exists(con, schema, name):
+        statements = [(table, f"CREATE TABLE {table} AS FROM {source}")]
+    elif columns(table) == columns(source):
+        statements = [
+            (table, f"DELETE FROM {table} WHERE {quote(column)} = {literal}"),
+            (table, f"INSERT INTO {table} FROM {source}"),
+        ]
+    else:
+        select = ", ".join(f"CAST({quote(c)} AS {t}) AS {quote(c)}" for c, t in columns(source))
+        statements = [
+            (
+                table,
+                f"CREATE OR REPLACE TABLE {table} AS SELECT {select} FROM (FROM {source} "
+                f"UNION ALL BY NAME FROM {table} WHERE {quote(column)} <> {literal})",
+            )
+        ]
+        note = (
+            "Columns changed since the table was last built; other months keep their rows "
+            "with the new columns empty until they are built again."
+        )
+    replace_tables(con, statements)
+    return note

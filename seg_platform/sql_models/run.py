@@ -12,7 +12,7 @@ from dataclasses import dataclass
 import duckdb
 
 from seg_platform.sql_models.project import PARTITION_COLUMN, Model, SqlModelError, month_parameters
-from seg_platform.warehouse import fetch_one, replace_tables, table_exists
+from seg_platform.warehouse import fetch_one, replace_partition, replace_tables
 
 _LINE = re.compile(r"LINE (\d+):")
 STAGING = "_model_new"
@@ -42,10 +42,6 @@ def _execute(con: duckdb.DuckDBPyConnection, model: Model, prefix: str, params=N
         con.execute(prefix + model.sql, params or None)
     except duckdb.Error as exc:
         raise _sql_error(model, exc) from None
-
-
-def _columns(con: duckdb.DuckDBPyConnection, table: str) -> list[tuple[str, str]]:
-    return [(r[0], r[1]) for r in con.execute(f"DESCRIBE {table}").fetchall()]
 
 
 def build_model(
@@ -85,36 +81,7 @@ def build_model(
                 f"{outside:,} rows have {PARTITION_COLUMN} other than {as_of_date}: a snapshot "
                 f"model selects `$as_of_date AS {PARTITION_COLUMN}`",
             )
-        schema, table = model.table.split(".")
-        note = ""
-        if not table_exists(con, schema, table):
-            statements = [(model.table, f"CREATE TABLE {model.table} AS FROM {STAGING}")]
-        elif _columns(con, model.table) == _columns(con, STAGING):
-            statements = [
-                (
-                    model.table,
-                    f"DELETE FROM {model.table} WHERE {PARTITION_COLUMN} = '{as_of_date}'",
-                ),
-                (model.table, f"INSERT INTO {model.table} FROM {STAGING}"),
-            ]
-        else:
-            # The SQL's columns changed: keep the other months, aligned to the new columns
-            # (new columns are empty there until those months are built again).
-            new = _columns(con, STAGING)
-            select = ", ".join(f'CAST("{c}" AS {t}) AS "{c}"' for c, t in new)
-            statements = [
-                (
-                    model.table,
-                    f"CREATE OR REPLACE TABLE {model.table} AS SELECT {select} FROM ("
-                    f"FROM {STAGING} UNION ALL BY NAME FROM {model.table} "
-                    f"WHERE {PARTITION_COLUMN} <> '{as_of_date}')",
-                )
-            ]
-            note = (
-                "Columns changed since the table was last built; other months keep their rows "
-                "with the new columns empty until they are built again."
-            )
-        replace_tables(con, statements)
+        note = replace_partition(con, model.table, STAGING, PARTITION_COLUMN, as_of_date)
         total = fetch_one(con, f"SELECT count(*) FROM {model.table}")[0]
     finally:
         con.execute(f"DROP TABLE IF EXISTS {STAGING}")

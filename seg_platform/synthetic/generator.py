@@ -79,24 +79,28 @@ N_ARCH = len(ARCHETYPES)
 
 # Monthly behaviour per archetype, columns in ARCHETYPES order. Counts are Poisson rates per
 # active person-month (scaled by the person's own activity level), probabilities are per event.
+# Activity is concentrated: each archetype does a lot of its own thing and little of the
+# others' (power users live in the app, loyal customers buy dear and pay for big plans,
+# bargain hunters fill carts and click deals, prospects read pricing and comparisons,
+# strugglers retry, fail and write in, dormant customers are near-silent).
 #                              power  loyal  bargain pricing strugg dormant explorer
 _RATE_ROWS: dict[str, tuple[float, ...]] = {
-    "web_sessions":           (0.48,  0.8,   1.15,   1.2,    0.4,   0.14,   0.85),
-    "web_pages_extra":        (1.5,   2.5,   3.0,    3.5,    1.5,   0.8,    2.5),
+    "web_sessions":           (0.3,   0.9,   1.5,    1.5,    0.25,  0.06,   0.9),
+    "web_pages_extra":        (1.0,   2.0,   2.5,    2.5,    1.0,   0.5,    2.0),
     "login_share":            (0.9,   0.85,  0.65,   0.45,   0.75,  0.55,   0.65),
-    "app_sessions":           (2.4,   0.6,   0.17,   0.08,   0.85,  0.06,   0.6),
-    "app_features":           (2.5,   1.2,   0.8,    0.5,    0.8,   0.5,    1.5),
-    "onboarding":             (0.04,  0.0,   0.02,   0.04,   1.7,   0.0,    0.55),
-    "retry":                  (0.08,  0.04,  0.02,   0.02,   1.1,   0.02,   0.12),
-    "error":                  (0.06,  0.03,  0.02,   0.02,   0.85,  0.02,   0.08),
-    "email_sent":             (0.75,  0.9,   1.25,   0.7,    0.7,   0.75,   0.7),
-    "email_open":             (0.35,  0.55,  0.45,   0.30,   0.25,  0.08,   0.40),
-    "email_click":            (0.25,  0.35,  0.55,   0.30,   0.15,  0.10,   0.30),
+    "app_sessions":           (3.0,   0.3,   0.04,   0.02,   0.6,   0.02,   0.7),
+    "app_features":           (2.5,   1.2,   0.5,    0.5,    0.5,   0.3,    1.5),
+    "onboarding":             (0.0,   0.0,   0.0,    0.0,    1.3,   0.0,    0.3),
+    "retry":                  (0.05,  0.02,  0.01,   0.01,   1.0,   0.0,    0.05),
+    "error":                  (0.05,  0.02,  0.01,   0.01,   0.8,   0.0,    0.05),
+    "email_sent":             (0.9,   1.0,   1.5,    0.6,    0.7,   0.6,    0.8),
+    "email_open":             (0.55,  0.65,  0.5,    0.3,    0.2,   0.03,   0.45),
+    "email_click":            (0.35,  0.4,   0.7,    0.35,   0.15,  0.1,    0.3),
     "email_unsubscribe":      (0.003, 0.002, 0.008,  0.01,   0.01,  0.05,   0.005),
     "email_bounce":           (0.005, 0.005, 0.01,   0.01,   0.01,  0.04,   0.01),
-    "tickets":                (0.04,  0.06,  0.05,   0.04,   0.5,   0.05,   0.08),
-    "orders":                 (0.25,  1.2,   1.0,    0.0,    0.08,  0.04,   0.2),
-    "order_lines_extra":      (0.4,   0.9,   1.6,    0.0,    0.3,   0.3,    0.5),
+    "tickets":                (0.04,  0.05,  0.03,   0.02,   0.7,   0.02,   0.06),
+    "orders":                 (0.2,   1.1,   0.9,    0.0,    0.05,  0.02,   0.15),
+    "order_lines_extra":      (0.3,   0.4,   0.8,    0.0,    0.2,   0.2,    0.3),
     "quantity_extra":         (0.3,   0.4,   0.9,    0.0,    0.2,   0.2,    0.3),
     "order_cancelled":        (0.05,  0.03,  0.06,   0.0,    0.08,  0.10,   0.06),
     "order_refunded":         (0.03,  0.02,  0.08,   0.0,    0.05,  0.06,   0.04),
@@ -134,13 +138,13 @@ PAGE_CATEGORIES = ("home", "product", "pricing", "compare", "cart", "checkout", 
 PAGE_MIX = np.array(
     [
         # home product pricing compare cart checkout blog login
-        [0.25, 0.25, 0.03, 0.02, 0.05, 0.03, 0.20, 0.17],  # power_user
-        [0.15, 0.35, 0.05, 0.03, 0.17, 0.12, 0.05, 0.08],  # high_value_loyal
-        [0.10, 0.30, 0.05, 0.15, 0.25, 0.07, 0.05, 0.03],  # bargain_hunter
-        [0.08, 0.12, 0.35, 0.30, 0.03, 0.07, 0.03, 0.02],  # pricing_curious
-        [0.30, 0.10, 0.05, 0.02, 0.02, 0.01, 0.30, 0.20],  # setup_struggler
-        [0.50, 0.15, 0.05, 0.02, 0.03, 0.01, 0.20, 0.04],  # dormant_at_risk
-        [0.25, 0.30, 0.10, 0.05, 0.05, 0.02, 0.20, 0.03],  # new_explorer
+        [0.35, 0.15, 0.02, 0.01, 0.02, 0.01, 0.30, 0.14],  # power_user
+        [0.15, 0.40, 0.03, 0.01, 0.20, 0.15, 0.03, 0.03],  # high_value_loyal
+        [0.08, 0.35, 0.03, 0.04, 0.35, 0.10, 0.03, 0.02],  # bargain_hunter
+        [0.05, 0.08, 0.45, 0.35, 0.01, 0.01, 0.03, 0.02],  # pricing_curious
+        [0.30, 0.05, 0.03, 0.01, 0.01, 0.00, 0.45, 0.15],  # setup_struggler
+        [0.55, 0.15, 0.05, 0.02, 0.02, 0.01, 0.15, 0.05],  # dormant_at_risk
+        [0.25, 0.35, 0.08, 0.02, 0.05, 0.02, 0.20, 0.03],  # new_explorer
     ]
 )
 # Referrer of a session's first page: direct, search, social, newsletter campaign.
@@ -759,7 +763,7 @@ class _World:
         arch = np.where(pre, _pick1(rng, START_MIX, n), _pick1(rng, SIGNUP_MIX, n))
         self.arch = arch.astype(np.int8)
         self.arch0 = self.arch.copy()
-        self.mult = rng.lognormal(-0.18, 0.6, n)  # personal activity level, mean 1
+        self.mult = rng.lognormal(-0.045, 0.3, n)  # personal activity level, mean 1
         self.alive = np.ones(n, dtype=bool)
         self.churn_m = np.full(n, -1, dtype=np.int64)
 
@@ -1961,7 +1965,7 @@ def generate(
     end_month: str = "2025-12",
     malformed_share: float = 0.005,
     duplicate_share: float = 0.01,
-    switch_share: float = 0.08,
+    switch_share: float = 0.05,
 ) -> dict:
     """Write a synthetic company's landing files and ground truth under `out`.
 

@@ -1,0 +1,1 @@
+"""Segmentation: candidate clusterings of the feature table, tracked in MLflow, one champion."""

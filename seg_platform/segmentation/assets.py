@@ -1,0 +1,494 @@
+"""Segmentation assets (group `segmentation`), one partition per month.
+
+`customer_segments` fits every candidate on the month's features, logs each as an MLflow child
+run under one parent run per month, chooses one by the documented rule, fits it on every known
+customer, writes the assignments and the candidates table, and registers the chosen pipeline as
+a version of the MLflow model with the alias `challenger`. Blocking checks then validate the
+segments; only when they pass does `segmentation_champion` move the alias `champion` to it.
+"""
+
+import datetime as dt
+import tempfile
+from pathlib import Path
+
+import dagster as dg
+import polars as pl
+
+from seg_platform.partitions import monthly_partitions
+from seg_platform.resources import SegmentationConfig, WarehouseResource
+from seg_platform.segmentation.tracking import MlflowResource
+from seg_platform.sources.assets import markdown
+from seg_platform.sql_models.project import month_parameters
+from seg_platform.warehouse import fetch_one, frame_to_temp_table, replace_partition
+
+FEATURES = "features.customer_features"
+SEGMENTS = "segmentation.customer_segments"
+CANDIDATES = "segmentation.candidates"
+CHAMPION, CHALLENGER = "champion", "challenger"
+# Our own classes inside the logged pipeline, for MLflow's skops (safe) serialisation; loading
+# the model needs the same list: mlflow.sklearn.load_model(uri, skops_trusted_types=...).
+TRUSTED_TYPES = [
+    "numpy.dtype",
+    "seg_platform.segmentation.candidates.NearestCentroid",
+    "seg_platform.segmentation.preprocess.SkewedLog1p",
+    "seg_platform.segmentation.sweep.RankedSegments",
+]
+
+
+def load_features(con, as_of_date: dt.date) -> pl.DataFrame:
+    """The month's features of known customers (at least one non-anonymous identifier)."""
+    return con.sql(
+        f"SELECT f.* FROM {FEATURES} f JOIN identity.profiles p USING (profile_id) "
+        f"WHERE p.known AND f.as_of_date = '{as_of_date}' ORDER BY f.profile_id"
+    ).pl()
+
+
+def feature_columns(frame: pl.DataFrame) -> list[str]:
+    return [c for c, t in frame.schema.items() if t.is_numeric()]
+
+
+def _digest(con, as_of_date: dt.date) -> str:
+    rows, value = fetch_one(
+        con, f"SELECT count(*), bit_xor(hash(f)) FROM {FEATURES} f WHERE as_of_date = ?",
+        [as_of_date],
+    )  # fmt: skip
+    return f"{rows}-{(value or 0):016x}"
+
+
+def segment_month(con, month: str, config: SegmentationConfig, tracking: MlflowResource, tags):
+    """Fit, compare, log and register one month's segmentation. Returns what the asset reports."""
+    import mlflow
+    import numpy as np
+    import scipy
+    import sklearn
+
+    from seg_platform.segmentation.report import (
+        elbow_png,
+        scatter_png,
+        segment_profile,
+        silhouette_png,
+    )
+    from seg_platform.segmentation.sweep import run_sweep
+
+    as_of_date = month_parameters(month)["as_of_date"]
+    frame = load_features(con, as_of_date)
+    if frame.height < config.min_segments * 10:
+        raise dg.Failure(
+            description=f"Only {frame.height} known customers on {as_of_date}: too few to "
+            f"segment into {config.min_segments}+ segments. Build the features first.",
+            allow_retries=False,
+        )
+    columns = feature_columns(frame)
+    X = frame.select(columns).to_numpy().astype(np.float64)
+    sweep = config.sweep_config()
+    result = run_sweep(X, sweep)
+    rule = sweep.rule
+
+    experiment_id = tracking.setup()
+    digest = _digest(con, as_of_date)
+    dataset = mlflow.data.from_polars(
+        frame.head(0), source=str(Path(con.execute("PRAGMA database_list").fetchall()[0][2])),
+        name=f"{FEATURES}@{as_of_date}", digest=digest,
+    )  # fmt: skip
+    Zs = result.preprocess.transform(X[result.sample_rows])
+    plot_rows = np.arange(min(sweep.silhouette_sample, len(Zs)))
+    rows = []
+    run_tags = {**tags, "partition": month, "features_digest": digest}
+    with (
+        tempfile.TemporaryDirectory() as tmp,
+        mlflow.start_run(
+            run_name=f"segmentation {month}", tags=run_tags, description=rule.describe()
+        ) as parent,
+    ):
+        out = Path(tmp)
+        mlflow.log_params(
+            {
+                "month": month, "customers": frame.height, "features": len(columns),
+                "selection_sample": len(result.sample_rows), "seed": sweep.seed,
+                "bootstrap": sweep.bootstrap, "pca_variance": sweep.pca_variance or 0,
+                "rule_min_segments": rule.min_segments, "rule_max_segments": rule.max_segments,
+                "rule_min_segment_share": rule.min_segment_share,
+                "rule_min_stability": rule.min_stability,
+            }
+        )  # fmt: skip
+        mlflow.log_input(dataset, context="training")
+        for scored in result.scored:
+            c = scored.candidate
+            eligible = rule.eligible(scored)
+            with mlflow.start_run(
+                run_name=f"{month} {c.name}", nested=True,
+                tags={**run_tags, "candidate": c.name, "eligible": str(eligible)},
+            ) as child:  # fmt: skip
+                mlflow.log_params({"algorithm": c.algorithm, "k": c.k or "auto"})
+                mlflow.log_metrics(scored.metrics)
+                mlflow.log_input(dataset, context="training")
+                profile = segment_profile(frame.select(columns)[result.sample_rows], scored.labels)
+                profile.write_csv(out / f"{c.name}_profile.csv")
+                mlflow.log_artifact(str(out / f"{c.name}_profile.csv"))
+                title = f"{c.name} ({month})"
+                mlflow.log_artifact(
+                    str(scatter_png(Zs, scored.labels, title, out / f"{c.name}_scatter.png", 0))
+                )
+                mlflow.log_artifact(
+                    str(
+                        silhouette_png(
+                            Zs[plot_rows], scored.labels[plot_rows], title,
+                            out / f"{c.name}_silhouette.png",
+                        )
+                    )
+                )  # fmt: skip
+            rows.append(
+                {"candidate": c.name, "algorithm": c.algorithm, "k": c.k,
+                 **{k: scored.metrics.get(k) for k in METRICS}, "eligible": eligible,
+                 "chosen": scored is result.chosen, "mlflow_run_id": child.info.run_id}
+            )  # fmt: skip
+        candidates = pl.DataFrame(rows, schema=CANDIDATE_SCHEMA)
+        candidates.write_csv(out / "candidates.csv")
+        mlflow.log_artifact(str(out / "candidates.csv"))
+        mlflow.log_artifact(str(elbow_png(rows, out / "elbow.png")))
+        (out / "selection_rule.md").write_text(rule.describe() + "\n")
+        mlflow.log_artifact(str(out / "selection_rule.md"))
+        mlflow.log_metrics({f"chosen_{k}": v for k, v in result.chosen.metrics.items()})
+        mlflow.set_tags({"chosen_candidate": result.chosen.candidate.name,
+                         "rule_met": str(result.rule_met)})  # fmt: skip
+        info = mlflow.sklearn.log_model(
+            result.pipeline,
+            name="model",
+            skops_trusted_types=TRUSTED_TYPES,
+            pip_requirements=[
+                f"scikit-learn=={sklearn.__version__}", f"numpy=={np.__version__}",
+                f"scipy=={scipy.__version__}", "seg-platform",
+            ],
+        )  # fmt: skip
+        parent_id = parent.info.run_id
+    version = mlflow.register_model(info.model_uri, tracking.registered_model, tags={
+        "month": month, "rule_met": str(result.rule_met),
+        "candidate": result.chosen.candidate.name})  # fmt: skip
+    tracking.client().set_registered_model_alias(
+        tracking.registered_model, CHALLENGER, version.version
+    )
+
+    segments = pl.DataFrame(
+        {
+            "profile_id": frame["profile_id"],
+            "as_of_date": [as_of_date] * frame.height,
+            "segment": result.segment.astype(np.int64),
+            "runner_up": result.runner_up.astype(np.int64),
+            "distance": result.distance,
+            "probability": result.probability,
+        }
+    ).with_columns(
+        pl.lit(int(version.version)).alias("model_version"),
+        pl.lit(result.chosen.candidate.name).alias("candidate"),
+    )
+    frame_to_temp_table(con, "_segments_new", segments)
+    replace_partition(con, SEGMENTS, "_segments_new", "as_of_date", as_of_date)
+    frame_to_temp_table(
+        con, "_candidates_new",
+        candidates.with_columns(pl.lit(as_of_date).alias("as_of_date"),
+                                pl.lit(parent_id).alias("mlflow_parent_run_id"),
+                                pl.lit(int(version.version)).alias("model_version")),
+    )  # fmt: skip
+    replace_partition(con, CANDIDATES, "_candidates_new", "as_of_date", as_of_date)
+    con.execute("DROP TABLE IF EXISTS _segments_new; DROP TABLE IF EXISTS _candidates_new")
+    return {
+        "result": result, "candidates": candidates, "version": version.version,
+        "run_url": tracking.run_url(experiment_id, parent_id), "parent_run_id": parent_id,
+        "customers": frame.height,
+    }  # fmt: skip
+
+
+METRICS = (
+    "n_segments", "silhouette", "davies_bouldin", "calinski_harabasz", "inertia", "bic",
+    "smallest_segment_share", "bootstrap_stability", "outlier_share",
+)  # fmt: skip
+CANDIDATE_SCHEMA = {
+    "candidate": pl.String, "algorithm": pl.String, "k": pl.Int64,
+    **{m: pl.Float64 for m in METRICS},
+    "eligible": pl.Boolean, "chosen": pl.Boolean, "mlflow_run_id": pl.String,
+}  # fmt: skip
+
+
+@dg.multi_asset(
+    specs=[
+        dg.AssetSpec(
+            "customer_segments",
+            group_name="segmentation",
+            kinds={"sklearn", "mlflow", "duckdb"},
+            deps=["customer_features"],
+            description="Each known customer's segment for the month, from the chosen "
+            "clustering: segment id (0 = largest), distance to its centre (and membership "
+            "probability for mixtures), runner-up segment, model version. Table "
+            f"`{SEGMENTS}`.",
+            metadata={"dagster/table_name": SEGMENTS},
+        ),
+        dg.AssetSpec(
+            "segmentation_candidates",
+            group_name="segmentation",
+            kinds={"mlflow", "duckdb"},
+            deps=["customer_features"],
+            description="Every candidate model of the month's sweep with its metrics, whether "
+            "it met the selection rule, which one was chosen and its MLflow run. Table "
+            f"`{CANDIDATES}`.",
+            metadata={"dagster/table_name": CANDIDATES},
+        ),
+    ],
+    partitions_def=monthly_partitions,
+)
+def segmentation_sweep(
+    context: dg.AssetExecutionContext,
+    warehouse: WarehouseResource,
+    segmentation: SegmentationConfig,
+    mlflow_tracking: MlflowResource,
+):
+    """Fit every candidate, log them to MLflow, choose one, assign every known customer."""
+    from seg_platform.sql_models.assets import SQL_ROOT
+    from seg_platform.sql_models.project import load_project
+
+    code_version = next(m for m in load_project(SQL_ROOT) if m.table == FEATURES).code_version
+    tags = {"dagster_run_id": context.run.run_id, "features_code_version": code_version,
+            "seg_platform_version": _version()}  # fmt: skip
+    with warehouse.get_connection() as con:
+        out = segment_month(con, context.partition_key, segmentation, mlflow_tracking, tags)
+        sizes = con.sql(
+            f"SELECT segment, count(*) AS customers, round(count(*) / sum(count(*)) OVER (), 4) "
+            f"AS share FROM {SEGMENTS} WHERE as_of_date = "
+            f"'{month_parameters(context.partition_key)['as_of_date']}' GROUP BY 1 ORDER BY 1"
+        ).pl()
+    result = out["result"]
+    chosen = result.chosen
+    context.log.info(
+        f"chose {chosen.candidate.name} (rule met: {result.rule_met}); MLflow {out['run_url']}"
+    )
+    link = dg.MetadataValue.url(out["run_url"])
+    yield dg.MaterializeResult(
+        asset_key="customer_segments",
+        metadata={
+            "dagster/row_count": out["customers"],
+            "chosen_candidate": chosen.candidate.name,
+            "rule_met": result.rule_met,
+            "model_version": int(out["version"]),
+            "mlflow_run": link,
+            "mlflow_parent_run_id": out["parent_run_id"],
+            **{f"chosen_{k}": round(float(v), 4) for k, v in chosen.metrics.items()},
+            "segment_sizes": markdown(sizes),
+            "seconds": dg.MetadataValue.json(result.seconds),
+        },
+    )
+    yield dg.MaterializeResult(
+        asset_key="segmentation_candidates",
+        metadata={
+            "dagster/row_count": out["candidates"].height,
+            "mlflow_run": link,
+            "candidates": markdown(
+                out["candidates"].select(
+                    "candidate",
+                    "n_segments",
+                    "silhouette",
+                    "smallest_segment_share",
+                    "bootstrap_stability",
+                    "eligible",
+                    "chosen",
+                )
+            ),  # fmt: skip
+        },
+    )
+
+
+def _version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("seg-platform")
+    except PackageNotFoundError:
+        return "unknown"
+
+
+def _month_stats(con, as_of_date) -> dict:
+    sizes = [
+        r[0]
+        for r in con.execute(
+            f"SELECT count(*) FROM {SEGMENTS} WHERE as_of_date = ? GROUP BY segment",
+            [as_of_date],
+        ).fetchall()
+    ]
+    rows, profiles, nulls = fetch_one(
+        con,
+        f"SELECT count(*), count(DISTINCT profile_id), count(*) FILTER (WHERE segment IS NULL) "
+        f"FROM {SEGMENTS} WHERE as_of_date = ?",
+        [as_of_date],
+    )
+    expected = load_features(con, as_of_date).height
+    chosen = con.execute(
+        f"SELECT candidate, silhouette, eligible FROM {CANDIDATES} WHERE as_of_date = ? AND chosen",
+        [as_of_date],
+    ).fetchall()
+    return {
+        "sizes": sizes, "rows": rows, "profiles": profiles, "nulls": nulls,
+        "expected": expected, "chosen": chosen[0] if chosen else (None, None, False),
+    }  # fmt: skip
+
+
+def _check(name: str, description: str, evaluate):
+    @dg.asset_check(asset="customer_segments", name=name, blocking=True, description=description)
+    def _c(
+        context: dg.AssetCheckExecutionContext,
+        warehouse: WarehouseResource,
+        segmentation: SegmentationConfig,
+    ) -> dg.AssetCheckResult:
+        as_of_date = month_parameters(context.partition_key)["as_of_date"]
+        with warehouse.get_connection() as con:
+            stats = _month_stats(con, as_of_date)
+        passed, metadata = evaluate(stats, segmentation)
+        return dg.AssetCheckResult(
+            passed=bool(passed),
+            metadata=metadata,
+            description=None if passed else f"{name}: {metadata}",
+        )
+
+    return _c
+
+
+SEGMENT_CHECKS = [
+    _check(
+        "every_customer_assigned_once",
+        "Every known customer of the month has exactly one segment.",
+        lambda s, c: (
+            s["rows"] == s["profiles"] == s["expected"] and s["nulls"] == 0,
+            {
+                "rows": s["rows"],
+                "distinct_customers": s["profiles"],
+                "customers_with_features": s["expected"],
+                "without_segment": s["nulls"],
+                "threshold": "rows = customers = customers with features; 0 without segment",
+            },
+        ),  # fmt: skip
+    ),
+    _check(
+        "segment_count_within_range",
+        "The number of segments is within the configured actionable range.",
+        lambda s, c: (
+            c.min_segments <= len(s["sizes"]) <= c.max_segments,
+            {"observed": len(s["sizes"]), "threshold": f"{c.min_segments}..{c.max_segments}"},
+        ),
+    ),
+    _check(
+        "smallest_segment_share_above_floor",
+        "The smallest segment holds at least the configured share of customers.",
+        lambda s, c: (
+            bool(s["sizes"]) and min(s["sizes"]) / sum(s["sizes"]) >= c.min_segment_share,
+            {
+                "observed": round(min(s["sizes"]) / sum(s["sizes"]), 4) if s["sizes"] else 0.0,
+                "threshold": c.min_segment_share,
+            },
+        ),  # fmt: skip
+    ),
+    _check(
+        "silhouette_above_floor",
+        "The chosen model's silhouette (on the fixed sample) is at least the configured floor.",
+        lambda s, c: (
+            s["chosen"][1] is not None and s["chosen"][1] >= c.min_silhouette,
+            {
+                "observed": s["chosen"][1],
+                "candidate": s["chosen"][0],
+                "threshold": c.min_silhouette,
+            },
+        ),  # fmt: skip
+    ),
+    _check(
+        "selection_rule_met",
+        "The chosen candidate met the selection rule (range, smallest share, stability).",
+        lambda s, c: (
+            bool(s["chosen"][2]),
+            {"candidate": s["chosen"][0], "rule_met": bool(s["chosen"][2])},
+        ),
+    ),
+]
+
+
+@dg.asset_check(
+    asset="segmentation_candidates",
+    name="every_candidate_logged",
+    blocking=False,
+    description="Every configured candidate has a row (and an MLflow run) for the month.",
+)
+def every_candidate_logged(
+    context: dg.AssetCheckExecutionContext,
+    warehouse: WarehouseResource,
+    segmentation: SegmentationConfig,
+) -> dg.AssetCheckResult:
+    as_of_date = month_parameters(context.partition_key)["as_of_date"]
+    wanted = {c.name for c in segmentation.sweep_config().candidates}
+    with warehouse.get_connection() as con:
+        got = {
+            r[0]
+            for r in con.execute(
+                f"SELECT candidate FROM {CANDIDATES} WHERE as_of_date = ? "
+                "AND mlflow_run_id IS NOT NULL",
+                [as_of_date],
+            ).fetchall()
+        }
+    missing = sorted(wanted - got)
+    return dg.AssetCheckResult(
+        passed=not missing,
+        metadata={
+            "logged": len(got),
+            "configured": len(wanted),
+            "missing": ", ".join(missing) or "none",
+        },  # fmt: skip
+    )
+
+
+@dg.asset(
+    name="segmentation_champion",
+    group_name="segmentation",
+    kinds={"mlflow"},
+    deps=["customer_segments"],
+    partitions_def=monthly_partitions,
+    description="Moves the MLflow alias `champion` of the model `customer_segmentation` to the "
+    "month's registered version. It runs only when the segment validation checks passed (they "
+    "are blocking); otherwise the version stays `challenger`. An older month never takes the "
+    "alias from a newer one.",
+)
+def segmentation_champion(
+    context: dg.AssetExecutionContext,
+    warehouse: WarehouseResource,
+    mlflow_tracking: MlflowResource,
+) -> dg.MaterializeResult:
+    as_of_date = month_parameters(context.partition_key)["as_of_date"]
+    with warehouse.get_connection() as con:
+        version = fetch_one(
+            con,
+            f"SELECT max(model_version) FROM {CANDIDATES} WHERE as_of_date = ?",
+            [as_of_date],
+        )[0]
+    if version is None:
+        raise dg.Failure(description=f"No registered model for {as_of_date}", allow_retries=False)
+    mlflow_tracking.setup()
+    client = mlflow_tracking.client()
+    name = mlflow_tracking.registered_model
+    month = context.partition_key[:7]
+    try:
+        current = client.get_model_version_by_alias(name, CHAMPION)
+    except Exception:  # no champion yet
+        current = None
+    current_month = (current.tags.get("month", "") if current else "")[:7]
+    if current is not None and current_month > month:
+        moved, note = False, f"kept version {current.version} ({current_month}), newer"
+    else:
+        client.set_registered_model_alias(name, CHAMPION, str(version))
+        moved, note = True, f"version {version} is champion"
+    context.log.info(note)
+    return dg.MaterializeResult(
+        metadata={
+            "model": name,
+            "version": int(version),
+            "champion_moved": moved,
+            "note": note,
+            "previous_champion": int(current.version) if current else 0,
+        }
+    )
+
+
+SEGMENTATION_ASSETS = [segmentation_sweep, segmentation_champion]
+SEGMENTATION_CHECKS = [*SEGMENT_CHECKS, every_candidate_logged]

@@ -1,0 +1,56 @@
+"""Preprocessing as part of the model: a scikit-learn Pipeline fitted with the clusterer.
+
+Scoring a new customer with the logged pipeline applies exactly the transform it was fitted
+with: log of skewed counts and amounts, median imputation with missing-indicators, robust
+scaling and optionally PCA.
+"""
+
+import numpy as np
+from scipy.stats import skew
+from sklearn.base import BaseEstimator, TransformerMixin
+from sklearn.decomposition import PCA
+from sklearn.impute import SimpleImputer
+from sklearn.pipeline import Pipeline
+from sklearn.preprocessing import RobustScaler
+
+
+class SkewedLog1p(TransformerMixin, BaseEstimator):
+    """log1p of the columns that are never negative and right-skewed (skewness > `threshold`).
+
+    Which columns is decided at fit time and kept, so scoring transforms the same columns.
+    Missing values stay missing (imputation comes next).
+    """
+
+    def __init__(self, threshold: float = 1.0):
+        self.threshold = threshold
+
+    def fit(self, X, y=None):
+        X = np.asarray(X, dtype=np.float64)
+        with np.errstate(all="ignore"):
+            minimum = np.nanmin(np.where(np.isnan(X), np.inf, X), axis=0)
+            skewness = np.nan_to_num(skew(X, axis=0, nan_policy="omit"), nan=0.0)
+        self.log_columns_ = (minimum >= 0) & (np.asarray(skewness) > self.threshold)
+        self.n_features_in_ = X.shape[1]
+        return self
+
+    def transform(self, X):
+        X = np.array(X, dtype=np.float64, copy=True)
+        X[:, self.log_columns_] = np.log1p(X[:, self.log_columns_])
+        return X
+
+
+def preprocessing(pca_variance: float | None = None, seed: int = 0) -> list[tuple[str, object]]:
+    """The preprocessing steps; PCA keeps `pca_variance` of the variance when given."""
+    steps: list[tuple[str, object]] = [
+        ("log_skewed", SkewedLog1p()),
+        # Features of absent sources are all-missing: the imputer drops them.
+        ("impute", SimpleImputer(strategy="median", add_indicator=True)),
+        ("scale", RobustScaler()),
+    ]
+    if pca_variance:
+        steps.append(("pca", PCA(n_components=pca_variance, random_state=seed)))
+    return steps
+
+
+def fit_preprocessing(X: np.ndarray, pca_variance: float | None, seed: int) -> Pipeline:
+    return Pipeline(preprocessing(pca_variance, seed)).fit(X)

@@ -1,0 +1,144 @@
+"""One re-segmentation: preprocess, score every candidate on a sample, choose, fit on all.
+
+Plain functions over NumPy arrays; the Dagster asset and MLflow logging sit around them.
+"""
+
+import time
+from dataclasses import dataclass, field
+
+import numpy as np
+from sklearn.base import BaseEstimator, ClusterMixin, clone
+from sklearn.metrics import pairwise_distances
+from sklearn.mixture import GaussianMixture
+from sklearn.pipeline import Pipeline
+
+from seg_platform.segmentation.candidates import Candidate, Scored, score_candidate
+from seg_platform.segmentation.preprocess import fit_preprocessing
+from seg_platform.segmentation.selection import SelectionRule
+
+
+@dataclass
+class SweepConfig:
+    candidates: list[Candidate]
+    rule: SelectionRule = field(default_factory=SelectionRule)
+    selection_sample: int = 20_000
+    silhouette_sample: int = 5_000
+    quadratic_sample: int = 2_000
+    bootstrap: int = 5
+    pca_variance: float | None = None
+    min_cluster_share: float = 0.02
+    seed: int = 42
+
+
+@dataclass
+class SweepResult:
+    preprocess: Pipeline
+    sample_rows: np.ndarray  # rows of the full table in the selection sample, in sample order
+    scored: list[Scored]
+    chosen: Scored
+    rule_met: bool
+    pipeline: Pipeline  # preprocessing + the chosen clusterer, fitted: what gets registered
+    segment: np.ndarray  # per row of the full table
+    runner_up: np.ndarray
+    distance: np.ndarray  # to the own segment's centre, in the preprocessed space
+    probability: np.ndarray | None  # membership probability (mixtures only)
+    seconds: dict[str, float] = field(default_factory=dict)
+
+
+def sample_rows(n: int, size: int, seed: int) -> np.ndarray:
+    """A fixed random sample of row positions (the same for the same n, size and seed)."""
+    return np.random.default_rng(seed).permutation(n)[: min(size, n)]
+
+
+def _centres(model, Z: np.ndarray, segment: np.ndarray) -> np.ndarray:
+    if hasattr(model, "cluster_centers_"):
+        return model.cluster_centers_
+    if isinstance(model, GaussianMixture):
+        return model.means_
+    return np.vstack([Z[segment == s].mean(axis=0) for s in range(segment.max() + 1)])
+
+
+def run_sweep(X: np.ndarray, config: SweepConfig) -> SweepResult:
+    """Score every candidate on a sample of `X` (rows = customers), choose one, fit it on all."""
+    clock, seconds = time.perf_counter(), {}
+
+    def lap(name: str) -> None:
+        nonlocal clock
+        now = time.perf_counter()
+        seconds[name] = round(now - clock, 3)
+        clock = now
+
+    preprocess = fit_preprocessing(X, config.pca_variance, config.seed)
+    Z = preprocess.transform(X)
+    rows = sample_rows(len(X), config.selection_sample, config.seed)
+    Zs = Z[rows]
+    silhouette_rows = np.arange(min(config.silhouette_sample, len(Zs)))
+    lap("preprocess")
+
+    scored = []
+    for candidate in config.candidates:
+        try:
+            scored.append(
+                score_candidate(
+                    candidate,
+                    Zs,
+                    silhouette_rows,
+                    config.seed,
+                    config.bootstrap,
+                    config.min_cluster_share,
+                    config.quadratic_sample,
+                )
+            )
+        except ValueError:  # e.g. HDBSCAN finds no cluster at all; recorded as absent
+            continue
+        seconds[f"candidate {candidate.name}"] = round(time.perf_counter() - clock, 3)
+        clock = time.perf_counter()
+    if not scored:
+        raise ValueError("no candidate could be fitted")
+    chosen, rule_met = config.rule.choose(scored)
+
+    model = chosen.model
+    if chosen.candidate.algorithm == "kmeans":
+        # The final fit uses every customer, started from the sample's centres (same labels).
+        model = clone(model).set_params(init=model.cluster_centers_, n_init=1).fit(Z)
+    segment = np.asarray(model.predict(Z))
+    lap("final fit")
+
+    # Relabel segments by size (largest first) so ids do not depend on the algorithm's order.
+    order = np.argsort(-np.bincount(segment, minlength=segment.max() + 1), kind="stable")
+    rank = np.empty_like(order)
+    rank[order] = np.arange(len(order))
+    centres = _centres(model, Z, segment)[order]
+    segment = rank[segment]
+    d = np.empty((len(Z), len(centres)))
+    for start in range(0, len(Z), 200_000):
+        d[start : start + 200_000] = pairwise_distances(Z[start : start + 200_000], centres)
+    distance = d[np.arange(len(Z)), segment]
+    d[np.arange(len(Z)), segment] = np.inf
+    runner_up = d.argmin(axis=1) if len(centres) > 1 else segment.copy()
+    probability = None
+    if isinstance(model, GaussianMixture):
+        probability = model.predict_proba(Z)[:, order][np.arange(len(Z)), segment]
+    pipeline = Pipeline([*preprocess.steps, ("cluster", RankedSegments(model, rank))])
+    lap("assign")
+    return SweepResult(
+        preprocess, rows, scored, chosen, rule_met, pipeline, segment, runner_up, distance,
+        probability, seconds,
+    )  # fmt: skip
+
+
+class RankedSegments(ClusterMixin, BaseEstimator):
+    """The chosen clusterer with segment ids ranked by size (0 = largest), as tables show them."""
+
+    def __init__(self, model=None, rank=None):
+        self.model = model
+        self.rank = rank
+
+    def fit(self, X, y=None):  # fitted by the sweep; a Pipeline step needs the method
+        return self
+
+    def __sklearn_is_fitted__(self) -> bool:
+        return self.model is not None
+
+    def predict(self, X):
+        return self.rank[np.asarray(self.model.predict(X))]

@@ -1,0 +1,47 @@
+"""MLflow through a small Dagster resource over the plain `mlflow` client.
+
+Defaults to the platform home's embedded store (sqlite + an artifact folder); a tracking server
+is one setting (`tracking_uri`). Artifacts always go to the experiment's own folder, never to
+the working directory.
+"""
+
+import dagster as dg
+import mlflow
+from mlflow.tracking import MlflowClient
+
+from seg_platform import settings
+
+DEFAULT_UI = "http://127.0.0.1:5000"
+
+
+class MlflowResource(dg.ConfigurableResource):
+    """Where model runs are tracked. Empty `tracking_uri`: the platform home's sqlite store."""
+
+    tracking_uri: str = ""
+    experiment: str = "customer_segmentation"
+    registered_model: str = "customer_segmentation"
+    ui_url: str = DEFAULT_UI  # where people open the MLflow UI, for links in Dagster metadata
+
+    def uri(self) -> str:
+        return self.tracking_uri or settings.platform_home().ensure().mlflow_tracking_uri
+
+    def setup(self) -> str:
+        """Point the mlflow client at the store; create the experiment if needed. Its id."""
+        mlflow.set_tracking_uri(self.uri())
+        existing = mlflow.get_experiment_by_name(self.experiment)
+        if existing is not None:
+            experiment_id = existing.experiment_id
+        else:
+            location = None
+            if not self.tracking_uri:
+                folder = settings.platform_home().mlflow_artifacts / self.experiment
+                location = folder.resolve().as_uri()
+            experiment_id = mlflow.create_experiment(self.experiment, artifact_location=location)
+        mlflow.set_experiment(experiment_id=experiment_id)
+        return experiment_id
+
+    def client(self) -> MlflowClient:
+        return MlflowClient(tracking_uri=self.uri())
+
+    def run_url(self, experiment_id: str, run_id: str) -> str:
+        return f"{self.ui_url}/#/experiments/{experiment_id}/runs/{run_id}"
