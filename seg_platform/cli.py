@@ -55,7 +55,10 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--end-month", default="2025-12", help="last month of data (YYYY-MM)")
     p.add_argument("--out", required=True, help="folder for landing/ and truth/")
 
-    snapshots_help = "build the monthly snapshots of only the latest N months (default: all)"
+    snapshots_help = (
+        "build the monthly snapshots (features, segmentation) of the latest N months with "
+        "data (default 3; 0 = every month)"
+    )
     p = command(
         "run",
         _run,
@@ -63,17 +66,22 @@ def _parser() -> argparse.ArgumentParser:
         sources=True,
     )
     p.add_argument("--verbose", action="store_true", help="show Dagster's event log")
-    p.add_argument("--last-months", type=int, metavar="N", help=snapshots_help)
+    p.add_argument("--last-months", type=int, default=3, metavar="N", help=snapshots_help)
 
     p = command("demo", _demo, "Generate the bundled sample (if missing) and run everything.")
     p.add_argument("--customers", type=int, default=DEMO_CUSTOMERS)
     p.add_argument("--months", type=int, default=DEMO_MONTHS)
     p.add_argument("--verbose", action="store_true")
-    p.add_argument("--last-months", type=int, metavar="N", help=snapshots_help)
+    p.add_argument("--last-months", type=int, default=3, metavar="N", help=snapshots_help)
 
     p = command("evaluate", _evaluate, "Compare the platform's tables with generator truth (JSON).")
     p.add_argument("--truth", help="the truth/ folder written by generate")
     p.add_argument("--febrl", help="also measure Splink linkage on the Febrl 4a/4b folder")
+
+    p = command(
+        "candidates", _candidates, "Print a month's segmentation candidates side by side (MLflow)."
+    )
+    p.add_argument("--month", help="YYYY-MM (default: the latest segmented month)")
 
     p = command("ui", _ui, "Start the Dagster UI on 127.0.0.1.")
     p.add_argument("--port", type=int, default=3000)
@@ -166,6 +174,37 @@ def _evaluate(args) -> int:
     febrl = Path(args.febrl) if args.febrl else None
     print(json.dumps(evaluate(settings.platform_home(), truth, febrl), indent=2))
     return 0
+
+
+def _candidates(args) -> int:
+    from seg_platform.segmentation.compare import candidates_frame
+
+    try:
+        frame = candidates_frame(args.month)
+    except LookupError as exc:
+        print(f"error: {exc}; run the pipeline first.", file=sys.stderr)
+        return 2
+    print(
+        f"Segmentation candidates for {frame['month'][0]} "
+        f"(MLflow parent run {frame['parent_run_id'][0]}; * = chosen):"
+    )
+    header = ["candidate", "k", "silhouette", "davies_b", "calinski_h", "inertia|bic",
+              "smallest", "stability", "outliers", "meets_rule"]  # fmt: skip
+    print("  " + "".join(f"{h:>12}" for h in header))
+    for r in frame.iter_rows(named=True):
+        fit = r.get("inertia") if r.get("inertia") is not None else r.get("bic")
+        cells = [
+            ("*" if r["chosen"] else "") + r["candidate"], int(r["segments"]),
+            *(_num(r.get(c)) for c in ("silhouette", "davies_bouldin", "calinski_h")),
+            _num(fit, 0), *(_num(r.get(c)) for c in ("smallest_share", "stability", "outliers")),
+            r.get("meets_rule") or "",
+        ]  # fmt: skip
+        print("  " + "".join(f"{c!s:>12}" for c in cells))
+    return 0
+
+
+def _num(value, digits: int = 3) -> str:
+    return "" if value is None or value != value else f"{value:.{digits}f}"
 
 
 def _ui(args) -> int:

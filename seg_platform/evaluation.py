@@ -22,6 +22,8 @@ def evaluate(home: PlatformHome, truth: Path | None, febrl: Path | None = None) 
             metrics["raw"] = raw_metrics(con, truth)
             if table_exists(con, "identity", "identity_map"):
                 metrics["identity"] = identity_metrics(con, truth)
+            if table_exists(con, "segmentation", "customer_segments"):
+                metrics["segmentation"] = segmentation_metrics(con, truth)
     if febrl is not None:
         from seg_platform.identity.linkage import febrl_link_metrics
 
@@ -189,3 +191,45 @@ def raw_metrics(con: duckdb.DuckDBPyConnection, truth: Path) -> dict:
         else 1.0
     )
     return {"sources": per_source, "totals": totals}
+
+
+def segmentation_metrics(con: duckdb.DuckDBPyConnection, truth: Path) -> dict:
+    """Adjusted Rand index of each month's segments against the planted archetype of that month.
+
+    A profile stands for the person who owns most of its records. `ari` counts every segmented
+    profile (a person split over two profiles counts twice); `ari_one_profile_per_person` keeps
+    only each person's largest profile.
+    """
+    from sklearn.metrics import adjusted_rand_score
+
+    records, archetypes = truth / "records.parquet", truth / "archetypes.parquet"
+    owners = con.sql(f"""
+        WITH cells AS (
+            SELECT rp.profile_id, t.person_id, count(*) AS n
+            FROM '{records}' t JOIN identity.record_profiles rp USING (source, record_key)
+            WHERE rp.profile_id IS NOT NULL GROUP BY ALL)
+        SELECT profile_id, arg_max(person_id, n) AS person_id, sum(n) AS records
+        FROM cells GROUP BY profile_id""").pl()
+    con.register("_eval_owners", owners)
+    frame = con.sql(f"""
+        SELECT strftime(s.as_of_date, '%Y-%m') AS month, s.profile_id, s.segment,
+               a.person_id, a.archetype, o.records
+        FROM segmentation.customer_segments s
+        JOIN _eval_owners o USING (profile_id)
+        JOIN '{archetypes}' a ON a.person_id = o.person_id
+             AND a.month = strftime(s.as_of_date, '%Y-%m')
+        ORDER BY month, profile_id""").pl()
+    con.unregister("_eval_owners")
+    months = {}
+    for (month,), part in frame.group_by(["month"], maintain_order=True):
+        main = part.sort("records", descending=True).unique("person_id", keep="first")
+        months[month] = {
+            "profiles": part.height,
+            "ari": round(adjusted_rand_score(part["archetype"], part["segment"]), 4),
+            "ari_one_profile_per_person": round(
+                adjusted_rand_score(main["archetype"], main["segment"]), 4
+            ),
+            "segments": part["segment"].n_unique(),
+        }
+    latest = max(months) if months else None
+    return {"latest_month": latest, **(months[latest] if latest else {}), "months": months}

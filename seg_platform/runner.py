@@ -128,7 +128,7 @@ def _print_monthly_summary(home: settings.PlatformHome, built: list[str]) -> Non
         return
     from seg_platform.sql_models.assets import SQL_ROOT
     from seg_platform.sql_models.project import load_project
-    from seg_platform.warehouse import connect
+    from seg_platform.warehouse import connect, table_exists
 
     print(f"\nMonthly snapshots built: {built[0]} .. {built[-1]} ({len(built)} months)")
     with connect(home.warehouse) as con:
@@ -140,6 +140,19 @@ def _print_monthly_summary(home: settings.PlatformHome, built: list[str]) -> Non
             counts = ", ".join(f"{m} {n:,}" for m, n in rows if m in built)
             columns = len(model.catalog)
             print(f"  {model.table} ({columns} features): rows per month {counts}")
+        if table_exists(con, "segmentation", "candidates"):
+            rows = con.execute(
+                "SELECT strftime(as_of_date, '%Y-%m'), candidate, n_segments, silhouette, "
+                "bootstrap_stability, eligible, model_version FROM segmentation.candidates "
+                "WHERE chosen ORDER BY 1"
+            ).fetchall()
+            print("  segmentation (chosen model per month; compare: seg-platform candidates):")
+            for month, name, k, silhouette, stability, met, version in rows:
+                if month in built:
+                    print(
+                        f"    {month}: {name}, {int(k)} segments, silhouette {silhouette:.3f}, "
+                        f"stability {stability:.3f}, rule met: {met}, model version {version}"
+                    )
 
 
 def _print_raw_summary(home: settings.PlatformHome) -> None:
@@ -194,6 +207,7 @@ def print_next_steps(home: settings.PlatformHome) -> None:
 Next:
   Dagster UI (assets, checks, runs):  make ui         -> http://127.0.0.1:3000
   MLflow UI (model runs):             make mlflow-ui  -> http://127.0.0.1:5000
+  Segmentation candidates side by side: .venv/bin/seg-platform candidates [--month YYYY-MM]
   Query the warehouse:                .venv/bin/python -c "import duckdb; \\
       print(duckdb.connect('{home.warehouse}', read_only=True).sql('FROM raw.quarantine'))"
   Everything lives in {home.root}; delete it to start over.""")

@@ -9,6 +9,7 @@ segments; only when they pass does `segmentation_champion` move the alias `champ
 
 import datetime as dt
 import tempfile
+import warnings
 from pathlib import Path
 
 import dagster as dg
@@ -30,6 +31,7 @@ CHAMPION, CHALLENGER = "champion", "challenger"
 TRUSTED_TYPES = [
     "numpy.dtype",
     "seg_platform.segmentation.candidates.NearestCentroid",
+    "seg_platform.segmentation.preprocess.DropEmpty",
     "seg_platform.segmentation.preprocess.SkewedLog1p",
     "seg_platform.segmentation.sweep.RankedSegments",
 ]
@@ -71,6 +73,7 @@ def segment_month(con, month: str, config: SegmentationConfig, tracking: MlflowR
     from seg_platform.segmentation.sweep import run_sweep
 
     as_of_date = month_parameters(month)["as_of_date"]
+    month = month[:7]  # 'YYYY-MM' in run names and tags, whatever the partition key's form
     frame = load_features(con, as_of_date)
     if frame.height < config.min_segments * 10:
         raise dg.Failure(
@@ -86,10 +89,15 @@ def segment_month(con, month: str, config: SegmentationConfig, tracking: MlflowR
 
     experiment_id = tracking.setup()
     digest = _digest(con, as_of_date)
-    dataset = mlflow.data.from_polars(
-        frame.head(0), source=str(Path(con.execute("PRAGMA database_list").fetchall()[0][2])),
-        name=f"{FEATURES}@{as_of_date}", digest=digest,
-    )  # fmt: skip
+    with warnings.catch_warnings():
+        # MLflow finds two equivalent classes for a local path and says so; either is right.
+        warnings.simplefilter("ignore", UserWarning)
+        dataset = mlflow.data.from_polars(
+            frame.select(["profile_id", *columns]).head(0),
+            source=str(Path(con.execute("PRAGMA database_list").fetchall()[0][2])),
+            name=f"{FEATURES}@{as_of_date}",
+            digest=digest,
+        )
     Zs = result.preprocess.transform(X[result.sample_rows])
     plot_rows = np.arange(min(sweep.silhouette_sample, len(Zs)))
     rows = []
@@ -175,7 +183,9 @@ def segment_month(con, month: str, config: SegmentationConfig, tracking: MlflowR
             "segment": result.segment.astype(np.int64),
             "runner_up": result.runner_up.astype(np.int64),
             "distance": result.distance,
-            "probability": result.probability,
+            "probability": pl.Series(result.probability, dtype=pl.Float64)
+            if result.probability is not None
+            else pl.Series([None] * frame.height, dtype=pl.Float64),
         }
     ).with_columns(
         pl.lit(int(version.version)).alias("model_version"),

@@ -14,6 +14,19 @@ from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import RobustScaler
 
 
+class DropEmpty(TransformerMixin, BaseEstimator):
+    """Drop the columns with no value at fit time: features of sources that are absent."""
+
+    def fit(self, X, y=None):
+        X = np.asarray(X, dtype=np.float64)
+        self.keep_ = ~np.isnan(X).all(axis=0)
+        self.n_features_in_ = X.shape[1]
+        return self
+
+    def transform(self, X):
+        return np.asarray(X, dtype=np.float64)[:, self.keep_]
+
+
 class SkewedLog1p(TransformerMixin, BaseEstimator):
     """log1p of the columns that are never negative and right-skewed (skewness > `threshold`).
 
@@ -42,8 +55,8 @@ class SkewedLog1p(TransformerMixin, BaseEstimator):
 def preprocessing(pca_variance: float | None = None, seed: int = 0) -> list[tuple[str, object]]:
     """The preprocessing steps; PCA keeps `pca_variance` of the variance when given."""
     steps: list[tuple[str, object]] = [
+        ("drop_empty", DropEmpty()),
         ("log_skewed", SkewedLog1p()),
-        # Features of absent sources are all-missing: the imputer drops them.
         ("impute", SimpleImputer(strategy="median", add_indicator=True)),
         ("scale", RobustScaler()),
     ]

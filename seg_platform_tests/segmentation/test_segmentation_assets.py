@@ -1,0 +1,185 @@
+"""Segmentation in Dagster with MLflow: runs, metrics, artifacts, registry aliases, checks.
+
+The month's features are planted directly (six well-separated groups of customers), so this
+tests the orchestration and tracking, not the feature SQL.
+"""
+
+import dagster as dg
+import mlflow
+import numpy as np
+import polars as pl
+import pytest
+from sklearn.datasets import make_blobs
+from sklearn.metrics import adjusted_rand_score
+
+from seg_platform.cli import main
+from seg_platform.resources import SegmentationConfig, WarehouseResource
+from seg_platform.segmentation.assets import SEGMENTATION_ASSETS, SEGMENTATION_CHECKS
+from seg_platform.segmentation.tracking import MlflowResource
+from seg_platform.warehouse import connect, frame_to_temp_table
+
+MONTHS = ["2025-10-01", "2025-11-01", "2025-12-01"]
+CONFIG = dict(k_min=4, k_max=7, bootstrap=2, selection_sample=1500, silhouette_sample=800,
+              quadratic_sample=600)  # fmt: skip
+METRICS = {"silhouette", "davies_bouldin", "calinski_harabasz", "smallest_segment_share",
+           "bootstrap_stability", "n_segments"}  # fmt: skip
+
+
+def plant(database, n=1800, seed=0) -> np.ndarray:
+    X, y = make_blobs(n_samples=n, centers=6, n_features=5, cluster_std=1.0,
+                      center_box=(-10, 10), random_state=seed)  # fmt: skip
+    ids = [f"P{i:05d}" for i in range(n)]
+    with connect(database) as con:
+        con.execute("CREATE SCHEMA identity; CREATE SCHEMA features")
+        con.execute(
+            "CREATE TABLE identity.profiles AS SELECT unnest($ids) AS profile_id, "
+            "TIMESTAMP '2024-01-01' AS first_seen, true AS known",
+            {"ids": ids},
+        )
+        frames = []
+        for i, month in enumerate(MONTHS):
+            jitter = np.random.default_rng(i).normal(0, 0.05, X.shape)
+            frame = pl.DataFrame(X + jitter, schema=[f"f{j}" for j in range(5)])
+            frames.append(frame.with_columns(
+                pl.Series("profile_id", ids),
+                pl.lit(month).str.to_date().dt.month_end().alias("as_of_date"),
+            ))  # fmt: skip
+        frame_to_temp_table(con, "_f", pl.concat(frames))
+        con.execute("CREATE TABLE features.customer_features AS FROM _f")
+    return y
+
+
+def materialize(home, month, **config):
+    resources = {
+        "warehouse": WarehouseResource(database=str(home.warehouse)),
+        "segmentation": SegmentationConfig(**{**CONFIG, **config}),
+        "mlflow_tracking": MlflowResource(),
+    }
+    return dg.materialize(
+        [*SEGMENTATION_ASSETS, *SEGMENTATION_CHECKS],
+        partition_key=month,
+        resources=resources,
+        raise_on_error=False,
+    )
+
+
+@pytest.fixture(scope="module")
+def segmented(tmp_path_factory):
+    import os
+
+    from seg_platform import settings
+
+    root = tmp_path_factory.mktemp("seg") / "home"
+    old = os.environ.get(settings.HOME_ENV)
+    os.environ[settings.HOME_ENV] = str(root)
+    home = settings.platform_home().ensure()
+    truth = plant(home.warehouse)
+    results = {m: materialize(home, m) for m in ("2025-11-01", "2025-12-01")}
+    yield home, truth, results
+    if old is None:
+        os.environ.pop(settings.HOME_ENV)
+    else:
+        os.environ[settings.HOME_ENV] = old
+
+
+def test_every_candidate_is_a_child_run_with_every_metric(segmented):
+    home, _, results = segmented
+    assert all(r.success for r in results.values())
+    mlflow.set_tracking_uri(home.mlflow_tracking_uri)
+    runs = mlflow.search_runs(experiment_names=["customer_segmentation"])
+    parents = runs[runs["tags.mlflow.parentRunId"].isna()]
+    assert sorted(parents["tags.partition"]) == ["2025-11", "2025-12"]
+    names = ["kmeans_k4", "kmeans_k5", "kmeans_k6", "kmeans_k7", "gmm_k4", "gmm_k5", "gmm_k6",
+             "gmm_k7", "ward_k5", "ward_k6", "ward_k7", "hdbscan"]  # fmt: skip
+    for _, parent in parents.iterrows():
+        children = runs[runs["tags.mlflow.parentRunId"] == parent["run_id"]]
+        assert sorted(children["tags.candidate"]) == sorted(names)
+        for _, child in children.iterrows():
+            missing = [m for m in METRICS if np.isnan(child[f"metrics.{m}"])]
+            assert not missing, (child["tags.candidate"], missing)
+            own = {"kmeans": "inertia", "gmm": "bic", "hdbscan": "outlier_share"}
+            algorithm = child["params.algorithm"]
+            if algorithm in own:
+                assert not np.isnan(child[f"metrics.{own[algorithm]}"])
+            assert child["tags.dagster_run_id"] and child["tags.features_digest"]
+            artifacts = {a.path for a in mlflow.MlflowClient().list_artifacts(child["run_id"])}
+            name = child["tags.candidate"]
+            assert artifacts == {f"{name}_profile.csv", f"{name}_scatter.png",
+                                 f"{name}_silhouette.png"}  # fmt: skip
+        artifacts = {a.path for a in mlflow.MlflowClient().list_artifacts(parent["run_id"])}
+        assert {"candidates.csv", "elbow.png", "selection_rule.md"} <= artifacts
+        # the chosen pipeline is an MLflow model of this run, registered as a version
+        (version,) = mlflow.MlflowClient().search_model_versions(
+            f"name = 'customer_segmentation' and run_id = '{parent['run_id']}'"
+        )
+        assert version.tags["month"] == parent["tags.partition"][:7]
+        assert "highest silhouette" in parent["tags.mlflow.note.content"]
+        assert parent["tags.rule_met"] == "True"
+        run = mlflow.get_run(parent["run_id"])
+        (dataset,) = run.inputs.dataset_inputs
+        assert dataset.dataset.name.startswith("features.customer_features@2025-1")
+        assert dataset.dataset.digest.startswith("1800-")
+
+
+def test_the_champion_recovers_the_planted_groups_and_scores_like_the_table(segmented):
+    home, truth, results = segmented
+    client = mlflow.MlflowClient(home.mlflow_tracking_uri)
+    versions = [
+        client.get_model_version("customer_segmentation", v.version)
+        for v in client.search_model_versions("name = 'customer_segmentation'")
+    ]
+    holders = [v.version for v in versions if "champion" in v.aliases]
+    assert len(holders) == 1  # exactly one champion
+    champion = client.get_model_version_by_alias("customer_segmentation", "champion")
+    assert champion.tags["month"] == "2025-12"
+    with connect(home.warehouse) as con:
+        table = con.sql(
+            "SELECT s.profile_id, s.segment, f.* EXCLUDE (profile_id, as_of_date) "
+            "FROM segmentation.customer_segments s JOIN features.customer_features f "
+            "USING (profile_id, as_of_date) WHERE as_of_date = '2025-12-31' ORDER BY profile_id"
+        ).pl()
+    assert adjusted_rand_score(truth, table["segment"]) > 0.98
+    model = mlflow.sklearn.load_model("models:/customer_segmentation@champion")
+    scored = model.predict(table.select(f"f{j}" for j in range(5)).to_numpy())
+    assert np.array_equal(scored, table["segment"].to_numpy())
+
+
+def test_an_older_month_never_takes_the_champion_alias(segmented):
+    home, _, _ = segmented
+    assert materialize(home, "2025-10-01").success
+    client = mlflow.MlflowClient(home.mlflow_tracking_uri)
+    champion = client.get_model_version_by_alias("customer_segmentation", "champion")
+    assert champion.tags["month"] == "2025-12"
+    october = [v for v in client.search_model_versions("name = 'customer_segmentation'")
+               if v.tags["month"] == "2025-10"]  # fmt: skip
+    assert october
+    aliases = client.get_model_version("customer_segmentation", october[0].version).aliases
+    assert "champion" not in aliases
+
+
+def test_failed_validation_keeps_the_new_version_a_challenger(segmented):
+    home, _, _ = segmented
+    # A floor no candidate can meet: the blocking check fails and the alias must not move.
+    result = materialize(home, "2025-12-01", min_segment_share=0.3)
+    assert not result.success
+    failed = {e.check_name for e in result.get_asset_check_evaluations() if not e.passed}
+    assert {"selection_rule_met", "smallest_segment_share_above_floor"} <= failed
+    materialized = {e.asset_key.to_user_string() for e in result.get_asset_materialization_events()}
+    assert "segmentation_champion" not in materialized
+    client = mlflow.MlflowClient(home.mlflow_tracking_uri)
+    newest = max(
+        client.search_model_versions("name = 'customer_segmentation'"), key=lambda v: int(v.version)
+    )
+    newest = client.get_model_version("customer_segmentation", newest.version)
+    assert newest.aliases == ["challenger"]
+    assert client.get_model_version_by_alias("customer_segmentation", "champion").version != (
+        newest.version
+    )
+
+
+def test_candidates_command_prints_the_month_side_by_side(segmented, capsys):
+    assert main(["candidates", "--month", "2025-11"]) == 0
+    out = capsys.readouterr().out
+    assert "Segmentation candidates for 2025-11" in out
+    assert all(name in out for name in ("kmeans_k4", "gmm_k7", "ward_k6", "hdbscan"))
+    assert sum(line.strip().startswith("*") for line in out.splitlines()) == 1

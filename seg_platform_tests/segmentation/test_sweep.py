@@ -1,0 +1,111 @@
+"""Segmentation logic without Dagster: preprocessing, candidates, the rule, reproducibility."""
+
+import numpy as np
+import pytest
+from sklearn.datasets import make_blobs
+from sklearn.metrics import adjusted_rand_score
+
+from seg_platform.segmentation.candidates import (
+    Candidate,
+    NearestCentroid,
+    Scored,
+    default_candidates,
+)
+from seg_platform.segmentation.preprocess import SkewedLog1p, fit_preprocessing
+from seg_platform.segmentation.selection import SelectionRule
+from seg_platform.segmentation.sweep import SweepConfig, run_sweep
+
+
+def blobs(n=3000, centers=6, seed=0):
+    X, y = make_blobs(n_samples=n, centers=centers, n_features=6, cluster_std=1.0,
+                      center_box=(-12, 12), random_state=seed)  # fmt: skip
+    return X, y
+
+
+def test_skewed_log_touches_only_non_negative_skewed_columns():
+    rng = np.random.default_rng(0)
+    X = np.column_stack([
+        rng.exponential(10, 1000),  # skewed counts: logged
+        rng.normal(0, 1, 1000),  # symmetric, has negatives: kept
+        -rng.exponential(10, 1000),  # skewed but negative: kept
+    ])  # fmt: skip
+    X[0, 0] = np.nan
+    step = SkewedLog1p().fit(X)
+    assert step.log_columns_.tolist() == [True, False, False]
+    out = step.transform(X)
+    assert np.isnan(out[0, 0])
+    assert np.allclose(out[1:, 0], np.log1p(X[1:, 0]))
+    assert np.array_equal(out[:, 1:], X[:, 1:])
+
+
+def test_preprocessing_drops_absent_features_and_flags_missing_values():
+    rng = np.random.default_rng(1)
+    X = np.column_stack([rng.exponential(5, 200), np.full(200, np.nan), rng.normal(size=200)])
+    X[:10, 2] = np.nan
+    Z = fit_preprocessing(X, None, 0).transform(X)
+    # the all-missing column (an absent source) is dropped; the partly missing one is imputed
+    # and flagged by an indicator column
+    assert Z.shape == (200, 3)
+    assert not np.isnan(Z).any()
+    assert set(np.unique(Z[:, 2])) == {0.0, 1.0}
+
+
+@pytest.mark.parametrize(
+    ("metrics", "chosen", "met"),
+    [
+        # best silhouette among eligible (5..8 segments, share >= 2%, stability >= 0.8)
+        ({"a": (6, 0.40, 0.05, 0.9), "b": (7, 0.45, 0.05, 0.9), "c": (4, 0.9, 0.2, 1.0)},
+         "b", True),
+        # near-tie in silhouette: fewer segments win
+        ({"a": (8, 0.4004, 0.05, 0.9), "b": (6, 0.4001, 0.05, 0.9)}, "b", True),
+        # unstable or too-small segments are not eligible
+        ({"a": (6, 0.5, 0.05, 0.7), "b": (7, 0.6, 0.01, 0.9), "c": (5, 0.3, 0.05, 0.85)},
+         "c", True),
+        # nobody qualifies: best silhouette in the segment range, rule not met
+        ({"a": (6, 0.5, 0.01, 0.5), "b": (9, 0.9, 0.1, 0.9)}, "a", False),
+    ],
+)  # fmt: skip
+def test_selection_rule(metrics, chosen, met):
+    scored = [
+        Scored(
+            Candidate("kmeans", k),
+            np.zeros(1),
+            {
+                "n_segments": k,
+                "silhouette": sil,
+                "smallest_segment_share": share,
+                "bootstrap_stability": stab,
+            },
+        )  # fmt: skip
+        for name, (k, sil, share, stab) in metrics.items()
+    ]
+    names = {id(s): name for s, name in zip(scored, metrics, strict=True)}
+    pick, rule_met = SelectionRule().choose(scored)
+    assert (names[id(pick)], rule_met) == (chosen, met)
+
+
+def test_the_sweep_finds_planted_clusters_and_is_reproducible():
+    X, y = blobs()
+    config = SweepConfig(candidates=default_candidates(3, 8), bootstrap=3, selection_sample=2000)
+    first = run_sweep(X, config)
+    assert first.rule_met
+    assert first.chosen.metrics["n_segments"] == 6
+    assert adjusted_rand_score(y, first.segment) > 0.98
+    # scoring new customers with the fitted pipeline gives the same segments
+    assert np.array_equal(first.pipeline.predict(X), first.segment)
+    # segment 0 is the largest
+    sizes = np.bincount(first.segment)
+    assert list(sizes) == sorted(sizes, reverse=True)
+    second = run_sweep(X, config)
+    assert np.array_equal(first.segment, second.segment)
+    assert [s.metrics for s in first.scored] == [s.metrics for s in second.scored]
+    names = {s.candidate.name for s in first.scored}
+    assert {"kmeans_k3", "kmeans_k8", "gmm_k5", "ward_k5", "ward_k8", "hdbscan"} <= names
+
+
+@pytest.mark.parametrize("method", ["ward", "hdbscan"])
+def test_nearest_centroid_makes_non_predicting_clusterers_predict(method):
+    X, y = blobs(1500, 5, seed=3)
+    model = NearestCentroid(method, n_clusters=5).fit(X)
+    assert adjusted_rand_score(y, model.predict(X)) > 0.95
+    assert 0 <= model.outlier_share_ < 0.5
