@@ -140,19 +140,24 @@ def _print_monthly_summary(home: settings.PlatformHome, built: list[str]) -> Non
             counts = ", ".join(f"{m} {n:,}" for m, n in rows if m in built)
             columns = len(model.catalog)
             print(f"  {model.table} ({columns} features): rows per month {counts}")
+        rows = []
         if table_exists(con, "segmentation", "candidates"):
             rows = con.execute(
                 "SELECT strftime(as_of_date, '%Y-%m'), candidate, n_segments, silhouette, "
                 "bootstrap_stability, eligible, model_version FROM segmentation.candidates "
                 "WHERE chosen ORDER BY 1"
             ).fetchall()
-            print("  segmentation (chosen model per month; compare: seg-platform candidates):")
-            for month, name, k, silhouette, stability, met, version in rows:
-                if month in built:
-                    print(
-                        f"    {month}: {name}, {int(k)} segments, silhouette {silhouette:.3f}, "
-                        f"stability {stability:.3f}, rule met: {met}, model version {version}"
-                    )
+        print("  segmentation (chosen model per month; compare: seg-platform candidates):")
+        segmented = set()
+        for month, name, k, silhouette, stability, met, version in rows:
+            if month in built:
+                segmented.add(month)
+                print(
+                    f"    {month}: {name}, {int(k)} segments, silhouette {silhouette:.3f}, "
+                    f"stability {stability:.3f}, rule met: {met}, model version {version}"
+                )
+        for month in sorted(set(built) - segmented):
+            print(f"    {month}: skipped, too few known customers to segment")
 
 
 def _print_raw_summary(home: settings.PlatformHome) -> None:

@@ -9,6 +9,7 @@ segments; only when they pass does `segmentation_champion` move the alias `champ
 
 import datetime as dt
 import tempfile
+import time
 import warnings
 from pathlib import Path
 
@@ -57,6 +58,14 @@ def _digest(con, as_of_date: dt.date) -> str:
     return f"{rows}-{(value or 0):016x}"
 
 
+class TooFewCustomers(Exception):
+    """The month has too few customers to segment: skipped, not failed."""
+
+
+def min_customers(config: SegmentationConfig) -> int:
+    return config.min_segments * 20
+
+
 def segment_month(con, month: str, config: SegmentationConfig, tracking: MlflowResource, tags):
     """Fit, compare, log and register one month's segmentation. Returns what the asset reports."""
     import mlflow
@@ -74,17 +83,22 @@ def segment_month(con, month: str, config: SegmentationConfig, tracking: MlflowR
 
     as_of_date = month_parameters(month)["as_of_date"]
     month = month[:7]  # 'YYYY-MM' in run names and tags, whatever the partition key's form
+    started = time.perf_counter()
     frame = load_features(con, as_of_date)
-    if frame.height < config.min_segments * 10:
-        raise dg.Failure(
-            description=f"Only {frame.height} known customers on {as_of_date}: too few to "
-            f"segment into {config.min_segments}+ segments. Build the features first.",
-            allow_retries=False,
+    stages = {"load_features": round(time.perf_counter() - started, 3)}
+    if frame.height < min_customers(config):
+        raise TooFewCustomers(
+            f"Only {frame.height} known customers on {as_of_date}: at least "
+            f"{min_customers(config)} are needed to segment into {config.min_segments}+ "
+            "segments; segmentation skipped for this month."
         )
     columns = feature_columns(frame)
     X = frame.select(columns).to_numpy().astype(np.float64)
     sweep = config.sweep_config()
+    started = time.perf_counter()
     result = run_sweep(X, sweep)
+    stages["sweep_and_final_fit"] = round(time.perf_counter() - started, 3)
+    started = time.perf_counter()
     rule = sweep.rule
 
     experiment_id = tracking.setup()
@@ -176,6 +190,8 @@ def segment_month(con, month: str, config: SegmentationConfig, tracking: MlflowR
         tracking.registered_model, CHALLENGER, version.version
     )
 
+    stages["mlflow_logging_and_registry"] = round(time.perf_counter() - started, 3)
+    started = time.perf_counter()
     segments = pl.DataFrame(
         {
             "profile_id": frame["profile_id"],
@@ -201,7 +217,9 @@ def segment_month(con, month: str, config: SegmentationConfig, tracking: MlflowR
     )  # fmt: skip
     replace_partition(con, CANDIDATES, "_candidates_new", "as_of_date", as_of_date)
     con.execute("DROP TABLE IF EXISTS _segments_new; DROP TABLE IF EXISTS _candidates_new")
+    stages["write_tables"] = round(time.perf_counter() - started, 3)
     return {
+        "stages": stages,
         "result": result, "candidates": candidates, "version": version.version,
         "run_url": tracking.run_url(experiment_id, parent_id), "parent_run_id": parent_id,
         "customers": frame.height,
@@ -231,6 +249,7 @@ CANDIDATE_SCHEMA = {
             "probability for mixtures), runner-up segment, model version. Table "
             f"`{SEGMENTS}`.",
             metadata={"dagster/table_name": SEGMENTS},
+            skippable=True,
         ),
         dg.AssetSpec(
             "segmentation_candidates",
@@ -241,6 +260,7 @@ CANDIDATE_SCHEMA = {
             "it met the selection rule, which one was chosen and its MLflow run. Table "
             f"`{CANDIDATES}`.",
             metadata={"dagster/table_name": CANDIDATES},
+            skippable=True,
         ),
     ],
     partitions_def=monthly_partitions,
@@ -259,7 +279,12 @@ def segmentation_sweep(
     tags = {"dagster_run_id": context.run.run_id, "features_code_version": code_version,
             "seg_platform_version": _version()}  # fmt: skip
     with warehouse.get_connection() as con:
-        out = segment_month(con, context.partition_key, segmentation, mlflow_tracking, tags)
+        try:
+            out = segment_month(con, context.partition_key, segmentation, mlflow_tracking, tags)
+        except TooFewCustomers as exc:
+            # Not an error in the data: nothing to segment yet. Downstream does not run.
+            context.log.warning(str(exc))
+            return
         sizes = con.sql(
             f"SELECT segment, count(*) AS customers, round(count(*) / sum(count(*)) OVER (), 4) "
             f"AS share FROM {SEGMENTS} WHERE as_of_date = "
@@ -501,4 +526,38 @@ def segmentation_champion(
 
 
 SEGMENTATION_ASSETS = [segmentation_sweep, segmentation_champion]
-SEGMENTATION_CHECKS = [*SEGMENT_CHECKS, every_candidate_logged]
+
+
+@dg.asset_check(
+    asset="segmentation_champion",
+    name="exactly_one_champion",
+    blocking=False,
+    description="The registered model has exactly one `champion` version, from this month or "
+    "a newer one.",
+)
+def exactly_one_champion(
+    context: dg.AssetCheckExecutionContext, mlflow_tracking: MlflowResource
+) -> dg.AssetCheckResult:
+    mlflow_tracking.setup()
+    client = mlflow_tracking.client()
+    name = mlflow_tracking.registered_model
+    holders = [
+        v
+        for v in (
+            client.get_model_version(name, m.version)
+            for m in client.search_model_versions(f"name = '{name}'")
+        )
+        if CHAMPION in v.aliases
+    ]
+    month = holders[0].tags.get("month", "") if holders else ""
+    return dg.AssetCheckResult(
+        passed=len(holders) == 1 and month >= context.partition_key[:7],
+        metadata={
+            "champion_versions": ", ".join(v.version for v in holders) or "none",
+            "champion_month": month,
+            "threshold": f"exactly one, month >= {context.partition_key[:7]}",
+        },
+    )
+
+
+SEGMENTATION_CHECKS = [*SEGMENT_CHECKS, every_candidate_logged, exactly_one_champion]
