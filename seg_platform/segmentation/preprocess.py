@@ -6,7 +6,6 @@ scaling and optionally PCA.
 """
 
 import numpy as np
-from scipy.stats import skew
 from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.decomposition import PCA
 from sklearn.impute import SimpleImputer
@@ -40,9 +39,14 @@ class SkewedLog1p(TransformerMixin, BaseEstimator):
     def fit(self, X, y=None):
         X = np.asarray(X, dtype=np.float64)
         with np.errstate(all="ignore"):
+            # Sample skewness, ignoring missing values (scipy's nan_policy="omit" is far slower).
+            deviation = X - np.nanmean(X, axis=0)
+            square = deviation * deviation
+            m2 = np.nanmean(square, axis=0)
+            m3 = np.nanmean(square * deviation, axis=0)
+            skewness = np.nan_to_num(m3 / m2**1.5, nan=0.0, posinf=0.0, neginf=0.0)
             minimum = np.nanmin(np.where(np.isnan(X), np.inf, X), axis=0)
-            skewness = np.nan_to_num(skew(X, axis=0, nan_policy="omit"), nan=0.0)
-        self.log_columns_ = (minimum >= 0) & (np.asarray(skewness) > self.threshold)
+        self.log_columns_ = (minimum >= 0) & (skewness > self.threshold)
         self.n_features_in_ = X.shape[1]
         return self
 

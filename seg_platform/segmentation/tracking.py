@@ -6,8 +6,6 @@ the working directory.
 """
 
 import dagster as dg
-import mlflow
-from mlflow.tracking import MlflowClient
 
 from seg_platform import settings
 
@@ -27,6 +25,8 @@ class MlflowResource(dg.ConfigurableResource):
 
     def setup(self) -> str:
         """Point the mlflow client at the store; create the experiment if needed. Its id."""
+        import mlflow  # slow to import: only when a run needs it, not when Dagster loads code
+
         mlflow.set_tracking_uri(self.uri())
         existing = mlflow.get_experiment_by_name(self.experiment)
         if existing is not None:
@@ -40,7 +40,9 @@ class MlflowResource(dg.ConfigurableResource):
         mlflow.set_experiment(experiment_id=experiment_id)
         return experiment_id
 
-    def client(self) -> MlflowClient:
+    def client(self):
+        from mlflow.tracking import MlflowClient
+
         return MlflowClient(tracking_uri=self.uri())
 
     def run_url(self, experiment_id: str, run_id: str) -> str:
