@@ -149,11 +149,13 @@ def _demo(args) -> int:
             "\nEvaluation against the generator's ground truth "
             "(seg-platform evaluate --truth " + str(sample / "truth") + "):"
         )
-        print(
-            json.dumps(
-                {"raw": metrics["raw"]["totals"], "identity": metrics.get("identity")}, indent=2
-            )
-        )
+        segmentation = {k: v for k, v in metrics.get("segmentation", {}).items() if k != "months"}
+        summary = {
+            "raw": metrics["raw"]["totals"],
+            "identity": metrics.get("identity"),
+            "segmentation": segmentation,
+        }
+        print(json.dumps(summary, indent=2))
         print_next_steps(home)
     return code
 

@@ -27,6 +27,10 @@ def snapshot(home) -> dict:
         tables = {f"raw.{s}": f"SELECT * FROM raw.{s} ORDER BY ALL" for s in SOURCES}
         tables["raw.quarantine"] = "SELECT * FROM raw.quarantine ORDER BY ALL"
         tables["features"] = "SELECT * FROM features.customer_features ORDER BY ALL"
+        # same features and configuration, same segments (the model version number moves on)
+        tables["segments"] = (
+            "SELECT * EXCLUDE (model_version) FROM segmentation.customer_segments ORDER BY ALL"
+        )
         return {name: con.execute(sql).fetchall() for name, sql in tables.items()}
 
 
@@ -49,6 +53,11 @@ def test_every_planted_malformed_row_is_caught_and_no_valid_row_is(home, company
         monthly = defs.resolve_job_def(MONTHLY_JOB)
         assert monthly.execute_in_process(instance=instance, partition_key="2025-12-01").success
     first = snapshot(home)
+
+    # The evaluation reports how well the segments recover the planted archetypes.
+    segmentation = evaluate(home, company / "truth")["segmentation"]
+    assert segmentation["latest_month"] == "2025-12"
+    assert segmentation["profiles"] > 300 and -1 <= segmentation["ari"] <= 1
 
     # Idempotent: the same inputs give identical tables, rows and positions included.
     with dg.DagsterInstance.ephemeral() as instance:
@@ -73,14 +82,17 @@ def test_demo_command_end_to_end(tmp_path):
     )
     assert done.returncode == 0, done.stdout + done.stderr
     assert "The pipeline succeeded." in done.stdout
-    # one snapshot per month of data: Sep..Dec 2025
-    assert "Monthly snapshots built: 2025-09 .. 2025-12 (4 months)" in done.stdout
+    # snapshots (features, segmentation) of the last 3 months of data
+    assert "Monthly snapshots built: 2025-10 .. 2025-12 (3 months)" in done.stdout
+    assert "    2025-12: " in done.stdout and "rule met: True" in done.stdout
     assert "features.customer_features (40 features)" in done.stdout
     assert "http://127.0.0.1:3000" in done.stdout and "http://127.0.0.1:5000" in done.stdout
     metrics = json.loads(done.stdout.split("ground truth")[1].split(":", 1)[1].split("\nNext")[0])
     assert metrics["raw"]["malformed_recall"] == 1.0
     assert metrics["raw"]["valid_rows_quarantined"] == 0
     assert metrics["identity"]["pairwise_precision"] >= 0.99
+    assert metrics["segmentation"]["latest_month"] == "2025-12"
+    assert metrics["segmentation"]["profiles"] > 100
     # Nothing outside the platform home: the working directory stays empty.
     assert sorted(p.name for p in tmp_path.iterdir()) == ["home"]
     home = tmp_path / "home"
@@ -97,4 +109,4 @@ def test_demo_command_end_to_end(tmp_path):
         capture_output=True,
         text=True,
     )
-    assert runs.stdout.strip() == "5", runs.stderr  # current tables, then 4 monthly runs
+    assert runs.stdout.strip() == "4", runs.stderr  # current tables, then 3 monthly runs

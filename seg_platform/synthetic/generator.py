@@ -79,65 +79,41 @@ N_ARCH = len(ARCHETYPES)
 
 # Monthly behaviour per archetype, columns in ARCHETYPES order. Counts are Poisson rates per
 # active person-month (scaled by the person's own activity level), probabilities are per event.
-# Activity is concentrated rather than spread: each archetype does a lot of its own thing and
-# little of the others' (power users live in the app, loyal customers buy dear every month and
-# pay for big plans, bargain hunters fill carts, buy cheap and click deals, prospects read
-# pricing and comparisons, strugglers retry, fail and write in, dormant customers are silent).
 #                              power  loyal  bargain pricing strugg dormant explorer
 _RATE_ROWS: dict[str, tuple[float, ...]] = {
-    "web_sessions":           (0.25,  1.2,   2.0,    2.2,    0.3,   0.05,   1.0),
-    "web_pages_extra":        (0.8,   2.0,   1.5,    1.2,    0.8,   0.5,    1.5),
+    "web_sessions":           (0.48,  0.8,   1.15,   1.2,    0.4,   0.14,   0.85),
+    "web_pages_extra":        (1.5,   2.5,   3.0,    3.5,    1.5,   0.8,    2.5),
     "login_share":            (0.9,   0.85,  0.65,   0.45,   0.75,  0.55,   0.65),
-    "app_sessions":           (3.5,   0.15,  0.03,   0.0,    0.6,   0.02,   1.2),
-    "app_features":           (2.0,   1.0,   0.5,    0.5,    0.3,   0.3,    1.2),
-    "onboarding":             (0.0,   0.0,   0.0,    0.0,    1.5,   0.0,    0.2),
-    "retry":                  (0.03,  0.01,  0.01,   0.01,   1.2,   0.0,    0.05),
-    "error":                  (0.03,  0.01,  0.01,   0.01,   1.0,   0.0,    0.05),
-    "email_open":             (0.5,   0.7,   0.5,    0.35,   0.2,   0.03,   0.5),
-    "email_click":            (0.3,   0.35,  0.8,    0.4,    0.1,   0.1,    0.35),
+    "app_sessions":           (2.4,   0.6,   0.17,   0.08,   0.85,  0.06,   0.6),
+    "app_features":           (2.5,   1.2,   0.8,    0.5,    0.8,   0.5,    1.5),
+    "onboarding":             (0.04,  0.0,   0.02,   0.04,   1.7,   0.0,    0.55),
+    "retry":                  (0.08,  0.04,  0.02,   0.02,   1.1,   0.02,   0.12),
+    "error":                  (0.06,  0.03,  0.02,   0.02,   0.85,  0.02,   0.08),
+    "email_sent":             (0.75,  0.9,   1.25,   0.7,    0.7,   0.75,   0.7),
+    "email_open":             (0.35,  0.55,  0.45,   0.30,   0.25,  0.08,   0.40),
+    "email_click":            (0.25,  0.35,  0.55,   0.30,   0.15,  0.10,   0.30),
     "email_unsubscribe":      (0.003, 0.002, 0.008,  0.01,   0.01,  0.05,   0.005),
     "email_bounce":           (0.005, 0.005, 0.01,   0.01,   0.01,  0.04,   0.01),
-    "tickets":                (0.03,  0.04,  0.02,   0.02,   0.8,   0.01,   0.05),
-    "orders":                 (0.0,   1.2,   1.0,    0.0,    0.0,   0.0,    0.1),
-    "order_lines_extra":      (0.3,   0.3,   0.6,    0.0,    0.2,   0.2,    0.3),
-    "quantity_extra":         (0.3,   0.3,   0.9,    0.0,    0.2,   0.2,    0.3),
+    "tickets":                (0.04,  0.06,  0.05,   0.04,   0.5,   0.05,   0.08),
+    "orders":                 (0.25,  1.2,   1.0,    0.0,    0.08,  0.04,   0.2),
+    "order_lines_extra":      (0.4,   0.9,   1.6,    0.0,    0.3,   0.3,    0.5),
+    "quantity_extra":         (0.3,   0.4,   0.9,    0.0,    0.2,   0.2,    0.3),
     "order_cancelled":        (0.05,  0.03,  0.06,   0.0,    0.08,  0.10,   0.06),
     "order_refunded":         (0.03,  0.02,  0.08,   0.0,    0.05,  0.06,   0.04),
     "churn":                  (0.004, 0.004, 0.012,  0.03,   0.035, 0.10,   0.015),
-    "subscribed_at_start":    (0.9,   0.95,  0.3,    0.0,    0.6,   0.5,    0.3),
+    "subscribed_at_start":    (0.6,   0.9,   0.2,    0.0,    0.45,  0.3,    0.2),
     "subscribe_at_signup":    (0.5,   0.7,   0.15,   0.0,    0.5,   0.1,    0.25),
-    "subscribe":              (0.15,  0.3,   0.02,   0.0,    0.03,  0.005,  0.05),
-    "cancel":                 (0.005, 0.005, 0.03,   1.0,    0.03,  0.05,   0.02),
-    "invoice_failed":         (0.02,  0.01,  0.04,   0.0,    0.05,  0.3,    0.03),
+    "subscribe":              (0.08,  0.25,  0.02,   0.0,    0.03,  0.005,  0.05),
+    "cancel":                 (0.01,  0.005, 0.03,   1.0,    0.03,  0.10,   0.02),
+    "invoice_failed":         (0.02,  0.01,  0.04,   0.0,    0.05,  0.25,   0.03),
     "invoice_refunded":       (0.005, 0.005, 0.02,   0.0,    0.02,  0.02,   0.01),
     "has_account":            (0.97,  0.95,  0.85,   0.5,    0.95,  0.85,   0.85),
-    # Relative chance of switching archetype in a month: explorers settle within a few
-    # months, strugglers get it or give up, prospects buy or drift off; the rest is stable.
-    "switch_weight":          (1.0,   0.6,   1.0,    2.0,    3.0,   1.0,    8.0),
 }  # fmt: skip
 RATES = {k: np.asarray(v, dtype=np.float64) for k, v in _RATE_ROWS.items()}
 
-# Email campaigns of a month (six campaign ids): the newsletter goes to every subscribed
-# address, the deals mailings to bargain hunters. Rows: archetype, columns: campaign.
-CAMPAIGN_AUDIENCE = np.array(
-    [
-        [1, 0, 0, 0, 0, 0],  # power_user
-        [1, 0, 0, 0, 0, 0],  # high_value_loyal
-        [1, 1, 1, 0, 0, 0],  # bargain_hunter
-        [1, 0, 0, 0, 0, 0],  # pricing_curious
-        [1, 0, 0, 0, 0, 0],  # setup_struggler
-        [1, 0, 0, 0, 0, 0],  # dormant_at_risk
-        [1, 0, 0, 0, 0, 0],  # new_explorer
-    ],
-    dtype=bool,
-)
-
-# Archetype mix of persons long signed up when the window starts, and of new sign-ups (who
-# also make up those who signed up in the last RECENT_MONTHS before the window). New
-# customers explore or struggle with the setup, and settle into another archetype later.
-START_MIX = np.array([0.12, 0.13, 0.2, 0.14, 0.06, 0.35, 0.0])
-SIGNUP_MIX = np.array([0.0, 0.0, 0.05, 0.15, 0.25, 0.0, 0.55])
-RECENT_MONTHS = 3
+# Archetype mix of persons already customers when the window starts, and of new sign-ups.
+START_MIX = np.array([0.12, 0.12, 0.18, 0.12, 0.08, 0.23, 0.15])
+SIGNUP_MIX = np.array([0.0, 0.0, 0.15, 0.2, 0.2, 0.0, 0.45])
 
 # Where a person goes when they switch archetype (rows: from, columns: to; diagonal zero).
 TRANSITIONS = np.array(
@@ -147,9 +123,9 @@ TRANSITIONS = np.array(
         [0.30, 0.00, 0.20, 0.05, 0.00, 0.45, 0.00],  # high_value_loyal
         [0.15, 0.30, 0.00, 0.20, 0.00, 0.35, 0.00],  # bargain_hunter
         [0.00, 0.40, 0.15, 0.00, 0.10, 0.35, 0.00],  # pricing_curious
-        [0.50, 0.00, 0.00, 0.00, 0.00, 0.50, 0.00],  # setup_struggler
-        [0.25, 0.15, 0.30, 0.30, 0.00, 0.00, 0.00],  # dormant_at_risk
-        [0.25, 0.10, 0.20, 0.20, 0.15, 0.10, 0.00],  # new_explorer
+        [0.45, 0.00, 0.00, 0.00, 0.00, 0.45, 0.10],  # setup_struggler
+        [0.20, 0.10, 0.25, 0.25, 0.00, 0.00, 0.20],  # dormant_at_risk
+        [0.25, 0.00, 0.20, 0.25, 0.15, 0.15, 0.00],  # new_explorer
     ]
 )
 
@@ -158,13 +134,13 @@ PAGE_CATEGORIES = ("home", "product", "pricing", "compare", "cart", "checkout", 
 PAGE_MIX = np.array(
     [
         # home product pricing compare cart checkout blog login
-        [0.35, 0.15, 0.02, 0.01, 0.02, 0.01, 0.30, 0.14],  # power_user
-        [0.15, 0.40, 0.03, 0.01, 0.20, 0.15, 0.03, 0.03],  # high_value_loyal
-        [0.08, 0.35, 0.03, 0.04, 0.35, 0.10, 0.03, 0.02],  # bargain_hunter
-        [0.05, 0.08, 0.45, 0.35, 0.01, 0.01, 0.03, 0.02],  # pricing_curious
-        [0.30, 0.05, 0.03, 0.01, 0.01, 0.00, 0.45, 0.15],  # setup_struggler
-        [0.55, 0.15, 0.05, 0.02, 0.02, 0.01, 0.15, 0.05],  # dormant_at_risk
-        [0.25, 0.35, 0.08, 0.02, 0.05, 0.02, 0.20, 0.03],  # new_explorer
+        [0.25, 0.25, 0.03, 0.02, 0.05, 0.03, 0.20, 0.17],  # power_user
+        [0.15, 0.35, 0.05, 0.03, 0.17, 0.12, 0.05, 0.08],  # high_value_loyal
+        [0.10, 0.30, 0.05, 0.15, 0.25, 0.07, 0.05, 0.03],  # bargain_hunter
+        [0.08, 0.12, 0.35, 0.30, 0.03, 0.07, 0.03, 0.02],  # pricing_curious
+        [0.30, 0.10, 0.05, 0.02, 0.02, 0.01, 0.30, 0.20],  # setup_struggler
+        [0.50, 0.15, 0.05, 0.02, 0.03, 0.01, 0.20, 0.04],  # dormant_at_risk
+        [0.25, 0.30, 0.10, 0.05, 0.05, 0.02, 0.20, 0.03],  # new_explorer
     ]
 )
 # Referrer of a session's first page: direct, search, social, newsletter campaign.
@@ -235,20 +211,20 @@ PLANS = ("free", "starter", "pro", "enterprise")
 PLAN_CENTS = np.array([0, 2900, 9900, 0])  # enterprise is priced per account
 PLAN_MIX = np.array(
     [
-        [0.00, 0.20, 0.70, 0.10],
-        [0.00, 0.00, 0.50, 0.50],
-        [0.20, 0.80, 0.00, 0.00],
-        [0.30, 0.60, 0.10, 0.00],  # unused: prospects have no plan
+        [0.05, 0.35, 0.50, 0.10],
+        [0.00, 0.10, 0.60, 0.30],
         [0.30, 0.60, 0.10, 0.00],
-        [0.10, 0.60, 0.30, 0.00],
-        [0.60, 0.40, 0.00, 0.00],
+        [0.30, 0.60, 0.10, 0.00],  # unused: prospects have no plan
+        [0.20, 0.60, 0.20, 0.00],
+        [0.30, 0.50, 0.20, 0.00],
+        [0.40, 0.50, 0.10, 0.00],
     ]
 )
 
 SHOP_CATEGORIES = ("electronics", "home", "apparel", "beauty", "sports", "books", "toys", "garden")
 # Shop product choice: beta(a, b) over the catalog sorted by price (bargain hunters buy cheap).
 PRODUCT_BETA = np.array(
-    [[4.0, 4.0], [12.0, 2.0], [1.5, 12.0], [4.0, 4.0], [4.0, 4.0], [4.0, 4.0], [4.0, 4.0]]
+    [[2.0, 2.0], [3.0, 1.5], [1.2, 4.0], [2.0, 2.0], [2.0, 2.5], [1.5, 3.0], [2.0, 2.5]]
 )
 
 # --------------------------------------------------------------------------------------------
@@ -780,11 +756,10 @@ class _World:
         self.signup_m = signup_m[order].astype(np.int64)
         self.signup_ts = signup_ts[order]
         pre = self.signup_m < 0
-        recent = self.signup_m >= -RECENT_MONTHS
-        arch = np.where(recent, _pick1(rng, SIGNUP_MIX, n), _pick1(rng, START_MIX, n))
+        arch = np.where(pre, _pick1(rng, START_MIX, n), _pick1(rng, SIGNUP_MIX, n))
         self.arch = arch.astype(np.int8)
         self.arch0 = self.arch.copy()
-        self.mult = rng.lognormal(-0.045, 0.3, n)  # personal activity level, mean 1
+        self.mult = rng.lognormal(-0.18, 0.6, n)  # personal activity level, mean 1
         self.alive = np.ones(n, dtype=bool)
         self.churn_m = np.full(n, -1, dtype=np.int64)
 
@@ -1051,11 +1026,7 @@ class _World:
             self.alive &= ~churn
             self.churn_m[churn] = m
             stayed &= ~churn
-            # switch_share of the persons switch, the unsettled ones more often than others.
-            weight = RATES["switch_weight"][self.arch]
-            mean = weight[stayed].mean() if stayed.any() else 1.0
-            chance = np.minimum(self.switch_share * weight / mean, 0.9)
-            switch = np.flatnonzero(stayed & (rng.random(n) < chance))
+            switch = np.flatnonzero(stayed & (rng.random(n) < self.switch_share))
             self.arch[switch] = _pick(rng, TRANSITIONS, self.arch[switch].astype(np.int64))
         joined = self.signup_m == m
         active = self.alive & (self.signup_m <= m)
@@ -1096,7 +1067,7 @@ class _World:
         signup = np.zeros(len(sp), dtype=bool)
         signup[len(sp) - int(new.sum()) :] = True
         s_ts = self._uniform_ts(rng, slo, m)
-        recent = (sa == PRICING) & (rng.random(len(sp)) < 0.85)
+        recent = (sa == PRICING) & (rng.random(len(sp)) < 0.7)
         week = np.maximum(slo, hi - 7 * _DAY)
         s_ts = np.where(recent, self._uniform_ts(rng, week, m), s_ts)
         s_ts = np.where(signup, slo, s_ts)
@@ -1265,14 +1236,14 @@ class _World:
         hi = self.start(m + 1)
         rec = act[~self.unsubscribed[act]]
         a = self.arch[rec].astype(np.int64)
-        lo, _ = self._window(m, rec)
-        send_day = rng.integers(0, 27, 6) * _DAY + rng.integers(8 * 3600, 18 * 3600, 6)
-        send_at = self.start(m) + send_day
-        # Each campaign goes to its audience, as far as they had signed up by its send time.
-        r_idx, camp = np.nonzero(CAMPAIGN_AUDIENCE[a] & (send_at[None, :] >= lo[:, None]))
-        sp, sa = rec[r_idx], a[r_idx]
+        lo, frac = self._window(m, rec)
+        n_sent = rng.poisson(RATES["email_sent"][a] * frac * VOLUME)
+        sp, sa, slo = np.repeat(rec, n_sent), np.repeat(a, n_sent), np.repeat(lo, n_sent)
         n = len(sp)
-        sent = np.minimum(send_at[camp] + rng.integers(0, 1800, n), hi - 1)
+        send_day = rng.integers(0, 27, 6) * _DAY + rng.integers(8 * 3600, 18 * 3600, 6)
+        camp = rng.integers(0, 6, n)
+        sent = self.start(m) + send_day[camp] + rng.integers(0, 1800, n)
+        sent = np.minimum(np.maximum(sent, slo + rng.integers(0, 1800, n)), hi - 1)
         bounce = rng.random(n) < RATES["email_bounce"][sa]
         opened = ~bounce & (rng.random(n) < RATES["email_open"][sa])
         clicked = opened & (rng.random(n) < RATES["email_click"][sa])
@@ -1990,7 +1961,7 @@ def generate(
     end_month: str = "2025-12",
     malformed_share: float = 0.005,
     duplicate_share: float = 0.01,
-    switch_share: float = 0.05,
+    switch_share: float = 0.08,
 ) -> dict:
     """Write a synthetic company's landing files and ground truth under `out`.
 
