@@ -553,7 +553,7 @@ def exactly_one_champion(
     return dg.AssetCheckResult(
         passed=len(holders) == 1 and month >= context.partition_key[:7],
         metadata={
-            "champion_versions": ", ".join(v.version for v in holders) or "none",
+            "champion_versions": ", ".join(str(v.version) for v in holders) or "none",
             "champion_month": month,
             "threshold": f"exactly one, month >= {context.partition_key[:7]}",
         },
