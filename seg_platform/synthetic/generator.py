@@ -29,9 +29,11 @@ The model, in short:
   anything: no user id or phone, an address of their own or none; only name, company, role
   and country can link them.
 * Each person has an archetype (power user, loyal big spender, bargain hunter, pricing-curious
-  prospect, setup struggler, dormant, new explorer) that sets Poisson rates for everything it
-  does. Each month a share of persons switch archetype along sensible transitions, some churn
-  and go silent, and new persons sign up.
+  prospect, setup struggler, dormant, new explorer) that sets what they do and how much:
+  activity is concentrated, each archetype does a lot of its own thing and little of the
+  others', on a steady number of active days a month. New sign-ups explore in their sign-up
+  month and then settle into another archetype; each month a share of the others switch along
+  sensible transitions (changing plan with it), some churn and go silent.
 * Defects are planted on purpose and recorded: late events (delivered in next month's file),
   duplicate deliveries, malformed rows of one unambiguous kind each, truncated last lines.
 
@@ -78,55 +80,109 @@ POWER, LOYAL, BARGAIN, PRICING, STRUGGLER, DORMANT, EXPLORER = range(7)
 N_ARCH = len(ARCHETYPES)
 
 # Monthly behaviour per archetype, columns in ARCHETYPES order. Counts are Poisson rates per
-# active person-month (scaled by the person's own activity level), probabilities are per event.
+# active person-month (scaled by the person's own activity level) on top of the minimums below,
+# probabilities are per event. Activity is concentrated rather than spread: power users live in
+# the app, loyal customers buy dear twice a month and pay for big plans, bargain hunters fill
+# carts, buy cheap and click the deals mailing, prospects read pricing and comparisons at the
+# end of the month, strugglers abandon onboarding steps, retry, fail and write in, dormant
+# customers are near-silent, explorers (new sign-ups) look around site and app.
 #                              power  loyal  bargain pricing strugg dormant explorer
 _RATE_ROWS: dict[str, tuple[float, ...]] = {
-    "web_sessions":           (0.48,  0.8,   1.15,   1.2,    0.4,   0.14,   0.85),
-    "web_pages_extra":        (1.5,   2.5,   3.0,    3.5,    1.5,   0.8,    2.5),
-    "login_share":            (0.9,   0.85,  0.65,   0.45,   0.75,  0.55,   0.65),
-    "app_sessions":           (2.4,   0.6,   0.17,   0.08,   0.85,  0.06,   0.6),
-    "app_features":           (2.5,   1.2,   0.8,    0.5,    0.8,   0.5,    1.5),
-    "onboarding":             (0.04,  0.0,   0.02,   0.04,   1.7,   0.0,    0.55),
-    "retry":                  (0.08,  0.04,  0.02,   0.02,   1.1,   0.02,   0.12),
-    "error":                  (0.06,  0.03,  0.02,   0.02,   0.85,  0.02,   0.08),
-    "email_sent":             (0.75,  0.9,   1.25,   0.7,    0.7,   0.75,   0.7),
-    "email_open":             (0.35,  0.55,  0.45,   0.30,   0.25,  0.08,   0.40),
-    "email_click":            (0.25,  0.35,  0.55,   0.30,   0.15,  0.10,   0.30),
+    "web_sessions":           (0.5,   0.5,   0.3,    0.3,    0.5,   0.25,   0.5),
+    "web_pages_extra":        (0.5,   2.0,   0.5,    1.0,    0.5,   0.5,    2.0),
+    "login_share":            (0.95,  0.85,  0.65,   0.45,   0.9,   0.55,   0.8),
+    "app_sessions":           (0.5,   0.1,   0.03,   0.0,    0.4,   0.02,   0.5),
+    "app_features":           (0.6,   1.0,   0.5,    0.5,    0.3,   0.3,    1.5),
+    "onboarding":             (0.0,   0.0,   0.0,    0.0,    0.5,   0.0,    0.5),
+    "retry":                  (0.03,  0.01,  0.01,   0.01,   0.5,   0.0,    0.05),
+    "error":                  (0.03,  0.01,  0.01,   0.01,   1.5,   0.0,    0.05),
+    "email_open":             (0.5,   0.7,   0.4,    0.35,   0.2,   0.03,   0.5),
+    "email_click":            (0.3,   0.35,  0.7,    0.4,    0.1,   0.1,    0.35),
     "email_unsubscribe":      (0.003, 0.002, 0.008,  0.01,   0.01,  0.05,   0.005),
     "email_bounce":           (0.005, 0.005, 0.01,   0.01,   0.01,  0.04,   0.01),
-    "tickets":                (0.04,  0.06,  0.05,   0.04,   0.5,   0.05,   0.08),
-    "orders":                 (0.25,  1.2,   1.0,    0.0,    0.08,  0.04,   0.2),
-    "order_lines_extra":      (0.4,   0.9,   1.6,    0.0,    0.3,   0.3,    0.5),
-    "quantity_extra":         (0.3,   0.4,   0.9,    0.0,    0.2,   0.2,    0.3),
+    "tickets":                (0.03,  0.04,  0.02,   0.02,   0.3,   0.01,   0.05),
+    "orders":                 (0.0,   0.2,   0.2,    0.0,    0.0,   0.0,    0.0),
+    "order_lines_extra":      (0.3,   0.1,   0.2,    0.0,    0.2,   0.2,    0.3),
+    "quantity_extra":         (0.3,   0.3,   0.9,    0.0,    0.2,   0.2,    0.3),
     "order_cancelled":        (0.05,  0.03,  0.06,   0.0,    0.08,  0.10,   0.06),
     "order_refunded":         (0.03,  0.02,  0.08,   0.0,    0.05,  0.06,   0.04),
-    "churn":                  (0.004, 0.004, 0.012,  0.03,   0.035, 0.10,   0.015),
-    "subscribed_at_start":    (0.6,   0.9,   0.2,    0.0,    0.45,  0.3,    0.2),
+    "churn":                  (0.004, 0.004, 0.012,  0.03,   0.035, 0.04,   0.015),
+    "subscribed_at_start":    (0.9,   0.95,  0.3,    0.0,    0.6,   0.35,   0.3),
     "subscribe_at_signup":    (0.5,   0.7,   0.15,   0.0,    0.5,   0.1,    0.25),
-    "subscribe":              (0.08,  0.25,  0.02,   0.0,    0.03,  0.005,  0.05),
-    "cancel":                 (0.01,  0.005, 0.03,   1.0,    0.03,  0.10,   0.02),
-    "invoice_failed":         (0.02,  0.01,  0.04,   0.0,    0.05,  0.25,   0.03),
+    "subscribe":              (0.3,   0.3,   0.02,   0.0,    0.03,  0.005,  0.05),
+    "cancel":                 (0.005, 0.005, 0.03,   1.0,    0.03,  0.05,   0.02),
+    "invoice_failed":         (0.02,  0.01,  0.04,   0.0,    0.05,  0.3,    0.03),
     "invoice_refunded":       (0.005, 0.005, 0.02,   0.0,    0.02,  0.02,   0.01),
-    "has_account":            (0.97,  0.95,  0.85,   0.5,    0.95,  0.85,   0.85),
+    "has_account":            (1.0,   0.95,  0.85,   0.5,    1.0,   0.85,   0.85),
+    # Relative chance of switching archetype in a month: prospects buy or drift off,
+    # strugglers get it or give up, the rest is stable (explorers settle after their
+    # sign-up month instead).
+    "switch_weight":          (0.5,   0.3,   0.4,    1.5,    1.5,   0.6,    0.0),
 }  # fmt: skip
 RATES = {k: np.asarray(v, dtype=np.float64) for k, v in _RATE_ROWS.items()}
+# What an archetype does every month it holds it, on top of the rates (pro rata in the sign-up
+# month): power users open the app, loyal customers and bargain hunters order, bargain hunters,
+# prospects and explorers browse the site, strugglers fight the onboarding and write in.
+_MINIMUM_ROWS: dict[str, tuple[int, ...]] = {
+    "web_sessions":           (0,     0,     2,      2,      0,     0,      2),
+    "app_sessions":           (3,     0,     0,      0,      0,     0,      0),
+    "onboarding":             (0,     0,     0,      0,      2,     0,      0),
+    "retry":                  (0,     0,     0,      0,      2,     0,      0),
+    "orders":                 (0,     2,     2,      0,      0,     0,      0),
+    "tickets":                (0,     0,     0,      0,      1,     0,      0),
+}  # fmt: skip
+MINIMUM = {k: np.asarray(v, dtype=np.int64) for k, v in _MINIMUM_ROWS.items()}
+# Days a month each archetype is active on the site, in the app or in the shop (fewer at a low
+# activity level): people keep their rhythm from month to month, only the days and the number
+# of sessions on them vary. Never more than the minimum activity above, so that each of these
+# days sees some. Dormant customers have no rhythm: their rare visits fall on any day.
+ACTIVE_DAYS = np.array([3, 2, 2, 2, 3, 0, 2])
+MAX_ACTIVE_DAYS = int(ACTIVE_DAYS.max())
+LAST_WEEK_ARCHETYPES = (PRICING,)  # prospects look around at the end of the month
 
-# Archetype mix of persons already customers when the window starts, and of new sign-ups.
-START_MIX = np.array([0.12, 0.12, 0.18, 0.12, 0.08, 0.23, 0.15])
-SIGNUP_MIX = np.array([0.0, 0.0, 0.15, 0.2, 0.2, 0.0, 0.45])
+# Email campaigns of a month (six campaign ids): the newsletter (campaign 0) goes to every
+# subscribed address every NEWSLETTER_MONTHS months, the deals mailing (campaign 1) to bargain
+# hunters every month, the welcome mail (campaign 5) to each new sign-up right after signing up.
+# Rows: archetype, columns: campaign.
+CAMPAIGN_AUDIENCE = np.array(
+    [
+        [1, 0, 0, 0, 0, 0],  # power_user
+        [1, 0, 0, 0, 0, 0],  # high_value_loyal
+        [1, 1, 0, 0, 0, 0],  # bargain_hunter
+        [1, 0, 0, 0, 0, 0],  # pricing_curious
+        [1, 0, 0, 0, 0, 0],  # setup_struggler
+        [1, 0, 0, 0, 0, 0],  # dormant_at_risk
+        [1, 0, 0, 0, 0, 0],  # new_explorer
+    ],
+    dtype=bool,
+)
+NEWSLETTER_MONTHS = 2
+WELCOME_CAMPAIGN = 5
+
+# Archetype mix of persons already customers when the window starts (many of them dormant), and
+# of new sign-ups: every new customer explores in the sign-up month, then settles into another
+# archetype (a row of TRANSITIONS).
+START_MIX = np.array([0.10, 0.10, 0.12, 0.08, 0.05, 0.55, 0.0])
+SIGNUP_MIX = np.array([0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 1.0])
+EXPLORE_MONTHS = 1
 
 # Where a person goes when they switch archetype (rows: from, columns: to; diagonal zero).
 TRANSITIONS = np.array(
     [
         # power loyal bargain pricing strugg dormant explorer
-        [0.00, 0.35, 0.10, 0.10, 0.05, 0.40, 0.00],  # power_user
-        [0.30, 0.00, 0.20, 0.05, 0.00, 0.45, 0.00],  # high_value_loyal
-        [0.15, 0.30, 0.00, 0.20, 0.00, 0.35, 0.00],  # bargain_hunter
-        [0.00, 0.40, 0.15, 0.00, 0.10, 0.35, 0.00],  # pricing_curious
-        [0.45, 0.00, 0.00, 0.00, 0.00, 0.45, 0.10],  # setup_struggler
-        [0.20, 0.10, 0.25, 0.25, 0.00, 0.00, 0.20],  # dormant_at_risk
-        [0.25, 0.00, 0.20, 0.25, 0.15, 0.15, 0.00],  # new_explorer
+        [0.00, 0.15, 0.05, 0.10, 0.05, 0.65, 0.00],  # power_user
+        [0.10, 0.00, 0.55, 0.05, 0.00, 0.30, 0.00],  # high_value_loyal
+        [0.05, 0.55, 0.00, 0.10, 0.00, 0.30, 0.00],  # bargain_hunter
+        [0.00, 0.30, 0.25, 0.00, 0.10, 0.35, 0.00],  # pricing_curious
+        [0.40, 0.00, 0.00, 0.00, 0.00, 0.60, 0.00],  # setup_struggler
+        [0.25, 0.15, 0.30, 0.30, 0.00, 0.00, 0.00],  # dormant_at_risk
+        [0.25, 0.10, 0.15, 0.15, 0.25, 0.10, 0.00],  # new_explorer
     ]
+)
+# Power users and strugglers live in the app: persons without an account never become one
+# (rows N_ARCH.. are used for them).
+_TRANSITIONS_BY_ACCOUNT = np.concatenate(
+    [TRANSITIONS, TRANSITIONS * ~np.isin(np.arange(N_ARCH), [POWER, STRUGGLER])]
 )
 
 # Web page categories and how each archetype browses them.
@@ -134,13 +190,13 @@ PAGE_CATEGORIES = ("home", "product", "pricing", "compare", "cart", "checkout", 
 PAGE_MIX = np.array(
     [
         # home product pricing compare cart checkout blog login
-        [0.25, 0.25, 0.03, 0.02, 0.05, 0.03, 0.20, 0.17],  # power_user
-        [0.15, 0.35, 0.05, 0.03, 0.17, 0.12, 0.05, 0.08],  # high_value_loyal
-        [0.10, 0.30, 0.05, 0.15, 0.25, 0.07, 0.05, 0.03],  # bargain_hunter
-        [0.08, 0.12, 0.35, 0.30, 0.03, 0.07, 0.03, 0.02],  # pricing_curious
-        [0.30, 0.10, 0.05, 0.02, 0.02, 0.01, 0.30, 0.20],  # setup_struggler
-        [0.50, 0.15, 0.05, 0.02, 0.03, 0.01, 0.20, 0.04],  # dormant_at_risk
-        [0.25, 0.30, 0.10, 0.05, 0.05, 0.02, 0.20, 0.03],  # new_explorer
+        [0.35, 0.15, 0.02, 0.01, 0.02, 0.01, 0.30, 0.14],  # power_user
+        [0.15, 0.40, 0.03, 0.01, 0.20, 0.15, 0.03, 0.03],  # high_value_loyal
+        [0.08, 0.35, 0.03, 0.04, 0.35, 0.10, 0.03, 0.02],  # bargain_hunter
+        [0.03, 0.05, 0.50, 0.35, 0.01, 0.01, 0.03, 0.02],  # pricing_curious
+        [0.30, 0.05, 0.03, 0.01, 0.01, 0.00, 0.45, 0.15],  # setup_struggler
+        [0.55, 0.15, 0.05, 0.02, 0.02, 0.01, 0.15, 0.05],  # dormant_at_risk
+        [0.20, 0.40, 0.05, 0.02, 0.03, 0.00, 0.27, 0.03],  # new_explorer
     ]
 )
 # Referrer of a session's first page: direct, search, social, newsletter campaign.
@@ -163,8 +219,9 @@ FEATURES = (
     "integrations", "data_import", "team_invite", "templates", "scheduled_reports", "comments",
     "custom_fields", "api_keys", "webhooks", "mobile_sync", "audit_log", "billing_portal", "sso",
 )  # fmt: skip
-# How concentrated each archetype's feature use is (Zipf exponent; low = broad use).
-FEATURE_ZIPF = np.array([0.15, 0.9, 1.3, 1.5, 1.2, 1.6, 0.7])
+# How concentrated each archetype's feature use is (Zipf exponent; low = broad use): power users
+# come back to their favourites, explorers try a bit of everything.
+FEATURE_ZIPF = np.array([1.0, 0.9, 1.3, 1.5, 1.2, 1.6, 0.0])
 _FEATURE_MIX = 1.0 / (np.arange(len(FEATURES)) + 1.0) ** FEATURE_ZIPF[:, None]
 APP_EVENT_NAMES = (
     "session_start", "feature_used", "onboarding_step_started", "onboarding_step_completed",
@@ -177,9 +234,9 @@ ONBOARDING_STEPS = (
     "invite_team",
     "first_segment",
 )
-# Onboarding outcome per event: started, completed, abandoned.
+# Onboarding outcome per event: started, completed, abandoned (explorers mostly get through).
 ONBOARDING_MIX = np.array(
-    [[0.45, 0.50, 0.05]] * 4 + [[0.50, 0.12, 0.38]] + [[0.45, 0.40, 0.15]] * 2
+    [[0.45, 0.50, 0.05]] * 4 + [[0.50, 0.12, 0.38], [0.45, 0.40, 0.15], [0.35, 0.60, 0.05]]
 )
 
 TICKET_CATEGORIES = ("billing", "bug", "how_to", "onboarding", "cancellation", "other")
@@ -211,20 +268,21 @@ PLANS = ("free", "starter", "pro", "enterprise")
 PLAN_CENTS = np.array([0, 2900, 9900, 0])  # enterprise is priced per account
 PLAN_MIX = np.array(
     [
-        [0.05, 0.35, 0.50, 0.10],
-        [0.00, 0.10, 0.60, 0.30],
-        [0.30, 0.60, 0.10, 0.00],
+        [0.00, 0.20, 0.70, 0.10],
+        [0.00, 0.00, 0.50, 0.50],
+        [0.20, 0.80, 0.00, 0.00],
         [0.30, 0.60, 0.10, 0.00],  # unused: prospects have no plan
-        [0.20, 0.60, 0.20, 0.00],
-        [0.30, 0.50, 0.20, 0.00],
-        [0.40, 0.50, 0.10, 0.00],
+        [0.30, 0.60, 0.10, 0.00],
+        [0.10, 0.60, 0.30, 0.00],
+        [0.60, 0.40, 0.00, 0.00],
     ]
 )
 
 SHOP_CATEGORIES = ("electronics", "home", "apparel", "beauty", "sports", "books", "toys", "garden")
-# Shop product choice: beta(a, b) over the catalog sorted by price (bargain hunters buy cheap).
-PRODUCT_BETA = np.array(
-    [[2.0, 2.0], [3.0, 1.5], [1.2, 4.0], [2.0, 2.0], [2.0, 2.5], [1.5, 3.0], [2.0, 2.5]]
+# Shop product choice: the tier of the catalog (sorted by price) each archetype buys from, as
+# (cheapest, dearest) quantile; within it each person keeps to their own taste.
+PRICE_TIER = np.array(
+    [[0.3, 0.8], [0.7, 0.99], [0.0, 0.25], [0.3, 0.8], [0.3, 0.8], [0.3, 0.8], [0.3, 0.8]]
 )
 
 # --------------------------------------------------------------------------------------------
@@ -353,8 +411,9 @@ TRUNCATABLE_SOURCES = ("web_events", "app_events", "support_tickets", "billing",
 N_TRUNCATED_FILES = 3
 
 # Multiplier on web, app and email rates. The rates above are calibrated so that at 1.0 they
-# come to about 50 events per customer over 12 months (51 measured at 1M customers), counting
-# customers who have not signed up yet or have churned.
+# come to about 37 web, app and email events per customer over 12 months and about 49 landing
+# rows of all sources (measured at 20,000 customers), counting customers who have not signed up
+# yet or have churned.
 VOLUME = 1.0
 
 MALFORMED_KINDS = (
@@ -404,7 +463,7 @@ _BAD_SATISFACTION = ("9", "0", "6", "-1")
 SOURCE_ORDER = tuple(SOURCES)  # contract order; fixes file, rng-stream and truth ordering
 
 # Random-stream purposes (first element of the SeedSequence spawn key).
-_S_POP, _S_STATE, _S_FILES, _S_SALT = 1, 2, 3, 4
+_S_POP, _S_STATE, _S_FILES, _S_SALT, _S_DAYS = 1, 2, 3, 4, 5
 _ID_FAMILIES = (
     "user", "cookie", "device", "billing", "crm", "key", "phone", "web", "app", "email",
     "invoice", "session", "sku", "platform",
@@ -476,6 +535,17 @@ def _pick(rng: np.random.Generator, table: np.ndarray, rows: np.ndarray) -> np.n
     u = rng.random(len(rows)) + rows
     out = np.searchsorted(flat, u, side="right") - rows * k
     return np.clip(out, 0, k - 1)
+
+
+def _counts(
+    rng: np.random.Generator, key: str, arch: np.ndarray, level: np.ndarray, frac: np.ndarray
+) -> np.ndarray:
+    """Monthly counts of one activity: the archetype's minimum (pro rata in a part month, `frac`)
+    plus a Poisson draw at its rate times `level` (activity level and part of the month)."""
+    n = rng.poisson(RATES[key][arch] * level)
+    if key in MINIMUM:
+        n += rng.binomial(MINIMUM[key][arch], frac)
+    return n
 
 
 def _pick1(rng: np.random.Generator, probs: np.ndarray, n: int) -> np.ndarray:
@@ -709,6 +779,11 @@ class _World:
         self.revenue = np.zeros((self.total, n), dtype=np.float64)  # completed orders + paid
         self.arch_hist = np.zeros((months, n), dtype=np.int8)
         self.alive_hist = np.zeros((months, n), dtype=bool)
+        # This month's active days per person (day starts, epoch seconds) and how many of the
+        # person's events the generators have placed on them so far.
+        self.plan_day = np.zeros((n, MAX_ACTIVE_DAYS), dtype=np.int64)
+        self.plan_n = np.zeros(n, dtype=np.int64)
+        self.plan_used = np.zeros(n, dtype=np.int64)
         # Which identifiers actually reached the landing files (for the persons truth).
         self.seen_billing = np.zeros(n, dtype=bool)
         self.seen_orders = np.zeros(n, dtype=bool)
@@ -730,6 +805,59 @@ class _World:
     def _uniform_ts(self, rng: np.random.Generator, lo: np.ndarray, m: int) -> np.ndarray:
         hi = self.start(m + 1)
         return lo + (rng.random(len(lo)) * (hi - lo)).astype(np.int64)
+
+    def _plan_days(self, m: int, act: np.ndarray) -> None:
+        """Month m's active days of the active persons: ACTIVE_DAYS of their archetype (fewer at
+        a low activity level, pro rata in the sign-up month), one in each equal stretch of the
+        time between sign-up and month end (of the month's last week for prospects)."""
+        rng = _rng(self.seed, _S_DAYS, m)
+        k = len(act)
+        base = ACTIVE_DAYS[self.arch[act]]
+        want = np.minimum(base, np.maximum(1, np.round(base * self.mult[act]))).astype(np.int64)
+        lo, frac = self._window(m, act)
+        want = np.minimum(want, np.maximum(1, np.round(want * frac)).astype(np.int64))
+        start = self.start(m)
+        month_days = (self.start(m + 1) - start) // _DAY
+        first = (lo - start) // _DAY
+        late = np.isin(self.arch[act], LAST_WEEK_ARCHETYPES)
+        first = np.where(late, np.maximum(first, month_days - 7), first)
+        width = month_days - first
+        d = np.where(base > 0, np.minimum(want, width), 0)
+        j = np.arange(MAX_ACTIVE_DAYS)[None, :]
+        parts = np.maximum(d, 1)[:, None]
+        lo_day = (j * width[:, None]) // parts
+        hi_day = ((j + 1) * width[:, None]) // parts
+        pick = lo_day + (rng.random((k, MAX_ACTIVE_DAYS)) * (hi_day - lo_day)).astype(np.int64)
+        chosen = np.where(j < d[:, None], pick, month_days)
+        self.plan_day[act] = start + (first[:, None] + chosen) * _DAY
+        self.plan_n[:] = 0
+        self.plan_n[act] = d
+        self.plan_used[:] = 0
+
+    def _plan_ts(
+        self, rng: np.random.Generator, who: np.ndarray, lo: np.ndarray, m: int
+    ) -> np.ndarray:
+        """Times of events of persons `who` (repeats allowed, in order), in the daytime of their
+        active days, filled in turn (each day gets an event before any gets a second), never
+        before `lo` (sign-up); anywhere after `lo` for persons without active days."""
+        k = len(who)
+        hi = self.start(m + 1)
+        order = np.argsort(who, kind="stable")
+        ranked = who[order]
+        head = np.ones(k, dtype=bool)
+        head[1:] = ranked[1:] != ranked[:-1]
+        pos = np.arange(k) - np.maximum.accumulate(np.where(head, np.arange(k), 0))
+        rank = np.empty(k, dtype=np.int64)
+        rank[order] = pos
+        days = self.plan_n[who]
+        slot = (self.plan_used[who] + rank) % np.maximum(days, 1)
+        day = self.plan_day[who, slot]
+        ts = day + (6 * 3600 + rng.random(k) * 16 * 3600).astype(np.int64)
+        after = lo + (rng.random(k) * np.maximum(day + _DAY - lo, 1)).astype(np.int64)
+        ts = np.where(ts < lo, after, ts)  # on the sign-up day: after signing up
+        anywhere = lo + (rng.random(k) * (hi - lo)).astype(np.int64)
+        self.plan_used += np.bincount(who, minlength=self.n)
+        return np.minimum(np.where(days > 0, ts, anywhere), hi - 1)
 
     def next_ids(self, name: str, k: int) -> np.ndarray:
         """A block of fresh counters for one id sequence; ids built from them never repeat."""
@@ -759,7 +887,8 @@ class _World:
         arch = np.where(pre, _pick1(rng, START_MIX, n), _pick1(rng, SIGNUP_MIX, n))
         self.arch = arch.astype(np.int8)
         self.arch0 = self.arch.copy()
-        self.mult = rng.lognormal(-0.18, 0.6, n)  # personal activity level, mean 1
+        self.mult = rng.lognormal(-0.045, 0.3, n)  # personal activity level, mean 1
+        self.taste = _rng(self.seed, _S_POP, 2).random(n)  # where in a price tier one buys
         self.alive = np.ones(n, dtype=bool)
         self.churn_m = np.full(n, -1, dtype=np.int64)
 
@@ -904,8 +1033,9 @@ class _World:
         billing system on some of their orders and invoices (their own main address stays
         theirs everywhere else). The pair shares the last name and the country."""
         n = self.n
-        # Prospects never buy or subscribe, so they would never use the family address.
-        cand = np.flatnonzero(self.arch != PRICING)
+        # Households are account holders who buy or subscribe (others would never use the
+        # family address): power users, loyal customers and bargain hunters.
+        cand = np.flatnonzero(np.isin(self.arch, [POWER, LOYAL, BARGAIN]) & self.has_account)
         k = min(int(round(SHARED_EMAIL_SHARE * n / 2)), len(cand) // 2)
         pairs = rng.choice(cand, 2 * k, replace=False).reshape(k, 2)
         self.family = np.full(n, -1, dtype=np.int64)
@@ -1026,8 +1156,21 @@ class _World:
             self.alive &= ~churn
             self.churn_m[churn] = m
             stayed &= ~churn
-            switch = np.flatnonzero(stayed & (rng.random(n) < self.switch_share))
-            self.arch[switch] = _pick(rng, TRANSITIONS, self.arch[switch].astype(np.int64))
+        # Explorers settle into another archetype once their first months are over.
+        settle = self.alive & (self.arch == EXPLORER) & (self.signup_m <= m - EXPLORE_MONTHS)
+        if m > 0:
+            # switch_share of the other persons switch, the less settled ones more often.
+            weight = RATES["switch_weight"][self.arch]
+            mean = weight[stayed].mean() if stayed.any() else 1.0
+            chance = np.minimum(self.switch_share * weight / mean, 0.9)
+            settle |= stayed & (rng.random(n) < chance)
+        switch = np.flatnonzero(settle)
+        row = self.arch[switch].astype(np.int64) + N_ARCH * ~self.has_account[switch]
+        self.arch[switch] = _pick(rng, _TRANSITIONS_BY_ACCOUNT, row)
+        # A new way of using the product comes with the plan that goes with it.
+        to = self.arch[switch].astype(np.int64)
+        self.subscribed[switch] = rng.random(len(switch)) < RATES["subscribed_at_start"][to]
+        self.plan[switch] = _pick(rng, PLAN_MIX, to)
         joined = self.signup_m == m
         active = self.alive & (self.signup_m <= m)
         arch = self.arch.astype(np.int64)
@@ -1041,7 +1184,9 @@ class _World:
         if m < self.months:
             self.arch_hist[m] = self.arch
             self.alive_hist[m] = self.alive
-        return np.flatnonzero(active)
+        act = np.flatnonzero(active)
+        self._plan_days(m, act)
+        return act
 
     # -- sources ------------------------------------------------------------------------------
 
@@ -1053,12 +1198,12 @@ class _World:
         return tuple(f"cmp_{tag}_{k:02d}" for k in range(6))
 
     def gen_web_events(self, m: int, act: np.ndarray, write: bool) -> pl.DataFrame | None:
-        """Sessions of page views; pricing-curious prospects browse mostly in the last week."""
+        """Sessions of page views on the persons' active days (prospects: in the last week)."""
         rng = _rng(self.seed, _S_GEN["web_events"], m)
         hi = self.start(m + 1)
         a = self.arch[act].astype(np.int64)
         lo, frac = self._window(m, act)
-        n_sess = rng.poisson(RATES["web_sessions"][a] * self.mult[act] * frac * VOLUME)
+        n_sess = _counts(rng, "web_sessions", a, self.mult[act] * frac * VOLUME, frac)
         # New account holders sign up on the site: one extra one-page session each.
         new = (self.signup_m[act] == m) & self.has_account[act]
         sp = np.concatenate([np.repeat(act, n_sess), act[new]])
@@ -1066,11 +1211,8 @@ class _World:
         slo = np.concatenate([np.repeat(lo, n_sess), self.signup_ts[act[new]]])
         signup = np.zeros(len(sp), dtype=bool)
         signup[len(sp) - int(new.sum()) :] = True
-        s_ts = self._uniform_ts(rng, slo, m)
-        recent = (sa == PRICING) & (rng.random(len(sp)) < 0.7)
-        week = np.maximum(slo, hi - 7 * _DAY)
-        s_ts = np.where(recent, self._uniform_ts(rng, week, m), s_ts)
-        s_ts = np.where(signup, slo, s_ts)
+        regular = len(sp) - int(new.sum())
+        s_ts = np.concatenate([self._plan_ts(rng, sp[:regular], slo[:regular], m), slo[regular:]])
         pages = np.where(signup, 1, 1 + rng.poisson(RATES["web_pages_extra"][sa]))
         es = np.repeat(np.arange(len(sp)), pages)
         pos = _group_pos(pages)
@@ -1170,31 +1312,31 @@ class _World:
         lo, frac = self._window(m, acc)
         level = self.mult[acc] * frac * VOLUME
         # 1) sessions: session_start then feature_used events a few minutes apart
-        n_sess = rng.poisson(RATES["app_sessions"][a] * level)
+        n_sess = _counts(rng, "app_sessions", a, level, frac)
         sp, sa, slo = np.repeat(acc, n_sess), np.repeat(a, n_sess), np.repeat(lo, n_sess)
         per = 1 + rng.poisson(RATES["app_features"][sa])
         es = np.repeat(np.arange(len(sp)), per)
         pos = _group_pos(per)
         cum = np.cumsum(np.where(pos == 0, 0, rng.integers(10, 600, len(es))))
         offset = cum - np.repeat(cum[np.cumsum(per) - per], per)
-        ts1 = np.minimum(self._uniform_ts(rng, slo, m)[es] + offset, hi - 1)
+        ts1 = np.minimum(self._plan_ts(rng, sp, slo, m)[es] + offset, hi - 1)
         name1 = np.where(pos == 0, 0, 1)
         # 2) onboarding: a new account walks the five steps; strugglers keep retrying them
         new = np.where(self.signup_m[acc] == m, len(ONBOARDING_STEPS), 0)
-        n_onb = new + rng.poisson(RATES["onboarding"][a] * frac * VOLUME)
+        n_onb = new + _counts(rng, "onboarding", a, frac * VOLUME, frac)
         op, oa = np.repeat(acc, n_onb), np.repeat(a, n_onb)
         name2 = 2 + _pick(rng, ONBOARDING_MIX, oa)
         step = np.minimum(_group_pos(n_onb), len(ONBOARDING_STEPS) - 1)
         step = np.where(rng.random(len(op)) < 0.5, step, rng.integers(0, 5, len(op)))
         # 3) retries and errors, on the features the person uses
-        n_retry = rng.poisson(RATES["retry"][a] * level)
-        n_error = rng.poisson(RATES["error"][a] * level)
+        n_retry = _counts(rng, "retry", a, level, frac)
+        n_error = _counts(rng, "error", a, level, frac)
         rp = np.concatenate([np.repeat(acc, n_retry), np.repeat(acc, n_error)])
         name3 = np.concatenate([np.full(n_retry.sum(), 5), np.full(n_error.sum(), 6)])
 
         who = np.concatenate([sp[es], op, rp])
-        lo_of = np.concatenate([np.repeat(lo, n_onb), np.repeat(lo, n_retry + n_error)])
-        ts = np.concatenate([ts1, self._uniform_ts(rng, lo_of, m)])
+        lo_of = np.maximum(self.start(m), self.signup_ts[np.concatenate([op, rp])])
+        ts = np.concatenate([ts1, self._plan_ts(rng, np.concatenate([op, rp]), lo_of, m)])
         name = np.concatenate([name1, name2, name3])
         self._count(m, who)
         if not write:
@@ -1229,21 +1371,30 @@ class _World:
         )
 
     def gen_email_events(self, m: int, act: np.ndarray, write: bool) -> pl.DataFrame | None:
-        """Campaign sends to subscribed addresses, then opens, clicks, bounces, unsubscribes."""
+        """Campaign sends to subscribed addresses (CAMPAIGN_AUDIENCE) and welcome mails, then
+        opens, clicks, bounces, unsubscribes."""
         if not write:
             return None  # email activity does not enter the outcomes
         rng = _rng(self.seed, _S_GEN["email_events"], m)
         hi = self.start(m + 1)
         rec = act[~self.unsubscribed[act]]
         a = self.arch[rec].astype(np.int64)
-        lo, frac = self._window(m, rec)
-        n_sent = rng.poisson(RATES["email_sent"][a] * frac * VOLUME)
-        sp, sa, slo = np.repeat(rec, n_sent), np.repeat(a, n_sent), np.repeat(lo, n_sent)
-        n = len(sp)
+        lo, _ = self._window(m, rec)
         send_day = rng.integers(0, 27, 6) * _DAY + rng.integers(8 * 3600, 18 * 3600, 6)
-        camp = rng.integers(0, 6, n)
-        sent = self.start(m) + send_day[camp] + rng.integers(0, 1800, n)
-        sent = np.minimum(np.maximum(sent, slo + rng.integers(0, 1800, n)), hi - 1)
+        send_at = self.start(m) + send_day
+        audience = CAMPAIGN_AUDIENCE.copy()
+        if (self.first_month + m).astype(np.int64) % NEWSLETTER_MONTHS:
+            audience[:, 0] = False  # no newsletter this month
+        # Each campaign goes to its audience, as far as they had signed up by its send time;
+        # new sign-ups get the welcome mail within the hour.
+        r_idx, camp = np.nonzero(audience[a] & (send_at[None, :] >= lo[:, None]))
+        welcome = np.flatnonzero(self.signup_m[rec] == m)
+        at = np.concatenate([send_at[camp], self.signup_ts[rec[welcome]]])
+        r_idx = np.concatenate([r_idx, welcome])
+        camp = np.concatenate([camp, np.full(len(welcome), WELCOME_CAMPAIGN)])
+        sp, sa = rec[r_idx], a[r_idx]
+        n = len(sp)
+        sent = np.minimum(at + rng.integers(0, 1800, n), hi - 1)
         bounce = rng.random(n) < RATES["email_bounce"][sa]
         opened = ~bounce & (rng.random(n) < RATES["email_open"][sa])
         clicked = opened & (rng.random(n) < RATES["email_click"][sa])
@@ -1308,7 +1459,7 @@ class _World:
         rng = _rng(self.seed, _S_GEN["support_tickets"], m)
         a = self.arch[act].astype(np.int64)
         lo, frac = self._window(m, act)
-        n_t = rng.poisson(RATES["tickets"][a] * frac)
+        n_t = _counts(rng, "tickets", a, frac, frac)
         who, ta = np.repeat(act, n_t), np.repeat(a, n_t)
         opened = self._uniform_ts(rng, np.repeat(lo, n_t), m)
         k = len(who)
@@ -1391,18 +1542,18 @@ class _World:
         rng = _rng(self.seed, _S_GEN["orders"], m)
         a = self.arch[act].astype(np.int64)
         lo, frac = self._window(m, act)
-        n_o = rng.poisson(RATES["orders"][a] * self.mult[act] * frac)
+        n_o = _counts(rng, "orders", a, self.mult[act] * frac, frac)
         op, oa = np.repeat(act, n_o), np.repeat(a, n_o)
-        o_ts = self._uniform_ts(rng, np.repeat(lo, n_o), m)
+        o_ts = self._plan_ts(rng, op, np.repeat(lo, n_o), m)
         cancelled, refunded = RATES["order_cancelled"], RATES["order_refunded"]
         status = _pick(rng, np.stack([1 - cancelled - refunded, cancelled, refunded], 1), oa)
         lines = 1 + rng.poisson(RATES["order_lines_extra"][oa])
         lo_idx = np.repeat(np.arange(len(op)), lines)
         who, la = op[lo_idx], oa[lo_idx]
         n_l = len(who)
-        beta = PRODUCT_BETA[la]
-        sku = (rng.beta(beta[:, 0], beta[:, 1]) * len(self.sku_price)).astype(np.int64)
-        sku = np.minimum(sku, len(self.sku_price) - 1)
+        tier = PRICE_TIER[la]
+        q = tier[:, 0] + (tier[:, 1] - tier[:, 0]) * self.taste[who] + rng.normal(0, 0.03, n_l)
+        sku = (np.clip(q, 0.0, 0.999) * len(self.sku_price)).astype(np.int64)
         qty = np.minimum(1 + rng.poisson(RATES["quantity_extra"][la]), 9)
         discount = np.where(
             (la == BARGAIN) & (rng.random(n_l) < 0.4), rng.uniform(0.1, 0.3, n_l), 0.0
@@ -1625,7 +1776,8 @@ class _SourceFiles:
         # Malformed rows: new records made from random valid rows, inserted at random lines.
         n_bad = int(round(self.malformed_share * body_n))
         if body_n >= 200 and self.malformed_share > 0:
-            n_bad = max(n_bad, 1)  # every file of some size has at least one
+            # Every file of some size has its share, rounded up: at least one.
+            n_bad = int(np.ceil(self.malformed_share * body_n))
         n_bad = n_bad if n_on else 0
         bad = self._malformed(rng, on_time, n_bad)
         slot = rng.integers(0, n_on + carried.height + 1, n_bad)
@@ -1961,7 +2113,7 @@ def generate(
     end_month: str = "2025-12",
     malformed_share: float = 0.005,
     duplicate_share: float = 0.01,
-    switch_share: float = 0.08,
+    switch_share: float = 0.05,
 ) -> dict:
     """Write a synthetic company's landing files and ground truth under `out`.
 
@@ -1969,10 +2121,10 @@ def generate(
         signing up during it. months: calendar months written, ending with `end_month`
         ('YYYY-MM'); three more are simulated for the outcomes. seed: same arguments give
         byte-identical files.
-    malformed_share: planted malformed rows per file (at least one in files of 200+ rows, and
+    malformed_share: planted malformed rows per file (rounded up in files of 200+ rows, and
         a truncated last line in three files; 0 plants none). duplicate_share: re-delivered
         copies of event, order and billing rows. switch_share: monthly share of persons
-        changing archetype.
+        changing archetype (besides new sign-ups settling after their exploring month).
 
     Writes `out/landing/` (one CSV per source and month, `sources.yaml`) and `out/truth/`
     (persons, records, archetypes, outcomes, malformed, duplicates, traps, summary.json); both
