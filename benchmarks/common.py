@@ -4,9 +4,13 @@ Each step runs in its own interpreter so its peak RSS (getrusage) is its own.
 """
 
 import json
+import shutil
 import subprocess
 import sys
+import tempfile
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 PY = sys.executable
@@ -51,3 +55,16 @@ def generate(customers: int, months: int, seed: int, out: Path) -> float:
         capture_output=True,
     )  # fmt: skip
     return round(time.perf_counter() - t, 1)
+
+
+@contextmanager
+def work_folder(prefix: str, keep: bool = False) -> Iterator[Path]:
+    """A temporary folder for one benchmark; removed afterwards unless `keep`."""
+    work = Path(tempfile.mkdtemp(prefix=prefix))
+    try:
+        yield work
+    finally:
+        if keep:
+            print(f"kept {work}", file=sys.stderr)
+        else:
+            shutil.rmtree(work, ignore_errors=True)

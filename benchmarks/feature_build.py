@@ -13,12 +13,9 @@
 
 import argparse
 import json
-import shutil
-import sys
-import tempfile
 from pathlib import Path
 
-from common import LOAD_RAW, child, generate
+from common import LOAD_RAW, child, generate, work_folder
 
 IDENTITY = """
 import json, sys, time
@@ -108,8 +105,7 @@ def main() -> None:
     parser.add_argument("--keep", action="store_true", help="keep the temporary folder")
     args = parser.parse_args()
 
-    work = Path(tempfile.mkdtemp(prefix="feature-bench-"))
-    try:
+    with work_folder("feature-bench-", args.keep) as work:
         figures: dict = {"customers": args.customers, "months": args.months, "month": args.month}
         if args.warehouse:
             warehouse = Path(args.warehouse)
@@ -147,11 +143,6 @@ def main() -> None:
             print(f"{'  ' + name:<58}{seconds:>10}")
         print(f"ratio build / floor (medians of {args.repeat} side-by-side runs): {ratio:.2f}")
         print(json.dumps(figures))
-    finally:
-        if args.keep:
-            print(f"kept {work}", file=sys.stderr)
-        else:
-            shutil.rmtree(work, ignore_errors=True)
 
 
 if __name__ == "__main__":

@@ -15,13 +15,10 @@ Each step runs in its own subprocess so peak memory is per step.
 
 import argparse
 import json
-import shutil
-import sys
-import tempfile
 import time
 from pathlib import Path
 
-from common import LOAD_RAW, child, generate  # noqa: E402  (benchmarks/ is on sys.path)
+from common import LOAD_RAW, child, generate, work_folder  # noqa: E402  (benchmarks/ is on sys.path)
 
 IDENTITY = """
 import json, sys, time
@@ -110,8 +107,7 @@ def main() -> None:
     parser.add_argument("--keep", action="store_true", help="keep the temporary folder")
     args = parser.parse_args()
 
-    work = Path(tempfile.mkdtemp(prefix="identity-bench-"))
-    try:
+    with work_folder("identity-bench-", args.keep) as work:
         data = Path(args.data) if args.data else work / "data"
         figures: dict = {"customers": args.customers, "months": args.months}
         if not args.data:
@@ -155,11 +151,6 @@ def main() -> None:
         print(f"stage steps (s): {stage['steps']}")
         print(f"evaluation: {figures['evaluation']}")
         print(json.dumps(figures))
-    finally:
-        if args.keep:
-            print(f"kept {work}", file=sys.stderr)
-        else:
-            shutil.rmtree(work, ignore_errors=True)
 
 
 if __name__ == "__main__":

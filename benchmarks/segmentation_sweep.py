@@ -12,12 +12,10 @@ month's features (slow at 1M: see benchmarks/feature_build.py).
 
 import argparse
 import json
-import shutil
 import sys
-import tempfile
 from pathlib import Path
 
-from common import child
+from common import child, work_folder
 
 SEGMENT = """
 import json, os, sys, time
@@ -63,8 +61,7 @@ def main() -> None:
     parser.add_argument("--customers", type=int, default=100_000, help="without --warehouse")
     parser.add_argument("--month", default="2025-12")
     args = parser.parse_args()
-    work = Path(tempfile.mkdtemp(prefix="segmentation-bench-"))
-    try:
+    with work_folder("segmentation-bench-") as work:
         warehouse = args.warehouse
         if not warehouse:
             repo = str(Path(__file__).resolve().parents[1])
@@ -86,8 +83,6 @@ def main() -> None:
             f"{figures['chosen_metrics']}"
         )
         print(json.dumps(figures))
-    finally:
-        shutil.rmtree(work, ignore_errors=True)
 
 
 if __name__ == "__main__":
