@@ -60,8 +60,9 @@ def main() -> None:
     parser.add_argument("--warehouse", help="a warehouse whose features hold --month")
     parser.add_argument("--customers", type=int, default=100_000, help="without --warehouse")
     parser.add_argument("--month", default="2025-12")
+    parser.add_argument("--keep", action="store_true", help="keep the generated warehouse")
     args = parser.parse_args()
-    with work_folder("segmentation-bench-") as work:
+    with work_folder("segmentation-bench-", keep=args.keep) as work:
         warehouse = args.warehouse
         if not warehouse:
             repo = str(Path(__file__).resolve().parents[1])

@@ -7,6 +7,7 @@ by this command, never by the pipeline.
 from pathlib import Path
 
 import duckdb
+import polars as pl
 
 from seg_platform.settings import PlatformHome
 from seg_platform.sources.contract import SOURCES
@@ -196,9 +197,13 @@ def raw_metrics(con: duckdb.DuckDBPyConnection, truth: Path) -> dict:
 def segmentation_metrics(con: duckdb.DuckDBPyConnection, truth: Path) -> dict:
     """Adjusted Rand index of each month's segments against the planted archetype of that month.
 
-    A profile stands for the person who owns most of its records. `ari` counts every segmented
-    profile (a person split over two profiles counts twice); `ari_one_profile_per_person` keeps
-    only each person's largest profile.
+    A profile stands for the person who owns most of its records. `ari` counts each person
+    active in the month (signed up and not churned) once, by their largest profile: the
+    archetype is what a person does while a customer, and a person who churned keeps their
+    last archetype in the truth with no behaviour left to show it. Beside it:
+    `ari_all_profiles` also counts the smaller profiles of persons the identity graph split
+    (fragments holding part of a person's behaviour; see `identity`), `ari_with_churned`
+    counts every segmented profile.
     """
     from sklearn.metrics import adjusted_rand_score
 
@@ -213,23 +218,28 @@ def segmentation_metrics(con: duckdb.DuckDBPyConnection, truth: Path) -> dict:
     con.register("_eval_owners", owners)
     frame = con.sql(f"""
         SELECT strftime(s.as_of_date, '%Y-%m') AS month, s.profile_id, s.segment,
-               a.person_id, a.archetype, o.records
+               a.person_id, a.archetype, a.active, o.records
         FROM segmentation.customer_segments s
         JOIN _eval_owners o USING (profile_id)
         JOIN '{archetypes}' a ON a.person_id = o.person_id
              AND a.month = strftime(s.as_of_date, '%Y-%m')
         ORDER BY month, profile_id""").pl()
     con.unregister("_eval_owners")
+
+    def ari(part: pl.DataFrame) -> float:
+        return round(adjusted_rand_score(part["archetype"], part["segment"]), 4)
+
     months = {}
     for (month,), part in frame.group_by(["month"], maintain_order=True):
-        main = part.sort("records", descending=True).unique("person_id", keep="first")
+        active = part.filter(pl.col("active"))
+        main = active.sort("records", descending=True).unique("person_id", keep="first")
         months[month] = {
             "profiles": part.height,
-            "ari": round(adjusted_rand_score(part["archetype"], part["segment"]), 4),
-            "ari_one_profile_per_person": round(
-                adjusted_rand_score(main["archetype"], main["segment"]), 4
-            ),
+            "churned": part.height - active.height,
             "segments": part["segment"].n_unique(),
+            "ari": ari(main),
+            "ari_all_profiles": ari(active),
+            "ari_with_churned": ari(part),
         }
     latest = max(months) if months else None
     return {"latest_month": latest, **(months[latest] if latest else {}), "months": months}

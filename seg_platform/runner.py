@@ -78,6 +78,9 @@ def _failures(result, label: str) -> list[str]:
     for event in result.all_events:
         if event.event_type_value == "STEP_FAILURE":
             error = event.step_failure_data.error
+            # Dagster wraps the exception the step raised; the innermost cause says what broke.
+            while error is not None and error.cause is not None:
+                error = error.cause
             message = error.message.strip() if error else ""
             message = message.removeprefix("dagster._core.definitions.events.Failure: ")
             failures.append(f"{label}: step {event.step_key} failed: {message}")

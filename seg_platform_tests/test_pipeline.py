@@ -54,10 +54,12 @@ def test_every_planted_malformed_row_is_caught_and_no_valid_row_is(home, company
         assert monthly.execute_in_process(instance=instance, partition_key="2025-12-01").success
     first = snapshot(home)
 
-    # The evaluation reports how well the segments recover the planted archetypes.
+    # The evaluation reports how well the segments recover the planted archetypes (the 0.8
+    # acceptance is measured on the demo's company: segmentation/test_archetype_recovery.py).
     segmentation = evaluate(home, company / "truth")["segmentation"]
     assert segmentation["latest_month"] == "2025-12"
-    assert segmentation["profiles"] > 300 and -1 <= segmentation["ari"] <= 1
+    assert segmentation["profiles"] > 300 and segmentation["churned"] > 0
+    assert 0.5 < segmentation["ari"] <= 1
 
     # Idempotent: the same inputs give identical tables, rows and positions included.
     with dg.DagsterInstance.ephemeral() as instance:

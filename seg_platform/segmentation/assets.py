@@ -33,7 +33,7 @@ TRUSTED_TYPES = [
     "numpy.dtype",
     "seg_platform.segmentation.candidates.NearestCentroid",
     "seg_platform.segmentation.preprocess.DropEmpty",
-    "seg_platform.segmentation.preprocess.SkewedLog1p",
+    "seg_platform.segmentation.preprocess.CountLog1p",
     "seg_platform.segmentation.sweep.RankedSegments",
 ]
 

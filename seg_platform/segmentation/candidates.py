@@ -68,7 +68,7 @@ class Candidate:
 
     def estimator(self, seed: int, min_cluster_share: float = 0.02):
         if self.algorithm == "kmeans":
-            return KMeans(n_clusters=self.k, n_init=4, random_state=seed)
+            return KMeans(n_clusters=self.k, n_init=10, random_state=seed)
         if self.algorithm == "gmm":
             return GaussianMixture(
                 n_components=self.k, covariance_type="diag", n_init=2, random_state=seed

@@ -1,8 +1,8 @@
 """Preprocessing as part of the model: a scikit-learn Pipeline fitted with the clusterer.
 
 Scoring a new customer with the logged pipeline applies exactly the transform it was fitted
-with: log of skewed counts and amounts, median imputation with missing-indicators, robust
-scaling and optionally PCA.
+with: log of the counts and amounts (right-skewed), median imputation with missing-indicators,
+robust scaling and optionally PCA.
 """
 
 import numpy as np
@@ -26,27 +26,23 @@ class DropEmpty(TransformerMixin, BaseEstimator):
         return np.asarray(X, dtype=np.float64)[:, self.keep_]
 
 
-class SkewedLog1p(TransformerMixin, BaseEstimator):
-    """log1p of the columns that are never negative and right-skewed (skewness > `threshold`).
+class CountLog1p(TransformerMixin, BaseEstimator):
+    """log1p of the count, amount and day columns: never negative and above 1 somewhere.
 
-    Which columns is decided at fit time and kept, so scoring transforms the same columns.
-    Missing values stay missing (imputation comes next).
+    Customer counts and amounts are right-skewed and heavy-tailed; left raw, a handful of
+    very large values (or a column whose quartiles coincide, so robust scaling cannot shrink
+    it) dominate the distances and k-means spends segments on outliers. Shares and rates
+    (within 0..1) and columns with negative values (e.g. a velocity in -1..1) stay as they
+    are. Which columns is decided at fit time and kept, so scoring transforms the same ones;
+    missing values stay missing (imputation comes next).
     """
-
-    def __init__(self, threshold: float = 1.0):
-        self.threshold = threshold
 
     def fit(self, X, y=None):
         X = np.asarray(X, dtype=np.float64)
         with np.errstate(all="ignore"):
-            # Sample skewness, ignoring missing values (scipy's nan_policy="omit" is far slower).
-            deviation = X - np.nanmean(X, axis=0)
-            square = deviation * deviation
-            m2 = np.nanmean(square, axis=0)
-            m3 = np.nanmean(square * deviation, axis=0)
-            skewness = np.nan_to_num(m3 / m2**1.5, nan=0.0, posinf=0.0, neginf=0.0)
             minimum = np.nanmin(np.where(np.isnan(X), np.inf, X), axis=0)
-        self.log_columns_ = (minimum >= 0) & (skewness > self.threshold)
+            maximum = np.nanmax(np.where(np.isnan(X), -np.inf, X), axis=0)
+        self.log_columns_ = (minimum >= 0) & (maximum > 1) & np.isfinite(maximum)
         self.n_features_in_ = X.shape[1]
         return self
 
@@ -60,7 +56,7 @@ def preprocessing(pca_variance: float | None = None, seed: int = 0) -> list[tupl
     """The preprocessing steps; PCA keeps `pca_variance` of the variance when given."""
     steps: list[tuple[str, object]] = [
         ("drop_empty", DropEmpty()),
-        ("log_skewed", SkewedLog1p()),
+        ("log_counts", CountLog1p()),
         ("impute", SimpleImputer(strategy="median", add_indicator=True)),
         ("scale", RobustScaler()),
     ]

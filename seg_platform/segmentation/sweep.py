@@ -69,7 +69,7 @@ def run_sweep(X: np.ndarray, config: SweepConfig) -> SweepResult:
         seconds[name] = round(now - clock, 3)
         clock = now
 
-    # Medians, quantiles and skewness are estimated on a large fixed sample: on a million
+    # Ranges, medians and quantiles are estimated on a large fixed sample: on a million
     # customers the full-table estimates are the same to the third digit and cost 10x more.
     order = sample_rows(len(X), len(X), config.seed)
     fit_rows = order[: max(config.preprocess_sample, config.selection_sample)]

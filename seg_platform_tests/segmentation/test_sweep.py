@@ -11,7 +11,7 @@ from seg_platform.segmentation.candidates import (
     Scored,
     default_candidates,
 )
-from seg_platform.segmentation.preprocess import SkewedLog1p, fit_preprocessing
+from seg_platform.segmentation.preprocess import CountLog1p, fit_preprocessing
 from seg_platform.segmentation.selection import SelectionRule
 from seg_platform.segmentation.sweep import SweepConfig, run_sweep
 
@@ -22,20 +22,23 @@ def blobs(n=3000, centers=6, seed=0):
     return X, y
 
 
-def test_skewed_log_touches_only_non_negative_skewed_columns():
+def test_count_log_touches_only_counts_and_amounts():
     rng = np.random.default_rng(0)
     X = np.column_stack([
         rng.exponential(10, 1000),  # skewed counts: logged
-        rng.normal(0, 1, 1000),  # symmetric, has negatives: kept
-        -rng.exponential(10, 1000),  # skewed but negative: kept
+        rng.normal(0, 1, 1000),  # has negatives (a velocity): kept
+        -rng.exponential(10, 1000),  # negative amounts: kept
+        rng.uniform(0, 1, 1000),  # a rate within 0..1: kept
+        rng.integers(0, 40, 1000),  # days, not skewed but a count: logged
     ])  # fmt: skip
     X[0, 0] = np.nan
-    step = SkewedLog1p().fit(X)
-    assert step.log_columns_.tolist() == [True, False, False]
+    step = CountLog1p().fit(X)
+    assert step.log_columns_.tolist() == [True, False, False, False, True]
     out = step.transform(X)
     assert np.isnan(out[0, 0])
     assert np.allclose(out[1:, 0], np.log1p(X[1:, 0]))
-    assert np.array_equal(out[:, 1:], X[:, 1:])
+    assert np.array_equal(out[:, 1:4], X[:, 1:4])
+    assert np.allclose(out[:, 4], np.log1p(X[:, 4]))
 
 
 def test_preprocessing_drops_absent_features_and_flags_missing_values():
