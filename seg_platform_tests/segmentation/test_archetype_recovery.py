@@ -21,7 +21,6 @@ def test_champion_recovers_the_planted_archetypes(home, monkeypatch, capsys):
     assert "2025-12: kmeans_k" in out or "2025-12: ward_k" in out or "2025-12: gmm_k" in out
 
     segmentation = evaluate(home, company / "truth")["segmentation"]
-    print({k: v for k, v in segmentation.items() if k != "months"})
     assert segmentation["latest_month"] == "2025-12"
     assert segmentation["ari"] >= 0.8
     # Churned persons keep their last archetype in the truth but behave alike (dormant), and
@@ -31,8 +30,12 @@ def test_champion_recovers_the_planted_archetypes(home, monkeypatch, capsys):
 
     # The month's segments come from the registered champion.
     with connect(home.warehouse, read_only=True) as con:
-        versions = {int(v) for (v,) in con.sql(
-            "SELECT DISTINCT model_version FROM segmentation.customer_segments").fetchall()}
+        versions = {
+            int(v)
+            for (v,) in con.sql(
+                "SELECT DISTINCT model_version FROM segmentation.customer_segments"
+            ).fetchall()
+        }
     mlflow.set_tracking_uri(home.mlflow_tracking_uri)
     champion = mlflow.MlflowClient().get_model_version_by_alias("customer_segmentation", "champion")
     assert versions == {int(champion.version)}
