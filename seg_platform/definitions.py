@@ -6,6 +6,7 @@ import dagster as dg
 
 from seg_platform.features.checks import build_catalog_asset, build_feature_checks
 from seg_platform.identity.assets import IDENTITY_ASSETS, IDENTITY_CHECKS
+from seg_platform.orchestration import build_automation, build_follow_up
 from seg_platform.partitions import monthly_partitions
 from seg_platform.resources import (
     IdentityConfig,
@@ -15,6 +16,7 @@ from seg_platform.resources import (
 )
 from seg_platform.segmentation.assets import SEGMENTATION_ASSETS, SEGMENTATION_CHECKS
 from seg_platform.segmentation.tracking import MlflowResource
+from seg_platform.segments.assets import SEGMENTS_ASSETS
 from seg_platform.sources.assets import RAW_ASSETS, RAW_CHECKS
 from seg_platform.sql_models.assets import SQL_ROOT, load_sql_assets
 
@@ -31,7 +33,14 @@ def make_definitions(sql_root: Path = SQL_ROOT) -> dg.Definitions:
         for check in build_feature_checks(model)
     ]  # fmt: skip
     catalog_asset, catalog_check = build_catalog_asset(models)
-    assets = [*RAW_ASSETS, *IDENTITY_ASSETS, *sql_assets, catalog_asset, *SEGMENTATION_ASSETS]
+    assets = [
+        *RAW_ASSETS,
+        *IDENTITY_ASSETS,
+        *sql_assets,
+        catalog_asset,
+        *SEGMENTATION_ASSETS,
+        *SEGMENTS_ASSETS,
+    ]
     monthly_keys = [key for a in assets if a.partitions_def for key in a.keys]
     jobs = [
         dg.define_asset_job(
@@ -50,12 +59,17 @@ def make_definitions(sql_root: Path = SQL_ROOT) -> dg.Definitions:
             name=MONTHLY_JOB,
             selection=dg.AssetSelection.assets(*monthly_keys),
             partitions_def=monthly_partitions,
-            description="Build one month's snapshots from the current tables: features, then the "
-            "segmentation (MLflow runs, registered model, champion when the checks pass).",
+            description="Build one month's snapshots from the current tables: features, the "
+            "segmentation (MLflow runs, registered model), the segment tables, and the champion "
+            "alias when every blocking check passed.",
         ),
     ]
+    schedule, sensor = build_automation(CURRENT_JOB, MONTHLY_JOB)
+    follow_up = build_follow_up(jobs[1], jobs[2])
     return dg.Definitions(
         assets=assets,
+        schedules=[schedule],
+        sensors=[sensor, follow_up],
         asset_checks=[
             *RAW_CHECKS,
             *IDENTITY_CHECKS,

@@ -25,6 +25,8 @@ def evaluate(home: PlatformHome, truth: Path | None, febrl: Path | None = None) 
                 metrics["identity"] = identity_metrics(con, truth)
             if table_exists(con, "segmentation", "customer_segments"):
                 metrics["segmentation"] = segmentation_metrics(con, truth)
+            if table_exists(con, "segments", "segment_assignments"):
+                metrics["segments"] = segment_metrics(con, truth)
     if febrl is not None:
         from seg_platform.identity.linkage import febrl_link_metrics
 
@@ -194,6 +196,18 @@ def raw_metrics(con: duckdb.DuckDBPyConnection, truth: Path) -> dict:
     return {"sources": per_source, "totals": totals}
 
 
+def _profile_owners(con: duckdb.DuckDBPyConnection, truth: Path) -> pl.DataFrame:
+    """Each profile's owner: the person who owns most of its records, and its record count."""
+    return con.sql(f"""
+        WITH cells AS (
+            SELECT rp.profile_id, t.person_id, count(*) AS n
+            FROM '{truth / "records.parquet"}' t
+            JOIN identity.record_profiles rp USING (source, record_key)
+            WHERE rp.profile_id IS NOT NULL GROUP BY ALL)
+        SELECT profile_id, arg_max(person_id, n) AS person_id, sum(n) AS records
+        FROM cells GROUP BY profile_id""").pl()
+
+
 def segmentation_metrics(con: duckdb.DuckDBPyConnection, truth: Path) -> dict:
     """Adjusted Rand index of each month's segments against the planted archetype of that month.
 
@@ -207,15 +221,8 @@ def segmentation_metrics(con: duckdb.DuckDBPyConnection, truth: Path) -> dict:
     """
     from sklearn.metrics import adjusted_rand_score
 
-    records, archetypes = truth / "records.parquet", truth / "archetypes.parquet"
-    owners = con.sql(f"""
-        WITH cells AS (
-            SELECT rp.profile_id, t.person_id, count(*) AS n
-            FROM '{records}' t JOIN identity.record_profiles rp USING (source, record_key)
-            WHERE rp.profile_id IS NOT NULL GROUP BY ALL)
-        SELECT profile_id, arg_max(person_id, n) AS person_id, sum(n) AS records
-        FROM cells GROUP BY profile_id""").pl()
-    con.register("_eval_owners", owners)
+    archetypes = truth / "archetypes.parquet"
+    con.register("_eval_owners", _profile_owners(con, truth))
     frame = con.sql(f"""
         SELECT strftime(s.as_of_date, '%Y-%m') AS month, s.profile_id, s.segment,
                a.person_id, a.archetype, a.active, o.records
@@ -243,3 +250,88 @@ def segmentation_metrics(con: duckdb.DuckDBPyConnection, truth: Path) -> dict:
         }
     latest = max(months) if months else None
     return {"latest_month": latest, **(months[latest] if latest else {}), "months": months}
+
+
+def segment_metrics(con: duckdb.DuckDBPyConnection, truth: Path) -> dict:
+    """Segment tables against the planted archetype switches, between consecutive months.
+
+    Persons active in both months, each by their largest profile. A planted switch is a change
+    of archetype; an observed move a change of stable segment id. Per month pair: how many of
+    each, `agreement` (share of persons where switched == moved), `switches_detected` (recall)
+    and `moves_explained` (precision). Features look back up to 90 days, so a switch can show
+    a month late: `switches_detected_within_2_months` counts a move in the month of the switch
+    or the next. `stable_ids`: per archetype, the segment id holding most of its (unswitched)
+    persons in each month, and whether it stayed the same over the months.
+    """
+    archetypes = truth / "archetypes.parquet"
+    con.register("_eval_owners", _profile_owners(con, truth))
+    frame = con.sql(f"""
+        WITH main AS (
+            SELECT profile_id, person_id FROM _eval_owners
+            QUALIFY row_number() OVER (
+                PARTITION BY person_id ORDER BY records DESC, profile_id) = 1)
+        SELECT strftime(s.as_of_date, '%Y-%m') AS month, m.person_id, s.segment_id,
+               a.archetype, a.active
+        FROM segments.segment_assignments s
+        JOIN main m USING (profile_id)
+        JOIN '{archetypes}' a ON a.person_id = m.person_id
+             AND a.month = strftime(s.as_of_date, '%Y-%m')
+        ORDER BY month, person_id""").pl()
+    con.unregister("_eval_owners")
+    months = sorted(frame["month"].unique().to_list())
+    pairs = {}
+    for before, after in zip(months, months[1:], strict=False):
+        a = frame.filter(pl.col("month") == before, pl.col("active"))
+        b = frame.filter(pl.col("month") == after, pl.col("active"))
+        both = a.join(b, on="person_id", suffix="_next")
+        switched = both["archetype"] != both["archetype_next"]
+        moved = both["segment_id"] != both["segment_id_next"]
+        pairs[after] = {
+            "persons_in_both_months": both.height,
+            "planted_switches": int(switched.sum()),
+            "observed_moves": int(moved.sum()),
+            "agreement": round(float((switched == moved).mean()), 4) if both.height else None,
+            "switches_detected": round(float((switched & moved).sum() / switched.sum()), 4)
+            if switched.sum()
+            else None,
+            "moves_explained": round(float((switched & moved).sum() / moved.sum()), 4)
+            if moved.sum()
+            else None,
+        }
+    # A switch in month m shows as a move into m or into m + 1.
+    detected_late = []
+    for before, after, later in zip(months, months[1:], months[2:], strict=False):
+        parts = [
+            frame.filter(pl.col("month") == m, pl.col("active")) for m in (before, after, later)
+        ]
+        j = (
+            parts[0]
+            .join(parts[1], on="person_id", suffix="_1")
+            .join(parts[2], on="person_id", suffix="_2")
+        )
+        switched = j["archetype"] != j["archetype_1"]
+        moved = (j["segment_id"] != j["segment_id_1"]) | (j["segment_id_1"] != j["segment_id_2"])
+        if switched.sum():
+            detected_late.append(float((switched & moved).sum() / switched.sum()))
+    stable = {}
+    for (archetype,), part in frame.filter(pl.col("active")).group_by(["archetype"]):
+        majority = (
+            part.group_by("month", "segment_id").len()
+            .sort(["month", "len", "segment_id"], descending=[False, True, False])
+            .unique("month", keep="first").sort("month")
+        )  # fmt: skip
+        ids = majority["segment_id"].to_list()
+        stable[archetype] = {"segment_ids_by_month": ids, "same_id_throughout": len(set(ids)) == 1}
+    totals = {
+        "planted_switches": sum(p["planted_switches"] for p in pairs.values()),
+        "observed_moves": sum(p["observed_moves"] for p in pairs.values()),
+        "mean_agreement": round(sum(p["agreement"] for p in pairs.values()) / len(pairs), 4)
+        if pairs
+        else None,
+        "switches_detected_within_2_months": round(sum(detected_late) / len(detected_late), 4)
+        if detected_late
+        else None,
+        "archetypes_with_stable_id": sum(v["same_id_throughout"] for v in stable.values()),
+        "archetypes": len(stable),
+    }
+    return {"months": months, **totals, "pairs": pairs, "stable_ids": dict(sorted(stable.items()))}

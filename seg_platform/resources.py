@@ -106,6 +106,12 @@ class SegmentationConfig(dg.ConfigurableResource):
     min_segment_share: float = 0.02
     min_stability: float = 0.8
     min_silhouette: float = 0.1  # floor checked before a model may become champion
+    # Segment tables (group `segments`).
+    playbook: str = ""  # YAML of one action per segment theme; empty = the embedded default
+    max_match_ratio: float = 1.0  # keep an id when last month's centre is this close (README)
+    min_outcome_spread: float = 0.3  # segments must differ in a later outcome by this much
+    unchanged_quantile: float = 0.25  # "barely moved": this share of smallest feature moves
+    min_kept_share: float = 0.9  # of those, the share expected to keep their segment (WARN)
 
     def rule(self):
         from seg_platform.segmentation.selection import SelectionRule

@@ -11,6 +11,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import duckdb
+import polars as pl
 
 # Test hook: a comma-separated list of table names; the process kills itself (SIGKILL) right
 # before committing the replacement of one of them, to prove that a killed run keeps old tables.
@@ -83,6 +84,12 @@ def fetch_one(con: duckdb.DuckDBPyConnection, sql: str, params=None) -> tuple:
     """
     rows = con.execute(sql, params or []).fetchall()
     return rows[0] if rows else ()
+
+
+def fetch_frame(con: duckdb.DuckDBPyConnection, sql: str, params=None) -> pl.DataFrame:
+    """A parameterised query's result as a Polars frame (a connection's `execute` has no `.pl()`
+    of its own: the relation API that has one takes no parameters)."""
+    return pl.from_arrow(con.execute(sql, params or []).to_arrow_table())
 
 
 def frame_to_temp_table(con: duckdb.DuckDBPyConnection, name: str, frame) -> None:

@@ -478,12 +478,12 @@ def every_candidate_logged(
     name="segmentation_champion",
     group_name="segmentation",
     kinds={"mlflow"},
-    deps=["customer_segments"],
+    deps=["segment_assignments", "segment_profiles", "segment_migration"],
     partitions_def=monthly_partitions,
     description="Moves the MLflow alias `champion` of the model `customer_segmentation` to the "
-    "month's registered version. It runs only when the segment validation checks passed (they "
-    "are blocking); otherwise the version stays `challenger`. An older month never takes the "
-    "alias from a newer one.",
+    "month's registered version. It runs only when the segmentation and segment validation "
+    "checks passed (they are blocking); otherwise the version stays `challenger`. An older "
+    "month never takes the alias from a newer one.",
 )
 def segmentation_champion(
     context: dg.AssetExecutionContext,

@@ -1,0 +1,114 @@
+"""Automation: the monthly re-segmentation schedule and the landing-file sensors.
+
+- `monthly_resegmentation` (schedule, off until switched on): on the 1st of each month at
+  03:00 UTC it refreshes the current tables from the landing files, then the run-status sensor
+  below builds the month that just ended.
+- `new_landing_files` (sensor, off until switched on): when a landing file of sources.yaml is
+  added or changes (name, size or modification time), it requests `refresh_current_tables`.
+- `build_latest_month_after_refresh` (run-status sensor): after every successful
+  `refresh_current_tables` run, requests `monthly_snapshot` for the latest month with events,
+  so the new month's features, segments and champion follow new data without anyone clicking.
+
+Switch them on in the UI (Automation) or with `SEG_PLATFORM_AUTOMATION=on` in the environment
+of `dagster dev` / the daemon.
+"""
+
+import hashlib
+import json
+import os
+
+import dagster as dg
+
+AUTOMATION_ENV = "SEG_PLATFORM_AUTOMATION"
+
+
+def _default_status() -> dg.DefaultScheduleStatus:
+    on = os.environ.get(AUTOMATION_ENV, "").lower() in ("1", "on", "true", "yes")
+    return dg.DefaultScheduleStatus.RUNNING if on else dg.DefaultScheduleStatus.STOPPED
+
+
+def _default_sensor_status() -> dg.DefaultSensorStatus:
+    on = _default_status() == dg.DefaultScheduleStatus.RUNNING
+    return dg.DefaultSensorStatus.RUNNING if on else dg.DefaultSensorStatus.STOPPED
+
+
+def landing_fingerprint(config_path) -> str:
+    """A digest of every configured landing file's name, size and modification time."""
+    from seg_platform.sources.config import SourceConfigError, load_sources_config
+
+    try:
+        config = load_sources_config(config_path)
+    except SourceConfigError as exc:
+        return f"error: {exc}"
+    entries = []
+    for source in config.sources.values():
+        try:
+            files = source.files()
+        except SourceConfigError:
+            files = []
+        for path in files:
+            stat = path.stat()
+            entries.append([str(path), stat.st_size, stat.st_mtime_ns])
+    return hashlib.sha256(json.dumps(sorted(entries)).encode()).hexdigest()
+
+
+def build_automation(refresh_job_name: str, monthly_job_name: str):
+    """The schedule and sensors over the refresh and monthly jobs (by name)."""
+
+    @dg.schedule(
+        name="monthly_resegmentation",
+        cron_schedule="0 3 1 * *",
+        job_name=refresh_job_name,
+        default_status=_default_status(),
+        description="On the 1st of each month: refresh the current tables from the landing "
+        "files; `build_latest_month_after_refresh` then re-segments the month that ended.",
+    )
+    def monthly_resegmentation(context: dg.ScheduleEvaluationContext):
+        tick = context.scheduled_execution_time
+        return dg.RunRequest(run_key=f"monthly-{tick:%Y-%m}", tags={"trigger": "schedule"})
+
+    @dg.sensor(
+        name="new_landing_files",
+        job_name=refresh_job_name,
+        minimum_interval_seconds=60,
+        default_status=_default_sensor_status(),
+        description="Requests a refresh of the current tables when a landing file of "
+        "sources.yaml is added or changes.",
+    )
+    def new_landing_files(context: dg.SensorEvaluationContext):
+        from seg_platform import settings
+
+        fingerprint = landing_fingerprint(settings.sources_config_path())
+        if fingerprint.startswith("error: "):
+            return dg.SkipReason(fingerprint.removeprefix("error: "))
+        if fingerprint == context.cursor:
+            return dg.SkipReason("No new or changed landing file.")
+        context.update_cursor(fingerprint)
+        return dg.RunRequest(run_key=fingerprint, tags={"trigger": "new_landing_files"})
+
+    return monthly_resegmentation, new_landing_files
+
+
+def build_follow_up(refresh_job, monthly_job):
+    """After a successful refresh, build the latest month with events."""
+
+    @dg.run_status_sensor(
+        name="build_latest_month_after_refresh",
+        run_status=dg.DagsterRunStatus.SUCCESS,
+        monitored_jobs=[refresh_job],
+        request_job=monthly_job,
+        default_status=_default_sensor_status(),
+        description="After `refresh_current_tables` succeeds, builds the latest month with "
+        "events (features, segmentation, segment tables, champion).",
+    )
+    def build_latest_month_after_refresh(context: dg.RunStatusSensorContext):
+        from seg_platform import settings
+        from seg_platform.runner import months_to_build
+
+        months, note = months_to_build(settings.platform_home(), last=1)
+        if not months:
+            return dg.SkipReason(note or "No month with events to build.")
+        run_id = context.dagster_run.run_id
+        return dg.RunRequest(run_key=f"{run_id}-{months[-1]}", partition_key=months[-1])
+
+    return build_latest_month_after_refresh

@@ -1,0 +1,395 @@
+"""Segment tables (group `segments`), one partition per month: what teams use.
+
+`segment_assignments`, `segment_profiles` and `segment_migration` are built in one step from
+the month's clustering (`customer_segments`) and last month's segments: stable ids, names from
+the data, one action per segment from the playbook, migration counts. Their checks are
+blocking (but for the month-over-month stability one, a warning); `segmentation_champion`
+depends on these tables, so the MLflow alias `champion` moves only when every one passes.
+"""
+
+import datetime as dt
+import tempfile
+from pathlib import Path
+
+import dagster as dg
+import numpy as np
+import polars as pl
+
+from seg_platform.partitions import monthly_partitions
+from seg_platform.quality import Expectation, validate_frame
+from seg_platform.resources import SegmentationConfig, WarehouseResource
+from seg_platform.segmentation.assets import (
+    CANDIDATES,
+    SEGMENTS,
+    feature_columns,
+    load_features,
+)
+from seg_platform.segmentation.tracking import MlflowResource
+from seg_platform.sources.assets import markdown
+from seg_platform.sql_models.project import month_parameters
+from seg_platform.warehouse import (
+    fetch_frame,
+    fetch_one,
+    frame_to_temp_table,
+    replace_partition,
+    table_exists,
+)
+
+ASSIGNMENTS = "segments.segment_assignments"
+PROFILES = "segments.segment_profiles"
+MIGRATION = "segments.segment_migration"
+OUTCOME_DAYS = 90
+
+
+def _previous_month(as_of_date: dt.date) -> dt.date:
+    return as_of_date.replace(day=1) - dt.timedelta(days=1)
+
+
+def load_previous(con, as_of_date: dt.date, columns: list[str]):
+    """Last month's segments, or None when they were not built (first month, or a backfill
+    running ahead of its predecessor: ids then start afresh, and the asset says so)."""
+    from seg_platform.segments.build import Previous
+
+    if not table_exists(con, "segments", "segment_assignments"):
+        return None
+    prev = _previous_month(as_of_date)
+    assignments = fetch_frame(
+        con,
+        f"SELECT profile_id, segment_id FROM {ASSIGNMENTS} WHERE as_of_date = ? "
+        "ORDER BY profile_id",
+        [prev],
+    )
+    if assignments.is_empty():
+        return None
+    features = load_features(con, prev)
+    joined = assignments.join(features, on="profile_id", how="left", maintain_order="left")
+    X = joined.select(columns).to_numpy().astype(np.float64)
+    names, themes = {}, {}
+    for sid, name, theme in con.execute(
+        f"SELECT segment_id, name, theme FROM {PROFILES} WHERE as_of_date = ?", [prev]
+    ).fetchall():
+        names[sid], themes[sid] = name, theme
+    (highest,) = fetch_one(
+        con, f"SELECT max(segment_id) FROM {PROFILES} WHERE as_of_date < ?", [as_of_date]
+    )
+    return Previous(assignments, X, names, themes, (highest if highest is not None else -1) + 1)
+
+
+def outcome_separation(con, assignments_table: str, as_of: dt.datetime) -> dict:
+    """Later outcomes per segment (never used in clustering): revenue and churn in the next
+    90 days, and each one's relative spread across segments ((max - min) / overall mean)."""
+    horizon = as_of + dt.timedelta(days=OUTCOME_DAYS)
+    (latest,) = fetch_one(con, "SELECT max(event_ts) FROM staging.stg_events")
+    if latest is None or latest < horizon:
+        return {"evaluated": False, "reason": f"no data {OUTCOME_DAYS} days after {as_of:%Y-%m-%d}"}
+    per_segment = fetch_frame(
+        con,
+        f"""
+        WITH revenue AS (
+            SELECT profile_id, sum(amount) AS revenue FROM staging.stg_orders
+            WHERE status = 'completed' AND order_ts > $as_of AND order_ts <= $horizon
+            GROUP BY ALL),
+        active AS (
+            SELECT DISTINCT profile_id FROM staging.stg_events
+            WHERE event_ts > $as_of AND event_ts <= $horizon
+            UNION SELECT profile_id FROM staging.stg_orders
+            WHERE order_ts > $as_of AND order_ts <= $horizon)
+        SELECT a.segment_id, count(*) AS customers,
+               avg(coalesce(r.revenue, 0))::DOUBLE AS revenue_next_90d,
+               avg(CASE WHEN x.profile_id IS NULL THEN 1 ELSE 0 END)::DOUBLE AS churn_next_90d
+        FROM {assignments_table} a
+        LEFT JOIN revenue r USING (profile_id) LEFT JOIN active x USING (profile_id)
+        GROUP BY ALL ORDER BY segment_id""",
+        {"as_of": as_of, "horizon": horizon},
+    )
+    spreads = {}
+    for outcome in ("revenue_next_90d", "churn_next_90d"):
+        values = per_segment[outcome]
+        overall = float((values * per_segment["customers"]).sum() / per_segment["customers"].sum())
+        spreads[outcome] = round((values.max() - values.min()) / overall, 4) if overall else 0.0
+    return {"evaluated": True, "spreads": spreads, "per_segment": per_segment}
+
+
+def _spec(asset: str, name: str, description: str, blocking: bool = True) -> dg.AssetCheckSpec:
+    return dg.AssetCheckSpec(name, asset=asset, blocking=blocking, description=description)
+
+
+CHECK_SPECS = [
+    _spec("segment_assignments", "every_profile_assigned_once",
+          "Great Expectations: one row per known customer of the month (profile ids unique, "
+          "as many as customers with features), every row with a segment id and name."),
+    _spec("segment_assignments", "segments_differ_in_later_outcomes",
+          "Business separation: where 90 days of later data exist, the segments' revenue or "
+          "churn in the next 90 days (never used in clustering) differ by at least the "
+          "configured relative spread ((max - min) / overall mean)."),
+    _spec("segment_assignments", "unchanged_customers_keep_their_segment",
+          "Month-over-month stability (warning): of the customers whose features barely moved "
+          "since last month, the configured share keeps its segment id.", blocking=False),
+    _spec("segment_profiles", "names_unique_and_readable",
+          "Great Expectations: every segment has a unique name that is not a bare number or "
+          "'Cluster n', a description and exactly one action of a known type."),
+    _spec("segment_migration", "migration_reconciles",
+          "Migration counts add up: customers arriving in each segment (moved, stayed or new) "
+          "equal its size; customers leaving last month's segments equal their sizes."),
+]  # fmt: skip
+
+
+@dg.multi_asset(
+    specs=[
+        dg.AssetSpec(
+            "segment_assignments", group_name="segments", kinds={"duckdb"},
+            deps=["customer_segments"],
+            description="Each known customer's segment for the month: stable segment id "
+            "(kept across months while the segment persists) and name, distance to its centre "
+            "(and membership probability for mixtures), runner-up segment. Table "
+            f"`{ASSIGNMENTS}`.",
+            metadata={"dagster/table_name": ASSIGNMENTS}, skippable=True,
+        ),
+        dg.AssetSpec(
+            "segment_profiles", group_name="segments", kinds={"duckdb", "mlflow"},
+            deps=["customer_segments"],
+            description="One row per segment and month: size, share, feature means and "
+            "z-scores against all customers, the features that most set it apart, a name and "
+            "a one-paragraph description derived from them, its one action from the playbook, "
+            f"and its lineage (continues, new, split, merged). Table `{PROFILES}`.",
+            metadata={"dagster/table_name": PROFILES}, skippable=True,
+        ),
+        dg.AssetSpec(
+            "segment_migration", group_name="segments", kinds={"duckdb"},
+            deps=["customer_segments"],
+            description="Customers by last month's segment and this month's: stayed, moved, "
+            f"new (no segment last month) and departed (none this month). Table `{MIGRATION}`.",
+            metadata={"dagster/table_name": MIGRATION}, skippable=True,
+        ),
+    ],
+    check_specs=CHECK_SPECS,
+    partitions_def=monthly_partitions,
+)  # fmt: skip
+def segment_tables(
+    context: dg.AssetExecutionContext,
+    warehouse: WarehouseResource,
+    segmentation: SegmentationConfig,
+    mlflow_tracking: MlflowResource,
+):
+    """Stable ids, names, actions and migration for the month's segments; report to MLflow."""
+    import mlflow
+
+    from seg_platform.features.catalog import catalog_frame
+    from seg_platform.segments.build import build_month
+    from seg_platform.segments.playbook import load_playbook
+    from seg_platform.segments.report import report_html
+    from seg_platform.sql_models.assets import SQL_ROOT
+    from seg_platform.sql_models.project import load_project
+
+    params = month_parameters(context.partition_key)
+    as_of_date, month = params["as_of_date"], context.partition_key[:7]
+    playbook = load_playbook(segmentation.playbook or None)
+    meanings = {
+        r["feature"]: r["meaning"] for r in catalog_frame(load_project(SQL_ROOT)).to_dicts()
+    }
+    with warehouse.get_connection() as con:
+        clusters = fetch_frame(
+            con,
+            f"SELECT profile_id, segment, runner_up, distance, probability, model_version "
+            f"FROM {SEGMENTS} WHERE as_of_date = ? ORDER BY profile_id",
+            [as_of_date],
+        )
+        if clusters.is_empty():
+            context.log.warning(f"No segmentation for {month}: segment tables not built.")
+            return
+        version = int(clusters["model_version"][0])
+        features = load_features(con, as_of_date)
+        columns = feature_columns(features)
+        joined = clusters.join(features, on="profile_id", how="left", maintain_order="left")
+        X = joined.select(columns).to_numpy().astype(np.float64)
+        previous = load_previous(con, as_of_date, columns)
+
+        mlflow_tracking.setup()
+        model = mlflow.sklearn.load_model(f"models:/{mlflow_tracking.registered_model}/{version}")
+        preprocess = model[:-1]
+        probability = clusters["probability"]
+        built = build_month(
+            as_of_date, clusters["profile_id"], X, columns,
+            clusters["segment"].to_numpy(), clusters["runner_up"].to_numpy(),
+            clusters["distance"].to_numpy(),
+            None if probability.null_count() == len(probability) else probability.to_numpy(),
+            version, preprocess.transform, previous, playbook, meanings,
+            segmentation.max_match_ratio, segmentation.unchanged_quantile,
+        )  # fmt: skip
+
+        frame_to_temp_table(con, "_assignments_new", built.assignments)
+        separation = outcome_separation(con, "_assignments_new", params["as_of"])
+        frame_to_temp_table(con, "_profiles_new", built.profiles)
+        frame_to_temp_table(con, "_migration_new", built.migration)
+        for table, source in ((ASSIGNMENTS, "_assignments_new"), (PROFILES, "_profiles_new"),
+                              (MIGRATION, "_migration_new")):  # fmt: skip
+            replace_partition(con, table, source, "as_of_date", as_of_date)
+        con.execute("DROP TABLE _assignments_new; DROP TABLE _profiles_new; "
+                    "DROP TABLE _migration_new")  # fmt: skip
+        (parent_run,) = fetch_one(
+            con,
+            f"SELECT any_value(mlflow_parent_run_id) FROM {CANDIDATES} WHERE as_of_date = ? "
+            "AND model_version = ?",
+            [as_of_date, version],
+        )
+
+    # The report, logged with the month's segmentation run.
+    run_url = None
+    if parent_run:
+        with tempfile.TemporaryDirectory() as tmp:
+            path = Path(tmp) / f"segment_report_{month}.html"
+            path.write_text(report_html(month, built.profiles, built.migration))
+            mlflow_tracking.client().log_artifact(parent_run, str(path))
+        experiment = mlflow_tracking.client().get_run(parent_run).info.experiment_id
+        run_url = mlflow_tracking.run_url(experiment, parent_run)
+    link = {"segment_report": dg.MetadataValue.url(run_url)} if run_url else {}
+
+    profiles = built.profiles
+    table = profiles.select(
+        "segment_id", "name", "customers", "share", "lineage", "action_type", "action"
+    )
+    stability = built.checks["stability"]
+    yield dg.MaterializeResult(
+        asset_key="segment_assignments",
+        metadata={
+            "dagster/row_count": built.assignments.height,
+            "model_version": version,
+            "previous_month": "built" if previous else "none (ids start afresh)",
+            **link,
+        },
+    )
+    yield dg.MaterializeResult(
+        asset_key="segment_profiles",
+        metadata={
+            "dagster/row_count": profiles.height,
+            "segments": markdown(table),
+            "retired_segment_ids": ", ".join(map(str, built.checks["retired"])) or "none",
+            **link,
+        },
+    )
+    moved = built.migration.filter(pl.col("movement") == "moved")["customers"].sum()
+    yield dg.MaterializeResult(
+        asset_key="segment_migration",
+        metadata={
+            "dagster/row_count": built.migration.height,
+            "customers_moved": int(moved or 0),
+            "migration": markdown(built.migration.drop("as_of_date")) if moved else "none",
+            **link,
+        },
+    )
+    yield from _checks(built, separation, stability, segmentation, len(features))
+
+
+def _checks(built, separation: dict, stability: dict, config: SegmentationConfig, customers: int):
+    assignments, profiles, migration = built.assignments, built.profiles, built.migration
+    outcomes = validate_frame(
+        assignments,
+        [
+            Expectation("ExpectColumnValuesToBeUnique", {"column": "profile_id"}),
+            Expectation("ExpectTableRowCountToEqual", {"value": customers}),
+            Expectation("ExpectColumnValuesToNotBeNull", {"column": "segment_id"}),
+            Expectation("ExpectColumnValuesToNotBeNull", {"column": "segment_name"}),
+        ],
+    )
+    yield _result("segment_assignments", "every_profile_assigned_once", outcomes)
+
+    if separation["evaluated"]:
+        best = max(separation["spreads"].values())
+        passed = best >= config.min_outcome_spread
+        yield dg.AssetCheckResult(
+            asset_key="segment_assignments",
+            check_name="segments_differ_in_later_outcomes",
+            passed=passed,
+            metadata={
+                **{f"spread_{k}": v for k, v in separation["spreads"].items()},
+                "threshold": f"largest spread >= {config.min_outcome_spread}",
+                "per_segment": markdown(separation["per_segment"]),
+            },
+            description=None if passed else (
+                f"Segments barely differ in later outcomes: largest relative spread {best} < "
+                f"{config.min_outcome_spread} ({separation['spreads']})"),
+        )  # fmt: skip
+    else:
+        yield dg.AssetCheckResult(
+            asset_key="segment_assignments",
+            check_name="segments_differ_in_later_outcomes",
+            passed=True,
+            metadata={"evaluated": False, "reason": separation["reason"]},
+            description=f"Not evaluated yet: {separation['reason']}.",
+        )
+
+    if stability["evaluated"]:
+        kept = stability["kept_segment_share"]
+        yield dg.AssetCheckResult(
+            asset_key="segment_assignments",
+            check_name="unchanged_customers_keep_their_segment",
+            passed=kept >= config.min_kept_share,
+            severity=dg.AssetCheckSeverity.WARN,
+            metadata={**stability, "threshold": f">= {config.min_kept_share}"},
+            description=None if kept >= config.min_kept_share else (
+                f"Only {kept:.1%} of the {stability['unchanged_customers']:,} customers whose "
+                "features barely moved kept their segment."),
+        )  # fmt: skip
+    else:
+        yield dg.AssetCheckResult(
+            asset_key="segment_assignments",
+            check_name="unchanged_customers_keep_their_segment",
+            passed=True,
+            severity=dg.AssetCheckSeverity.WARN,
+            metadata=stability,
+            description=f"Not evaluated: {stability['reason']}.",
+        )
+
+    from seg_platform.segments.playbook import ACTION_TYPES
+
+    outcomes = validate_frame(
+        profiles.select("segment_id", "name", "description", "action_type", "action"),
+        [
+            Expectation("ExpectColumnValuesToBeUnique", {"column": "name"}),
+            Expectation("ExpectColumnValuesToBeUnique", {"column": "segment_id"}),
+            Expectation(
+                "ExpectColumnValuesToNotMatchRegex",
+                {"column": "name", "regex": r"(?i)^\s*(cluster|segment)?\s*\d*\s*$"},
+            ),
+            Expectation("ExpectColumnValuesToNotBeNull", {"column": "description"}),
+            Expectation(
+                "ExpectColumnValuesToBeInSet",
+                {"column": "action_type", "value_set": list(ACTION_TYPES)},
+            ),
+            Expectation("ExpectColumnValuesToNotBeNull", {"column": "action"}),
+        ],
+    )
+    yield _result("segment_profiles", "names_unique_and_readable", outcomes)
+
+    sizes = dict(profiles.select("segment_id", "customers").iter_rows())
+    arriving = dict(
+        migration.filter(pl.col("to_segment_id").is_not_null())
+        .group_by("to_segment_id").agg(pl.col("customers").sum()).iter_rows()
+    )  # fmt: skip
+    wrong = {s: (n, arriving.get(s)) for s, n in sizes.items() if arriving and arriving.get(s) != n}
+    yield dg.AssetCheckResult(
+        asset_key="segment_migration",
+        check_name="migration_reconciles",
+        passed=not wrong,
+        metadata={
+            "segments": len(sizes),
+            "evaluated": bool(arriving),
+            "mismatches": str(wrong) if wrong else "none",
+        },
+        description=None if not wrong else f"segment: (size, arriving) differ: {wrong}",
+    )
+
+
+def _result(asset: str, name: str, outcomes) -> dg.AssetCheckResult:
+    failed = [o for o in outcomes if not o.success]
+    return dg.AssetCheckResult(
+        asset_key=asset,
+        check_name=name,
+        passed=not failed,
+        metadata={o.expectation.label: o.observed for o in outcomes},
+        description=None if not failed else "; ".join(
+            f"{o.expectation.label}: {o.observed}" for o in failed),
+    )  # fmt: skip
+
+
+SEGMENTS_ASSETS = [segment_tables]

@@ -1,0 +1,66 @@
+"""The monthly schedule and the landing-file sensors, evaluated as the daemon would."""
+
+import datetime as dt
+
+import dagster as dg
+
+from seg_platform import settings
+from seg_platform.definitions import CURRENT_JOB, MONTHLY_JOB, defs
+from seg_platform.synthetic.generator import generate
+
+
+def test_schedule_refreshes_the_tables_on_the_first_of_the_month():
+    schedule = defs.resolve_schedule_def("monthly_resegmentation")
+    assert schedule.cron_schedule == "0 3 1 * *"
+    assert schedule.job_name == CURRENT_JOB
+    assert schedule.default_status == dg.DefaultScheduleStatus.STOPPED  # switched on by people
+    context = dg.build_schedule_context(scheduled_execution_time=dt.datetime(2026, 1, 1, 3))
+    request = schedule.evaluate_tick(context).run_requests[0]
+    assert request.run_key == "monthly-2026-01"
+
+
+def test_new_landing_files_trigger_a_refresh(home, tmp_path, monkeypatch):
+    company = tmp_path / "company"
+    generate(customers=50, months=2, seed=3, out=company)
+    monkeypatch.setenv(settings.SOURCES_ENV, str(company / "landing" / "sources.yaml"))
+    sensor = defs.resolve_sensor_def("new_landing_files")
+    with dg.DagsterInstance.ephemeral() as instance:
+        first = sensor.evaluate_tick(dg.build_sensor_context(instance=instance))
+        assert len(first.run_requests) == 1 and first.cursor
+        again = sensor.evaluate_tick(
+            dg.build_sensor_context(instance=instance, cursor=first.cursor)
+        )
+        assert not again.run_requests and "No new or changed" in again.skip_message
+        # A new delivery: another file where the source's pattern looks.
+        folder = company / "landing" / "web_events"
+        first_file = sorted(folder.iterdir())[0]
+        (folder / f"late_{first_file.name}").write_bytes(first_file.read_bytes())
+        changed = sensor.evaluate_tick(
+            dg.build_sensor_context(instance=instance, cursor=first.cursor)
+        )
+        assert len(changed.run_requests) == 1 and changed.cursor != first.cursor
+
+    # Missing sources.yaml: the sensor says why instead of failing.
+    monkeypatch.setenv(settings.SOURCES_ENV, str(tmp_path / "nowhere.yaml"))
+    with dg.DagsterInstance.ephemeral() as instance:
+        skipped = sensor.evaluate_tick(dg.build_sensor_context(instance=instance))
+        assert not skipped.run_requests and "No sources.yaml" in skipped.skip_message
+
+
+def test_refresh_success_builds_the_latest_month(home, tmp_path, monkeypatch):
+    company = tmp_path / "company"
+    generate(customers=300, months=3, seed=7, out=company)
+    monkeypatch.setenv(settings.SOURCES_ENV, str(company / "landing" / "sources.yaml"))
+    with dg.DagsterInstance.ephemeral() as instance:
+        result = defs.resolve_job_def(CURRENT_JOB).execute_in_process(instance=instance)
+        assert result.success
+        sensor = defs.resolve_sensor_def("build_latest_month_after_refresh")
+        assert sensor.job_name == MONTHLY_JOB
+        context = dg.build_run_status_sensor_context(
+            sensor_name=sensor.name,
+            dagster_event=result.get_run_success_event(),
+            dagster_instance=instance,
+            dagster_run=result.dagster_run,
+        )
+        request = sensor(context)
+        assert request.partition_key == "2025-12-01"
