@@ -87,9 +87,9 @@ def fetch_one(con: duckdb.DuckDBPyConnection, sql: str, params=None) -> tuple:
 
 
 def fetch_frame(con: duckdb.DuckDBPyConnection, sql: str, params=None) -> pl.DataFrame:
-    """A parameterised query's result as a Polars frame (a connection's `execute` has no `.pl()`
-    of its own: the relation API that has one takes no parameters)."""
-    return pl.from_arrow(con.execute(sql, params or []).to_arrow_table())
+    """A parameterised query's result as a Polars frame (`con.execute` returns the connection,
+    whose Arrow output copies the rows; a relation with parameters does not)."""
+    return con.sql(sql, params=params or None).pl()
 
 
 def frame_to_temp_table(con: duckdb.DuckDBPyConnection, name: str, frame) -> None:

@@ -2,15 +2,18 @@
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 
 import dagster as dg
+import mlflow
 import pytest
 
-from seg_platform.definitions import CURRENT_JOB, MONTHLY_JOB, defs
+from seg_platform.definitions import CURRENT_JOB, MONTHLY_JOB, defs, make_definitions
 from seg_platform.evaluation import evaluate
 from seg_platform.sources.contract import SOURCES
+from seg_platform.sql_models.assets import SQL_ROOT
 from seg_platform.synthetic.generator import generate
 from seg_platform.warehouse import connect
 
@@ -34,7 +37,9 @@ def snapshot(home) -> dict:
         return {name: con.execute(sql).fetchall() for name, sql in tables.items()}
 
 
-def test_every_planted_malformed_row_is_caught_and_no_valid_row_is(home, company, monkeypatch):
+def test_every_planted_malformed_row_is_caught_and_no_valid_row_is(
+    home, company, monkeypatch, tmp_path
+):
     monkeypatch.setenv("SEG_PLATFORM_SOURCES", str(company / "landing" / "sources.yaml"))
     with dg.DagsterInstance.ephemeral() as instance:
         assert defs.resolve_job_def(CURRENT_JOB).execute_in_process(instance=instance).success
@@ -66,6 +71,33 @@ def test_every_planted_malformed_row_is_caught_and_no_valid_row_is(home, company
         assert defs.resolve_job_def(CURRENT_JOB).execute_in_process(instance=instance).success
         assert monthly.execute_in_process(instance=instance, partition_key="2025-12-01").success
     assert snapshot(home) == first
+
+    # A feature broken on purpose (all nulls) fails a blocking check; nothing downstream of it
+    # runs, the month's segments stay as they were and the champion alias does not move.
+    client = mlflow.MlflowClient(home.mlflow_tracking_uri)
+    champion = client.get_model_version_by_alias("customer_segmentation", "champion").version
+    sql = shutil.copytree(SQL_ROOT, tmp_path / "sql")
+    features_sql = sql / "features" / "customer_features.sql"
+    good = "CASE WHEN present.events THEN coalesce(d.sessions_30d, 0) END"
+    assert good in features_sql.read_text()
+    features_sql.write_text(features_sql.read_text().replace(good, "NULL::BIGINT"))
+    broken = make_definitions(sql)
+    with dg.DagsterInstance.ephemeral() as instance:
+        result = broken.resolve_job_def(MONTHLY_JOB).execute_in_process(
+            instance=instance, partition_key="2025-12-01", raise_on_error=False
+        )
+    assert not result.success
+    failed = {e.check_name: e for e in result.get_asset_check_evaluations() if not e.passed}
+    assert "null_share_within_limits" in failed
+    assert "sessions_30d" in failed["null_share_within_limits"].description  # the UI says why
+    materialized = {e.asset_key.to_user_string() for e in result.get_asset_materialization_events()}
+    assert materialized == {"customer_features"}
+    assert not materialized & {"customer_segments", "segment_assignments", "segmentation_champion"}
+    assert client.get_model_version_by_alias("customer_segmentation", "champion").version == (
+        champion
+    )
+    after = snapshot(home)
+    assert after["segments"] == first["segments"]
 
 
 @pytest.mark.e2e

@@ -79,6 +79,10 @@ def outcome_separation(con, assignments_table: str, as_of: dt.datetime) -> dict:
     """Later outcomes per segment (never used in clustering): revenue and churn in the next
     90 days, and each one's relative spread across segments ((max - min) / overall mean)."""
     horizon = as_of + dt.timedelta(days=OUTCOME_DAYS)
+    if not (
+        table_exists(con, "staging", "stg_events") and table_exists(con, "staging", "stg_orders")
+    ):
+        return {"evaluated": False, "reason": "no staging.stg_events / stg_orders to read outcomes"}
     (latest,) = fetch_one(con, "SELECT max(event_ts) FROM staging.stg_events")
     if latest is None or latest < horizon:
         return {"evaluated": False, "reason": f"no data {OUTCOME_DAYS} days after {as_of:%Y-%m-%d}"}
@@ -349,7 +353,7 @@ def _checks(built, separation: dict, stability: dict, config: SegmentationConfig
             Expectation("ExpectColumnValuesToBeUnique", {"column": "segment_id"}),
             Expectation(
                 "ExpectColumnValuesToNotMatchRegex",
-                {"column": "name", "regex": r"(?i)^\s*(cluster|segment)?\s*\d*\s*$"},
+                {"column": "name", "regex": r"(?i)^\s*(?:cluster|segment)?\s*\d*\s*$"},
             ),
             Expectation("ExpectColumnValuesToNotBeNull", {"column": "description"}),
             Expectation(

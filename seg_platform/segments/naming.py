@@ -52,6 +52,7 @@ VALUE_FEATURES = (
 )  # fmt: skip
 HIGH_VALUE = 0.5  # mean z-score of the value features that makes a segment "High-Value"
 TOP_FEATURES = 5  # distinguishing features kept per segment
+MIN_THEME_SCORE = 0.25  # a theme names a segment only when its features stand out this much
 
 
 def profile_frame(
@@ -112,6 +113,10 @@ def name_segments(z: np.ndarray, columns: list[str]) -> list[SegmentName]:
     for s in range(z.shape[0]):
         theme = THEMES[order[s, 0]]
         high = bool(value[s] >= HIGH_VALUE)
+        if not scores[s, order[s, 0]] > MIN_THEME_SCORE:
+            # No theme fits (e.g. a feature set of one's own): say what stands out instead.
+            names.append(SegmentName(_by_feature(z[s], columns), "default", high))
+            continue
         names.append(SegmentName(_base(theme, high), theme.key, high))
     # Resolve clashes: the weaker claimants take their next theme's qualifier, then a numeral.
     strength = scores[np.arange(z.shape[0]), order[:, 0]]
@@ -140,6 +145,17 @@ def _base(theme: Theme, high_value: bool) -> str:
     if high_value and theme.key not in ("pricing_curious",):
         return f"High-Value {theme.noun}"
     return theme.noun
+
+
+def _by_feature(row: np.ndarray, columns: list[str]) -> str:
+    """'High Sessions 30d and Low Tenure Days': the two features that stand out most."""
+    order = [i for i in np.argsort(-np.abs(row), kind="stable")[:2] if abs(row[i]) > 0]
+    if not order:
+        return "Typical Customers"
+    words = [
+        f"{'High' if row[i] > 0 else 'Low'} {columns[i].replace('_', ' ').title()}" for i in order
+    ]
+    return " and ".join(words)
 
 
 def _roman(n: int) -> str:

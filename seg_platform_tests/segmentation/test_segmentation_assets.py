@@ -16,6 +16,7 @@ from seg_platform.cli import main
 from seg_platform.resources import SegmentationConfig, WarehouseResource
 from seg_platform.segmentation.assets import SEGMENTATION_ASSETS, SEGMENTATION_CHECKS
 from seg_platform.segmentation.tracking import MlflowResource
+from seg_platform.segments.assets import SEGMENTS_ASSETS
 from seg_platform.warehouse import connect, frame_to_temp_table
 
 MONTHS = ["2025-10-01", "2025-11-01", "2025-12-01"]
@@ -56,7 +57,7 @@ def materialize(home, month, **config):
         "mlflow_tracking": MlflowResource(),
     }
     return dg.materialize(
-        [*SEGMENTATION_ASSETS, *SEGMENTATION_CHECKS],
+        [*SEGMENTATION_ASSETS, *SEGMENTATION_CHECKS, *SEGMENTS_ASSETS],
         partition_key=month,
         resources=resources,
         raise_on_error=False,
@@ -183,3 +184,40 @@ def test_candidates_command_prints_the_month_side_by_side(segmented, capsys):
     assert "Segmentation candidates for 2025-11" in out
     assert all(name in out for name in ("kmeans_k4", "gmm_k7", "ward_k6", "hdbscan"))
     assert sum(line.strip().startswith("*") for line in out.splitlines()) == 1
+
+
+def test_segment_tables_keep_ids_across_months_and_name_every_segment(segmented):
+    home, truth, results = segmented
+    assert results["2025-12-01"].success
+    with connect(home.warehouse, read_only=True) as con:
+        assignments = con.sql(
+            "SELECT profile_id, strftime(as_of_date, '%Y-%m') AS month, segment_id, segment_name "
+            "FROM segments.segment_assignments ORDER BY profile_id, month"
+        ).pl()
+        profiles = con.sql("FROM segments.segment_profiles ORDER BY as_of_date, segment_id").pl()
+        migration = con.sql("FROM segments.segment_migration ORDER BY ALL").pl()
+    nov = assignments.filter(pl.col("month") == "2025-11")
+    dec = assignments.filter(pl.col("month") == "2025-12")
+    assert nov.height == dec.height == len(truth)
+    # The planted groups are recovered and keep their ids from one month to the next.
+    assert adjusted_rand_score(truth, dec["segment_id"]) > 0.98
+    assert (nov["segment_id"] == dec["segment_id"]).mean() > 0.99
+    december = profiles.filter(pl.col("as_of_date").dt.month() == 12)
+    assert set(december["lineage"]) == {"continues"}
+    assert december["continues_segment_id"].to_list() == december["segment_id"].to_list()
+    # Names from the data (no theme fits f0..f4, so the standing-out features), all unique.
+    names = december["name"].to_list()
+    assert len(set(names)) == len(names) == 6
+    assert all(n.startswith(("High F", "Low F")) for n in names), names
+    assert december["action"].null_count() == 0
+    assert december["customers"].sum() == len(truth)
+    # Migration: everyone stayed; the counts add up to the segment sizes.
+    moves = migration.filter(pl.col("as_of_date").dt.month() == 12)
+    assert set(moves["movement"]) <= {"stayed", "moved"}
+    assert moves.filter(pl.col("movement") == "stayed")["customers"].sum() > 0.99 * len(truth)
+    assert moves["customers"].sum() == len(truth)
+    checks = {e.check_name: e.passed for e in results["2025-12-01"].get_asset_check_evaluations()}
+    for name in ("every_profile_assigned_once", "names_unique_and_readable",
+                 "migration_reconciles", "unchanged_customers_keep_their_segment",
+                 "segments_differ_in_later_outcomes"):  # fmt: skip
+        assert checks[name], name
