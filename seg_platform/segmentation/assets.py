@@ -34,6 +34,7 @@ TRUSTED_TYPES = [
     "seg_platform.segmentation.candidates.NearestCentroid",
     "seg_platform.segmentation.preprocess.DropEmpty",
     "seg_platform.segmentation.preprocess.CountLog1p",
+    "seg_platform.segmentation.preprocess.GuardedRobustScaler",
     "seg_platform.segmentation.sweep.RankedSegments",
 ]
 

@@ -2,7 +2,7 @@
 
 Scoring a new customer with the logged pipeline applies exactly the transform it was fitted
 with: log of the counts and amounts (right-skewed), median imputation with missing-indicators,
-robust scaling and optionally PCA.
+robust scaling (guarded against near-constant columns) and optionally PCA.
 """
 
 import numpy as np
@@ -10,7 +10,6 @@ from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.decomposition import PCA
 from sklearn.impute import SimpleImputer
 from sklearn.pipeline import Pipeline
-from sklearn.preprocessing import RobustScaler
 
 
 class DropEmpty(TransformerMixin, BaseEstimator):
@@ -52,13 +51,37 @@ class CountLog1p(TransformerMixin, BaseEstimator):
         return X
 
 
+class GuardedRobustScaler(TransformerMixin, BaseEstimator):
+    """Robust scaling that never inflates a column: centre on the median, divide by the
+    interquartile range (as a normal standard deviation, IQR / 1.349) or by the standard
+    deviation, whichever is larger.
+
+    Plain robust scaling divides by the IQR alone; a column whose quartiles nearly coincide (a
+    smoothed click rate that sits at its prior for most customers) is then blown up to a
+    variance of 10+ and decides the clustering on its own (seen on the synthetic months: the
+    months where it happened recovered the archetypes with ARI 0.4 instead of 0.8).
+    """
+
+    def fit(self, X, y=None):
+        X = np.asarray(X, dtype=np.float64)
+        q1, median, q3 = np.percentile(X, [25, 50, 75], axis=0)
+        scale = np.maximum((q3 - q1) / 1.349, X.std(axis=0))
+        self.center_ = median
+        self.scale_ = np.where(scale > 0, scale, 1.0)
+        self.n_features_in_ = X.shape[1]
+        return self
+
+    def transform(self, X):
+        return (np.asarray(X, dtype=np.float64) - self.center_) / self.scale_
+
+
 def preprocessing(pca_variance: float | None = None, seed: int = 0) -> list[tuple[str, object]]:
     """The preprocessing steps; PCA keeps `pca_variance` of the variance when given."""
     steps: list[tuple[str, object]] = [
         ("drop_empty", DropEmpty()),
         ("log_counts", CountLog1p()),
         ("impute", SimpleImputer(strategy="median", add_indicator=True)),
-        ("scale", RobustScaler()),
+        ("scale", GuardedRobustScaler()),
     ]
     if pca_variance:
         steps.append(("pca", PCA(n_components=pca_variance, random_state=seed)))

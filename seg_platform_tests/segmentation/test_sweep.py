@@ -11,7 +11,7 @@ from seg_platform.segmentation.candidates import (
     Scored,
     default_candidates,
 )
-from seg_platform.segmentation.preprocess import CountLog1p, fit_preprocessing
+from seg_platform.segmentation.preprocess import CountLog1p, GuardedRobustScaler, fit_preprocessing
 from seg_platform.segmentation.selection import SelectionRule
 from seg_platform.segmentation.sweep import SweepConfig, run_sweep
 
@@ -50,7 +50,8 @@ def test_preprocessing_drops_absent_features_and_flags_missing_values():
     # and flagged by an indicator column
     assert Z.shape == (200, 3)
     assert not np.isnan(Z).any()
-    assert set(np.unique(Z[:, 2])) == {0.0, 1.0}
+    flag = Z[:, 2]  # the indicator, centred and scaled: 0 where present, > 0 where missing
+    assert len(np.unique(flag)) == 2 and (flag[:10] > 0).all() and (flag[10:] == 0).all()
 
 
 @pytest.mark.parametrize(
@@ -112,3 +113,15 @@ def test_nearest_centroid_makes_non_predicting_clusterers_predict(method):
     model = NearestCentroid(method, n_clusters=5).fit(X)
     assert adjusted_rand_score(y, model.predict(X)) > 0.95
     assert 0 <= model.outlier_share_ < 0.5
+
+
+def test_guarded_scaler_never_inflates_a_near_constant_column():
+    rng = np.random.default_rng(2)
+    spread = rng.normal(10, 3, 2000)
+    rate = np.full(2000, 0.2)  # a smoothed rate: at its prior for most customers...
+    rate[:150] = rng.uniform(0, 1, 150)  # ...and real values for a few
+    X = np.column_stack([spread, rate])
+    Z = GuardedRobustScaler().fit(X).transform(X)
+    assert abs(np.median(Z[:, 0])) < 0.05 and 0.8 < Z[:, 0].std() < 1.2
+    # Dividing by its (near-zero) IQR would give it a huge variance; here it stays at most 1.
+    assert Z[:, 1].std() <= 1.0 + 1e-9
