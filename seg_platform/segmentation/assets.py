@@ -21,7 +21,7 @@ from seg_platform.resources import SegmentationConfig, WarehouseResource
 from seg_platform.segmentation.tracking import MlflowResource
 from seg_platform.sources.assets import markdown
 from seg_platform.sql_models.project import month_parameters
-from seg_platform.warehouse import fetch_one, frame_to_temp_table, replace_partition
+from seg_platform.warehouse import fetch_one, frame_to_temp_table, replace_partition, table_exists
 
 FEATURES = "features.customer_features"
 SEGMENTS = "segmentation.customer_segments"
@@ -57,6 +57,19 @@ def _digest(con, as_of_date: dt.date) -> str:
         [as_of_date],
     )  # fmt: skip
     return f"{rows}-{(value or 0):016x}"
+
+
+def _incumbent_k(con, as_of_date: dt.date) -> int | None:
+    """Last month's chosen segment count, if last month was segmented."""
+    if not table_exists(con, "segmentation", "candidates"):
+        return None
+    previous = as_of_date.replace(day=1) - dt.timedelta(days=1)
+    (k,) = fetch_one(
+        con,
+        f"SELECT any_value(n_segments) FROM {CANDIDATES} WHERE as_of_date = ? AND chosen",
+        [previous],
+    )
+    return int(k) if k is not None else None
 
 
 class TooFewCustomers(Exception):
@@ -96,6 +109,7 @@ def segment_month(con, month: str, config: SegmentationConfig, tracking: MlflowR
     columns = feature_columns(frame)
     X = frame.select(columns).to_numpy().astype(np.float64)
     sweep = config.sweep_config()
+    sweep.incumbent_k = _incumbent_k(con, as_of_date)
     started = time.perf_counter()
     result = run_sweep(X, sweep)
     stages["sweep_and_final_fit"] = round(time.perf_counter() - started, 3)
@@ -132,6 +146,7 @@ def segment_month(con, month: str, config: SegmentationConfig, tracking: MlflowR
                 "rule_min_segments": rule.min_segments, "rule_max_segments": rule.max_segments,
                 "rule_min_segment_share": rule.min_segment_share,
                 "rule_min_stability": rule.min_stability,
+                "incumbent_k": sweep.incumbent_k or 0,
             }
         )  # fmt: skip
         mlflow.log_input(dataset, context="training")

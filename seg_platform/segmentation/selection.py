@@ -14,14 +14,19 @@ class SelectionRule:
     max_segments: int = 8
     min_segment_share: float = 0.02
     min_stability: float = 0.8
+    # Within this much of the best silhouette, keep last month's segment count: segments then
+    # stay comparable month to month instead of flipping between near-equal solutions.
+    incumbent_tolerance: float = 0.01
 
     def describe(self) -> str:
         return (
             f"Among candidates with {self.min_segments} to {self.max_segments} segments, a "
             f"smallest segment of at least {self.min_segment_share:.0%} of customers and a "
             f"bootstrap stability (mean adjusted Rand index over resamples) of at least "
-            f"{self.min_stability}, choose the highest silhouette; ties (within 0.001) go to "
-            f"fewer segments. If no candidate qualifies, the best silhouette among those in the "
+            f"{self.min_stability}, choose the highest silhouette; a candidate with last "
+            f"month's segment count within {self.incumbent_tolerance} of it is preferred (stable "
+            f"segments month to month); remaining ties (within 0.001) go to fewer segments. "
+            f"If no candidate qualifies, the best silhouette among those in the "
             f"segment range is chosen and the run is marked rule_met=false (it can only become "
             f"a challenger)."
         )
@@ -35,8 +40,8 @@ class SelectionRule:
             and m["bootstrap_stability"] >= self.min_stability
         )
 
-    def choose(self, scored: list[Scored]) -> tuple[Scored, bool]:
-        """(chosen candidate, whether it met the rule)."""
+    def choose(self, scored: list[Scored], incumbent_k: int | None = None) -> tuple[Scored, bool]:
+        """(chosen candidate, whether it met the rule). `incumbent_k`: last month's count."""
         eligible = [s for s in scored if self.eligible(s)]
         pool, met = eligible, True
         if not pool:
@@ -45,6 +50,14 @@ class SelectionRule:
                 if self.min_segments <= s.metrics["n_segments"] <= self.max_segments
             ]  # fmt: skip
             pool, met = in_range or scored, False
+        if incumbent_k is not None and met:
+            best = max(s.metrics["silhouette"] for s in pool)
+            same = [
+                s for s in pool
+                if s.metrics["n_segments"] == incumbent_k
+                and s.metrics["silhouette"] >= best - self.incumbent_tolerance
+            ]  # fmt: skip
+            pool = same or pool
         # Round the silhouette so near-ties are decided by the segment count, then by name.
         return min(
             pool,

@@ -29,6 +29,7 @@ class SweepConfig:
     pca_variance: float | None = None
     min_cluster_share: float = 0.02
     seed: int = 42
+    incumbent_k: int | None = None  # last month's segment count (selection prefers it on ties)
 
 
 @dataclass
@@ -100,7 +101,7 @@ def run_sweep(X: np.ndarray, config: SweepConfig) -> SweepResult:
         clock = time.perf_counter()
     if not scored:
         raise ValueError("no candidate could be fitted")
-    chosen, rule_met = config.rule.choose(scored)
+    chosen, rule_met = config.rule.choose(scored, config.incumbent_k)
 
     model = chosen.model
     if chosen.candidate.algorithm == "kmeans":

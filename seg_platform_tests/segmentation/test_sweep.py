@@ -67,6 +67,10 @@ def test_preprocessing_drops_absent_features_and_flags_missing_values():
          "c", True),
         # nobody qualifies: best silhouette in the segment range, rule not met
         ({"a": (6, 0.5, 0.01, 0.5), "b": (9, 0.9, 0.1, 0.9)}, "a", False),
+        # last month had 7 segments: within 0.01 of the best, 7 is kept...
+        ({"a": (6, 0.405, 0.05, 0.9), "b": (7, 0.398, 0.05, 0.9)}, "b", True),
+        # ...but not when it is clearly worse
+        ({"a": (6, 0.42, 0.05, 0.9), "b": (7, 0.398, 0.05, 0.9)}, "a", True),
     ],
 )  # fmt: skip
 def test_selection_rule(metrics, chosen, met):
@@ -84,7 +88,7 @@ def test_selection_rule(metrics, chosen, met):
         for name, (k, sil, share, stab) in metrics.items()
     ]
     names = {id(s): name for s, name in zip(scored, metrics, strict=True)}
-    pick, rule_met = SelectionRule().choose(scored)
+    pick, rule_met = SelectionRule().choose(scored, incumbent_k=7)
     assert (names[id(pick)], rule_met) == (chosen, met)
 
 
