@@ -16,7 +16,7 @@ class SelectionRule:
     min_stability: float = 0.8
     # Within this much of the best silhouette, keep last month's segment count: segments then
     # stay comparable month to month instead of flipping between near-equal solutions.
-    incumbent_tolerance: float = 0.01
+    incumbent_tolerance: float = 0.005
 
     def describe(self) -> str:
         return (

@@ -67,10 +67,10 @@ def test_preprocessing_drops_absent_features_and_flags_missing_values():
          "c", True),
         # nobody qualifies: best silhouette in the segment range, rule not met
         ({"a": (6, 0.5, 0.01, 0.5), "b": (9, 0.9, 0.1, 0.9)}, "a", False),
-        # last month had 7 segments: within 0.01 of the best, 7 is kept...
-        ({"a": (6, 0.405, 0.05, 0.9), "b": (7, 0.398, 0.05, 0.9)}, "b", True),
+        # last month had 7 segments: within 0.005 of the best, 7 is kept...
+        ({"a": (6, 0.402, 0.05, 0.9), "b": (7, 0.398, 0.05, 0.9)}, "b", True),
         # ...but not when it is clearly worse
-        ({"a": (6, 0.42, 0.05, 0.9), "b": (7, 0.398, 0.05, 0.9)}, "a", True),
+        ({"a": (6, 0.41, 0.05, 0.9), "b": (7, 0.398, 0.05, 0.9)}, "a", True),
     ],
 )  # fmt: skip
 def test_selection_rule(metrics, chosen, met):
