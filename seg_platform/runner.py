@@ -161,6 +161,21 @@ def _print_monthly_summary(home: settings.PlatformHome, built: list[str]) -> Non
                 )
         for month in sorted(set(built) - segmented):
             print(f"    {month}: skipped, too few known customers to segment")
+        if segmented and table_exists(con, "segments", "segment_profiles"):
+            latest = max(segmented)
+            profiles = con.execute(
+                "SELECT segment_id, name, customers, share, lineage, action_type, action "
+                "FROM segments.segment_profiles WHERE strftime(as_of_date, '%Y-%m') = ? "
+                "ORDER BY segment_id",
+                [latest],
+            ).fetchall()
+            print(f"  segments of {latest} (segments.segment_profiles; report in MLflow):")
+            width = max(len(p[1]) for p in profiles)
+            for sid, name, customers, share, lineage, kind, action in profiles:
+                print(
+                    f"    {sid:>3} {name:<{width}} {customers:>9,} ({share:6.1%}) "
+                    f"{lineage:<18} {kind}: {action}"
+                )
 
 
 def _print_raw_summary(home: settings.PlatformHome) -> None:

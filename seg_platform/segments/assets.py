@@ -64,15 +64,21 @@ def load_previous(con, as_of_date: dt.date, columns: list[str]):
     features = load_features(con, prev)
     joined = assignments.join(features, on="profile_id", how="left", maintain_order="left")
     X = joined.select(columns).to_numpy().astype(np.float64)
-    names, themes = {}, {}
-    for sid, name, theme in con.execute(
-        f"SELECT segment_id, name, theme FROM {PROFILES} WHERE as_of_date = ?", [prev]
+    names, themes, high_value = {}, {}, {}
+    columns_now = {r[0] for r in con.execute(f"DESCRIBE {PROFILES}").fetchall()}
+    # Tables written before `high_value` existed: read it off the name.
+    high_sql = "high_value" if "high_value" in columns_now else (
+        "name LIKE '%High-Value%' OR name LIKE '%Dormant Big Spenders%'")  # fmt: skip
+    for sid, name, theme, high in con.execute(
+        f"SELECT segment_id, name, theme, {high_sql} FROM {PROFILES} WHERE as_of_date = ?",
+        [prev],
     ).fetchall():
-        names[sid], themes[sid] = name, theme
+        names[sid], themes[sid], high_value[sid] = name, theme, bool(high)
     (highest,) = fetch_one(
         con, f"SELECT max(segment_id) FROM {PROFILES} WHERE as_of_date < ?", [as_of_date]
     )
-    return Previous(assignments, X, names, themes, (highest if highest is not None else -1) + 1)
+    next_id = (highest if highest is not None else -1) + 1
+    return Previous(assignments, X, names, themes, next_id, high_value)
 
 
 def outcome_separation(con, assignments_table: str, as_of: dt.datetime) -> dict:

@@ -32,6 +32,7 @@ class Previous:
     names: dict[int, str]
     themes: dict[int, str]
     next_id: int  # ids are never reused
+    high_value: dict[int, bool] = field(default_factory=dict)
 
 
 @dataclass
@@ -86,12 +87,13 @@ def build_month(
     population = np.nanmean(X, axis=0)
     generated = name_segments(z, columns)
     scores = theme_scores(z, columns)
-    names, themes = [], []
+    names, themes, high_value = [], [], [g.high_value for g in generated]
     taken: set[str] = set()
-    for i, source in enumerate(matched):  # matched segments keep their name first
+    for i, source in enumerate(matched):  # matched segments keep their name (and so action)
         if source is not None and previous is not None and source in previous.names:
             names.append(previous.names[source])
             themes.append(previous.themes.get(source, generated[i].theme))
+            high_value[i] = previous.high_value.get(source, high_value[i])
             taken.add(names[-1])
         else:
             names.append(None)
@@ -100,7 +102,6 @@ def build_month(
         if name is None:
             names[i] = _unique(generated[i].name, np.argsort(-scores[i], kind="stable"), taken)
             taken.add(names[i])
-    high_value = [g.high_value for g in generated]
     actions = [action_for(playbook, t, h) for t, h in zip(themes, high_value, strict=True)]
     top = distinguishing(z, columns)
 
@@ -142,6 +143,7 @@ def build_month(
             "segment_id": ids,
             "name": names,
             "theme": themes,
+            "high_value": high_value,
             "customers": sizes.astype(np.int64),
             "share": np.round(sizes / total, 4),
             "distinguishing_features": top,

@@ -210,6 +210,10 @@ def test_segment_tables_keep_ids_across_months_and_name_every_segment(segmented)
     assert len(set(names)) == len(names) == 6
     assert all(n.startswith(("High F", "Low F")) for n in names), names
     assert december["action"].null_count() == 0
+    # A segment that continues keeps its name and, with it, its action.
+    november = profiles.filter(pl.col("as_of_date").dt.month() == 11)
+    kept = ["segment_id", "name", "theme", "high_value", "action"]
+    assert december.select(kept).sort("segment_id").equals(november.select(kept).sort("segment_id"))
     assert december["customers"].sum() == len(truth)
     # Migration: everyone stayed; the counts add up to the segment sizes.
     moves = migration.filter(pl.col("as_of_date").dt.month() == 12)
