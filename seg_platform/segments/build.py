@@ -5,6 +5,7 @@ Plain functions over Polars frames and NumPy arrays; the Dagster assets sit arou
 """
 
 import datetime as dt
+import warnings
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -84,7 +85,9 @@ def build_month(
 
     # Profiles, names and actions.
     means, z, sizes = profile_frame(X, cluster, columns)
-    population = np.nanmean(X, axis=0)
+    with warnings.catch_warnings():  # a feature of an absent source has no mean: NaN
+        warnings.simplefilter("ignore", RuntimeWarning)
+        population = np.nanmean(X, axis=0)
     generated = name_segments(z, columns)
     scores = theme_scores(z, columns)
     names, themes, high_value = [], [], [g.high_value for g in generated]

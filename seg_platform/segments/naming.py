@@ -8,6 +8,7 @@ population) qualifies the name. Names are deterministic and unique within a mont
 ever called "Cluster 3".
 """
 
+import warnings
 from dataclasses import dataclass
 
 import numpy as np
@@ -63,9 +64,11 @@ def profile_frame(
     Missing values are left out of each mean; a feature with no spread has z-score 0.
     """
     ids = np.unique(segment)
-    population_mean = np.nanmean(X, axis=0) if len(X) else np.zeros(len(columns))
-    population_std = np.nanstd(X, axis=0) if len(X) else np.zeros(len(columns))
-    means = np.vstack([np.nanmean(X[segment == s], axis=0) for s in ids])
+    with warnings.catch_warnings():  # a feature empty in a whole segment has no mean: NaN
+        warnings.simplefilter("ignore", RuntimeWarning)
+        population_mean = np.nanmean(X, axis=0) if len(X) else np.zeros(len(columns))
+        population_std = np.nanstd(X, axis=0) if len(X) else np.zeros(len(columns))
+        means = np.vstack([np.nanmean(X[segment == s], axis=0) for s in ids])
     with np.errstate(invalid="ignore", divide="ignore"):
         z = (means - population_mean) / population_std
     z = np.where(np.isfinite(z), z, 0.0)
