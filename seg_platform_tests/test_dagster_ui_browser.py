@@ -149,6 +149,11 @@ def launch_and_watch(page: Page, url: str, partition: str) -> tuple[str, str]:
     status = match.group(1) if match else f"unknown (page title {page.title()!r})"
     if status == "SUCCESS":
         expect(page.get_by_text("Success", exact=True).first).to_be_visible(timeout=UI_TIMEOUT_MS)
+        # Let the run's event log load, so the screenshot shows the steps that ran.
+        try:
+            expect(page.get_by_text("Loading run logs")).to_have_count(0, timeout=60_000)
+        except (AssertionError, PlaywrightError):
+            pass  # only the picture is poorer; the run's status is what the test asserts
     return run_id, status
 
 
