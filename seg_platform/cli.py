@@ -150,10 +150,14 @@ def _demo(args) -> int:
             "(seg-platform evaluate --truth " + str(sample / "truth") + "):"
         )
         segmentation = {k: v for k, v in metrics.get("segmentation", {}).items() if k != "months"}
+        segments = {
+            k: v for k, v in metrics.get("segments", {}).items() if k not in ("pairs", "stable_ids")
+        }
         summary = {
             "raw": metrics["raw"]["totals"],
             "identity": metrics.get("identity"),
             "segmentation": segmentation,
+            "segments": segments,
         }
         print(json.dumps(summary, indent=2))
         print_next_steps(home)

@@ -127,6 +127,10 @@ def test_demo_command_end_to_end(tmp_path):
     assert metrics["identity"]["pairwise_precision"] >= 0.99
     assert metrics["segmentation"]["latest_month"] == "2025-12"
     assert metrics["segmentation"]["profiles"] > 100
+    # The segment tables of the 3 months, and their migration against the planted switches.
+    assert "segments of 2025-12 (segments.segment_profiles" in done.stdout
+    assert metrics["segments"]["months"] == ["2025-10", "2025-11", "2025-12"]
+    assert 0 <= metrics["segments"]["mean_agreement"] <= 1
     # Nothing outside the platform home: the working directory stays empty.
     assert sorted(p.name for p in tmp_path.iterdir()) == ["home"]
     home = tmp_path / "home"
