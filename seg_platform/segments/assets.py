@@ -81,36 +81,32 @@ def load_previous(con, as_of_date: dt.date, columns: list[str]):
     return Previous(assignments, X, names, themes, next_id, high_value)
 
 
-def outcome_separation(con, assignments_table: str, as_of: dt.datetime) -> dict:
+def outcome_separation(con, assignments_table: str, month: str) -> dict:
     """Later outcomes per segment (never used in clustering): revenue and churn in the next
-    90 days, and each one's relative spread across segments ((max - min) / overall mean)."""
-    horizon = as_of + dt.timedelta(days=OUTCOME_DAYS)
-    if not (
-        table_exists(con, "staging", "stg_events") and table_exists(con, "staging", "stg_orders")
+    three months (`seg_platform.predictions.labels`), and each one's relative spread across
+    segments ((max - min) / overall mean)."""
+    from seg_platform.predictions.labels import outcome_labels
+
+    if not all(
+        table_exists(con, "staging", t) for t in ("stg_events", "stg_orders", "stg_invoices")
     ):
-        return {"evaluated": False, "reason": "no staging.stg_events / stg_orders to read outcomes"}
-    (latest,) = fetch_one(con, "SELECT max(event_ts) FROM staging.stg_events")
-    if latest is None or latest < horizon:
-        return {"evaluated": False, "reason": f"no data {OUTCOME_DAYS} days after {as_of:%Y-%m-%d}"}
-    per_segment = fetch_frame(
-        con,
-        f"""
-        WITH revenue AS (
-            SELECT profile_id, sum(amount) AS revenue FROM staging.stg_orders
-            WHERE status = 'completed' AND order_ts > $as_of AND order_ts <= $horizon
-            GROUP BY ALL),
-        active AS (
-            SELECT DISTINCT profile_id FROM staging.stg_events
-            WHERE event_ts > $as_of AND event_ts <= $horizon
-            UNION SELECT profile_id FROM staging.stg_orders
-            WHERE order_ts > $as_of AND order_ts <= $horizon)
-        SELECT a.segment_id, count(*) AS customers,
-               avg(coalesce(r.revenue, 0))::DOUBLE AS revenue_next_90d,
-               avg(CASE WHEN x.profile_id IS NULL THEN 1 ELSE 0 END)::DOUBLE AS churn_next_90d
-        FROM {assignments_table} a
-        LEFT JOIN revenue r USING (profile_id) LEFT JOIN active x USING (profile_id)
-        GROUP BY ALL ORDER BY segment_id""",
-        {"as_of": as_of, "horizon": horizon},
+        return {"evaluated": False, "reason": "no staging tables to read later outcomes from"}
+    labels = outcome_labels(con, month, assignments_table)
+    if not labels.height or not labels["horizon_complete_90d"][0]:
+        return {
+            "evaluated": False,
+            "reason": f"the {OUTCOME_DAYS} days after {month[:7]} are not over in the data",
+        }
+    assignments = fetch_frame(con, f"SELECT profile_id, segment_id FROM {assignments_table}")
+    per_segment = (
+        assignments.join(labels, on="profile_id")
+        .group_by("segment_id")
+        .agg(
+            pl.len().alias("customers"),
+            pl.col("revenue_next_90d").mean(),
+            pl.col("churned_next_90d").cast(pl.Float64).mean().alias("churn_next_90d"),
+        )
+        .sort("segment_id")
     )
     spreads = {}
     for outcome in ("revenue_next_90d", "churn_next_90d"):
@@ -228,7 +224,7 @@ def segment_tables(
         )  # fmt: skip
 
         frame_to_temp_table(con, "_assignments_new", built.assignments)
-        separation = outcome_separation(con, "_assignments_new", params["as_of"])
+        separation = outcome_separation(con, "_assignments_new", context.partition_key)
         frame_to_temp_table(con, "_profiles_new", built.profiles)
         frame_to_temp_table(con, "_migration_new", built.migration)
         for table, source in ((ASSIGNMENTS, "_assignments_new"), (PROFILES, "_profiles_new"),

@@ -1,25 +1,46 @@
-"""Issue 5's acceptance: on the synthetic company the chosen segmentation recovers the planted
-archetypes of the month (adjusted Rand index >= 0.8, as `seg-platform evaluate` reports it)."""
+"""On the demo's synthetic company: the chosen segmentation recovers the planted archetypes
+(issue 5's acceptance), and the point-in-time outcome labels match the generator's truth."""
+
+import os
 
 import mlflow
+import polars as pl
+import pytest
 
 from seg_platform import settings
 from seg_platform.cli import DEMO_CUSTOMERS, DEMO_MONTHS, DEMO_SEED
-from seg_platform.evaluation import evaluate
+from seg_platform.evaluation import _profile_owners, evaluate
+from seg_platform.predictions.labels import outcome_labels
 from seg_platform.runner import run_pipeline
 from seg_platform.synthetic.generator import generate
 from seg_platform.warehouse import connect
 
 
-def test_champion_recovers_the_planted_archetypes(home, monkeypatch, capsys):
-    # The demo's company: 2,000 customers over 12 months with churn, switches and sign-ups.
-    company = home.root / "company"
+@pytest.fixture(scope="module")
+def demo(tmp_path_factory):
+    """The demo's company (2,000 customers, 12 months), December segmented."""
+    root = tmp_path_factory.mktemp("demo")
+    company = root / "company"
     generate(DEMO_CUSTOMERS, DEMO_MONTHS, DEMO_SEED, company)
-    monkeypatch.setenv(settings.SOURCES_ENV, str(company / "landing" / "sources.yaml"))
-    assert run_pipeline(months=1) == 0
-    out = capsys.readouterr().out
-    assert "2025-12: kmeans_k" in out or "2025-12: ward_k" in out or "2025-12: gmm_k" in out
+    saved = {
+        k: os.environ.get(k) for k in (settings.HOME_ENV, settings.SOURCES_ENV, "DAGSTER_HOME")
+    }
+    os.environ[settings.HOME_ENV] = str(root / "home")
+    os.environ[settings.SOURCES_ENV] = str(company / "landing" / "sources.yaml")
+    os.environ.pop("DAGSTER_HOME", None)
+    try:
+        assert run_pipeline(months=1) == 0
+        yield settings.platform_home(), company
+    finally:
+        for key, value in saved.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
 
+
+def test_champion_recovers_the_planted_archetypes(demo):
+    home, company = demo
     segmentation = evaluate(home, company / "truth")["segmentation"]
     assert segmentation["latest_month"] == "2025-12"
     assert segmentation["ari"] >= 0.8
@@ -39,3 +60,29 @@ def test_champion_recovers_the_planted_archetypes(home, monkeypatch, capsys):
     mlflow.set_tracking_uri(home.mlflow_tracking_uri)
     champion = mlflow.MlflowClient().get_model_version_by_alias("customer_segmentation", "champion")
     assert versions == {int(champion.version)}
+
+
+def test_outcome_labels_match_the_planted_outcomes(demo):
+    home, company = demo
+    truth = pl.read_parquet(company / "truth" / "outcomes.parquet")
+    with connect(home.warehouse, read_only=True) as con:
+        owners = _profile_owners(con, company / "truth")
+        september = outcome_labels(con, "2025-09", "identity.profiles")
+        november = outcome_labels(con, "2025-11", "identity.profiles")
+    # Each person by their largest profile, against the generator's outcomes of September.
+    main = owners.sort("records", descending=True).unique("person_id", keep="first")
+    both = september.join(main, on="profile_id").join(
+        truth.filter(pl.col("month") == "2025-09"), on="person_id", suffix="_truth"
+    )
+    assert both.height > 1500
+    assert september["horizon_complete_90d"].all()
+    agreement = (both["churned_next_90d"] == both["churned_next_90d_truth"]).mean()
+    assert agreement > 0.97  # the rest: activity recorded on a split person's other profile
+    revenue, planted = both["revenue_next_90d"].sum(), both["revenue_next_90d_truth"].sum()
+    assert 0.95 * planted < revenue <= planted
+    # November's three months are not over in the data (it ends with December): no label,
+    # rather than a false "churned"; its next month is, so purchases are known.
+    assert not november["horizon_complete_90d"].any()
+    assert november["churned_next_90d"].null_count() == november.height
+    assert november["horizon_complete_30d"].all()
+    assert november["purchased_next_30d"].null_count() == 0
