@@ -1,0 +1,196 @@
+"""Minimal buy-till-you-die models: BG/NBD (Fader, Hardie & Lee 2005) and Gamma-Gamma
+(Fader, Hardie & Lee 2005 / Fader & Hardie note "The Gamma-Gamma Model of Monetary Value").
+
+Maximum likelihood with scipy.optimize.minimize (L-BFGS-B on log-parameters, analytic
+gradient). Everything is in log space with gammaln / betaln; terms that depend only on the
+integer repeat-purchase count x are evaluated once per distinct x.
+
+Chosen over pymc-marketing (docs/decisions/clv.md): the same estimates as the published
+CDNOW ones (r 0.2426, alpha 4.4135, a 0.7929, b 2.4258, log-likelihood -9582.43; Gamma-Gamma
+p 6.2488, q 3.7446, gamma 15.4477), 2 s for a million customers, and no new dependency.
+
+Inputs follow the usual RFM summary convention (same as lifetimes / pymc-marketing):
+  x   = frequency  (number of repeat purchases)
+  t_x = recency    (time of last repeat purchase, measured from first purchase; 0 if x == 0)
+  T   = age        (time from first purchase to end of calibration period)
+  m   = average value of the repeat transactions (Gamma-Gamma, customers with x > 0 only)
+"""
+
+from dataclasses import dataclass
+
+import numpy as np
+from scipy.optimize import minimize
+from scipy.special import betaln, digamma, gammaln, hyp2f1
+
+__all__ = ["BGNBD", "GammaGamma"]
+
+
+def _fit(nll_and_grad, x0, names, tol=1e-10, maxiter=1000):
+    """Minimise a mean negative log-likelihood over log-parameters."""
+    res = minimize(
+        nll_and_grad,
+        x0,
+        jac=True,
+        method="L-BFGS-B",
+        options={"ftol": tol, "gtol": 1e-8, "maxiter": maxiter},
+    )
+    if not res.success:
+        raise RuntimeError(f"optimisation failed: {res.message}")
+    return dict(zip(names, np.exp(res.x), strict=True)), res
+
+
+def _groups(x):
+    """Distinct x values, inverse index and counts: x-only terms are computed once per x."""
+    ux, inv = np.unique(x, return_inverse=True)
+    return ux, inv, np.bincount(inv, minlength=len(ux)).astype(float)
+
+
+@dataclass
+class BGNBD:
+    r: float = np.nan
+    alpha: float = np.nan
+    a: float = np.nan
+    b: float = np.nan
+    log_likelihood: float = np.nan  # total, at the MLE
+    n_iter: int = 0
+
+    @staticmethod
+    def _loglik(theta, x, t_x, T, grad=False, groups=None):
+        """Summed log-likelihood (and gradient wrt log-params)."""
+        r, alpha, a, b = np.exp(theta)
+        ux, inv, cnt = groups if groups is not None else _groups(x)
+        pos = ux > 0
+        xs = np.where(pos, ux, 1.0)  # safe x for the x>0 branch
+        A = gammaln(r + ux) - gammaln(r) + r * np.log(alpha)
+        B1 = betaln(a, b + ux) - betaln(a, b)
+        B2 = np.where(pos, betaln(a + 1, b + xs - 1) - betaln(a, b), -np.inf)
+        rx = (r + ux)[inv]
+        l1 = np.log(alpha + T)
+        l2 = np.log(alpha + t_x)
+        t1 = B1[inv] - rx * l1
+        t2 = B2[inv] - rx * l2
+        m = np.logaddexp(t1, t2)
+        ll = np.dot(cnt, A) + m.sum()
+        if not grad:
+            return ll
+        w2 = np.exp(t2 - m)  # weight of the "dropped out" term
+        w1 = 1.0 - w2
+        # d/dr, d/dalpha of the data-dependent parts
+        g_r = np.dot(cnt, digamma(r + ux) - digamma(r) + np.log(alpha)) - np.sum(w1 * l1 + w2 * l2)
+        g_al = np.dot(cnt, np.full_like(ux, r / alpha, dtype=float)) - np.sum(
+            rx * (w1 / (alpha + T) + w2 / (alpha + t_x))
+        )
+        # d/da, d/db of the beta-function terms (per distinct x, weighted by w sums)
+        W1 = np.bincount(inv, weights=w1, minlength=len(ux))
+        W2 = np.bincount(inv, weights=w2, minlength=len(ux))
+        d_ab, d_b = digamma(a + b), digamma(b)
+        da1 = d_ab - digamma(a + b + ux)
+        db1 = digamma(b + ux) - digamma(a + b + ux) - d_b + d_ab
+        da2 = np.where(pos, digamma(a + 1) - digamma(a + b + xs) - digamma(a) + d_ab, 0.0)
+        db2 = np.where(pos, digamma(b + xs - 1) - digamma(a + b + xs) - d_b + d_ab, 0.0)
+        g_a = np.dot(W1, da1) + np.dot(W2, da2)
+        g_b = np.dot(W1, db1) + np.dot(W2, db2)
+        return ll, np.array([g_r * r, g_al * alpha, g_a * a, g_b * b])  # chain rule: d/dlog p
+
+    def fit(self, frequency, recency, T, x0=None):
+        x, t_x, T = (np.asarray(v, dtype=float) for v in (frequency, recency, T))
+        n = len(x)
+        if x0 is None:  # alpha starts near the mean inter-purchase time scale
+            x0 = np.log([1.0, max(T.mean() / max(x.mean(), 1e-3), 1e-3), 1.0, 1.0])
+
+        grp = _groups(x)
+
+        def f(th):
+            ll, g = self._loglik(th, x, t_x, T, grad=True, groups=grp)
+            return -ll / n, -g / n
+
+        p, res = _fit(f, x0, ["r", "alpha", "a", "b"])
+        self.r, self.alpha, self.a, self.b = p["r"], p["alpha"], p["a"], p["b"]
+        self.log_likelihood, self.n_iter = -res.fun * n, res.nit
+        return self
+
+    @property
+    def params(self):
+        return {"r": self.r, "alpha": self.alpha, "a": self.a, "b": self.b}
+
+    def p_alive(self, frequency, recency, T):
+        """P(customer still alive at T | x, t_x, T)."""
+        x, t_x, T = (np.asarray(v, dtype=float) for v in (frequency, recency, T))
+        r, al, a, b = self.r, self.alpha, self.a, self.b
+        xs = np.maximum(x, 1.0)
+        log_odds = np.log(a) - np.log(b + xs - 1) + (r + x) * (np.log(al + T) - np.log(al + t_x))
+        return np.where(x > 0, 1.0 / (1.0 + np.exp(log_odds)), 1.0)
+
+    def expected_purchases(self, t, frequency, recency, T):
+        """E[Y(t) | x, t_x, T]: expected repeat purchases in (T, T + t] (FHL 2005, eq. 10)."""
+        x, t_x, T = (np.asarray(v, dtype=float) for v in (frequency, recency, T))
+        r, al, a, b = self.r, self.alpha, self.a, self.b
+        z = t / (al + T + t)
+        hyp = hyp2f1(r + x, b + x, a + b + x - 1, z)
+        head = (a + b + x - 1) / (a - 1)
+        tail = 1.0 - np.exp((r + x) * (np.log(al + T) - np.log(al + T + t))) * hyp
+        return head * tail * self.p_alive(x, t_x, T)
+
+    def expected_purchases_new(self, t):
+        """E[X(t)] for a randomly chosen new customer (FHL 2005, eq. 9)."""
+        r, al, a, b = self.r, self.alpha, self.a, self.b
+        z = t / (al + t)
+        return (a + b - 1) / (a - 1) * (1 - (al / (al + t)) ** r * hyp2f1(r, b, a + b - 1, z))
+
+
+@dataclass
+class GammaGamma:
+    p: float = np.nan
+    q: float = np.nan
+    v: float = np.nan  # gamma in the Fader-Hardie note
+    log_likelihood: float = np.nan
+    n_iter: int = 0
+
+    @staticmethod
+    def _loglik(theta, x, m, grad=False):
+        p, q, v = np.exp(theta)
+        px = p * x
+        lg = np.log(v + x * m)
+        ll = np.sum(
+            gammaln(px + q)
+            - gammaln(px)
+            - gammaln(q)
+            + q * np.log(v)
+            + px * np.log(x)
+            + (px - 1) * np.log(m)
+            - (px + q) * lg
+        )
+        if not grad:
+            return ll
+        d = digamma(px + q)
+        g_p = np.sum(x * (d - digamma(px) + np.log(x) + np.log(m) - lg))
+        g_q = np.sum(d - digamma(q) + np.log(v) - lg)
+        g_v = np.sum(q / v - (px + q) / (v + x * m))
+        return ll, np.array([g_p * p, g_q * q, g_v * v])
+
+    def fit(self, frequency, monetary_value, x0=None):
+        x, m = np.asarray(frequency, dtype=float), np.asarray(monetary_value, dtype=float)
+        keep = (x > 0) & (m > 0)
+        x, m = x[keep], m[keep]
+        n = len(x)
+        if x0 is None:
+            x0 = np.log([1.0, 1.0, max(m.mean(), 1e-3)])
+
+        def f(th):
+            ll, g = self._loglik(th, x, m, grad=True)
+            return -ll / n, -g / n
+
+        par, res = _fit(f, x0, ["p", "q", "v"])
+        self.p, self.q, self.v = par["p"], par["q"], par["v"]
+        self.log_likelihood, self.n_iter = -res.fun * n, res.nit
+        return self
+
+    @property
+    def params(self):
+        return {"p": self.p, "q": self.q, "v": self.v}
+
+    def conditional_expected_average_profit(self, frequency, monetary_value):
+        """E[M | p, q, v, x, m] (population mean p*v/(q-1) for x == 0)."""
+        x, m = np.asarray(frequency, dtype=float), np.asarray(monetary_value, dtype=float)
+        p, q, v = self.p, self.q, self.v
+        return (v + x * m) * p / (p * x + q - 1)
