@@ -208,6 +208,29 @@ def _profile_owners(con: duckdb.DuckDBPyConnection, truth: Path) -> pl.DataFrame
         FROM cells GROUP BY profile_id""").pl()
 
 
+def _with_archetypes(con, truth: Path, table: str, segment: str) -> pl.DataFrame:
+    """Each segmented profile of `table` per month with its owner's archetype that month."""
+    con.register("_eval_owners", _profile_owners(con, truth))
+    try:
+        return con.sql(f"""
+            SELECT strftime(s.as_of_date, '%Y-%m') AS month, s.profile_id,
+                   s.{segment} AS segment, a.person_id, a.archetype, a.active, o.records
+            FROM {table} s
+            JOIN _eval_owners o USING (profile_id)
+            JOIN '{truth / "archetypes.parquet"}' a ON a.person_id = o.person_id
+                 AND a.month = strftime(s.as_of_date, '%Y-%m')
+            ORDER BY month, profile_id""").pl()
+    finally:
+        con.unregister("_eval_owners")
+
+
+def _main_profiles(frame: pl.DataFrame) -> pl.DataFrame:
+    """Each person once per month: by the profile holding most of their records."""
+    return frame.sort(["month", "records", "profile_id"], descending=[False, True, False]).unique(
+        ["month", "person_id"], keep="first", maintain_order=True
+    )
+
+
 def segmentation_metrics(con: duckdb.DuckDBPyConnection, truth: Path) -> dict:
     """Adjusted Rand index of each month's segments against the planted archetype of that month.
 
@@ -221,17 +244,7 @@ def segmentation_metrics(con: duckdb.DuckDBPyConnection, truth: Path) -> dict:
     """
     from sklearn.metrics import adjusted_rand_score
 
-    archetypes = truth / "archetypes.parquet"
-    con.register("_eval_owners", _profile_owners(con, truth))
-    frame = con.sql(f"""
-        SELECT strftime(s.as_of_date, '%Y-%m') AS month, s.profile_id, s.segment,
-               a.person_id, a.archetype, a.active, o.records
-        FROM segmentation.customer_segments s
-        JOIN _eval_owners o USING (profile_id)
-        JOIN '{archetypes}' a ON a.person_id = o.person_id
-             AND a.month = strftime(s.as_of_date, '%Y-%m')
-        ORDER BY month, profile_id""").pl()
-    con.unregister("_eval_owners")
+    frame = _with_archetypes(con, truth, "segmentation.customer_segments", "segment")
 
     def ari(part: pl.DataFrame) -> float:
         return round(adjusted_rand_score(part["archetype"], part["segment"]), 4)
@@ -239,7 +252,7 @@ def segmentation_metrics(con: duckdb.DuckDBPyConnection, truth: Path) -> dict:
     months = {}
     for (month,), part in frame.group_by(["month"], maintain_order=True):
         active = part.filter(pl.col("active"))
-        main = active.sort("records", descending=True).unique("person_id", keep="first")
+        main = _main_profiles(active)
         months[month] = {
             "profiles": part.height,
             "churned": part.height - active.height,
@@ -263,21 +276,9 @@ def segment_metrics(con: duckdb.DuckDBPyConnection, truth: Path) -> dict:
     or the next. `stable_ids`: per archetype, the segment id holding most of its (unswitched)
     persons in each month, and whether it stayed the same over the months.
     """
-    archetypes = truth / "archetypes.parquet"
-    con.register("_eval_owners", _profile_owners(con, truth))
-    frame = con.sql(f"""
-        WITH main AS (
-            SELECT profile_id, person_id FROM _eval_owners
-            QUALIFY row_number() OVER (
-                PARTITION BY person_id ORDER BY records DESC, profile_id) = 1)
-        SELECT strftime(s.as_of_date, '%Y-%m') AS month, m.person_id, s.segment_id,
-               a.archetype, a.active
-        FROM segments.segment_assignments s
-        JOIN main m USING (profile_id)
-        JOIN '{archetypes}' a ON a.person_id = m.person_id
-             AND a.month = strftime(s.as_of_date, '%Y-%m')
-        ORDER BY month, person_id""").pl()
-    con.unregister("_eval_owners")
+    frame = _main_profiles(
+        _with_archetypes(con, truth, "segments.segment_assignments", "segment_id")
+    )
     months = sorted(frame["month"].unique().to_list())
     pairs = {}
     for before, after in zip(months, months[1:], strict=False):
@@ -285,7 +286,7 @@ def segment_metrics(con: duckdb.DuckDBPyConnection, truth: Path) -> dict:
         b = frame.filter(pl.col("month") == after, pl.col("active"))
         both = a.join(b, on="person_id", suffix="_next")
         switched = both["archetype"] != both["archetype_next"]
-        moved = both["segment_id"] != both["segment_id_next"]
+        moved = both["segment"] != both["segment_next"]
         pairs[after] = {
             "persons_in_both_months": both.height,
             "planted_switches": int(switched.sum()),
@@ -310,17 +311,17 @@ def segment_metrics(con: duckdb.DuckDBPyConnection, truth: Path) -> dict:
             .join(parts[2], on="person_id", suffix="_2")
         )
         switched = j["archetype"] != j["archetype_1"]
-        moved = (j["segment_id"] != j["segment_id_1"]) | (j["segment_id_1"] != j["segment_id_2"])
+        moved = (j["segment"] != j["segment_1"]) | (j["segment_1"] != j["segment_2"])
         if switched.sum():
             detected_late.append(float((switched & moved).sum() / switched.sum()))
     stable = {}
     for (archetype,), part in frame.filter(pl.col("active")).group_by(["archetype"]):
         majority = (
-            part.group_by("month", "segment_id").len()
-            .sort(["month", "len", "segment_id"], descending=[False, True, False])
+            part.group_by("month", "segment").len()
+            .sort(["month", "len", "segment"], descending=[False, True, False])
             .unique("month", keep="first").sort("month")
         )  # fmt: skip
-        ids = majority["segment_id"].to_list()
+        ids = majority["segment"].to_list()
         stable[archetype] = {"segment_ids_by_month": ids, "same_id_throughout": len(set(ids)) == 1}
     totals = {
         "planted_switches": sum(p["planted_switches"] for p in pairs.values()),
