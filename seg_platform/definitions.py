@@ -6,10 +6,13 @@ import dagster as dg
 
 from seg_platform.features.checks import build_catalog_asset, build_feature_checks
 from seg_platform.identity.assets import IDENTITY_ASSETS, IDENTITY_CHECKS
-from seg_platform.orchestration import build_automation, build_follow_up
-from seg_platform.partitions import monthly_partitions
+from seg_platform.orchestration import build_automation, build_daily_schedule, build_follow_up
+from seg_platform.partitions import daily_partitions, monthly_partitions
+from seg_platform.predictions.assets import PREDICTION_ASSETS
+from seg_platform.predictions.daily import DAILY_ASSETS
 from seg_platform.resources import (
     IdentityConfig,
+    PredictionsConfig,
     SegmentationConfig,
     SourcesResource,
     WarehouseResource,
@@ -23,6 +26,7 @@ from seg_platform.sql_models.assets import SQL_ROOT, load_sql_assets
 MAIN_JOB = "full_pipeline"
 CURRENT_JOB = "refresh_current_tables"
 MONTHLY_JOB = "monthly_snapshot"
+DAILY_JOB = "daily_scoring"
 
 
 def make_definitions(sql_root: Path = SQL_ROOT) -> dg.Definitions:
@@ -39,19 +43,25 @@ def make_definitions(sql_root: Path = SQL_ROOT) -> dg.Definitions:
         *sql_assets,
         catalog_asset,
         *SEGMENTATION_ASSETS,
+        *PREDICTION_ASSETS,
         *SEGMENTS_ASSETS,
+        *DAILY_ASSETS,
     ]
-    monthly_keys = [key for a in assets if a.partitions_def for key in a.keys]
+    daily_keys = [key for a in DAILY_ASSETS for key in a.keys]
+    monthly_keys = [
+        key for a in assets if a.partitions_def for key in a.keys if key not in daily_keys
+    ]
     jobs = [
         dg.define_asset_job(
             name=MAIN_JOB,
-            selection=dg.AssetSelection.all(),
+            selection=dg.AssetSelection.all() - dg.AssetSelection.assets(*daily_keys),
             description="Materialize every asset for one month: landing files to that "
-            "month's features.",
+            "month's features, segments and predictions.",
         ),
         dg.define_asset_job(
             name=CURRENT_JOB,
-            selection=dg.AssetSelection.all() - dg.AssetSelection.assets(*monthly_keys),
+            selection=dg.AssetSelection.all()
+            - dg.AssetSelection.assets(*monthly_keys, *daily_keys),
             description="Reload the landing files and rebuild every table that is not a "
             "monthly snapshot: raw, identity and staging.",
         ),
@@ -63,12 +73,21 @@ def make_definitions(sql_root: Path = SQL_ROOT) -> dg.Definitions:
             "segmentation (MLflow runs, registered model), the segment tables, and the champion "
             "alias when every blocking check passed.",
         ),
+        dg.define_asset_job(
+            name=DAILY_JOB,
+            selection=dg.AssetSelection.assets(*daily_keys),
+            partitions_def=daily_partitions,
+            description="Score one day without re-fitting: segments for customers first seen "
+            "since the last monthly fit, propensities for customers whose behaviour changed, "
+            "and the rule-based overlays.",
+        ),
     ]
     schedule, sensor = build_automation(CURRENT_JOB, MONTHLY_JOB)
     follow_up = build_follow_up(jobs[1], jobs[2])
+    daily = build_daily_schedule(jobs[3])
     return dg.Definitions(
         assets=assets,
-        schedules=[schedule],
+        schedules=[schedule, daily],
         sensors=[sensor, follow_up],
         asset_checks=[
             *RAW_CHECKS,
@@ -84,6 +103,7 @@ def make_definitions(sql_root: Path = SQL_ROOT) -> dg.Definitions:
             "sources": SourcesResource(),
             "identity": IdentityConfig(),
             "segmentation": SegmentationConfig(),
+            "predictions": PredictionsConfig(),
             "mlflow_tracking": MlflowResource(),
         },
         # DuckDB has one writer per file: steps run one after another inside the run's process.

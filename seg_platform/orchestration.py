@@ -5,6 +5,8 @@
   below builds the month that just ended.
 - `new_landing_files` (sensor, off until switched on): when a landing file of sources.yaml is
   added or changes (name, size or modification time), it requests `refresh_current_tables`.
+- `daily_scoring_schedule` (schedule, off until switched on): every day at 05:00 UTC, scores
+  the day that ended (new customers' segments, changed customers' propensities, overlays).
 - `build_latest_month_after_refresh` (run-status sensor): after every successful
   `refresh_current_tables` run, requests `monthly_snapshot` for the latest month with events,
   so the new month's features, segments and champion follow new data without anyone clicking.
@@ -112,3 +114,15 @@ def build_follow_up(refresh_job, monthly_job):
         return dg.RunRequest(run_key=f"{run_id}-{months[-1]}", partition_key=months[-1])
 
     return build_latest_month_after_refresh
+
+
+def build_daily_schedule(daily_job):
+    """Every day at 05:00 UTC: daily scoring of the day that ended."""
+    return dg.build_schedule_from_partitioned_job(
+        daily_job,
+        hour_of_day=5,
+        name="daily_scoring_schedule",
+        default_status=_default_status(),
+        description="Every day at 05:00 UTC, scores the day that ended: segments for new "
+        "customers, refreshed propensities, overlays (no re-fit).",
+    )

@@ -27,3 +27,6 @@ def first_month() -> str:
 
 
 monthly_partitions = dg.MonthlyPartitionsDefinition(start_date=f"{first_month()}-01")
+
+# Daily scoring: one partition per day from the first month on, up to yesterday (UTC).
+daily_partitions = dg.DailyPartitionsDefinition(start_date=f"{first_month()}-01")

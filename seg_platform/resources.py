@@ -140,3 +140,30 @@ class SegmentationConfig(dg.ConfigurableResource):
             min_cluster_share=self.min_segment_share,
             seed=self.seed,
         )
+
+
+class PredictionsConfig(dg.ConfigurableResource):
+    """Propensity, value and daily scoring settings (README, "Predictions"); all have defaults.
+
+    Override in the Dagster launchpad under `resources.predictions.config`.
+    """
+
+    training_months: int = 6  # labelled months each propensity model learns from
+    max_training_rows: int = 300_000  # a deterministic sample beyond this many rows
+    min_training_rows: int = 500  # fewer: no model is trained this month (said in metadata)
+    calibration: str = "isotonic"  # or "sigmoid"
+    active_days: int = 90  # "active": an event or order within this many days of the as-of
+    champion_tolerance: float = 0.0  # the champion moves when ROC AUC >= champion's - this
+    permutation_sample: int = 5_000  # evaluation rows permutation importances are computed on
+    value_horizon_months: int = 12  # predicted value and purchases cover this many months
+    clv_holdout_months: int = 3  # the value backtest's holdout period
+    clv_max_error: float = 0.10  # |predicted / actual - 1| of holdout purchases (WARN above)
+    min_buyers: int = 50  # fewer purchasing customers: no value model this month
+    overlays: str = ""  # YAML of rule-based overlays; empty = the embedded default
+    seed: int = 42
+
+    def validate_settings(self) -> None:
+        if self.calibration not in ("isotonic", "sigmoid"):
+            raise ValueError(
+                f"predictions.calibration = {self.calibration!r}: use 'isotonic' or 'sigmoid'"
+            )

@@ -26,6 +26,35 @@ def home(tmp_path, monkeypatch) -> settings.PlatformHome:
     return settings.platform_home().ensure()
 
 
+@pytest.fixture(scope="session")
+def demo_december(tmp_path_factory):
+    """The demo's company (2,000 customers, 12 months, seed 42) with December built by the
+    CLI's pipeline: features, segmentation, predictions, segments. Shared; tests that change
+    it work on a copy (`copy_demo`)."""
+    from seg_platform.cli import DEMO_CUSTOMERS, DEMO_MONTHS, DEMO_SEED
+    from seg_platform.runner import run_pipeline
+    from seg_platform.synthetic.generator import generate
+
+    root = tmp_path_factory.mktemp("demo")
+    company = root / "company"
+    generate(DEMO_CUSTOMERS, DEMO_MONTHS, DEMO_SEED, company)
+    saved = {
+        k: os.environ.get(k) for k in (settings.HOME_ENV, settings.SOURCES_ENV, "DAGSTER_HOME")
+    }
+    os.environ[settings.HOME_ENV] = str(root / "home")
+    os.environ[settings.SOURCES_ENV] = str(company / "landing" / "sources.yaml")
+    os.environ.pop("DAGSTER_HOME", None)
+    try:
+        assert run_pipeline(months=1) == 0
+    finally:
+        for key, value in saved.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
+    return settings.platform_home(root / "home"), company
+
+
 @pytest.fixture(autouse=True)
 def _no_kill_hook(monkeypatch):
     monkeypatch.delenv("SEG_PLATFORM_KILL_BEFORE_COMMIT", raising=False)

@@ -18,25 +18,28 @@ class MlflowResource(dg.ConfigurableResource):
     tracking_uri: str = ""
     experiment: str = "customer_segmentation"
     registered_model: str = "customer_segmentation"
+    predictions_experiment: str = "customer_predictions"  # propensity and value model runs
     ui_url: str = DEFAULT_UI  # where people open the MLflow UI, for links in Dagster metadata
 
     def uri(self) -> str:
         return self.tracking_uri or settings.platform_home().ensure().mlflow_tracking_uri
 
-    def setup(self) -> str:
-        """Point the mlflow client at the store; create the experiment if needed. Its id."""
+    def setup(self, experiment: str | None = None) -> str:
+        """Point the mlflow client at the store; create the experiment (default: the
+        segmentation one) if needed and make it the active one. Its id."""
         import mlflow  # slow to import: only when a run needs it, not when Dagster loads code
 
+        name = experiment or self.experiment
         mlflow.set_tracking_uri(self.uri())
-        existing = mlflow.get_experiment_by_name(self.experiment)
+        existing = mlflow.get_experiment_by_name(name)
         if existing is not None:
             experiment_id = existing.experiment_id
         else:
             location = None
             if not self.tracking_uri:
-                folder = settings.platform_home().mlflow_artifacts / self.experiment
+                folder = settings.platform_home().mlflow_artifacts / name
                 location = folder.resolve().as_uri()
-            experiment_id = mlflow.create_experiment(self.experiment, artifact_location=location)
+            experiment_id = mlflow.create_experiment(name, artifact_location=location)
         mlflow.set_experiment(experiment_id=experiment_id)
         return experiment_id
 

@@ -44,6 +44,20 @@ def _execute(con: duckdb.DuckDBPyConnection, model: Model, prefix: str, params=N
         raise _sql_error(model, exc) from None
 
 
+def compute_snapshot(
+    con: duckdb.DuckDBPyConnection, model: Model, params: dict[str, object], into: str
+) -> None:
+    """Compute a snapshot model as of any instant into the temporary table `into`, without
+    touching its stored table (daily scoring, and past months a table does not hold yet).
+    `params` holds the as-of parameters (`month_parameters`, or a day's)."""
+    _execute(
+        con,
+        model,
+        f"CREATE OR REPLACE TEMP TABLE {into} AS ",
+        {k: v for k, v in params.items() if k in model.parameters},
+    )
+
+
 def build_model(
     con: duckdb.DuckDBPyConnection, model: Model, month: str | None = None
 ) -> BuildResult:

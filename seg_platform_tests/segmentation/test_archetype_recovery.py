@@ -1,42 +1,18 @@
 """On the demo's synthetic company: the chosen segmentation recovers the planted archetypes
 (issue 5's acceptance), and the point-in-time outcome labels match the generator's truth."""
 
-import os
-
 import mlflow
 import polars as pl
 import pytest
 
-from seg_platform import settings
-from seg_platform.cli import DEMO_CUSTOMERS, DEMO_MONTHS, DEMO_SEED
 from seg_platform.evaluation import _profile_owners, evaluate
 from seg_platform.predictions.labels import outcome_labels
-from seg_platform.runner import run_pipeline
-from seg_platform.synthetic.generator import generate
 from seg_platform.warehouse import connect
 
 
 @pytest.fixture(scope="module")
-def demo(tmp_path_factory):
-    """The demo's company (2,000 customers, 12 months), December segmented."""
-    root = tmp_path_factory.mktemp("demo")
-    company = root / "company"
-    generate(DEMO_CUSTOMERS, DEMO_MONTHS, DEMO_SEED, company)
-    saved = {
-        k: os.environ.get(k) for k in (settings.HOME_ENV, settings.SOURCES_ENV, "DAGSTER_HOME")
-    }
-    os.environ[settings.HOME_ENV] = str(root / "home")
-    os.environ[settings.SOURCES_ENV] = str(company / "landing" / "sources.yaml")
-    os.environ.pop("DAGSTER_HOME", None)
-    try:
-        assert run_pipeline(months=1) == 0
-        yield settings.platform_home(), company
-    finally:
-        for key, value in saved.items():
-            if value is None:
-                os.environ.pop(key, None)
-            else:
-                os.environ[key] = value
+def demo(demo_december):
+    return demo_december
 
 
 def test_champion_recovers_the_planted_archetypes(demo):

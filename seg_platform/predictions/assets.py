@@ -1,0 +1,766 @@
+"""Prediction assets (group `predictions`), one partition per month.
+
+- `propensity_models`: for churn and purchase, a calibrated gradient-boosting model and the
+  recency-only baseline, trained on earlier months and compared on a later one in one MLflow
+  run; the model is registered, and the alias `champion` moves to it only when it beats the
+  baseline and is not worse than the current champion on the same evaluation month.
+- `customer_lifetime_value`: BG/NBD + Gamma-Gamma fitted on every purchase up to the month's
+  end, with a holdout backtest of the last months.
+- `customer_predictions`: per known customer, churn and purchase probabilities from the
+  champion models with percentile ranks, P(alive), predicted 12-month purchases and value.
+"""
+
+import datetime as dt
+import json
+import tempfile
+import warnings
+from pathlib import Path
+
+import dagster as dg
+import numpy as np
+import polars as pl
+
+from seg_platform.partitions import monthly_partitions
+from seg_platform.predictions.propensity import TARGETS, Target, add_months, split_months
+from seg_platform.resources import PredictionsConfig, WarehouseResource
+from seg_platform.segmentation.tracking import MlflowResource
+from seg_platform.sources.assets import markdown
+from seg_platform.sql_models.project import month_parameters
+from seg_platform.warehouse import fetch_frame, frame_to_temp_table, replace_partition, table_exists
+
+EVALUATIONS = "predictions.model_evaluations"
+VALUES = "predictions.customer_value"
+BACKTESTS = "predictions.clv_backtest"
+PREDICTIONS = "predictions.customer_predictions"
+CHAMPION = "champion"
+# sklearn classes skops does not trust by default, inside our own (self-written) model files.
+TRUSTED_TYPES = [
+    "sklearn.calibration._CalibratedClassifier",
+    "sklearn.ensemble._hist_gradient_boosting.predictor.TreePredictor",
+]
+NON_FEATURES = {"profile_id", "as_of_date", "label_month"}
+
+
+def registered_name(target: Target) -> str:
+    return f"{target.name}_propensity"
+
+
+def model_columns(frame: pl.DataFrame) -> list[str]:
+    """The numeric feature columns a propensity model uses (labels excluded)."""
+    from seg_platform.predictions.labels import LABEL_COLUMNS
+
+    skip = NON_FEATURES | set(LABEL_COLUMNS) | {"horizon_complete_30d", "horizon_complete_90d"}
+    return [c for c, t in frame.schema.items() if t.is_numeric() and c not in skip]
+
+
+def _matrix(frame: pl.DataFrame, columns: list[str]) -> np.ndarray:
+    return frame.select(columns).to_numpy().astype(np.float64)
+
+
+def _active(frame: pl.DataFrame, days: int) -> np.ndarray:
+    recency = frame["days_since_last_activity"]
+    return (recency.is_not_null() & (recency <= days)).to_numpy()
+
+
+def champion_version(client, name: str):
+    """The version holding `champion`, or None."""
+    try:
+        return client.get_model_version_by_alias(name, CHAMPION)
+    except Exception:  # no model or no alias yet
+        return None
+
+
+def load_version(tracking: MlflowResource, name: str, version) -> tuple[object, list[str]]:
+    import mlflow
+
+    model = mlflow.sklearn.load_model(f"models:/{name}/{version.version}")
+    return model, json.loads(version.tags["features"])
+
+
+# -- propensity models --------------------------------------------------------------------
+
+
+def train_target(con, month: str, target: Target, config: PredictionsConfig, tracking, tags):
+    """Train, compare and register one propensity model for `month`. Returns a summary dict
+    (with `trained` False and a `reason` when the labelled history is too short)."""
+    import mlflow
+    import sklearn
+
+    from seg_platform.predictions.data import labelled_month
+    from seg_platform.predictions.propensity import (
+        RecencyBaseline,
+        calibration_png,
+        classification_metrics,
+        fit_propensity,
+        importance_png,
+        permutation_importances,
+    )
+
+    evaluation, training = split_months(month, target.horizon_months, config.training_months)
+    base = {"target": target.name, "eval_month": evaluation, "train_months": training}
+    frames = [labelled_month(con, m, (target.label,)) for m in training]
+    train = pl.concat([f for f in frames if f.height], how="vertical_relaxed") if any(
+        f.height for f in frames) else None  # fmt: skip
+    test = labelled_month(con, evaluation, (target.label,))
+    horizon = "horizon_complete_90d" if target.horizon_months > 1 else "horizon_complete_30d"
+    reason = None
+    if train is None or train.filter(pl.col(target.label).is_not_null()).height < (
+        config.min_training_rows
+    ):
+        reason = (
+            f"fewer than {config.min_training_rows} labelled customers in the training months "
+            f"{training[0]}..{training[-1]} (labels known by the end of {evaluation})"
+        )
+    elif not test.height or not test[horizon].fill_null(False).all():
+        reason = f"the {target.label} labels of {evaluation} are not complete in the data"
+    if reason:
+        return {**base, "trained": False, "reason": reason}
+    train = train.filter(pl.col(target.label).is_not_null())
+    if train.height > config.max_training_rows:
+        train = train.sample(config.max_training_rows, seed=config.seed).sort(
+            "label_month", "profile_id"
+        )
+    columns = model_columns(test)
+    X, y = _matrix(train, columns), train[target.label].cast(pl.Int8).to_numpy()
+    Xe, ye = _matrix(test, columns), test[target.label].cast(pl.Int8).to_numpy()
+    active = _active(test, config.active_days)
+    if len(np.unique(y)) < 2 or len(np.unique(ye[active])) < 2:
+        return {**base, "trained": False, "reason": "only one outcome in the training or "
+                "evaluation customers"}  # fmt: skip
+
+    model = fit_propensity(X, y, config.seed, config.calibration)
+    baseline = RecencyBaseline(config.seed).fit(train[target.recency].to_numpy(), y)
+    scores = {
+        "model": model.predict_proba(Xe)[:, 1],
+        "baseline": baseline.predict_proba(test[target.recency].to_numpy()),
+    }
+    client = tracking.client()
+    name = registered_name(target)
+    current = champion_version(client, name)
+    if current is not None:
+        champion_model, champion_columns = load_version(tracking, name, current)
+        if set(champion_columns) <= set(test.columns):
+            scores["champion"] = champion_model.predict_proba(_matrix(test, champion_columns))[:, 1]
+    metrics = {}
+    for kind, p in scores.items():
+        metrics[kind] = classification_metrics(ye[active], p[active])
+        metrics[kind] |= {
+            f"{k}_all": v for k, v in classification_metrics(ye, p).items() if k != "rows"
+        }
+    importances = permutation_importances(
+        model, Xe[active], ye[active], columns, config.seed, config.permutation_sample
+    )
+
+    flat = {f"{kind}_{k}": v for kind, m in metrics.items() for k, v in m.items()}
+    flat = {k: v for k, v in flat.items() if v == v}  # MLflow rejects NaN in the UI charts
+    with (
+        tempfile.TemporaryDirectory() as tmp,
+        mlflow.start_run(
+            run_name=f"{month} {target.name}", nested=True,
+            tags={**tags, "target": target.name, "partition": month},
+            description=f"{target.name}: {target.description}. Trained on {training[0]}.."
+            f"{training[-1]}, evaluated on the active customers of {evaluation}.",
+        ) as run,
+    ):  # fmt: skip
+        out = Path(tmp)
+        mlflow.log_params({
+            "target": target.label, "eval_month": evaluation,
+            "train_months": f"{training[0]}..{training[-1]}", "train_rows": len(y),
+            "eval_rows": len(ye), "eval_active_rows": int(active.sum()),
+            "features": len(columns), "calibration": config.calibration,
+            "baseline": f"logistic regression on log1p({target.recency})",
+            "active_days": config.active_days, "seed": config.seed,
+        })  # fmt: skip
+        mlflow.log_metrics(flat)
+        title = f"{target.name} {evaluation} (active customers)"
+        active_scores = {k: v[active] for k, v in scores.items()}
+        mlflow.log_artifact(str(calibration_png(ye[active], active_scores, title,
+                                                out / "calibration.png")))  # fmt: skip
+        pl.DataFrame(importances, schema=["feature", "auc_drop_mean", "auc_drop_std"],
+                     orient="row").write_csv(out / "permutation_importance.csv")  # fmt: skip
+        mlflow.log_artifact(str(out / "permutation_importance.csv"))
+        if importances:
+            png = out / "permutation_importance.png"
+            mlflow.log_artifact(str(importance_png(importances, title, png)))
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", UserWarning)  # no signature: inputs are documented
+            info = mlflow.sklearn.log_model(
+                model, name="model", skops_trusted_types=TRUSTED_TYPES,
+                pip_requirements=[f"scikit-learn=={sklearn.__version__}",
+                                  f"numpy=={np.__version__}"],
+            )  # fmt: skip
+        run_id = run.info.run_id
+    m, b = metrics["model"], metrics["baseline"]
+    beats_baseline = m["roc_auc"] > b["roc_auc"] and m["pr_auc"] > b["pr_auc"]
+    version = mlflow.register_model(info.model_uri, name, tags={
+        "month": month, "eval_month": evaluation, "features": json.dumps(columns),
+        "roc_auc": f"{m['roc_auc']:.4f}", "beats_baseline": str(beats_baseline)})  # fmt: skip
+    current_month = current.tags.get("month", "") if current else ""
+    if not beats_baseline:
+        moved, note = False, "did not beat the recency baseline"
+    elif current is not None and current_month > month:
+        moved, note = False, f"version {current.version} ({current_month}) is newer"
+    elif "champion" in metrics and m["roc_auc"] < (
+        metrics["champion"]["roc_auc"] - config.champion_tolerance
+    ):
+        moved, note = (
+            False,
+            (
+                f"ROC AUC {m['roc_auc']:.4f} below champion version {current.version}'s "
+                f"{metrics['champion']['roc_auc']:.4f} on {evaluation}"
+            ),
+        )
+    else:
+        moved, note = True, f"version {version.version} is champion"
+    if moved:
+        client.set_registered_model_alias(name, CHAMPION, version.version)
+    return {
+        **base, "trained": True, "metrics": metrics, "version": int(version.version),
+        "run_id": run_id, "champion_moved": moved, "note": note,
+        "previous_champion": int(current.version) if current else None,
+        "beats_baseline": beats_baseline, "importances": importances[:10],
+        "train_rows": len(y), "eval_rows": int(active.sum()),
+    }  # fmt: skip
+
+
+def _evaluation_rows(as_of_date: dt.date, result: dict) -> list[dict]:
+    rows = []
+    for kind, label in (("model", "gradient_boosting"), ("baseline", "recency_baseline"),
+                        ("champion", "previous_champion")):  # fmt: skip
+        m = result.get("metrics", {}).get(kind)
+        if m is None:
+            continue
+        rows.append({
+            "as_of_date": as_of_date, "target": result["target"], "model": label,
+            "eval_month": result["eval_month"],
+            "train_months": f"{result['train_months'][0]}..{result['train_months'][-1]}",
+            "roc_auc": m["roc_auc"], "pr_auc": m["pr_auc"],
+            "top_decile_lift": m["top_decile_lift"], "brier": m["brier"],
+            "base_rate": m["base_rate"], "eval_rows": int(m["rows"]),
+            "roc_auc_all": m["roc_auc_all"], "pr_auc_all": m["pr_auc_all"],
+            "model_version": result["version"] if kind == "model" else (
+                result["previous_champion"] if kind == "champion" else None),
+            "champion_moved": result["champion_moved"] if kind == "model" else None,
+            "mlflow_run_id": result["run_id"],
+        })  # fmt: skip
+    return rows
+
+
+EVALUATION_SCHEMA = {
+    "as_of_date": pl.Date, "target": pl.String, "model": pl.String, "eval_month": pl.String,
+    "train_months": pl.String, "roc_auc": pl.Float64, "pr_auc": pl.Float64,
+    "top_decile_lift": pl.Float64, "brier": pl.Float64, "base_rate": pl.Float64,
+    "eval_rows": pl.Int64, "roc_auc_all": pl.Float64, "pr_auc_all": pl.Float64,
+    "model_version": pl.Int64, "champion_moved": pl.Boolean, "mlflow_run_id": pl.String,
+}  # fmt: skip
+
+
+@dg.asset(
+    group_name="predictions",
+    kinds={"sklearn", "mlflow", "duckdb"},
+    deps=["customer_features"],
+    partitions_def=monthly_partitions,
+    metadata={"dagster/table_name": EVALUATIONS},
+    check_specs=[
+        dg.AssetCheckSpec(
+            "models_beat_recency_baseline",
+            asset="propensity_models",
+            blocking=False,
+            description="Each trained model beats the recency-only baseline in ROC AUC and PR "
+            "AUC on the active customers of the evaluation month (a warning: a model that does "
+            "not is never made champion).",
+        ),
+        dg.AssetCheckSpec(
+            "one_champion_per_model",
+            asset="propensity_models",
+            blocking=True,
+            description="Each propensity model has exactly one `champion` version once one "
+            "has been trained.",
+        ),
+    ],  # fmt: skip
+    description="Churn (no activity or order in the next 90 days) and purchase (an order in "
+    "the next 30 days) propensity: gradient boosting with probability calibration, trained on "
+    "earlier months and evaluated on a later one (time-based split) beside a recency-only "
+    "logistic baseline, in one MLflow run per model (ROC AUC, PR AUC, top-decile lift, Brier, "
+    "calibration plot, permutation importances). Registered as `churn_propensity` / "
+    "`purchase_propensity`; the alias `champion` moves only when the new model beats the "
+    f"baseline and is not worse than the champion on the same month. Table `{EVALUATIONS}`.",
+)
+def propensity_models(
+    context: dg.AssetExecutionContext,
+    warehouse: WarehouseResource,
+    predictions: PredictionsConfig,
+    mlflow_tracking: MlflowResource,
+):
+    import mlflow
+
+    predictions.validate_settings()
+    month = context.partition_key[:7]
+    as_of_date = month_parameters(month)["as_of_date"]
+    experiment_id = mlflow_tracking.setup(mlflow_tracking.predictions_experiment)
+    tags = {"dagster_run_id": context.run.run_id, "partition": month}
+    results = []
+    with warehouse.get_connection() as con:
+        with mlflow.start_run(run_name=f"propensity {month}", tags=tags) as parent:
+            for target in TARGETS:
+                results.append(train_target(con, month, target, predictions, mlflow_tracking, tags))
+                context.log.info(
+                    f"{target.name}: " + (results[-1].get("note") or results[-1]["reason"])
+                )
+        rows = [r for result in results if result["trained"]
+                for r in _evaluation_rows(as_of_date, result)]  # fmt: skip
+        table = pl.DataFrame(rows, schema=EVALUATION_SCHEMA)
+        frame_to_temp_table(con, "_evaluations_new", table)
+        replace_partition(con, EVALUATIONS, "_evaluations_new", "as_of_date", as_of_date)
+        con.execute("DROP TABLE _evaluations_new")
+
+    url = mlflow_tracking.run_url(experiment_id, parent.info.run_id)
+    metadata = {"dagster/row_count": table.height, "mlflow_run": dg.MetadataValue.url(url)}
+    for r in results:
+        if r["trained"]:
+            m, b = r["metrics"]["model"], r["metrics"]["baseline"]
+            metadata |= {
+                f"{r['target']}_roc_auc": round(m["roc_auc"], 4),
+                f"{r['target']}_baseline_roc_auc": round(b["roc_auc"], 4),
+                f"{r['target']}_pr_auc": round(m["pr_auc"], 4),
+                f"{r['target']}_baseline_pr_auc": round(b["pr_auc"], 4),
+                f"{r['target']}_champion": r["note"],
+            }
+        else:
+            metadata[f"{r['target']}_not_trained"] = r["reason"]
+    if rows:
+        metadata["evaluation"] = markdown(table.select(
+            "target", "model", "eval_month", "roc_auc", "pr_auc", "top_decile_lift", "brier",
+            "model_version", "champion_moved"))  # fmt: skip
+    yield dg.MaterializeResult(metadata=metadata)
+
+    trained = [r for r in results if r["trained"]]
+    losing = [r["target"] for r in trained if not r["beats_baseline"]]
+    yield dg.AssetCheckResult(
+        check_name="models_beat_recency_baseline",
+        passed=not losing,
+        severity=dg.AssetCheckSeverity.WARN,
+        metadata={
+            **{
+                f"{r['target']}_roc_auc_model_vs_baseline": " vs ".join(
+                    f"{r['metrics'][k]['roc_auc']:.4f}" for k in ("model", "baseline")
+                )
+                for r in trained
+            },
+            "trained": len(trained),
+            "threshold": "model ROC AUC and PR AUC > baseline's, same customers and month",
+        },  # fmt: skip
+        description=None if not losing else f"Not better than recency alone: {losing}",
+    )
+    client = mlflow_tracking.client()
+    holders = {}
+    for target in TARGETS:
+        name = registered_name(target)
+        versions = client.search_model_versions(f"name = '{name}'") if any(
+            r["target"] == target.name and r["trained"] for r in results) or _registered(
+            client, name) else []  # fmt: skip
+        holders[name] = sum(
+            CHAMPION in client.get_model_version(name, v.version).aliases for v in versions
+        )
+    wrong = {n: c for n, c in holders.items() if c > 1 or (c == 0 and _registered(client, n))}
+    yield dg.AssetCheckResult(
+        check_name="one_champion_per_model",
+        passed=not wrong,
+        metadata={f"{n}_champions": c for n, c in holders.items()},
+        description=None if not wrong else f"champion versions: {wrong}",
+    )
+
+
+def _registered(client, name: str) -> bool:
+    try:
+        client.get_registered_model(name)
+        return True
+    except Exception:
+        return False
+
+
+# -- customer lifetime value ----------------------------------------------------------------
+
+BACKTEST_SCHEMA = {
+    "as_of_date": pl.Date, "calibration_end": pl.Date, "holdout_end": pl.Date,
+    "holdout_weeks": pl.Float64, "customers": pl.Int64, "one_time_buyers": pl.Int64,
+    "predicted_purchases": pl.Float64, "actual_purchases": pl.Float64,
+    "purchases_error": pl.Float64, "purchases_mae": pl.Float64,
+    "predicted_revenue": pl.Float64, "actual_revenue": pl.Float64, "revenue_error": pl.Float64,
+    "mlflow_run_id": pl.String,
+}  # fmt: skip
+
+
+@dg.asset(
+    group_name="predictions",
+    kinds={"scipy", "mlflow", "duckdb"},
+    deps=["customer_features"],
+    partitions_def=monthly_partitions,
+    metadata={"dagster/table_name": VALUES},
+    check_specs=[
+        dg.AssetCheckSpec(
+            "backtest_purchases_within_tolerance",
+            asset="customer_lifetime_value",
+            blocking=False,
+            description="Refitted on the purchases before the holdout months, the model's "
+            "predicted holdout purchases are within the configured relative error of the "
+            "actual ones, in aggregate (a warning).",
+        ),
+        dg.AssetCheckSpec(
+            "values_valid",
+            asset="customer_lifetime_value",
+            blocking=True,
+            description="One row per buyer; P(alive) in [0, 1]; expected purchases and value "
+            "finite and not negative.",
+        ),
+    ],  # fmt: skip
+    description="Customer lifetime value from shop orders: BG/NBD (purchase count, P(alive)) "
+    "and Gamma-Gamma (order value), fitted by maximum likelihood on every purchase up to the "
+    "month's end; expected purchases and value over the next 12 months per buyer (one-time "
+    "buyers included, with the population's order value). Backtested on the last months: "
+    f"fitted before them, predicted against what was bought. Tables `{VALUES}`, `{BACKTESTS}`.",
+)
+def customer_lifetime_value(
+    context: dg.AssetExecutionContext,
+    warehouse: WarehouseResource,
+    predictions: PredictionsConfig,
+    mlflow_tracking: MlflowResource,
+):
+    import mlflow
+
+    from seg_platform.predictions.clv import (
+        WEEKS_PER_MONTH,
+        NotEnoughBuyers,
+        backtest,
+        backtest_png,
+        fit_clv,
+        predict_clv,
+        rfm_summary,
+    )
+    from seg_platform.predictions.data import transactions
+
+    month = context.partition_key[:7]
+    params = month_parameters(month)
+    as_of_date = params["as_of_date"]
+    experiment_id = mlflow_tracking.setup(mlflow_tracking.predictions_experiment)
+    with warehouse.get_connection() as con:
+        tx = transactions(con, params["as_of"])
+        summary = rfm_summary(tx, as_of_date)
+        try:
+            model = fit_clv(summary, predictions.min_buyers)
+        except NotEnoughBuyers as exc:
+            model, reason = None, str(exc)
+        calibration_end = month_parameters(
+            add_months(month, -predictions.clv_holdout_months))["as_of_date"]  # fmt: skip
+        try:
+            test = backtest(tx, calibration_end, as_of_date, predictions.min_buyers)
+        except NotEnoughBuyers as exc:
+            test = None
+            test_reason = f"backtest from {calibration_end}: {exc}"
+        horizon = predictions.value_horizon_months * WEEKS_PER_MONTH
+        values = (
+            predict_clv(model, summary, horizon).join(
+                summary.select("profile_id", "frequency", "recency", "T", "monetary"),
+                on="profile_id")
+            .with_columns(pl.lit(as_of_date).alias("as_of_date"))
+            .rename({"expected_purchases": "expected_purchases_12m",
+                     "predicted_value": "predicted_value_12m", "recency": "recency_weeks",
+                     "T": "age_weeks", "monetary": "mean_repeat_value"})
+            if model is not None else None
+        )  # fmt: skip
+        run_id = None
+        with tempfile.TemporaryDirectory() as tmp, mlflow.start_run(
+            run_name=f"clv {month}", tags={"dagster_run_id": context.run.run_id,
+                                           "partition": month, "model": "bgnbd+gamma_gamma"},
+        ) as run:  # fmt: skip
+            run_id = run.info.run_id
+            mlflow.log_params({"month": month, "buyers": summary.height,
+                               "horizon_months": predictions.value_horizon_months,
+                               "holdout_months": predictions.clv_holdout_months})  # fmt: skip
+            if model is not None:
+                mlflow.log_params({k: round(v, 6) for k, v in model.params().items()})
+            if test is not None:
+                mlflow.log_metrics({k: test[k] for k in (
+                    "purchases_error", "revenue_error", "purchases_mae", "predicted_purchases",
+                    "actual_purchases", "predicted_revenue", "actual_revenue")
+                    if test[k] is not None})  # fmt: skip
+                out = Path(tmp)
+                test["by_frequency"].write_csv(out / "backtest_by_frequency.csv")
+                mlflow.log_artifact(str(out / "backtest_by_frequency.csv"))
+                mlflow.log_artifact(str(backtest_png(
+                    test["by_frequency"], f"holdout {calibration_end}..{as_of_date}",
+                    out / "backtest.png")))  # fmt: skip
+        if values is not None:
+            frame_to_temp_table(con, "_values_new", values)
+            replace_partition(con, VALUES, "_values_new", "as_of_date", as_of_date)
+            con.execute("DROP TABLE _values_new")
+        elif table_exists(con, "predictions", "customer_value"):
+            con.execute(f"DELETE FROM {VALUES} WHERE as_of_date = ?", [as_of_date])
+        backtest_row = pl.DataFrame(
+            [{"as_of_date": as_of_date, **{k: v for k, v in (test or {}).items()
+              if k in BACKTEST_SCHEMA}, "mlflow_run_id": run_id}] if test else [],
+            schema=BACKTEST_SCHEMA,
+        )  # fmt: skip
+        frame_to_temp_table(con, "_backtest_new", backtest_row)
+        replace_partition(con, BACKTESTS, "_backtest_new", "as_of_date", as_of_date)
+        con.execute("DROP TABLE _backtest_new")
+
+    metadata = {
+        "dagster/row_count": values.height if values is not None else 0,
+        "mlflow_run": dg.MetadataValue.url(mlflow_tracking.run_url(experiment_id, run_id)),
+        "buyers": summary.height,
+        "one_time_buyers": int((summary["frequency"] == 0).sum()) if summary.height else 0,
+    }
+    if model is None:
+        metadata["not_fitted"] = reason
+    else:
+        metadata |= {k: round(v, 4) for k, v in model.params().items()}
+    if test is not None:
+        metadata |= {f"backtest_{k}": test[k] for k in (
+            "purchases_error", "revenue_error", "predicted_purchases", "actual_purchases",
+            "purchases_mae") if test[k] is not None}  # fmt: skip
+    yield dg.MaterializeResult(metadata=metadata)
+
+    if test is None or test["purchases_error"] is None:
+        yield dg.AssetCheckResult(
+            check_name="backtest_purchases_within_tolerance", passed=True,
+            severity=dg.AssetCheckSeverity.WARN, metadata={"evaluated": False},
+            description="Not evaluated: "
+            + (test_reason if test is None else "no purchases in the holdout") + ".",
+        )  # fmt: skip
+    else:
+        error = test["purchases_error"]
+        passed = abs(error) <= predictions.clv_max_error
+        yield dg.AssetCheckResult(
+            check_name="backtest_purchases_within_tolerance", passed=passed,
+            severity=dg.AssetCheckSeverity.WARN,
+            metadata={"purchases_error": error, "predicted": test["predicted_purchases"],
+                      "actual": test["actual_purchases"],
+                      "threshold": f"|error| <= {predictions.clv_max_error}"},
+            description=None if passed else (
+                f"Holdout purchases predicted {test['predicted_purchases']:,.0f} against "
+                f"{test['actual_purchases']:,.0f} actual ({error:+.1%})"),
+        )  # fmt: skip
+    problems = {}
+    if values is not None:
+        problems = {
+            "duplicate_profiles": values.height - values["profile_id"].n_unique(),
+            "p_alive_outside_0_1": values.filter(
+                ~pl.col("p_alive").is_between(0, 1) | pl.col("p_alive").is_nan()).height,
+            "negative_or_not_finite": values.filter(
+                ~pl.col("predicted_value_12m").is_finite()
+                | (pl.col("predicted_value_12m") < 0)
+                | ~pl.col("expected_purchases_12m").is_finite()).height,
+        }  # fmt: skip
+    bad = {k: v for k, v in problems.items() if v}
+    yield dg.AssetCheckResult(
+        check_name="values_valid", passed=not bad,
+        metadata={**problems, "evaluated": values is not None},
+        description=None if not bad else f"Invalid customer values: {bad}",
+    )  # fmt: skip
+
+
+# -- customer predictions -------------------------------------------------------------------
+
+
+def scoring_model(client, tracking, target: Target, month: str):
+    """The model that scores `month`: the champion, unless it was trained for a later month
+    (a backfill), then the newest version trained for this month or before that beat the
+    baseline. (model, columns, version) or None."""
+    name = registered_name(target)
+    current = champion_version(client, name)
+    if current is not None and current.tags.get("month", "") <= month:
+        return (*load_version(tracking, name, current), int(current.version))
+    if not _registered(client, name):
+        return None
+    earlier = [
+        v for v in client.search_model_versions(f"name = '{name}'")
+        if v.tags.get("month", "") <= month and v.tags.get("beats_baseline") == "True"
+    ]  # fmt: skip
+    if not earlier:
+        return None
+    chosen = max(earlier, key=lambda v: (v.tags["month"], int(v.version)))
+    return (*load_version(tracking, name, chosen), int(chosen.version))
+
+
+def percentile(column: str) -> pl.Expr:
+    """Share of scored customers (in %) whose value is at most this one's."""
+    return (
+        (pl.col(column).rank("max") / pl.col(column).count() * 100)
+        .round(2)
+        .alias(column.replace("_probability", "").replace("_12m", "") + "_percentile")
+    )
+
+
+def score_customers(features: pl.DataFrame, models: dict, active_days: int) -> pl.DataFrame:
+    """Churn and purchase probabilities (NULL where no model exists) for every row of
+    `features`, with the model version that produced them."""
+    out = features.select("profile_id").with_columns(
+        active=pl.Series(_active(features, active_days))
+    )
+    for target in TARGETS:
+        found = models.get(target.name)
+        if found is None or features.is_empty():
+            p = pl.Series([None] * features.height, dtype=pl.Float64)
+            version = found[2] if found else None
+        else:
+            model, columns, version = found
+            p = pl.Series(model.predict_proba(_matrix(features, columns))[:, 1])
+        out = out.with_columns(
+            p.alias(f"{target.name}_probability"),
+            pl.lit(version, dtype=pl.Int64).alias(f"{target.name}_model_version"),
+        )
+    return out
+
+
+@dg.asset(
+    group_name="predictions",
+    kinds={"sklearn", "mlflow", "duckdb"},
+    deps=["propensity_models", "customer_lifetime_value"],
+    partitions_def=monthly_partitions,
+    metadata={"dagster/table_name": PREDICTIONS},
+    check_specs=[
+        dg.AssetCheckSpec(
+            "probabilities_in_unit_interval",
+            asset="customer_predictions",
+            blocking=True,
+            description="Every probability and P(alive) is in [0, 1].",
+        ),
+        dg.AssetCheckSpec(
+            "one_row_per_profile",
+            asset="customer_predictions",
+            blocking=True,
+            description="One row per known customer of the month.",
+        ),
+        dg.AssetCheckSpec(
+            "no_missing_scores_for_active_profiles",
+            asset="customer_predictions",
+            blocking=True,
+            description="Every active customer (an event or order in the last "
+            "90 days) has a churn and a purchase probability once the models "
+            "exist.",
+        ),
+    ],  # fmt: skip
+    description="Per known customer and month: churn and purchase probabilities from the "
+    "`champion` models with percentile ranks (100 = highest), P(alive), expected purchases "
+    "and predicted value over the next 12 months (`clv_basis`: repeat, one_time, or "
+    f"no_purchases with the value columns NULL). Table `{PREDICTIONS}`.",
+)
+def customer_predictions(
+    context: dg.AssetExecutionContext,
+    warehouse: WarehouseResource,
+    predictions: PredictionsConfig,
+    mlflow_tracking: MlflowResource,
+):
+    from seg_platform.predictions.data import known_features
+
+    month = context.partition_key[:7]
+    params = month_parameters(month)
+    as_of_date = params["as_of_date"]
+    mlflow_tracking.setup(mlflow_tracking.predictions_experiment)
+    client = mlflow_tracking.client()
+    models = {t.name: scoring_model(client, mlflow_tracking, t, month) for t in TARGETS}
+    with warehouse.get_connection() as con:
+        features = known_features(con, params)
+        scored = score_customers(features, models, predictions.active_days)
+        values = (
+            fetch_frame(
+                con,
+                f"SELECT profile_id, clv_basis, p_alive, expected_purchases_12m, "
+                f"expected_order_value, predicted_value_12m FROM {VALUES} WHERE as_of_date = ?",
+                [as_of_date],
+            )
+            if table_exists(con, "predictions", "customer_value")
+            else None
+        )
+        if values is None or values.is_empty():
+            values = pl.DataFrame(schema={
+                "profile_id": pl.String, "clv_basis": pl.String, "p_alive": pl.Float64,
+                "expected_purchases_12m": pl.Float64, "expected_order_value": pl.Float64,
+                "predicted_value_12m": pl.Float64})  # fmt: skip
+            basis_missing = "not_fitted"
+        else:
+            basis_missing = "no_purchases"
+        table = (
+            scored.join(values, on="profile_id", how="left", maintain_order="left")
+            .with_columns(
+                pl.col("clv_basis").fill_null(basis_missing),
+                pl.lit(as_of_date).alias("as_of_date"),
+            )
+            .with_columns(
+                percentile("churn_probability"), percentile("purchase_probability"),
+                percentile("predicted_value_12m"),
+            )
+            .select(
+                "profile_id", "as_of_date", "active", "churn_probability", "churn_percentile",
+                "purchase_probability", "purchase_percentile", "clv_basis", "p_alive",
+                "expected_purchases_12m", "expected_order_value", "predicted_value_12m",
+                "predicted_value_percentile", "churn_model_version", "purchase_model_version",
+            )
+        )  # fmt: skip
+        frame_to_temp_table(con, "_predictions_new", table)
+        replace_partition(con, PREDICTIONS, "_predictions_new", "as_of_date", as_of_date)
+        con.execute("DROP TABLE _predictions_new")
+
+    summary = table.group_by("active").agg(
+        customers=pl.len(),
+        mean_churn_probability=pl.col("churn_probability").mean().round(4),
+        mean_purchase_probability=pl.col("purchase_probability").mean().round(4),
+        total_predicted_value_12m=pl.col("predicted_value_12m").sum().round(0),
+    ).sort("active", descending=True)  # fmt: skip
+    yield dg.MaterializeResult(
+        metadata={
+            "dagster/row_count": table.height,
+            "churn_model_version": models["churn"][2] if models["churn"] else "none yet",
+            "purchase_model_version": models["purchase"][2] if models["purchase"] else "none yet",
+            "summary": markdown(summary),
+        }
+    )
+    yield from prediction_checks(table, features.height, models)
+
+
+def prediction_checks(table: pl.DataFrame, expected_rows: int, models: dict, asset=None):
+    """The three checks every scores table passes (monthly and daily)."""
+    key = {"asset_key": asset} if asset else {}
+    columns = [
+        c for c in ("churn_probability", "purchase_probability", "p_alive") if c in table.columns
+    ]
+    outside = {
+        c: table.filter(~pl.col(c).is_between(0.0, 1.0) | pl.col(c).is_nan()).height
+        for c in columns
+    }
+    yield dg.AssetCheckResult(
+        **key, check_name="probabilities_in_unit_interval", passed=not any(outside.values()),
+        metadata={**{f"{c}_outside": n for c, n in outside.items()}, "threshold": "0 <= p <= 1"},
+        description=None if not any(outside.values()) else f"Out of [0, 1]: {outside}",
+    )  # fmt: skip
+    duplicates = table.height - table["profile_id"].n_unique()
+    passed = duplicates == 0 and table.height == expected_rows
+    yield dg.AssetCheckResult(
+        **key, check_name="one_row_per_profile", passed=passed,
+        metadata={"rows": table.height, "distinct_profiles": table["profile_id"].n_unique(),
+                  "known_customers": expected_rows},
+        description=None if passed else (
+            f"{table.height} rows, {duplicates} duplicates, {expected_rows} known customers"),
+    )  # fmt: skip
+    active = table.filter(pl.col("active"))
+    missing, notes = {}, {}
+    for target in TARGETS:
+        column = f"{target.name}_probability"
+        if models.get(target.name) is None:
+            notes[target.name] = "no model yet"
+            continue
+        missing[target.name] = active[column].null_count()
+    bad = {k: v for k, v in missing.items() if v}
+    yield dg.AssetCheckResult(
+        **key, check_name="no_missing_scores_for_active_profiles", passed=not bad,
+        metadata={"active_profiles": active.height,
+                  **{f"{k}_missing": v for k, v in missing.items()},
+                  **{f"{k}_not_evaluated": v for k, v in notes.items()}},
+        description=(f"Active customers without a score: {bad}" if bad else (
+            f"Not evaluated for {', '.join(notes)}: no model trained yet (too little "
+            "labelled history)." if notes else None)),
+    )  # fmt: skip
+
+
+PREDICTION_ASSETS = [propensity_models, customer_lifetime_value, customer_predictions]

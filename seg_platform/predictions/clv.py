@@ -1,0 +1,208 @@
+"""Customer lifetime value from shop orders: BG/NBD for how many purchases, Gamma-Gamma for
+how much each is worth (seg_platform.predictions.btyd), and a holdout backtest.
+
+Plain functions over Polars frames of transactions: one row per customer and purchase day
+(`profile_id`, `day`, `value`), as in the BTYD literature (several orders on one day are one
+purchase). Time is in weeks.
+
+Three kinds of customer, each handled on purpose (`clv_basis`):
+- `repeat`: two or more purchase days. Both models apply as published.
+- `one_time`: a single purchase day. BG/NBD covers them (no repeat purchase yet; its dropout
+  happens only after a purchase, so P(alive) is 1 by the model's own assumption, and their
+  expected purchases still fall with the time since that purchase). Gamma-Gamma learns from
+  repeat purchases only, so their order value is the population mean.
+- `no_purchases`: never bought. BTYD models start at the first purchase; the value columns are
+  NULL and the purchase propensity model speaks for them.
+"""
+
+import datetime as dt
+from dataclasses import dataclass
+
+import numpy as np
+import polars as pl
+
+from seg_platform.predictions.btyd import BGNBD, GammaGamma
+
+DAYS_PER_WEEK = 7.0
+WEEKS_PER_MONTH = 365.25 / 12 / DAYS_PER_WEEK
+
+
+class NotEnoughBuyers(Exception):
+    """Too few purchasing customers to fit the models."""
+
+
+def rfm_summary(transactions: pl.DataFrame, calibration_end: dt.date) -> pl.DataFrame:
+    """Per customer with a purchase on or before `calibration_end`: frequency (repeat
+    purchase days), recency (weeks from first to last purchase), T (weeks from first purchase
+    to `calibration_end`), monetary (mean value of the repeat purchases; NULL for x = 0)."""
+    end = pl.lit(calibration_end, dtype=pl.Date)
+    return (
+        transactions.filter(pl.col("day") <= end)
+        .sort("profile_id", "day")
+        .group_by("profile_id", maintain_order=True)
+        .agg(
+            first=pl.col("day").first(),
+            last=pl.col("day").last(),
+            purchases=pl.len(),
+            monetary=pl.col("value").slice(1).mean(),
+            first_value=pl.col("value").first(),
+        )
+        .with_columns(
+            frequency=(pl.col("purchases") - 1).cast(pl.Float64),
+            recency=(pl.col("last") - pl.col("first")).dt.total_days() / DAYS_PER_WEEK,
+            T=(end - pl.col("first")).dt.total_days() / DAYS_PER_WEEK,
+        )
+    )
+
+
+@dataclass
+class ClvModel:
+    bgnbd: BGNBD
+    gamma_gamma: GammaGamma | None  # None when too few repeat buyers with positive spend
+    mean_repeat_value: float  # fallback order value when Gamma-Gamma has no finite mean
+    buyers: int
+    repeat_buyers: int
+
+    @property
+    def population_order_value(self) -> float:
+        """Mean order value of a customer we know nothing about: Gamma-Gamma's p*v/(q-1)
+        when q > 1 (the mean exists), otherwise the observed mean repeat-purchase value."""
+        gg = self.gamma_gamma
+        if gg is not None and gg.q > 1:
+            return float(gg.p * gg.v / (gg.q - 1))
+        return self.mean_repeat_value
+
+    def params(self) -> dict[str, float]:
+        out = {f"bgnbd_{k}": float(v) for k, v in self.bgnbd.params.items()}
+        if self.gamma_gamma is not None:
+            out |= {f"gamma_gamma_{k}": float(v) for k, v in self.gamma_gamma.params.items()}
+        return out
+
+
+def fit_clv(summary: pl.DataFrame, min_buyers: int = 50, min_repeat_buyers: int = 20) -> ClvModel:
+    """BG/NBD on every buyer, Gamma-Gamma on repeat buyers, both by maximum likelihood."""
+    repeat = summary.filter((pl.col("frequency") > 0) & (pl.col("monetary") > 0))
+    if summary.height < min_buyers or repeat.height < min_repeat_buyers:
+        raise NotEnoughBuyers(
+            f"{summary.height} customers have bought, {repeat.height} of them more than once: "
+            f"at least {min_buyers} and {min_repeat_buyers} are needed to fit the value models"
+        )
+    bg = BGNBD().fit(summary["frequency"], summary["recency"], summary["T"])
+    try:
+        gg = GammaGamma().fit(repeat["frequency"], repeat["monetary"])
+    except RuntimeError:
+        gg = None
+    return ClvModel(
+        bg, gg, float(repeat["monetary"].mean()), summary.height, repeat.height
+    )  # fmt: skip
+
+
+def predict_clv(model: ClvModel, summary: pl.DataFrame, horizon_weeks: float) -> pl.DataFrame:
+    """P(alive), expected purchases in the next `horizon_weeks`, expected order value and
+    their product (predicted value) for every customer of `summary`."""
+    x = summary["frequency"].to_numpy()
+    t_x = summary["recency"].to_numpy()
+    T = summary["T"].to_numpy()
+    bg = model.bgnbd
+    purchases = bg.expected_purchases(horizon_weeks, x, t_x, T)
+    m = summary["monetary"].fill_null(0.0).to_numpy()
+    gg = model.gamma_gamma
+    if gg is not None:
+        order_value = np.where(
+            x > 0, gg.conditional_expected_average_profit(x, m), model.population_order_value
+        )
+    else:
+        order_value = np.where(x > 0, m, model.population_order_value)
+    return summary.select("profile_id").with_columns(
+        clv_basis=pl.Series(np.where(x > 0, "repeat", "one_time")),
+        p_alive=pl.Series(bg.p_alive(x, t_x, T)),
+        expected_purchases=pl.Series(purchases),
+        expected_order_value=pl.Series(order_value),
+        predicted_value=pl.Series(purchases * order_value),
+    )
+
+
+def backtest(
+    transactions: pl.DataFrame,
+    calibration_end: dt.date,
+    holdout_end: dt.date,
+    min_buyers: int = 50,
+) -> dict:
+    """Fit on purchases up to `calibration_end`, predict the holdout (calibration_end,
+    holdout_end] for those customers, and compare with what they actually bought.
+
+    Errors are relative: predicted / actual - 1, in aggregate (the acceptance figure) and the
+    mean absolute error per customer. Also returns the per-frequency comparison (the usual
+    BTYD calibration-holdout plot)."""
+    summary = rfm_summary(transactions, calibration_end)
+    model = fit_clv(summary, min_buyers)
+    weeks = (holdout_end - calibration_end).days / DAYS_PER_WEEK
+    predicted = predict_clv(model, summary, weeks)
+    actual = (
+        transactions.filter((pl.col("day") > calibration_end) & (pl.col("day") <= holdout_end))
+        .group_by("profile_id")
+        .agg(actual_purchases=pl.len(), actual_revenue=pl.col("value").sum())
+    )
+    joined = (
+        summary.select("profile_id", "frequency")
+        .join(predicted, on="profile_id")
+        .join(actual, on="profile_id", how="left")
+        .with_columns(pl.col("actual_purchases", "actual_revenue").fill_null(0))
+    )
+    p_purchases = float(joined["expected_purchases"].sum())
+    a_purchases = float(joined["actual_purchases"].sum())
+    p_revenue = float(joined["predicted_value"].sum())
+    a_revenue = float(joined["actual_revenue"].sum())
+    by_frequency = (
+        joined.with_columns(frequency=pl.col("frequency").clip(upper_bound=10).cast(pl.Int64))
+        .group_by("frequency")
+        .agg(
+            customers=pl.len(),
+            predicted=pl.col("expected_purchases").mean(),
+            actual=pl.col("actual_purchases").mean(),
+        )
+        .sort("frequency")
+    )
+    return {
+        "calibration_end": calibration_end,
+        "holdout_end": holdout_end,
+        "holdout_weeks": round(weeks, 3),
+        "customers": joined.height,
+        "one_time_buyers": int((joined["frequency"] == 0).sum()),
+        "predicted_purchases": round(p_purchases, 2),
+        "actual_purchases": a_purchases,
+        "purchases_error": _relative(p_purchases, a_purchases),
+        "purchases_mae": round(
+            float((joined["expected_purchases"] - joined["actual_purchases"]).abs().mean()), 4
+        ),
+        "predicted_revenue": round(p_revenue, 2),
+        "actual_revenue": round(a_revenue, 2),
+        "revenue_error": _relative(p_revenue, a_revenue),
+        "params": model.params(),
+        "by_frequency": by_frequency,
+    }
+
+
+def _relative(predicted: float, actual: float) -> float | None:
+    return round(predicted / actual - 1, 4) if actual else None
+
+
+def backtest_png(by_frequency: pl.DataFrame, title: str, path):
+    """Mean holdout purchases per calibration frequency: predicted against actual."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(6, 4))
+    labels = [f"{f}+" if f == 10 else str(f) for f in by_frequency["frequency"]]
+    ax.plot(labels, by_frequency["actual"], marker="o", label="actual")
+    ax.plot(labels, by_frequency["predicted"], marker="s", linestyle="--", label="predicted")
+    ax.set_xlabel("repeat purchases in the calibration period")
+    ax.set_ylabel("mean purchases in the holdout")
+    ax.set_title(title)
+    ax.legend()
+    fig.tight_layout()
+    fig.savefig(path, dpi=80)
+    plt.close(fig)
+    return path
