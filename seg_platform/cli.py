@@ -56,7 +56,8 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--out", required=True, help="folder for landing/ and truth/")
 
     snapshots_help = (
-        "build the monthly snapshots (features, segmentation) of the latest N months with "
+        "build the monthly snapshots (features, segmentation, predictions, segments) of the "
+        "latest N months with "
         "data (default 3; 0 = every month)"
     )
     p = command(
@@ -73,6 +74,14 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--months", type=int, default=DEMO_MONTHS)
     p.add_argument("--verbose", action="store_true")
     p.add_argument("--last-months", type=int, default=3, metavar="N", help=snapshots_help)
+
+    p = command(
+        "score-day",
+        _score_day,
+        "Score one day without re-fitting: segments for new customers, refreshed propensities, "
+        "overlays (the daily_scoring job).",
+    )
+    p.add_argument("--day", help="YYYY-MM-DD (default: the last day with events)")
 
     p = command("evaluate", _evaluate, "Compare the platform's tables with generator truth (JSON).")
     p.add_argument("--truth", help="the truth/ folder written by generate")
@@ -122,6 +131,12 @@ def _run(args) -> int:
     from seg_platform.runner import run_pipeline
 
     return run_pipeline(verbose=args.verbose, months=args.last_months)
+
+
+def _score_day(args) -> int:
+    from seg_platform.runner import score_day
+
+    return score_day(args.day)
 
 
 def _demo(args) -> int:

@@ -27,6 +27,8 @@ def evaluate(home: PlatformHome, truth: Path | None, febrl: Path | None = None) 
                 metrics["segmentation"] = segmentation_metrics(con, truth)
             if table_exists(con, "segments", "segment_assignments"):
                 metrics["segments"] = segment_metrics(con, truth)
+            if table_exists(con, "predictions", "customer_predictions"):
+                metrics["predictions"] = prediction_metrics(con, truth)
     if febrl is not None:
         from seg_platform.identity.linkage import febrl_link_metrics
 
@@ -336,3 +338,49 @@ def segment_metrics(con: duckdb.DuckDBPyConnection, truth: Path) -> dict:
         "archetypes": len(stable),
     }
     return {"months": months, **totals, "pairs": pairs, "stable_ids": dict(sorted(stable.items()))}
+
+
+def prediction_metrics(con: duckdb.DuckDBPyConnection, truth: Path) -> dict:
+    """Churn probability against the generator's planted churn (no activity in the next three
+    months), per month whose three months the truth covers. Each person once, by their main
+    profile; `churn_roc_auc` over the customers the platform calls active (an event or order
+    in the last 90 days), `churn_roc_auc_all` over every one."""
+    from sklearn.metrics import roc_auc_score
+
+    from seg_platform.predictions.propensity import add_months
+
+    con.register("_eval_owners", _profile_owners(con, truth))
+    try:
+        frame = con.sql(f"""
+            SELECT strftime(p.as_of_date, '%Y-%m') AS month, p.profile_id, p.active,
+                   p.churn_probability, o.person_id, o.records, t.churned_next_90d AS churned
+            FROM predictions.customer_predictions p
+            JOIN _eval_owners o USING (profile_id)
+            JOIN '{truth / "outcomes.parquet"}' t ON t.person_id = o.person_id
+                 AND t.month = strftime(p.as_of_date, '%Y-%m')
+            WHERE p.churn_probability IS NOT NULL""").pl()
+        (last,) = con.sql(f"SELECT max(month) FROM '{truth / 'outcomes.parquet'}'").fetchall()[0]
+    finally:
+        con.unregister("_eval_owners")
+    months = {}
+    for (month,), part in frame.group_by(["month"], maintain_order=True):
+        if add_months(month, 3) > last:
+            continue  # the truth does not cover the three months after
+        main = _main_profiles(part)
+        active = main.filter(pl.col("active"))
+
+        def auc(rows: pl.DataFrame) -> float | None:
+            y = rows["churned"].to_numpy()
+            both = 0 < y.sum() < len(y)
+            return round(float(roc_auc_score(y, rows["churn_probability"])), 4) if both else None
+
+        months[month] = {
+            "persons": main.height,
+            "churn_rate_active": round(float(active["churned"].mean()), 4),
+            "churn_roc_auc": auc(active),
+            "churn_roc_auc_all": auc(main),
+        }
+    latest = max(months) if months else None
+    note = None if months else "no predicted month has its next three months in the truth"
+    return {"latest_month": latest, **(months[latest] if latest else {"note": note}),
+            "months": dict(sorted(months.items()))}  # fmt: skip

@@ -72,6 +72,71 @@ def run_pipeline(verbose: bool = False, months: int | None = None) -> int:
     return 0
 
 
+def score_day(day: str | None = None) -> int:
+    """Run the daily scoring job for `day` (default: the last day with events) on the current
+    tables and the registry's champions; print what changed. Returns an exit code."""
+    import datetime as dt
+
+    home = settings.platform_home().ensure()
+    os.environ["DAGSTER_HOME"] = str(home.dagster_home)
+    os.environ[settings.HOME_ENV] = str(home.root)
+    if day is None:
+        from seg_platform.warehouse import connect, fetch_one, table_exists
+
+        if not home.warehouse.exists():
+            print("error: no warehouse yet: run `seg-platform run` first", file=sys.stderr)
+            return 2
+        with connect(home.warehouse, read_only=True) as con:
+            if not table_exists(con, "staging", "stg_events"):
+                print("error: no events yet: run `seg-platform run` first", file=sys.stderr)
+                return 2
+            (last,) = fetch_one(con, "SELECT max(event_ts) FROM staging.stg_events")
+        day = f"{last:%Y-%m-%d}"
+    try:
+        dt.date.fromisoformat(day)
+    except ValueError:
+        print(f"error: --day {day!r} is not a date: write it as YYYY-MM-DD", file=sys.stderr)
+        return 2
+
+    import dagster as dg
+
+    from seg_platform.definitions import DAILY_JOB, defs
+    from seg_platform.partitions import daily_partitions
+
+    if day not in daily_partitions.get_partition_keys():
+        print(f"error: {day} is not a daily partition (before the first month, or not over "
+              "yet)", file=sys.stderr)  # fmt: skip
+        return 2
+    run_config = {"loggers": {"console": {"config": {"log_level": "CRITICAL"}}}}
+    with dg.DagsterInstance.get() as instance:
+        result = defs.resolve_job_def(DAILY_JOB).execute_in_process(
+            instance=instance, raise_on_error=False, run_config=run_config, partition_key=day
+        )
+    failures = _failures(result, f"{DAILY_JOB} {day}")
+    if failures:
+        print("Daily scoring FAILED:", file=sys.stderr)
+        for failure in failures:
+            print(f"  - {failure}", file=sys.stderr)
+        return 1
+    for event in result.all_events:
+        if event.event_type_value == "ASSET_MATERIALIZATION":
+            metadata = event.event_specific_data.materialization.metadata
+            key = event.asset_key.to_user_string()
+            if key == "daily_customer_scores":
+                print(
+                    f"Scored {day}: {metadata['dagster/row_count'].value:,} customers; new "
+                    f"customers segmented: {metadata['new_customers_segmented'].value:,} "
+                    f"(segmentation model version "
+                    f"{metadata['segmentation_model_version'].value}, fitted as of "
+                    f"{metadata['segmented_as_of'].value}, no re-fit); propensities refreshed: "
+                    f"{metadata['propensities_refreshed'].value:,}"
+                )
+            elif key == "customer_overlays":
+                print(f"Overlays:\n{metadata['overlays'].value}")
+    print("Tables: predictions.daily_scores, predictions.customer_overlays")
+    return 0
+
+
 def _failures(result, label: str) -> list[str]:
     """What failed in one in-process run: failed steps and failed checks, one line each."""
     failures = []
@@ -163,19 +228,65 @@ def _print_monthly_summary(home: settings.PlatformHome, built: list[str]) -> Non
             print(f"    {month}: skipped, too few known customers to segment")
         if segmented and table_exists(con, "segments", "segment_profiles"):
             latest = max(segmented)
+            columns = {r[0] for r in con.execute("DESCRIBE segments.segment_profiles").fetchall()}
+            outlook = (
+                "mean_churn_probability, mean_predicted_value_12m"
+                if "mean_churn_probability" in columns
+                else "NULL, NULL"
+            )
             profiles = con.execute(
-                "SELECT segment_id, name, customers, share, lineage, action_type, action "
-                "FROM segments.segment_profiles WHERE strftime(as_of_date, '%Y-%m') = ? "
-                "ORDER BY segment_id",
+                "SELECT segment_id, name, customers, share, lineage, action_type, action, "
+                f"{outlook} FROM segments.segment_profiles "
+                "WHERE strftime(as_of_date, '%Y-%m') = ? ORDER BY segment_id",
                 [latest],
             ).fetchall()
+            _print_predictions_summary(con, latest)
             print(f"  segments of {latest} (segments.segment_profiles; report in MLflow):")
             width = max(len(p[1]) for p in profiles)
-            for sid, name, customers, share, lineage, kind, action in profiles:
+            print(f"    {'id':>3} {'name':<{width}} {'customers':>9} {'share':>8} "
+                  f"{'churn':>6} {'value 12m':>9} {'lineage':<18} action")  # fmt: skip
+            for sid, name, customers, share, lineage, kind, action, churn, value in profiles:
+                churn = f"{churn:6.1%}" if churn is not None else f"{'-':>6}"
+                value = f"{value:9,.0f}" if value is not None else f"{'-':>9}"
                 print(
-                    f"    {sid:>3} {name:<{width}} {customers:>9,} ({share:6.1%}) "
-                    f"{lineage:<18} {kind}: {action}"
+                    f"    {sid:>3} {name:<{width}} {customers:>9,} ({share:6.1%}) {churn} "
+                    f"{value} {lineage:<18} {kind}: {action}"
                 )
+
+
+def _print_predictions_summary(con, month: str) -> None:
+    from seg_platform.warehouse import table_exists
+
+    if not table_exists(con, "predictions", "model_evaluations"):
+        return
+    rows = con.execute(
+        "SELECT target, model, eval_month, roc_auc, pr_auc, top_decile_lift, model_version, "
+        "champion_moved FROM predictions.model_evaluations WHERE strftime(as_of_date, "
+        "'%Y-%m') = ? ORDER BY target, model",
+        [month],
+    ).fetchall()
+    print(f"  predictions of {month} (MLflow experiment customer_predictions):")
+    for target in sorted({"churn", "purchase"} - {r[0] for r in rows}):
+        print(f"    {target:<8} no model trained for {month} (too little labelled history)")
+    for target, model, evaluation, roc, pr, lift, version, moved in rows:
+        extra = (
+            f", version {version}, champion moved: {moved}" if model == "gradient_boosting" else ""
+        )
+        print(
+            f"    {target:<8} {model:<18} on {evaluation}: ROC AUC {roc:.3f}, PR AUC {pr:.3f}, "
+            f"top-decile lift {lift:.2f}{extra}"
+        )
+    if table_exists(con, "predictions", "clv_backtest"):
+        for cal, end, pred, actual, error, rev_error in con.execute(
+            "SELECT calibration_end, holdout_end, predicted_purchases, actual_purchases, "
+            "purchases_error, revenue_error FROM predictions.clv_backtest "
+            "WHERE strftime(as_of_date, '%Y-%m') = ?",
+            [month],
+        ).fetchall():
+            print(
+                f"    lifetime value backtest {cal} -> {end}: purchases predicted {pred:,.0f} "
+                f"vs {actual:,.0f} actual ({error:+.1%}), revenue {rev_error:+.1%}"
+            )
 
 
 def _print_raw_summary(home: settings.PlatformHome) -> None:

@@ -34,6 +34,11 @@ def snapshot(home) -> dict:
         tables["segments"] = (
             "SELECT * EXCLUDE (model_version) FROM segmentation.customer_segments ORDER BY ALL"
         )
+        # the propensity models are refitted to the same trees: the same scores and values
+        tables["predictions"] = (
+            "SELECT * EXCLUDE (churn_model_version, purchase_model_version) "
+            "FROM predictions.customer_predictions ORDER BY ALL"
+        )
         return {name: con.execute(sql).fetchall() for name, sql in tables.items()}
 
 

@@ -159,7 +159,7 @@ def changed_since(con, since: dt.datetime, until: dt.datetime) -> pl.DataFrame:
     ],
     partitions_def=daily_partitions,
 )  # fmt: skip
-def daily_scoring(
+def score_the_day(
     context: dg.AssetExecutionContext,
     warehouse: WarehouseResource,
     predictions: PredictionsConfig,
@@ -311,4 +311,4 @@ def daily_scoring(
     )  # fmt: skip
 
 
-DAILY_ASSETS = [daily_scoring]
+DAILY_ASSETS = [score_the_day]

@@ -54,13 +54,17 @@ def split_months(month: str, horizon: int, training_months: int) -> tuple[str, l
 
 
 def top_decile_lift(y: np.ndarray, p: np.ndarray, share: float = 0.1) -> float:
-    """Positive rate among the `share` highest scores over the overall positive rate."""
+    """Positive rate among the `share` highest scores over the overall positive rate. Scores
+    tied at the cut count by their average outcome, so row order never matters."""
     y = np.asarray(y, dtype=float)
+    p = np.asarray(p, dtype=float)
     if not len(y) or y.mean() == 0:
         return float("nan")
     n = max(1, int(round(len(y) * share)))
-    top = np.argsort(-np.asarray(p), kind="stable")[:n]
-    return float(y[top].mean() / y.mean())
+    cut = np.sort(p)[::-1][n - 1]
+    above, tied = p > cut, p == cut
+    positives = y[above].sum() + y[tied].mean() * (n - above.sum())
+    return float(positives / n / y.mean())
 
 
 def classification_metrics(y: np.ndarray, p: np.ndarray) -> dict[str, float]:

@@ -11,6 +11,7 @@ import pytest
 
 from seg_platform import settings
 from seg_platform.predictions.propensity import split_months
+from seg_platform.runner import score_day
 from seg_platform.warehouse import connect
 
 DECEMBER = "2025-12-31"
@@ -159,7 +160,7 @@ def _add_new_customer(landing):
     (landing / "web_events" / "web_events_2026-01.csv").write_text("\n".join(events) + "\n")
 
 
-def test_a_new_customer_gets_a_segment_the_same_day_without_a_refit(demo_copy):
+def test_a_new_customer_gets_a_segment_the_same_day_without_a_refit(demo_copy, capsys):
     home, landing = demo_copy
     from seg_platform.definitions import CURRENT_JOB, DAILY_JOB, defs
 
@@ -176,15 +177,19 @@ def test_a_new_customer_gets_a_segment_the_same_day_without_a_refit(demo_copy):
             instance=instance, run_config=quiet
         )
         assert refresh.success
-        daily = defs.resolve_job_def(DAILY_JOB).execute_in_process(
-            instance=instance, partition_key="2026-01-02", run_config=quiet
-        )
-    assert daily.success
-    checks = {
-        e.event_specific_data.check_name: e.event_specific_data.passed
-        for e in daily.all_events
-        if e.event_type_value == "ASSET_CHECK_EVALUATION"
-    }
+    # What a user runs: `seg-platform score-day` (default: the last day with events).
+    assert score_day() == 0
+    printed = capsys.readouterr().out
+    assert "Scored 2026-01-02:" in printed and "new customers segmented: 1 " in printed
+    with dg.DagsterInstance.get() as instance:
+        run = instance.get_runs(dg.RunsFilter(job_name=DAILY_JOB))[0]
+        evaluations = [
+            e.dagster_event.event_specific_data
+            for e in instance.all_logs(run.run_id)
+            if e.dagster_event and e.dagster_event.event_type_value == "ASSET_CHECK_EVALUATION"
+        ]
+    checks = {e.check_name: e.passed for e in evaluations}
+    assert run.tags["dagster/partition"] == "2026-01-02"
     assert checks == {
         "probabilities_in_unit_interval": True, "one_row_per_profile": True,
         "no_missing_scores_for_active_profiles": True, "every_customer_has_a_segment": True,
