@@ -174,6 +174,9 @@ def _demo(args) -> int:
             "segmentation": segmentation,
             "segments": segments,
         }
+        if "predictions" in metrics:
+            predictions = metrics["predictions"]
+            summary["predictions"] = {k: v for k, v in predictions.items() if k != "months"}
         print(json.dumps(summary, indent=2))
         print_next_steps(home)
     return code

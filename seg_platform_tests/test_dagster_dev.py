@@ -1,4 +1,5 @@
-"""`dagster dev -w workspace.yaml` loads the code location with no error (a real server)."""
+"""`seg-platform ui` (`dagster dev` on the package) loads the code location with no error and
+stops cleanly (a real server)."""
 
 import json
 import os
@@ -6,11 +7,10 @@ import signal
 import sys
 import time
 import urllib.request
-from pathlib import Path
 
 import pytest
 
-from seg_platform_tests.conftest import REPO, free_port, running_server
+from seg_platform_tests.conftest import free_port, running_server
 
 QUERY = """{ workspaceOrError { __typename ... on Workspace { locationEntries {
   name loadStatus locationOrLoadError { __typename
@@ -30,46 +30,20 @@ def graphql(port: int, query: str) -> dict:
 
 
 @pytest.mark.e2e
-def test_dagster_dev_loads_the_workspace(tmp_path):
-    port = free_port()
-    dagster_home = tmp_path / "dagster"
-    dagster_home.mkdir()
-    (dagster_home / "dagster.yaml").write_text("telemetry:\n  enabled: false\n")
-    env = {
-        **os.environ,
-        "DAGSTER_HOME": str(dagster_home),
-        "SEG_PLATFORM_HOME": str(tmp_path / "home"),
-    }
-    dagster = Path(sys.executable).parent / "dagster"
-    entries = []
-
-    def loaded() -> bool:
-        entries[:] = graphql(port, QUERY)["workspaceOrError"]["locationEntries"]
-        return entries[0]["loadStatus"] == "LOADED"
-
-    cmd = [str(dagster), "dev", "-w", "workspace.yaml", "-h", "127.0.0.1", "-p", str(port)]
-    with running_server(cmd, env, loaded, cwd=REPO):
-        location = entries[0]["locationOrLoadError"]
-        assert location["__typename"] == "RepositoryLocation", location
-        assets = {
-            "/".join(node["assetKey"]["path"]): node["groupName"]
-            for repo in location["repositories"]
-            for node in repo["assetNodes"]
-        }
-        assert assets["orders"] == "raw" and assets["web_events"] == "raw"
-
-
-@pytest.mark.e2e
-def test_seg_platform_ui_stops_on_sigterm_to_its_pid(tmp_path):
-    """`seg-platform ui` becomes `dagster dev`: a SIGTERM to its PID stops every child, even
-    when started the way a shell's `cmd &` starts it (SIGINT ignored, inherited across exec)."""
+def test_seg_platform_ui_loads_every_group_and_stops_on_sigterm_to_its_pid(tmp_path):
+    """`seg-platform ui` becomes `dagster dev`: the code location loads with every asset
+    group, and a SIGTERM to its PID stops every child, even when started the way a shell's
+    `cmd &` starts it (SIGINT ignored, inherited across exec). (`dagster dev -w
+    workspace.yaml` is what the browser test starts.)"""
     port = free_port()
     env = {**os.environ, "SEG_PLATFORM_HOME": str(tmp_path / "home")}
     env.pop("DAGSTER_HOME", None)
     cmd = [sys.executable, "-m", "seg_platform.cli", "ui", "--port", str(port)]
 
+    entries = []
+
     def up() -> bool:
-        entries = graphql(port, QUERY)["workspaceOrError"]["locationEntries"]
+        entries[:] = graphql(port, QUERY)["workspaceOrError"]["locationEntries"]
         return entries[0]["loadStatus"] == "LOADED"
 
     def like_a_background_job():
@@ -77,6 +51,18 @@ def test_seg_platform_ui_stops_on_sigterm_to_its_pid(tmp_path):
 
     with running_server(cmd, env, up, preexec_fn=like_a_background_job) as server:
         assert (tmp_path / "home" / "dagster" / "dagster.yaml").exists()
+        location = entries[0]["locationOrLoadError"]
+        assert location["__typename"] == "RepositoryLocation", location
+        groups = {
+            "/".join(node["assetKey"]["path"]): node["groupName"]
+            for repo in location["repositories"]
+            for node in repo["assetNodes"]
+        }
+        assert groups["orders"] == "raw" and groups["customer_predictions"] == "predictions"
+        assert groups["daily_customer_scores"] == "predictions"
+        assert set(groups.values()) >= {
+            "raw", "identity", "staging", "features", "segmentation", "segments", "predictions"
+        }  # fmt: skip
         server.send_signal(signal.SIGTERM)
         server.wait(timeout=30)
         deadline = time.monotonic() + 15
