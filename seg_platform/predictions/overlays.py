@@ -10,8 +10,9 @@ from pathlib import Path
 
 import polars as pl
 import sqlglot
-import yaml
 from sqlglot import exp
+
+from seg_platform.yaml_files import read_yaml
 
 DEFAULT_OVERLAYS = Path(__file__).with_name("overlays.yaml")
 NAME = r"^[a-z][a-z0-9_]*$"
@@ -40,12 +41,7 @@ def load_overlays(path: str | Path | None = None) -> list[Family]:
     import re
 
     path = Path(path) if path else DEFAULT_OVERLAYS
-    try:
-        data = yaml.safe_load(path.read_text())
-    except OSError as exc:
-        raise OverlayError(f"{path}: cannot read the overlays: {exc}") from exc
-    except yaml.YAMLError as exc:
-        raise OverlayError(f"{path}: not valid YAML: {exc}") from exc
+    data = read_yaml(path, OverlayError, "overlays")
     families = (data or {}).get("families") if isinstance(data, dict) else None
     if not isinstance(families, dict) or not families:
         raise OverlayError(f"{path}: expected a mapping `families:` of name -> rules")

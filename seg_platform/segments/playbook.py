@@ -3,7 +3,7 @@
 from dataclasses import dataclass
 from pathlib import Path
 
-import yaml
+from seg_platform.yaml_files import read_yaml
 
 DEFAULT_PLAYBOOK = Path(__file__).with_name("playbook.yaml")
 ACTION_TYPES = ("message", "in_app_prompt", "survey_question", "sales_routing")
@@ -24,12 +24,7 @@ class Action:
 def load_playbook(path: str | Path | None = None) -> dict[str, Action]:
     """Read and validate a playbook (the embedded default when `path` is empty)."""
     path = Path(path) if path else DEFAULT_PLAYBOOK
-    try:
-        data = yaml.safe_load(path.read_text())
-    except OSError as exc:
-        raise PlaybookError(f"{path}: cannot read the playbook: {exc}") from exc
-    except yaml.YAMLError as exc:
-        raise PlaybookError(f"{path}: not valid YAML: {exc}") from exc
+    data = read_yaml(path, PlaybookError, "playbook")
     entries = (data or {}).get("actions") if isinstance(data, dict) else None
     if not isinstance(entries, dict) or not entries:
         raise PlaybookError(f"{path}: expected a mapping `actions:` of theme -> action")
