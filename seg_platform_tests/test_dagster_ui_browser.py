@@ -47,6 +47,8 @@ SEGMENT_TABLES = (
     "segmentation.customer_segments",
     "segments.segment_assignments",
     "segments.segment_profiles",
+    "predictions.customer_predictions",
+    "predictions.customer_value",
 )
 MONTH_COLUMN = "as_of_date"
 
@@ -81,6 +83,9 @@ def test_full_pipeline_launched_from_the_dagster_ui(tmp_path, company):
     sources = company["out"] / "landing" / "sources.yaml"
 
     with dagster_dev(home, sources, tmp_path / "dagster-dev.log") as (url, server_log):
+        # The newsletter dialog a fresh instance shows its first visitor, at any moment, can
+        # swallow a click: tell the instance it was seen (what its "Skip" button does).
+        assert graphql(url, "mutation { setNuxSeen }")["setNuxSeen"] is True
         with sync_playwright() as p:
             browser = p.chromium.launch(
                 executable_path=str(chromium), headless=True, args=CHROMIUM_ARGS
