@@ -4,6 +4,7 @@ from pathlib import Path
 
 import dagster as dg
 
+from seg_platform.activation.assets import ACTIVATION_ASSETS
 from seg_platform.features.checks import build_catalog_asset, build_feature_checks
 from seg_platform.identity.assets import IDENTITY_ASSETS, IDENTITY_CHECKS
 from seg_platform.orchestration import build_automation, build_daily_schedule, build_follow_up
@@ -11,6 +12,7 @@ from seg_platform.partitions import daily_partitions, monthly_partitions
 from seg_platform.predictions.assets import PREDICTION_ASSETS
 from seg_platform.predictions.daily import DAILY_ASSETS
 from seg_platform.resources import (
+    ActivationConfig,
     IdentityConfig,
     PredictionsConfig,
     SegmentationConfig,
@@ -46,6 +48,7 @@ def make_definitions(sql_root: Path = SQL_ROOT) -> dg.Definitions:
         *PREDICTION_ASSETS,
         *SEGMENTS_ASSETS,
         *DAILY_ASSETS,
+        *ACTIVATION_ASSETS,
     ]
     daily_keys = [key for a in DAILY_ASSETS for key in a.keys]
     monthly_keys = [
@@ -56,7 +59,7 @@ def make_definitions(sql_root: Path = SQL_ROOT) -> dg.Definitions:
             name=MAIN_JOB,
             selection=dg.AssetSelection.all() - dg.AssetSelection.assets(*daily_keys),
             description="Materialize every asset for one month: landing files to that "
-            "month's features, segments and predictions.",
+            "month's features, segments, predictions and activation feeds.",
         ),
         dg.define_asset_job(
             name=CURRENT_JOB,
@@ -104,6 +107,7 @@ def make_definitions(sql_root: Path = SQL_ROOT) -> dg.Definitions:
             "identity": IdentityConfig(),
             "segmentation": SegmentationConfig(),
             "predictions": PredictionsConfig(),
+            "activation": ActivationConfig(),
             "mlflow_tracking": MlflowResource(),
         },
         # DuckDB has one writer per file: steps run one after another inside the run's process.

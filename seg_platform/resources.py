@@ -167,3 +167,39 @@ class PredictionsConfig(dg.ConfigurableResource):
             raise ValueError(
                 f"predictions.calibration = {self.calibration!r}: use 'isotonic' or 'sigmoid'"
             )
+
+
+class ActivationConfig(dg.ConfigurableResource):
+    """Feeds, holdouts, lift and surveys (README, "Activation"); all have defaults.
+
+    Override in the Dagster launchpad under `resources.activation.config`.
+    """
+
+    destinations: str = ""  # YAML of the destinations; empty = the embedded default
+    surveys: str = ""  # YAML of the survey triggers; empty = the embedded default
+    feeds_folder: str = ""  # where feed files go; empty = <platform home>/activation
+    holdout_share: float = 0.10  # share of each segment held out of every feed (control)
+    segment_holdout_shares: dict[str, float] = {}  # segment name -> its own share
+    holdout_salt: str = "seg_platform"  # changing it draws a new control group
+    confidence: float = 0.95  # of the lift intervals
+    min_group: int = 30  # fewer customers with an outcome in a group: no interval
+    survey_response_days: int = 60  # answers this long after a trigger count for it
+
+    def folder(self):
+        from pathlib import Path
+
+        from seg_platform import settings
+
+        return (
+            Path(self.feeds_folder)
+            if self.feeds_folder
+            else (settings.platform_home().root / "activation")
+        )
+
+    def validate_settings(self) -> None:
+        for name, share in {"holdout_share": self.holdout_share,
+                            **self.segment_holdout_shares}.items():  # fmt: skip
+            if not 0 <= share < 1:
+                raise ValueError(f"activation holdout share for {name} = {share}: use [0, 1)")
+        if not 0.5 < self.confidence < 1:
+            raise ValueError(f"activation.confidence = {self.confidence}: use (0.5, 1)")

@@ -19,7 +19,7 @@ import polars as pl
 
 from seg_platform.identity.graph import EDGE_STATUS, components, resolve
 from seg_platform.identity.rules import KNOWN_TYPES, IdentityRules
-from seg_platform.sources.contract import SOURCES, Source
+from seg_platform.sources.contract import LINKING_SOURCES, SOURCES, Source
 from seg_platform.warehouse import (
     fetch_one,
     frame_to_temp_table,
@@ -128,6 +128,7 @@ def _normalise(con, rules: IdentityRules) -> None:
         f"SELECT '{t}' AS id_type, {quote(col)} AS raw_value FROM raw.{s.name} "
         f"WHERE {quote(col)} IS NOT NULL"
         for s in SOURCES.values()
+        if not s.pseudonymised
         for col, t in identifier_columns(s, rules)
     ]
     con.execute(
@@ -175,6 +176,37 @@ def _email_sql(rules: IdentityRules, v: str) -> str:
         local = f"CASE WHEN {domain} IN ({dotless}) THEN replace({local}, '.', '') ELSE {local} END"
     valid = f"regexp_full_match({v}, '[^@\\s]+@[^@\\s]+\\.[^@\\s]+')"
     return f"CASE WHEN {valid} THEN {local} || '@' || {domain} END"
+
+
+def identifier_hash_sql(rules: IdentityRules, id_type: str, column: str) -> str:
+    """SQL for SHA-256 of `column`'s value as the identity graph normalises an identifier of
+    `id_type` (`identity_map.value`), hashed as `sha256('<type>:<value>')`; NULL when empty.
+
+    Phones are looked up in `_phone_e164`: call `fill_phone_table` first.
+    """
+    raw = f"trim(CAST({column} AS VARCHAR))"
+    if id_type == "email":
+        value = _email_sql(rules, f"lower({raw})")
+    elif id_type == "phone":
+        value = (
+            f"(SELECT p.e164 FROM _phone_e164 p "
+            f"WHERE p.digits = regexp_replace({raw}, '[^0-9+]', '', 'g'))"
+        )
+    else:
+        value = f"nullif({raw}, '')"
+    return f"sha256('{id_type}:' || {value})"
+
+
+def fill_phone_table(con: duckdb.DuckDBPyConnection, rules: IdentityRules, sql: str) -> None:
+    """Temp table `_phone_e164 (digits, e164)` for the phone strings `sql` returns (one
+    column), parsed with phonenumbers: what `identifier_hash_sql` looks phones up in."""
+    values = [r[0] for r in con.execute(f"SELECT DISTINCT * FROM ({sql})").fetchall() if r[0]]
+    digits = sorted({"".join(ch for ch in v.strip() if ch.isdigit() or ch == "+") for v in values})
+    frame = pl.DataFrame(
+        {"digits": digits, "e164": [_e164(d, rules.default_phone_region) for d in digits]},
+        schema={"digits": pl.String, "e164": pl.String},
+    )
+    frame_to_temp_table(con, "_phone_e164", frame)
 
 
 def _blocked_sql(rules: IdentityRules) -> str:
@@ -229,7 +261,7 @@ def _combinations(con, rules: IdentityRules) -> None:
     """_combos: one row per distinct identifier combination of a source, with its record count;
     _combo_ids: its usable identifiers (rank = priority)."""
     combos = []
-    for s in SOURCES.values():
+    for s in LINKING_SOURCES.values():
         cols = identifier_columns(s, rules)
         if not cols:
             continue
@@ -616,6 +648,8 @@ def _write_outputs(con, rules: IdentityRules) -> None:
     ]
     replace_tables(con, statements)
     for source in SOURCES.values():
+        if source.pseudonymised:
+            continue
         view_sql = profiled_source_sql(source, rules)
         con.execute(f"CREATE OR REPLACE VIEW {profiled_view(source)} AS {view_sql}")
     con.execute(f"CREATE OR REPLACE VIEW {RECORD_PROFILES} AS {record_profiles_sql()}")
@@ -652,7 +686,7 @@ def record_profiles_sql() -> str:
     return " UNION ALL ".join(
         f"SELECT '{s.name}' AS source, {record_key_sql(s)} AS record_key, "
         f"r.{quote(s.timestamp)} AS event_ts, r.profile_id FROM {profiled_view(s)} r"
-        for s in SOURCES.values()
+        for s in LINKING_SOURCES.values()
     )
 
 
@@ -661,6 +695,6 @@ def record_identifiers_sql(rules: IdentityRules) -> str:
     return " UNION ALL ".join(
         f"SELECT '{s.name}' AS source, {record_key_sql(s)} AS record_key, '{t}' AS id_type, "
         f"r.{quote(c)} AS raw_value FROM raw.{s.name} r WHERE r.{quote(c)} IS NOT NULL"
-        for s in SOURCES.values()
+        for s in LINKING_SOURCES.values()
         for c, t in identifier_columns(s, rules)
     )

@@ -10,7 +10,7 @@ import dagster as dg
 import polars as pl
 
 from seg_platform.quality import validate_frame
-from seg_platform.resources import SourcesResource, WarehouseResource
+from seg_platform.resources import IdentityConfig, SourcesResource, WarehouseResource
 from seg_platform.sources.config import SourceConfigError
 from seg_platform.sources.contract import LINEAGE_COLUMNS, SOURCES, Source
 from seg_platform.sources.ingest import (
@@ -21,7 +21,7 @@ from seg_platform.sources.ingest import (
     table_name,
 )
 from seg_platform.sources.suites import raw_suite, suite_columns
-from seg_platform.warehouse import fetch_one
+from seg_platform.warehouse import fetch_one, quote
 
 CHECK_NAME = "meets_source_contract"
 
@@ -74,8 +74,41 @@ def _metadata(con, source: Source, result: IngestResult) -> dict:
             f"WHERE source = '{name}' ORDER BY source_file, source_row LIMIT 10"
         ).pl()
     )
-    metadata["preview"] = markdown(con.sql(f"SELECT * FROM {table_name(source)} LIMIT 5").pl())
+    # Identifiers are masked: Dagster's event log is not a place an erasure can reach.
+    masked = ", ".join(
+        f"CASE WHEN {quote(c.name)} IS NOT NULL THEN '<{c.identifier}>' END AS {quote(c.name)}"
+        for c in source.columns
+        if c.identifier
+    )
+    replace = f" REPLACE ({masked})" if masked else ""
+    metadata["preview"] = markdown(
+        con.sql(f"SELECT *{replace} FROM {table_name(source)} LIMIT 5").pl()
+    )
     return metadata
+
+
+def pseudonymising(source: Source, identity: IdentityConfig) -> dict:
+    """For a pseudonymised source, the `ingest_source` arguments that store each identifier
+    as its SHA-256 (`identity.build.identifier_hash_sql`), so raw values are never stored."""
+    if not source.pseudonymised:
+        return {}
+    from seg_platform.identity.build import fill_phone_table, identifier_hash_sql
+
+    rules = identity.rules()
+    phones = [quote(c.name) for c in source.columns if c.identifier == "phone"]
+
+    def prepare(con) -> None:
+        union = " UNION ALL ".join(f"SELECT {c} FROM _checked" for c in phones) or (
+            "SELECT NULL::VARCHAR"
+        )
+        fill_phone_table(con, rules, union)
+
+    hashed = {
+        c.name: identifier_hash_sql(rules, c.identifier, "{column}")
+        for c in source.columns
+        if c.identifier
+    }
+    return {"hashed": hashed, "before_final": prepare}
 
 
 def build_raw_asset(source: Source) -> dg.AssetsDefinition:
@@ -93,11 +126,12 @@ def build_raw_asset(source: Source) -> dg.AssetsDefinition:
         context: dg.AssetExecutionContext,
         warehouse: WarehouseResource,
         sources: SourcesResource,
+        identity: IdentityConfig,
     ) -> dg.MaterializeResult:
         try:
             config = sources.load()
             with warehouse.get_connection() as con:
-                result = ingest_source(con, source, config)
+                result = ingest_source(con, source, config, **pseudonymising(source, identity))
                 metadata = _metadata(con, source, result)
         except SourceConfigError as exc:
             # A user mistake: one clear message in the UI and CLI, no stack trace to read.

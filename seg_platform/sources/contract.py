@@ -38,6 +38,12 @@ class Source:
     # (earlier, later) column pairs that must be in order when both are present.
     ordered: tuple[tuple[str, str], ...] = ()
     key_optional: bool = field(default=False)  # True: without the key, duplicates are whole rows
+    # False: the source's identifiers are looked up in the identity graph but never link
+    # records (consent, survey answers and erasure requests say nothing about who is whom).
+    links_identities: bool = True
+    # True: identifier columns are stored as SHA-256 of their normalised value, never raw
+    # (erasure requests must not keep the identifiers they ask to erase).
+    pseudonymised: bool = False
 
     @property
     def column_names(self) -> list[str]:
@@ -248,10 +254,96 @@ ORDERS = Source(
     ),
 )
 
+CONSENT_CHANNELS = ("email", "sms", "ads", "in_app", "crm", "all")
+
+CONSENT = Source(
+    name="consent",
+    meaning="Consent changes per channel from the preference centre or CMP: who opted in or out "
+    "of which channel, and when. The latest change per person and channel wins.",
+    key="consent_id",
+    timestamp="changed_at",
+    links_identities=False,
+    any_of=(("email", "phone", "user_id"),),
+    columns=(
+        _c("consent_id", V, "Id of the consent change.", required=True),
+        _c("changed_at", TS, "When the person gave or withdrew consent (UTC).", required=True),
+        _c(
+            "email",
+            V,
+            "Email of the person (this, phone or user_id is needed).",
+            identifier="email",
+        ),
+        _c("phone", V, "Phone of the person.", identifier="phone"),
+        _c("user_id", V, "Account id of the person.", identifier="user_id"),
+        _c(
+            "channel",
+            V,
+            "Channel the change is about; `all` covers every channel.",
+            required=True,
+            accepted=CONSENT_CHANNELS,
+        ),
+        _c("status", V, "opt_in or opt_out.", required=True, accepted=("opt_in", "opt_out")),
+    ),
+)
+
+SURVEY_RESPONSES = Source(
+    name="survey_responses",
+    meaning="Answers to the surveys the platform triggers (activation.survey_triggers), from "
+    "the survey tool.",
+    key="response_id",
+    timestamp="responded_at",
+    links_identities=False,
+    any_of=(("email", "user_id"),),
+    columns=(
+        _c("response_id", V, "Id of the response.", required=True),
+        _c("responded_at", TS, "When the person answered (UTC).", required=True),
+        _c("email", V, "Email of the respondent (this or user_id is needed).", identifier="email"),
+        _c("user_id", V, "Account id of the respondent.", identifier="user_id"),
+        _c("survey_id", V, "Survey (question) answered, as in the surveys YAML.", required=True),
+        _c("score", INT, "Score from 0 to 10, for scored questions.", minimum=0, maximum=10),
+        _c("answer", V, "Free-text or chosen answer."),
+    ),
+)
+
+ERASURE_REQUESTS = Source(
+    name="erasure_requests",
+    meaning="Requests to erase a person (right to erasure). Stored pseudonymised: each "
+    "identifier as the SHA-256 of its normalised value. On the next run everything the "
+    'platform holds about the person is deleted (README, "Consent and erasure").',
+    key="request_id",
+    timestamp="requested_at",
+    links_identities=False,
+    pseudonymised=True,
+    any_of=(("email", "phone", "user_id", "crm_id", "customer_key"),),
+    columns=(
+        _c("request_id", V, "Id of the request.", required=True),
+        _c("requested_at", TS, "When the request was received (UTC).", required=True),
+        _c("email", V, "An email of the person.", identifier="email"),
+        _c("phone", V, "A phone number of the person.", identifier="phone"),
+        _c("user_id", V, "Account id of the person.", identifier="user_id"),
+        _c("crm_id", V, "CRM contact id of the person.", identifier="crm_id"),
+        _c("customer_key", V, "Shop customer id of the person.", identifier="customer_key"),
+    ),
+)
+
 SOURCES: dict[str, Source] = {
     s.name: s
-    for s in (WEB_EVENTS, APP_EVENTS, CRM_CONTACTS, EMAIL_EVENTS, SUPPORT_TICKETS, BILLING, ORDERS)
+    for s in (
+        WEB_EVENTS,
+        APP_EVENTS,
+        CRM_CONTACTS,
+        EMAIL_EVENTS,
+        SUPPORT_TICKETS,
+        BILLING,
+        ORDERS,
+        CONSENT,
+        SURVEY_RESPONSES,
+        ERASURE_REQUESTS,
+    )
 }
+# The sources whose records the identity graph links (everything but the privacy and
+# feedback sources above).
+LINKING_SOURCES: dict[str, Source] = {n: s for n, s in SOURCES.items() if s.links_identities}
 
 # Columns the raw layer adds to every table.
 LINEAGE_COLUMNS = (

@@ -64,8 +64,16 @@ def ingest_source(
     source: Source,
     config: SourcesConfig | None,
     now: dt.datetime | None = None,
+    hashed: dict[str, str] | None = None,
+    before_final=None,
 ) -> IngestResult:
-    """Rebuild `raw.<source>` from its configured files (an empty table when not configured)."""
+    """Rebuild `raw.<source>` from its configured files (an empty table when not configured).
+
+    `hashed` maps columns to an SQL expression (with `{column}` for the typed value) stored
+    instead of the value: a pseudonymised source's identifiers never reach the warehouse raw,
+    and its quarantined rows keep their position and reason but not the record's text.
+    `before_final(con)` runs once the typed rows are in the temp view `_checked`.
+    """
     ensure_raw_schema(con)
     source_config = config.sources.get(source.name) if config else None
     if source_config is None:
@@ -95,7 +103,14 @@ def ingest_source(
     bounds = _timestamp_bounds(config, now)
     con.execute("DROP VIEW IF EXISTS _checked")
     con.execute(f"CREATE TEMP VIEW _checked AS {_checked_sql(source, source_config, bounds)}")
-    _replace(con, source, _final_table_sql(source), _quarantine_sql(source))
+    if before_final is not None:
+        before_final(con)
+    _replace(
+        con,
+        source,
+        _final_table_sql(source, hashed or {}),
+        _quarantine_sql(source, keep_record=not hashed),
+    )
     return _result(con, source, [names[i] for i in sorted(names)])
 
 
@@ -322,8 +337,14 @@ def _checked_sql(source: Source, cfg: SourceConfig, bounds: tuple[str, str]) -> 
     """
 
 
-def _final_table_sql(source: Source) -> str:
+def _final_table_sql(source: Source, hashed: dict[str, str]) -> str:
     cols = [quote(c.name) for c in source.columns]
+    stored = [
+        f"{hashed[c.name].format(column=quote(c.name))} AS {quote(c.name)}"
+        if c.name in hashed
+        else quote(c.name)
+        for c in source.columns
+    ]
     key = quote(source.key)
     if source.key_optional:
         # Without a key, only rows identical in every column are duplicates.
@@ -334,7 +355,7 @@ def _final_table_sql(source: Source) -> str:
     lineage = ", ".join(c.name for c in LINEAGE_COLUMNS)
     return f"""
         CREATE OR REPLACE TABLE {table_name(source)} AS
-        SELECT {", ".join(cols)}, {lineage} FROM _checked
+        SELECT {", ".join(stored)}, {lineage} FROM _checked
         WHERE keep AND reason IS NULL
         QUALIFY row_number() OVER (PARTITION BY {", ".join(partition)}
                                    ORDER BY {", ".join(order)}) = 1
@@ -350,15 +371,17 @@ def _empty_table_sql(source: Source) -> str:
     )
 
 
-def _quarantine_sql(source: Source) -> list[str]:
+def _quarantine_sql(source: Source, keep_record: bool = True) -> list[str]:
     name = _literal(source.name)
+    record = "record" if keep_record else "NULL"
+    rejected = "r.record" if keep_record else "NULL"
     return [
         f"""INSERT INTO {QUARANTINE_TABLE}
             SELECT {name}, source_file, source_row, reason, record FROM (
-                SELECT source_file, source_row, reason, record FROM _checked
+                SELECT source_file, source_row, reason, {record} AS record FROM _checked
                 WHERE keep AND reason IS NOT NULL
                 UNION ALL
-                SELECT f.source_file, r.line, r.reason, r.record
+                SELECT f.source_file, r.line, r.reason, {rejected}
                 FROM _rejects r JOIN _files f USING (file_idx)
             ) ORDER BY source_file, source_row""",
         f"""INSERT INTO {FILES_TABLE}

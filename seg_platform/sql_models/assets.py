@@ -27,6 +27,7 @@ from seg_platform.warehouse import fetch_one
 
 SQL_ROOT = Path(__file__).resolve().parents[2] / "dbt_like_sql"
 IDENTITY_MAP = dg.AssetKey("identity_map")
+ERASURE = dg.AssetKey("erasure")
 
 
 def upstream_keys() -> dict[str, list[dg.AssetKey]]:
@@ -40,7 +41,8 @@ def upstream_keys() -> dict[str, list[dg.AssetKey]]:
         keys[table] = [dg.AssetKey(name)]
     keys[f"{IDENTITY_SCHEMA}.identifier_values"] = [IDENTITY_MAP]
     keys[f"{IDENTITY_SCHEMA}.record_profiles"] = [IDENTITY_MAP, *(dg.AssetKey(s) for s in SOURCES)]
-    return keys
+    # Erasure deletes people from raw and identity tables before any model reads them.
+    return {table: [*deps, ERASURE] for table, deps in keys.items()}
 
 
 def model_deps(model: Model, models: dict[str, Model]) -> list[dg.AssetKey]:

@@ -1,0 +1,800 @@
+"""Activation assets (group `activation`) and the erasure step (group `privacy`).
+
+- `erasure` runs right after the identity graph, before any table reads it (activation/erasure).
+- `activation_audiences` (monthly): holdouts, consent, each destination's rows and what changed
+  since its last feed; blocking checks guard publishing.
+- `activation_feeds` (monthly): the CSV and Parquet files and the DuckDB views.
+- `survey_triggers` (monthly) and `survey_report`: who is asked what, and what they answered.
+- `campaign_lift` (monthly): treated versus control once an activated month's outcomes are in,
+  as a table and an MLflow run.
+"""
+
+import datetime as dt
+import tempfile
+from pathlib import Path
+
+import dagster as dg
+import polars as pl
+
+from seg_platform.activation import audiences as aud
+from seg_platform.partitions import monthly_partitions
+from seg_platform.resources import ActivationConfig, PredictionsConfig, WarehouseResource
+from seg_platform.segmentation.tracking import MlflowResource
+from seg_platform.sources.assets import markdown
+from seg_platform.sql_models.project import month_parameters
+from seg_platform.warehouse import (
+    fetch_frame,
+    fetch_one,
+    frame_to_temp_table,
+    quote,
+    replace_partition,
+    replace_tables,
+    table_exists,
+)
+
+LIFT = "activation.lift"
+TRIGGERS = "activation.survey_triggers"
+REPORT = "activation.survey_report"
+LIFT_EXPERIMENT = "activation_lift"
+IDENTITY_KEYS = ["identity_map"]
+
+
+def _months_back(as_of_date: dt.date, months: int) -> dt.date:
+    index = as_of_date.year * 12 + as_of_date.month - 1 - months
+    return month_parameters(f"{index // 12:04d}-{index % 12 + 1:02d}")["as_of_date"]
+
+
+# ------------------------------------------------------------------------------------------
+# Erasure
+
+
+@dg.asset(
+    group_name="privacy",
+    kinds={"duckdb"},
+    deps=["erasure_requests", *IDENTITY_KEYS],
+    description="Right to erasure: every person named in `raw.erasure_requests` (or erased "
+    "before) is deleted from every raw, identity, feature, segment, prediction and activation "
+    "table and from the published feed files, before anything downstream reads them; segment "
+    "sizes and migration counts are adjusted. Tables `privacy.erasure_log` (no identifiers) "
+    "and `privacy.erased_identifiers` (SHA-256 only).",
+    check_specs=[
+        dg.AssetCheckSpec(
+            "erased_persons_are_gone", asset="erasure", blocking=True,
+            description="No identifier left in the identity map hashes to a requested or "
+            "previously erased identifier, and no published feed row belongs to an erased "
+            "profile.",
+        )
+    ],
+)  # fmt: skip
+def erasure(
+    context: dg.AssetExecutionContext,
+    warehouse: WarehouseResource,
+    activation: ActivationConfig,
+):
+    from seg_platform.activation.config import load_destinations
+    from seg_platform.activation.erasure import ERASED, erase
+
+    with warehouse.get_connection() as con:
+        result = erase(con, context.run_id)
+        republished = 0
+        if result.profiles and table_exists(con, "activation", "published_feeds"):
+            destinations = {d.name: d for d in load_destinations(activation.destinations or None)}
+            months = con.execute(
+                f"SELECT DISTINCT destination, as_of_date FROM {aud.PUBLISHED} ORDER BY ALL"
+            ).fetchall()
+            for destination, as_of_date in months:
+                republished += _write_feed_files(
+                    con, activation, destinations.get(destination), destination, as_of_date
+                )
+        (left,) = fetch_one(
+            con,
+            "SELECT count(*) FROM identity.identity_map WHERE sha256(id_type || ':' || value) "
+            f"IN (SELECT identifier_sha256 FROM {ERASED})",
+        )
+    context.log.info(
+        f"erasure: {result.requests} request(s), {result.profiles} person(s) erased, "
+        f"{result.total_rows:,} rows deleted"
+    )
+    yield dg.MaterializeResult(
+        metadata={
+            "requests": result.requests,
+            "requests_matched": result.requests_matched,
+            "persons_erased": result.profiles,
+            "rows_deleted": result.total_rows,
+            "feed_files_rewritten": republished,
+            "rows_deleted_by_table": markdown(
+                pl.DataFrame(
+                    sorted(result.rows_deleted.items()), schema=["table", "rows"], orient="row"
+                )
+            ),
+        }
+    )
+    yield dg.AssetCheckResult(
+        check_name="erased_persons_are_gone",
+        passed=left == 0,
+        metadata={"identifiers_still_mapped": left},
+        description=None if left == 0 else f"{left} erased identifier(s) still mapped",
+    )
+
+
+# ------------------------------------------------------------------------------------------
+# Audiences and their checks
+
+
+AUDIENCE_CHECKS = [
+    dg.AssetCheckSpec(
+        "no_opted_out_customer_in_feeds", asset="activation_audiences", blocking=True,
+        description="No feed row for a customer whose latest consent change for the "
+        "destination's channel (or `all`) is an opt-out.",
+    ),
+    dg.AssetCheckSpec(
+        "no_control_member_in_feeds", asset="activation_audiences", blocking=True,
+        description="No feed row for a customer in the month's control group.",
+    ),
+    dg.AssetCheckSpec(
+        "feed_segments_are_validated_segments", asset="activation_audiences", blocking=True,
+        description="Every feed row's segment id and name is one of this month's segments "
+        "(segments.segment_profiles, built only when the segment checks passed).",
+    ),
+    dg.AssetCheckSpec(
+        "feed_counts_reconcile", asset="activation_audiences", blocking=True,
+        description="For every destination and segment it receives: feed rows = segment size "
+        "(segments.segment_profiles) - holdout - opted out - unreachable; for overlays: "
+        "feed rows = members - holdout - opted out - unreachable.",
+    ),
+    dg.AssetCheckSpec(
+        "hashed_destinations_carry_no_raw_identifiers", asset="activation_audiences",
+        blocking=True,
+        description="Destinations marked hashed_only (ad audiences) carry only 64-hex SHA-256 "
+        "values, never a raw email, phone or id.",
+    ),
+]  # fmt: skip
+
+
+@dg.asset(
+    group_name="activation",
+    kinds={"duckdb"},
+    partitions_def=monthly_partitions,
+    deps=["segment_assignments", "segment_profiles", "customer_predictions", "consent",
+          "erasure"],
+    check_specs=AUDIENCE_CHECKS,
+    description="Who goes to which destination this month: control groups (a deterministic "
+    "holdout per segment), consent, each destination's rows with their action (segments and "
+    "overlays) and what changed since its last published feed. Tables "
+    "`activation.experiment_groups`, `activation.consent_status`, "
+    "`activation.audience_members`, `activation.feed_members`, `activation.feed_changes`, "
+    "`activation.feed_counts`.",
+)  # fmt: skip
+def activation_audiences(
+    context: dg.AssetExecutionContext,
+    warehouse: WarehouseResource,
+    activation: ActivationConfig,
+    predictions: PredictionsConfig,
+):
+    from seg_platform.activation.config import load_destinations
+    from seg_platform.predictions.overlays import check_columns, evaluate, load_overlays
+
+    destinations = load_destinations(activation.destinations or None)
+    families = load_overlays(predictions.overlays or None)
+    as_of_date = month_parameters(context.partition_key)["as_of_date"]
+    with warehouse.get_connection() as con:
+        aud.ensure_tables(con)
+        signals = aud.build_signals(con, as_of_date)
+        if signals.is_empty():
+            raise dg.Failure(
+                f"No segments for {context.partition_key}: build the month's segments first.",
+                allow_retries=False,
+            )
+        check_columns(families, signals.columns, predictions.overlays or None)
+        frame_to_temp_table(con, "_signals", signals)
+        overlays = evaluate(con, families, "_signals", predictions.overlays or None)
+        if table_exists(con, "identity", "profiled_consent"):
+            consent_sql = aud.consent_status_sql()
+        else:
+            consent_sql = ("SELECT NULL::VARCHAR AS profile_id, NULL::VARCHAR AS channel, "
+                           "NULL::VARCHAR AS status, NULL::TIMESTAMP AS changed_at WHERE false")  # fmt: skip
+        replace_tables(
+            con, [(aud.CONSENT, f"CREATE OR REPLACE TABLE {aud.CONSENT} AS {consent_sql}")]
+        )
+        aud.build_groups(
+            con, as_of_date, activation.holdout_salt, activation.holdout_share,
+            activation.segment_holdout_shares,
+        )  # fmt: skip
+        aud.build_contacts(con)
+        aud.build_candidates(con, as_of_date, destinations, overlays)
+        con.execute(f"CREATE OR REPLACE TEMP TABLE _feed AS {aud.feed_sql(destinations)}")
+        con.execute(f"CREATE OR REPLACE TEMP TABLE _changes AS {aud.changes_sql(as_of_date)}")
+        con.execute(f"CREATE OR REPLACE TEMP TABLE _counts AS {aud.counts_sql()}")
+        for table, temp in (
+            (aud.GROUPS, "_groups"), (aud.CANDIDATES, "_candidates"), (aud.FEED, "_feed"),
+            (aud.CHANGES, "_changes"), (aud.COUNTS, "_counts"),
+        ):  # fmt: skip
+            replace_partition(con, table, temp, "as_of_date", as_of_date)
+        counts = fetch_frame(
+            con,
+            f"SELECT destination, sum(members) AS candidates, sum(control) AS control, "
+            f"sum(opted_out) AS opted_out, sum(unreachable) AS unreachable, "
+            f"sum(published) AS published FROM {aud.COUNTS} WHERE as_of_date = ? "
+            "GROUP BY destination ORDER BY destination",
+            [as_of_date],
+        )
+        changes = fetch_frame(
+            con,
+            f"SELECT destination, change, count(*) AS customers FROM {aud.CHANGES} "
+            "WHERE as_of_date = ? GROUP BY ALL ORDER BY ALL",
+            [as_of_date],
+        )
+        groups = fetch_frame(
+            con,
+            f'SELECT "group", count(*) AS customers FROM {aud.GROUPS} WHERE as_of_date = ? '
+            "GROUP BY ALL ORDER BY ALL",
+            [as_of_date],
+        )
+        results = audience_checks(con, as_of_date, destinations)
+    yield dg.MaterializeResult(
+        metadata={
+            "dagster/row_count": int(counts["published"].sum()),
+            "feeds": markdown(counts),
+            "changes_since_last_feed": markdown(changes),
+            "experiment_groups": markdown(groups),
+            "holdout_share": activation.holdout_share,
+        }
+    )
+    yield from results
+
+
+def audience_checks(con, as_of_date: dt.date, destinations) -> list[dg.AssetCheckResult]:
+    """The blocking checks, each recomputed from the source tables (not from the statuses)."""
+    day = [as_of_date]
+    channel = " ".join(f"WHEN '{d.name}' THEN '{d.consent_channel}'" for d in destinations)
+    (opted_out,) = fetch_one(
+        con,
+        f"""SELECT count(*) FROM (
+            SELECT f.destination, f.profile_id, f.audience,
+                   arg_max(c.status, (c.changed_at, c.status = 'opt_out')) AS status
+            FROM {aud.FEED} f JOIN {aud.CONSENT} c ON c.profile_id = f.profile_id
+             AND c.channel IN (CASE f.destination {channel} END, 'all')
+            WHERE f.as_of_date = ? GROUP BY ALL) WHERE status = 'opt_out'""",
+        day,
+    )
+    (control,) = fetch_one(
+        con,
+        f"""SELECT count(*) FROM {aud.FEED} f JOIN {aud.GROUPS} g
+            ON g.as_of_date = f.as_of_date AND g.profile_id = f.profile_id
+            WHERE f.as_of_date = ? AND g."group" = 'control'""",
+        day,
+    )
+    (unknown,) = fetch_one(
+        con,
+        f"""SELECT count(*) FROM {aud.FEED} f ANTI JOIN segments.segment_profiles s
+            ON s.as_of_date = f.as_of_date AND s.segment_id = f.segment_id
+           AND s.name = f.segment_name
+            WHERE f.as_of_date = ?""",
+        day,
+    )
+    mismatches = fetch_frame(
+        con,
+        f"""WITH fed AS (
+                SELECT destination, audience_kind, audience, segment_id, count(*) AS rows
+                FROM {aud.FEED} WHERE as_of_date = $d GROUP BY ALL)
+            SELECT c.destination, c.audience_kind, c.audience, c.members, s.customers AS size,
+                   c.control, c.opted_out, c.unreachable, coalesce(f.rows, 0) AS feed_rows
+            FROM {aud.COUNTS} c
+            LEFT JOIN segments.segment_profiles s
+              ON c.audience_kind = 'segment' AND s.as_of_date = c.as_of_date
+             AND s.segment_id = c.segment_id
+            LEFT JOIN fed f ON f.destination = c.destination
+             AND f.audience_kind = c.audience_kind AND f.audience = c.audience
+             AND f.segment_id = c.segment_id
+            WHERE c.as_of_date = $d
+              AND (coalesce(f.rows, 0) <> c.members - c.control - c.opted_out - c.unreachable
+                   OR (c.audience_kind = 'segment' AND c.members <> s.customers))
+            ORDER BY ALL""",
+        {"d": as_of_date},
+    )
+    hashed = [d.name for d in destinations if d.hashed_only]
+    raw_cols = " OR ".join(
+        f"{quote(c)} IS NOT NULL" for c in ("email", "phone", "user_id", "crm_id")
+    )
+    not_hex = " OR ".join(
+        f"({quote(c)} IS NOT NULL AND NOT regexp_full_match({quote(c)}, '[0-9a-f]{{64}}'))"
+        for c in ("email_sha256", "phone_sha256")
+    )
+    (raw_in_hashed,) = (
+        fetch_one(
+            con,
+            f"SELECT count(*) FROM {aud.FEED} WHERE as_of_date = ? AND destination IN "
+            f"({', '.join(repr(h) for h in hashed)}) AND ({raw_cols} OR {not_hex})",
+            day,
+        )
+        if hashed
+        else (0,)
+    )
+
+    def result(name: str, bad: int, what: str, extra: dict | None = None):
+        return dg.AssetCheckResult(
+            check_name=name,
+            passed=bad == 0,
+            metadata={"observed": bad, "threshold": 0, **(extra or {})},
+            description=None if bad == 0 else f"{bad:,} {what}",
+        )
+
+    return [
+        result("no_opted_out_customer_in_feeds", opted_out, "feed rows of opted-out customers"),
+        result("no_control_member_in_feeds", control, "feed rows of control-group members"),
+        result("feed_segments_are_validated_segments", unknown,
+               "feed rows whose segment is not one of the month's segments"),
+        result("feed_counts_reconcile", mismatches.height,
+               "destination audiences whose feed rows do not reconcile",
+               {"mismatches": markdown(mismatches.head(20))} if mismatches.height else None),
+        result("hashed_destinations_carry_no_raw_identifiers", raw_in_hashed,
+               "rows of hashed-only destinations with a raw or malformed identifier"),
+    ]  # fmt: skip
+
+
+# ------------------------------------------------------------------------------------------
+# Publishing
+
+
+def _write_feed_files(con, activation: ActivationConfig, destination, name: str, as_of_date):
+    """Write one destination-month's files from the tables; records them; files written."""
+    from seg_platform.activation.publish import publish_files
+
+    if destination is None:  # no longer configured: its old files are left as they are
+        return 0
+    ids = ", ".join(quote(i) for i in destination.identifiers)
+    members = fetch_frame(
+        con,
+        f"SELECT strftime(as_of_date, '%Y-%m') AS month, destination, profile_id, "
+        f"audience_kind, audience, segment_id, segment_name, action_type, action, {ids} "
+        f"FROM {aud.FEED} WHERE destination = ? AND as_of_date = ? "
+        "ORDER BY audience_kind DESC, audience, profile_id",
+        [name, as_of_date],
+    )
+    changes = fetch_frame(
+        con,
+        f"SELECT strftime(as_of_date, '%Y-%m') AS month, destination, profile_id, "
+        f"audience_kind, change, audience, previous_audience FROM {aud.CHANGES} "
+        "WHERE destination = ? AND as_of_date = ? "
+        "ORDER BY audience_kind DESC, change, profile_id, audience",
+        [name, as_of_date],
+    )
+    month = f"{as_of_date:%Y-%m}"
+    written = publish_files(
+        activation.folder(), name, month, {"members": members, "changes": changes}
+    )
+    frame = pl.DataFrame(written, schema=["kind", "file", "rows", "sha256"], orient="row")
+    frame = frame.with_columns(as_of_date=pl.lit(as_of_date), destination=pl.lit(name)).select(
+        "as_of_date", "destination", "kind", "file", "rows", "sha256"
+    )
+    frame_to_temp_table(con, "_published", frame)
+    replace_tables(con, [(aud.PUBLISHED, f"""DELETE FROM {aud.PUBLISHED}
+        WHERE destination = '{name}' AND as_of_date = DATE '{as_of_date}'"""),
+        (aud.PUBLISHED, f"INSERT INTO {aud.PUBLISHED} FROM _published")])  # fmt: skip
+    return len(written)
+
+
+@dg.asset(
+    group_name="activation",
+    kinds={"duckdb", "parquet", "csv"},
+    partitions_def=monthly_partitions,
+    deps=["activation_audiences"],
+    check_specs=[
+        dg.AssetCheckSpec(
+            "files_match_tables", asset="activation_feeds", blocking=True,
+            description="Every published file reads back with as many rows as its table.",
+        )
+    ],
+    description="The month's feed files, one set per destination: "
+    "`<home>/activation/<destination>/<destination>_<YYYY-MM>_members.{csv,parquet}` (members "
+    "with their audience and action, and the destination's identifiers) and `..._changes` "
+    "(entered, exited, changed segment since its last feed). Written atomically; the same "
+    "rows give the same bytes. Views `activation.feed_<destination>` over all months; table "
+    "`activation.published_feeds` (file, rows, SHA-256).",
+)  # fmt: skip
+def activation_feeds(
+    context: dg.AssetExecutionContext,
+    warehouse: WarehouseResource,
+    activation: ActivationConfig,
+):
+    from seg_platform.activation.config import load_destinations
+
+    destinations = load_destinations(activation.destinations or None)
+    as_of_date = month_parameters(context.partition_key)["as_of_date"]
+    root = activation.folder()
+    with warehouse.get_connection() as con:
+        aud.ensure_tables(con)
+        for d in destinations:
+            _write_feed_files(con, activation, d, d.name, as_of_date)
+            ids = ", ".join(quote(i) for i in d.identifiers)
+            con.execute(
+                f"CREATE OR REPLACE VIEW activation.{quote('feed_' + d.name)} AS "
+                f"SELECT as_of_date, profile_id, audience_kind, audience, segment_id, "
+                f"segment_name, action_type, action, {ids} FROM {aud.FEED} "
+                f"WHERE destination = '{d.name}'"
+            )
+        published = fetch_frame(
+            con,
+            f"SELECT destination, kind, file, rows, sha256 FROM {aud.PUBLISHED} "
+            "WHERE as_of_date = ? ORDER BY destination, kind, file",
+            [as_of_date],
+        )
+    bad = []
+    for row in published.iter_rows(named=True):
+        path = root / row["file"]
+        rows = (
+            pl.scan_parquet(path).select(pl.len()).collect().item()
+            if path.suffix == ".parquet"
+            else pl.scan_csv(path, infer_schema=False).select(pl.len()).collect().item()
+        )
+        if rows != row["rows"]:
+            bad.append(f"{row['file']}: {rows} rows, table says {row['rows']}")
+    yield dg.MaterializeResult(
+        metadata={
+            "folder": dg.MetadataValue.path(str(root)),
+            "files": markdown(published.drop("sha256")),
+        }
+    )
+    yield dg.AssetCheckResult(
+        check_name="files_match_tables",
+        passed=not bad,
+        metadata={"files": published.height, "mismatched": len(bad)},
+        description="; ".join(bad) or None,
+    )
+
+
+# ------------------------------------------------------------------------------------------
+# Surveys
+
+
+@dg.asset(
+    group_name="activation",
+    kinds={"duckdb"},
+    partitions_def=monthly_partitions,
+    deps=["activation_audiences"],
+    check_specs=[
+        dg.AssetCheckSpec(
+            "survey_triggers_are_valid", asset="survey_triggers", blocking=True,
+            description="Each trigger is for a treatment-group member of a validated segment, "
+            "at most once per customer and survey, and no survey is asked again within its "
+            "cooldown.",
+        )
+    ],
+    description="Which customer gets which question this month, triggered by which behaviour, "
+    "in which segment (surveys YAML; the control group is never asked). Table "
+    "`activation.survey_triggers`.",
+)  # fmt: skip
+def survey_triggers(
+    context: dg.AssetExecutionContext,
+    warehouse: WarehouseResource,
+    activation: ActivationConfig,
+):
+    from seg_platform.activation.config import check_survey_columns, load_surveys
+
+    surveys = load_surveys(activation.surveys or None)
+    as_of_date = month_parameters(context.partition_key)["as_of_date"]
+    with warehouse.get_connection() as con:
+        signals = aud.build_signals(con, as_of_date)
+        check_survey_columns(surveys, signals.columns, activation.surveys or None)
+        frame_to_temp_table(con, "_signals", signals)
+        has_history = table_exists(con, "activation", "survey_triggers")
+        parts = []
+        for s in surveys:
+            themes = (
+                "AND s.segment_theme IN (" + ", ".join(f"'{t}'" for t in s.segments) + ")"
+                if s.segments else ""
+            )  # fmt: skip
+            cooldown = (
+                f"AND s.profile_id NOT IN (SELECT profile_id FROM {TRIGGERS} WHERE survey_id = "
+                f"'{s.id}' AND as_of_date < $d AND as_of_date > $d - INTERVAL {s.cooldown_days} "
+                "DAY)"
+                if has_history else ""
+            )  # fmt: skip
+            question = s.question.replace("'", "''")
+            trigger = s.trigger.replace("'", "''")
+            parts.append(f"""
+                SELECT CAST($d AS DATE) AS as_of_date, s.profile_id, s.segment_id,
+                       s.segment_name, '{s.id}' AS survey_id, '{question}' AS question,
+                       '{trigger}' AS trigger
+                FROM _signals s JOIN {aud.GROUPS} g
+                  ON g.profile_id = s.profile_id AND g.as_of_date = $d AND g."group" = 'treatment'
+                WHERE ({s.when}) {themes} {cooldown}""")
+        con.execute(
+            f"CREATE OR REPLACE TEMP TABLE _triggers AS "
+            f"SELECT * FROM ({' UNION ALL '.join(parts)}) ORDER BY survey_id, profile_id",
+            {"d": as_of_date},
+        )
+        replace_partition(con, TRIGGERS, "_triggers", "as_of_date", as_of_date)
+        counts = fetch_frame(
+            con,
+            f"SELECT survey_id, segment_name, count(*) AS customers FROM {TRIGGERS} "
+            "WHERE as_of_date = ? GROUP BY ALL ORDER BY ALL",
+            [as_of_date],
+        )
+        (bad,) = fetch_one(
+            con,
+            f"""SELECT count(*) FROM {TRIGGERS} t
+                LEFT JOIN {aud.GROUPS} g ON g.profile_id = t.profile_id
+                 AND g.as_of_date = t.as_of_date
+                LEFT JOIN segments.segment_profiles s ON s.as_of_date = t.as_of_date
+                 AND s.segment_id = t.segment_id
+                WHERE t.as_of_date = $d AND (g."group" IS DISTINCT FROM 'treatment'
+                      OR s.segment_id IS NULL)""",
+            {"d": as_of_date},
+        )
+        (repeated,) = fetch_one(
+            con,
+            f"SELECT count(*) - count(DISTINCT (profile_id, survey_id)) FROM {TRIGGERS} "
+            "WHERE as_of_date = ?",
+            [as_of_date],
+        )
+    yield dg.MaterializeResult(
+        metadata={"dagster/row_count": int(counts["customers"].sum()), "triggers": markdown(counts)}
+    )
+    yield dg.AssetCheckResult(
+        check_name="survey_triggers_are_valid",
+        passed=bad == 0 and repeated == 0,
+        metadata={"invalid_rows": bad, "repeated": repeated},
+    )
+
+
+UNTRIGGERED = "(not triggered by the platform)"
+
+
+@dg.asset(
+    group_name="activation",
+    kinds={"duckdb"},
+    deps=["survey_triggers", "survey_responses", "erasure"],
+    check_specs=[
+        dg.AssetCheckSpec(
+            "every_response_accounted_for", asset="survey_report", blocking=False,
+            description="Responses in the report (matched to a trigger, answered without one, "
+            "or from someone the identity graph does not know) add up to the raw responses.",
+        )
+    ],
+    description="Survey answers by survey, trigger and segment: customers asked, responses, "
+    "response rate, mean score (0-10 questions) and the most common answer. A response counts "
+    f"for the customer's latest trigger of that survey within the response window; others are "
+    f"reported under '{UNTRIGGERED}' with the customer's segment. Table `activation.survey_report`.",
+)  # fmt: skip
+def survey_report(
+    context: dg.AssetExecutionContext,
+    warehouse: WarehouseResource,
+    activation: ActivationConfig,
+):
+    days = int(activation.survey_response_days)
+    with warehouse.get_connection() as con:
+        aud.ensure_tables(con)
+        has_triggers = table_exists(con, "activation", "survey_triggers")
+        triggers = TRIGGERS if has_triggers else (
+            "(SELECT NULL::DATE AS as_of_date, NULL::VARCHAR AS profile_id, NULL::BIGINT AS "
+            "segment_id, NULL::VARCHAR AS segment_name, NULL::VARCHAR AS survey_id, "
+            "NULL::VARCHAR AS question, NULL::VARCHAR AS trigger WHERE false)"
+        )  # fmt: skip
+        responses = (
+            "identity.profiled_survey_responses"
+            if table_exists(con, "identity", "profiled_survey_responses")
+            or _view_exists(con, "profiled_survey_responses")
+            else "(SELECT NULL::VARCHAR AS response_id, NULL::TIMESTAMP AS responded_at, "
+            "NULL::VARCHAR AS survey_id, NULL::BIGINT AS score, NULL::VARCHAR AS answer, "
+            "NULL::VARCHAR AS profile_id WHERE false)"
+        )
+        con.execute(f"""
+            CREATE OR REPLACE TEMP TABLE _matched AS
+            SELECT r.response_id, r.survey_id, r.score, r.answer, r.profile_id,
+                   t.trigger, t.segment_name AS trigger_segment, t.as_of_date AS triggered_as_of
+            FROM {responses} r
+            ASOF LEFT JOIN (SELECT *, as_of_date::TIMESTAMP + INTERVAL 1 DAY AS sent FROM {triggers}) t
+              ON t.profile_id = r.profile_id AND t.survey_id = r.survey_id
+             AND r.responded_at >= t.sent""")
+        con.execute(f"""
+            CREATE OR REPLACE TEMP TABLE _resp AS
+            SELECT m.*, CASE WHEN m.triggered_as_of IS NOT NULL AND
+                             m.triggered_as_of + INTERVAL {days} DAY >= r.responded_at::DATE
+                        THEN m.trigger ELSE '{UNTRIGGERED}' END AS trigger_label,
+                   coalesce(CASE WHEN m.triggered_as_of + INTERVAL {days} DAY >= r.responded_at::DATE
+                                 THEN m.trigger_segment END,
+                            (SELECT arg_max(a.segment_name, a.as_of_date)
+                             FROM segments.segment_assignments a
+                             WHERE a.profile_id = m.profile_id
+                               AND a.as_of_date <= r.responded_at::DATE),
+                            '(no segment)') AS segment_name
+            FROM _matched m JOIN {responses} r USING (response_id)
+            WHERE m.profile_id IS NOT NULL""")
+        replace_tables(con, [(REPORT, f"""
+            CREATE OR REPLACE TABLE {REPORT} AS
+            WITH asked AS (
+                SELECT survey_id, trigger AS trigger_label, segment_name, count(*) AS asked
+                FROM {triggers} GROUP BY ALL),
+            answered AS (
+                SELECT survey_id, trigger_label, segment_name, count(*) AS responses,
+                       round(avg(score), 2) AS mean_score, mode(answer) AS top_answer,
+                       count(*) FILTER (score >= 9) AS promoters,
+                       count(*) FILTER (score <= 6) AS detractors
+                FROM _resp GROUP BY ALL)
+            SELECT survey_id, trigger_label AS trigger, segment_name,
+                   coalesce(asked, 0) AS asked, coalesce(responses, 0) AS responses,
+                   CASE WHEN asked > 0 THEN round(coalesce(responses, 0) / asked, 4) END
+                       AS response_rate,
+                   mean_score, top_answer,
+                   CASE WHEN survey_id = 'nps' AND responses > 0
+                        THEN round(100.0 * (promoters - detractors) / responses, 1) END AS nps
+            FROM asked FULL JOIN answered USING (survey_id, trigger_label, segment_name)
+            ORDER BY survey_id, trigger, segment_name""")])  # fmt: skip
+        report = fetch_frame(con, f"FROM {REPORT}")
+        (raw,) = fetch_one(con, "SELECT count(*) FROM raw.survey_responses") if table_exists(
+            con, "raw", "survey_responses") else (0,)  # fmt: skip
+        (unknown,) = fetch_one(con, f"SELECT count(*) FROM {responses} WHERE profile_id IS NULL")
+    reported = int(report["responses"].sum()) if report.height else 0
+    yield dg.MaterializeResult(
+        metadata={
+            "dagster/row_count": report.height,
+            "responses": reported,
+            "responses_from_unknown_persons": unknown,
+            "report": markdown(report.head(30)),
+        }
+    )
+    yield dg.AssetCheckResult(
+        check_name="every_response_accounted_for",
+        passed=reported + unknown == raw,
+        metadata={"raw_responses": raw, "reported": reported, "unknown_person": unknown},
+    )
+
+
+def _view_exists(con, name: str) -> bool:
+    return bool(
+        fetch_one(
+            con,
+            "SELECT count(*) FROM duckdb_views() WHERE schema_name = 'identity' AND view_name = ?",
+            [name],
+        )[0]
+    )
+
+
+# ------------------------------------------------------------------------------------------
+# Lift
+
+
+@dg.asset(
+    group_name="activation",
+    kinds={"duckdb", "mlflow"},
+    partitions_def=monthly_partitions,
+    deps=["activation_feeds"],
+    check_specs=[
+        dg.AssetCheckSpec(
+            "lift_covers_every_segment", asset="campaign_lift", blocking=False,
+            description="Every segment of a measured month has a lift row per measured metric, "
+            "with treated and control counts adding up to the segment's size.",
+        )
+    ],
+    description="Lift of acting on the segments: treated (not held out) versus control, per "
+    "segment and overall, with confidence intervals. Once a month's outcomes are in: "
+    "conversion (a purchase in the next month) for last month's activation, churn and "
+    "revenue (next 3 months) for the activation 3 months back. Intent to treat: every "
+    "non-control member counts as treated. Table `activation.lift`; an MLflow run per measured "
+    "activation month (experiment `activation_lift`).",
+)  # fmt: skip
+def campaign_lift(
+    context: dg.AssetExecutionContext,
+    warehouse: WarehouseResource,
+    activation: ActivationConfig,
+    mlflow_tracking: MlflowResource,
+):
+    from seg_platform.activation.lift import lift_table
+    from seg_platform.predictions.labels import outcome_labels
+
+    as_of_date = month_parameters(context.partition_key)["as_of_date"]
+    plan = {  # activation month -> metrics measured for it now
+        _months_back(as_of_date, 1): ("conversion",),
+        _months_back(as_of_date, 3): ("churn", "revenue"),
+    }
+    frames, notes = [], []
+    with warehouse.get_connection() as con:
+        aud.ensure_tables(con)
+        for month, metrics in plan.items():
+            groups = fetch_frame(
+                con,
+                f'SELECT profile_id, segment_id::VARCHAR AS segment_id, segment_name, "group" '
+                f"FROM {aud.GROUPS} WHERE as_of_date = ? ORDER BY profile_id",
+                [month],
+            )
+            published = fetch_one(
+                con, f"SELECT count(*) FROM {aud.PUBLISHED} WHERE as_of_date = ?", [month]
+            )[0]
+            if groups.is_empty() or not published:
+                notes.append(f"{month:%Y-%m}: not activated, nothing to measure")
+                continue
+            frame_to_temp_table(con, "_lift_members", groups.select("profile_id"))
+            labels = outcome_labels(con, month, "_lift_members")
+            joined = groups.join(labels, on="profile_id", how="left").select(
+                "segment_id", "segment_name", "group",
+                pl.col("purchased_next_30d").alias("converted"),
+                pl.col("churned_next_90d").alias("churned"),
+                pl.col("revenue_next_90d").alias("revenue"),
+            )  # fmt: skip
+            table = lift_table(joined, activation.confidence, activation.min_group)
+            table = table.filter(pl.col("metric").is_in(list(metrics)) & pl.col("treated_n").gt(0))
+            if table.is_empty():
+                notes.append(f"{month:%Y-%m}: outcomes not complete yet")
+                continue
+            frames.append(
+                table.with_columns(as_of_date=pl.lit(as_of_date), activation_month=pl.lit(month))
+            )
+        result = (
+            pl.concat(frames, how="vertical_relaxed").select(
+                "as_of_date", "activation_month", pl.exclude("as_of_date", "activation_month")
+            )
+            if frames else None
+        )  # fmt: skip
+        if result is not None:
+            frame_to_temp_table(con, "_lift_new", result)
+            replace_partition(con, LIFT, "_lift_new", "as_of_date", as_of_date)
+        elif table_exists(con, "activation", "lift"):
+            con.execute(f"DELETE FROM {LIFT} WHERE as_of_date = ?", [as_of_date])
+        sizes = fetch_frame(
+            con,
+            f"SELECT as_of_date AS activation_month, segment_id::VARCHAR AS segment_id, "
+            f"count(*) AS size FROM {aud.GROUPS} GROUP BY ALL",
+        )
+
+    run_url = None
+    if result is not None:
+        run_url = _log_lift(mlflow_tracking, context.partition_key, result)
+    missing = 0
+    if result is not None:
+        per = result.filter(pl.col("segment_id") != "all").join(
+            sizes, on=["activation_month", "segment_id"], how="left"
+        )
+        missing = per.filter(
+            pl.col("size").is_null() | (pl.col("treated_n") + pl.col("control_n") > pl.col("size"))
+        ).height
+    shown = (
+        result.select("activation_month", "segment_name", "metric", "treated_n", "control_n",
+                      "lift", "ci_low", "ci_high")
+        if result is not None else pl.DataFrame()
+    )  # fmt: skip
+    yield dg.MaterializeResult(
+        metadata={
+            "dagster/row_count": 0 if result is None else result.height,
+            "lift": markdown(shown) if result is not None else "none",
+            "notes": "; ".join(notes) or "all measured",
+            **({"mlflow_run": dg.MetadataValue.url(run_url)} if run_url else {}),
+        }
+    )
+    yield dg.AssetCheckResult(
+        check_name="lift_covers_every_segment",
+        passed=missing == 0,
+        metadata={"rows_not_reconciled": missing},
+    )
+
+
+def _log_lift(tracking: MlflowResource, month: str, table: pl.DataFrame) -> str:
+    """One MLflow run for the measurement: lift and interval per segment and metric, and the
+    table as CSV (aggregates only: no customer appears in MLflow)."""
+    import mlflow
+
+    experiment = tracking.setup(LIFT_EXPERIMENT)
+    with mlflow.start_run(run_name=f"lift {month}") as run:
+        mlflow.set_tags({"measured_month": month, "method": "intent to treat, randomised holdout"})
+        metrics = {}
+        for row in table.iter_rows(named=True):
+            key = f"{row['metric']}_{row['activation_month']:%Y_%m}_seg_{row['segment_id']}"
+            for stat in ("lift", "ci_low", "ci_high", "treated_mean", "control_mean"):
+                if row[stat] is not None:
+                    metrics[f"{key}_{stat}"] = float(row[stat])
+        mlflow.log_metrics(metrics)
+        with tempfile.TemporaryDirectory() as tmp:
+            path = Path(tmp) / "lift.csv"
+            table.write_csv(path)
+            mlflow.log_artifact(str(path))
+    return tracking.run_url(experiment, run.info.run_id)
+
+
+ACTIVATION_ASSETS = [
+    erasure,
+    activation_audiences,
+    activation_feeds,
+    survey_triggers,
+    survey_report,
+    campaign_lift,
+]

@@ -1,0 +1,54 @@
+"""Writing feed files: stable names, same bytes for the same rows, never half-written.
+
+Files live under `<platform home>/activation/<destination>/` as
+`<destination>_<YYYY-MM>_members.{csv,parquet}` and `..._changes.{csv,parquet}`. Each is
+written to a hidden temporary file in the same folder, flushed to disk and renamed over the
+old one (`os.replace` is atomic on one file system), so a reader sees the old file or the new
+one, never a part. Rows are sorted and the writers deterministic, so publishing the same rows
+again gives byte-identical files.
+"""
+
+import hashlib
+import os
+from pathlib import Path
+
+import polars as pl
+
+KINDS = ("members", "changes")
+FORMATS = ("csv", "parquet")
+
+
+def feed_folder(root: Path, destination: str) -> Path:
+    return root / destination
+
+
+def feed_path(root: Path, destination: str, month: str, kind: str, fmt: str) -> Path:
+    return feed_folder(root, destination) / f"{destination}_{month}_{kind}.{fmt}"
+
+
+def write_atomic(frame: pl.DataFrame, path: Path) -> str:
+    """Write `frame` to `path` (CSV or Parquet by suffix) atomically; returns its SHA-256."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    try:
+        if path.suffix == ".csv":
+            frame.write_csv(tmp, datetime_format="%Y-%m-%d %H:%M:%S", date_format="%Y-%m-%d")
+        else:
+            frame.write_parquet(tmp, compression="zstd", statistics=False)
+        with open(tmp, "rb+") as f:
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def publish_files(root: Path, destination: str, month: str, frames: dict[str, pl.DataFrame]):
+    """Write each kind's frame as CSV and Parquet; (kind, file, rows, sha256) per file."""
+    written = []
+    for kind, frame in frames.items():
+        for fmt in FORMATS:
+            path = feed_path(root, destination, month, kind, fmt)
+            digest = write_atomic(frame, path)
+            written.append((kind, str(path.relative_to(root)), frame.height, digest))
+    return written
