@@ -241,6 +241,7 @@ def _print_monthly_summary(home: settings.PlatformHome, built: list[str]) -> Non
                 [latest],
             ).fetchall()
             _print_predictions_summary(con, latest)
+            _print_activation_summary(con, latest, home)
             print(f"  segments of {latest} (segments.segment_profiles; report in MLflow):")
             width = max(len(p[1]) for p in profiles)
             print(f"    {'id':>3} {'name':<{width}} {'customers':>9} {'share':>8} "
@@ -252,6 +253,53 @@ def _print_monthly_summary(home: settings.PlatformHome, built: list[str]) -> Non
                     f"    {sid:>3} {name:<{width}} {customers:>9,} ({share:6.1%}) {churn} "
                     f"{value} {lineage:<18} {kind}: {action}"
                 )
+
+
+def _print_activation_summary(con, month: str, home: settings.PlatformHome) -> None:
+    from seg_platform.warehouse import table_exists
+
+    if not table_exists(con, "activation", "feed_counts"):
+        return
+    rows = con.execute(
+        "SELECT destination, sum(members), sum(control), sum(opted_out), sum(unreachable), "
+        "sum(published) FROM activation.feed_counts WHERE strftime(as_of_date, '%Y-%m') = ? "
+        "GROUP BY ALL ORDER BY ALL",
+        [month],
+    ).fetchall()
+    changes = dict(
+        con.execute(
+            "SELECT destination, string_agg(change || ' ' || n, ', ' ORDER BY change) FROM ("
+            "SELECT destination, change, count(*) AS n FROM activation.feed_changes "
+            "WHERE strftime(as_of_date, '%Y-%m') = ? GROUP BY ALL) GROUP BY ALL",
+            [month],
+        ).fetchall()
+    )
+    print(f"  activation of {month} (feeds in {home.root / 'activation'}):")
+    print(f"    {'destination':<16}{'candidates':>11}{'control':>9}{'opted out':>10}"
+          f"{'unreachable':>12}{'published':>10}  changes since the last feed")  # fmt: skip
+    for name, members, control, opted_out, unreachable, published in rows:
+        print(
+            f"    {name:<16}{members:>11,}{control:>9,}{opted_out:>10,}{unreachable:>12,}"
+            f"{published:>10,}  {changes.get(name, 'none')}"
+        )
+    if table_exists(con, "activation", "lift"):
+        lift = con.execute(
+            "SELECT activation_month, metric, treated_n, control_n, lift, ci_low, ci_high "
+            "FROM activation.lift WHERE strftime(as_of_date, '%Y-%m') = ? "
+            "AND segment_id = 'all' ORDER BY metric",
+            [month],
+        ).fetchall()
+        for activated, metric, treated, control, value, low, high in lift:
+            interval = f"[{low:+.3f}, {high:+.3f}]" if low is not None else "(no interval)"
+            print(
+                f"    lift of the {activated:%Y-%m} activation on {metric}: {value:+.3f} "
+                f"{interval}, {treated:,} treated vs {control:,} control"
+            )
+    if table_exists(con, "privacy", "erasure_log"):
+        (requests, persons) = con.execute(
+            "SELECT count(*), coalesce(sum(persons), 0) FROM privacy.erasure_log"
+        ).fetchall()[0]
+        print(f"    erasure requests processed: {requests:,} ({persons:,} persons erased)")
 
 
 def _print_predictions_summary(con, month: str) -> None:

@@ -55,6 +55,20 @@ def demo_december(tmp_path_factory):
     return settings.platform_home(root / "home"), company
 
 
+@pytest.fixture
+def demo_copy(demo_december, tmp_path, monkeypatch):
+    """A copy of the demo's home and landing files that a test may change."""
+    import shutil
+
+    home, company = demo_december
+    shutil.copytree(home.root, tmp_path / "home")
+    shutil.copytree(company / "landing", tmp_path / "landing")
+    monkeypatch.setenv(settings.HOME_ENV, str(tmp_path / "home"))
+    monkeypatch.setenv("DAGSTER_HOME", str(tmp_path / "home" / "dagster"))
+    monkeypatch.setenv(settings.SOURCES_ENV, str(tmp_path / "landing" / "sources.yaml"))
+    return settings.platform_home(), tmp_path / "landing"
+
+
 @pytest.fixture(autouse=True)
 def _no_kill_hook(monkeypatch):
     monkeypatch.delenv("SEG_PLATFORM_KILL_BEFORE_COMMIT", raising=False)

@@ -156,7 +156,7 @@ AUDIENCE_CHECKS = [
     kinds={"duckdb"},
     partitions_def=monthly_partitions,
     deps=["segment_assignments", "segment_profiles", "customer_predictions", "consent",
-          "erasure"],
+          "identity_map", "erasure"],
     check_specs=AUDIENCE_CHECKS,
     description="Who goes to which destination this month: control groups (a deterministic "
     "holdout per segment), consent, each destination's rows with their action (segments and "
@@ -191,8 +191,10 @@ def activation_audiences(
         if table_exists(con, "identity", "profiled_consent"):
             consent_sql = aud.consent_status_sql()
         else:
-            consent_sql = ("SELECT NULL::VARCHAR AS profile_id, NULL::VARCHAR AS channel, "
-                           "NULL::VARCHAR AS status, NULL::TIMESTAMP AS changed_at WHERE false")  # fmt: skip
+            consent_sql = (
+                "SELECT NULL::VARCHAR AS profile_id, NULL::VARCHAR AS channel, "
+                "NULL::VARCHAR AS status, NULL::TIMESTAMP AS changed_at WHERE false"
+            )
         replace_tables(
             con, [(aud.CONSENT, f"CREATE OR REPLACE TABLE {aud.CONSENT} AS {consent_sql}")]
         )
@@ -544,7 +546,7 @@ UNTRIGGERED = "(not triggered by the platform)"
 @dg.asset(
     group_name="activation",
     kinds={"duckdb"},
-    deps=["survey_triggers", "survey_responses", "erasure"],
+    deps=["survey_triggers", "survey_responses", "identity_map", "erasure"],
     check_specs=[
         dg.AssetCheckSpec(
             "every_response_accounted_for", asset="survey_report", blocking=False,
@@ -555,7 +557,8 @@ UNTRIGGERED = "(not triggered by the platform)"
     description="Survey answers by survey, trigger and segment: customers asked, responses, "
     "response rate, mean score (0-10 questions) and the most common answer. A response counts "
     f"for the customer's latest trigger of that survey within the response window; others are "
-    f"reported under '{UNTRIGGERED}' with the customer's segment. Table `activation.survey_report`.",
+    f"reported under '{UNTRIGGERED}' with the customer's segment. Table "
+    "`activation.survey_report`.",
 )  # fmt: skip
 def survey_report(
     context: dg.AssetExecutionContext,
@@ -574,32 +577,34 @@ def survey_report(
         responses = (
             "identity.profiled_survey_responses"
             if table_exists(con, "identity", "profiled_survey_responses")
-            or _view_exists(con, "profiled_survey_responses")
             else "(SELECT NULL::VARCHAR AS response_id, NULL::TIMESTAMP AS responded_at, "
             "NULL::VARCHAR AS survey_id, NULL::BIGINT AS score, NULL::VARCHAR AS answer, "
             "NULL::VARCHAR AS profile_id WHERE false)"
         )
+        sent = f"(SELECT *, as_of_date::TIMESTAMP + INTERVAL 1 DAY AS sent FROM {triggers})"
+        latest_segment = (
+            "(SELECT arg_max(a.segment_name, a.as_of_date) FROM segments.segment_assignments a "
+            "WHERE a.profile_id = m.profile_id AND a.as_of_date <= m.responded_at::DATE)"
+            if table_exists(con, "segments", "segment_assignments")
+            else "NULL"
+        )
         con.execute(f"""
             CREATE OR REPLACE TEMP TABLE _matched AS
             SELECT r.response_id, r.survey_id, r.score, r.answer, r.profile_id,
-                   t.trigger, t.segment_name AS trigger_segment, t.as_of_date AS triggered_as_of
+                   r.responded_at, t.trigger, t.segment_name AS trigger_segment,
+                   t.as_of_date AS triggered_as_of,
+                   t.as_of_date + INTERVAL {days} DAY >= r.responded_at::DATE AS in_window
             FROM {responses} r
-            ASOF LEFT JOIN (SELECT *, as_of_date::TIMESTAMP + INTERVAL 1 DAY AS sent FROM {triggers}) t
+            ASOF LEFT JOIN {sent} t
               ON t.profile_id = r.profile_id AND t.survey_id = r.survey_id
              AND r.responded_at >= t.sent""")
         con.execute(f"""
             CREATE OR REPLACE TEMP TABLE _resp AS
-            SELECT m.*, CASE WHEN m.triggered_as_of IS NOT NULL AND
-                             m.triggered_as_of + INTERVAL {days} DAY >= r.responded_at::DATE
-                        THEN m.trigger ELSE '{UNTRIGGERED}' END AS trigger_label,
-                   coalesce(CASE WHEN m.triggered_as_of + INTERVAL {days} DAY >= r.responded_at::DATE
-                                 THEN m.trigger_segment END,
-                            (SELECT arg_max(a.segment_name, a.as_of_date)
-                             FROM segments.segment_assignments a
-                             WHERE a.profile_id = m.profile_id
-                               AND a.as_of_date <= r.responded_at::DATE),
+            SELECT m.*,
+                   CASE WHEN in_window THEN trigger ELSE '{UNTRIGGERED}' END AS trigger_label,
+                   coalesce(CASE WHEN in_window THEN trigger_segment END, {latest_segment},
                             '(no segment)') AS segment_name
-            FROM _matched m JOIN {responses} r USING (response_id)
+            FROM _matched m
             WHERE m.profile_id IS NOT NULL""")
         replace_tables(con, [(REPORT, f"""
             CREATE OR REPLACE TABLE {REPORT} AS
@@ -638,16 +643,6 @@ def survey_report(
         check_name="every_response_accounted_for",
         passed=reported + unknown == raw,
         metadata={"raw_responses": raw, "reported": reported, "unknown_person": unknown},
-    )
-
-
-def _view_exists(con, name: str) -> bool:
-    return bool(
-        fetch_one(
-            con,
-            "SELECT count(*) FROM duckdb_views() WHERE schema_name = 'identity' AND view_name = ?",
-            [name],
-        )[0]
     )
 
 

@@ -105,6 +105,10 @@ def ingest_source(
     con.execute(f"CREATE TEMP VIEW _checked AS {_checked_sql(source, source_config, bounds)}")
     if before_final is not None:
         before_final(con)
+    if hashed and not fetch_one(con, "SELECT count(*) FROM _checked")[0]:
+        # No rows, nothing to hash; DuckDB 2.0 also fails to bind the email expression over
+        # an empty view ("BindBuiltinScalarFunction did not return a BoundFunctionExpression").
+        hashed = None
     _replace(
         con,
         source,

@@ -3,10 +3,12 @@
 `generate()` simulates a company's customers month by month and writes what its systems would
 export: web and app events, CRM contacts, email events, support tickets, billing invoices and
 shop orders, one CSV per source and month (`landing/`), in exactly the columns of
-`seg_platform.sources.contract`. Next to the landing files it writes the truth the platform
-is measured against (`truth/`): who every record belongs to, each person's archetype per
-month, what happened in the 90 days after each month, every planted defect, and every planted
-over-merge trap.
+`seg_platform.sources.contract`; then, from random streams of their own so that nothing above
+changes, consent changes and survey answers (one CSV a month, no defects) and an empty
+erasure-request file. Next to the landing files it writes the truth the platform is measured
+against (`truth/`): who every record of the linking sources belongs to, each person's
+archetype per month, what happened in the 90 days after each month, every planted defect, and
+every planted over-merge trap.
 
 The model, in short:
 
@@ -59,7 +61,7 @@ import polars as pl
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from seg_platform.sources.contract import SOURCES, Source
+from seg_platform.sources.contract import LINKING_SOURCES, SOURCES, Source
 
 __all__ = ["ARCHETYPES", "MALFORMED_KINDS", "generate"]
 
@@ -460,13 +462,19 @@ _OUT_OF_RANGE_TS_ISO = ("1970-01-01T00:00:00Z", "2099-01-01T00:00:00Z")
 _NON_NUMERIC = ("twelve", "12,50€", "1O.00")
 _BAD_SATISFACTION = ("9", "0", "6", "-1")
 
-SOURCE_ORDER = tuple(SOURCES)  # contract order; fixes file, rng-stream and truth ordering
+# The linking sources, in contract order; fixes file, rng-stream and truth ordering. The
+# privacy and feedback sources (consent, survey answers, erasure requests) are written after
+# the simulation from streams of their own (`_write_feedback`), so they change nothing here.
+SOURCE_ORDER = tuple(LINKING_SOURCES)
+FEEDBACK_SOURCES = tuple(n for n in SOURCES if n not in LINKING_SOURCES)
 
 # Random-stream purposes (first element of the SeedSequence spawn key).
 _S_POP, _S_STATE, _S_FILES, _S_SALT, _S_DAYS = 1, 2, 3, 4, 5
+_S_CONSENT, _S_SURVEY = 40, 41  # feedback sources: after every _S_GEN purpose
+# New families go at the end: a family's salt depends on its position.
 _ID_FAMILIES = (
     "user", "cookie", "device", "billing", "crm", "key", "phone", "web", "app", "email",
-    "invoice", "session", "sku", "platform",
+    "invoice", "session", "sku", "platform", "consent", "survey",
 )  # fmt: skip
 _EVENT_ID_PREFIX = {
     "web_events": ("we_", "web"),
@@ -2094,10 +2102,244 @@ def _sources_yaml(gz: set[str]) -> str:
         "version: 1",
         "sources:",
     ]
-    for name in SOURCE_ORDER:
+    for name in SOURCE_ORDER + FEEDBACK_SOURCES:
         ext = "csv.gz" if name in gz else "csv"
         lines += [f"  {name}:", f"    path: {name}/*.{ext}"]
     return "\n".join(lines) + "\n"
+
+
+# --------------------------------------------------------------------------------------------
+# Privacy and feedback sources: consent changes, survey answers, erasure requests
+# --------------------------------------------------------------------------------------------
+
+# These sources never link identities, so they are written after the simulation, from streams
+# of their own (_S_CONSENT, _S_SURVEY) and id families of their own: the linking sources and
+# the truth stay exactly as without them. They carry no planted defects and enter no truth
+# file; summary.json counts their rows under `feedback_rows`.
+
+# Consent: share of the persons signing up in the window who opt in to the email channel
+# around their sign-up, and per channel the share of all persons who opt out during the window
+# (the person's archetype at that time weighs the chance: dormant customers and prospects
+# withdraw more, power users and loyal customers less); some opt back in later.
+CONSENT_OPT_IN_SHARE = 0.20
+CONSENT_OPT_OUT_SHARES = (("email", 0.06), ("ads", 0.03), ("all", 0.01), ("sms", 0.02))
+CONSENT_OPT_OUT_WEIGHT = np.array([0.6, 0.5, 1.0, 1.3, 1.2, 1.6, 0.8])
+CONSENT_REOPT_SHARE = 0.10  # of the opt-outs, opted back in later (latest change wins)
+CONSENT_USER_SHARE = 0.20  # changes of persons with a (seen) account recorded by user id
+CONSENT_PHONE_SHARE = 0.4  # SMS changes recorded by phone number (STOP / START keywords)
+CONSENT_VARIANT_SHARE = 0.15  # emails in another case or with stray spaces
+
+# Surveys: the survey ids of seg_platform/activation/surveys.yaml and their answer options.
+SURVEY_IDS = ("nps", "setup_blocker", "pricing_hesitation", "churn_reason")
+NPS, SETUP_BLOCKER, PRICING_HESITATION, CHURN_REASON = range(4)
+SURVEY_ANSWERS = {
+    SETUP_BLOCKER: ("integrations", "data_import", "permissions", "billing", "other"),
+    PRICING_HESITATION: (
+        "price", "missing_feature", "comparing_alternatives", "need_approval", "other",
+    ),
+    CHURN_REASON: ("price", "switched_competitor", "no_longer_needed", "product_issues", "other"),
+}  # fmt: skip
+SURVEY_RESPONSE_SHARE = 0.04  # of the active persons of a month, answering one survey
+SURVEY_USER_SHARE = 0.33  # answers of persons with a (seen) account recorded by user id
+SURVEY_VARIANT_SHARE = 0.10
+# Per archetype (ARCHETYPES order): relative chance of answering at all (prospects and
+# strugglers are asked most), which survey, the NPS score (0-10) and the answer chosen in each
+# survey with options.
+SURVEY_WEIGHT = np.array([1.2, 1.2, 0.9, 1.5, 1.5, 0.7, 0.8])
+SURVEY_MIX = np.array(
+    [
+        # nps  setup pricing churn
+        [1.00, 0.00, 0.00, 0.00],  # power_user
+        [1.00, 0.00, 0.00, 0.00],  # high_value_loyal
+        [1.00, 0.00, 0.00, 0.00],  # bargain_hunter
+        [0.10, 0.00, 0.90, 0.00],  # pricing_curious
+        [0.10, 0.90, 0.00, 0.00],  # setup_struggler
+        [0.35, 0.00, 0.00, 0.65],  # dormant_at_risk
+        [0.60, 0.40, 0.00, 0.00],  # new_explorer
+    ]
+)
+NPS_MIX = np.array(
+    [
+        # 0     1     2     3     4     5     6     7     8     9     10
+        [.005, .005, .005, .005, .005, .005, .03, .09, .22, .30, .33],  # power_user
+        [.005, .005, .005, .005, .005, .005, .03, .09, .22, .30, .33],  # high_value_loyal
+        [.01,  .01,  .01,  .01,  .04,  .16,  .22, .24, .18, .08, .04],  # bargain_hunter
+        [.01,  .01,  .01,  .01,  .04,  .16,  .22, .24, .18, .08, .04],  # pricing_curious
+        [.05,  .05,  .08,  .10,  .12,  .15,  .15, .12, .10, .05, .03],  # setup_struggler
+        [.08,  .08,  .12,  .15,  .17,  .17,  .13, .05, .03, .01, .01],  # dormant_at_risk
+        [.01,  .01,  .01,  .01,  .01,  .07,  .12, .22, .25, .18, .11],  # new_explorer
+    ]
+)  # fmt: skip
+# Answers chosen per survey with options (columns as in SURVEY_ANSWERS), rows: archetype.
+# Only the rows of archetypes that get the survey (SURVEY_MIX) are used.
+ANSWER_MIX = {
+    SETUP_BLOCKER: np.array(
+        [
+            # integ. import perms billing other
+            [0.25,   0.25,  0.20,  0.10,   0.20],  # power_user
+            [0.25,   0.25,  0.20,  0.10,   0.20],  # high_value_loyal
+            [0.25,   0.25,  0.20,  0.10,   0.20],  # bargain_hunter
+            [0.25,   0.25,  0.20,  0.10,   0.20],  # pricing_curious
+            [0.42,   0.33,  0.10,  0.05,   0.10],  # setup_struggler: their data will not come in
+            [0.25,   0.25,  0.20,  0.10,   0.20],  # dormant_at_risk
+            [0.30,   0.30,  0.20,  0.05,   0.15],  # new_explorer
+        ]
+    ),
+    PRICING_HESITATION: np.array(
+        [
+            # price missing compare approval other
+            [0.25,  0.20,   0.20,   0.20,    0.15],  # power_user
+            [0.25,  0.20,   0.20,   0.20,    0.15],  # high_value_loyal
+            [0.25,  0.20,   0.20,   0.20,    0.15],  # bargain_hunter
+            [0.40,  0.10,   0.35,   0.10,    0.05],  # pricing_curious: price and the others
+            [0.25,  0.20,   0.20,   0.20,    0.15],  # setup_struggler
+            [0.25,  0.20,   0.20,   0.20,    0.15],  # dormant_at_risk
+            [0.25,  0.20,   0.20,   0.20,    0.15],  # new_explorer
+        ]
+    ),
+    CHURN_REASON: np.array(
+        [
+            # price switched no_need issues other
+            [0.20,  0.20,    0.20,   0.25,  0.15],  # power_user
+            [0.20,  0.20,    0.20,   0.25,  0.15],  # high_value_loyal
+            [0.30,  0.20,    0.20,   0.15,  0.15],  # bargain_hunter
+            [0.30,  0.25,    0.20,   0.10,  0.15],  # pricing_curious
+            [0.10,  0.20,    0.20,   0.40,  0.10],  # setup_struggler
+            [0.25,  0.20,    0.30,   0.15,  0.10],  # dormant_at_risk
+            [0.20,  0.20,    0.30,   0.15,  0.15],  # new_explorer
+        ]
+    ),
+}  # fmt: skip
+
+
+def _consent_frame(w: _World) -> pl.DataFrame:
+    """Every consent change of the window, in time order, with `_ts`."""
+    rng = _rng(w.seed, _S_CONSENT)
+    n = w.n
+    w0, w1 = w.start(0), w.start(w.months)
+    # Opt-ins to the email channel a few minutes to hours after signing up in the window.
+    joined = np.flatnonzero(w.signup_m >= 0)
+    opt_in = joined[rng.random(len(joined)) < CONSENT_OPT_IN_SHARE]
+    in_ts = w.signup_ts[opt_in] + (60 + rng.exponential(3 * 3600, len(opt_in))).astype(np.int64)
+    ready = w.signup_ts.copy()  # nothing before sign-up (and after the opt-in)
+    ready[opt_in] = in_ts + 60
+    lo = np.maximum(ready, w0)
+    who, ts = [opt_in], [in_ts]
+    channel, status = [np.zeros(len(opt_in), np.int64)], [np.zeros(len(opt_in), np.int64)]
+    channels = tuple(c for c, _ in CONSENT_OPT_OUT_SHARES)
+    for c, (_, share) in enumerate(CONSENT_OPT_OUT_SHARES):
+        t = lo + (rng.random(n) * np.maximum(w1 - lo, 0)).astype(np.int64)
+        month = np.searchsorted(w._starts, t, side="right") - 1 - _PRE_WINDOW_MONTHS
+        weight = CONSENT_OPT_OUT_WEIGHT[w.arch_hist[np.clip(month, 0, w.months - 1), np.arange(n)]]
+        chance = share * weight / weight.mean()
+        out = np.flatnonzero((rng.random(n) < chance) & (lo < w1))
+        reopt = rng.random(len(out)) < CONSENT_REOPT_SHARE
+        back = out[reopt]
+        back_lo = t[back] + _DAY
+        back_ts = back_lo + (rng.random(len(back)) * np.maximum(w1 - back_lo, 0)).astype(np.int64)
+        kept = back_ts < w1
+        who += [out, back[kept]]
+        ts += [t[out], back_ts[kept]]
+        channel += [np.full(len(out), c + 1), np.full(int(kept.sum()), c + 1)]
+        status += [np.ones(len(out), np.int64), np.zeros(int(kept.sum()), np.int64)]
+    who, ts = np.concatenate(who), np.concatenate(ts)
+    channel, status = np.concatenate(channel), np.concatenate(status)
+    keep = ts < w1
+    order = np.lexsort((channel[keep], who[keep], ts[keep]))
+    who, ts = who[keep][order], ts[keep][order]
+    channel, status = channel[keep][order], status[keep][order]
+    k = len(who)
+    # Recorded by user id (changes made in the app), some SMS ones by phone number, the rest
+    # by email address.
+    u = rng.random(k)
+    by_user = w.seen_user[who] & (u < CONSENT_USER_SHARE)
+    sms = channel == 1 + channels.index("sms")
+    by_phone = ~by_user & sms & (u > 1 - CONSENT_PHONE_SHARE)
+    email = _mask(w._contact_email(rng, who, CONSENT_VARIANT_SHARE, codes=4), ~by_user & ~by_phone)
+    return pl.DataFrame(
+        {
+            "consent_id": _hex("cns_", w.next_ids("consent", k), w.salt["consent"]),
+            "changed_at": _ts_strings(ts),
+            "email": email,
+            "phone": _mask(w._contact_phone(rng, who), by_phone),
+            "user_id": _mask(w.person_strings(who, "user_id"), by_user),
+            "channel": _take(("email",) + channels, channel),
+            "status": _take(("opt_in", "opt_out"), status),
+            "_ts": ts,
+        }
+    )
+
+
+def _survey_frame(w: _World, m: int) -> pl.DataFrame:
+    """Month m's survey answers, in time order: a few active persons each answer the survey
+    their archetype of the month triggers, scoring and answering like it."""
+    rng = _rng(w.seed, _S_SURVEY, m)
+    act = np.flatnonzero(w.alive_hist[m] & (w.signup_m <= m))
+    a = w.arch_hist[m, act].astype(np.int64)
+    weight = SURVEY_WEIGHT[a]
+    chance = SURVEY_RESPONSE_SHARE * weight / weight.mean() if len(act) else weight
+    pick = rng.random(len(act)) < chance
+    who, a = act[pick], a[pick]
+    k = len(who)
+    lo, _ = w._window(m, who)
+    ts = w._uniform_ts(rng, lo, m)
+    survey = _pick(rng, SURVEY_MIX, a)
+    score = _pick(rng, NPS_MIX, a)
+    answer = np.full(k, -1, dtype=np.int64)
+    options: list[str] = []
+    for s, mix in ANSWER_MIX.items():
+        chosen = _pick(rng, mix, a)
+        answer = np.where(survey == s, len(options) + chosen, answer)
+        options += SURVEY_ANSWERS[s]
+    order = np.lexsort((who, ts))
+    who, ts, survey, score, answer = (x[order] for x in (who, ts, survey, score, answer))
+    by_user = w.seen_user[who] & (rng.random(k) < SURVEY_USER_SHARE)
+    email = w._contact_email(rng, who, SURVEY_VARIANT_SHARE, codes=4)
+    return pl.DataFrame(
+        {
+            "response_id": _hex("rsp_", w.next_ids("survey_responses", k), w.salt["survey"]),
+            "responded_at": _ts_strings(ts),
+            "email": _mask(email, ~by_user),
+            "user_id": _mask(w.person_strings(who, "user_id"), by_user),
+            "survey_id": _take(SURVEY_IDS, survey),
+            "score": _mask(pl.Series(score).cast(pl.String), survey == NPS),
+            "answer": _mask(_take(tuple(options), np.maximum(answer, 0)), answer >= 0),
+        }
+    )
+
+
+def _write_feedback(w: _World, landing: Path) -> dict[str, int]:
+    """Write the consent, survey and erasure-request files; returns their row counts.
+
+    Consent and surveys get one file per written month (header only in a month without
+    changes); the demo company has no erasure requests: a header-only file to append to.
+    """
+    rows = {}
+    consent = _consent_frame(w)
+    month = np.searchsorted(w._starts, consent["_ts"].to_numpy(), side="right")
+    month = month - 1 - _PRE_WINDOW_MONTHS
+    cols = SOURCES["consent"].column_names
+    folder = landing / "consent"
+    folder.mkdir(parents=True)
+    for m in range(w.months):
+        part = consent.filter(pl.Series(month == m)).select(cols)
+        part.write_csv(folder / f"consent_{w.labels[m]}.csv")
+    rows["consent"] = consent.height
+    del consent
+    cols = SOURCES["survey_responses"].column_names
+    folder = landing / "survey_responses"
+    folder.mkdir(parents=True)
+    rows["survey_responses"] = 0
+    for m in range(w.months):
+        part = _survey_frame(w, m).select(cols)
+        part.write_csv(folder / f"survey_responses_{w.labels[m]}.csv")
+        rows["survey_responses"] += part.height
+    folder = landing / "erasure_requests"
+    folder.mkdir(parents=True)
+    header = ",".join(SOURCES["erasure_requests"].column_names)
+    (folder / "erasure_requests.csv").write_text(header + "\n")
+    rows["erasure_requests"] = 0
+    return rows
 
 
 # --------------------------------------------------------------------------------------------
@@ -2175,6 +2417,7 @@ def generate(
             else:
                 generator(m, active, False)  # outcome months: activity and revenue only
     truth.close()
+    feedback_rows = _write_feedback(world, landing)
 
     gz = {name for name, f in files.items() if f.gz}
     (landing / "sources.yaml").write_text(_sources_yaml(gz))
@@ -2213,6 +2456,7 @@ def generate(
         },
     }
     summary["rows_total"] = sum(summary["rows"].values())
+    summary["feedback_rows"] = feedback_rows  # consent, surveys, erasure: not in `rows`
     (truth_dir / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
     summary["seconds"] = round(time.perf_counter() - started, 3)
     return summary

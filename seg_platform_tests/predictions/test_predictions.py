@@ -2,12 +2,10 @@
 December built by the CLI's pipeline (`demo_december`): issue 7's acceptance."""
 
 import os
-import shutil
 
 import dagster as dg
 import mlflow
 import polars as pl
-import pytest
 
 from seg_platform import settings
 from seg_platform.predictions.propensity import split_months
@@ -122,18 +120,6 @@ def test_predictions_table_and_segment_profiles(demo_december):
     # Segments differ in their predicted future, not just their past.
     spread = profiles["mean_churn_probability"].max() - profiles["mean_churn_probability"].min()
     assert spread > 0.3
-
-
-@pytest.fixture
-def demo_copy(demo_december, tmp_path, monkeypatch):
-    """A copy of the demo's home and landing files that a test may change."""
-    home, company = demo_december
-    shutil.copytree(home.root, tmp_path / "home")
-    shutil.copytree(company / "landing", tmp_path / "landing")
-    monkeypatch.setenv(settings.HOME_ENV, str(tmp_path / "home"))
-    monkeypatch.setenv("DAGSTER_HOME", str(tmp_path / "home" / "dagster"))
-    monkeypatch.setenv(settings.SOURCES_ENV, str(tmp_path / "landing" / "sources.yaml"))
-    return settings.platform_home(), tmp_path / "landing"
 
 
 NEW_USER = "u_0000000000000new"

@@ -16,7 +16,8 @@ import duckdb
 import polars as pl
 import pytest
 
-from seg_platform.sources.contract import SOURCES, Source
+from seg_platform.sources.contract import LINKING_SOURCES as SOURCES
+from seg_platform.sources.contract import Source
 from seg_platform.synthetic.generator import ARCHETYPES, MALFORMED_KINDS, generate
 
 CUSTOMERS, MONTHS, SEED = 2000, 12, 7

@@ -1,0 +1,386 @@
+"""Activation on the demo's December: feeds, holdouts, consent, erasure and lift, end to end."""
+
+import hashlib
+import os
+
+import dagster as dg
+import duckdb
+import numpy as np
+import polars as pl
+import pytest
+
+from seg_platform.activation.publish import write_atomic
+from seg_platform.definitions import CURRENT_JOB, defs
+from seg_platform.identity.assets import SPECS
+
+DECEMBER = "2025-12-01"
+DESTINATIONS = ("ads_audience", "crm", "email_platform", "in_app")
+
+
+def _frame(home, sql, params=None) -> pl.DataFrame:
+    with duckdb.connect(str(home.warehouse), read_only=True) as con:
+        return con.sql(sql, params=params).pl()
+
+
+def _materialize(selection: list[str], partition: str | None = DECEMBER):
+    assets = [a for a in defs.assets if any(k.path[-1] in selection for k in a.keys)]
+    result = dg.materialize(
+        assets, partition_key=partition, resources=defs.resources, selection=selection,
+        raise_on_error=False,
+    )  # fmt: skip
+    checks = {
+        e.event_specific_data.check_name: e.event_specific_data.passed
+        for e in result.all_events
+        if e.event_type_value == "ASSET_CHECK_EVALUATION"
+    }
+    return result, checks
+
+
+def test_feeds_are_published_with_holdouts_consent_and_hashed_ads(demo_december):
+    home, company = demo_december
+    feed = _frame(home, "FROM activation.feed_members WHERE as_of_date = '2025-12-31'")
+    groups = _frame(home, "FROM activation.experiment_groups WHERE as_of_date = '2025-12-31'")
+    sizes = _frame(home, "SELECT segment_id, customers FROM segments.segment_profiles "
+                         "WHERE as_of_date = '2025-12-31'")  # fmt: skip
+    assert set(feed["destination"]) == set(DESTINATIONS)
+
+    # Holdout: deterministic from the profile id and the salt, about 10% of every segment.
+    expected = [
+        int(hashlib.sha256(f"seg_platform:{p}".encode()).hexdigest()[:15], 16) / 2**60 < 0.10
+        for p in groups["profile_id"]
+    ]
+    assert (groups["group"] == "control").to_list() == expected
+    share = groups.group_by("segment_id").agg((pl.col("group") == "control").mean().alias("s"))
+    big = share.join(sizes, on="segment_id").filter(pl.col("customers") >= 100)
+    assert big["s"].is_between(0.06, 0.14).all(), big
+    assert groups.height == sizes["customers"].sum()
+    control = set(groups.filter(pl.col("group") == "control")["profile_id"])
+    assert control and not control & set(feed["profile_id"])
+
+    # Consent: nobody whose latest email (or all) change is an opt-out is in the email feed.
+    consent = _frame(home, "FROM activation.consent_status")
+    assert consent.height > 0 and set(consent["status"]) == {"opt_in", "opt_out"}
+    latest = (
+        consent.filter(pl.col("channel").is_in(["email", "all"]))
+        .sort("changed_at", "status")
+        .group_by("profile_id").agg(pl.col("status").last())
+    )  # fmt: skip
+    out = set(latest.filter(pl.col("status") == "opt_out")["profile_id"])
+    email_feed = set(feed.filter(pl.col("destination") == "email_platform")["profile_id"])
+    in_segment_email = set(
+        _frame(home, """SELECT a.profile_id FROM segments.segment_assignments a
+            JOIN segments.segment_profiles s USING (as_of_date, segment_id)
+            WHERE as_of_date = '2025-12-31' AND s.action_channel = 'email'""")["profile_id"]
+    )  # fmt: skip
+    assert out & in_segment_email, "the demo has opted-out customers in email segments"
+    assert not out & email_feed
+
+    # Files: stable names, CSV and Parquet with the table's rows, recorded with their hash.
+    published = _frame(home, "FROM activation.published_feeds WHERE as_of_date = '2025-12-31'")
+    root = home.root / "activation"
+    assert published.height == len(DESTINATIONS) * 4
+    for row in published.iter_rows(named=True):
+        path = root / row["file"]
+        assert path.name.startswith(f"{row['destination']}_2025-12_{row['kind']}.")
+        assert hashlib.sha256(path.read_bytes()).hexdigest() == row["sha256"]
+        frame = pl.read_parquet(path) if path.suffix == ".parquet" else pl.read_csv(path)
+        assert frame.height == row["rows"]
+    members = pl.read_parquet(root / "email_platform" / "email_platform_2025-12_members.parquet")
+    assert members.height == feed.filter(pl.col("destination") == "email_platform").height
+    assert "email" in members.columns and members["email"].null_count() == 0
+
+    # Ads: SHA-256 of the normalised email and phone, never the raw values.
+    ads_file = root / "ads_audience" / "ads_audience_2025-12_members.csv"
+    ads = pl.read_csv(ads_file)
+    assert {"email_sha256", "phone_sha256"} <= set(ads.columns)
+    assert not {"email", "phone", "user_id", "crm_id"} & set(ads.columns)
+    assert "@" not in ads_file.read_text()
+    contacts = _frame(
+        home, "SELECT profile_id, min(value) AS email FROM identity.identity_map "
+              "WHERE id_type = 'email' GROUP BY ALL")  # fmt: skip
+    sample = ads.join(contacts, on="profile_id").head(50)
+    assert sample.height == 50
+    assert sample["email_sha256"].to_list() == [
+        hashlib.sha256(e.encode()).hexdigest() for e in sample["email"]
+    ]
+
+    # The first feed of each destination: everyone entered.
+    changes = _frame(home, "FROM activation.feed_changes WHERE as_of_date = '2025-12-31'")
+    assert set(changes["change"]) == {"entered"}
+    segment_rows = feed.filter(pl.col("audience_kind") == "segment")
+    assert changes.filter(pl.col("audience_kind") == "segment").height == segment_rows.height
+
+
+def test_reconciliation_and_checks_recomputed(demo_december):
+    home, _ = demo_december
+    counts = _frame(home, "FROM activation.feed_counts WHERE as_of_date = '2025-12-31'")
+    fed = _frame(
+        home,
+        "SELECT destination, audience_kind, audience, segment_id, count(*) AS rows "
+        "FROM activation.feed_members WHERE as_of_date = '2025-12-31' GROUP BY ALL",
+    )
+    joined = counts.join(fed, on=["destination", "audience_kind", "audience", "segment_id"],
+                         how="left").fill_null(0)  # fmt: skip
+    assert (
+        joined["rows"]
+        == joined["members"] - joined["control"] - joined["opted_out"] - joined["unreachable"]
+    ).all()
+    assert joined["opted_out"].sum() > 0 and joined["control"].sum() > 0
+
+    import datetime as dt
+
+    from seg_platform.activation.assets import audience_checks
+    from seg_platform.activation.config import load_destinations
+
+    with duckdb.connect(str(home.warehouse), read_only=True) as con:
+        results = audience_checks(con, dt.date(2025, 12, 31), load_destinations())
+    assert {r.check_name: r.passed for r in results} == {
+        "no_opted_out_customer_in_feeds": True,
+        "no_control_member_in_feeds": True,
+        "feed_segments_are_validated_segments": True,
+        "feed_counts_reconcile": True,
+        "hashed_destinations_carry_no_raw_identifiers": True,
+    }
+
+
+def test_a_file_is_never_half_written(tmp_path, monkeypatch):
+    path = tmp_path / "feed.parquet"
+    old = pl.DataFrame({"profile_id": ["a", "b"]})
+    digest = write_atomic(old, path)
+    assert write_atomic(old, path) == digest  # same rows, same bytes
+
+    def broken(self, file, **kwargs):
+        with open(file, "wb") as f:
+            f.write(b"PAR1 half a file")
+        raise OSError("disk full")
+
+    monkeypatch.setattr(pl.DataFrame, "write_parquet", broken)
+    with pytest.raises(OSError, match="disk full"):
+        write_atomic(pl.DataFrame({"profile_id": ["c"]}), path)
+    assert pl.read_parquet(path).equals(old)
+    assert [p.name for p in tmp_path.iterdir()] == ["feed.parquet"]
+
+
+def test_opting_out_of_email_leaves_only_the_email_feed(demo_copy):
+    home, landing = demo_copy
+    before = _frame(home, "FROM activation.feed_members WHERE as_of_date = '2025-12-31'")
+    shas = dict(_frame(home, "SELECT file, sha256 FROM activation.published_feeds").iter_rows())
+    by = before.group_by("profile_id").agg(pl.col("destination").unique())
+    target = by.filter(
+        pl.col("destination").list.contains("email_platform")
+        & pl.col("destination").list.contains("ads_audience")
+    )["profile_id"][0]
+    email = _frame(home, "SELECT min(value) AS e FROM identity.identity_map WHERE "
+                         "profile_id = ? AND id_type = 'email'", [target])["e"][0]  # fmt: skip
+    consent = landing / "consent" / "consent_2025-12.csv"
+    with consent.open("a") as f:
+        f.write(f"cns_test_optout,2025-12-30 12:00:00,  {email.upper()} ,,,email,opt_out\n")
+
+    # Publishing the same rows again writes the same bytes; the opt-out changes one feed only.
+    identity = list(SPECS)  # the new spelling of the email is normalised by the identity step
+    result, checks = _materialize(
+        ["consent", *identity, "activation_audiences", "activation_feeds"]
+    )
+    assert result.success and all(checks.values()), checks
+    after = _frame(home, "FROM activation.feed_members WHERE as_of_date = '2025-12-31'")
+    mine = after.filter(pl.col("profile_id") == target)
+    assert "email_platform" not in set(mine["destination"])
+    assert set(mine["destination"]) == set(
+        before.filter(pl.col("profile_id") == target)["destination"]
+    ) - {"email_platform"}
+    members = pl.read_csv(
+        home.root / "activation" / "email_platform" / "email_platform_2025-12_members.csv"
+    )
+    assert target not in set(members["profile_id"])
+    assert email not in members["email"].to_list()
+    ads = pl.read_csv(
+        home.root / "activation" / "ads_audience" / "ads_audience_2025-12_members.csv"
+    )
+    assert target in set(ads["profile_id"])
+    now = dict(_frame(home, "SELECT file, sha256 FROM activation.published_feeds").iter_rows())
+    changed = {f for f in now if now[f] != shas[f]}
+    assert changed == {
+        "email_platform/email_platform_2025-12_members.csv",
+        "email_platform/email_platform_2025-12_members.parquet",
+        "email_platform/email_platform_2025-12_changes.csv",
+        "email_platform/email_platform_2025-12_changes.parquet",
+    }
+
+
+def _identifiers(home, profile_id: str) -> list[str]:
+    values = _frame(
+        home,
+        """SELECT m.value, v.raw_value FROM identity.identity_map m
+           LEFT JOIN identity.identifier_values v USING (id_type, value)
+           WHERE m.profile_id = ?""",
+        [profile_id],
+    )
+    found = {profile_id, *values["value"], *(v.strip() for v in values["raw_value"] if v)}
+    return sorted(v for v in found if len(v) >= 5)
+
+
+def _everything_mentioning(home, needles: list[str]) -> list[tuple[str, str]]:
+    """Every table and view of the warehouse, and every other file under the home (MLflow
+    store and artifacts, Dagster storage, feed files), searched for each needle."""
+    hits = []
+    lowered = [n.lower() for n in needles]
+    with duckdb.connect(str(home.warehouse), read_only=True) as con:
+        tables = con.sql(
+            "SELECT table_schema, table_name FROM information_schema.tables"
+        ).fetchall()
+        for schema, table in tables:
+            name = f'"{schema}"."{table}"'
+            columns = [c[0] for c in con.sql(f"DESCRIBE {name}").fetchall()]
+            text = " || '|' || ".join(f"coalesce(CAST(\"{c}\" AS VARCHAR), '')" for c in columns)
+            for needle in lowered:
+                sql = f"SELECT count(*) FROM {name} WHERE contains(lower({text}), ?)"
+                if con.execute(sql, [needle]).fetchall()[0][0]:
+                    hits.append((f"{schema}.{table}", needle))
+    for path in home.root.rglob("*"):
+        if not path.is_file() or path.name.startswith("warehouse.duckdb"):
+            continue
+        if path.suffix == ".parquet":
+            data = pl.read_parquet(path).cast(pl.String).write_csv().lower().encode()
+        else:
+            data = path.read_bytes().lower()
+        hits += [(str(path), n) for n in lowered if n.encode() in data]
+    return hits
+
+
+@pytest.fixture
+def erased(demo_copy):
+    """The demo after one person's erasure request and the next run (raw, identity, erasure,
+    staging: the refresh job)."""
+    home, landing = demo_copy
+    target = _frame(
+        home,
+        """SELECT f.profile_id FROM activation.feed_members f
+           JOIN identity.identity_map m USING (profile_id)
+           WHERE f.destination = 'email_platform' GROUP BY 1
+           HAVING count(DISTINCT m.id_type) >= 5 ORDER BY 1 LIMIT 1""",
+    )["profile_id"][0]
+    needles = _identifiers(home, target)
+    email = _frame(home, "SELECT min(value) AS e FROM identity.identity_map WHERE "
+                         "profile_id = ? AND id_type = 'email'", [target])["e"][0]  # fmt: skip
+    assert email in needles
+    assert _everything_mentioning(home, [email])  # found before the request
+    (landing / "erasure_requests" / "erasure_requests.csv").write_text(
+        "request_id,requested_at,email,phone,user_id,crm_id,customer_key\n"
+        f"req_test_1,2026-01-05 10:00:00,  {email.upper()} ,,,,\n"
+    )
+    sizes_before = _frame(home, "SELECT as_of_date, segment_id, customers FROM "
+                                "segments.segment_profiles ORDER BY ALL")  # fmt: skip
+    with dg.DagsterInstance.get() as instance:
+        result = defs.resolve_job_def(CURRENT_JOB).execute_in_process(
+            instance=instance, raise_on_error=False
+        )
+    assert result.success
+    return home, target, needles, sizes_before
+
+
+def test_erasure_leaves_nothing_of_the_person_and_aggregates_add_up(erased):
+    home, target, needles, sizes_before = erased
+    assert len(needles) >= 5
+    assert _everything_mentioning(home, needles) == []
+    log = _frame(home, "FROM privacy.erasure_log")
+    assert log["request_id"].to_list() == ["req_test_1"] and log["persons"].to_list() == [1]
+    # The request itself is kept pseudonymised.
+    request = _frame(home, "FROM raw.erasure_requests")
+    assert request.height == 1 and len(request["email"][0]) == 64
+
+    # Aggregates: segment sizes, shares and migration still add up to what remains.
+    sizes = _frame(home, "SELECT as_of_date, segment_id, customers FROM segments.segment_profiles "
+                         "ORDER BY ALL")  # fmt: skip
+    counted = _frame(home, "SELECT as_of_date, segment_id, count(*) AS n FROM "
+                           "segments.segment_assignments GROUP BY ALL ORDER BY ALL")  # fmt: skip
+    assert sizes.join(counted, on=["as_of_date", "segment_id"])["customers"].equals(
+        sizes.join(counted, on=["as_of_date", "segment_id"])["n"]
+    )
+    assert sizes["customers"].sum() == sizes_before["customers"].sum() - 1
+    shares = _frame(home, "SELECT as_of_date, sum(share) AS s FROM segments.segment_profiles "
+                          "GROUP BY ALL")  # fmt: skip
+    assert np.allclose(shares["s"].to_numpy(), 1.0)
+    # The feed files were written again without the person, and still match their hashes.
+    for row in _frame(home, "FROM activation.published_feeds").iter_rows(named=True):
+        data = (home.root / "activation" / row["file"]).read_bytes()
+        assert hashlib.sha256(data).hexdigest() == row["sha256"]
+        assert target.encode() not in data
+
+
+def test_lift_recovers_a_planted_treatment_effect(demo_copy):
+    """Outcomes for December's activation arrive in January: a planted conversion of 10% in
+    control and 25% among the treated; the lift's interval covers the true +15 points."""
+    home, _ = demo_copy
+    groups = _frame(home, 'SELECT profile_id, "group" FROM activation.experiment_groups '
+                          "WHERE as_of_date = '2025-12-31' ORDER BY profile_id")  # fmt: skip
+    rng = np.random.default_rng(7)
+    rate = np.where(groups["group"] == "treatment", 0.25, 0.10)
+    buyers = groups.filter(pl.Series(rng.random(groups.height) < rate))
+    orders = buyers.select(
+        "profile_id",
+        pl.concat_str(pl.lit("planted-"), "profile_id").alias("order_line_key"),
+        pl.concat_str(pl.lit("planted-"), "profile_id").alias("order_id"),
+        pl.lit("2026-01-31 12:00:00").str.to_datetime().alias("order_ts"),
+        pl.lit("completed").alias("status"),
+        pl.lit("books").alias("category"),
+        pl.lit(40.0).alias("amount"),
+    )
+    with duckdb.connect(str(home.warehouse)) as con:
+        con.register("planted", orders)
+        con.execute("INSERT INTO staging.stg_orders SELECT * FROM planted")
+    result, checks = _materialize(["campaign_lift"], partition="2026-01-01")
+    assert result.success and all(checks.values()), checks
+    lift = _frame(home, "FROM activation.lift WHERE as_of_date = '2026-01-31'")
+    overall = lift.filter((pl.col("segment_id") == "all") & (pl.col("metric") == "conversion"))
+    assert overall.height == 1
+    row = overall.row(0, named=True)
+    assert row["activation_month"].isoformat() == "2025-12-31"
+    assert row["ci_low"] <= 0.15 <= row["ci_high"]
+    assert row["ci_low"] > 0
+    assert row["treated_n"] + row["control_n"] == groups.height
+    print(lift.select("segment_name", "metric", "treated_n", "control_n", "lift", "ci_low",
+                      "ci_high", "note"))  # fmt: skip
+    segments = lift.filter((pl.col("segment_id") != "all") & pl.col("ci_low").is_not_null())
+    assert segments.height >= 2
+    assert ((segments["ci_low"] <= 0.15) & (segments["ci_high"] >= 0.15)).all()
+    small = lift.filter((pl.col("segment_id") != "all") & pl.col("ci_low").is_null())
+    assert (small["control_n"] < 30).all() and small["note"].str.contains("fewer than 30").all()
+    assert os.path.isdir(home.mlflow_artifacts / "activation_lift")
+
+
+def test_erasure_decreases_migration_counts_cell_by_cell():
+    """Two months, three customers; erasing one removes exactly their cells."""
+    from seg_platform.activation.erasure import _aggregate_statements
+    from seg_platform.warehouse import replace_tables
+
+    con = duckdb.connect()
+    con.execute("CREATE SCHEMA segments")
+    con.execute("""CREATE TABLE segments.segment_assignments AS FROM (VALUES
+        ('a', DATE '2025-11-30', 1), ('b', DATE '2025-11-30', 1), ('c', DATE '2025-11-30', 2),
+        ('a', DATE '2025-12-31', 2), ('b', DATE '2025-12-31', 1), ('d', DATE '2025-12-31', 2))
+        t(profile_id, as_of_date, segment_id)""")
+    con.execute("""CREATE TABLE segments.segment_profiles AS
+        SELECT *, customers / sum(customers) OVER (PARTITION BY as_of_date) AS share
+        FROM (SELECT as_of_date, segment_id, count(*) AS customers
+              FROM segments.segment_assignments GROUP BY ALL)""")
+    con.execute("""CREATE TABLE segments.segment_migration AS FROM (VALUES
+        (DATE '2025-12-31', 1, 2, 'moved', 1), (DATE '2025-12-31', 1, 1, 'stayed', 1),
+        (DATE '2025-12-31', 2, NULL, 'departed', 1), (DATE '2025-12-31', NULL, 2, 'new', 1))
+        t(as_of_date, from_segment_id, to_segment_id, movement, customers)""")
+    con.execute("CREATE TEMP TABLE _erased_profiles AS SELECT 'a' AS profile_id")
+    replace_tables(con, _aggregate_statements(con))
+    migration = con.sql(
+        "SELECT from_segment_id, to_segment_id, customers "
+        "FROM segments.segment_migration ORDER BY ALL"
+    ).fetchall()
+    assert migration == [(1, 1, 1), (2, None, 1), (None, 2, 1)]
+    sizes = con.sql(
+        "SELECT as_of_date::VARCHAR, segment_id, customers, share "
+        "FROM segments.segment_profiles ORDER BY ALL"
+    ).fetchall()
+    assert sizes == [
+        ("2025-11-30", 1, 1, 0.5),
+        ("2025-11-30", 2, 1, 0.5),
+        ("2025-12-31", 1, 1, 0.5),
+        ("2025-12-31", 2, 1, 0.5),
+    ]
