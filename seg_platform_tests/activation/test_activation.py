@@ -338,8 +338,6 @@ def test_lift_recovers_a_planted_treatment_effect(demo_copy):
     assert row["ci_low"] <= 0.15 <= row["ci_high"]
     assert row["ci_low"] > 0
     assert row["treated_n"] + row["control_n"] == groups.height
-    print(lift.select("segment_name", "metric", "treated_n", "control_n", "lift", "ci_low",
-                      "ci_high", "note"))  # fmt: skip
     segments = lift.filter((pl.col("segment_id") != "all") & pl.col("ci_low").is_not_null())
     assert segments.height >= 2
     assert ((segments["ci_low"] <= 0.15) & (segments["ci_high"] >= 0.15)).all()
