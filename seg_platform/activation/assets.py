@@ -77,12 +77,15 @@ def erasure(
     with warehouse.get_connection() as con:
         result = erase(con, context.run_id)
         republished = 0
-        if result.profiles and table_exists(con, "activation", "published_feeds"):
+        if result.feeds_touched and table_exists(con, "activation", "published_feeds"):
             destinations = {d.name: d for d in load_destinations(activation.destinations or None)}
-            months = con.execute(
-                f"SELECT DISTINCT destination, as_of_date FROM {aud.PUBLISHED} ORDER BY ALL"
-            ).fetchall()
-            for destination, as_of_date in months:
+            published = set(
+                con.execute(f"SELECT DISTINCT destination, as_of_date FROM {aud.PUBLISHED}")
+                .fetchall()
+            )  # fmt: skip
+            for destination, as_of_date in result.feeds_touched:
+                if (destination, as_of_date) not in published:
+                    continue
                 republished += _write_feed_files(
                     con, activation, destinations.get(destination), destination, as_of_date
                 )

@@ -54,6 +54,7 @@ class ErasureResult:
     profiles: int = 0
     rows_deleted: dict[str, int] = field(default_factory=dict)
     months_touched: list = field(default_factory=list)
+    feeds_touched: list = field(default_factory=list)  # (destination, as_of_date) published
 
     @property
     def total_rows(self) -> int:
@@ -184,6 +185,17 @@ def erase(con, run_id: str) -> ErasureResult:
                 f"WHERE profile_id {in_profiles} ORDER BY 1"
             ).fetchall()
         ]  # fmt: skip
+    feed_tables = [
+        t for t in ("feed_members", "feed_changes") if table_exists(con, "activation", t)
+    ]
+    if feed_tables:
+        result.feeds_touched = con.execute(
+            " UNION ".join(
+                f"SELECT destination, as_of_date FROM activation.{t} WHERE profile_id {in_profiles}"
+                for t in feed_tables
+            )
+            + " ORDER BY ALL"
+        ).fetchall()
     for table in _profile_tables(con):
         delete(table, f"profile_id {in_profiles}")
 

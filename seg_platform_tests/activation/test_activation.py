@@ -88,6 +88,8 @@ def test_feeds_are_published_with_holdouts_consent_and_hashed_ads(demo_december)
     members = pl.read_parquet(root / "email_platform" / "email_platform_2025-12_members.parquet")
     assert members.height == feed.filter(pl.col("destination") == "email_platform").height
     assert "email" in members.columns and members["email"].null_count() == 0
+    view = _frame(home, "FROM activation.feed_email_platform WHERE as_of_date = '2025-12-31'")
+    assert view.height == members.height and set(view["profile_id"]) == set(members["profile_id"])
 
     # Ads: SHA-256 of the normalised email and phone, never the raw values.
     ads_file = root / "ads_audience" / "ads_audience_2025-12_members.csv"
@@ -382,3 +384,50 @@ def test_erasure_decreases_migration_counts_cell_by_cell():
         ("2025-12-31", 1, 1, 0.5),
         ("2025-12-31", 2, 1, 0.5),
     ]
+
+
+def test_survey_answers_are_reported_by_trigger_and_segment(demo_copy):
+    """December's triggers ask treatment-group customers; January's answers to them are
+    reported under their trigger and segment, the rest under 'not triggered'."""
+    home, landing = demo_copy
+    triggers = _frame(home, "FROM activation.survey_triggers WHERE as_of_date = '2025-12-31'")
+    groups = _frame(home, 'SELECT profile_id, "group" FROM activation.experiment_groups '
+                          "WHERE as_of_date = '2025-12-31'")  # fmt: skip
+    assert set(triggers["survey_id"]) >= {"nps", "churn_reason"}
+    asked = triggers.join(groups, on="profile_id")
+    assert (asked["group"] == "treatment").all() and asked.height == triggers.height
+    assert triggers.select("profile_id", "survey_id").is_unique().all()
+
+    nps = triggers.filter(pl.col("survey_id") == "nps").sort("profile_id").head(20)
+    emails = _frame(
+        home, "SELECT profile_id, min(value) AS email FROM identity.identity_map "
+              "WHERE id_type = 'email' GROUP BY ALL")  # fmt: skip
+    answering = nps.join(emails, on="profile_id").head(10)
+    assert answering.height == 10
+    scores = [10, 9, 9, 8, 7, 10, 3, 9, 6, 10]  # 6 promoters, 2 detractors: NPS 40
+    lines = ["response_id,responded_at,email,user_id,survey_id,score,answer"]
+    lines += [
+        f"rsp_test_{i},2026-01-10 09:00:00,{row['email']},,nps,{score},"
+        for i, (row, score) in enumerate(zip(answering.iter_rows(named=True), scores, strict=True))
+    ]
+    lines.append("rsp_test_unknown,2026-01-10 09:00:00,nobody@example.org,,nps,5,")
+    (landing / "survey_responses" / "survey_responses_2026-01.csv").write_text(
+        "\n".join(lines) + "\n"
+    )
+    result, checks = _materialize(["survey_responses", *SPECS, "survey_report"], partition=None)
+    assert result.success and checks == {"every_response_accounted_for": True}
+    report = _frame(home, "FROM activation.survey_report WHERE survey_id = 'nps'")
+    matched = report.filter(pl.col("trigger") == "repeat purchase")
+    by_segment = answering.group_by("segment_name").len()
+    assert matched["responses"].sum() == 10
+    assert matched["asked"].sum() == triggers.filter(pl.col("survey_id") == "nps").height
+    for row in by_segment.iter_rows(named=True):
+        line = matched.filter(pl.col("segment_name") == row["segment_name"]).row(0, named=True)
+        assert line["responses"] == row["len"]
+        assert line["response_rate"] == round(row["len"] / line["asked"], 4)
+    if matched.height == 1:
+        assert matched["nps"][0] == 40.0
+    overall = matched.select(
+        (pl.col("mean_score") * pl.col("responses")).sum() / pl.col("responses").sum()
+    ).item()
+    assert overall == pytest.approx(sum(scores) / 10, abs=0.01)
