@@ -10,7 +10,7 @@ import duckdb
 import polars as pl
 
 from seg_platform.settings import PlatformHome
-from seg_platform.sources.contract import SOURCES
+from seg_platform.sources.contract import LINKING_SOURCES as SOURCES
 from seg_platform.warehouse import connect, fetch_one, table_exists
 
 

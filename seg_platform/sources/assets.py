@@ -87,14 +87,14 @@ def _metadata(con, source: Source, result: IngestResult) -> dict:
     return metadata
 
 
-def pseudonymising(source: Source, identity: IdentityConfig) -> dict:
+def pseudonymising(source: Source, identity: IdentityConfig | None) -> dict:
     """For a pseudonymised source, the `ingest_source` arguments that store each identifier
     as its SHA-256 (`identity.build.identifier_hash_sql`), so raw values are never stored."""
     if not source.pseudonymised:
         return {}
     from seg_platform.identity.build import fill_phone_table, identifier_hash_sql
 
-    rules = identity.rules()
+    rules = (identity or IdentityConfig()).rules()
     phones = [quote(c.name) for c in source.columns if c.identifier == "phone"]
 
     def prepare(con) -> None:
@@ -112,7 +112,7 @@ def pseudonymising(source: Source, identity: IdentityConfig) -> dict:
 
 
 def build_raw_asset(source: Source) -> dg.AssetsDefinition:
-    @dg.asset(
+    asset = dg.asset(
         name=source.name,
         group_name="raw",
         kinds={"duckdb"},
@@ -122,12 +122,8 @@ def build_raw_asset(source: Source) -> dg.AssetsDefinition:
             f"with a reason. Table `{table_name(source)}`."
         ),
     )
-    def _raw_asset(
-        context: dg.AssetExecutionContext,
-        warehouse: WarehouseResource,
-        sources: SourcesResource,
-        identity: IdentityConfig,
-    ) -> dg.MaterializeResult:
+
+    def load(context, warehouse: WarehouseResource, sources: SourcesResource, identity=None):
         try:
             config = sources.load()
             with warehouse.get_connection() as con:
@@ -141,6 +137,27 @@ def build_raw_asset(source: Source) -> dg.AssetsDefinition:
             f"{result.rows_quarantined:,} quarantined, {result.duplicates_removed:,} duplicates"
         )
         return dg.MaterializeResult(metadata=metadata)
+
+    if source.pseudonymised:  # hashing follows the identity rules' normalisation
+
+        @asset
+        def _raw_asset(
+            context: dg.AssetExecutionContext,
+            warehouse: WarehouseResource,
+            sources: SourcesResource,
+            identity: IdentityConfig,
+        ) -> dg.MaterializeResult:
+            return load(context, warehouse, sources, identity)
+
+    else:
+
+        @asset
+        def _raw_asset(
+            context: dg.AssetExecutionContext,
+            warehouse: WarehouseResource,
+            sources: SourcesResource,
+        ) -> dg.MaterializeResult:
+            return load(context, warehouse, sources)
 
     return _raw_asset
 

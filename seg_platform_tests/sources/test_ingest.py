@@ -299,7 +299,7 @@ def test_duckdb_error_inside_the_swap_rolls_back(con, landing, monkeypatch):
     before = con.execute("SELECT count(*) FROM raw.quarantine").fetchone()
     import seg_platform.sources.ingest as ingest
 
-    monkeypatch.setattr(ingest, "_quarantine_sql", lambda source: ["SELECT * FROM no_such"])
+    monkeypatch.setattr(ingest, "_quarantine_sql", lambda source, **kw: ["SELECT * FROM no_such"])
     with pytest.raises(duckdb.Error):
         load(con, landing)
     assert con.execute("SELECT count(*) FROM raw.quarantine").fetchone() == before

@@ -7,7 +7,7 @@ import sys
 import dagster as dg
 import pytest
 
-from seg_platform.resources import SourcesResource, WarehouseResource
+from seg_platform.resources import IdentityConfig, SourcesResource, WarehouseResource
 from seg_platform.sources.assets import RAW_ASSETS, RAW_CHECKS
 from seg_platform.warehouse import connect
 from seg_platform_tests.conftest import REPO, SHARED_DATA
@@ -38,6 +38,7 @@ def materialize(home, sources_yaml, extra=()):
         resources={
             "warehouse": WarehouseResource(database=str(home.warehouse)),
             "sources": SourcesResource(config_path=str(sources_yaml)),
+            "identity": IdentityConfig(),  # erasure_requests hashes as identity normalises
         },
         raise_on_error=False,
     )
