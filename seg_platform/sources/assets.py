@@ -9,7 +9,7 @@ import datetime as dt
 import dagster as dg
 import polars as pl
 
-from seg_platform.quality import validate_frame
+from seg_platform.quality import can_push_down, max_gx_rows, validate_frame, validate_relation
 from seg_platform.resources import IdentityConfig, SourcesResource, WarehouseResource
 from seg_platform.sources.config import SourceConfigError
 from seg_platform.sources.contract import LINEAGE_COLUMNS, SOURCES, Source
@@ -198,8 +198,15 @@ def evaluate_raw_table(con, source: Source, config, source_config) -> dg.AssetCh
         days=config.timestamp_max_days_ahead
     )
     suite = raw_suite(source, earliest, latest)
-    frame = con.sql(f"SELECT {', '.join(suite_columns(suite))} FROM {table}").pl()
-    for outcome in validate_frame(frame, suite):
+    (n_rows,) = fetch_one(con, f"SELECT count(*) FROM {table}")
+    if n_rows > max_gx_rows() and can_push_down(suite):
+        engine = "duckdb (pushed down: more rows than Great Expectations is given in memory)"
+        outcomes = validate_relation(con, table, suite)
+    else:
+        engine = "great_expectations"
+        frame = con.sql(f"SELECT {', '.join(suite_columns(suite))} FROM {table}").pl()
+        outcomes = validate_frame(frame, suite)
+    for outcome in outcomes:
         rows.append((outcome.expectation.label, outcome.success, outcome.observed))
         if not outcome.success:
             problems.append(f"{outcome.expectation.label}: {outcome.observed}")
@@ -246,7 +253,8 @@ def evaluate_raw_table(con, source: Source, config, source_config) -> dg.AssetCh
         metadata={
             "observed_quarantine_share": dg.MetadataValue.float(round(share, 6)),
             "threshold_quarantine_share": dg.MetadataValue.float(limit),
-            "rows": dg.MetadataValue.int(frame.height),
+            "rows": dg.MetadataValue.int(n_rows),
+            "expectations_engine": engine,
             "expectations": markdown(
                 pl.DataFrame(rows, schema=["expectation", "passed", "observed"], orient="row")
             ),

@@ -48,12 +48,27 @@ def check_results(result):
     return {e.asset_key.to_user_string(): e for e in result.get_asset_check_evaluations()}
 
 
-def test_good_feed_passes_every_check_and_reports_counts(home, tmp_path):
+@pytest.mark.parametrize("gx_max_rows", [None, "0"])
+def test_good_feed_passes_every_check_and_reports_counts(home, tmp_path, monkeypatch, gx_max_rows):
+    if gx_max_rows is not None:  # every table "too large" for GX: the suite runs in DuckDB
+        monkeypatch.setenv("SEG_PLATFORM_GX_MAX_ROWS", gx_max_rows)
     result = materialize(home, landing_with(tmp_path, GOOD + GOOD.splitlines(True)[5]))
     assert result.success
     checks = check_results(result)
     assert set(checks) == {a.key.to_user_string() for a in RAW_ASSETS}
     assert all(c.passed for c in checks.values())
+    engine = checks["orders"].metadata["expectations_engine"].value
+    assert engine.startswith("duckdb" if gx_max_rows == "0" else "great_expectations")
+    table = checks["orders"].metadata["expectations"].value
+    rows = {
+        cells[0]: cells[1:]
+        for line in table.splitlines()[2:]
+        if (cells := [c.strip() for c in line.strip("|").split("|")])
+    }
+    assert rows["ExpectColumnValuesToBeBetween(order_ts)"] == [
+        "true",
+        "all 60 rows as expected",
+    ]
     meta = result.asset_materializations_for_node("orders")[0].metadata
     assert meta["rows_read"].value == 61
     assert meta["duplicates_removed"].value == 1
