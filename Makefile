@@ -6,7 +6,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: setup demo test test-all ui mlflow-ui lint check-defs format lock bench clean
+.PHONY: setup demo test test-all ui mlflow-ui lint check-defs format lock bench bench-e2e clean
 
 setup: $(STAMP)
 
@@ -47,6 +47,9 @@ lock:  ## re-resolve requirements.lock after changing pyproject.toml
 
 bench: setup
 	$(BIN)/python benchmarks/generator_throughput.py --customers 100000 1000000 --months 12
+
+bench-e2e: setup  ## the whole asset graph at 100k and 1M customers (docs/scaling.md)
+	$(BIN)/python benchmarks/end_to_end.py --customers 100000 1000000 --months 12
 
 clean:
 	rm -rf $(VENV) .seg_platform .pytest_cache

@@ -246,10 +246,11 @@ def headline_metrics(metrics: dict) -> dict:
     pick = {
         "raw malformed recall": ("raw", "totals", "malformed_recall"),
         "raw valid rows quarantined": ("raw", "totals", "valid_rows_quarantined"),
-        "identity precision": ("identity", "precision"),
-        "identity recall": ("identity", "recall"),
-        "segmentation ARI (latest month)": ("segmentation", "ari"),
-        "segments ARI": ("segments", "ari"),
+        "identity pairwise precision": ("identity", "pairwise_precision"),
+        "identity pairwise recall": ("identity", "pairwise_recall"),
+        "segmentation ARI vs planted archetypes (latest month)": ("segmentation", "ari"),
+        "segments: archetypes with a stable segment id": ("segments", "archetypes_with_stable_id"),
+        "churn ROC AUC vs planted churn": ("predictions", "churn_roc_auc"),
     }
     found = {}
     for label, path in pick.items():

@@ -16,6 +16,9 @@ import polars as pl
 # Test hook: a comma-separated list of table names; the process kills itself (SIGKILL) right
 # before committing the replacement of one of them, to prove that a killed run keeps old tables.
 KILL_BEFORE_COMMIT_ENV = "SEG_PLATFORM_KILL_BEFORE_COMMIT"
+# DuckDB's memory limit (e.g. "6GB"); unset, DuckDB takes 80% of the machine's memory. Above the
+# limit, sorts, joins and aggregations spill to `<warehouse>.tmp/` next to the file.
+MEMORY_LIMIT_ENV = "SEG_PLATFORM_DUCKDB_MEMORY_LIMIT"
 
 
 class WarehouseLockedError(RuntimeError):
@@ -44,6 +47,9 @@ def connect(database: Path | str, read_only: bool = False) -> Iterator[duckdb.Du
         con.execute("SET TimeZone = 'UTC'")
         # Long loads would otherwise draw a progress bar into Dagster's logs.
         con.execute("SET enable_progress_bar = false")
+        limit = os.environ.get(MEMORY_LIMIT_ENV)
+        if limit:
+            con.execute("SET memory_limit = ?", [limit])
         yield con
     finally:
         con.close()
