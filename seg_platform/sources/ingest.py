@@ -72,7 +72,7 @@ def ingest_source(
     `hashed` maps columns to an SQL expression (with `{column}` for the typed value) stored
     instead of the value: a pseudonymised source's identifiers never reach the warehouse raw,
     and its quarantined rows keep their position and reason but not the record's text.
-    `before_final(con)` runs once the typed rows are in the temp view `_checked`.
+    `before_final(con)` runs once the typed rows are in the temp table `_checked`.
     """
     ensure_raw_schema(con)
     source_config = config.sources.get(source.name) if config else None
@@ -101,8 +101,11 @@ def ingest_source(
         [(idx, names[idx], header_lines[idx]) for idx in names],
     )
     bounds = _timestamp_bounds(config, now)
-    con.execute("DROP VIEW IF EXISTS _checked")
-    con.execute(f"CREATE TEMP VIEW _checked AS {_checked_sql(source, source_config, bounds)}")
+    # Parsed and checked once into a table, not a view: the typed table, the quarantine and the
+    # per-file counts all read it, and re-parsing every text value for each was most of a load.
+    con.execute("DROP TABLE IF EXISTS _checked")
+    con.execute(f"CREATE TEMP TABLE _checked AS {_checked_sql(source, source_config, bounds)}")
+    con.execute("DROP TABLE _stage")  # the text copy is no longer needed: free its memory
     if before_final is not None:
         before_final(con)
     if hashed and not fetch_one(con, "SELECT count(*) FROM _checked")[0]:
@@ -334,7 +337,9 @@ def _checked_sql(source: Source, cfg: SourceConfig, bounds: tuple[str, str]) -> 
                s.keep,
                {", ".join(typed)},
                nullif(concat_ws('; ', {", ".join(reasons)}), '') AS reason,
-               to_json(struct_pack({raw_record}))::VARCHAR AS record
+               -- the original text, kept only for the rows that will be quarantined
+               CASE WHEN s.keep AND concat_ws('; ', {", ".join(reasons)}) <> ''
+                    THEN to_json(struct_pack({raw_record}))::VARCHAR END AS record
         FROM _stage s
         JOIN _files f USING (file_idx)
         ASOF LEFT JOIN thresholds t ON s.file_idx = t.file_idx AND s.ord > t.thr
