@@ -150,6 +150,7 @@ class PredictionsConfig(dg.ConfigurableResource):
 
     training_months: int = 6  # labelled months each propensity model learns from
     max_training_rows: int = 300_000  # a deterministic sample beyond this many rows
+    max_evaluation_rows: int = 200_000  # the evaluation month's customers, sampled beyond this
     min_training_rows: int = 500  # fewer: no model is trained this month (said in metadata)
     calibration: str = "isotonic"  # or "sigmoid"
     active_days: int = 90  # "active": an event or order within this many days of the as-of

@@ -116,6 +116,10 @@ def train_target(con, month: str, target: Target, config: PredictionsConfig, tra
     if reason:
         return {**base, "trained": False, "reason": reason}
     train = train.filter(pl.col(target.label).is_not_null())
+    if test.height > config.max_evaluation_rows:
+        # Scoring a million customers with three calibrated boosters cost as much as the fit;
+        # a deterministic sample of this size pins ROC AUC to about +-0.002.
+        test = test.sample(config.max_evaluation_rows, seed=config.seed).sort("profile_id")
     if train.height > config.max_training_rows:
         train = train.sample(config.max_training_rows, seed=config.seed).sort(
             "label_month", "profile_id"
