@@ -7,16 +7,21 @@ handed to GX) and DuckDB (every table pushed down), on one connection; prints ea
 seconds and whether every check passed, then the medians as one JSON line.
 """
 
-import os, sys, time, json, statistics
+import json
+import os
+import statistics
+import sys
+import time
+
+from seg_platform.sources.assets import evaluate_raw_table
 from seg_platform.sources.config import load_sources_config
 from seg_platform.sources.contract import SOURCES
-from seg_platform.sources.assets import evaluate_raw_table
 from seg_platform.warehouse import connect
 
 cfg = load_sources_config(sys.argv[1])
 times = {"gx": [], "duckdb": []}
 with connect(sys.argv[2]) as con:
-    for rep in range(2):
+    for _rep in range(2):
         for engine, env in (("gx", str(10**12)), ("duckdb", "0")):
             os.environ["SEG_PLATFORM_GX_MAX_ROWS"] = env
             t = time.perf_counter()
