@@ -200,15 +200,6 @@ def measure(home: Path, sources: Path, truth: Path) -> dict:
     }
 
 
-def _group(steps: list[dict]) -> list[dict]:
-    """One row per asset step; a check-only step is folded into the asset it checks."""
-    rows: dict[str, dict] = {}
-    for step in steps:
-        key = (step["run"], step["step"])
-        rows[key] = dict(step, check_seconds=step["buckets"].get("checks", 0.0))
-    return sorted(rows.values(), key=lambda s: s["start"])
-
-
 def markdown(size: int, months: int, gen_seconds: float, out: dict) -> str:
     share = out["share"]
     lines = [
@@ -229,7 +220,7 @@ def markdown(size: int, months: int, gen_seconds: float, out: dict) -> str:
         "| run | step | kind | wall s | checks s | mlflow s | dagster s | peak RSS MB |",
         "|---|---|---|---:|---:|---:|---:|---:|",
     ]
-    for s in _group(out["steps"]):
+    for s in sorted(out["steps"], key=lambda s: s["start"]):
         b = s["buckets"]
         lines.append(
             f"| {s['run']} | {s['step']} | {s['kind']} | {s['seconds']:.2f} | "

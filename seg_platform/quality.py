@@ -4,10 +4,13 @@ Suites are plain data (`Expectation` lists built per table); GX is imported lazi
 import takes seconds and the code location must load fast.
 """
 
+import os
 from dataclasses import dataclass, field
 from typing import Any
 
 import polars as pl
+
+from seg_platform.warehouse import fetch_one, quote
 
 
 @dataclass(frozen=True)
@@ -115,9 +118,13 @@ _PUSHED_DOWN = ("ExpectColumnValuesToNotBeNull", "ExpectColumnValuesToBeUnique",
 
 def max_gx_rows() -> int:
     """The row count up to which suites run in Great Expectations itself."""
-    import os
-
-    return int(os.environ.get(MAX_GX_ROWS_ENV, DEFAULT_MAX_GX_ROWS))
+    value = os.environ.get(MAX_GX_ROWS_ENV, str(DEFAULT_MAX_GX_ROWS))
+    try:
+        return int(value)
+    except ValueError:
+        raise ValueError(
+            f"{MAX_GX_ROWS_ENV} must be a whole number of rows, not {value!r}"
+        ) from None
 
 
 def can_push_down(expectations: list[Expectation]) -> bool:
@@ -129,36 +136,34 @@ def validate_relation(
 ) -> list[ExpectationOutcome]:
     """The same outcomes as `validate_frame`, computed by DuckDB on `relation` in one scan
     per expectation (samples of unexpected values as GX shows them, up to three)."""
-
-    def q(name: str) -> str:
-        return '"' + name.replace('"', '""') + '"'
-
-    (total,) = con.execute(f"SELECT count(*) FROM {relation}").fetchone()
+    (total,) = fetch_one(con, f"SELECT count(*) FROM {relation}")
     outcomes = []
     for e in expectations:
         if e.type not in _PUSHED_DOWN:
             raise ValueError(f"{e.type} cannot be evaluated in SQL")
-        col = q(e.kwargs["column"])
+        col = quote(e.kwargs["column"])
         if e.type == "ExpectColumnValuesToNotBeNull":
-            (bad,) = con.execute(f"SELECT count(*) FROM {relation} WHERE {col} IS NULL").fetchone()
+            (bad,) = fetch_one(con, f"SELECT count(*) FROM {relation} WHERE {col} IS NULL")
             sample = [None] * min(bad, 3)
         elif e.type == "ExpectColumnValuesToBeUnique":
-            bad, sample = con.execute(
+            bad, sample = fetch_one(
+                con,
                 f"SELECT coalesce(sum(n), 0), list(v ORDER BY v)[1:3] FROM ("
                 f"SELECT {col} AS v, count(*) AS n FROM {relation} WHERE {col} IS NOT NULL "
-                "GROUP BY 1 HAVING count(*) > 1)"
-            ).fetchone()
+                "GROUP BY 1 HAVING count(*) > 1)",
+            )
         else:
             bounds = [e.kwargs.get("min_value"), e.kwargs.get("max_value")]
             tests = [t for t, b in zip((f"{col} < ?", f"{col} > ?"), bounds, strict=True)
                      if b is not None]  # fmt: skip
             params = [b for b in bounds if b is not None]
             where = " OR ".join(tests) or "false"
-            bad, sample = con.execute(
+            bad, sample = fetch_one(
+                con,
                 f"SELECT count(*), list({col} ORDER BY {col})[1:3] FROM {relation} "
                 f"WHERE {col} IS NOT NULL AND ({where})",
                 params,
-            ).fetchone()
+            )
         bad = int(bad or 0)
         if not bad:
             observed = f"all {total:,} rows as expected"

@@ -64,3 +64,13 @@ def test_an_expectation_without_a_translation_is_refused():
     assert not can_push_down(other)
     with pytest.raises(ValueError, match="cannot be evaluated in SQL"):
         validate_relation(duckdb.connect(), "(SELECT 1 AS key)", other)
+
+
+def test_a_wrong_row_limit_says_what_is_wrong(monkeypatch):
+    from seg_platform.quality import MAX_GX_ROWS_ENV, max_gx_rows
+
+    monkeypatch.setenv(MAX_GX_ROWS_ENV, "a lot")
+    with pytest.raises(ValueError, match="must be a whole number of rows, not 'a lot'"):
+        max_gx_rows()
+    monkeypatch.setenv(MAX_GX_ROWS_ENV, "250000")
+    assert max_gx_rows() == 250_000
