@@ -80,13 +80,15 @@ def load_version(tracking: MlflowResource, name: str, version) -> tuple[object, 
 # -- propensity models --------------------------------------------------------------------
 
 
-def train_target(con, month: str, target: Target, config: PredictionsConfig, tracking, tags):
+def train_target(
+    con, snapshots, month: str, target: Target, config: PredictionsConfig, tracking, tags
+):
     """Train, compare and register one propensity model for `month`. Returns a summary dict
     (with `trained` False and a `reason` when the labelled history is too short)."""
     import mlflow
     import sklearn
 
-    from seg_platform.predictions.data import labelled_month
+    from seg_platform.predictions.data import labelled_rows
     from seg_platform.predictions.propensity import (
         RecencyBaseline,
         calibration_png,
@@ -98,15 +100,19 @@ def train_target(con, month: str, target: Target, config: PredictionsConfig, tra
 
     evaluation, training = split_months(month, target.horizon_months, config.training_months)
     base = {"target": target.name, "eval_month": evaluation, "train_months": training}
-    frames = [labelled_month(con, m, (target.label,)) for m in training]
-    train = pl.concat([f for f in frames if f.height], how="vertical_relaxed") if any(
-        f.height for f in frames) else None  # fmt: skip
-    test = labelled_month(con, evaluation, (target.label,))
+    # Beyond max_training_rows / max_evaluation_rows, deterministic samples: scoring a million
+    # customers with three calibrated boosters cost as much as the fit, and a sample of 200,000
+    # pins ROC AUC to about +-0.002.
+    train, labelled = labelled_rows(
+        con, snapshots, training, target.label, config.max_training_rows, config.seed
+    )
+    test, _ = labelled_rows(
+        con, snapshots, [evaluation], target.label, config.max_evaluation_rows, config.seed,
+        labelled_only=False,
+    )  # fmt: skip
     horizon = "horizon_complete_90d" if target.horizon_months > 1 else "horizon_complete_30d"
     reason = None
-    if train is None or train.filter(pl.col(target.label).is_not_null()).height < (
-        config.min_training_rows
-    ):
+    if labelled < config.min_training_rows:
         reason = (
             f"fewer than {config.min_training_rows} labelled customers in the training months "
             f"{training[0]}..{training[-1]} (labels known by the end of {evaluation})"
@@ -115,15 +121,6 @@ def train_target(con, month: str, target: Target, config: PredictionsConfig, tra
         reason = f"the {target.label} labels of {evaluation} are not complete in the data"
     if reason:
         return {**base, "trained": False, "reason": reason}
-    train = train.filter(pl.col(target.label).is_not_null())
-    if test.height > config.max_evaluation_rows:
-        # Scoring a million customers with three calibrated boosters cost as much as the fit;
-        # a deterministic sample of this size pins ROC AUC to about +-0.002.
-        test = test.sample(config.max_evaluation_rows, seed=config.seed).sort("profile_id")
-    if train.height > config.max_training_rows:
-        train = train.sample(config.max_training_rows, seed=config.seed).sort(
-            "label_month", "profile_id"
-        )
     # Columns a source never filled (e.g. no billing data) tell the model nothing, and a
     # calibration fold without a single value breaks the booster's binning: left out.
     present = max(20, train.height // 100)
@@ -303,6 +300,8 @@ def propensity_models(
 ):
     import mlflow
 
+    from seg_platform.predictions.data import FeatureSnapshots
+
     predictions.validate_settings()
     month = context.partition_key[:7]
     as_of_date = month_parameters(month)["as_of_date"]
@@ -310,9 +309,14 @@ def propensity_models(
     tags = {"dagster_run_id": context.run.run_id, "partition": month}
     results = []
     with warehouse.get_connection() as con:
-        with mlflow.start_run(run_name=f"propensity {month}", tags=tags) as parent:
+        with (
+            mlflow.start_run(run_name=f"propensity {month}", tags=tags) as parent,
+            FeatureSnapshots(con) as snapshots,
+        ):
             for target in TARGETS:
-                results.append(train_target(con, month, target, predictions, mlflow_tracking, tags))
+                results.append(
+                    train_target(con, snapshots, month, target, predictions, mlflow_tracking, tags)
+                )
                 context.log.info(
                     f"{target.name}: " + (results[-1].get("note") or results[-1]["reason"])
                 )

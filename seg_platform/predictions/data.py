@@ -10,9 +10,8 @@ import datetime as dt
 
 import polars as pl
 
-from seg_platform.predictions.labels import outcome_labels
 from seg_platform.sql_models.project import month_parameters
-from seg_platform.warehouse import fetch_frame, fetch_one, frame_to_temp_table, table_exists
+from seg_platform.warehouse import fetch_frame, fetch_one, quote, table_exists
 
 FEATURES = "features.customer_features"
 ON_THE_FLY = "_features_as_of"
@@ -62,17 +61,96 @@ def _known(con, relation: str) -> pl.DataFrame:
     ).pl()
 
 
-def labelled_month(con, month: str, labels: tuple[str, ...]) -> pl.DataFrame:
-    """One month's features of known customers with their outcome labels (rows whose labels
-    are not known yet are dropped; the caller checks that a month is complete)."""
-    features = known_features(con, month_parameters(month))
-    frame_to_temp_table(con, "_label_profiles", features.select("profile_id"))
+class FeatureSnapshots:
+    """Month-end features of known customers, each month computed at most once while open.
+
+    The churn and purchase models train on overlapping months (9 distinct of 14 at the
+    defaults), and each month not stored in `features.customer_features` is a full run of
+    the features model. Snapshots stay in DuckDB temp tables (which spill to disk), never in
+    Python memory, and are dropped on close."""
+
+    def __init__(self, con):
+        self.con = con
+        self.tables: dict[dt.date, str] = {}
+
+    def __enter__(self) -> "FeatureSnapshots":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        for table in self.tables.values():
+            self.con.execute(f"DROP TABLE IF EXISTS {table}")
+        self.tables.clear()
+
+    def table(self, month: str) -> str:
+        """Temp table of `month`'s features (month end) of known customers."""
+        from seg_platform.sql_models.run import compute_snapshot
+
+        params = month_parameters(month)
+        as_of_date = params["as_of_date"]
+        if as_of_date in self.tables:
+            return self.tables[as_of_date]
+        name = f"_snapshot_{as_of_date:%Y%m%d}"
+        source = f"(SELECT * FROM {FEATURES} WHERE as_of_date = '{as_of_date}')"
+        stored = (
+            table_exists(self.con, "features", "customer_features")
+            and fetch_one(
+                self.con, f"SELECT count(*) FROM {FEATURES} WHERE as_of_date = ?", [as_of_date]
+            )[0]
+        )
+        if not stored:
+            compute_snapshot(self.con, _features_model(), params, ON_THE_FLY)
+            source = ON_THE_FLY
+        self.con.execute(
+            f"CREATE OR REPLACE TEMP TABLE {name} AS SELECT f.* FROM {source} f "
+            "JOIN identity.profiles p USING (profile_id) WHERE p.known"
+        )
+        self.con.execute(f"DROP TABLE IF EXISTS {ON_THE_FLY}")
+        self.tables[as_of_date] = name
+        return name
+
+
+def labelled_rows(
+    con,
+    snapshots: FeatureSnapshots,
+    months: list[str],
+    label: str,
+    limit: int,
+    seed: int,
+    labelled_only: bool = True,
+) -> tuple[pl.DataFrame, int]:
+    """Features with their outcome labels for the known customers of `months`, at most
+    `limit` rows, sorted by label month and profile id; and how many rows there were.
+
+    `labelled_only` drops rows whose `label` is not known yet. Beyond `limit`, a deterministic
+    uniform sample (rows ordered by md5 of seed, month and profile id) is fetched, so a million
+    customers' months never pass through Python whole."""
+    from seg_platform.predictions.labels import outcome_labels_sql
+
+    con.execute("DROP TABLE IF EXISTS _labelled")
+    for i, month in enumerate(months):
+        table = snapshots.table(month)
+        sql, params = outcome_labels_sql(con, month, table)
+        verb = "CREATE TEMP TABLE _labelled AS" if i == 0 else "INSERT INTO _labelled"
+        con.execute(
+            f"{verb} SELECT '{month}' AS label_month, * EXCLUDE (as_of_date) FROM ({sql})", params
+        )
     try:
-        outcome = outcome_labels(con, month, "_label_profiles")
+        keep = f"WHERE {quote(label)} IS NOT NULL" if labelled_only else ""
+        (total,) = fetch_one(con, f"SELECT count(*) FROM _labelled {keep}")
+        order = f"md5('{int(seed)}:' || label_month || ':' || profile_id)"
+        sample = f"ORDER BY {order} LIMIT {int(limit)}" if total > limit else ""
+        con.execute(f"CREATE OR REPLACE TEMP TABLE _picked AS FROM _labelled {keep} {sample}")
+        parts = [
+            f"SELECT f.*, l.* EXCLUDE (profile_id) FROM {snapshots.table(month)} f "
+            f"JOIN _picked l ON l.profile_id = f.profile_id AND l.label_month = '{month}'"
+            for month in months
+        ]
+        frame = con.sql(
+            " UNION ALL BY NAME ".join(parts) + " ORDER BY label_month, profile_id"
+        ).pl()
     finally:
-        con.execute("DROP TABLE IF EXISTS _label_profiles")
-    joined = features.join(outcome.drop("as_of_date"), on="profile_id", how="left")
-    return joined.with_columns(pl.lit(month).alias("label_month"))
+        con.execute("DROP TABLE IF EXISTS _labelled; DROP TABLE IF EXISTS _picked")
+    return frame, int(total)
 
 
 def transactions(con, until: dt.datetime) -> pl.DataFrame:

@@ -59,14 +59,18 @@ def outcome_labels(con, month: str | dt.date, profiles_table: str) -> pl.DataFra
 
     Needs staging.stg_events, stg_orders and stg_invoices (all history, current tables).
     """
+    return fetch_frame(con, *outcome_labels_sql(con, month, profiles_table))
+
+
+def outcome_labels_sql(con, month: str | dt.date, profiles_table: str) -> tuple[str, dict]:
+    """The query behind `outcome_labels` and its parameters, to keep the rows in DuckDB."""
     windows = label_windows(month)
     end = data_end(con)
     # A window is over when the data reaches its last day.
     last_day = {k: (windows[k] - dt.timedelta(days=1)).date() for k in ("end_30d", "end_90d")}
     complete_30 = end is not None and end.date() >= last_day["end_30d"]
     complete_90 = end is not None and end.date() >= last_day["end_90d"]
-    return fetch_frame(
-        con,
+    return (
         f"""
         WITH active AS (
             SELECT DISTINCT profile_id FROM staging.stg_events

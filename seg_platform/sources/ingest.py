@@ -275,17 +275,23 @@ def _typed(column: Column, raw: str, cfg: SourceConfig) -> str:
 
 
 def _checked_sql(source: Source, cfg: SourceConfig, bounds: tuple[str, str]) -> str:
-    """One row per staged row: typed values, position and every contract violation found."""
-    typed, reasons = [], []
+    """One row per staged row: typed values, position and every contract violation found.
+
+    In layers, so each value is trimmed, parsed and judged once: `texts` holds the trimmed
+    text, `typed` the parsed values, `judged` the reasons. Positions come from a narrow ASOF
+    join of (file, ordinal) alone: carrying every column through the ASOF join cost more than
+    the parsing."""
+    trimmed = {c.name: quote(f"_text_{c.name}") for c in source.columns}
+    parsed = {c.name: quote(f"_value_{c.name}") for c in source.columns}
+    texts, typed, outputs, reasons = [], [], [], []
     for column in source.columns:
-        col = quote(column.name)
-        raw = f"nullif(trim(s.{col}), '')"
-        value = _typed(column, raw, cfg)
+        col, raw, value = quote(column.name), trimmed[column.name], parsed[column.name]
+        texts.append(f"s.{col}, nullif(trim(s.{col}), '') AS {raw}")
+        typed.append(f"{_typed(column, raw, cfg)} AS {value}")
         # Free text keeps its original spelling (the identity layer normalises identifiers).
         keep_original = column.type == "VARCHAR" and not column.accepted
-        typed.append(
-            f"{f'CASE WHEN {raw} IS NOT NULL THEN s.{col} END' if keep_original else value}"
-            f" AS {col}"
+        outputs.append(
+            f"{f'CASE WHEN {raw} IS NOT NULL THEN {col} END' if keep_original else value} AS {col}"
         )
         shown = f"'''' || left({raw}, 40) || ''''"
         if column.required and not (column.name == source.key and source.key_optional):
@@ -315,14 +321,14 @@ def _checked_sql(source: Source, cfg: SourceConfig, bounds: tuple[str, str]) -> 
                     f"THEN '{column.name} ' || {value}::VARCHAR || ' is {word} {bound:g}' END"
                 )
     for group in source.any_of:
-        missing = " AND ".join(f"nullif(trim(s.{quote(c)}), '') IS NULL" for c in group)
+        missing = " AND ".join(f"{trimmed[c]} IS NULL" for c in group)
         reasons.append(f"CASE WHEN {missing} THEN 'needs at least one of {', '.join(group)}' END")
     for earlier, later in source.ordered:
-        a = _typed(source.column(earlier), f"nullif(trim(s.{quote(earlier)}), '')", cfg)
-        b = _typed(source.column(later), f"nullif(trim(s.{quote(later)}), '')", cfg)
-        reasons.append(f"CASE WHEN {b} < {a} THEN '{later} is before {earlier}' END")
+        reasons.append(
+            f"CASE WHEN {parsed[later]} < {parsed[earlier]} THEN '{later} is before {earlier}' END"
+        )
 
-    raw_record = ", ".join(f"{quote(c.name)} := s.{quote(c.name)}" for c in source.columns)
+    raw_record = ", ".join(f"{quote(c.name)} := {quote(c.name)}" for c in source.columns)
     return f"""
         WITH thresholds AS (
             SELECT file_idx, max(k) AS k, thr FROM (
@@ -331,18 +337,25 @@ def _checked_sql(source: Source, cfg: SourceConfig, bounds: tuple[str, str]) -> 
                        row_number() OVER (PARTITION BY r.file_idx ORDER BY r.line) AS k
                 FROM _rejects r JOIN _files f USING (file_idx)
             ) GROUP BY file_idx, thr
-        )
-        SELECT s.file_idx, f.source_file,
-               s.ord + f.header + coalesce(t.k, 0) AS source_row,
-               s.keep,
-               {", ".join(typed)},
-               nullif(concat_ws('; ', {", ".join(reasons)}), '') AS reason,
+        ),
+        positions AS (
+            SELECT s.file_idx, s.ord, f.source_file,
+                   s.ord + f.header + coalesce(t.k, 0) AS source_row
+            FROM (SELECT file_idx, ord FROM _stage) s
+            JOIN _files f USING (file_idx)
+            ASOF LEFT JOIN thresholds t ON s.file_idx = t.file_idx AND s.ord > t.thr
+        ),
+        texts AS (SELECT s.file_idx, s.ord, s.keep, {", ".join(texts)} FROM _stage s),
+        typed AS (SELECT *, {", ".join(typed)} FROM texts),
+        judged AS (SELECT *, nullif(concat_ws('; ', {", ".join(reasons)}), '') AS reason FROM typed)
+        SELECT j.file_idx, p.source_file, p.source_row, j.keep,
+               {", ".join(outputs)},
+               reason,
                -- the original text, kept only for the rows that will be quarantined
-               CASE WHEN s.keep AND concat_ws('; ', {", ".join(reasons)}) <> ''
+               CASE WHEN j.keep AND reason IS NOT NULL
                     THEN to_json(struct_pack({raw_record}))::VARCHAR END AS record
-        FROM _stage s
-        JOIN _files f USING (file_idx)
-        ASOF LEFT JOIN thresholds t ON s.file_idx = t.file_idx AND s.ord > t.thr
+        FROM judged j
+        JOIN positions p ON p.file_idx = j.file_idx AND p.ord = j.ord
     """
 
 
@@ -362,12 +375,23 @@ def _final_table_sql(source: Source, hashed: dict[str, str]) -> str:
         partition = [key]
     order = [*source.dedup_order, "file_idx DESC", "source_row DESC"]
     lineage = ", ".join(c.name for c in LINEAGE_COLUMNS)
+    latest = (
+        f"QUALIFY row_number() OVER (PARTITION BY {', '.join(partition)} "
+        f"ORDER BY {', '.join(order)}) = 1"
+    )
+    if source.key_optional:
+        rows = f"SELECT * FROM _checked WHERE keep AND reason IS NULL {latest}"
+    else:
+        # Repeated keys are few: rank only their rows, not every row of the source.
+        rows = f"""
+            WITH valid AS (SELECT * FROM _checked WHERE keep AND reason IS NULL),
+            repeated AS (SELECT {key} FROM valid GROUP BY {key} HAVING count(*) > 1)
+            SELECT * FROM valid ANTI JOIN repeated USING ({key})
+            UNION ALL
+            (SELECT * FROM valid SEMI JOIN repeated USING ({key}) {latest})"""
     return f"""
         CREATE OR REPLACE TABLE {table_name(source)} AS
-        SELECT {", ".join(stored)}, {lineage} FROM _checked
-        WHERE keep AND reason IS NULL
-        QUALIFY row_number() OVER (PARTITION BY {", ".join(partition)}
-                                   ORDER BY {", ".join(order)}) = 1
+        SELECT {", ".join(stored)}, {lineage} FROM ({rows})
         ORDER BY {quote(source.timestamp)}, {key}, source_file, source_row
     """
 
