@@ -111,7 +111,7 @@ def _observed(result) -> str:
 # translated here, with GX's semantics and wording; a test holds the two paths to the same
 # outcomes.
 MAX_GX_ROWS_ENV = "SEG_PLATFORM_GX_MAX_ROWS"
-DEFAULT_MAX_GX_ROWS = 1_000_000
+DEFAULT_MAX_GX_ROWS = 200_000
 _PUSHED_DOWN = ("ExpectColumnValuesToNotBeNull", "ExpectColumnValuesToBeUnique",
                 "ExpectColumnValuesToBeBetween")  # fmt: skip
 

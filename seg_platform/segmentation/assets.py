@@ -170,7 +170,7 @@ def segment_month(con, month: str, config: SegmentationConfig, tracking: MlflowR
                 mlflow.log_artifact(
                     str(
                         silhouette_png(
-                            Zs[plot_rows], scored.labels[plot_rows], title,
+                            scored.silhouettes, scored.labels[plot_rows], title,
                             out / f"{c.name}_silhouette.png",
                         )
                     )

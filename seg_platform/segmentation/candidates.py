@@ -15,7 +15,7 @@ from sklearn.metrics import (
     calinski_harabasz_score,
     davies_bouldin_score,
     pairwise_distances_argmin,
-    silhouette_score,
+    silhouette_samples,
 )
 from sklearn.mixture import GaussianMixture
 
@@ -106,6 +106,7 @@ class Scored:
     labels: np.ndarray
     metrics: dict[str, float] = field(default_factory=dict)
     model: object = None
+    silhouettes: np.ndarray | None = None  # per customer of the silhouette rows (the plot's)
 
 
 def _labels(model, X) -> np.ndarray:
@@ -140,8 +141,11 @@ def score_candidate(
         "n_segments": float(len(counts)),
         "smallest_segment_share": float(counts.min() / len(labels)),
     }
+    silhouettes = None
     if len(counts) > 1:
-        metrics["silhouette"] = float(silhouette_score(X[silhouette_rows], labels[silhouette_rows]))
+        # The mean of the per-customer values is silhouette_score; they also draw the plot.
+        silhouettes = silhouette_samples(X[silhouette_rows], labels[silhouette_rows])
+        metrics["silhouette"] = float(np.mean(silhouettes))
         metrics["davies_bouldin"] = float(davies_bouldin_score(X, labels))
         metrics["calinski_harabasz"] = float(calinski_harabasz_score(X, labels))
     else:
@@ -163,4 +167,4 @@ def score_candidate(
             continue
         aris.append(adjusted_rand_score(labels, _labels(refit, X)))
     metrics["bootstrap_stability"] = float(np.mean(aris)) if aris else float("nan")
-    return Scored(candidate, labels, metrics, model)
+    return Scored(candidate, labels, metrics, model, silhouettes)

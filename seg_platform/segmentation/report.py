@@ -9,7 +9,6 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import polars as pl  # noqa: E402
 from sklearn.decomposition import PCA  # noqa: E402
-from sklearn.metrics import silhouette_samples  # noqa: E402
 
 
 def segment_profile(features: pl.DataFrame, labels: np.ndarray) -> pl.DataFrame:
@@ -39,11 +38,11 @@ def scatter_png(Z: np.ndarray, labels: np.ndarray, title: str, path: Path, seed:
     return path
 
 
-def silhouette_png(Z: np.ndarray, labels: np.ndarray, title: str, path: Path) -> Path:
-    """Silhouette of every sampled customer, grouped by segment (wider = better separated)."""
+def silhouette_png(values: np.ndarray | None, labels: np.ndarray, title: str, path: Path) -> Path:
+    """Silhouette of every sampled customer (`values`, as the candidate's score computed
+    them; None for a single segment), grouped by segment (wider = better separated)."""
     fig, ax = plt.subplots(figsize=(6, 5))
-    if len(np.unique(labels)) > 1:
-        values = silhouette_samples(Z, labels)
+    if values is not None:
         y = 0
         for segment in np.unique(labels):
             s = np.sort(values[labels == segment])
