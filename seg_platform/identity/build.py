@@ -213,12 +213,21 @@ def _blocked_sql(rules: IdentityRules) -> str:
     """The first reason a value cannot link anything, or NULL."""
     cases = []
     for id_type in rules.priority:
-        for pattern in rules.blocked_patterns(id_type):
-            literal = pattern.replace("'", "''")
-            cases.append(
-                f"WHEN id_type = '{id_type}' AND regexp_matches(checked, '{literal}', 'i') "
-                f"THEN 'blocked value (matches {literal})'"
-            )
+        literals = [p.replace("'", "''") for p in rules.blocked_patterns(id_type)]
+        if not literals:
+            continue
+        # One alternation of the type's patterns first: almost no value matches any, and RE2
+        # runs an alternation in one pass, where testing each pattern costs a pass per pattern
+        # over millions of values. Only a match looks for the first pattern that matched.
+        which = " ".join(
+            f"WHEN regexp_matches(checked, '{lit}', 'i') THEN 'blocked value (matches {lit})'"
+            for lit in literals
+        )
+        anyof = "|".join(f"(?:{lit})" for lit in literals)
+        cases.append(
+            f"WHEN id_type = '{id_type}' AND regexp_matches(checked, '{anyof}', 'i') "
+            f"THEN CASE {which} END"
+        )
     cases.append("WHEN value IS NULL AND id_type = 'email' THEN 'not an email address'")
     cases.append("WHEN value IS NULL AND id_type = 'phone' THEN 'not a phone number'")
     cases.append("WHEN value IS NULL THEN 'empty'")

@@ -230,3 +230,47 @@ def test_a_new_customer_gets_a_segment_the_same_day_without_a_refit(demo_copy, c
     assert (kept["daily"] == kept["monthly"]).all()
     assert scores.filter(pl.col("segment_source") == "daily").height >= 1
     assert os.environ[settings.HOME_ENV] == str(home.root)
+
+
+def test_training_rows_are_the_point_in_time_rows_or_a_deterministic_sample_of_them(
+    demo_december,
+):
+    """Propensity training reads month snapshots shared by both targets (each computed once)
+    and samples in DuckDB: the rows equal the features and labels the old per-month path
+    returned, and a sample is a uniform, repeatable subset of exactly `limit` rows."""
+    from seg_platform.predictions.data import FeatureSnapshots, known_features, labelled_rows
+    from seg_platform.predictions.labels import outcome_labels
+    from seg_platform.sql_models.project import month_parameters
+    from seg_platform.warehouse import frame_to_temp_table
+
+    home, _ = demo_december
+    months, label = ["2025-05", "2025-06"], "churned_next_90d"
+    with connect(home.warehouse, read_only=True) as con, FeatureSnapshots(con) as snapshots:
+        full, total = labelled_rows(con, snapshots, months, label, 10**9, seed=1)
+        expected = []
+        for month in months:
+            features = known_features(con, month_parameters(month))
+            frame_to_temp_table(con, "_expected_profiles", features.select("profile_id"))
+            labels = outcome_labels(con, month, "_expected_profiles").drop("as_of_date")
+            joined = features.join(labels, on="profile_id").filter(pl.col(label).is_not_null())
+            expected.append(joined.with_columns(pl.lit(month).alias("label_month")))
+        expected = pl.concat(expected).select(full.columns)
+        assert total == full.height == expected.height > 1000
+        assert full.equals(expected)
+
+        limit = total // 3
+        sample, sample_total = labelled_rows(con, snapshots, months, label, limit, seed=1)
+        again, _ = labelled_rows(con, snapshots, months, label, limit, seed=1)
+        other, _ = labelled_rows(con, snapshots, months, label, limit, seed=2)
+        assert len(snapshots.tables) == 2  # two months, each computed once for four reads
+    assert sample_total == total and sample.height == limit
+    assert sample.equals(again) and not sample.equals(other)
+    keys = ["label_month", "profile_id"]
+    assert sample.join(full, on=keys, how="anti").height == 0
+    assert full.join(sample.select(keys), on=keys, how="semi").equals(sample)  # same values
+    for month in months:  # uniform: each month keeps about its share of the rows
+        share = full.filter(pl.col("label_month") == month).height / total
+        kept = sample.filter(pl.col("label_month") == month).height / limit
+        assert abs(kept - share) < 0.03
+    rate = full[label].mean()
+    assert abs(sample[label].mean() - rate) < 0.03
