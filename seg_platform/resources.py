@@ -99,6 +99,7 @@ class SegmentationConfig(dg.ConfigurableResource):
     silhouette_sample: int = 5_000  # customers the silhouette is computed on (fixed)
     quadratic_sample: int = 2_000  # customers Ward and HDBSCAN are fitted on
     bootstrap: int = 5  # resamples for the stability metric
+    jobs: int = -1  # candidates scored side by side (processes): -1 one per core, 1 in-process
     pca_variance: float = 0.0  # share of variance PCA keeps; 0 = no PCA
     seed: int = 42
     min_segments: int = 5
@@ -139,6 +140,7 @@ class SegmentationConfig(dg.ConfigurableResource):
             pca_variance=self.pca_variance or None,
             min_cluster_share=self.min_segment_share,
             seed=self.seed,
+            jobs=self.jobs,
         )
 
 

@@ -137,25 +137,31 @@ def _normalise(con, rules: IdentityRules) -> None:
         + ")"
     )
     _parse_new_phones(con, rules)
-    email = _email_sql(rules, "lower(trim(i.raw_value))")
+    email = _email_sql(rules, "i.checked")
     blocked = _blocked_sql(rules)
+    # `checked` (trimmed; lower-cased emails, digit strings of phones) is computed once per value
+    # in its own layer: repeated inside the CASE branches it was recomputed for each use.
     con.execute(f"""
         CREATE OR REPLACE TEMP TABLE _values AS
-        WITH n AS (
-            SELECT i.id_type, i.raw_value,
+        WITH c AS (
+            SELECT id_type, raw_value,
+                   CASE WHEN id_type = 'email' THEN lower(trim(raw_value))
+                        WHEN id_type = 'phone' THEN regexp_replace(trim(raw_value),
+                                                                   '[^0-9+]', '', 'g')
+                        ELSE trim(raw_value) END AS checked
+            FROM _raw_ids
+        ),
+        n AS (
+            SELECT i.id_type, i.raw_value, i.checked,
                    CASE i.id_type
                        WHEN 'email' THEN {email}
                        WHEN 'phone' THEN p.e164
-                       ELSE nullif(trim(i.raw_value), '')
-                   END AS value,
-                   CASE WHEN i.id_type = 'email' THEN lower(trim(i.raw_value))
-                        WHEN i.id_type = 'phone' THEN regexp_replace(trim(i.raw_value),
-                                                                     '[^0-9+]', '', 'g')
-                        ELSE trim(i.raw_value) END AS checked
-            FROM _raw_ids i
+                       ELSE nullif(i.checked, '')
+                   END AS value
+            FROM c i
             LEFT JOIN {PHONE_CACHE} p
               ON i.id_type = 'phone' AND p.region = '{rules.default_phone_region}'
-             AND p.digits = regexp_replace(trim(i.raw_value), '[^0-9+]', '', 'g')
+             AND p.digits = i.checked
         )
         SELECT id_type, raw_value,
                CASE WHEN blocked_reason IS NULL THEN value END AS value, blocked_reason

@@ -7,10 +7,12 @@ import time
 from dataclasses import dataclass, field
 
 import numpy as np
+from joblib import Parallel, delayed
 from sklearn.base import BaseEstimator, ClusterMixin, clone
 from sklearn.metrics import pairwise_distances
 from sklearn.mixture import GaussianMixture
 from sklearn.pipeline import Pipeline
+from threadpoolctl import threadpool_limits
 
 from seg_platform.segmentation.candidates import Candidate, Scored, score_candidate
 from seg_platform.segmentation.preprocess import fit_preprocessing
@@ -30,6 +32,7 @@ class SweepConfig:
     min_cluster_share: float = 0.02
     seed: int = 42
     incumbent_k: int | None = None  # last month's segment count (selection prefers it on ties)
+    jobs: int = 1  # candidates scored side by side (joblib processes); -1 = one per core
 
 
 @dataclass
@@ -60,6 +63,16 @@ def _centres(model, Z: np.ndarray, segment: np.ndarray) -> np.ndarray:
     return np.vstack([Z[segment == s].mean(axis=0) for s in range(segment.max() + 1)])
 
 
+def _score_one(candidate: Candidate, threads: int | None, *args) -> tuple[Scored | None, float]:
+    started = time.perf_counter()
+    with threadpool_limits(threads):
+        try:
+            result = score_candidate(candidate, *args)
+        except ValueError:
+            result = None
+    return result, round(time.perf_counter() - started, 3)
+
+
 def run_sweep(X: np.ndarray, config: SweepConfig) -> SweepResult:
     """Score every candidate on a sample of `X` (rows = customers), choose one, fit it on all."""
     clock, seconds = time.perf_counter(), {}
@@ -81,24 +94,20 @@ def run_sweep(X: np.ndarray, config: SweepConfig) -> SweepResult:
     silhouette_rows = np.arange(min(config.silhouette_sample, len(Zs)))
     lap("preprocess")
 
+    # Candidates are independent: scored side by side, one BLAS/OpenMP thread each, so every
+    # core works on its own candidate (most of them are single-threaded Python and NumPy).
+    args = (Zs, silhouette_rows, config.seed, config.bootstrap, config.min_cluster_share,
+            config.quadratic_sample)  # fmt: skip
+    threads = None if config.jobs == 1 else 1
+    outcomes = Parallel(n_jobs=config.jobs)(
+        delayed(_score_one)(candidate, threads, *args) for candidate in config.candidates
+    )
     scored = []
-    for candidate in config.candidates:
-        try:
-            scored.append(
-                score_candidate(
-                    candidate,
-                    Zs,
-                    silhouette_rows,
-                    config.seed,
-                    config.bootstrap,
-                    config.min_cluster_share,
-                    config.quadratic_sample,
-                )
-            )
-        except ValueError:  # e.g. HDBSCAN finds no cluster at all; recorded as absent
-            continue
-        seconds[f"candidate {candidate.name}"] = round(time.perf_counter() - clock, 3)
-        clock = time.perf_counter()
+    for candidate, (result, took) in zip(config.candidates, outcomes, strict=True):
+        if result is not None:  # None: e.g. HDBSCAN found no cluster at all; recorded as absent
+            scored.append(result)
+            seconds[f"candidate {candidate.name}"] = took
+    clock = time.perf_counter()
     if not scored:
         raise ValueError("no candidate could be fitted")
     chosen, rule_met = config.rule.choose(scored, config.incumbent_k)
