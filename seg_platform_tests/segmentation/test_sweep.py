@@ -1,5 +1,7 @@
 """Segmentation logic without Dagster: preprocessing, candidates, the rule, reproducibility."""
 
+import dataclasses
+
 import numpy as np
 import pytest
 from sklearn.datasets import make_blobs
@@ -107,6 +109,11 @@ def test_the_sweep_finds_planted_clusters_and_is_reproducible():
     second = run_sweep(X, config)
     assert np.array_equal(first.segment, second.segment)
     assert [s.metrics for s in first.scored] == [s.metrics for s in second.scored]
+    # Scoring the candidates in worker processes (one thread each) changes nothing either.
+    assert config.jobs == 1
+    parallel = run_sweep(X, dataclasses.replace(config, jobs=2))
+    assert np.array_equal(first.segment, parallel.segment)
+    assert [s.metrics for s in first.scored] == [s.metrics for s in parallel.scored]
     names = {s.candidate.name for s in first.scored}
     assert {"kmeans_k3", "kmeans_k8", "gmm_k5", "ward_k5", "ward_k8", "hdbscan"} <= names
 
