@@ -64,7 +64,7 @@ def _known(con, relation: str) -> pl.DataFrame:
 class FeatureSnapshots:
     """Month-end features of known customers, each month computed at most once while open.
 
-    The churn and purchase models train on overlapping months (9 distinct of 14 at the
+    The churn and purchase models train on overlapping months (11 distinct of 14 at the
     defaults), and each month not stored in `features.customer_features` is a full run of
     the features model. Snapshots stay in DuckDB temp tables (which spill to disk), never in
     Python memory, and are dropped on close."""
