@@ -125,6 +125,11 @@ class SegmentationConfig(dg.ConfigurableResource):
         from seg_platform.segmentation.candidates import default_candidates
         from seg_platform.segmentation.sweep import SweepConfig
 
+        if self.jobs == 0:
+            raise ValueError(
+                "resources.segmentation.config.jobs = 0: use -1 (one process per core), 1 (in "
+                "the run's own process) or a number of processes"
+            )
         return SweepConfig(
             candidates=default_candidates(
                 self.k_min,

@@ -38,27 +38,33 @@ def known_features(con, params: dict[str, object], stored: bool = True) -> pl.Da
 
     `stored`: read the snapshot table when it holds that date (month ends); otherwise, or when
     it does not, compute it from the SQL model."""
+    _known_features_table(con, params, "_known_features", stored)
+    try:
+        return con.sql("SELECT * FROM _known_features ORDER BY profile_id").pl()
+    finally:
+        con.execute("DROP TABLE IF EXISTS _known_features")
+
+
+def _known_features_table(con, params: dict[str, object], into: str, stored: bool = True) -> None:
+    """Temp table `into`: what `known_features` returns, left in DuckDB."""
     from seg_platform.sql_models.run import compute_snapshot
 
     as_of_date = params["as_of_date"]
-    if stored and table_exists(con, "features", "customer_features"):
-        (rows,) = fetch_one(
-            con, f"SELECT count(*) FROM {FEATURES} WHERE as_of_date = ?", [as_of_date]
-        )
-        if rows:
-            return _known(con, f"(SELECT * FROM {FEATURES} WHERE as_of_date = '{as_of_date}')")
-    compute_snapshot(con, _features_model(), params, ON_THE_FLY)
+    source = f"(SELECT * FROM {FEATURES} WHERE as_of_date = '{as_of_date}')"
+    if not (
+        stored
+        and table_exists(con, "features", "customer_features")
+        and fetch_one(con, f"SELECT count(*) FROM {FEATURES} WHERE as_of_date = ?", [as_of_date])[0]
+    ):
+        compute_snapshot(con, _features_model(), params, ON_THE_FLY)
+        source = ON_THE_FLY
     try:
-        return _known(con, ON_THE_FLY)
+        con.execute(
+            f"CREATE OR REPLACE TEMP TABLE {into} AS SELECT f.* FROM {source} f "
+            "JOIN identity.profiles p USING (profile_id) WHERE p.known"
+        )
     finally:
         con.execute(f"DROP TABLE IF EXISTS {ON_THE_FLY}")
-
-
-def _known(con, relation: str) -> pl.DataFrame:
-    return con.sql(
-        f"SELECT f.* FROM {relation} f JOIN identity.profiles p USING (profile_id) "
-        "WHERE p.known ORDER BY f.profile_id"
-    ).pl()
 
 
 class FeatureSnapshots:
@@ -83,30 +89,13 @@ class FeatureSnapshots:
 
     def table(self, month: str) -> str:
         """Temp table of `month`'s features (month end) of known customers."""
-        from seg_platform.sql_models.run import compute_snapshot
-
         params = month_parameters(month)
         as_of_date = params["as_of_date"]
-        if as_of_date in self.tables:
-            return self.tables[as_of_date]
-        name = f"_snapshot_{as_of_date:%Y%m%d}"
-        source = f"(SELECT * FROM {FEATURES} WHERE as_of_date = '{as_of_date}')"
-        stored = (
-            table_exists(self.con, "features", "customer_features")
-            and fetch_one(
-                self.con, f"SELECT count(*) FROM {FEATURES} WHERE as_of_date = ?", [as_of_date]
-            )[0]
-        )
-        if not stored:
-            compute_snapshot(self.con, _features_model(), params, ON_THE_FLY)
-            source = ON_THE_FLY
-        self.con.execute(
-            f"CREATE OR REPLACE TEMP TABLE {name} AS SELECT f.* FROM {source} f "
-            "JOIN identity.profiles p USING (profile_id) WHERE p.known"
-        )
-        self.con.execute(f"DROP TABLE IF EXISTS {ON_THE_FLY}")
-        self.tables[as_of_date] = name
-        return name
+        if as_of_date not in self.tables:
+            name = f"_snapshot_{as_of_date:%Y%m%d}"
+            _known_features_table(self.con, params, name)
+            self.tables[as_of_date] = name
+        return self.tables[as_of_date]
 
 
 def labelled_rows(

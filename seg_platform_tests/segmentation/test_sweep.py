@@ -140,3 +140,11 @@ def test_guarded_scaler_never_inflates_a_near_constant_column():
     assert abs(np.median(Z[:, 0])) < 0.05 and 0.8 < Z[:, 0].std() < 1.2
     # Dividing by its (near-zero) IQR would give it a huge variance; here it stays at most 1.
     assert Z[:, 1].std() <= 1.0 + 1e-9
+
+
+def test_zero_sweep_processes_is_a_clear_configuration_error():
+    from seg_platform.resources import SegmentationConfig
+
+    assert SegmentationConfig(jobs=2).sweep_config().jobs == 2
+    with pytest.raises(ValueError, match=r"segmentation.config.jobs = 0: use -1"):
+        SegmentationConfig(jobs=0).sweep_config()
