@@ -92,7 +92,11 @@ def _parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--month", help="YYYY-MM (default: the latest segmented month)")
 
-    p = command("ui", _ui, "Start the Dagster UI on 127.0.0.1.")
+    p = command(
+        "ui",
+        _ui,
+        "Start the Dagster UI and daemon on 127.0.0.1 (requests from other sites refused).",
+    )
     p.add_argument("--port", type=int, default=3000)
 
     p = command("mlflow-ui", _mlflow_ui, "Start the MLflow UI on 127.0.0.1.")
@@ -232,20 +236,10 @@ def _num(value, digits: int = 3) -> str:
 
 
 def _ui(args) -> int:
-    home = settings.platform_home().ensure()
-    env = {**os.environ, "DAGSTER_HOME": str(home.dagster_home), settings.HOME_ENV: str(home.root)}
-    print(f"Dagster UI: http://127.0.0.1:{args.port}  (Ctrl-C to stop)")
-    cmd = [
-        _bin("dagster"),
-        "dev",
-        "-m",
-        "seg_platform.definitions",
-        "-h",
-        "127.0.0.1",
-        "-p",
-        str(args.port),
-    ]
-    return _exec(cmd, env)
+    from seg_platform.ui_server import HOST, serve
+
+    print(f"Dagster UI: http://{HOST}:{args.port}  (Ctrl-C to stop)", flush=True)
+    return serve(args.port)
 
 
 def _mlflow_ui(args) -> int:

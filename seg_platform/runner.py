@@ -5,9 +5,13 @@ Runs land in the same instance `seg-platform ui` shows, so a CLI run appears in 
 
 import os
 import sys
+from typing import TYPE_CHECKING
 
 from seg_platform import settings
 from seg_platform.sources.config import SourceConfigError, load_sources_config
+
+if TYPE_CHECKING:
+    from seg_platform.run_guard import HomeLock
 
 
 def run_pipeline(verbose: bool = False, months: int | None = None) -> int:
@@ -28,6 +32,7 @@ def run_pipeline(verbose: bool = False, months: int | None = None) -> int:
 
     import dagster as dg
 
+    from seg_platform import run_guard
     from seg_platform.definitions import CURRENT_JOB, MONTHLY_JOB, defs
 
     print(f"Running the pipeline on {sources_path}\n  platform home: {home.root}")
@@ -36,29 +41,44 @@ def run_pipeline(verbose: bool = False, months: int | None = None) -> int:
     run_config = {"loggers": {"console": {"config": {"log_level": level}}}}
     failures: list[str] = []
     with dg.DagsterInstance.get() as instance:
-        result = defs.resolve_job_def(CURRENT_JOB).execute_in_process(
-            instance=instance, raise_on_error=False, run_config=run_config
-        )
-        failures += _failures(result, CURRENT_JOB)
-        _print_raw_summary(home)
-        built = []
-        if not failures:
-            keys, note = months_to_build(home, months)
-            if note:
-                print(f"\n{note}")
-            job = defs.resolve_job_def(MONTHLY_JOB)
-            for key in keys:
-                result = job.execute_in_process(
+        try:
+            with run_guard.hold_home(home, instance, "seg-platform run") as lock:
+                _report_dead_runs(lock)
+                result = defs.resolve_job_def(CURRENT_JOB).execute_in_process(
                     instance=instance,
                     raise_on_error=False,
                     run_config=run_config,
-                    partition_key=key,
+                    run_id=lock.next_run_id(),
+                    tags=run_guard.cli_run_tags(),
                 )
-                failed = _failures(result, f"{MONTHLY_JOB} {key[:7]}")
-                failures += failed
-                if not failed:
-                    built.append(key[:7])
-        _print_monthly_summary(home, built)
+                failures += _failures(result, CURRENT_JOB)
+                _print_raw_summary(home)
+                built = []
+                if not failures:
+                    keys, note = months_to_build(home, months)
+                    if note:
+                        print(f"\n{note}")
+                    job = defs.resolve_job_def(MONTHLY_JOB)
+                    for key in keys:
+                        # A run launched from the UI may have started between two of ours.
+                        busy = run_guard.busy_run(instance)
+                        if busy:
+                            raise run_guard.HomeBusyError(busy)
+                        result = job.execute_in_process(
+                            instance=instance,
+                            raise_on_error=False,
+                            run_config=run_config,
+                            partition_key=key,
+                            run_id=lock.next_run_id(),
+                            tags=run_guard.cli_run_tags(),
+                        )
+                        failed = _failures(result, f"{MONTHLY_JOB} {key[:7]}")
+                        failures += failed
+                        if not failed:
+                            built.append(key[:7])
+                _print_monthly_summary(home, built)
+        except run_guard.HomeBusyError as exc:
+            return _busy(exc)
     if failures:
         print("\nThe pipeline FAILED:", file=sys.stderr)
         for failure in failures:
@@ -81,16 +101,21 @@ def score_day(day: str | None = None) -> int:
     os.environ["DAGSTER_HOME"] = str(home.dagster_home)
     os.environ[settings.HOME_ENV] = str(home.root)
     if day is None:
-        from seg_platform.warehouse import connect, fetch_one, table_exists
+        from seg_platform.warehouse import WarehouseLockedError, connect, fetch_one, table_exists
 
         if not home.warehouse.exists():
             print("error: no warehouse yet: run `seg-platform run` first", file=sys.stderr)
             return 2
-        with connect(home.warehouse, read_only=True) as con:
-            if not table_exists(con, "staging", "stg_events"):
-                print("error: no events yet: run `seg-platform run` first", file=sys.stderr)
-                return 2
-            (last,) = fetch_one(con, "SELECT max(event_ts) FROM staging.stg_events")
+        try:
+            with connect(home.warehouse, read_only=True) as con:
+                if not table_exists(con, "staging", "stg_events"):
+                    print("error: no events yet: run `seg-platform run` first", file=sys.stderr)
+                    return 2
+                (last,) = fetch_one(con, "SELECT max(event_ts) FROM staging.stg_events")
+        except WarehouseLockedError as exc:
+            from seg_platform.run_guard import describe_locked
+
+            return _busy(describe_locked(home, exc))
         day = f"{last:%Y-%m-%d}"
     try:
         dt.date.fromisoformat(day)
@@ -100,6 +125,7 @@ def score_day(day: str | None = None) -> int:
 
     import dagster as dg
 
+    from seg_platform import run_guard
     from seg_platform.definitions import DAILY_JOB, defs
     from seg_platform.partitions import daily_partitions
 
@@ -109,9 +135,19 @@ def score_day(day: str | None = None) -> int:
         return 2
     run_config = {"loggers": {"console": {"config": {"log_level": "CRITICAL"}}}}
     with dg.DagsterInstance.get() as instance:
-        result = defs.resolve_job_def(DAILY_JOB).execute_in_process(
-            instance=instance, raise_on_error=False, run_config=run_config, partition_key=day
-        )
+        try:
+            with run_guard.hold_home(home, instance, "seg-platform score-day") as lock:
+                _report_dead_runs(lock)
+                result = defs.resolve_job_def(DAILY_JOB).execute_in_process(
+                    instance=instance,
+                    raise_on_error=False,
+                    run_config=run_config,
+                    partition_key=day,
+                    run_id=lock.next_run_id(),
+                    tags=run_guard.cli_run_tags(),
+                )
+        except run_guard.HomeBusyError as exc:
+            return _busy(exc)
     failures = _failures(result, f"{DAILY_JOB} {day}")
     if failures:
         print("Daily scoring FAILED:", file=sys.stderr)
@@ -135,6 +171,20 @@ def score_day(day: str | None = None) -> int:
                 print(f"Overlays:\n{metadata['overlays'].value}")
     print("Tables: predictions.daily_scores, predictions.customer_overlays")
     return 0
+
+
+def _busy(exc: Exception) -> int:
+    """One line for a home another run is writing to; exit code 3."""
+    print(
+        f"error: {exc}. One run at a time: wait for it to finish or stop it, then run again.",
+        file=sys.stderr,
+    )
+    return 3
+
+
+def _report_dead_runs(lock: "HomeLock") -> None:
+    for run_id in lock.failed_runs:
+        print(f"Run {run_id} was left started by a process that is gone: marked as failed.")
 
 
 def _failures(result, label: str) -> list[str]:

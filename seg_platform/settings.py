@@ -12,14 +12,28 @@ HOME_ENV = "SEG_PLATFORM_HOME"
 SOURCES_ENV = "SEG_PLATFORM_SOURCES"
 DEFAULT_HOME = ".seg_platform"
 
+DAGSTER_YAML_MARKER = "# Written by seg_platform"
 DAGSTER_YAML = """\
 # Written by seg_platform: a local Dagster instance (sqlite storage in this folder).
+# Rewritten when the platform's settings change; remove this first line to keep your edits.
 telemetry:
   enabled: false
 # One run at a time: DuckDB allows a single writer per warehouse file.
 concurrency:
   runs:
     max_concurrent_runs: 1
+# A run whose process died (killed, crashed, machine restarted) is marked failed, so the one run
+# slot is freed and queued runs, the schedule and the sensors go on. The launcher is Dagster's
+# default plus the health check the monitoring daemon needs (seg_platform.run_guard).
+run_launcher:
+  module: seg_platform.run_guard
+  class: LocalRunLauncher
+run_monitoring:
+  enabled: true
+  start_timeout_seconds: 180
+  cancel_timeout_seconds: 180
+  max_resume_run_attempts: 0
+  poll_interval_seconds: 10
 """
 
 
@@ -56,12 +70,19 @@ class PlatformHome:
         return self.root / "sample"
 
     def ensure(self) -> "PlatformHome":
-        """Create the folders and the Dagster instance config if missing."""
+        """Create the folders, and the Dagster instance config if missing or ours and outdated.
+
+        A dagster.yaml without our first line is the user's and is left alone.
+        """
         for folder in (self.root, self.dagster_home, self.mlflow_artifacts):
             folder.mkdir(parents=True, exist_ok=True)
         dagster_yaml = self.dagster_home / "dagster.yaml"
-        if not dagster_yaml.exists():
-            dagster_yaml.write_text(DAGSTER_YAML)
+        current = dagster_yaml.read_text() if dagster_yaml.exists() else None
+        if current is None or (current.startswith(DAGSTER_YAML_MARKER) and current != DAGSTER_YAML):
+            # Written aside and renamed: a process reading the instance never sees half a file.
+            partial = dagster_yaml.with_name(f".dagster.yaml.{os.getpid()}")
+            partial.write_text(DAGSTER_YAML)
+            partial.replace(dagster_yaml)
         return self
 
 

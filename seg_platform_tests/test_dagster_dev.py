@@ -19,10 +19,10 @@ QUERY = """{ workspaceOrError { __typename ... on Workspace { locationEntries {
 } } } } }"""
 
 
-def graphql(port: int, query: str) -> dict:
+def graphql(port: int, query: str, **variables) -> dict:
     request = urllib.request.Request(
         f"http://127.0.0.1:{port}/graphql",
-        data=json.dumps({"query": query}).encode(),
+        data=json.dumps({"query": query, "variables": variables}).encode(),
         headers={"Content-Type": "application/json"},
     )
     with urllib.request.urlopen(request, timeout=10) as response:

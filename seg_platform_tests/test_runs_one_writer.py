@@ -1,0 +1,60 @@
+"""A second run on a home that is being written to stops with one line, before any Dagster run."""
+
+import json
+import subprocess
+import sys
+import time
+
+import dagster as dg
+import pytest
+
+from seg_platform import run_guard, settings
+from seg_platform_tests.test_runs_monitoring import cli_env, company  # noqa: F401 (fixture)
+
+
+@pytest.mark.e2e
+def test_a_second_run_says_who_holds_the_warehouse(tmp_path, company):  # noqa: F811
+    home = settings.platform_home(tmp_path / "home").ensure()
+    env = cli_env(home, company)
+    first = subprocess.Popen(
+        [sys.executable, "-m", "seg_platform.cli", "run", "--last-months", "1"],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        lock = home.root / run_guard.LOCK_FILE
+        deadline = time.monotonic() + 120
+        holder = {}
+        while not holder.get("run_id"):
+            assert first.poll() is None, first.communicate()
+            assert time.monotonic() < deadline, "the first run never took the home"
+            time.sleep(0.1)
+            try:
+                holder = json.loads(lock.read_text() or "{}")
+            except (OSError, ValueError):
+                holder = {}
+        second = subprocess.run(
+            [sys.executable, "-m", "seg_platform.cli", "run", "--last-months", "1"],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=300,
+        )
+        assert first.poll() is None, "the first run ended before the second was refused"
+    finally:
+        out, err = first.communicate(timeout=600)
+
+    assert second.returncode == 3, second.stdout + second.stderr
+    lines = second.stderr.strip().splitlines()
+    assert len(lines) == 1 and "Traceback" not in second.stderr, second.stderr
+    assert lines[0].startswith("error: the warehouse is in use by run "), lines[0]
+    assert "`seg-platform run`" in lines[0] and f"since {holder['since']}" in lines[0]
+    with dg.DagsterInstance.from_config(str(home.dagster_home)) as instance:
+        runs = instance.get_runs()
+    named = lines[0].removeprefix("error: the warehouse is in use by run ").split()[0]
+    assert named in {r.run_id for r in runs}
+    # The refused command created no Dagster run: every run is the first command's.
+    assert all(r.tags.get(run_guard.PID_TAG) == str(first.pid) for r in runs), runs
+    assert first.returncode in (0, 1), err  # (1: a failed step; it was never interrupted)
