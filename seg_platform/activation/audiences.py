@@ -22,6 +22,7 @@ import polars as pl
 
 from seg_platform.activation.config import HASHED_IDENTIFIERS, RAW_IDENTIFIERS, Destination
 from seg_platform.warehouse import fetch_frame, fetch_one, quote, table_exists
+from seg_platform.yaml_files import sql_string
 
 SCHEMA = "activation"
 GROUPS = f"{SCHEMA}.experiment_groups"
@@ -41,8 +42,8 @@ _UNIT = 2.0**60  # 15 hex digits of SHA-256 give a uniform integer below 2^60
 
 def holdout_sql(salt: str, profile_id: str = "profile_id") -> str:
     """A uniform number in [0, 1) from the profile id and the salt (deterministic)."""
-    literal = salt.replace("'", "''")
-    return f"(('0x' || left(sha256('{literal}:' || {profile_id}), 15))::UBIGINT / {_UNIT})::DOUBLE"
+    literal = sql_string(f"{salt}:")
+    return f"(('0x' || left(sha256({literal} || {profile_id}), 15))::UBIGINT / {_UNIT})::DOUBLE"
 
 
 def ensure_tables(con) -> None:
@@ -98,8 +99,7 @@ def build_groups(
 ) -> None:
     """`_groups`: every segment member of the month with its holdout share and group."""
     cases = " ".join(
-        f"WHEN '{name.replace(chr(39), chr(39) * 2)}' THEN {float(share)}"
-        for name, share in shares.items()
+        f"WHEN {sql_string(name)} THEN {float(share)}" for name, share in shares.items()
     )
     share = (
         f"CASE segment_name {cases} ELSE {float(default_share)} END"
@@ -149,32 +149,33 @@ def build_candidates(
     )
     parts = []
     for d in destinations:
-        name = d.name
+        name = sql_string(d.name)
         segment_filter = (
             "" if d.segments is None
-            else "AND s.action_channel IN (" + ", ".join(f"'{c}'" for c in d.segments) + ")"
+            else "AND s.action_channel IN (" + ", ".join(map(sql_string, d.segments)) + ")"
         )  # fmt: skip
         parts.append(f"""
-            SELECT '{name}' AS destination, g.profile_id, 'segment' AS audience_kind,
+            SELECT {name} AS destination, g.profile_id, 'segment' AS audience_kind,
                    g.segment_name AS audience, g.segment_id, g.segment_name, s.action_type,
                    s.action, g."group"
             FROM _groups g JOIN segments.segment_profiles s
               ON s.as_of_date = g.as_of_date AND s.segment_id = g.segment_id
             WHERE true {segment_filter}""")
         for overlay, action in d.overlays.items():
-            text = action.replace("'", "''")
             parts.append(f"""
-                SELECT '{name}', g.profile_id, 'overlay', o.audience, g.segment_id,
-                       g.segment_name, 'overlay', '{text}', g."group"
+                SELECT {name}, g.profile_id, 'overlay', o.audience, g.segment_id,
+                       g.segment_name, 'overlay', {sql_string(action)}, g."group"
                 FROM _overlays o JOIN _groups g USING (profile_id)
-                WHERE o.audience = '{overlay}'""")
+                WHERE o.audience = {sql_string(overlay)}""")
     union = " UNION ALL ".join(parts)
-    channel = " ".join(f"WHEN '{d.name}' THEN '{d.consent_channel}'" for d in destinations)
+    channel = channel_case(destinations)
     opt_in = " ".join(
-        f"WHEN '{d.name}' THEN {str(d.requires_opt_in).lower()}" for d in destinations
+        f"WHEN {sql_string(d.name)} THEN {'true' if d.requires_opt_in else 'false'}"
+        for d in destinations
     )
     reach = " ".join(
-        f"WHEN '{d.name}' THEN " + " OR ".join(f"k.{quote(i)} IS NOT NULL" for i in d.identifiers)
+        f"WHEN {sql_string(d.name)} THEN "
+        + " OR ".join(f"k.{quote(i)} IS NOT NULL" for i in d.identifiers)
         for d in destinations
     )
     con.execute(
@@ -203,11 +204,19 @@ def build_candidates(
     )
 
 
+def channel_case(destinations: list[Destination]) -> str:
+    """`WHEN '<destination>' THEN '<consent channel>' ...` for a CASE over destination names."""
+    return " ".join(
+        f"WHEN {sql_string(d.name)} THEN {sql_string(d.consent_channel)}" for d in destinations
+    )
+
+
 def feed_sql(destinations: list[Destination]) -> str:
     """The published rows with each destination's identifiers (others left empty)."""
     ids = ", ".join(
         "CASE "
-        + " ".join(f"WHEN c.destination = '{d.name}' THEN k.{quote(i)}" for d in destinations
+        + " ".join(f"WHEN c.destination = {sql_string(d.name)} THEN k.{quote(i)}"
+                   for d in destinations
                    if i in d.identifiers)
         + f" END AS {quote(i)}"
         if any(i in d.identifiers for d in destinations)

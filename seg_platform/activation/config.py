@@ -1,27 +1,108 @@
 """Reading the activation YAML files teams edit: destinations (feeds) and surveys (triggers).
 
-Every mistake is an `ActivationConfigError` naming the file and the entry, raised before
-anything is written; conditions are parsed with sqlglot against the month's signals.
+Both are typed pydantic models (seg_platform.yaml_files): every mistake is an
+`ActivationConfigError`, one `<file>: <dotted.path>: <what is wrong>` line each, raised before
+anything is written. Names (destinations, survey ids, channels, themes) must be lower_case
+identifiers; conditions are checked with sqlglot against the month's signals.
 """
 
 import re
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Annotated, Literal
 
-from seg_platform.predictions.overlays import Family, OverlayError, Rule, check_columns
+from pydantic import AfterValidator, BeforeValidator, Field, field_validator, model_validator
+
+from seg_platform.predictions.overlays import Condition, check_conditions
 from seg_platform.sources.contract import CONSENT_CHANNELS
-from seg_platform.yaml_files import read_yaml
+from seg_platform.yaml_files import (
+    NAME_PATTERN,
+    NAME_RULE,
+    ConfigFileError,
+    Name,
+    StrictModel,
+    load_model,
+)
 
 DEFAULT_DESTINATIONS = Path(__file__).with_name("destinations.yaml")
 DEFAULT_SURVEYS = Path(__file__).with_name("surveys.yaml")
-NAME = r"^[a-z][a-z0-9_]*$"
 RAW_IDENTIFIERS = ("email", "phone", "user_id", "crm_id")
 HASHED_IDENTIFIERS = ("email_sha256", "phone_sha256")
 IDENTIFIERS = RAW_IDENTIFIERS + HASHED_IDENTIFIERS
+CHANNELS = tuple(c for c in CONSENT_CHANNELS if c != "all")
 
 
-class ActivationConfigError(ValueError):
+class ActivationConfigError(ConfigFileError):
     """A destinations or surveys file is not usable; the message names the file and entry."""
+
+
+def _check_overlay_key(key: str) -> str:
+    if not re.fullmatch(rf"{NAME_PATTERN}/{NAME_PATTERN}", key):
+        raise ValueError(f"{key!r} is not `family/name`, each {NAME_RULE}")
+    return key
+
+
+def _all_or_list(value):
+    """`all` (or nothing) means every segment: None."""
+    if value is None or value == "all":
+        return None
+    if not isinstance(value, list):
+        raise ValueError(f"must be `all` or a list of names, not {value!r}")
+    return value
+
+
+def _empty_mapping(value):
+    return {} if value is None else value
+
+
+OverlayKey = Annotated[str, AfterValidator(_check_overlay_key)]
+Text = Annotated[str, Field(min_length=1)]
+
+
+class DestinationSpec(StrictModel):
+    consent_channel: Literal[CHANNELS]
+    segments: Annotated[tuple[Name, ...] | None, BeforeValidator(_all_or_list)] = None
+    overlays: Annotated[dict[OverlayKey, Text], BeforeValidator(_empty_mapping)] = {}
+    identifiers: tuple[Literal[IDENTIFIERS], ...] = Field(min_length=1)
+    requires_opt_in: bool = False
+    hashed_only: bool = False
+
+    @model_validator(mode="after")
+    def _hashed_only_is_hashed(self) -> "DestinationSpec":
+        raw = [i for i in self.identifiers if i in RAW_IDENTIFIERS]
+        if self.hashed_only and raw:
+            raise ValueError(
+                f"hashed_only destinations may not receive raw {raw}; use "
+                f"{', '.join(HASHED_IDENTIFIERS)}"
+            )
+        return self
+
+
+class DestinationsFile(StrictModel):
+    version: Literal[1] = 1
+    destinations: dict[Name, DestinationSpec] = Field(min_length=1)
+
+
+class SurveySpec(StrictModel):
+    id: Name
+    question: Text
+    trigger: str | None = None  # what is reported; default: the condition
+    when: Condition
+    segments: Annotated[tuple[Name, ...] | None, BeforeValidator(_all_or_list)] = None
+    cooldown_days: int = Field(90, ge=0, le=3650)
+
+
+class SurveysFile(StrictModel):
+    version: Literal[1] = 1
+    surveys: list[SurveySpec] = Field(min_length=1)
+
+    @field_validator("surveys")
+    @classmethod
+    def _ids_unique(cls, surveys: list[SurveySpec]) -> list[SurveySpec]:
+        ids = [s.id for s in surveys]
+        if len(set(ids)) != len(ids):
+            raise ValueError(f"survey ids repeat: {ids}")
+        return surveys
 
 
 @dataclass(frozen=True)
@@ -48,104 +129,40 @@ class Survey:
 def load_destinations(path: str | Path | None = None) -> list[Destination]:
     """The destinations of a file (the embedded default when `path` is empty)."""
     path = Path(path) if path else DEFAULT_DESTINATIONS
-    data = read_yaml(path, ActivationConfigError, "destinations")
-    body = (data or {}).get("destinations") if isinstance(data, dict) else None
-    if not isinstance(body, dict) or not body:
-        raise ActivationConfigError(f"{path}: expected a mapping `destinations:` of name -> feed")
-    out = []
-    for name, spec in body.items():
-        where = f"{path}: destinations.{name}"
-        if not re.match(NAME, str(name)) or not isinstance(spec, dict):
-            raise ActivationConfigError(f"{where}: expected a lower_case name with settings")
-        unknown = set(spec) - {
-            "consent_channel", "segments", "overlays", "identifiers", "requires_opt_in",
-            "hashed_only",
-        }  # fmt: skip
-        if unknown:
-            raise ActivationConfigError(f"{where}: unknown setting(s) {sorted(unknown)}")
-        channel = spec.get("consent_channel")
-        if channel not in CONSENT_CHANNELS or channel == "all":
-            raise ActivationConfigError(
-                f"{where}: consent_channel must be one of "
-                f"{', '.join(c for c in CONSENT_CHANNELS if c != 'all')}, not {channel!r}"
-            )
-        segments = spec.get("segments", "all")
-        if segments != "all" and not (
-            isinstance(segments, list) and all(isinstance(s, str) for s in segments)
-        ):
-            raise ActivationConfigError(
-                f"{where}: segments must be `all` or a list of action channels"
-            )
-        overlays = spec.get("overlays") or {}
-        if not isinstance(overlays, dict) or not all(
-            re.match(r"^[a-z0-9_]+/[a-z0-9_]+$", str(k)) and isinstance(v, str)
-            for k, v in overlays.items()
-        ):
-            raise ActivationConfigError(f"{where}: overlays must map `family/name` to an action")
-        identifiers = spec.get("identifiers")
-        if not isinstance(identifiers, list) or not identifiers:
-            raise ActivationConfigError(f"{where}: identifiers must list at least one column")
-        bad = [i for i in identifiers if i not in IDENTIFIERS]
-        if bad:
-            raise ActivationConfigError(
-                f"{where}: unknown identifier(s) {bad}; use {', '.join(IDENTIFIERS)}"
-            )
-        hashed_only = bool(spec.get("hashed_only", False))
-        raw = [i for i in identifiers if i in RAW_IDENTIFIERS]
-        if hashed_only and raw:
-            raise ActivationConfigError(
-                f"{where}: hashed_only destinations may not receive raw {raw}; use "
-                f"{', '.join(HASHED_IDENTIFIERS)}"
-            )
-        out.append(
-            Destination(
-                name=str(name),
-                consent_channel=channel,
-                segments=None if segments == "all" else tuple(segments),
-                overlays={str(k): v for k, v in overlays.items()},
-                identifiers=tuple(identifiers),
-                requires_opt_in=bool(spec.get("requires_opt_in", False)),
-                hashed_only=hashed_only,
-            )
+    spec = load_model(path, DestinationsFile, ActivationConfigError, "destinations")
+    return [
+        Destination(
+            name=name,
+            consent_channel=d.consent_channel,
+            segments=d.segments,
+            overlays=dict(d.overlays),
+            identifiers=tuple(d.identifiers),
+            requires_opt_in=d.requires_opt_in,
+            hashed_only=d.hashed_only,
         )
-    return out
+        for name, d in spec.destinations.items()
+    ]
 
 
 def load_surveys(path: str | Path | None = None) -> list[Survey]:
     """The surveys of a file (the embedded default when `path` is empty)."""
     path = Path(path) if path else DEFAULT_SURVEYS
-    data = read_yaml(path, ActivationConfigError, "surveys")
-    body = (data or {}).get("surveys") if isinstance(data, dict) else None
-    if not isinstance(body, list) or not body:
-        raise ActivationConfigError(f"{path}: expected a list `surveys:`")
-    out = []
-    for i, spec in enumerate(body):
-        where = f"{path}: surveys[{i}]"
-        if not isinstance(spec, dict) or not all(spec.get(k) for k in ("id", "question", "when")):
-            raise ActivationConfigError(f"{where}: each survey needs `id`, `question` and `when`")
-        if not re.match(NAME, str(spec["id"])):
-            raise ActivationConfigError(f"{where}: id {spec['id']!r} must be lower_case")
-        segments = spec.get("segments")
-        out.append(
-            Survey(
-                id=str(spec["id"]),
-                question=str(spec["question"]),
-                trigger=str(spec.get("trigger") or spec["when"]),
-                when=str(spec["when"]),
-                segments=tuple(segments) if segments else None,
-                cooldown_days=int(spec.get("cooldown_days", 90)),
-            )
+    spec = load_model(path, SurveysFile, ActivationConfigError, "surveys")
+    return [
+        Survey(
+            id=s.id,
+            question=s.question,
+            trigger=s.trigger or s.when,
+            when=s.when,
+            segments=s.segments,
+            cooldown_days=s.cooldown_days,
         )
-    ids = [s.id for s in out]
-    if len(set(ids)) != len(ids):
-        raise ActivationConfigError(f"{path}: survey ids repeat: {ids}")
-    return out
+        for s in spec.surveys
+    ]
 
 
 def check_survey_columns(surveys: list[Survey], columns: list[str], path=None) -> None:
-    """Every survey's `when` parses and names only columns of the month's signals."""
-    family = Family("surveys", tuple(Rule(s.id, s.when) for s in surveys), False, None)
-    try:
-        check_columns([family], columns, Path(path) if path else DEFAULT_SURVEYS)
-    except OverlayError as exc:
-        raise ActivationConfigError(str(exc).replace("families.surveys, rule", "survey")) from None
+    """Every survey's `when` is an allowed condition naming only columns of the signals."""
+    path = Path(path) if path else DEFAULT_SURVEYS
+    conditions = [(f"surveys[{i}].when", s.when) for i, s in enumerate(surveys)]
+    check_conditions(conditions, columns, path, ActivationConfigError)

@@ -1,16 +1,51 @@
 """The playbook: which one action each segment triggers, from a YAML file teams can edit."""
 
+import re
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Annotated, Literal
 
-from seg_platform.yaml_files import read_yaml
+from pydantic import AfterValidator, Field, field_validator
+
+from seg_platform.yaml_files import (
+    NAME_PATTERN,
+    NAME_RULE,
+    ConfigFileError,
+    Name,
+    StrictModel,
+    load_model,
+)
 
 DEFAULT_PLAYBOOK = Path(__file__).with_name("playbook.yaml")
 ACTION_TYPES = ("message", "in_app_prompt", "survey_question", "sales_routing")
 
 
-class PlaybookError(ValueError):
+class PlaybookError(ConfigFileError):
     """The playbook file is not usable; the message names the file and the entry."""
+
+
+def _check_key(key: str) -> str:
+    if not re.fullmatch(rf"{NAME_PATTERN}(\+high_value)?", key):
+        raise ValueError(f"{key!r} is not a theme ({NAME_RULE}), optionally with `+high_value`")
+    return key
+
+
+class ActionSpec(StrictModel):
+    type: Literal[ACTION_TYPES]
+    channel: Name
+    text: str = Field(min_length=1)
+
+
+class PlaybookFile(StrictModel):
+    version: Literal[1] = 1
+    actions: dict[Annotated[str, AfterValidator(_check_key)], ActionSpec] = Field(min_length=1)
+
+    @field_validator("actions")
+    @classmethod
+    def _has_default(cls, actions: dict[str, ActionSpec]) -> dict[str, ActionSpec]:
+        if "default" not in actions:
+            raise ValueError("`default` is required (the action of segments no theme matches)")
+        return actions
 
 
 @dataclass(frozen=True)
@@ -24,26 +59,11 @@ class Action:
 def load_playbook(path: str | Path | None = None) -> dict[str, Action]:
     """Read and validate a playbook (the embedded default when `path` is empty)."""
     path = Path(path) if path else DEFAULT_PLAYBOOK
-    data = read_yaml(path, PlaybookError, "playbook")
-    entries = (data or {}).get("actions") if isinstance(data, dict) else None
-    if not isinstance(entries, dict) or not entries:
-        raise PlaybookError(f"{path}: expected a mapping `actions:` of theme -> action")
-    actions = {}
-    for key, entry in entries.items():
-        if not isinstance(entry, dict):
-            raise PlaybookError(f"{path}: actions.{key}: expected type, channel and text")
-        missing = [f for f in ("type", "channel", "text") if not entry.get(f)]
-        if missing:
-            raise PlaybookError(f"{path}: actions.{key}: missing {', '.join(missing)}")
-        if entry["type"] not in ACTION_TYPES:
-            raise PlaybookError(
-                f"{path}: actions.{key}: type {entry['type']!r} is not one of "
-                f"{', '.join(ACTION_TYPES)}"
-            )
-        actions[str(key)] = Action(str(key), entry["type"], str(entry["channel"]), entry["text"])
-    if "default" not in actions:
-        raise PlaybookError(f"{path}: actions.default is required (segments no theme matches)")
-    return actions
+    spec = load_model(path, PlaybookFile, PlaybookError, "playbook")
+    return {
+        key: Action(key, entry.type, entry.channel, entry.text)
+        for key, entry in spec.actions.items()
+    }
 
 
 def action_for(playbook: dict[str, Action], theme: str, high_value: bool) -> Action:

@@ -431,3 +431,97 @@ def test_survey_answers_are_reported_by_trigger_and_segment(demo_copy):
         (pl.col("mean_score") * pl.col("responses")).sum() / pl.col("responses").sum()
     ).item()
     assert overall == pytest.approx(sum(scores) / 10, abs=0.01)
+
+
+# ------------------------------------------------------------------------------------------
+# Configuration files: typed, one error format, no name reaches SQL unchecked
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        # A name that would have closed the SQL string it is put in.
+        ("destinations:\n  d:\n    consent_channel: email\n    identifiers: [email]\n"
+         "    segments: [\"email') OR true OR ('\"]",
+         r"destinations.d.segments\[0\]: .* is not a lower_case name"),
+        ("destinations:\n  \"d' UNION SELECT 1 --\":\n    consent_channel: email\n"
+         "    identifiers: [email]",
+         "destinations.d' UNION SELECT 1 --: the name .* is not a lower_case name"),
+        ("destinations:\n  \"d\\n\":\n    consent_channel: email\n    identifiers: [email]",
+         "is not a lower_case name"),
+        ("destinations:\n  d:\n    consent_channel: email\n    identifiers: [email]\n"
+         "    overlays: {\"x/y' OR true --\": hi}",
+         "destinations.d.overlays.x/y' OR true --: the name .* is not `family/name`"),
+        ("destinations:\n  d:\n    consent_channel: fax\n    identifiers: [email, ssn]\n"
+         "    colour: red",
+         "destinations.d.consent_channel: Input should be 'email', .* not 'fax'\n"
+         r".*destinations.d.identifiers\[1\]: .* not 'ssn'\n"
+         ".*destinations.d.colour: unknown setting; the settings here are: consent_channel"),
+        ("destinations:\n  d:\n    consent_channel: ads\n    identifiers: [email]\n"
+         "    hashed_only: true",
+         r"destinations.d: hashed_only destinations may not receive raw \['email'\]"),
+        ("destinations: {}", "destinations: must not be empty"),
+    ],
+)  # fmt: skip
+def test_destination_files_are_typed(tmp_path, text, message):
+    from seg_platform.activation.config import ActivationConfigError, load_destinations
+
+    path = tmp_path / "destinations.yaml"
+    path.write_text(text)
+    with pytest.raises(ActivationConfigError, match=message) as error:
+        load_destinations(path)
+    assert all(line.startswith(f"{path}: ") for line in str(error.value).splitlines())
+    assert "pydantic" not in str(error.value)
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("surveys:\n  - {id: a, question: q, when: 'x > 1', segments: [\"t') OR true --\"]}",
+         r"surveys\[0\].segments\[0\]: .* is not a lower_case name"),
+        ("surveys:\n  - {id: \"a' OR true --\", question: q, when: 'x > 1'}",
+         r"surveys\[0\].id: .* is not a lower_case name"),
+        ("surveys:\n  - {id: a, question: q, when: 'x > 1', cooldown_days: '1 DAY) OR (1'}",
+         r"surveys\[0\].cooldown_days: Input should be a valid integer"),
+        ("surveys:\n  - {id: a, question: q, when: \"x = 'open\"}",
+         r"surveys\[0\].when: is not a SQL condition: unbalanced quote"),
+        ("surveys:\n  - {id: a, question: q, when: \"length(read_text('/etc/passwd')) > 0\"}",
+         r"surveys\[0\].when: function read_text\(\) is not allowed"),
+        ("surveys:\n  - {id: a, question: q, when: '(SUMMARIZE _signals)'}",
+         r"surveys\[0\].when: .* is not allowed"),
+        ("surveys:\n  - {id: a, question: q, when: 'x > 1'}\n"
+         "  - {id: a, question: q, when: 'x > 1'}",
+         r"surveys: survey ids repeat: \['a', 'a'\]"),
+        ("surveys:\n  - {id: a, when: 'x > 1'}", r"surveys\[0\].question: required, but missing"),
+    ],
+)  # fmt: skip
+def test_survey_files_are_typed(tmp_path, text, message):
+    from seg_platform.activation.config import ActivationConfigError, load_surveys
+
+    path = tmp_path / "surveys.yaml"
+    path.write_text(text)
+    with pytest.raises(ActivationConfigError, match=message) as error:
+        load_surveys(path)
+    assert all(line.startswith(f"{path}: ") for line in str(error.value).splitlines())
+
+
+def test_survey_columns_are_checked_with_the_same_format(tmp_path):
+    from seg_platform.activation.config import (
+        ActivationConfigError,
+        check_survey_columns,
+        load_surveys,
+    )
+
+    path = tmp_path / "surveys.yaml"
+    path.write_text("surveys:\n  - {id: a, question: q, when: 'ordrs_90d >= 2'}\n")
+    with pytest.raises(ActivationConfigError, match=r"surveys\[0\].when: unknown column"):
+        check_survey_columns(load_surveys(path), ["orders_90d"], path)
+
+
+def test_default_activation_files_load():
+    from seg_platform.activation.config import load_destinations, load_surveys
+
+    assert {d.name for d in load_destinations()} == set(DESTINATIONS)
+    assert {s.id for s in load_surveys()} == {
+        "setup_blocker", "pricing_hesitation", "churn_reason", "nps",
+    }  # fmt: skip

@@ -140,14 +140,47 @@ def test_default_overlays_side_by_side():
     }  # fmt: skip
 
 
+RULE = "families:\n  x:\n    rules:\n      - {name: a, when: %s}"
+STOLEN = "' || (SELECT content FROM read_text('/etc/passwd')) || '"
+STOLEN_YAML = STOLEN.replace("'", "''")
+
+
 @pytest.mark.parametrize(
     ("text", "message"),
     [
-        ("families: {}", "expected a mapping `families:`"),
-        ("families:\n  x:\n    rules: []", "non-empty list"),
-        ("families:\n  x:\n    rules:\n      - name: Hot\n        when: a > 1", "lower_case"),
+        ("families: {}", "families: must not be empty"),
+        ("families:\n  x:\n    rules: []", "families.x.rules: must not be empty"),
+        ("families:\n  x:\n    rules:\n      - name: Hot\n        when: a > 1",
+         r"families.x.rules\[0\].name: 'Hot' is not a lower_case name"),
         ("families:\n  x:\n    otherwise: y\n    rules:\n      - {name: a, when: 'x > 1'}",
-         "only applies to an exclusive family"),
+         "families.x: `otherwise` only applies to an exclusive family"),
+        ("families:\n  x:\n    rules:\n      - {name: a, when: 'x > 1', colour: red}",
+         r"families.x.rules\[0\].colour: unknown setting; the settings here are: name, when"),
+        ("", r"\(top\): the overlays file must be a mapping with `families:`"),
+        ("families: [\n", "line 2, column 1: not valid YAML"),
+        # Names become SQL strings: only lower_case identifiers, no trailing newline either.
+        (f"families:\n  x:\n    exclusive: true\n    otherwise: '{STOLEN_YAML}'\n    rules:\n"
+         "      - {name: a, when: 'x > 1'}",
+         "families.x.otherwise: .* is not a lower_case name"),
+        ('families:\n  x:\n    rules:\n      - {name: "a\\n", when: "x > 1"}',
+         r"families.x.rules\[0\].name: 'a\\n' is not a lower_case name"),
+        ('families:\n  "x\' OR true --":\n    rules:\n      - {name: a, when: "x > 1"}',
+         "families.x' OR true --: the name .* is not a lower_case name"),
+        ("families:\n  " + "x" * 64 + ":\n    rules:\n      - {name: a, when: 'x > 1'}",
+         "at most 63 characters"),
+        # Conditions are scalar expressions over columns, nothing that reads or lists anything.
+        (RULE % "\"x = 'abc\"", r"rules\[0\].when: is not a SQL condition: unbalanced quote"),
+        (RULE % "'country /* '", "is not a SQL condition: unbalanced quote or unclosed comment"),
+        (RULE % "'(SHOW DATABASES)'", "is not allowed"),
+        (RULE % "'(DESCRIBE signals)'", "`DESCRIBE signals` is not allowed"),
+        (RULE % "'(SUMMARIZE signals)'", "is not allowed"),
+        (RULE % "'(PRAGMA version)'", "is not allowed"),
+        (RULE % "\"length(read_text('/etc/passwd')) > 0\"", r"function read_text\(\) is not"),
+        (RULE % "\"getenv('HOME') = 'x'\"", r"function getenv\(\) is not allowed"),
+        (RULE % "'x > (FROM glob(''/*''))'", "must be a condition .*, not a query"),
+        (RULE % "'x IN (SELECT 1)'", "not a query"),
+        (RULE % "'x > 1; DROP TABLE t'", "is not allowed"),
+        (RULE % "'s.x > 1'", "unqualified"),
     ],
 )  # fmt: skip
 def test_overlay_files_are_checked(tmp_path, text, message):
@@ -155,7 +188,44 @@ def test_overlay_files_are_checked(tmp_path, text, message):
     path.write_text(text)
     with pytest.raises(OverlayError, match=message) as error:
         load_overlays(path)
-    assert str(path) in str(error.value)
+    # One line per mistake, `<file>: <dotted.path>: <what is wrong>`, no pydantic URL.
+    assert str(error.value).startswith(f"{path}: ")
+    assert "pydantic" not in str(error.value) and "Traceback" not in str(error.value)
+
+
+def test_a_crafted_overlay_cannot_read_a_file_through_sql(tmp_path):
+    """Before names were checked, `otherwise` went into the SQL as it was: this file put the
+    first line of a file on disk into every customer's overlay."""
+    secret = tmp_path / "secret.txt"
+    secret.write_text("the-secret-line\n")
+    path = tmp_path / "overlays.yaml"
+    stolen = f"' || (SELECT content FROM read_text('{secret}')) || '"
+    path.write_text(
+        "families:\n  x:\n    exclusive: true\n"
+        f'    otherwise: "{stolen}"\n'
+        "    rules:\n      - {name: a, when: 'tenure_days < 0'}\n"
+    )
+    with pytest.raises(OverlayError, match="families.x.otherwise: .*lower_case name"):
+        families = load_overlays(path)
+        con = duckdb.connect()
+        con.register("signals", _signals())
+        leaked = evaluate(con, families, "signals")
+        assert "the-secret-line" not in str(leaked.rows())  # what the old code returned
+
+
+def test_conditions_run_as_checked():
+    """What runs is regenerated from the checked tree: quoted columns, nothing else."""
+    from seg_platform.predictions.overlays import condition_sql
+
+    assert condition_sql("orders_90d >= 2 AND name = 'o''k'") == (
+        "\"orders_90d\" >= 2 AND \"name\" = 'o''k'"
+    )
+    assert condition_sql("a > 1", "s") == '"s"."a" > 1'
+    con = duckdb.connect()
+    con.register("signals", _signals())
+    family = load_overlays()[0]
+    got = evaluate(con, [family], "signals")
+    assert set(got["overlay"]) == {"new", "at_risk", "dormant"}
 
 
 def test_overlay_conditions_are_parsed_before_anything_runs(tmp_path):
@@ -163,7 +233,9 @@ def test_overlay_conditions_are_parsed_before_anything_runs(tmp_path):
     path.write_text(
         "families:\n  intent:\n    rules:\n      - {name: hot, when: 'pricing_vews_7d >= 3'}\n"
     )
-    with pytest.raises(OverlayError, match="rule hot: unknown column.*pricing_vews_7d") as error:
+    with pytest.raises(
+        OverlayError, match=r"families.intent.rules\[0\].when: unknown column.*pricing_vews_7d"
+    ) as error:
         check_columns(load_overlays(path), _signals().columns, path)
     assert "pricing_views_7d" in str(error.value)  # the columns there are, to pick from
     path.write_text("families:\n  intent:\n    rules:\n      - {name: hot, when: 'SELECT 1'}\n")

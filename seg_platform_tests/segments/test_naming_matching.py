@@ -60,11 +60,39 @@ def test_playbook_default_and_errors(tmp_path):
 
     bad = tmp_path / "playbook.yaml"
     bad.write_text("actions:\n  default: {type: fax, channel: paper, text: hi}\n")
-    with pytest.raises(PlaybookError, match=r"actions.default: type 'fax' is not one of"):
+    with pytest.raises(PlaybookError, match=r"actions.default.type: Input should be 'message'"):
         load_playbook(bad)
     bad.write_text("actions:\n  dormant: {type: message, channel: email, text: hi}\n")
-    with pytest.raises(PlaybookError, match="actions.default is required"):
+    with pytest.raises(PlaybookError, match=r"actions: `default` is required"):
         load_playbook(bad)
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("actions:\n  default: {type: message, channel: 'e mail', text: hi}",
+         r"actions.default.channel: 'e mail' is not a lower_case name"),
+        ("actions:\n  default: {type: message, channel: email, text: hi, colour: red}",
+         "actions.default.colour: unknown setting; the settings here are: type, channel, text"),
+        ("actions:\n  default: {type: message, channel: email}",
+         "actions.default.text: required, but missing"),
+        ("actions:\n  \"x'; DROP TABLE t; --\": {type: message, channel: email, text: hi}\n"
+         "  default: {type: message, channel: email, text: hi}",
+         "actions.x'; DROP TABLE t; --: the name .* is not a theme"),
+        ("actions:\n  loyalist+vip: {type: message, channel: email, text: hi}\n"
+         "  default: {type: message, channel: email, text: hi}",
+         r"is not a theme .*optionally with `\+high_value`"),
+        ("version: 2\nactions:\n  default: {type: message, channel: email, text: hi}",
+         "version: Input should be 1, not 2"),
+    ],
+)  # fmt: skip
+def test_playbook_files_are_typed_with_one_error_format(tmp_path, text, message):
+    path = tmp_path / "playbook.yaml"
+    path.write_text(text)
+    with pytest.raises(PlaybookError, match=message) as error:
+        load_playbook(path)
+    assert all(line.startswith(f"{path}: ") for line in str(error.value).splitlines())
+    assert "pydantic" not in str(error.value)
 
 
 def test_matching_keeps_ids_and_gives_new_ones():
