@@ -1,6 +1,7 @@
-"""`seg-platform ui` (`dagster dev` on the package) loads the code location with no error and
+"""`seg-platform ui` loads the code location with no error, refuses cross-site requests and
 stops cleanly (a real server)."""
 
+import http.client
 import json
 import os
 import signal
@@ -63,6 +64,7 @@ def test_seg_platform_ui_loads_every_group_and_stops_on_sigterm_to_its_pid(tmp_p
         assert set(groups.values()) >= {
             "raw", "identity", "staging", "features", "segmentation", "segments", "predictions"
         }  # fmt: skip
+        assert_cross_site_requests_refused(port)
         server.send_signal(signal.SIGTERM)
         server.wait(timeout=30)
         deadline = time.monotonic() + 15
@@ -74,3 +76,69 @@ def test_seg_platform_ui_loads_every_group_and_stops_on_sigterm_to_its_pid(tmp_p
             time.sleep(0.5)
         else:
             pytest.fail("children of seg-platform ui outlived a SIGTERM to its PID")
+
+
+MUTATIONS = [
+    'mutation { terminateRun(runId: "x") { __typename } }',
+    'mutation { deletePipelineRun(runId: "x") { __typename } }',
+    "mutation { launchPipelineExecution(executionParams: {selector: {repositoryLocationName: "
+    '"seg_platform", repositoryName: "__repository__", pipelineName: "full_pipeline"}}) '
+    "{ __typename } }",
+]
+
+
+def request(port: int, method: str, path: str, headers=None, body=None) -> tuple[int, bytes]:
+    """One request with exactly these headers (Host too, unlike urllib), and its answer."""
+    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+    try:
+        connection.putrequest(method, path, skip_host=True, skip_accept_encoding=True)
+        headers = {"Host": f"127.0.0.1:{port}", **(headers or {})}
+        if body is not None:
+            headers["Content-Length"] = str(len(body))
+        for name, value in headers.items():
+            connection.putheader(name, value)
+        connection.endheaders(body)
+        response = connection.getresponse()
+        return response.status, response.read()
+    finally:
+        connection.close()
+
+
+def assert_cross_site_requests_refused(port: int) -> None:
+    """What a web page of another site could make the browser send is refused; the UI's own
+    requests work: DNS rebinding (a foreign Host), cross-origin POST and WebSocket, and
+    mutations over GET (an <img> or a link sends those without an Origin)."""
+    from urllib.parse import urlencode
+
+    own = f"http://127.0.0.1:{port}"
+    query = json.dumps({"query": "{ version }"}).encode()
+    json_body = {"Content-Type": "application/json"}
+
+    status, page = request(port, "GET", "/", {"Accept": "text/html"})
+    assert status == 200 and b"<html" in page.lower()
+    assert request(port, "GET", "/", {"Host": f"localhost:{port}"})[0] == 200
+    status, body = request(port, "POST", "/graphql", {**json_body, "Origin": own}, query)
+    assert status == 200 and json.loads(body)["data"]["version"]
+    assert request(port, "GET", "/graphql?" + urlencode({"query": "{ version }"}))[0] == 200
+
+    # A foreign Host (DNS rebinding: evil.example resolving to 127.0.0.1).
+    assert request(port, "GET", "/", {"Host": "evil.example"})[0] == 400
+    assert request(port, "POST", "/graphql", {**json_body, "Host": "evil.example"}, query)[0] == 400
+    for mutation in MUTATIONS:
+        body = json.dumps({"query": mutation}).encode()
+        # Cross-origin POST (fetch or a form from another site).
+        for origin in ("http://evil.example", "null", f"http://127.0.0.1:{port + 1}"):
+            headers = {**json_body, "Origin": origin}
+            assert request(port, "POST", "/graphql", headers, body)[0] == 403, (mutation, origin)
+        # A mutation over GET, with or without an Origin.
+        path = "/graphql?" + urlencode({"query": mutation})
+        assert request(port, "GET", path)[0] == 405, mutation
+    # A cross-origin WebSocket (GraphQL subscriptions) is refused at the handshake.
+    handshake = {
+        "Connection": "Upgrade",
+        "Upgrade": "websocket",
+        "Sec-WebSocket-Version": "13",
+        "Sec-WebSocket-Key": "dGhlIHNhbXBsZSBub25jZQ==",
+        "Origin": "http://evil.example",
+    }
+    assert request(port, "GET", "/graphql", handshake)[0] == 403

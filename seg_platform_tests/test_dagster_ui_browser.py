@@ -1,6 +1,7 @@
 """The Dagster UI in a real browser: launch `full_pipeline` for one month, watch it succeed.
 
-A small synthetic company, `dagster dev -w workspace.yaml` on a temporary platform home, and
+A small synthetic company, `seg-platform ui` (the webserver behind its cross-site request guard,
+and the daemon, whose run queue launches the run) on a temporary platform home, and
 Debian's Chromium (/usr/bin/chromium) driven by Playwright: the job's launchpad, the month picked
 in the partition box, "Launch Run", then the run page until the run has finished. The segment
 tables of that month must then be in the warehouse. No browser is ever downloaded: without
@@ -53,7 +54,7 @@ SEGMENT_TABLES = (
 MONTH_COLUMN = "as_of_date"
 
 ARTIFACTS_ENV = "SEG_PLATFORM_TEST_ARTIFACTS"
-SERVER_TIMEOUT = 150  # s until `dagster dev` has loaded the code location (~25 s)
+SERVER_TIMEOUT = 150  # s until `seg-platform ui` has loaded the code location (~25 s)
 RUN_TIMEOUT = 360  # s for the run: ~75 s on an idle 2-core machine, ~130 s on a busy one
 UI_TIMEOUT_MS = 60_000  # per browser action: the UI is slow when the machine is busy
 # The run page's title ends with the run's status: "Runs | full_pipeline | 1a2b3c4d [SUCCESS]".
@@ -106,7 +107,7 @@ def test_full_pipeline_launched_from_the_dagster_ui(tmp_path, company):
                 browser.close()
         assert status == "SUCCESS", (
             f"run {run_id} of {MAIN_JOB} for {partition}: status {status} in the UI "
-            f"({failed_steps(url, run_id)}; screenshot {shot}); dagster dev log:\n"
+            f"({failed_steps(url, run_id)}; screenshot {shot}); seg-platform ui log:\n"
             f"{tail(server_log)}"
         )
     assert shot.stat().st_size > 10_000
@@ -185,7 +186,7 @@ def artifacts_dir() -> Path:
 def dagster_dev(
     home: settings.PlatformHome, sources: Path, log_path: Path
 ) -> Iterator[tuple[str, Path]]:
-    """`dagster dev -w workspace.yaml` on `home`, reading `sources`, in its own process group;
+    """`seg-platform ui` on `home`, reading `sources`, in its own process group;
     yields its URL once the code location is loaded, and its log. Always stopped afterwards."""
     env = {
         **os.environ,
@@ -196,8 +197,7 @@ def dagster_dev(
     env.pop("SEG_PLATFORM_FIRST_MONTH", None)  # the default partitions: 2025-01 to last month
     port = free_port()
     url = f"http://127.0.0.1:{port}"
-    cmd = [str(Path(sys.executable).parent / "dagster"), "dev", "-w", "workspace.yaml"]
-    cmd += ["-h", "127.0.0.1", "-p", str(port)]
+    cmd = [sys.executable, "-m", "seg_platform.cli", "ui", "--port", str(port)]
     with log_path.open("wb") as log:
         server = subprocess.Popen(
             cmd,
@@ -218,7 +218,7 @@ def dagster_dev(
 
 def _default_stop_signals() -> None:
     # Started from a shell's background job, SIGINT would be ignored, and stay ignored in the
-    # server's children, which would then outlive the shutdown `dagster dev` relays to them.
+    # server's children, which would then outlive the shutdown the server relays to them.
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, signal.SIG_DFL)
 
@@ -227,7 +227,7 @@ def _wait_until_loaded(server: subprocess.Popen, url: str, log_path: Path) -> No
     deadline = time.monotonic() + SERVER_TIMEOUT
     while True:
         if server.poll() is not None:
-            pytest.fail(f"dagster dev exited with {server.returncode}:\n{tail(log_path)}")
+            pytest.fail(f"seg-platform ui exited with {server.returncode}:\n{tail(log_path)}")
         try:
             entries = graphql(url, LOCATION_QUERY)["workspaceOrError"]["locationEntries"]
         except (OSError, KeyError, TypeError, ValueError):
@@ -238,7 +238,7 @@ def _wait_until_loaded(server: subprocess.Popen, url: str, log_path: Path) -> No
             return
         if time.monotonic() > deadline:
             pytest.fail(
-                f"dagster dev did not load the workspace within {SERVER_TIMEOUT} s:\n"
+                f"seg-platform ui did not load the workspace within {SERVER_TIMEOUT} s:\n"
                 f"{tail(log_path)}"
             )
         time.sleep(1)

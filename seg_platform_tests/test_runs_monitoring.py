@@ -132,7 +132,7 @@ def test_the_cli_fails_a_killed_run_and_goes_on(tmp_path, company):
 LAUNCH = """mutation ($params: ExecutionParams!) {
   launchPipelineExecution(executionParams: $params) { __typename
     ... on LaunchRunSuccess { run { runId status } } ... on PythonError { message } } }"""
-LOCATIONS = """{ workspaceOrError { ... on Workspace { locationEntries { loadStatus } } } }"""
+LOCATIONS = """{ workspaceOrError { ... on Workspace { locationEntries { name loadStatus } } } }"""
 
 
 @pytest.mark.e2e
@@ -147,14 +147,16 @@ def test_a_killed_run_does_not_hold_the_queue(tmp_path, company):
     port = free_port()
     cmd = [sys.executable, "-m", "seg_platform.cli", "ui", "--port", str(port)]
 
+    entries = []
+
     def loaded() -> bool:
-        entries = graphql(port, LOCATIONS)["workspaceOrError"]["locationEntries"]
+        entries[:] = graphql(port, LOCATIONS)["workspaceOrError"]["locationEntries"]
         return entries[0]["loadStatus"] == "LOADED"
 
     with running_server(cmd, cli_env(home, company), loaded, timeout=180):
         params = {
             "selector": {
-                "repositoryLocationName": "seg_platform",
+                "repositoryLocationName": entries[0]["name"],
                 "repositoryName": "__repository__",
                 "pipelineName": "refresh_current_tables",
             },
