@@ -1,16 +1,23 @@
 """Reading a sources.yaml: where each source's files are and how their columns map to the contract.
 
-Every mistake a user can make here (unknown source or column, bad SQL, missing file) raises
-`SourceConfigError` with one message that names the source and says how to fix it.
+The file is validated by typed models (pydantic, `extra="forbid"`); every mistake a user can make
+(unknown source, setting or column, unsafe SQL, a path outside the data folder, a missing file)
+raises `SourceConfigError` with one message per problem, `<file>: sources.<name>.<setting>: <what
+is wrong>`, never a traceback.
 """
 
+import datetime as dt
 import glob
+import json
 import os
 import re
+import typing
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
+import duckdb
+import pydantic
 import sqlglot
 import sqlglot.expressions as exp
 import yaml
@@ -42,20 +49,108 @@ CSV_OPTIONS = {
     "max_line_size",
 }
 PARQUET_OPTIONS = {"hive_partitioning", "union_by_name"}
-SOURCE_KEYS = {
-    "path",
-    "format",
-    "read_options",
-    "columns",
-    "where",
-    "timestamp_format",
-    "max_quarantine_share",
-}
-DEFAULT_KEYS = {"max_quarantine_share", "timestamp_min", "timestamp_max_days_ahead"}
+
+# DuckDB functions a mapping or `where:` may call: scalar functions of the row's own values
+# (text, numbers, dates, conditionals, lists). Anything else, such as table functions that
+# read files (read_csv, read_text, glob), settings (current_setting), aggregates, window and
+# non-deterministic functions (random, now), is refused when sources.yaml is read.
+ALLOWED_FUNCTIONS = frozenset(
+    """
+    + - * / // % ^ ** || ~~ !~~ ~~* !~~* ~~~ !~~~ & | << >> ~ @
+    abs ceil ceiling floor round trunc sign greatest least sqrt pow power ln log log2 log10 exp
+    mod isfinite isnan isinf even
+    lower upper lcase ucase trim ltrim rtrim length strlen len concat concat_ws substring
+    substr left right lpad rpad replace reverse repeat split_part string_split str_split
+    regexp_replace regexp_extract regexp_matches regexp_full_match contains starts_with
+    ends_with prefix suffix position instr strpos strip_accents format printf translate chr
+    ascii unicode md5 sha256 nullif if ifnull array_to_string list_extract list_element
+    array_extract list_value array_length list_contains struct_extract
+    strptime try_strptime strftime date_trunc datetrunc date_part datepart to_timestamp
+    epoch_ms epoch make_timestamp make_date to_days to_hours to_minutes to_seconds
+    to_microseconds to_milliseconds to_months to_years date_diff datediff date_sub datesub
+    date_add timezone last_day dayname monthname year month day hour minute second
+    """.split()
+)
+# Node kinds of DuckDB's own parse of an expression that are scalar expressions over the row.
+_ALLOWED_DUCKDB_CLASSES = frozenset(
+    {"COLUMN_REF", "CONSTANT", "FUNCTION", "OPERATOR", "COMPARISON", "CONJUNCTION", "CASE"}
+    | {"CAST", "BETWEEN", "COLLATE", "TYPE"}
+)
+# sqlglot node types allowed in an expression (functions are then checked by DuckDB name).
+_ALLOWED_NODES = (
+    exp.Column,
+    exp.Identifier,
+    exp.Literal,
+    exp.Boolean,
+    exp.Null,
+    exp.Paren,
+    exp.Neg,
+    exp.Not,
+    exp.BitwiseNot,
+    exp.Binary,
+    exp.In,
+    exp.Between,
+    exp.Case,
+    exp.If,
+    exp.Cast,
+    exp.DataType,
+    exp.DataTypeParam,
+    exp.Interval,
+    exp.Var,
+    exp.Bracket,
+    exp.Array,
+    exp.Func,
+)
+_REFUSED_NODES = (exp.AggFunc, exp.Window, exp.Query, exp.Explode)
 
 
 class SourceConfigError(ValueError):
     """A user mistake in sources.yaml or its files; the message says what to change."""
+
+
+# --- The file's typed model -------------------------------------------------------------------
+
+
+class _Model(pydantic.BaseModel):
+    model_config = pydantic.ConfigDict(extra="forbid")
+
+
+class RangeSettings(_Model):
+    """A plausible range of one numeric column; a bound left out keeps the contract's default,
+    `null` removes it."""
+
+    min: float | None = None
+    max: float | None = None
+
+
+Scalar = str | int | float | bool
+
+
+class SourceSettings(_Model):
+    path: str = pydantic.Field(min_length=1)
+    format: Literal["csv", "parquet"] | None = None
+    read_options: dict[str, Scalar] = {}
+    columns: dict[str, Scalar] = {}
+    where: Scalar | None = None
+    timestamp_format: str | list[str] | None = None
+    max_quarantine_share: float | None = pydantic.Field(default=None, ge=0, le=1)
+    ranges: dict[str, RangeSettings] = {}
+
+
+class DefaultSettings(_Model):
+    max_quarantine_share: float = pydantic.Field(default=DEFAULT_MAX_QUARANTINE_SHARE, ge=0, le=1)
+    timestamp_min: dt.date = dt.date.fromisoformat(DEFAULT_TIMESTAMP_MIN)
+    timestamp_max_days_ahead: int = pydantic.Field(default=DEFAULT_TIMESTAMP_MAX_DAYS_AHEAD, ge=0)
+
+
+class SourcesFile(_Model):
+    version: Literal[1] = 1
+    defaults: DefaultSettings = DefaultSettings()
+    allowed_roots: list[str] = []
+    sources: dict[str, SourceSettings] = {}
+
+
+# --- What the rest of the platform uses ---------------------------------------------------------
 
 
 @dataclass(frozen=True)
@@ -71,13 +166,18 @@ class SourceConfig:
     where: str | None = None
     timestamp_format: tuple[str, ...] = ()
     max_quarantine_share: float = DEFAULT_MAX_QUARANTINE_SHARE
+    # Plausible range of every numeric contract column: (min, max), None for no bound.
+    ranges: dict[str, tuple[float | None, float | None]] = field(default_factory=dict)
+    # Folders the files may resolve into: the sources.yaml's folder and `allowed_roots`.
+    roots: tuple[Path, ...] = ()
 
     @property
     def name(self) -> str:
         return self.contract.name
 
     def files(self) -> list[Path]:
-        """The files the pattern matches, sorted; an error if there are none."""
+        """The files the pattern matches, sorted; an error if there are none or if one resolves
+        (through `..` or a symlink) outside the allowed folders."""
         matches = sorted(Path(p) for p in glob.glob(self.pattern, recursive=True))
         matches = [p for p in matches if p.is_file()]
         if not matches:
@@ -85,6 +185,15 @@ class SourceConfig:
                 f"Source '{self.name}': no file matches {self.pattern}. Fix `path` under "
                 f"sources.{self.name} in sources.yaml, or remove the source to skip it."
             )
+        roots = self.roots or (self.base_dir,)
+        for match in matches:
+            if not _inside(match.resolve(), roots):
+                raise SourceConfigError(
+                    f"Source '{self.name}': {match} resolves to {match.resolve()}, outside "
+                    f"the folders sources may read ({', '.join(str(r) for r in roots)}). Move "
+                    f"the file, or add its folder to `allowed_roots:` at the top of "
+                    f"sources.yaml ({DOCS_HINT})."
+                )
         return matches
 
     def file_format(self, path: Path) -> str:
@@ -116,6 +225,7 @@ class SourcesConfig:
     sources: dict[str, SourceConfig]
     timestamp_min: str = DEFAULT_TIMESTAMP_MIN
     timestamp_max_days_ahead: int = DEFAULT_TIMESTAMP_MAX_DAYS_AHEAD
+    allowed_roots: tuple[Path, ...] = ()
 
 
 def load_sources_config(path: Path | str) -> SourcesConfig:
@@ -128,71 +238,119 @@ def load_sources_config(path: Path | str) -> SourcesConfig:
             f"(`make demo` does both)."
         )
     try:
-        doc = yaml.safe_load(path.read_text()) or {}
+        doc = yaml.safe_load(path.read_text())
+    except (OSError, UnicodeDecodeError) as exc:
+        raise SourceConfigError(f"{path}: cannot read the file: {exc}") from None
     except yaml.YAMLError as exc:
-        raise SourceConfigError(f"{path} is not valid YAML: {exc}") from exc
+        mark = getattr(exc, "problem_mark", None)
+        place = f"line {mark.line + 1}, column {mark.column + 1}" if mark else "(top)"
+        problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+        raise SourceConfigError(f"{path}: {place}: not valid YAML: {problem}") from None
+    if doc is None:
+        doc = {}
     if not isinstance(doc, dict):
         raise SourceConfigError(f"{path}: expected a mapping with a `sources:` key ({DOCS_HINT}).")
-    _no_unknown_keys(doc, {"version", "defaults", "sources"}, f"{path}: top level")
-    defaults = doc.get("defaults") or {}
-    _no_unknown_keys(defaults, DEFAULT_KEYS, f"{path}: defaults")
-    declared = doc.get("sources") or {}
-    if not isinstance(declared, dict):
-        raise SourceConfigError(f"{path}: `sources:` must map source names to settings.")
+    declared = doc.get("sources")
+    if declared is None:
+        doc = {**doc, "sources": {}}
+    elif isinstance(declared, dict):
+        # `orders:` with nothing under it reads as null: say what it needs, not "not a dict".
+        for name, settings in declared.items():
+            if settings is None:
+                raise SourceConfigError(
+                    f"{path}: sources.{name}: expected a mapping with at least `path:` "
+                    f"({DOCS_HINT})."
+                )
+    try:
+        model = SourcesFile.model_validate(doc)
+    except pydantic.ValidationError as exc:
+        raise SourceConfigError(_validation_message(path, exc)) from None
+
+    base = path.parent
+    roots = [base]
+    for i, root in enumerate(model.allowed_roots):
+        expanded = Path(os.path.expandvars(os.path.expanduser(root)))
+        resolved = (expanded if expanded.is_absolute() else base / expanded).resolve()
+        if not resolved.is_dir():
+            raise SourceConfigError(
+                f"{path}: allowed_roots.{i}: {root!r} is not an existing folder ({resolved})."
+            )
+        roots.append(resolved)
     sources = {}
-    for name, settings in declared.items():
+    for name, settings in model.sources.items():
         if name not in SOURCES:
             raise SourceConfigError(
-                f"{path}: unknown source '{name}'. Known sources: {', '.join(SOURCES)} "
-                f"({DOCS_HINT})."
+                f"{path}: sources.{name}: unknown source '{name}'. Known sources: "
+                f"{', '.join(SOURCES)} ({DOCS_HINT})."
             )
-        sources[name] = _source_config(SOURCES[name], settings or {}, path.parent, defaults)
+        sources[name] = _source_config(path, SOURCES[name], settings, model.defaults, tuple(roots))
     return SourcesConfig(
         path=path,
         sources=sources,
-        timestamp_min=str(defaults.get("timestamp_min", DEFAULT_TIMESTAMP_MIN)),
-        timestamp_max_days_ahead=int(
-            defaults.get("timestamp_max_days_ahead", DEFAULT_TIMESTAMP_MAX_DAYS_AHEAD)
-        ),
+        timestamp_min=str(model.defaults.timestamp_min),
+        timestamp_max_days_ahead=model.defaults.timestamp_max_days_ahead,
+        allowed_roots=tuple(roots[1:]),
     )
 
 
-def _source_config(contract: Source, settings: dict, base: Path, defaults: dict) -> SourceConfig:
-    where = f"sources.{contract.name}"
-    if not isinstance(settings, dict):
-        raise SourceConfigError(f"{where}: expected a mapping with at least `path:`.")
-    _no_unknown_keys(settings, SOURCE_KEYS, where)
-    if not settings.get("path"):
-        raise SourceConfigError(f"{where}: `path:` is required (a file or glob, CSV or Parquet).")
-    pattern = os.path.expandvars(os.path.expanduser(str(settings["path"])))
+def _source_config(
+    file: Path,
+    contract: Source,
+    settings: SourceSettings,
+    defaults: DefaultSettings,
+    roots: tuple[Path, ...],
+) -> SourceConfig:
+    where = f"{file}: sources.{contract.name}"
+    base = file.parent
+    pattern = os.path.expandvars(os.path.expanduser(settings.path))
     if not os.path.isabs(pattern):
         pattern = str(base / pattern)
-    fmt = settings.get("format")
-    if fmt not in (None, "csv", "parquet"):
-        raise SourceConfigError(f"{where}: format must be csv or parquet, not {fmt!r}.")
-    read_options = dict(settings.get("read_options") or {})
+    _check_pattern_root(pattern, roots, f"{where}.path", settings.path)
+
+    fmt = settings.format
     allowed = PARQUET_OPTIONS if fmt == "parquet" else CSV_OPTIONS | PARQUET_OPTIONS
-    _no_unknown_keys(read_options, allowed, f"{where}.read_options")
+    unknown = sorted(set(settings.read_options) - allowed)
+    if unknown:
+        raise SourceConfigError(
+            f"{where}.read_options: unknown setting(s) {', '.join(unknown)}. "
+            f"Allowed: {', '.join(sorted(allowed))} ({DOCS_HINT})."
+        )
     columns = {}
-    for column, expression in (settings.get("columns") or {}).items():
+    for column, expression in settings.columns.items():
         if column not in contract.column_names:
             raise SourceConfigError(
-                f"{where}.columns: '{column}' is not a column of the {contract.name} contract. "
-                f"Its columns are: {', '.join(contract.column_names)} ({DOCS_HINT})."
+                f"{where}.columns.{column}: '{column}' is not a column of the {contract.name} "
+                f"contract. Its columns are: {', '.join(contract.column_names)} ({DOCS_HINT})."
             )
-        columns[column] = _check_expression(str(expression), f"{where}.columns.{column}")
-    row_filter = settings.get("where")
+        columns[column] = check_expression(str(expression), f"{where}.columns.{column}")
+    row_filter = settings.where
     if row_filter is not None:
-        row_filter = _check_expression(str(row_filter), f"{where}.where")
-    share = float(
-        settings.get(
-            "max_quarantine_share",
-            defaults.get("max_quarantine_share", DEFAULT_MAX_QUARANTINE_SHARE),
+        row_filter = check_expression(str(row_filter), f"{where}.where")
+
+    ranges = {
+        c.name: (c.minimum, c.maximum) for c in contract.columns if c.type in ("DOUBLE", "BIGINT")
+    }
+    for column, bounds in settings.ranges.items():
+        if column not in ranges:
+            raise SourceConfigError(
+                f"{where}.ranges.{column}: '{column}' is not a numeric column of the "
+                f"{contract.name} contract. Numeric columns: {', '.join(ranges) or 'none'}."
+            )
+        low, high = ranges[column]
+        low = bounds.min if "min" in bounds.model_fields_set else low
+        high = bounds.max if "max" in bounds.model_fields_set else high
+        if low is not None and high is not None and low > high:
+            raise SourceConfigError(f"{where}.ranges.{column}: min {low:g} is above max {high:g}.")
+        ranges[column] = (low, high)
+
+    share = settings.max_quarantine_share
+    if share is None:
+        share = (
+            contract.max_quarantine_share
+            if contract.max_quarantine_share is not None
+            else defaults.max_quarantine_share
         )
-    )
-    if not 0 <= share <= 1:
-        raise SourceConfigError(f"{where}.max_quarantine_share must be between 0 and 1.")
-    ts_format = settings.get("timestamp_format") or ()
+    ts_format = settings.timestamp_format or ()
     if isinstance(ts_format, str):
         ts_format = (ts_format,)
     return SourceConfig(
@@ -200,41 +358,178 @@ def _source_config(contract: Source, settings: dict, base: Path, defaults: dict)
         pattern=pattern,
         base_dir=base.resolve(),
         format=fmt,
-        read_options=read_options,
+        read_options=dict(settings.read_options),
         columns=columns,
         where=row_filter,
-        timestamp_format=tuple(str(f) for f in ts_format),
+        timestamp_format=tuple(ts_format),
         max_quarantine_share=share,
+        ranges=ranges,
+        roots=roots,
     )
 
 
-def _check_expression(expression: str, where: str) -> str:
-    """Parse one SQL scalar expression (a column name or e.g. `Quantity * UnitPrice`)."""
-    try:
-        statements = [s for s in sqlglot.parse(expression, dialect="duckdb") if s is not None]
-    except sqlglot.errors.ParseError as exc:
-        raise SourceConfigError(
-            f"{where}: {expression!r} is not a valid SQL expression: "
-            f"{_ANSI.sub('', str(exc)).splitlines()[0]}"
-        ) from exc
-    if not statements:
+# --- Paths --------------------------------------------------------------------------------------
+
+
+def _inside(path: Path, roots: tuple[Path, ...]) -> bool:
+    return any(path == root or path.is_relative_to(root) for root in roots)
+
+
+def _check_pattern_root(pattern: str, roots: tuple[Path, ...], where: str, given: str) -> None:
+    """Refuse at once a path whose fixed part (before any wildcard) leads out of every allowed
+    folder; `files()` then checks every match after symlinks are resolved."""
+    parts = Path(os.path.normpath(pattern)).parts
+    fixed = []
+    for part in parts:
+        if glob.has_magic(part):
+            break
+        fixed.append(part)
+    prefix = Path(*fixed).resolve() if fixed else Path("/")
+    if _inside(prefix, roots) or any(root.is_relative_to(prefix) for root in roots):
+        return
+    raise SourceConfigError(
+        f"{where}: {given!r} leads to {prefix}, outside the folders sources may read "
+        f"({', '.join(str(r) for r in roots)}). Keep landing files under the sources.yaml's "
+        f"folder, or list their folder under `allowed_roots:` at the top of sources.yaml "
+        f"({DOCS_HINT})."
+    )
+
+
+# --- Expressions --------------------------------------------------------------------------------
+
+
+def check_expression(expression: str, where: str) -> str:
+    """Accept one SQL scalar expression over the file's columns (a column name or e.g.
+    `abs(Quantity * UnitPrice)`), or raise `SourceConfigError` saying what is wrong.
+
+    Two parsers must agree: sqlglot's tree may hold only allowed node types (no query, command,
+    table, parameter, window or aggregate) and no comment; DuckDB's own parse of the expression
+    may hold only scalar nodes and functions from `ALLOWED_FUNCTIONS`."""
+    if not expression.strip():
         raise SourceConfigError(f"{where}: the expression is empty.")
-    parsed = statements[0]
-    if (
-        len(statements) > 1
-        or isinstance(parsed, exp.Query | exp.Command | exp.DDL | exp.DML)
-        or parsed.find(exp.Query)
-    ):
+    try:
+        tokens = sqlglot.tokenize(expression, dialect="duckdb")
+        statements = [s for s in sqlglot.parse(expression, dialect="duckdb") if s is not None]
+    except sqlglot.errors.SqlglotError as exc:
+        detail = _ANSI.sub("", str(exc)).splitlines()[0] if str(exc).strip() else "parse error"
+        if isinstance(exc, sqlglot.errors.TokenError):
+            detail = "an unclosed quote or comment"
+        raise SourceConfigError(
+            f"{where}: {expression!r} is not a valid SQL expression: {detail}. Quote column "
+            f"names with spaces in double quotes, e.g. '\"Customer ID\"' ({DOCS_HINT})."
+        ) from None
+    if any(token.comments for token in tokens):
+        raise SourceConfigError(f"{where}: {expression!r}: comments are not allowed here.")
+    if len(statements) != 1:
         raise SourceConfigError(
             f"{where}: {expression!r} must be a single column or expression, not a query."
         )
+    for node in statements[0].walk():
+        if isinstance(node, _REFUSED_NODES) or not isinstance(node, _ALLOWED_NODES):
+            raise SourceConfigError(
+                f"{where}: {expression!r} must be a single column or scalar expression over "
+                f"the file's columns, not a query, command, table, parameter, aggregate or "
+                f"window ({type(node).__name__}) ({DOCS_HINT})."
+            )
+    _check_duckdb_parse(expression, where)
     return expression
 
 
-def _no_unknown_keys(mapping: dict, allowed: set[str], where: str) -> None:
-    unknown = sorted(set(mapping) - allowed)
-    if unknown:
+def _check_duckdb_parse(expression: str, where: str) -> None:
+    with duckdb.connect() as con:
+        serialized = con.execute(
+            "SELECT json_serialize_sql(?)", [f"SELECT ({expression}) FROM _file"]
+        ).fetchall()[0][0]
+    tree = json.loads(serialized)
+    if tree.get("error") or len(tree.get("statements", [])) != 1:
         raise SourceConfigError(
-            f"{where}: unknown setting(s) {', '.join(unknown)}. "
-            f"Allowed: {', '.join(sorted(allowed))} ({DOCS_HINT})."
+            f"{where}: {expression!r} is not a valid SQL expression: "
+            f"{tree.get('error_message', 'DuckDB cannot parse it')}."
         )
+    node = tree["statements"][0]["node"]
+    if node.get("type") != "SELECT_NODE" or len(node.get("select_list", [])) != 1:
+        raise SourceConfigError(f"{where}: {expression!r} must be a single expression.")
+    for part in _expression_nodes(node["select_list"][0]):
+        kind = part.get("class")
+        name = str(part.get("function_name") or "").lower()
+        if kind not in _ALLOWED_DUCKDB_CLASSES:
+            raise SourceConfigError(
+                f"{where}: {expression!r} must be a scalar expression over the file's columns; "
+                f"DuckDB reads a {kind.lower().replace('_', ' ')} in it ({DOCS_HINT})."
+            )
+        if kind == "FUNCTION" and (
+            name not in ALLOWED_FUNCTIONS or part.get("schema") or part.get("catalog")
+        ):
+            raise SourceConfigError(
+                f"{where}: {expression!r} calls {name}(), which mappings may not use: only "
+                f"scalar functions of the row's values are allowed ({DOCS_HINT}, "
+                f'"Expressions").'
+            )
+
+
+def _expression_nodes(node) -> typing.Iterator[dict]:
+    if isinstance(node, dict):
+        if "class" in node:
+            yield node
+        for value in node.values():
+            yield from _expression_nodes(value)
+    elif isinstance(node, list):
+        for value in node:
+            yield from _expression_nodes(value)
+
+
+# --- Messages -----------------------------------------------------------------------------------
+
+
+_BRANCH_TAG = re.compile(r"^(str|int|float|bool|none|(list|dict|literal|union|function)[\[-].*)$")
+
+
+def _validation_message(path: Path, exc: pydantic.ValidationError) -> str:
+    """One line per problem: `<file>: <setting path>: <what is wrong>`, no pydantic dump."""
+    lines, seen = [], set()
+    for error in exc.errors(include_url=False):
+        # Unions (text or a list, scalar types) add a branch tag to the place and report one
+        # error per branch: drop the tag and keep the first error of each place.
+        loc = [str(p) for p in error["loc"] if not _BRANCH_TAG.match(str(p))]
+        setting = ".".join(loc) or "top level"
+        if setting in seen:
+            continue
+        seen.add(setting)
+        kind = error["type"]
+        # The same wording as the other YAML files (seg_platform.yaml_files.format_errors).
+        if kind == "extra_forbidden":
+            allowed = _allowed_keys(loc[:-1])
+            what = "unknown setting" + (
+                f"; the settings here are: {', '.join(allowed)}" if allowed else ""
+            )
+        elif kind == "missing":
+            what = "required, but missing"
+        else:
+            what = str(error["msg"]).removeprefix("Value error, ")
+            if kind in ("literal_error", "enum"):
+                what = f"{what}, not {error.get('input')!r}"
+        line = f"{path}: {setting}: {what} ({DOCS_HINT})."
+        if line not in lines:
+            lines.append(line)
+    return "\n".join(lines[:5])
+
+
+def _allowed_keys(loc: list[str]) -> list[str]:
+    """The settings allowed at a place in the file (for "unknown setting" messages)."""
+    model: Any = SourcesFile
+    for part in loc:
+        if isinstance(model, type) and issubclass(model, pydantic.BaseModel):
+            info = model.model_fields.get(part)
+            if info is None:
+                return []
+            model = info.annotation
+        elif typing.get_origin(model) is dict:
+            model = typing.get_args(model)[1]
+        else:
+            return []
+        while typing.get_origin(model) in (typing.Union, type(int | None)):
+            candidates = [a for a in typing.get_args(model) if a is not type(None)]
+            model = candidates[0]
+    if isinstance(model, type) and issubclass(model, pydantic.BaseModel):
+        return list(model.model_fields)
+    return []

@@ -17,6 +17,8 @@ class Column:
     required: bool = False
     identifier: str | None = None  # identifier type this column carries, for the identity layer
     accepted: tuple[str, ...] = ()  # allowed values after trimming and lower-casing
+    # Plausible range of a numeric column (None: no bound); outside it a row is quarantined.
+    # sources.yaml can change it per source (`ranges: {amount: {max: 1e9}}`).
     minimum: float | None = None
     maximum: float | None = None
 
@@ -44,6 +46,10 @@ class Source:
     # True: identifier columns are stored as SHA-256 of their normalised value, never raw
     # (erasure requests must not keep the identifiers they ask to erase).
     pseudonymised: bool = False
+    # The source's own default for the largest quarantined share its blocking check accepts
+    # (None: `defaults.max_quarantine_share`); only `sources.<name>.max_quarantine_share` in
+    # sources.yaml overrides it.
+    max_quarantine_share: float | None = None
 
     @property
     def column_names(self) -> list[str]:
@@ -61,6 +67,10 @@ def _c(name: str, type_: str, meaning: str, **kw) -> Column:
 
 
 V, TS, D, INT = "VARCHAR", "TIMESTAMP", "DOUBLE", "BIGINT"
+# Default plausible ranges: a single invoice or order line above ten million in any currency,
+# or a million units, is a broken export (1e23, 1e308), and would swamp revenue and CLV.
+MAX_AMOUNT = 1e7
+MAX_QUANTITY = 1e6
 
 WEB_EVENTS = Source(
     name="web_events",
@@ -210,6 +220,7 @@ BILLING = Source(
             "Invoice amount in the account currency; not negative.",
             required=True,
             minimum=0,
+            maximum=MAX_AMOUNT,
         ),
         _c("currency", V, "ISO currency code."),
         _c(
@@ -241,13 +252,20 @@ ORDERS = Source(
         _c("email", V, "Email given with the order.", identifier="email"),
         _c("product_id", V, "Product or stock code."),
         _c("category", V, "Product category."),
-        _c("quantity", INT, "Units ordered."),
+        _c(
+            "quantity",
+            INT,
+            "Units ordered (negative for returns in some shops).",
+            minimum=-MAX_QUANTITY,
+            maximum=MAX_QUANTITY,
+        ),
         _c(
             "amount",
             D,
             "Value of the line or order; not negative (cancellations use status).",
             required=True,
             minimum=0,
+            maximum=MAX_AMOUNT,
         ),
         _c("status", V, "State of the order.", accepted=("completed", "cancelled", "refunded")),
         _c("country", V, "Country of delivery."),
@@ -314,6 +332,8 @@ ERASURE_REQUESTS = Source(
     timestamp="requested_at",
     links_identities=False,
     pseudonymised=True,
+    # A malformed request is quarantined; it must never stop the valid ones from taking effect.
+    max_quarantine_share=1.0,
     any_of=(("email", "phone", "user_id", "crm_id", "customer_key"),),
     columns=(
         _c("request_id", V, "Id of the request.", required=True),

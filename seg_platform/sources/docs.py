@@ -1,6 +1,7 @@
-"""Render docs/sources.md, the input contract for people, from `contract.py`."""
+"""Render docs/sources.md, the input contract for people, from `contract.py` and `config.py`."""
 
 from seg_platform.sources.config import (
+    ALLOWED_FUNCTIONS,
     CSV_OPTIONS,
     DEFAULT_MAX_QUARANTINE_SHARE,
     DEFAULT_TIMESTAMP_MAX_DAYS_AHEAD,
@@ -8,6 +9,27 @@ from seg_platform.sources.config import (
     PARQUET_OPTIONS,
 )
 from seg_platform.sources.contract import LINEAGE_COLUMNS, SOURCES
+from seg_platform.sources.ingest import format_bound
+
+
+def _ranges_table() -> str:
+    rows = []
+    for source in SOURCES.values():
+        for c in source.columns:
+            if c.type in ("DOUBLE", "BIGINT"):
+                low = format_bound(c.minimum) if c.minimum is not None else "none"
+                high = format_bound(c.maximum) if c.maximum is not None else "none"
+                rows.append(f"| `{source.name}` | `{c.name}` | {low} | {high} |\n")
+    return "| source | column | min | max |\n|---|---|---|---|\n" + "".join(rows)
+
+
+def _own_limits() -> str:
+    return "".join(
+        f"`{s.name}` ({s.max_quarantine_share:g})"
+        for s in SOURCES.values()
+        if s.max_quarantine_share is not None
+    )
+
 
 HEADER = (
     f"""# Sources: the input contract
@@ -25,6 +47,8 @@ defaults:                        # optional
   max_quarantine_share: {DEFAULT_MAX_QUARANTINE_SHARE}  # a check fails above this quarantined share
   timestamp_min: "{DEFAULT_TIMESTAMP_MIN}"    # earlier timestamps are quarantined
   timestamp_max_days_ahead: {DEFAULT_TIMESTAMP_MAX_DAYS_AHEAD}     # after now + this: quarantined
+allowed_roots:                   # optional: folders outside this file's folder sources may read
+  - /data/exports
 sources:
   orders:
     path: exports/orders_*.csv.gz   # file or glob, relative to this yaml; CSV, CSV.gz or Parquet
@@ -33,11 +57,17 @@ sources:
     where: "CustomerID IS NOT NULL" # optional: rows to take; the others are counted as filtered
     timestamp_format: "%d/%m/%Y %H:%M"  # optional strptime format(s) for timestamp columns
     max_quarantine_share: 0.02      # optional, overrides the default
+    ranges:                         # optional: plausible range of numeric columns (below)
+      amount: {{min: 0, max: 50000}}
     columns:                        # contract column: your column or a DuckDB SQL expression
       order_id: InvoiceNo
       customer_key: CustomerID
       amount: "TRY_CAST(Quantity AS DOUBLE) * TRY_CAST(UnitPrice AS DOUBLE)"
 ```
+
+The file is checked when it is read: an unknown setting, a wrong type or a value out of range
+is one line naming the file and the setting, e.g.
+`sources.yaml: sources.orders.colums: unknown setting; the settings here are: path, ...`.
 
 **Mapping.** A contract column not listed under `columns` is taken from the file's column of the
 same name (any case) if there is one, and is empty otherwise. A required column that is neither
@@ -45,27 +75,87 @@ mapped nor present is a configuration error. Columns with spaces need double quo
 `customer_key: '"Customer ID"'`. CSV columns are read as text, so cast them in arithmetic
 (`TRY_CAST(x AS DOUBLE)`); Parquet columns keep their types.
 
+**Expressions.** A mapping and `where:` are one scalar SQL expression over the file's own
+columns: column names, constants, operators (`+`, `||`, `LIKE`, `IN (...)`, `BETWEEN`,
+`IS NULL`, ...), `CASE`, `CAST`/`TRY_CAST` and these functions:
+{", ".join(f"`{f}`" for f in sorted(f for f in ALLOWED_FUNCTIONS if f[0].isalpha()))}.
+Anything else is refused when sources.yaml is read, with the setting named: subqueries,
+`SHOW`/`DESCRIBE`/`SUMMARIZE`, functions that read files or settings (`read_csv`, `read_text`,
+`glob`, `current_setting`, ...), aggregates, window functions, parameters, comments, and
+non-deterministic functions (`random`, `now`), which would make two loads of the same files
+differ. Both sqlglot and DuckDB's own parser must agree that the expression is only this.
+
+**Paths.** `path` is relative to the sources.yaml's folder (or absolute; `~` and `${{VAR}}` are
+expanded). Every file it matches, after `..` and symbolic links are resolved, must lie inside
+that folder or inside one of the folders listed under `allowed_roots:` (relative to the
+sources.yaml, or absolute; each must exist). Anything else, such as `../../etc/pass*`, is a
+configuration error naming the path, and no file is read.
+
 **Reader options.** CSV: {", ".join(sorted(CSV_OPTIONS))} (DuckDB `read_csv` settings; the
 default is comma-separated with a header). Parquet: {", ".join(sorted(PARQUET_OPTIONS))}.
 
+**Encodings, line endings, empty files.** CSV files are read as UTF-8 (a UTF-8 byte-order mark is
+fine). A file that looks like UTF-16 (Excel's "Unicode text"), UTF-32, Latin-1/Windows-1252 or
+binary data stops the source with a message naming the encoding it looks like and the fix:
+`read_options: {{encoding: utf-16}}` (or `latin-1`) under the source, or save the file again as
+UTF-8. No content of the file is quoted. A file that mixes CRLF and LF line endings loads as
+usual. An empty (0-byte) file is zero rows: the load goes on, and the advisory check
+`no_empty_files` names it (a file with only a header counts as empty too).
+
+**Plausible ranges.** Every numeric contract column has a plausible range; a value outside it
+is quarantined (`amount is above 10000000`), so a broken export (`1e23`, `1e308`) cannot swamp
+revenue, CLV and segments. Change a range per source with `ranges:` (a bound left out keeps the
+default below; `null` removes it):
+
+"""
+    + _ranges_table()
+    + """
 **What happens to each row.** Text is trimmed only to decide whether a value is empty; free text
 keeps its spelling (identifiers are normalised later, in the identity layer). Values listed with
 accepted values are trimmed and lower-cased. Timestamps are read as ISO 8601 (an offset such as
 `+02:00` or `Z` is converted to UTC) unless `timestamp_format` is set. A row goes to
 `raw.quarantine` (with file, position and every reason) when a required column is empty, a value
 does not parse as its type, a timestamp is outside the sane range, a value is not accepted or is
-out of bounds, or the line itself cannot be read (wrong number of fields). Valid rows are
-deduplicated on the source's key. Each raw table also has these columns:
+outside its plausible range, or the line itself cannot be read (wrong number of fields). Valid
+rows are deduplicated on the source's key: the latest delivery wins (the last file in name order,
+then the last line). Rows of people erased earlier are dropped before anything is stored (not
+even in quarantine) and only counted, per file, in `raw.source_files.rows_suppressed`. Each raw
+table also has these columns:
 
 | column | type | meaning |
 |---|---|---|
 """
     + "".join(f"| `{c.name}` | {c.type} | {c.meaning} |\n" for c in LINEAGE_COLUMNS)
-    + """
-**Errors.** A missing file, an unreadable file, an unknown source or column, or a mapping that
-does not fit the file stops the run with one message naming the source and the fix. A source
-whose quarantined share exceeds its limit fails its blocking check `meets_source_contract`, so
-nothing downstream of it runs.
+    + f"""
+**Quarantine and what Dagster shows.** Each `raw.quarantine` row has `reason`, which quotes the
+offending value (`order_ts 'not-a-date' is not a timestamp`), `rule`, the same without any value
+(`order_ts is not a timestamp`), and `record`, the row's text. These stay in the warehouse.
+Dagster's event log (asset metadata, check descriptions, log lines, failure messages) gets only
+counts, rules, column and file names, and the setting that fixes each rule (for example
+`timestamp_min` under `defaults:` for timestamps out of range, `ranges:` for amounts); the
+preview shows each value as its kind (`<email>`, `<text>`, `<number>`), never the value. Messages
+about a file never quote its rows: a file's column list is shown only when it looks like a
+header. A pseudonymised source (`erasure_requests`) stores neither record text nor values in
+its reasons.
+
+**Per-file bookkeeping.** `raw.source_files` has one row per source and file: `rows_read`,
+`rows_filtered`, `rows_quarantined`, `rows_kept`, `rows_suppressed`, `key_conflicts` (rows whose
+record id was also delivered with different content; for `crm_contacts`, different content with
+the same `updated_at`, since later updates are expected) and `missing_columns` (optional columns
+the file lacks that the source's other files have). The raw asset shows them in its metadata,
+and three advisory checks (severity WARN: they never stop a run) fail when there is something to
+look at: `no_conflicting_duplicates` (names the files), `files_have_the_same_columns` (names the
+file and the column: its rows load with that column empty, and identity links through it are
+lost) and `no_empty_files`.
+
+**Errors.** A missing file, an unreadable file, a path outside the allowed folders, an unknown
+source, setting or column, or a mapping that does not fit the file stops the run with one
+message naming the source and the fix. A source whose quarantined share exceeds its limit fails
+its blocking check `meets_source_contract`, so nothing downstream of it runs; its description
+lists the quarantine rules with their row counts and the setting that fixes each. Some sources
+have a limit of their own, which only `max_quarantine_share` under the source overrides (not
+`defaults:`): {_own_limits()}: a malformed erasure request is quarantined with its reason, and
+never stops the valid requests from taking effect.
 """
 )
 
@@ -83,15 +173,20 @@ def render_sources_doc() -> str:
             parts.append(f"At least one of {', '.join(f'`{c}`' for c in group)} is needed.\n")
         for earlier, later in source.ordered:
             parts.append(f"`{later}` may not be before `{earlier}`.\n")
+        if source.max_quarantine_share is not None:
+            parts.append(
+                f"Its own quarantine limit: {source.max_quarantine_share:g} (malformed rows "
+                f"never block the valid ones).\n"
+            )
         parts.append("\n| column | type | required | meaning |\n|---|---|---|---|\n")
         for c in source.columns:
             rules = []
             if c.accepted:
                 rules.append("one of " + ", ".join(f"`{a}`" for a in c.accepted))
             if c.minimum is not None:
-                rules.append(f"at least {c.minimum:g}")
+                rules.append(f"at least {format_bound(c.minimum)}")
             if c.maximum is not None:
-                rules.append(f"at most {c.maximum:g}")
+                rules.append(f"at most {format_bound(c.maximum)}")
             if c.identifier:
                 rules.append(f"identifier: {c.identifier}")
             extra = f" ({'; '.join(rules)})" if rules else ""

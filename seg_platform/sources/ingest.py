@@ -4,9 +4,18 @@ quarantine with their file, position and reason.
 Plain DuckDB, no Dagster: each file is staged as text with its position, every value is parsed
 and checked in one SQL pass, valid rows are deduplicated on the source's key, and the table, its
 quarantine rows and its per-file counts are replaced in one transaction.
+
+Each quarantined row has two explanations: `reason` quotes the offending values (it stays in the
+warehouse, next to the record) and `rule` names only the column and the rule broken. Whatever
+leaves the warehouse for Dagster's event log (metadata, check descriptions, failure messages)
+uses rules, counts and column names only.
 """
 
+import codecs
 import datetime as dt
+import gzip
+import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -20,6 +29,11 @@ SCHEMA = "raw"
 QUARANTINE_TABLE = "raw.quarantine"
 FILES_TABLE = "raw.source_files"
 _TYPE_WORDS = {"TIMESTAMP": "timestamp", "DOUBLE": "number", "BIGINT": "whole number"}
+_SNIFF_BYTES = 1 << 20  # how much of a CSV file is read to judge its encoding and line endings
+# What a header's column name looks like; a "header" that is really a data row (no header, or
+# a UTF-16 file read as UTF-8) fails it and is then never quoted in a message.
+_HEADER_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_ ]{0,39}$")
+_QUOTED = re.compile(r"'[^']*'|\"[^\"]*\"")
 
 
 @dataclass
@@ -34,7 +48,15 @@ class IngestResult:
     rows_quarantined: int = 0
     duplicates_removed: int = 0
     rows_kept: int = 0
+    rows_suppressed: int = 0  # rows of erased people, dropped before anything is stored
+    key_conflicts: int = 0  # rows whose record id also came with other content
+    # Value-free quarantine rules (e.g. "amount is above 10000000") and their row counts.
     top_reasons: list[tuple[str, int]] = field(default_factory=list)
+    # Per file: the rows of conflicting duplicates, the columns it lacks that other files of
+    # the source have, and the files without any row.
+    conflicts_by_file: dict[str, int] = field(default_factory=dict)
+    missing_columns: dict[str, list[str]] = field(default_factory=dict)
+    empty_files: list[str] = field(default_factory=list)
 
     @property
     def quarantine_share(self) -> float:
@@ -42,17 +64,36 @@ class IngestResult:
         return self.rows_quarantined / considered if considered else 0.0
 
 
+QUARANTINE_COLUMNS = (
+    ("source", "VARCHAR"),
+    ("source_file", "VARCHAR"),
+    ("source_row", "BIGINT"),
+    ("reason", "VARCHAR"),  # with the offending values; stays in the warehouse
+    ("record", "VARCHAR"),  # the row's text (NULL for pseudonymised sources)
+    ("rule", "VARCHAR"),  # the same without values ("; "-separated), for logs and the UI
+)
+FILES_COLUMNS = (
+    ("source", "VARCHAR"),
+    ("source_file", "VARCHAR"),
+    ("rows_read", "BIGINT"),
+    ("rows_filtered", "BIGINT"),
+    ("rows_quarantined", "BIGINT"),
+    ("rows_kept", "BIGINT"),
+    ("rows_suppressed", "BIGINT"),
+    ("key_conflicts", "BIGINT"),
+    ("missing_columns", "VARCHAR[]"),
+)
+
+
 def ensure_raw_schema(con: duckdb.DuckDBPyConnection) -> None:
-    """Create the raw schema and its shared bookkeeping tables if missing."""
+    """Create the raw schema and its shared bookkeeping tables if missing; add the columns
+    newer versions track to tables an older version created."""
     con.execute(f"CREATE SCHEMA IF NOT EXISTS {SCHEMA}")
-    con.execute(
-        f"CREATE TABLE IF NOT EXISTS {QUARANTINE_TABLE} (source VARCHAR, source_file VARCHAR, "
-        "source_row BIGINT, reason VARCHAR, record VARCHAR)"
-    )
-    con.execute(
-        f"CREATE TABLE IF NOT EXISTS {FILES_TABLE} (source VARCHAR, source_file VARCHAR, "
-        "rows_read BIGINT, rows_filtered BIGINT, rows_quarantined BIGINT, rows_kept BIGINT)"
-    )
+    for table, columns in ((QUARANTINE_TABLE, QUARANTINE_COLUMNS), (FILES_TABLE, FILES_COLUMNS)):
+        typed = ", ".join(f"{name} {type_}" for name, type_ in columns)
+        con.execute(f"CREATE TABLE IF NOT EXISTS {table} ({typed})")
+        for name, type_ in columns:
+            con.execute(f"ALTER TABLE {table} ADD COLUMN IF NOT EXISTS {name} {type_}")
 
 
 def table_name(source: Source) -> str:
@@ -65,14 +106,18 @@ def ingest_source(
     config: SourcesConfig | None,
     now: dt.datetime | None = None,
     hashed: dict[str, str] | None = None,
-    before_final=None,
+    before_final: Callable[[duckdb.DuckDBPyConnection], None] | None = None,
+    suppress: Callable[[duckdb.DuckDBPyConnection], str | None] | None = None,
 ) -> IngestResult:
     """Rebuild `raw.<source>` from its configured files (an empty table when not configured).
 
     `hashed` maps columns to an SQL expression (with `{column}` for the typed value) stored
     instead of the value: a pseudonymised source's identifiers never reach the warehouse raw,
-    and its quarantined rows keep their position and reason but not the record's text.
+    and its quarantined rows keep their position and value-free rule but not the record's text.
     `before_final(con)` runs once the typed rows are in the temp table `_checked`.
+    `suppress(con)`, called next, returns an SQL condition over `_checked`'s columns (or None):
+    rows for which it is true (erased people) go neither to the table nor to quarantine, and
+    are only counted, per file, as `rows_suppressed`.
     """
     ensure_raw_schema(con)
     source_config = config.sources.get(source.name) if config else None
@@ -87,18 +132,23 @@ def ingest_source(
         f"CREATE TEMP TABLE _stage (file_idx INTEGER, ord BIGINT, keep BOOLEAN, {staged_cols})"
     )
     con.execute(
-        "CREATE TEMP TABLE _rejects (file_idx INTEGER, line BIGINT, reason VARCHAR, record VARCHAR)"
+        "CREATE TEMP TABLE _rejects (file_idx INTEGER, line BIGINT, reason VARCHAR, "
+        "record VARCHAR, rule VARCHAR)"
     )
-    header_lines = {}
+    header_lines, found = {}, {}
     for idx, path in enumerate(files):
-        header_lines[idx] = _stage_file(con, source_config, idx, path)
+        header_lines[idx], found[idx] = _stage_file(con, source_config, idx, path)
 
     names = {idx: source_config.display_name(p) for idx, p in enumerate(files)}
+    missing = _missing_columns(found)
     con.execute("DROP TABLE IF EXISTS _files")
-    con.execute("CREATE TEMP TABLE _files (file_idx INTEGER, source_file VARCHAR, header INTEGER)")
+    con.execute(
+        "CREATE TEMP TABLE _files (file_idx INTEGER, source_file VARCHAR, header INTEGER, "
+        "missing_columns VARCHAR[])"
+    )
     con.executemany(
-        "INSERT INTO _files VALUES (?, ?, ?)",
-        [(idx, names[idx], header_lines[idx]) for idx in names],
+        "INSERT INTO _files VALUES (?, ?, ?, ?)",
+        [(idx, names[idx], header_lines[idx], missing[idx]) for idx in names],
     )
     bounds = _timestamp_bounds(config, now)
     # Parsed and checked once into a table, not a view: the typed table, the quarantine and the
@@ -108,6 +158,8 @@ def ingest_source(
     con.execute("DROP TABLE _stage")  # the text copy is no longer needed: free its memory
     if before_final is not None:
         before_final(con)
+    _suppress(con, suppress(con) if suppress is not None else None)
+    _count_conflicts(con, source)
     if hashed and not fetch_one(con, "SELECT count(*) FROM _checked")[0]:
         # No rows, nothing to hash; DuckDB 2.0 also fails to bind the email expression over
         # an empty view ("BindBuiltinScalarFunction did not return a BoundFunctionExpression").
@@ -116,57 +168,194 @@ def ingest_source(
         con,
         source,
         _final_table_sql(source, hashed or {}),
-        _quarantine_sql(source, keep_record=not hashed),
+        # A pseudonymised source never stores a record's text, even when no row needs hashing.
+        _quarantine_sql(source, keep_record=not source.pseudonymised),
     )
     return _result(con, source, [names[i] for i in sorted(names)])
 
 
-def _stage_file(con: duckdb.DuckDBPyConnection, cfg: SourceConfig, idx: int, path: Path) -> int:
-    """Append one file's rows, as text with their position, to _stage; returns header lines."""
+def _suppress(con: duckdb.DuckDBPyConnection, condition: str | None) -> None:
+    """Count per file, then drop, the rows of `_checked` for which `condition` is true."""
+    con.execute("DROP TABLE IF EXISTS _suppressed")
+    if condition is None:
+        con.execute("CREATE TEMP TABLE _suppressed (file_idx INTEGER, n BIGINT)")
+        return
+    matched = f"coalesce(CAST(({condition}) AS BOOLEAN), false)"
+    con.execute(
+        "CREATE TEMP TABLE _suppressed AS SELECT file_idx, count(*) AS n FROM _checked "
+        f"WHERE {matched} GROUP BY file_idx"
+    )
+    con.execute(f"DELETE FROM _checked WHERE {matched}")
+
+
+def _count_conflicts(con: duckdb.DuckDBPyConnection, source: Source) -> None:
+    """Per file, the valid rows whose record id was also delivered with other content.
+
+    Rows that differ only in the source's own version columns (`dedup_order`, e.g. a CRM
+    contact's `updated_at`) are updates, not conflicts; rows without a key are never conflicts.
+    """
+    key = quote(source.key)
+    versions = [quote(order.split()[0]) for order in source.dedup_order]
+    content = ", ".join(quote(c.name) for c in source.columns)
+    window = f"PARTITION BY {', '.join([key, *versions])}"
+    con.execute("DROP TABLE IF EXISTS _conflicts")
+    con.execute(f"""
+        CREATE TEMP TABLE _conflicts AS
+        WITH valid AS (
+            SELECT * FROM _checked WHERE keep AND reason IS NULL AND {key} IS NOT NULL
+        ),
+        repeated AS (SELECT {key} FROM valid GROUP BY {key} HAVING count(*) > 1),
+        versions AS (
+            SELECT file_idx, hash({content}) AS h, min(hash({content})) OVER ({window}) AS lo,
+                   max(hash({content})) OVER ({window}) AS hi
+            FROM valid SEMI JOIN repeated USING ({key})
+        )
+        SELECT file_idx, count(*) AS n FROM versions WHERE lo <> hi GROUP BY file_idx
+    """)
+
+
+def _missing_columns(found: dict[int, set[str] | None]) -> dict[int, list[str]]:
+    """Per file, the optional contract columns it lacks that another file of the source has."""
+    anywhere = set().union(*(f for f in found.values() if f is not None))
+    return {
+        idx: sorted(anywhere - columns) if columns is not None else []
+        for idx, columns in found.items()
+    }
+
+
+def _stage_file(
+    con: duckdb.DuckDBPyConnection, cfg: SourceConfig, idx: int, path: Path
+) -> tuple[int, set[str] | None]:
+    """Append one file's rows, as text with their position, to _stage.
+
+    Returns the number of header lines and the optional contract columns the file itself
+    provides (None for an empty file, which has no columns to compare)."""
     fmt = cfg.file_format(path)
-    reader = _reader_sql(cfg, path, fmt, full_read=False)
+    if path.stat().st_size == 0:
+        return 0, None  # an empty file is zero rows; the asset warns about it
+    extra = {}
+    if fmt == "csv":
+        extra = _sniff_csv(cfg, path)
+    reader = _reader_sql(cfg, path, fmt, full_read=False, extra=extra)
     try:
         file_columns = [r[0] for r in con.execute(f"DESCRIBE SELECT * FROM {reader}").fetchall()]
     except duckdb.Error as exc:
         raise SourceConfigError(
-            f"Source '{cfg.name}': cannot read {path} as {fmt.upper()}: {_first_line(exc)}. "
+            f"Source '{cfg.name}': cannot read {path} as {fmt.upper()}: {_safe_error(exc)}. "
             f"Check that the file is complete and that `format`/`read_options` under "
             f"sources.{cfg.name} in sources.yaml match it."
-        ) from exc
-    selects = _column_selects(cfg, path, file_columns)
+        ) from None
+    header_ok = _looks_like_header(file_columns)
+    selects = _column_selects(cfg, path, file_columns, header_ok)
     keep = f"coalesce(CAST(({cfg.where}) AS BOOLEAN), false)" if cfg.where else "true"
-    _bind_or_explain(con, cfg, path, fmt, reader, selects, keep)
+    _bind_or_explain(con, cfg, path, fmt, reader, selects, keep, header_ok)
+    provided = {
+        c.name
+        for c in cfg.contract.columns
+        if not c.required and c.name not in cfg.columns and selects[c.name] != "NULL"
+    }
 
     if fmt == "csv":
         position = "ordinality"
-        source = f"{_reader_sql(cfg, path, fmt, full_read=True)} WITH ORDINALITY"
+        source = f"{_reader_sql(cfg, path, fmt, full_read=True, extra=extra)} WITH ORDINALITY"
     else:
         position = "file_row_number + 1"
         source = _reader_sql(cfg, path, fmt, full_read=True)
+    # Each mapping in parentheses: it was checked as one expression and must stay one.
     values = ", ".join(f"CAST(({expr}) AS VARCHAR)" for expr in selects.values())
     try:
         con.execute("DROP TABLE IF EXISTS _rej; DROP TABLE IF EXISTS _rej_scan")
         con.execute(f"INSERT INTO _stage SELECT {idx}, {position}, {keep}, {values} FROM {source}")
     except duckdb.Error as exc:
         raise SourceConfigError(
-            f"Source '{cfg.name}': reading {path} failed: {_first_line(exc)}. Check the file "
+            f"Source '{cfg.name}': reading {path} failed: {_safe_error(exc)}. Check the file "
             f"and the column mapping under sources.{cfg.name} in sources.yaml."
-        ) from exc
+        ) from None
     if fmt != "csv":
-        return 0
+        return 0, provided
     con.execute(
         # DuckDB reports one error per missing column of a short line: keep one per line.
         f"INSERT INTO _rejects SELECT {idx}, line, arg_min('unreadable line (' || "
-        "lower(error_type::VARCHAR) || '): ' || error_message, column_idx), any_value(csv_line) "
+        "lower(error_type::VARCHAR) || '): ' || error_message, column_idx), any_value(csv_line), "
+        "arg_min('unreadable line (' || lower(error_type::VARCHAR) || ')', column_idx) "
         "FROM _rej GROUP BY line"
     )
     header = cfg.read_options.get("header", True)
-    return int(bool(header)) + int(cfg.read_options.get("skip", 0))
+    return int(bool(header)) + int(cfg.read_options.get("skip", 0)), provided
 
 
-def _reader_sql(cfg: SourceConfig, path: Path, fmt: str, full_read: bool) -> str:
+def _sniff_csv(cfg: SourceConfig, path: Path) -> dict:
+    """Judge a CSV file's encoding and line endings from its first megabyte.
+
+    A file that is not UTF-8 (UTF-16 from Excel, Latin-1) and has no `encoding` read option is
+    a configuration error naming the encoding, so no garbled "header" is ever quoted. Mixed
+    CRLF/LF line endings, which DuckDB's sniffer rejects, are read in its non-strict mode.
+    Returns extra reader options."""
+    try:
+        if path.name.lower().endswith(".gz"):
+            with gzip.open(path, "rb") as fh:
+                head = fh.read(_SNIFF_BYTES)
+        elif path.name.lower().endswith(".zst"):
+            return {}
+        else:
+            with path.open("rb") as fh:
+                head = fh.read(_SNIFF_BYTES)
+    except (OSError, EOFError):
+        return {}  # DuckDB's reader says what is wrong with the file
+    extra = {}
+    if "encoding" not in cfg.read_options:
+        encoding = _detect_encoding(head)
+        if encoding is not None:
+            suggestion = "utf-16" if encoding.startswith("UTF-16") else "latin-1"
+            raise SourceConfigError(
+                f"Source '{cfg.name}': {path.name} is not UTF-8: it looks like {encoding}. "
+                f"Add `read_options: {{encoding: {suggestion}}}` under sources.{cfg.name} in "
+                f"sources.yaml, or save the file again as UTF-8 (CSV UTF-8 in Excel)."
+            )
+    crlf = head.count(b"\r\n")
+    if crlf and head.count(b"\n") > crlf and "strict_mode" not in cfg.read_options:
+        extra["strict_mode"] = False
+    return extra
+
+
+def _detect_encoding(head: bytes) -> str | None:
+    """None for UTF-8 (or plain ASCII); otherwise a name for the encoding the bytes look like."""
+    if head.startswith((b"\xff\xfe\x00\x00", b"\x00\x00\xfe\xff")):
+        return "UTF-32"
+    if head.startswith(b"\xff\xfe"):
+        return "UTF-16 (little-endian, with a byte-order mark)"
+    if head.startswith(b"\xfe\xff"):
+        return "UTF-16 (big-endian, with a byte-order mark)"
+    sample = head[:4096]
+    if sample and sample.count(b"\x00") * 4 >= len(sample):
+        even_zeros = sample[0::2].count(b"\x00")
+        odd_zeros = sample[1::2].count(b"\x00")
+        return "UTF-16 (big-endian)" if even_zeros > odd_zeros else "UTF-16 (little-endian)"
+    try:
+        codecs.getincrementaldecoder("utf-8")().decode(head, final=False)
+    except UnicodeDecodeError:
+        return "a single-byte encoding such as Latin-1 or Windows-1252, or binary data"
+    if b"\x00" in sample:
+        return "binary data, not text"
+    return None
+
+
+def _looks_like_header(columns: list[str]) -> bool:
+    """True when every name looks like a column name, so the list can be quoted in messages."""
+    return bool(columns) and all(_HEADER_NAME.match(c) for c in columns)
+
+
+def _safe_error(exc: Exception) -> str:
+    """DuckDB's first error line with every quoted part blanked: errors about a file's content
+    can quote its values ("Could not convert string 'ann@x.com' ...")."""
+    return _QUOTED.sub("'…'", _first_line(exc))
+
+
+def _reader_sql(
+    cfg: SourceConfig, path: Path, fmt: str, full_read: bool, extra: dict | None = None
+) -> str:
     """The DuckDB table function for one file: schema discovery, or the full positioned read."""
-    options = dict(cfg.read_options)
+    options = {**cfg.read_options, **(extra or {})}
     if fmt == "csv":
         options.setdefault("header", True)
         # Explicit defaults: DuckDB's sniffer can misjudge a file whose sample holds broken lines.
@@ -196,7 +385,9 @@ def _literal(value) -> str:
     return "'" + str(value).replace("'", "''") + "'"
 
 
-def _column_selects(cfg: SourceConfig, path: Path, file_columns: list[str]) -> dict[str, str]:
+def _column_selects(
+    cfg: SourceConfig, path: Path, file_columns: list[str], header_ok: bool = True
+) -> dict[str, str]:
     """The SQL feeding each contract column: its mapping, a same-named column, or NULL."""
     by_lower = {c.lower(): c for c in file_columns}
     selects = {}
@@ -208,11 +399,18 @@ def _column_selects(cfg: SourceConfig, path: Path, file_columns: list[str]) -> d
         elif column.required and not (
             column.name == cfg.contract.key and cfg.contract.key_optional
         ):
+            if header_ok:
+                seen = f"whose columns are: {', '.join(file_columns)}"
+            else:  # the first line is data, not names: never quote it
+                seen = (
+                    f"whose first line ({len(file_columns)} fields) does not look like a header "
+                    f"(if the file has none, set `read_options: {{header: false}}` and map "
+                    f"column0, column1, ...)"
+                )
             raise SourceConfigError(
                 f"Source '{cfg.name}': required column '{column.name}' ({column.meaning}) is "
-                f"neither mapped nor present in {path.name}, whose columns are: "
-                f"{', '.join(file_columns)}. Add `{column.name}: <your column or SQL expression>` "
-                f"under sources.{cfg.name}.columns in sources.yaml."
+                f"neither mapped nor present in {path.name}, {seen}. Add `{column.name}: <your "
+                f"column or SQL expression>` under sources.{cfg.name}.columns in sources.yaml."
             )
         else:
             selects[column.name] = "NULL"
@@ -220,7 +418,14 @@ def _column_selects(cfg: SourceConfig, path: Path, file_columns: list[str]) -> d
 
 
 def _bind_or_explain(
-    con, cfg: SourceConfig, path: Path, fmt: str, reader: str, selects: dict[str, str], keep: str
+    con,
+    cfg: SourceConfig,
+    path: Path,
+    fmt: str,
+    reader: str,
+    selects: dict[str, str],
+    keep: str,
+    header_ok: bool = True,
 ) -> None:
     """Check the mapping against the file's columns; on error, name the setting at fault."""
     try:
@@ -238,12 +443,15 @@ def _bind_or_explain(
         candidates.append(("where", cfg.where))
     for setting, expr in candidates:
         try:
-            con.execute(f"SELECT {expr} FROM {reader} LIMIT 0")
+            con.execute(f"SELECT ({expr}) FROM {reader} LIMIT 0")
         except duckdb.Error as exc:
+            # Binder errors name the file's columns ("Candidate bindings"): only worth showing,
+            # and only safe, when they are a real header's names.
+            detail = _first_line(exc) if header_ok else _safe_error(exc).split(" Candidate")[0]
             raise SourceConfigError(
                 f"Source '{cfg.name}': sources.{cfg.name}.{setting} = {expr!r} does not work on "
-                f"{path.name}: {_first_line(exc)}.{hint} Fix it in sources.yaml."
-            ) from exc
+                f"{path.name}: {detail}.{hint} Fix it in sources.yaml."
+            ) from None
     raise SourceConfigError(f"Source '{cfg.name}': the column mapping does not fit {path.name}.")
 
 
@@ -283,7 +491,19 @@ def _checked_sql(source: Source, cfg: SourceConfig, bounds: tuple[str, str]) -> 
     the parsing."""
     trimmed = {c.name: quote(f"_text_{c.name}") for c in source.columns}
     parsed = {c.name: quote(f"_value_{c.name}") for c in source.columns}
-    texts, typed, outputs, reasons = [], [], [], []
+    texts, typed, outputs, reasons, rules = [], [], [], [], []
+
+    def check(condition: str, rule: str, quoted: str | None = None) -> None:
+        """One contract rule. `rule` is its value-free text; `quoted`, SQL giving the offending
+        value as text, makes the stored reason `<column> <value> <rest of the rule>`."""
+        rules.append(f"CASE WHEN {condition} THEN {_literal(rule)} END")
+        if quoted is None or source.pseudonymised:  # a pseudonymised source never quotes
+            reason = _literal(rule)
+        else:
+            column, rest = rule.split(" ", 1)
+            reason = f"{_literal(column + ' ')} || {quoted} || {_literal(' ' + rest)}"
+        reasons.append(f"CASE WHEN {condition} THEN {reason} END")
+
     for column in source.columns:
         col, raw, value = quote(column.name), trimmed[column.name], parsed[column.name]
         texts.append(f"s.{col}, nullif(trim(s.{col}), '') AS {raw}")
@@ -295,38 +515,40 @@ def _checked_sql(source: Source, cfg: SourceConfig, bounds: tuple[str, str]) -> 
         )
         shown = f"'''' || left({raw}, 40) || ''''"
         if column.required and not (column.name == source.key and source.key_optional):
-            reasons.append(f"CASE WHEN {raw} IS NULL THEN '{column.name} is missing' END")
+            check(f"{raw} IS NULL", f"{column.name} is missing")
         if column.type != "VARCHAR":
-            word = _TYPE_WORDS[column.type]
-            reasons.append(
-                f"CASE WHEN {raw} IS NOT NULL AND {value} IS NULL "
-                f"THEN '{column.name} ' || {shown} || ' is not a {word}' END"
+            check(
+                f"{raw} IS NOT NULL AND {value} IS NULL",
+                f"{column.name} is not a {_TYPE_WORDS[column.type]}",
+                shown,
             )
         if column.type == "TIMESTAMP":
             low, high = bounds
-            reasons.append(
-                f"CASE WHEN {value} < TIMESTAMP '{low}' OR {value} > TIMESTAMP '{high}' "
-                f"THEN '{column.name} ' || {value}::VARCHAR || ' is outside {low} .. {high}' END"
+            check(
+                f"{value} < TIMESTAMP '{low}' OR {value} > TIMESTAMP '{high}'",
+                f"{column.name} is outside {low} .. {high}",
+                f"{value}::VARCHAR",
             )
         if column.accepted:
             allowed = ", ".join(_literal(a) for a in column.accepted)
-            reasons.append(
-                f"CASE WHEN {value} IS NOT NULL AND {value} NOT IN ({allowed}) THEN "
-                f"'{column.name} ' || {shown} || ' is not one of {', '.join(column.accepted)}' END"
+            check(
+                f"{value} IS NOT NULL AND {value} NOT IN ({allowed})",
+                f"{column.name} is not one of {', '.join(column.accepted)}",
+                shown,
             )
-        for bound, op, word in ((column.minimum, "<", "below"), (column.maximum, ">", "above")):
+        low, high = cfg.ranges.get(column.name, (column.minimum, column.maximum))
+        for bound, op, word in ((low, "<", "below"), (high, ">", "above")):
             if bound is not None:
-                reasons.append(
-                    f"CASE WHEN {value} {op} {bound} "
-                    f"THEN '{column.name} ' || {value}::VARCHAR || ' is {word} {bound:g}' END"
+                check(
+                    f"{value} {op} {float(bound)!r}",
+                    f"{column.name} is {word} {format_bound(bound)}",
+                    f"{value}::VARCHAR",
                 )
     for group in source.any_of:
         missing = " AND ".join(f"{trimmed[c]} IS NULL" for c in group)
-        reasons.append(f"CASE WHEN {missing} THEN 'needs at least one of {', '.join(group)}' END")
+        check(missing, f"needs at least one of {', '.join(group)}")
     for earlier, later in source.ordered:
-        reasons.append(
-            f"CASE WHEN {parsed[later]} < {parsed[earlier]} THEN '{later} is before {earlier}' END"
-        )
+        check(f"{parsed[later]} < {parsed[earlier]}", f"{later} is before {earlier}")
 
     raw_record = ", ".join(f"{quote(c.name)} := {quote(c.name)}" for c in source.columns)
     return f"""
@@ -347,10 +569,14 @@ def _checked_sql(source: Source, cfg: SourceConfig, bounds: tuple[str, str]) -> 
         ),
         texts AS (SELECT s.file_idx, s.ord, s.keep, {", ".join(texts)} FROM _stage s),
         typed AS (SELECT *, {", ".join(typed)} FROM texts),
-        judged AS (SELECT *, nullif(concat_ws('; ', {", ".join(reasons)}), '') AS reason FROM typed)
+        judged AS (
+            SELECT *, nullif(concat_ws('; ', {", ".join(reasons)}), '') AS reason,
+                   nullif(concat_ws('; ', {", ".join(rules)}), '') AS rule
+            FROM typed
+        )
         SELECT j.file_idx, p.source_file, p.source_row, j.keep,
                {", ".join(outputs)},
-               reason,
+               reason, rule,
                -- the original text, kept only for the rows that will be quarantined
                CASE WHEN j.keep AND reason IS NOT NULL
                     THEN to_json(struct_pack({raw_record}))::VARCHAR END AS record
@@ -408,21 +634,28 @@ def _quarantine_sql(source: Source, keep_record: bool = True) -> list[str]:
     name = _literal(source.name)
     record = "record" if keep_record else "NULL"
     rejected = "r.record" if keep_record else "NULL"
+    # DuckDB's own message for an unreadable line is kept only where records are kept.
+    rejected_reason = "r.reason" if keep_record else "r.rule"
+    quarantine_columns = ", ".join(column for column, _ in QUARANTINE_COLUMNS)
+    files_columns = ", ".join(column for column, _ in FILES_COLUMNS)
     return [
-        f"""INSERT INTO {QUARANTINE_TABLE}
-            SELECT {name}, source_file, source_row, reason, record FROM (
-                SELECT source_file, source_row, reason, {record} AS record FROM _checked
+        f"""INSERT INTO {QUARANTINE_TABLE} ({quarantine_columns})
+            SELECT {name}, source_file, source_row, reason, record, rule FROM (
+                SELECT source_file, source_row, reason, {record} AS record, rule FROM _checked
                 WHERE keep AND reason IS NOT NULL
                 UNION ALL
-                SELECT f.source_file, r.line, r.reason, {rejected}
+                SELECT f.source_file, r.line, {rejected_reason}, {rejected}, r.rule
                 FROM _rejects r JOIN _files f USING (file_idx)
             ) ORDER BY source_file, source_row""",
-        f"""INSERT INTO {FILES_TABLE}
+        f"""INSERT INTO {FILES_TABLE} ({files_columns})
             SELECT {name}, f.source_file,
-                   coalesce(c.n, 0) + coalesce(r.n, 0),
+                   coalesce(c.n, 0) + coalesce(r.n, 0) + coalesce(s.n, 0),
                    coalesce(c.filtered, 0),
                    coalesce(c.quarantined, 0) + coalesce(r.n, 0),
-                   coalesce(k.n, 0)
+                   coalesce(k.n, 0),
+                   coalesce(s.n, 0),
+                   coalesce(x.n, 0),
+                   f.missing_columns
             FROM _files f
             LEFT JOIN (SELECT file_idx, count(*) AS n, count(*) FILTER (NOT keep) AS filtered,
                               count(*) FILTER (keep AND reason IS NOT NULL) AS quarantined
@@ -431,6 +664,8 @@ def _quarantine_sql(source: Source, keep_record: bool = True) -> list[str]:
                 USING (file_idx)
             LEFT JOIN (SELECT source_file, count(*) AS n FROM {table_name(source)}
                        GROUP BY source_file) k USING (source_file)
+            LEFT JOIN _suppressed s USING (file_idx)
+            LEFT JOIN _conflicts x USING (file_idx)
             ORDER BY f.source_file""",
     ]
 
@@ -446,26 +681,71 @@ def _replace(con, source: Source, table_sql: str, bookkeeping: list[str] | None)
     replace_tables(con, statements)
 
 
+def rule_counts(con, source_name: str, limit: int = 10) -> list[tuple[str, int]]:
+    """The source's quarantined rows per value-free rule, most frequent first."""
+    return [
+        (str(rule), int(n))
+        for rule, n in con.execute(
+            f"SELECT r.rule, count(*) AS n FROM {QUARANTINE_TABLE} q, "
+            "unnest(string_split(q.rule, '; ')) AS r(rule) WHERE q.source = ? "
+            "GROUP BY r.rule ORDER BY n DESC, r.rule LIMIT ?",
+            [source_name, limit],
+        ).fetchall()
+    ]
+
+
+def rule_fix(source_name: str, rule: str) -> str:
+    """The setting (or action) that addresses a quarantine rule, for people reading the UI."""
+    where = f"sources.{source_name}"
+    column = rule.split(" ", 1)[0]
+    if rule.startswith("unreadable line"):
+        return f"the file, or `read_options` (delim, quote, ...) under {where}"
+    if " is outside " in rule:
+        return "`timestamp_min` / `timestamp_max_days_ahead` under `defaults:`"
+    if rule.endswith(" is not a timestamp"):
+        return f"`timestamp_format` or `columns.{column}` under {where}"
+    if " is below " in rule or " is above " in rule:
+        return f"`ranges: {{{column}: {{min: .., max: ..}}}}` under {where}"
+    if rule.endswith(" is missing") or rule.startswith("needs at least one of"):
+        return f"`columns` under {where} (map the column), or the feed"
+    if " is not one of " in rule:
+        return f"`columns.{column}` under {where} (e.g. a CASE expression), or the feed"
+    if " is not a " in rule:
+        return f"`columns.{column}` under {where} (e.g. a TRY_CAST), or the feed"
+    return "the feed (its values contradict each other)"
+
+
+def format_bound(value: float) -> str:
+    """A range bound as people write it: 0, 10000000, 1.5, 1e+30."""
+    number = float(value)
+    if number.is_integer() and abs(number) < 1e15:
+        return str(int(number))
+    return f"{number:g}"
+
+
 def _result(con, source: Source, files: list[str]) -> IngestResult:
-    name = _literal(source.name)
-    read, filtered, quarantined, kept = fetch_one(
-        con,
-        f"SELECT coalesce(sum(rows_read), 0), coalesce(sum(rows_filtered), 0), "
-        f"coalesce(sum(rows_quarantined), 0), coalesce(sum(rows_kept), 0) "
-        f"FROM {FILES_TABLE} WHERE source = {name}",
-    )
-    reasons = con.execute(
-        f"SELECT reason, count(*) AS n FROM {QUARANTINE_TABLE} WHERE source = {name} "
-        "GROUP BY reason ORDER BY n DESC, reason LIMIT 10"
+    rows = con.execute(
+        f"SELECT source_file, rows_read, rows_filtered, rows_quarantined, rows_kept, "
+        f"rows_suppressed, key_conflicts, missing_columns FROM {FILES_TABLE} "
+        "WHERE source = ? ORDER BY source_file",
+        [source.name],
     ).fetchall()
+    read, filtered, quarantined, kept, suppressed, conflicts = (
+        sum(int(r[i] or 0) for r in rows) for i in range(1, 7)
+    )
     return IngestResult(
         source=source.name,
         configured=True,
         files=files,
-        rows_read=int(read),
-        rows_filtered=int(filtered),
-        rows_quarantined=int(quarantined),
-        duplicates_removed=int(read - filtered - quarantined - kept),
-        rows_kept=int(kept),
-        top_reasons=[(r, int(n)) for r, n in reasons],
+        rows_read=read,
+        rows_filtered=filtered,
+        rows_quarantined=quarantined,
+        duplicates_removed=read - filtered - quarantined - kept - suppressed,
+        rows_kept=kept,
+        rows_suppressed=suppressed,
+        key_conflicts=conflicts,
+        top_reasons=rule_counts(con, source.name),
+        conflicts_by_file={r[0]: int(r[6]) for r in rows if r[6]},
+        missing_columns={r[0]: list(r[7]) for r in rows if r[7]},
+        empty_files=[r[0] for r in rows if not r[1]],
     )

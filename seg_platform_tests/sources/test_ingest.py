@@ -248,7 +248,7 @@ def test_reloading_the_same_files_gives_identical_tables(con, landing):
         ),
         (
             "version: 1\nsources:\n  orders:\n    path: orders/*.csv\n    colums: {}\n",
-            "unknown setting(s) colums",
+            "sources.orders.colums: unknown setting; the settings here are: path,",
         ),
         (
             ORDERS_YAML + "    columns:\n      order_ts: 'NULL'\n      order_id: nope_col\n",
