@@ -158,3 +158,46 @@ def replace_partition(
         )
     replace_tables(con, statements)
     return note
+
+
+def rewrite_without_free_blocks(database: Path | str) -> int:
+    """Rewrite the warehouse file so that no byte of a deleted row is left in it; its new size.
+
+    DuckDB leaves deleted rows in freed blocks of the file until they happen to be reused. A
+    fresh file filled with `COPY FROM DATABASE` holds only live rows; it replaces the old one
+    with an atomic rename, so a run killed midway leaves the old file whole. The caller must
+    hold the only connection to the file (the platform's single writer) and have closed it.
+    """
+    path = Path(database)
+    fresh = path.with_name(path.name + ".rewrite")
+    for leftover in (fresh, fresh.with_name(fresh.name + ".wal")):
+        leftover.unlink(missing_ok=True)
+    with connect(path) as con:  # replays and folds any WAL into the file first
+        con.execute("CHECKPOINT")
+    con = duckdb.connect()
+    try:
+        limit = os.environ.get(MEMORY_LIMIT_ENV)
+        if limit:
+            con.execute("SET memory_limit = ?", [limit])
+        con.execute("SET enable_progress_bar = false")
+        # Spill next to the warehouse (as its own connections do), never into the cwd.
+        con.execute(f"SET temp_directory = {_string(str(path) + '.tmp')}")
+        con.execute(f"ATTACH {_string(str(path))} AS old_warehouse (READ_ONLY)")
+        con.execute(f"ATTACH {_string(str(fresh))} AS new_warehouse")
+        con.execute("COPY FROM DATABASE old_warehouse TO new_warehouse")
+        con.execute("DETACH new_warehouse")
+        con.execute("DETACH old_warehouse")
+    except BaseException:
+        con.close()
+        fresh.unlink(missing_ok=True)
+        raise
+    con.close()
+    with open(fresh, "rb+") as handle:
+        os.fsync(handle.fileno())
+    os.replace(fresh, path)
+    path.with_name(path.name + ".wal").unlink(missing_ok=True)
+    return path.stat().st_size
+
+
+def _string(value: str) -> str:
+    return "'" + value.replace("'", "''") + "'"

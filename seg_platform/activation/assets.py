@@ -18,7 +18,12 @@ import polars as pl
 
 from seg_platform.activation import audiences as aud
 from seg_platform.partitions import monthly_partitions
-from seg_platform.resources import ActivationConfig, PredictionsConfig, WarehouseResource
+from seg_platform.resources import (
+    ActivationConfig,
+    IdentityConfig,
+    PredictionsConfig,
+    WarehouseResource,
+)
 from seg_platform.segmentation.tracking import MlflowResource
 from seg_platform.sources.assets import markdown
 from seg_platform.sql_models.project import month_parameters
@@ -70,12 +75,15 @@ def erasure(
     context: dg.AssetExecutionContext,
     warehouse: WarehouseResource,
     activation: ActivationConfig,
+    identity: IdentityConfig,
 ):
     from seg_platform.activation.config import load_destinations
-    from seg_platform.activation.erasure import ERASED, erase
+    from seg_platform.activation.erasure import erase
+    from seg_platform.sources.suppression import ERASED, salted
+    from seg_platform.warehouse import rewrite_without_free_blocks
 
     with warehouse.get_connection() as con:
-        result = erase(con, context.run_id)
+        result = erase(con, context.run_id, identity.rules())
         republished = 0
         if result.feeds_touched and table_exists(con, "activation", "published_feeds"):
             destinations = {d.name: d for d in load_destinations(activation.destinations or None)}
@@ -89,14 +97,20 @@ def erasure(
                 republished += _write_feed_files(
                     con, activation, destinations.get(destination), destination, as_of_date
                 )
+        (salt,) = fetch_one(con, "SELECT salt FROM privacy.salt")
+        hashed = salted(salt, "sha256(id_type || ':' || value)")
         (left,) = fetch_one(
             con,
-            "SELECT count(*) FROM identity.identity_map WHERE sha256(id_type || ':' || value) "
+            f"SELECT count(*) FROM identity.identity_map WHERE {hashed} "
             f"IN (SELECT identifier_sha256 FROM {ERASED})",
         )
+    # Deleted rows stay in the file's freed blocks: rewrite it so that no byte of them is left.
+    rewritten = result.total_rows > 0
+    size = rewrite_without_free_blocks(warehouse.path) if rewritten else None
     context.log.info(
         f"erasure: {result.requests} request(s), {result.profiles} person(s) erased, "
         f"{result.total_rows:,} rows deleted"
+        + (f"; warehouse rewritten without free blocks ({size / 1e6:,.1f} MB)" if size else "")
     )
     yield dg.MaterializeResult(
         metadata={
@@ -105,6 +119,7 @@ def erasure(
             "persons_erased": result.profiles,
             "rows_deleted": result.total_rows,
             "feed_files_rewritten": republished,
+            "warehouse_rewritten": rewritten,
             "rows_deleted_by_table": markdown(
                 pl.DataFrame(
                     sorted(result.rows_deleted.items()), schema=["table", "rows"], orient="row"

@@ -37,10 +37,9 @@ from seg_platform.identity.build import (
     VALUES,
 )
 from seg_platform.sources.contract import SOURCES
+from seg_platform.sources.suppression import ERASED, SCHEMA, ensure_privacy_tables, salted
 from seg_platform.warehouse import fetch_one, quote, replace_tables, table_exists
 
-SCHEMA = "privacy"
-ERASED = f"{SCHEMA}.erased_identifiers"
 LOG = f"{SCHEMA}.erasure_log"
 REQUESTS = "raw.erasure_requests"
 _SKIP_SCHEMAS = ("raw", "identity", SCHEMA)
@@ -61,43 +60,46 @@ class ErasureResult:
         return sum(self.rows_deleted.values())
 
 
-def ensure_tables(con) -> None:
-    con.execute(f"CREATE SCHEMA IF NOT EXISTS {SCHEMA}")
-    con.execute(f"CREATE TABLE IF NOT EXISTS {ERASED} (identifier_sha256 VARCHAR PRIMARY KEY)")
+def ensure_tables(con) -> str:
+    """The privacy tables, created if missing; the warehouse's salt."""
+    salt = ensure_privacy_tables(con)
     con.execute(
         f"CREATE TABLE IF NOT EXISTS {LOG} (request_id VARCHAR, requested_at TIMESTAMP, "
         "first_erased_run VARCHAR, persons BIGINT, rows_erased BIGINT)"
     )
+    return salt
 
 
 def _request_hashes_sql() -> str:
     columns = [c.name for c in SOURCES["erasure_requests"].columns if c.identifier]
     return " UNION ALL ".join(
-        f"SELECT request_id, requested_at, {quote(c)} AS h FROM {REQUESTS} "
+        f"SELECT request_id, requested_at, {quote(c)} AS hs FROM {REQUESTS} "
         f"WHERE {quote(c)} IS NOT NULL"
         for c in columns
     )
 
 
-def find_erased(con) -> int:
+def find_erased(con, salt: str) -> int:
     """Temp tables `_req` (request, hash), `_erased_profiles`, `_erased_values` (the profiles'
-    normalised identifiers) and `_erased_raw` (every raw spelling of them). Persons found."""
+    normalised identifiers, with their salted hash `hs`) and `_erased_raw` (every raw spelling
+    of them). Persons found."""
     has_requests = table_exists(con, "raw", "erasure_requests")
     requests = _request_hashes_sql() if has_requests else (
         "SELECT NULL::VARCHAR AS request_id, NULL::TIMESTAMP AS requested_at, "
-        "NULL::VARCHAR AS h WHERE false"
+        "NULL::VARCHAR AS hs WHERE false"
     )  # fmt: skip
     con.execute(f"CREATE OR REPLACE TEMP TABLE _req AS {requests}")
     con.execute(f"""
         CREATE OR REPLACE TEMP TABLE _map_hashed AS
-        SELECT id_type, value, profile_id, sha256(id_type || ':' || value) AS h FROM {MAP}""")
+        SELECT *, {salted(salt, "h")} AS hs FROM (
+            SELECT id_type, value, profile_id, sha256(id_type || ':' || value) AS h FROM {MAP})""")
     con.execute(f"""
         CREATE OR REPLACE TEMP TABLE _erased_profiles AS
         SELECT DISTINCT profile_id FROM _map_hashed
-        WHERE h IN (SELECT h FROM _req) OR h IN (SELECT identifier_sha256 FROM {ERASED})""")
+        WHERE hs IN (SELECT hs FROM _req) OR hs IN (SELECT identifier_sha256 FROM {ERASED})""")
     con.execute("""
         CREATE OR REPLACE TEMP TABLE _erased_values AS
-        SELECT id_type, value, h FROM _map_hashed
+        SELECT id_type, value, h, hs FROM _map_hashed
         WHERE profile_id IN (SELECT profile_id FROM _erased_profiles)""")
     con.execute(f"""
         CREATE OR REPLACE TEMP TABLE _erased_raw AS
@@ -122,17 +124,21 @@ def _count(con, sql: str) -> int:
     return int(fetch_one(con, f"SELECT count(*) FROM ({sql})")[0])
 
 
-def erase(con, run_id: str) -> ErasureResult:
-    """Find the persons to erase and delete them everywhere in the warehouse (module doc)."""
-    ensure_tables(con)
+def erase(con, run_id: str, rules=None) -> ErasureResult:
+    """Find the persons to erase and delete them everywhere in the warehouse (module doc).
+
+    `rules` (identity rules) normalise the words of quarantined records that could not be
+    parsed, to find erased identifiers in them; without, the defaults."""
+    salt = ensure_tables(con)
     result = ErasureResult()
-    persons = find_erased(con)
+    persons = find_erased(con, salt)
     result.requests = _count(con, "SELECT DISTINCT request_id FROM _req")
     result.requests_matched = _count(
-        con, "SELECT DISTINCT request_id FROM _req JOIN _map_hashed USING (h)"
+        con, "SELECT DISTINCT request_id FROM _req JOIN _map_hashed USING (hs)"
     )
     result.profiles = persons
-    if not persons:
+    quarantined = _erased_in_quarantine(con, salt, rules)
+    if not persons and not quarantined:
         _log(con, run_id, result)
         return result
 
@@ -159,9 +165,10 @@ def erase(con, run_id: str) -> ErasureResult:
     if table_exists(con, "raw", "quarantine"):
         delete(
             "raw.quarantine",
-            "record IS NOT NULL AND EXISTS (SELECT 1 FROM _erased_raw e WHERE "
+            "record IS NOT NULL AND (EXISTS (SELECT 1 FROM _erased_raw e WHERE "
             f"length(trim(e.raw_value)) >= {_MIN_QUARANTINE_MATCH} AND "
-            "contains(lower(record), lower(trim(e.raw_value))))",
+            "contains(lower(record), lower(trim(e.raw_value)))) "
+            "OR (source, source_file, source_row) IN (SELECT * FROM _erased_quarantine))",
         )
 
     # Identity tables.
@@ -200,11 +207,46 @@ def erase(con, run_id: str) -> ErasureResult:
         delete(table, f"profile_id {in_profiles}")
 
     statements.append(
-        (ERASED, f"INSERT OR IGNORE INTO {ERASED} SELECT DISTINCT h FROM _erased_values")
+        (ERASED, f"INSERT OR IGNORE INTO {ERASED} SELECT DISTINCT hs FROM _erased_values")
     )
     replace_tables(con, statements)
     _log(con, run_id, result)
     return result
+
+
+def _erased_in_quarantine(con, salt: str, rules) -> int:
+    """Temp table `_erased_quarantine` (source, source_file, source_row): quarantined records
+    holding a word that normalises to an erased identifier. Such a record never reached the
+    identity graph (it could not be parsed, or its person was erased in an earlier run), so
+    only its text can say whose it is. Phones written with spaces are not recognised."""
+    con.execute(
+        "CREATE OR REPLACE TEMP TABLE _erased_quarantine "
+        "(source VARCHAR, source_file VARCHAR, source_row BIGINT)"
+    )
+    if not table_exists(con, "raw", "quarantine"):
+        return 0
+    from seg_platform.identity.build import identifier_hash_sql
+    from seg_platform.identity.rules import IdentityRules
+
+    rules = rules or IdentityRules()
+    types = sorted({c.identifier for s in SOURCES.values() for c in s.columns if c.identifier})
+    hashes = " UNION ALL ".join(
+        f"SELECT q.*, {salted(salt, identifier_hash_sql(rules, t, 'q.word'))} AS hs FROM w q"
+        for t in types
+        if t != "phone"
+    )
+    con.execute(f"""
+        INSERT INTO _erased_quarantine
+        WITH w AS (
+            SELECT DISTINCT source, source_file, source_row, word FROM (
+                SELECT source, source_file, source_row,
+                       unnest(regexp_split_to_array(record, '[\\s,;|"{{}}\\[\\]]+')) AS word
+                FROM raw.quarantine WHERE record IS NOT NULL)
+            WHERE length(word) >= {_MIN_QUARANTINE_MATCH})
+        SELECT DISTINCT source, source_file, source_row FROM ({hashes})
+        WHERE hs IN (SELECT identifier_sha256 FROM {ERASED}) OR hs IN (
+            SELECT hs FROM _erased_values)""")
+    return int(fetch_one(con, "SELECT count(*) FROM _erased_quarantine")[0])
 
 
 def _aggregate_statements(con) -> list[tuple[str, str]]:
@@ -270,7 +312,7 @@ def _log(con, run_id: str, result: ErasureResult) -> None:
         f"""INSERT INTO {LOG}
             SELECT r.request_id, any_value(r.requested_at), ?,
                    count(DISTINCT m.profile_id), ?
-            FROM _req r LEFT JOIN _map_hashed m USING (h)
+            FROM _req r LEFT JOIN _map_hashed m USING (hs)
             WHERE r.request_id NOT IN (SELECT request_id FROM {LOG})
             GROUP BY r.request_id""",
         [run_id, result.total_rows],

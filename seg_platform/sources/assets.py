@@ -211,22 +211,25 @@ def file_check_results(source: Source, result: IngestResult) -> list[dg.AssetChe
 
 def pseudonymising(source: Source, identity: IdentityConfig | None) -> dict:
     """For a pseudonymised source, the `ingest_source` arguments that store each identifier
-    as its SHA-256 (`identity.build.identifier_hash_sql`), so raw values are never stored."""
+    as its salted SHA-256 (`sources.suppression.salted_identifier_sql`), so raw values are
+    never stored, and the hashes cannot be matched against a list of emails hashed elsewhere."""
     if not source.pseudonymised:
         return {}
-    from seg_platform.identity.build import fill_phone_table, identifier_hash_sql
+    from seg_platform.identity.build import fill_phone_table
+    from seg_platform.sources.suppression import ensure_privacy_tables, salted_identifier_sql
 
     rules = (identity or IdentityConfig()).rules()
     phones = [quote(c.name) for c in source.columns if c.identifier == "phone"]
 
     def prepare(con) -> None:
+        ensure_privacy_tables(con)
         union = " UNION ALL ".join(f"SELECT {c} FROM _checked" for c in phones) or (
             "SELECT NULL::VARCHAR"
         )
         fill_phone_table(con, rules, union)
 
     hashed = {
-        c.name: identifier_hash_sql(rules, c.identifier, "{column}")
+        c.name: salted_identifier_sql(rules, c.identifier, "{column}")
         for c in source.columns
         if c.identifier
     }

@@ -13,6 +13,7 @@ import dagster as dg
 from seg_platform.identity.assets import SPECS as IDENTITY_SPECS
 from seg_platform.identity.build import SCHEMA as IDENTITY_SCHEMA
 from seg_platform.partitions import monthly_partitions
+from seg_platform.previews import masked_preview
 from seg_platform.resources import WarehouseResource
 from seg_platform.sources.assets import markdown
 from seg_platform.sources.contract import SOURCES
@@ -107,7 +108,7 @@ def build_model_asset(model: Model, models: dict[str, Model]) -> dg.AssetsDefini
             except SqlModelError as exc:
                 raise dg.Failure(description=str(exc), allow_retries=False) from None
             where = f" WHERE {PARTITION_COLUMN} = '{result.month}'" if result.month else ""
-            preview = con.sql(f"SELECT * FROM {model.table}{where} LIMIT 5").pl()
+            preview = masked_preview(con, f"SELECT * FROM {model.table}{where}")
         context.log.info(f"{model.table}: {result.rows:,} rows in {result.seconds} s")
         metadata = {
             "dagster/row_count": dg.MetadataValue.int(result.rows),

@@ -1,0 +1,137 @@
+"""Erasure is physical and durable: after the run that processes a request, no byte of the
+person is left anywhere under the platform home, and no later run can bring them back."""
+
+import duckdb
+import polars as pl
+import pytest
+
+from seg_platform.runner import run_pipeline
+
+REQUEST_HEADER = "request_id,requested_at,email,phone,user_id,crm_id,customer_key\n"
+
+
+def _frame(home, sql, params=None) -> pl.DataFrame:
+    with duckdb.connect(str(home.warehouse), read_only=True) as con:
+        return con.sql(sql, params=params).pl()
+
+
+def _person(home, target: str) -> dict[str, list[str]]:
+    """Every byte string that identifies the person: identifiers as the sources spelled them
+    and as the identity graph normalised them, the profile id and the record ids. Only strings
+    that belong to nobody else (not part of any other record's id or identifier), so a hit
+    means the person, not a namesake."""
+    identifiers = _frame(
+        home,
+        """SELECT DISTINCT m.value, v.raw_value FROM identity.identity_map m
+           LEFT JOIN identity.identifier_values v USING (id_type, value)
+           WHERE m.profile_id = ?""",
+        [target],
+    )
+    values = {v for v in identifiers["value"]} | {
+        s for v in identifiers["raw_value"] if v for s in (v, v.strip())
+    }
+    records = set(
+        _frame(
+            home,
+            "SELECT DISTINCT record_key FROM identity.record_profiles WHERE profile_id = ?",
+            [target],
+        )["record_key"]
+    )
+    others = _frame(
+        home,
+        """SELECT record_key AS s FROM identity.record_profiles WHERE profile_id <> ?
+           UNION ALL SELECT v.raw_value FROM identity.identifier_values v
+           JOIN identity.identity_map m USING (id_type, value) WHERE m.profile_id <> ?""",
+        [target, target],
+    )["s"].to_list()
+    others_text = "\x00".join(o for o in others if o)
+
+    def own(strings) -> list[str]:
+        return sorted(s for s in strings if len(s) >= 6 and s not in others_text)
+
+    return {"profile": [target], "identifiers": own(values), "records": own(records)}
+
+
+def _bytes_left(root, needles: list[str]) -> list[tuple[str, str]]:
+    """(file, needle) for every file under `root` holding one of the needles, byte by byte, in
+    the spelling given and lower-cased."""
+    forms = {n: {n.encode(), n.lower().encode(), n.encode("utf-16-le")} for n in needles}
+    hits = []
+    for path in sorted(root.rglob("*")):
+        if not path.is_file():
+            continue
+        data = path.read_bytes()
+        hits += [
+            (str(path.relative_to(root)), n) for n, fs in forms.items() if any(f in data for f in fs)
+        ]
+    return hits
+
+
+def _request(landing, rows: list[str]) -> None:
+    (landing / "erasure_requests" / "erasure_requests.csv").write_text(
+        REQUEST_HEADER + "".join(f"{r}\n" for r in rows)
+    )
+
+
+@pytest.fixture
+def target(demo_copy):
+    """A customer of the demo's December with at least five kinds of identifier, in feeds."""
+    home, landing = demo_copy
+    profile = _frame(
+        home,
+        """SELECT f.profile_id FROM activation.feed_members f
+           JOIN identity.identity_map m USING (profile_id)
+           WHERE f.destination = 'email_platform' GROUP BY 1
+           HAVING count(DISTINCT m.id_type) >= 5 ORDER BY 1 LIMIT 1""",
+    )["profile_id"][0]
+    person = _person(home, profile)
+    email = _frame(
+        home,
+        "SELECT min(value) AS e FROM identity.identity_map WHERE profile_id = ? "
+        "AND id_type = 'email'",
+        [profile],
+    )["e"][0]
+    return home, landing, profile, person, email
+
+
+def test_no_byte_of_an_erased_person_is_left_under_the_home(target):
+    home, landing, profile, person, email = target
+    needles = [n for kind in person.values() for n in kind]
+    assert len(person["identifiers"]) >= 5 and len(person["records"]) >= 5
+    assert _bytes_left(home.root, needles), "the person must be on disk before the request"
+
+    _request(landing, [f"req_bytes_1,2026-01-05 10:00:00,  {email.upper()} ,,,,"])
+    assert run_pipeline(months=1) == 0
+
+    assert _bytes_left(home.root, needles) == []
+    log = _frame(home, "SELECT request_id, persons FROM privacy.erasure_log")
+    assert log.rows() == [("req_bytes_1", 1)]
+
+
+def test_a_malformed_request_never_brings_an_erased_person_back(target):
+    home, landing, profile, person, email = target
+    _request(landing, [f"req_dur_1,2026-01-05 10:00:00,{email},,,,"])
+    assert run_pipeline(months=0 or 1) == 0
+    assert _bytes_left(home.root, person["identifiers"]) == []
+
+    # Next run: the landing files still hold the person (they are the company's), and a second
+    # request is malformed (no identifier at all, and a date that is not one).
+    _request(
+        landing,
+        [
+            f"req_dur_1,2026-01-05 10:00:00,{email},,,,",
+            "req_dur_2,not-a-date,,,,,",
+        ],
+    )
+    run_pipeline(months=1)
+    # The person's rows were suppressed at load: never written, not merely deleted later.
+    counts = _frame(
+        home, "SELECT sum(rows_suppressed) AS n FROM raw.source_files WHERE source <> 'erasure_requests'"
+    )
+    assert counts["n"][0] > 0
+    assert _bytes_left(home.root, person["identifiers"] + person["profile"]) == []
+    quarantined = _frame(
+        home, "SELECT reason, record FROM raw.quarantine WHERE source = 'erasure_requests'"
+    )
+    assert quarantined.height == 1 and quarantined["record"][0] is None
+    assert "requested_at" in quarantined["reason"][0]
