@@ -50,6 +50,9 @@ def markdown(frame: pl.DataFrame) -> dg.MetadataValue:
         tbl_rows=-1,
         tbl_cols=-1,
         fmt_str_lengths=80,
+        # Without a width, polars wraps wide tables inside cells, which breaks the Markdown
+        # rows and splits values across lines.
+        tbl_width_chars=65_000,
     ):
         return dg.MetadataValue.md(str(frame))
 
