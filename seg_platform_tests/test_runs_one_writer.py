@@ -24,17 +24,14 @@ def test_a_second_run_says_who_holds_the_warehouse(tmp_path, company):  # noqa: 
         text=True,
     )
     try:
-        lock = home.root / run_guard.LOCK_FILE
+        # Wait until the first command's Dagster run executes (not on a file of ours, so that
+        # the test shows what the old code did: a second run that started and failed).
         deadline = time.monotonic() + 120
-        holder = {}
-        while not holder.get("run_id"):
-            assert first.poll() is None, first.communicate()
-            assert time.monotonic() < deadline, "the first run never took the home"
-            time.sleep(0.1)
-            try:
-                holder = json.loads(lock.read_text() or "{}")
-            except (OSError, ValueError):
-                holder = {}
+        with dg.DagsterInstance.from_config(str(home.dagster_home)) as instance:
+            while not instance.get_runs(dg.RunsFilter(statuses=[dg.DagsterRunStatus.STARTED])):
+                assert first.poll() is None, first.communicate()
+                assert time.monotonic() < deadline, "the first run never started"
+                time.sleep(0.1)
         second = subprocess.run(
             [sys.executable, "-m", "seg_platform.cli", "run", "--last-months", "1"],
             env=env,
@@ -50,6 +47,7 @@ def test_a_second_run_says_who_holds_the_warehouse(tmp_path, company):  # noqa: 
     lines = second.stderr.strip().splitlines()
     assert len(lines) == 1 and "Traceback" not in second.stderr, second.stderr
     assert lines[0].startswith("error: the warehouse is in use by run "), lines[0]
+    holder = json.loads((home.root / run_guard.LOCK_FILE).read_text())
     assert "`seg-platform run`" in lines[0] and f"since {holder['since']}" in lines[0]
     with dg.DagsterInstance.from_config(str(home.dagster_home)) as instance:
         runs = instance.get_runs()
