@@ -36,6 +36,7 @@ from seg_platform.warehouse import (
     replace_tables,
     table_exists,
 )
+from seg_platform.yaml_files import config_errors_as_failures, sql_string
 
 LIFT = "activation.lift"
 TRIGGERS = "activation.survey_triggers"
@@ -192,8 +193,9 @@ def activation_audiences(
     from seg_platform.activation.config import load_destinations
     from seg_platform.predictions.overlays import check_columns, evaluate, load_overlays
 
-    destinations = load_destinations(activation.destinations or None)
-    families = load_overlays(predictions.overlays or None)
+    with config_errors_as_failures():
+        destinations = load_destinations(activation.destinations or None)
+        families = load_overlays(predictions.overlays or None)
     as_of_date = month_parameters(context.partition_key)["as_of_date"]
     with warehouse.get_connection() as con:
         aud.ensure_tables(con)
@@ -203,9 +205,10 @@ def activation_audiences(
                 f"No segments for {context.partition_key}: build the month's segments first.",
                 allow_retries=False,
             )
-        check_columns(families, signals.columns, predictions.overlays or None)
-        frame_to_temp_table(con, "_signals", signals)
-        overlays = evaluate(con, families, "_signals", predictions.overlays or None)
+        with config_errors_as_failures():
+            check_columns(families, signals.columns, predictions.overlays or None)
+            frame_to_temp_table(con, "_signals", signals)
+            overlays = evaluate(con, families, "_signals", predictions.overlays or None)
         if table_exists(con, "identity", "profiled_consent"):
             consent_sql = aud.consent_status_sql()
         else:
@@ -266,7 +269,7 @@ def activation_audiences(
 def audience_checks(con, as_of_date: dt.date, destinations) -> list[dg.AssetCheckResult]:
     """The blocking checks, each recomputed from the source tables (not from the statuses)."""
     day = [as_of_date]
-    channel = " ".join(f"WHEN '{d.name}' THEN '{d.consent_channel}'" for d in destinations)
+    channel = aud.channel_case(destinations)
     (opted_out,) = fetch_one(
         con,
         f"""SELECT count(*) FROM (
@@ -324,7 +327,7 @@ def audience_checks(con, as_of_date: dt.date, destinations) -> list[dg.AssetChec
         fetch_one(
             con,
             f"SELECT count(*) FROM {aud.FEED} WHERE as_of_date = ? AND destination IN "
-            f"({', '.join(repr(h) for h in hashed)}) AND ({raw_cols} OR {not_hex})",
+            f"({', '.join(map(sql_string, hashed))}) AND ({raw_cols} OR {not_hex})",
             day,
         )
         if hashed
@@ -389,7 +392,8 @@ def _write_feed_files(con, activation: ActivationConfig, destination, name: str,
     )
     frame_to_temp_table(con, "_published", frame)
     replace_tables(con, [(aud.PUBLISHED, f"""DELETE FROM {aud.PUBLISHED}
-        WHERE destination = '{name}' AND as_of_date = DATE '{as_of_date}'"""),
+        WHERE destination = {sql_string(name)}
+          AND as_of_date = DATE {sql_string(as_of_date.isoformat())}"""),
         (aud.PUBLISHED, f"INSERT INTO {aud.PUBLISHED} FROM _published")])  # fmt: skip
     return len(written)
 
@@ -419,7 +423,8 @@ def activation_feeds(
 ):
     from seg_platform.activation.config import load_destinations
 
-    destinations = load_destinations(activation.destinations or None)
+    with config_errors_as_failures():
+        destinations = load_destinations(activation.destinations or None)
     as_of_date = month_parameters(context.partition_key)["as_of_date"]
     root = activation.folder()
     with warehouse.get_connection() as con:
@@ -431,7 +436,7 @@ def activation_feeds(
                 f"CREATE OR REPLACE VIEW activation.{quote('feed_' + d.name)} AS "
                 f"SELECT as_of_date, profile_id, audience_kind, audience, segment_id, "
                 f"segment_name, action_type, action, {ids} FROM {aud.FEED} "
-                f"WHERE destination = '{d.name}'"
+                f"WHERE destination = {sql_string(d.name)}"
             )
         published = fetch_frame(
             con,
@@ -490,35 +495,36 @@ def survey_triggers(
     activation: ActivationConfig,
 ):
     from seg_platform.activation.config import check_survey_columns, load_surveys
+    from seg_platform.predictions.overlays import condition_sql
 
-    surveys = load_surveys(activation.surveys or None)
+    with config_errors_as_failures():
+        surveys = load_surveys(activation.surveys or None)
     as_of_date = month_parameters(context.partition_key)["as_of_date"]
     with warehouse.get_connection() as con:
         signals = aud.build_signals(con, as_of_date)
-        check_survey_columns(surveys, signals.columns, activation.surveys or None)
+        with config_errors_as_failures():
+            check_survey_columns(surveys, signals.columns, activation.surveys or None)
         frame_to_temp_table(con, "_signals", signals)
         has_history = table_exists(con, "activation", "survey_triggers")
         parts = []
         for s in surveys:
             themes = (
-                "AND s.segment_theme IN (" + ", ".join(f"'{t}'" for t in s.segments) + ")"
+                "AND s.segment_theme IN (" + ", ".join(map(sql_string, s.segments)) + ")"
                 if s.segments else ""
             )  # fmt: skip
             cooldown = (
                 f"AND s.profile_id NOT IN (SELECT profile_id FROM {TRIGGERS} WHERE survey_id = "
-                f"'{s.id}' AND as_of_date < $d AND as_of_date > $d - INTERVAL {s.cooldown_days} "
-                "DAY)"
+                f"{sql_string(s.id)} AND as_of_date < $d AND as_of_date > $d - INTERVAL "
+                f"{int(s.cooldown_days)} DAY)"
                 if has_history else ""
             )  # fmt: skip
-            question = s.question.replace("'", "''")
-            trigger = s.trigger.replace("'", "''")
             parts.append(f"""
                 SELECT CAST($d AS DATE) AS as_of_date, s.profile_id, s.segment_id,
-                       s.segment_name, '{s.id}' AS survey_id, '{question}' AS question,
-                       '{trigger}' AS trigger
+                       s.segment_name, {sql_string(s.id)} AS survey_id,
+                       {sql_string(s.question)} AS question, {sql_string(s.trigger)} AS trigger
                 FROM _signals s JOIN {aud.GROUPS} g
                   ON g.profile_id = s.profile_id AND g.as_of_date = $d AND g."group" = 'treatment'
-                WHERE ({s.when}) {themes} {cooldown}""")
+                WHERE ({condition_sql(s.when, "s")}) {themes} {cooldown}""")
         con.execute(
             f"CREATE OR REPLACE TEMP TABLE _triggers AS "
             f"SELECT * FROM ({' UNION ALL '.join(parts)}) ORDER BY survey_id, profile_id",
@@ -564,26 +570,36 @@ UNTRIGGERED = "(not triggered by the platform)"
 @dg.asset(
     group_name="activation",
     kinds={"duckdb"},
+    partitions_def=monthly_partitions,
     deps=["survey_triggers", "survey_responses", "identity_map", "erasure"],
     check_specs=[
         dg.AssetCheckSpec(
             "every_response_accounted_for", asset="survey_report", blocking=False,
-            description="Responses in the report (matched to a trigger, answered without one, "
-            "or from someone the identity graph does not know) add up to the raw responses.",
+            description="Responses in the month's report (matched to a trigger, answered "
+            "without one, or from someone the identity graph does not know), plus those "
+            "answering surveys asked after the month, add up to the raw responses.",
         )
     ],
-    description="Survey answers by survey, trigger and segment: customers asked, responses, "
-    "response rate, mean score (0-10 questions) and the most common answer. A response counts "
-    f"for the customer's latest trigger of that survey within the response window; others are "
-    f"reported under '{UNTRIGGERED}' with the customer's segment. Table "
-    "`activation.survey_report`.",
+    description="Survey answers by survey, trigger and segment, as of each month: customers "
+    "asked up to the month's end, their responses so far, response rate, mean score (0-10 "
+    "questions) and the most common answer. A response counts for the customer's latest "
+    "trigger of that survey within the response window (responses to surveys asked after the "
+    f"month belong to a later month's report); others are reported under '{UNTRIGGERED}' "
+    "with the customer's segment. Built in the monthly job right after `survey_triggers`, so "
+    "one run reports the triggers it has just written. Table `activation.survey_report`, one "
+    "partition per `as_of_date`.",
 )  # fmt: skip
 def survey_report(
     context: dg.AssetExecutionContext,
     warehouse: WarehouseResource,
     activation: ActivationConfig,
 ):
+    # This report used to be a current table in the refresh job, which runs before the
+    # monthly job: it reported the triggers of the *previous* run (none on the first run), so
+    # the same inputs gave 4 rows on one run and 16 on the next. As a monthly asset it runs
+    # after survey_triggers and reads only months up to its own.
     days = int(activation.survey_response_days)
+    as_of_date = month_parameters(context.partition_key)["as_of_date"]
     with warehouse.get_connection() as con:
         aud.ensure_tables(con)
         has_triggers = table_exists(con, "activation", "survey_triggers")
@@ -606,6 +622,8 @@ def survey_report(
             if table_exists(con, "segments", "segment_assignments")
             else "NULL"
         )
+        # Matched against every trigger, so an answer to a later month's survey is not taken
+        # for an untriggered one; it is left to that month's report.
         con.execute(f"""
             CREATE OR REPLACE TEMP TABLE _matched AS
             SELECT r.response_id, r.survey_id, r.score, r.answer, r.profile_id,
@@ -616,52 +634,75 @@ def survey_report(
             ASOF LEFT JOIN {sent} t
               ON t.profile_id = r.profile_id AND t.survey_id = r.survey_id
              AND r.responded_at >= t.sent""")
-        con.execute(f"""
+        con.execute(
+            f"""
             CREATE OR REPLACE TEMP TABLE _resp AS
             SELECT m.*,
-                   CASE WHEN in_window THEN trigger ELSE '{UNTRIGGERED}' END AS trigger_label,
+                   CASE WHEN in_window THEN trigger ELSE {sql_string(UNTRIGGERED)} END
+                       AS trigger_label,
                    coalesce(CASE WHEN in_window THEN trigger_segment END, {latest_segment},
                             '(no segment)') AS segment_name
             FROM _matched m
-            WHERE m.profile_id IS NOT NULL""")
-        replace_tables(con, [(REPORT, f"""
-            CREATE OR REPLACE TABLE {REPORT} AS
+            WHERE m.profile_id IS NOT NULL
+              AND (in_window IS NOT TRUE OR triggered_as_of <= $d)""",
+            {"d": as_of_date},
+        )
+        con.execute(
+            f"""
+            CREATE OR REPLACE TEMP TABLE _report AS
             WITH asked AS (
                 SELECT survey_id, trigger AS trigger_label, segment_name, count(*) AS asked
-                FROM {triggers} GROUP BY ALL),
+                FROM {triggers} WHERE as_of_date <= $d GROUP BY ALL),
             answered AS (
                 SELECT survey_id, trigger_label, segment_name, count(*) AS responses,
                        round(avg(score), 2) AS mean_score, mode(answer) AS top_answer,
                        count(*) FILTER (score >= 9) AS promoters,
                        count(*) FILTER (score <= 6) AS detractors
                 FROM _resp GROUP BY ALL)
-            SELECT survey_id, trigger_label AS trigger, segment_name,
-                   coalesce(asked, 0) AS asked, coalesce(responses, 0) AS responses,
+            SELECT CAST($d AS DATE) AS as_of_date, survey_id, trigger_label AS trigger,
+                   segment_name, coalesce(asked, 0) AS asked,
+                   coalesce(responses, 0) AS responses,
                    CASE WHEN asked > 0 THEN round(coalesce(responses, 0) / asked, 4) END
                        AS response_rate,
                    mean_score, top_answer,
                    CASE WHEN survey_id = 'nps' AND responses > 0
                         THEN round(100.0 * (promoters - detractors) / responses, 1) END AS nps
             FROM asked FULL JOIN answered USING (survey_id, trigger_label, segment_name)
-            ORDER BY survey_id, trigger, segment_name""")])  # fmt: skip
-        report = fetch_frame(con, f"FROM {REPORT}")
+            ORDER BY survey_id, trigger, segment_name""",
+            {"d": as_of_date},
+        )
+        replace_partition(con, REPORT, "_report", "as_of_date", as_of_date)
+        report = fetch_frame(
+            con, f"SELECT * EXCLUDE (as_of_date) FROM {REPORT} WHERE as_of_date = ?", [as_of_date]
+        )
         (raw,) = fetch_one(con, "SELECT count(*) FROM raw.survey_responses") if table_exists(
             con, "raw", "survey_responses") else (0,)  # fmt: skip
         (unknown,) = fetch_one(con, f"SELECT count(*) FROM {responses} WHERE profile_id IS NULL")
+        (later,) = fetch_one(
+            con,
+            "SELECT count(*) FROM _matched WHERE profile_id IS NOT NULL AND in_window "
+            "AND triggered_as_of > $d",
+            {"d": as_of_date},
+        )
+        con.execute("DROP TABLE _matched; DROP TABLE _resp; DROP TABLE _report")
     reported = int(report["responses"].sum()) if report.height else 0
     yield dg.MaterializeResult(
         metadata={
             "dagster/row_count": report.height,
             "responses": reported,
             "responses_from_unknown_persons": unknown,
+            "responses_to_later_months": later,
             "report": markdown(report.head(30)),
         }
     )
     yield dg.AssetCheckResult(
         check_name="every_response_accounted_for",
-        passed=reported + unknown == raw,
-        metadata={"raw_responses": raw, "reported": reported, "unknown_person": unknown},
-    )
+        passed=reported + unknown + later == raw,
+        metadata={
+            "raw_responses": raw, "reported": reported, "unknown_person": unknown,
+            "to_later_months": later,
+        },
+    )  # fmt: skip
 
 
 # ------------------------------------------------------------------------------------------

@@ -450,8 +450,9 @@ def test_survey_answers_are_reported_by_trigger_and_segment(demo_copy):
     (landing / "survey_responses" / "survey_responses_2026-01.csv").write_text(
         "\n".join(lines) + "\n"
     )
-    result, checks = _materialize(["survey_responses", *SPECS, "survey_report"], partition=None)
-    assert result.success and checks == {"every_response_accounted_for": True}
+    result, checks = _materialize(["survey_responses", *SPECS, "survey_report"])
+    assert result.success and checks["every_response_accounted_for"], checks
+    assert all(checks.values()), checks
     report = _frame(home, "FROM activation.survey_report WHERE survey_id = 'nps'")
     matched = report.filter(pl.col("trigger") == "repeat purchase")
     by_segment = answering.group_by("segment_name").len()
@@ -561,3 +562,26 @@ def test_default_activation_files_load():
     assert {s.id for s in load_surveys()} == {
         "setup_blocker", "pricing_hesitation", "churn_reason", "nps",
     }  # fmt: skip
+
+
+def test_a_bad_destinations_file_fails_the_step_as_a_user_error(home, tmp_path):
+    """The step fails with Dagster's `Failure` (no retry) whose text is the file's error
+    lines, so the UI and the CLI summary show the mistake, not a traceback."""
+    from seg_platform.resources import ActivationConfig
+
+    bad = tmp_path / "destinations.yaml"
+    bad.write_text("destinations:\n  d:\n    consent_channel: fax\n    identifiers: [email]\n")
+    resources = {**defs.resources, "activation": ActivationConfig(destinations=str(bad))}
+    assets = [a for a in defs.assets if any(k.path[-1] == "activation_feeds" for k in a.keys)]
+    result = dg.materialize(
+        assets, partition_key=DECEMBER, resources=resources, selection=["activation_feeds"],
+        raise_on_error=False,
+    )  # fmt: skip
+    assert not result.success
+    (failure,) = [e for e in result.all_events if e.event_type_value == "STEP_FAILURE"]
+    error = failure.step_failure_data.error
+    assert error.cls_name == "Failure"
+    assert failure.step_failure_data.user_failure_data.description == (
+        f"{bad}: destinations.d.consent_channel: Input should be 'email', 'sms', 'ads', "
+        "'in_app' or 'crm', not 'fax'"
+    )
