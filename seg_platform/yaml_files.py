@@ -52,7 +52,7 @@ def read_yaml(path: Path, error: type[Exception], what: str):
         raise error(f"{path}: cannot read the {what}: {exc}") from exc
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
-        where = f"line {mark.line + 1}, column {mark.column + 1}" if mark else "(top)"
+        where = f"line {mark.line + 1}, column {mark.column + 1}" if mark else "top level"
         problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
         raise error(f"{path}: {where}: not valid YAML: {problem}") from None
     except UnicodeDecodeError as exc:
@@ -64,7 +64,7 @@ def load_model(path: Path, model: type[M], error: type[Exception], what: str) ->
     data = read_yaml(path, error, what)
     if not isinstance(data, dict):
         fields = ", ".join(f"`{f}:`" for f in model.model_fields if f != "version")
-        raise error(f"{path}: (top): the {what} file must be a mapping with {fields}")
+        raise error(f"{path}: top level: the {what} file must be a mapping with {fields}")
     try:
         return model.model_validate(data)
     except ValidationError as exc:
@@ -79,7 +79,7 @@ def format_errors(path: Path, exc: ValidationError, model: type[BaseModel]) -> s
         key_error = bool(loc) and loc[-1] == "[key]"
         if key_error:
             loc = loc[:-1]
-        where = dotted(loc) or "(top)"
+        where = dotted(loc) or "top level"
         lines.append(f"{path}: {where}: {_message(err, loc, model, key_error)}")
     return "\n".join(dict.fromkeys(lines))
 

@@ -156,7 +156,7 @@ STOLEN_YAML = STOLEN.replace("'", "''")
          "families.x: `otherwise` only applies to an exclusive family"),
         ("families:\n  x:\n    rules:\n      - {name: a, when: 'x > 1', colour: red}",
          r"families.x.rules\[0\].colour: unknown setting; the settings here are: name, when"),
-        ("", r"\(top\): the overlays file must be a mapping with `families:`"),
+        ("", "top level: the overlays file must be a mapping with `families:`"),
         ("families: [\n", "line 2, column 1: not valid YAML"),
         # Names become SQL strings: only lower_case identifiers, no trailing newline either.
         (f"families:\n  x:\n    exclusive: true\n    otherwise: '{STOLEN_YAML}'\n    rules:\n"
