@@ -62,7 +62,9 @@ def _bytes_left(root, needles: list[str]) -> list[tuple[str, str]]:
             continue
         data = path.read_bytes()
         hits += [
-            (str(path.relative_to(root)), n) for n, fs in forms.items() if any(f in data for f in fs)
+            (str(path.relative_to(root)), n)
+            for n, fs in forms.items()
+            if any(f in data for f in fs)
         ]
     return hits
 
@@ -111,7 +113,7 @@ def test_no_byte_of_an_erased_person_is_left_under_the_home(target):
 def test_a_malformed_request_never_brings_an_erased_person_back(target):
     home, landing, profile, person, email = target
     _request(landing, [f"req_dur_1,2026-01-05 10:00:00,{email},,,,"])
-    assert run_pipeline(months=0 or 1) == 0
+    assert run_pipeline(months=1) == 0
     assert _bytes_left(home.root, person["identifiers"]) == []
 
     # Next run: the landing files still hold the person (they are the company's), and a second
@@ -126,7 +128,8 @@ def test_a_malformed_request_never_brings_an_erased_person_back(target):
     run_pipeline(months=1)
     # The person's rows were suppressed at load: never written, not merely deleted later.
     counts = _frame(
-        home, "SELECT sum(rows_suppressed) AS n FROM raw.source_files WHERE source <> 'erasure_requests'"
+        home,
+        "SELECT sum(rows_suppressed) AS n FROM raw.source_files WHERE source <> 'erasure_requests'",
     )
     assert counts["n"][0] > 0
     assert _bytes_left(home.root, person["identifiers"] + person["profile"]) == []
