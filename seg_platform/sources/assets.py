@@ -152,7 +152,7 @@ def file_check_results(source: Source, result: IngestResult) -> list[dg.AssetChe
     warn = dg.AssetCheckSeverity.WARN
     conflicts = result.conflicts_by_file
     missing = result.missing_columns
-    empty = result.empty_files
+    empty = [] if source.empty_is_normal else result.empty_files
     return [
         dg.AssetCheckResult(
             check_name=CONFLICTS_CHECK,
@@ -197,7 +197,12 @@ def file_check_results(source: Source, result: IngestResult) -> list[dg.AssetChe
             passed=not empty,
             severity=warn,
             description=(
-                "Every file has rows."
+                (
+                    f"{len(result.empty_files)} file(s) have only a header, which is normal "
+                    f"for {source.name} (a delivery with nothing to report)."
+                    if result.empty_files
+                    else "Every file has rows."
+                )
                 if not empty
                 else f"{len(empty)} file(s) have no rows (empty, or a header only): "
                 f"{', '.join(empty[:10])}{' ...' if len(empty) > 10 else ''}. Check that the "

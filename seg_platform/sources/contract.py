@@ -50,6 +50,9 @@ class Source:
     # (None: `defaults.max_quarantine_share`); only `sources.<name>.max_quarantine_share` in
     # sources.yaml overrides it.
     max_quarantine_share: float | None = None
+    # True: a file with only a header is a normal delivery (a month without erasure requests),
+    # so `no_empty_files` does not warn about it.
+    empty_is_normal: bool = False
 
     @property
     def column_names(self) -> list[str]:
@@ -334,6 +337,7 @@ ERASURE_REQUESTS = Source(
     pseudonymised=True,
     # A malformed request is quarantined; it must never stop the valid ones from taking effect.
     max_quarantine_share=1.0,
+    empty_is_normal=True,
     any_of=(("email", "phone", "user_id", "crm_id", "customer_key"),),
     columns=(
         _c("request_id", V, "Id of the request.", required=True),

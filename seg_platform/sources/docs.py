@@ -100,7 +100,8 @@ binary data stops the source with a message naming the encoding it looks like an
 `read_options: {{encoding: utf-16}}` (or `latin-1`) under the source, or save the file again as
 UTF-8. No content of the file is quoted. A file that mixes CRLF and LF line endings loads as
 usual. An empty (0-byte) file is zero rows: the load goes on, and the advisory check
-`no_empty_files` names it (a file with only a header counts as empty too).
+`no_empty_files` names it (a file with only a header counts as empty too, except for
+`erasure_requests`, where a month without requests is normal).
 
 **Plausible ranges.** Every numeric contract column has a plausible range; a value outside it
 is quarantined (`amount is above 10000000`), so a broken export (`1e23`, `1e308`) cannot swamp
