@@ -83,11 +83,14 @@ def erasure(
     from seg_platform.sources.suppression import ERASED, salted
     from seg_platform.warehouse import rewrite_without_free_blocks
 
+    # Read before anything is deleted: a mistake in destinations.yaml stops the step here, and
+    # the request takes effect on the next run (suppression at load keeps the person out).
+    with config_errors_as_failures():
+        destinations = {d.name: d for d in load_destinations(activation.destinations or None)}
     with warehouse.get_connection() as con:
         result = erase(con, context.run_id, identity.rules())
         republished = 0
         if result.feeds_touched and table_exists(con, "activation", "published_feeds"):
-            destinations = {d.name: d for d in load_destinations(activation.destinations or None)}
             published = set(
                 con.execute(f"SELECT DISTINCT destination, as_of_date FROM {aud.PUBLISHED}")
                 .fetchall()

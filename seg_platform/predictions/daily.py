@@ -168,10 +168,12 @@ def score_the_day(
     from seg_platform.predictions.data import day_parameters, known_features
     from seg_platform.predictions.overlays import check_columns, evaluate, load_overlays
     from seg_platform.segmentation.assets import feature_columns
+    from seg_platform.yaml_files import config_errors_as_failures
 
     day = dt.date.fromisoformat(context.partition_key)
     params = day_parameters(day)
-    families = load_overlays(predictions.overlays or None)
+    with config_errors_as_failures():
+        families = load_overlays(predictions.overlays or None)
     mlflow_tracking.setup(mlflow_tracking.predictions_experiment)
     client = mlflow_tracking.client()
     with warehouse.get_connection() as con:
@@ -261,9 +263,10 @@ def score_the_day(
             "profile_id", "segment_id", "segment_name", "churn_probability", "purchase_probability"
         )
         signals = features.join(scored, on="profile_id", maintain_order="left")
-        check_columns(families, signals.columns, predictions.overlays or None)
-        frame_to_temp_table(con, "_signals", signals)
-        overlays = evaluate(con, families, "_signals", predictions.overlays or None)
+        with config_errors_as_failures():
+            check_columns(families, signals.columns, predictions.overlays or None)
+            frame_to_temp_table(con, "_signals", signals)
+            overlays = evaluate(con, families, "_signals", predictions.overlays or None)
         overlays = overlays.with_columns(as_of_date=pl.lit(day)).select(
             "as_of_date", "profile_id", "family", "overlay"
         )

@@ -212,10 +212,12 @@ def segment_tables(
     from seg_platform.segments.report import report_html
     from seg_platform.sql_models.assets import SQL_ROOT
     from seg_platform.sql_models.project import load_project
+    from seg_platform.yaml_files import config_errors_as_failures
 
     params = month_parameters(context.partition_key)
     as_of_date, month = params["as_of_date"], context.partition_key[:7]
-    playbook = load_playbook(segmentation.playbook or None)
+    with config_errors_as_failures():
+        playbook = load_playbook(segmentation.playbook or None)
     meanings = {
         r["feature"]: r["meaning"] for r in catalog_frame(load_project(SQL_ROOT)).to_dicts()
     }

@@ -564,24 +564,47 @@ def test_default_activation_files_load():
     }  # fmt: skip
 
 
-def test_a_bad_destinations_file_fails_the_step_as_a_user_error(home, tmp_path):
-    """The step fails with Dagster's `Failure` (no retry) whose text is the file's error
-    lines, so the UI and the CLI summary show the mistake, not a traceback."""
-    from seg_platform.resources import ActivationConfig
+BAD_CONFIG_FILES = {
+    # asset: (resource, field, file text, partition, start of the step's error text)
+    "activation_feeds": (
+        "activation", "destinations",
+        "destinations:\n  d:\n    consent_channel: fax\n    identifiers: [email]\n", DECEMBER,
+        "destinations.d.consent_channel: Input should be 'email', 'sms', 'ads', 'in_app' or "
+        "'crm', not 'fax'",
+    ),
+    "erasure": (
+        "activation", "destinations",
+        "destinations:\n  d:\n    consent_channel: fax\n    identifiers: [email]\n", None,
+        "destinations.d.consent_channel: Input should be",
+    ),
+    "segment_assignments": (
+        "segmentation", "playbook", "actions:\n  default:\n    type: shout\n", DECEMBER,
+        "actions.default",
+    ),
+    "customer_overlays": (
+        "predictions", "overlays", "families: [1, 2]\n", "2025-12-31", "families",
+    ),
+}  # fmt: skip
 
-    bad = tmp_path / "destinations.yaml"
-    bad.write_text("destinations:\n  d:\n    consent_channel: fax\n    identifiers: [email]\n")
-    resources = {**defs.resources, "activation": ActivationConfig(destinations=str(bad))}
-    assets = [a for a in defs.assets if any(k.path[-1] == "activation_feeds" for k in a.keys)]
+
+@pytest.mark.parametrize("asset", BAD_CONFIG_FILES)
+def test_a_bad_configuration_file_fails_the_step_as_a_user_error(home, tmp_path, asset):
+    """The step fails with Dagster's `Failure` (no retry) whose text is the file's error
+    lines, so the UI and the CLI summary show the mistake, not a traceback; nothing is read or
+    deleted before the file is checked."""
+    resource, field, text, partition, expected = BAD_CONFIG_FILES[asset]
+    bad = tmp_path / "bad.yaml"
+    bad.write_text(text)
+    configured = type(defs.resources[resource])(**{field: str(bad)})
+    resources = {**defs.resources, resource: configured}
+    assets = [a for a in defs.assets if any(k.path[-1] == asset for k in a.keys)]
     result = dg.materialize(
-        assets, partition_key=DECEMBER, resources=resources, selection=["activation_feeds"],
-        raise_on_error=False,
+        assets, partition_key=partition, resources=resources,
+        selection=[k for a in assets for k in a.keys], raise_on_error=False,
     )  # fmt: skip
     assert not result.success
     (failure,) = [e for e in result.all_events if e.event_type_value == "STEP_FAILURE"]
-    error = failure.step_failure_data.error
-    assert error.cls_name == "Failure"
-    assert failure.step_failure_data.user_failure_data.description == (
-        f"{bad}: destinations.d.consent_channel: Input should be 'email', 'sms', 'ads', "
-        "'in_app' or 'crm', not 'fax'"
-    )
+    assert failure.step_failure_data.error.cls_name == "Failure"
+    description = failure.step_failure_data.user_failure_data.description
+    assert description.startswith(f"{bad}: {expected}"), description
+    assert "Traceback" not in description
