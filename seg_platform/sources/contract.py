@@ -148,6 +148,23 @@ CRM_CONTACTS = Source(
         _c("phone", V, "Phone number as entered (any format).", identifier="phone"),
         _c("first_name", V, "Given name."),
         _c("last_name", V, "Family name."),
+        _c(
+            "full_name",
+            V,
+            "The whole name, for a CRM that does not split it: used for matching when "
+            "first_name and last_name are both empty (first word as given name, last word as "
+            "family name).",
+        ),
+        _c(
+            "date_of_birth",
+            V,
+            "Date of birth as YYYY-MM-DD or YYYYMMDD (map other formats with an SQL "
+            "expression, e.g. `strftime(strptime(dob, '%d/%m/%Y'), '%Y-%m-%d')`); a value that "
+            "is not a real date is ignored for matching.",
+        ),
+        _c("address", V, "Street address (number and street) as entered."),
+        _c("postcode", V, "Postal code as entered (any case or spacing)."),
+        _c("city", V, "City or town."),
         _c("company", V, "Company name."),
         _c("role", V, "Job role."),
         _c("country", V, "Country code or name."),
