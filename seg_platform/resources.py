@@ -67,6 +67,9 @@ class IdentityConfig(dg.ConfigurableResource):
     match_rate_floor: float = 0.5
     probabilistic: bool = True
     probabilistic_threshold: float = 0.9
+    dedup_max_cluster_size: int = 50
+    dedup_min_density: float = 0.25
+    max_refused_link_share: float = 0.2
 
     def rules(self) -> IdentityRules:
         blocked = {k: tuple(v) for k, v in DEFAULT_BLOCKED.items()}
@@ -83,6 +86,9 @@ class IdentityConfig(dg.ConfigurableResource):
             match_rate_floor=self.match_rate_floor,
             probabilistic=self.probabilistic,
             probabilistic_threshold=self.probabilistic_threshold,
+            dedup_max_cluster_size=self.dedup_max_cluster_size,
+            dedup_min_density=self.dedup_min_density,
+            max_refused_link_share=self.max_refused_link_share,
         )
 
 

@@ -59,6 +59,10 @@ class IdentityResult:
     splits: int = 0
     largest_component: int = 0
     seconds: dict[str, float] = field(default_factory=dict)
+    # The probabilistic model: columns compared, prior, EM sessions, match weights (linkage).
+    linkage: dict = field(default_factory=dict)
+    # Links by rule and what became of them: {(rule, status): edges}.
+    links: dict[tuple[str, str], int] = field(default_factory=dict)
 
 
 def identifier_columns(source: Source, rules: IdentityRules) -> list[tuple[str, str]]:
@@ -99,7 +103,7 @@ def build_identity(
     _combinations(con, rules)
     lap("combinations")
     _nodes_and_edges(con, rules)
-    result.probabilistic_edges = _probabilistic_edges(con, rules)
+    result.probabilistic_edges = _probabilistic_edges(con, rules, result)
     lap("edges")
     _resolve_graph(con, rules, result)
     lap("components")
@@ -115,6 +119,12 @@ def build_identity(
         f"{PROFILES})",
     )
     result.profiles, result.identifiers, result.edges, result.blocked_values = stats[:4]
+    result.links = {
+        (rule, status): n
+        for rule, status, n in con.execute(
+            f"SELECT rule, status, count(*) FROM {EDGES} GROUP BY ALL ORDER BY ALL"
+        ).fetchall()
+    }
     result.largest_component = int(stats[4] or 0)
     return result
 
@@ -339,7 +349,7 @@ def _nodes_and_edges(con, rules: IdentityRules) -> None:
                a.id_type AS left_type, a.value AS left_value,
                i.id_type AS right_type, i.value AS right_value,
                sum(c.n)::BIGINT AS records, min(c.first_seen) AS first_seen,
-               max(c.last_seen) AS last_seen
+               max(c.last_seen) AS last_seen, NULL::VARCHAR AS refused
         FROM _combo_ids i
         JOIN _anchor a USING (combo_id)
         JOIN _combos c USING (combo_id)
@@ -348,26 +358,48 @@ def _nodes_and_edges(con, rules: IdentityRules) -> None:
     """)
 
 
-def _probabilistic_edges(con, rules: IdentityRules) -> int:
-    """CRM contacts left alone by hard identifiers, matched by Splink, become `probabilistic`
-    crm_id edges.
+# Common street words and their abbreviations, so "12 Wallaby Place" and "12 wallaby pl" agree.
+_STREET_WORDS = {
+    "street": "st", "road": "rd", "avenue": "ave", "av": "ave", "drive": "dr", "place": "pl",
+    "lane": "ln", "court": "ct", "crescent": "cres", "boulevard": "blvd", "terrace": "tce",
+    "highway": "hwy", "square": "sq", "parade": "pde", "close": "cl",
+}  # fmt: skip
+# A person column is compared when at least this share of contacts fill it.
+PERSON_COLUMN_MIN_FILL = 0.01
 
-    A contact is alone ("orphan") when no identifier linked to it was seen outside the CRM: a
-    person entered a second time with a typo and another email. Only orphans are compared, each
-    with every other contact and with each other, so the work grows with the orphans, not with
-    the square of the CRM.
-    """
-    if not rules.probabilistic:
-        return 0
-    orphans = _orphan_crm_ids(con)
-    if not orphans:
-        return 0
-    frame_to_temp_table(con, "_orphans", pl.DataFrame({"crm_value": orphans}))
-    contacts = con.sql("""
-        SELECT r.crm_id AS unique_id, lower(trim(r.first_name)) AS first_name,
-               lower(trim(r.last_name)) AS last_name, e.value AS email, p.value AS phone,
-               lower(trim(r.company)) AS company, lower(trim(r.role)) AS role,
-               lower(trim(r.country)) AS country,
+
+def _contacts_sql() -> str:
+    """Every CRM contact with its normalised person attributes (docs/sources.md)."""
+    address = "regexp_replace(lower(r.address), '[^a-z0-9]+', ' ', 'g')"
+    for word, short in _STREET_WORDS.items():
+        address = f"regexp_replace({address}, '\\b{word}\\b', '{short}', 'g')"
+    full = "trim(regexp_replace(lower(r.full_name), '\\s+', ' ', 'g'))"
+    # "Smith, John" is family name first; otherwise the first word is the given name.
+    first_of_full = (
+        f"CASE WHEN {full} LIKE '%,%' THEN trim(split_part({full}, ',', 2)) "
+        f"ELSE split_part({full}, ' ', 1) END"
+    )
+    last_of_full = (
+        f"CASE WHEN {full} LIKE '%,%' THEN trim(split_part({full}, ',', 1)) "
+        f"ELSE list_last(string_split({full}, ' ')) END"
+    )
+    dob = "trim(r.date_of_birth)"
+    split = "r.first_name IS NULL AND r.last_name IS NULL"
+    return f"""
+        SELECT r.crm_id AS unique_id,
+               nullif(lower(trim(CASE WHEN {split} THEN {first_of_full}
+                                     ELSE r.first_name END)), '') AS first_name,
+               nullif(lower(trim(CASE WHEN {split} AND {full} LIKE '% %'
+                                     THEN {last_of_full} ELSE r.last_name END)), '') AS last_name,
+               strftime(coalesce(try_strptime({dob}, '%Y-%m-%d'), try_strptime({dob}, '%Y%m%d'))
+                        ::DATE, '%Y%m%d') AS date_of_birth,
+               nullif(trim(regexp_replace({address}, '\\s+', ' ', 'g')), '') AS address,
+               nullif(lower(regexp_replace(r.postcode, '\\s+', '', 'g')), '') AS postcode,
+               nullif(lower(trim(r.city)), '') AS city,
+               e.value AS email, p.value AS phone,
+               nullif(lower(trim(r.company)), '') AS company,
+               nullif(lower(trim(r.role)), '') AS role,
+               nullif(lower(trim(r.country)), '') AS country,
                c.value IN (SELECT crm_value FROM _orphans) AS orphan
         FROM raw.crm_contacts r
         JOIN _values c ON c.id_type = 'crm_id' AND c.raw_value = r.crm_id
@@ -375,38 +407,108 @@ def _probabilistic_edges(con, rules: IdentityRules) -> int:
         LEFT JOIN _values p ON p.id_type = 'phone' AND p.raw_value = r.phone
         WHERE c.value IS NOT NULL
         ORDER BY unique_id
-    """).pl()
+    """
+
+
+def _probabilistic_edges(con, rules: IdentityRules, result: IdentityResult) -> int:
+    """CRM contacts left alone by hard identifiers, matched by Splink, become `probabilistic`
+    crm_id edges; the deduplication's safeguards refuse some (`refused`, with the reason).
+
+    A contact is alone ("orphan") when no identifier linked to it was seen outside the CRM: a
+    person entered a second time with a typo and another email. Only orphans are compared, each
+    with every other contact and with each other, so the work grows with the orphans, not with
+    the square of the CRM. The model's comparisons and blocking follow the person columns the
+    contacts fill (`linkage.person_spec`).
+    """
+    if not rules.probabilistic:
+        return 0
+    orphans = _orphan_crm_ids(con)
+    if not orphans:
+        return 0
+    frame_to_temp_table(con, "_orphans", pl.DataFrame({"crm_value": orphans}))
+    contacts = con.sql(_contacts_sql()).pl()
     alone = contacts.filter(pl.col("orphan")).drop("orphan")
     others = contacts.filter(~pl.col("orphan")).drop("orphan")
     if alone.height == 0 or contacts.height < 10:
         return 0
-    from seg_platform.identity.linkage import CRM_CONTACTS_SPEC, predict_links
+    from seg_platform.identity.linkage import person_spec, predict_links
 
-    spec = dataclasses.replace(CRM_CONTACTS_SPEC, threshold=rules.probabilistic_threshold)
+    filled = contacts.drop("unique_id", "orphan").select(
+        (pl.all().is_not_null().mean() >= PERSON_COLUMN_MIN_FILL) & (pl.all().n_unique() > 2)
+    )
+    present = [c for c in filled.columns if filled[c][0]]
+    result.linkage["columns"] = present
+    spec = person_spec(present, rules.probabilistic_threshold)
     found = []
     if others.height:
         found.append(
             predict_links(
-                [alone, others],
+                [alone.select("unique_id", *present), others.select("unique_id", *present)],
                 dataclasses.replace(spec, link_type="link_only"),
                 id_column="unique_id",
             )
         )
     if alone.height >= 2:
-        found.append(predict_links(alone, spec, id_column="unique_id"))
+        found.append(
+            predict_links(
+                alone.select("unique_id", *present), spec, id_column="unique_id",
+                report=result.linkage,
+            )
+        )  # fmt: skip
     pairs = pl.concat(found) if found else None
     if pairs is None or pairs.height == 0:
         return 0
     frame_to_temp_table(con, "_links", pairs)
     con.execute("""
-        INSERT INTO _edges
-        SELECT 'crm_contacts', 'probabilistic', p.match_probability,
-               'crm_id', l.value, 'crm_id', r.value, 1, NULL, NULL
+        CREATE OR REPLACE TEMP TABLE _dedup AS
+        SELECT l.value AS left_value, r.value AS right_value,
+               max(p.match_probability) AS probability
         FROM _links p
         JOIN _values l ON l.id_type = 'crm_id' AND l.raw_value = p.id_l
         JOIN _values r ON r.id_type = 'crm_id' AND r.raw_value = p.id_r
+        WHERE l.value <> r.value
+        GROUP BY ALL ORDER BY ALL
+    """)
+    _cluster_duplicates(con, rules)
+    con.execute("""
+        INSERT INTO _edges
+        SELECT 'crm_contacts', 'probabilistic', probability, 'crm_id', left_value, 'crm_id',
+               right_value, 1, NULL, NULL, refused
+        FROM _dedup
     """)
     return pairs.height
+
+
+def _cluster_duplicates(con, rules: IdentityRules) -> None:
+    """Adds `refused` to `_dedup`: why the clustering's safeguards refused a pair (else NULL)."""
+    from seg_platform.identity.graph import OVERSIZE, TIGHTENED, dedup_clusters
+
+    dedup = con.sql(
+        "SELECT left_value, right_value, probability FROM _dedup ORDER BY left_value, right_value"
+    ).pl()
+    ids = pl.concat([dedup["left_value"], dedup["right_value"]]).unique().sort()
+    index = {v: i for i, v in enumerate(ids.to_list())}
+    src = np.array([index[v] for v in dedup["left_value"].to_list()], np.int64)
+    dst = np.array([index[v] for v in dedup["right_value"].to_list()], np.int64)
+    reason = dedup_clusters(
+        len(ids), src, dst, dedup["probability"].to_numpy(),
+        rules.dedup_max_cluster_size, rules.dedup_min_density,
+    )  # fmt: skip
+    text = {
+        TIGHTENED: "loose cluster (below dedup_min_density): link below a stricter threshold",
+        OVERSIZE: "cluster above dedup_max_cluster_size records",
+    }
+    refused = pl.DataFrame(
+        {"i": np.arange(len(src)), "refused": [text.get(int(r)) for r in reason]},
+        schema={"i": pl.Int64, "refused": pl.String},
+    )
+    frame_to_temp_table(con, "_dedup_refused", refused)
+    con.execute("""
+        CREATE OR REPLACE TEMP TABLE _dedup AS
+        SELECT d.*, r.refused
+        FROM (SELECT *, row_number() OVER (ORDER BY left_value, right_value) - 1 AS i
+              FROM _dedup) d JOIN _dedup_refused r USING (i)
+    """)
 
 
 def _orphan_crm_ids(con) -> list[str]:
@@ -439,24 +541,28 @@ def _orphan_crm_ids(con) -> list[str]:
 
 def _resolve_graph(con, rules: IdentityRules, result: IdentityResult) -> None:
     # One undirected edge per identifier pair, evidence summed over sources and rules.
+    # A pair is refused when every edge behind it was refused by the deduplication.
     con.execute(f"""
         CREATE OR REPLACE TEMP TABLE _pairs AS
         SELECT (row_number() OVER (ORDER BY src, dst) - 1)::BIGINT AS pair_id, src, dst,
-               sum(records)::BIGINT AS evidence
+               sum(records)::BIGINT AS evidence, bool_and(refused IS NOT NULL) AS refused,
+               bool_or(rule = 'probabilistic' AND refused IS NULL) AS duplicate
         FROM ({_EDGE_NODES})
         GROUP BY src, dst
     """)
-    pairs = con.sql("SELECT src, dst, evidence FROM _pairs ORDER BY pair_id").pl()
+    pairs = con.sql(
+        "SELECT src, dst, evidence, refused, duplicate FROM _pairs ORDER BY pair_id"
+    ).pl()
     nodes = con.sql("SELECT rank FROM _nodes ORDER BY node_id").pl()
     limits = np.array([rules.limits.get(t, 10**9) for t in rules.priority], np.int64)
+    src, dst = pairs["src"].to_numpy(), pairs["dst"].to_numpy()
+    # Records of one person (accepted duplicate links) act as one node for limits and hubs.
+    duplicate = pairs["duplicate"].to_numpy()
+    groups = components(nodes.height, src, dst, duplicate) if duplicate.any() else None
     graph = resolve(
-        nodes.height,
-        pairs["src"].to_numpy(),
-        pairs["dst"].to_numpy(),
-        pairs["evidence"].to_numpy(),
-        nodes["rank"].to_numpy(),
-        limits,
-    )
+        nodes.height, src, dst, pairs["evidence"].to_numpy(), nodes["rank"].to_numpy(), limits,
+        groups=groups, refused=pairs["refused"].to_numpy(),
+    )  # fmt: skip
     result.hubs = len(graph.hubs)
     labels = pl.DataFrame({"node_id": np.arange(nodes.height), "comp": graph.labels})
     status = pl.DataFrame(
@@ -589,7 +695,14 @@ def _write_outputs(con, rules: IdentityRules) -> None:
             EDGES,
             f"""CREATE OR REPLACE TABLE {EDGES} AS
             SELECT e.source, e.rule, e.probability, e.left_type, e.left_value, e.right_type,
-                   e.right_value, e.records, e.first_seen, e.last_seen, s.status
+                   e.right_value, e.records, e.first_seen, e.last_seen, s.status,
+                   CASE s.status
+                       WHEN 'dropped_cluster' THEN e.refused
+                       WHEN 'dropped_hub' THEN 'an identifier at one end is shared by more '
+                            || 'identifiers than a profile may hold: not a bridge'
+                       WHEN 'dropped_limit' THEN 'the profile would exceed a per-type limit '
+                            || '(rules.limits); the best-evidenced links were kept'
+                   END AS reason
             FROM ({_EDGE_NODES}) e
             JOIN _pairs pr USING (src, dst)
             JOIN _pair_status s USING (pair_id)

@@ -13,6 +13,10 @@ an evidence count. All work is vectorised (NumPy) or done by SciPy's C routines.
    is short distance); for a type that allows several, the excess identifiers with the least
    evidence are detached. Cutting edges only splits components, so one pass in priority order
    leaves no type over its limit.
+
+Records of one person in one source (CRM duplicates, clustered by `dedup_clusters` from their
+match probabilities) are one node for all of this: `groups` contracts them first, so the limits
+count persons, not duplicate records, and a person entered ten times is not a "hub".
 """
 
 from dataclasses import dataclass
@@ -21,8 +25,13 @@ import numpy as np
 from scipy.sparse import coo_matrix
 from scipy.sparse.csgraph import connected_components, dijkstra
 
-USED, DROPPED_HUB, DROPPED_LIMIT = 0, 1, 2
-EDGE_STATUS = {USED: "used", DROPPED_HUB: "dropped_hub", DROPPED_LIMIT: "dropped_limit"}
+USED, DROPPED_HUB, DROPPED_LIMIT, DROPPED_CLUSTER = 0, 1, 2, 3
+EDGE_STATUS = {
+    USED: "used",
+    DROPPED_HUB: "dropped_hub",
+    DROPPED_LIMIT: "dropped_limit",
+    DROPPED_CLUSTER: "dropped_cluster",
+}
 
 
 @dataclass
@@ -36,6 +45,46 @@ class GraphResult:
 
 
 def resolve(
+    n_nodes: int,
+    src: np.ndarray,
+    dst: np.ndarray,
+    evidence: np.ndarray,
+    node_type: np.ndarray,
+    limits: np.ndarray,
+    groups: np.ndarray | None = None,
+    refused: np.ndarray | None = None,
+) -> GraphResult:
+    """Resolve identities, with nodes of one group (deduplicated records of one person) acting
+    as one node and `refused` edges (rejected by the deduplication's safeguards) left out.
+
+    `groups` gives a group label per node (nodes alone in their group are ordinary nodes); the
+    nodes of a group must share one type. Edges inside a group are used. See `_resolve`.
+    """
+    src, dst = np.asarray(src, np.int64), np.asarray(dst, np.int64)
+    refused = np.zeros(len(src), bool) if refused is None else np.asarray(refused, bool)
+    if groups is None:
+        groups = np.arange(n_nodes)
+    _, rep = np.unique(np.asarray(groups), return_inverse=True)
+    rep = rep.astype(np.int64)
+    n_groups = int(rep.max()) + 1 if n_nodes else 0
+    if n_groups == n_nodes and not refused.any():
+        return _resolve(n_nodes, src, dst, evidence, node_type, limits)
+    first = np.full(n_groups, n_nodes, np.int64)
+    np.minimum.at(first, rep, np.arange(n_nodes))
+    outer = ~refused & (rep[src] != rep[dst])
+    sub = _resolve(
+        n_groups, rep[src[outer]], rep[dst[outer]], np.asarray(evidence)[outer],
+        np.asarray(node_type)[first], limits,
+    )  # fmt: skip
+    status = np.full(len(src), USED, np.int8)
+    status[refused] = DROPPED_CLUSTER
+    status[outer] = sub.edge_status
+    return GraphResult(
+        sub.labels[rep], status, first[sub.hubs], sub.hub_type, sub.hub_count, sub.limit_cuts
+    )
+
+
+def _resolve(
     n_nodes: int,
     src: np.ndarray,
     dst: np.ndarray,
@@ -161,3 +210,50 @@ def _detach_excess(src, dst, evidence, active, labels, node_type, t, limit) -> n
     cut = np.zeros(len(src), bool)
     cut[idx] = excess[src[idx]] | excess[dst[idx]]
     return cut
+
+
+KEPT, TIGHTENED, OVERSIZE = 0, 1, 2
+# Clusters smaller than this are never judged by their density (a pair or a triangle is dense
+# or nothing).
+DENSITY_MIN_SIZE = 4
+
+
+def dedup_clusters(
+    n_nodes: int,
+    src: np.ndarray,
+    dst: np.ndarray,
+    probability: np.ndarray,
+    max_size: int,
+    min_density: float,
+    steps: tuple[float, ...] = (0.99, 0.999, 0.9999, 0.99999),
+) -> np.ndarray:
+    """Cluster duplicate records from their pairwise match probabilities, as Splink does
+    (connected components of the pairs above the threshold), with cluster-level safeguards.
+
+    A cluster larger than `max_size`, or of at least `DENSITY_MIN_SIZE` records with fewer
+    links than `min_density` of all its record pairs (a chain of look-alikes rather than one
+    person's records), is clustered again from its pairs at the next, stricter threshold in
+    `steps`. A cluster still larger than `max_size` after the last step loses all its links.
+
+    Returns, per pair, KEPT, TIGHTENED (dropped by a stricter threshold) or OVERSIZE.
+    """
+    src, dst = np.asarray(src, np.int64), np.asarray(dst, np.int64)
+    probability = np.asarray(probability, np.float64)
+    reason = np.full(len(src), KEPT, np.int8)
+    for step in (*steps, None):
+        active = reason == KEPT
+        labels = components(n_nodes, src, dst, active)
+        size = np.bincount(labels, minlength=labels.max() + 1 if n_nodes else 0)
+        links = np.bincount(labels[src[active]], minlength=len(size))
+        pairs = size * (size - 1) / 2
+        density = np.divide(links, pairs, out=np.ones(len(size)), where=pairs > 0)
+        loose = (size >= DENSITY_MIN_SIZE) & (density < min_density)
+        bad = (size > max_size) | loose
+        in_bad = active & bad[labels[src]]
+        if not in_bad.any():
+            break
+        if step is None:
+            reason[active & (size > max_size)[labels[src]]] = OVERSIZE
+            break
+        reason[in_bad & (probability < step)] = TIGHTENED
+    return reason

@@ -14,6 +14,7 @@ and the output is rounded and sorted.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import re
 import tempfile
@@ -238,6 +239,84 @@ colleagues' addresses at one domain look alike. The prior comes from exact e-mai
 full-name-at-company pairs (assumed to be 70% of duplicates), else 5% of contacts duplicated.
 """
 
+# Person attributes of a contact, in the order they are compared, with how each is compared
+# and its prior m probabilities (used as they are below `em_min_records`, and as EM's start).
+_PERSON_COMPARISONS: dict[str, ColumnComparison] = {
+    c.column: c
+    for c in (
+        *CRM_CONTACTS_SPEC.comparisons[:2],
+        ColumnComparison("date_of_birth", "date",
+                         m_probabilities=(0.8, 0.06, 0.03, 0.04, 0.03, 0.04)),
+        ColumnComparison("address", "jaro_winkler", thresholds=(0.92, 0.8), term_frequency=True,
+                         m_probabilities=(0.7, 0.12, 0.08, 0.1)),
+        ColumnComparison("postcode", "postcode", thresholds=(1,), m_probabilities=(0.8, 0.1, 0.1)),
+        ColumnComparison("city", "jaro_winkler", thresholds=(0.92,), term_frequency=True,
+                         m_probabilities=(0.85, 0.07, 0.08)),
+        *CRM_CONTACTS_SPEC.comparisons[2:],
+    )
+}  # fmt: skip
+# Strong person keys: with one of them present, EM has blocking rules whose pairs are mostly
+# matches, so the m probabilities are learnt from the data instead of taken from the priors.
+_PERSON_KEYS = ("date_of_birth", "postcode", "address")
+# Candidate blocking rules, most selective first; a rule is used when all its columns are
+# present. Any single typo leaves at least one rule that still brings the pair together.
+_PERSON_BLOCKING: tuple[BlockingRule, ...] = (
+    ("first_name", "last_name"),
+    ("last_name", "date_of_birth"),
+    ("first_name", "date_of_birth"),
+    ("date_of_birth", "postcode"),
+    ("postcode", "last_name"),
+    ("postcode", "first_name"),
+    ("address", "postcode"),
+    ("city", "last_name", "date_of_birth"),
+    ("email",),
+    ("phone",),
+    ("first_name", "company", "role"),
+    ("last_name", "company", "role"),
+)
+_PERSON_TRAINING: tuple[BlockingRule, ...] = (
+    ("date_of_birth",),
+    ("first_name", "last_name"),
+    ("postcode",),
+)
+_PERSON_DETERMINISTIC: tuple[BlockingRule, ...] = (
+    ("email",),
+    ("phone",),
+    ("first_name", "last_name", "date_of_birth"),
+    ("first_name", "last_name", "postcode"),
+    ("first_name", "last_name", "company"),
+)
+
+
+def person_spec(present: Sequence[str], threshold: float = 0.9) -> LinkageSpec:
+    """The linkage model for contacts with the columns in `present` (those filled in the data).
+
+    Comparisons come from `_PERSON_COMPARISONS`, blocking from `_PERSON_BLOCKING`, both limited
+    to present columns. With a strong person key (date of birth, postcode or address) the m
+    probabilities are estimated by EM on rules whose pairs are mostly matches; without one, EM
+    on name or company blocks runs away (a company's colleagues outnumber its duplicates), so the
+    priors are used.
+    """
+    have = set(present)
+    comparisons = tuple(c for name, c in _PERSON_COMPARISONS.items() if name in have)
+    if not comparisons:
+        raise ValueError("no comparable person column is filled")
+
+    def usable(rules: tuple[BlockingRule, ...]) -> tuple[BlockingRule, ...]:
+        return tuple(r for r in rules if have.issuperset(r))
+
+    blocking = usable(_PERSON_BLOCKING) or tuple((c.column,) for c in comparisons[:1])
+    training = usable(_PERSON_TRAINING) if have.intersection(_PERSON_KEYS) else ()
+    return dataclasses.replace(
+        CRM_CONTACTS_SPEC,
+        comparisons=comparisons,
+        blocking_rules=blocking,
+        training_blocking_rules=training,
+        deterministic_rules=usable(_PERSON_DETERMINISTIC),
+        threshold=threshold,
+    )
+
+
 FEBRL_SPEC = LinkageSpec(
     comparisons=(
         ColumnComparison("given_name", "name", term_frequency=True),
@@ -427,7 +506,7 @@ def _estimate_prior(
     return min(found / spec.deterministic_recall / total, 0.5)
 
 
-def _train(linker: Linker, spec: LinkageSpec, n_records: int) -> None:
+def _train(linker: Linker, spec: LinkageSpec, n_records: int) -> dict[str, str]:
     """u by seeded random sampling, then one EM session per training rule (large inputs only).
 
     A session that fails (Splink rejects an m probability that collapsed towards 0, which
@@ -435,16 +514,53 @@ def _train(linker: Linker, spec: LinkageSpec, n_records: int) -> None:
     the session are restored and a warning is logged.
     """
     linker.training.estimate_u_using_random_sampling(max_pairs=spec.max_pairs, seed=spec.seed)
-    if n_records < spec.em_min_records:
-        return
+    sessions: dict[str, str] = {}
     for rule in spec.training_blocking_rules:
+        name = " & ".join(rule)
+        if n_records < spec.em_min_records:
+            sessions[name] = f"skipped: fewer than {spec.em_min_records} records (priors used)"
+            continue
         # Splink 5.0 edits the linker's model in place during EM; keep a copy to roll back.
         before = linker._settings_obj.core_model_settings.copy()
         try:
             linker.training.estimate_parameters_using_expectation_maximisation(_rule(rule))
+            sessions[name] = "trained"
         except (ValueError, SplinkException) as exc:
             linker._settings_obj.core_model_settings = before
             logger.warning("EM on blocking rule %s skipped: %s", rule, exc)
+            sessions[name] = "skipped: EM did not converge to a usable model"
+    return sessions
+
+
+def _model_report(linker: Linker, prior: float, sessions: dict[str, str]) -> dict:
+    """What the trained model is: its levels' m, u and match weights, Splink's JSON, the chart."""
+    weights = []
+    for comparison in linker._settings_obj.comparisons:
+        for level in comparison.comparison_levels:
+            if level.is_null_level:
+                continue
+            m, u = level.m_probability, level.u_probability
+            weights.append(
+                {
+                    "comparison": comparison.output_column_name,
+                    "level": level.label_for_charts,
+                    "m_probability": m,
+                    "u_probability": u,
+                    "match_weight": level._log2_bayes_factor if m and u else None,
+                }
+            )
+    try:
+        chart = linker.visualisations.match_weights_chart().to_html()
+    except Exception as exc:  # the chart is a convenience; the table above is the record
+        logger.warning("match weight chart not drawn: %s", exc)
+        chart = None
+    return {
+        "prior": prior,
+        "em_sessions": sessions,
+        "weights": weights,
+        "model": linker.misc.save_model_to_json(),
+        "chart": chart,
+    }
 
 
 def _connect(temp_dir: str) -> duckdb.DuckDBPyConnection:
@@ -483,6 +599,7 @@ def predict_links(
     frames: pl.DataFrame | list[pl.DataFrame],
     spec: LinkageSpec,
     id_column: str = "unique_id",
+    report: dict | None = None,
 ) -> pl.DataFrame:
     """Pairs of records that refer to the same entity, with their match probability.
 
@@ -500,7 +617,10 @@ def predict_links(
     Returns:
         Columns `id_l, id_r, match_probability` for pairs with probability >= `spec.threshold`,
         sorted by `id_l, id_r`. For dedupe `id_l < id_r`; for links `id_l` comes from the
-        earlier frame in `frames`.
+        earlier frame in `frames`. When `report` is a dict it receives the trained model:
+        `prior`, `em_sessions` (rule -> "trained" or the reason it was skipped), `weights`
+        (one row per comparison level: comparison, level, m, u, match weight), `model` (Splink's
+        JSON) and `chart` (the match-weight chart as HTML).
     """
     frame_list = [_normalise(f, spec, id_column) for f in _frames(frames, spec)]
     id_dtype = frame_list[0].schema[id_column]
@@ -509,7 +629,7 @@ def predict_links(
     with tempfile.TemporaryDirectory(prefix="seg_linkage_") as temp_dir:
         con = _connect(temp_dir)
         try:
-            pairs = _run_splink(con, frame_list, spec, id_column)
+            pairs = _run_splink(con, frame_list, spec, id_column, report)
         finally:
             con.close()
     pairs = pairs.filter(pl.col("match_probability") >= spec.threshold).select(OUTPUT_COLUMNS)
@@ -521,6 +641,7 @@ def _run_splink(
     frames: Sequence[pl.DataFrame],
     spec: LinkageSpec,
     id_column: str,
+    report: dict | None = None,
 ) -> pl.DataFrame:
     """Register the frames, train, predict and collect the pairs above the threshold."""
     db_api = DuckDBAPI(connection=con)
@@ -531,7 +652,9 @@ def _run_splink(
     prior = _estimate_prior(spec, tables, id_column, [f.height for f in frames])
     inputs = tables[0] if spec.link_type == "dedupe_only" else tables
     linker = Linker(inputs, _settings(spec, id_column, prior), log_level=SPLINK_LOG_LEVEL)
-    _train(linker, spec, sum(f.height for f in frames))
+    sessions = _train(linker, spec, sum(f.height for f in frames))
+    if report is not None:
+        report.update(_model_report(linker, prior, sessions))
     predictions = linker.inference.predict(
         threshold_match_probability=spec.threshold, warning_mode="never"
     )

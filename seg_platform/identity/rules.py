@@ -69,6 +69,15 @@ class IdentityRules:
     match_rate_floor: float = 0.5
     probabilistic: bool = True
     probabilistic_threshold: float = 0.9
+    # Deduplication of contact records (one person entered several times): clusters of pairs
+    # above `probabilistic_threshold`, re-clustered at stricter thresholds when larger than
+    # `dedup_max_cluster_size` records or linked more loosely than `dedup_min_density` of
+    # their record pairs (4 records or more).
+    dedup_max_cluster_size: int = 50
+    dedup_min_density: float = 0.25
+    # WARN check: share of probabilistic links refused (by the clusters' safeguards or by the
+    # identifier limits) above which the identity layer warns.
+    max_refused_link_share: float = 0.2
 
     def rank(self, id_type: str) -> int:
         return self.priority.index(id_type)

@@ -1803,7 +1803,9 @@ class _SourceFiles:
     def _write(self, m: int, final: pl.DataFrame, rng: np.random.Generator) -> None:
         name = self.file_name(m)
         path = self.folder / name
-        cols = self.src.column_names
+        # Contract columns this generator does not make (e.g. a contact's date of birth) are
+        # left out of the file, as a company without them would.
+        cols = [c for c in self.src.column_names if c in final.columns]
         truncated = None
         if (self.src.name, m) in self.w.truncated and final.height and self.malformed_share:
             truncated = self._truncated_line(rng, final)
