@@ -426,6 +426,18 @@ def _print_raw_summary(home: settings.PlatformHome) -> None:
                 con, "SELECT count(*), coalesce(sum(identifiers), 0) FROM identity.profiles"
             )
             print(f"\n  identity: {profiles:,} profiles holding {identifiers:,} identifiers")
+            for rule, links, used, refused, hub, limit, cluster in con.execute(
+                "SELECT rule, count(*), count(*) FILTER (status = 'used'), "
+                "count(*) FILTER (status <> 'used'), count(*) FILTER (status = 'dropped_hub'), "
+                "count(*) FILTER (status = 'dropped_limit'), "
+                "count(*) FILTER (status = 'dropped_cluster') "
+                "FROM identity.identity_edges GROUP BY rule ORDER BY rule"
+            ).fetchall():
+                print(
+                    f"    {rule + ' links':<20}{links:>12,}: {used:,} used, {refused:,} refused "
+                    f"({hub:,} not a bridge, {limit:,} over a limit, {cluster:,} by the "
+                    "duplicate clusters' safeguards; identity.identity_edges.reason)"
+                )
             for source, records, rate in con.execute(
                 "SELECT source, records, match_rate FROM identity.match_rate ORDER BY source"
             ).fetchall():

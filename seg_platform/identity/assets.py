@@ -23,6 +23,14 @@ from seg_platform.sources.contract import SOURCES
 from seg_platform.warehouse import fetch_one
 
 RAW_KEYS = [dg.AssetKey(name) for name in SOURCES]
+# Links by rule: how many were used and how many refused (and why, in identity_edges.reason).
+LINKS_SQL = f"""
+    SELECT rule, count(*) AS links, count(*) FILTER (status = 'used') AS used,
+           count(*) FILTER (status <> 'used') AS refused,
+           count(*) FILTER (status = 'dropped_hub') AS not_a_bridge,
+           count(*) FILTER (status = 'dropped_limit') AS over_limit,
+           count(*) FILTER (status = 'dropped_cluster') AS cluster_safeguard
+    FROM {EDGES} GROUP BY rule ORDER BY rule"""
 SPECS = {
     "identity_map": (
         MAP,
@@ -85,6 +93,11 @@ def identity_graph(
         sizes = con.sql(
             f"SELECT value AS identifiers, count FROM {AUDIT} WHERE kind = 'component_size'"
         ).pl()
+        links = con.sql(LINKS_SQL).pl()
+        reasons = con.sql(
+            f"SELECT rule, reason, count(*) AS links FROM {EDGES} WHERE reason IS NOT NULL "
+            "GROUP BY ALL ORDER BY links DESC, rule, reason LIMIT 5"
+        ).pl()
     context.log.info(f"identity: {result}")
     for name in SPECS:
         metadata = {"dagster/row_count": dg.MetadataValue.int(counts[name])}
@@ -99,6 +112,12 @@ def identity_graph(
                 "splits": dg.MetadataValue.int(result.splits),
                 "largest_profile_identifiers": dg.MetadataValue.int(result.largest_component),
                 "component_sizes": markdown(sizes),
+                "links_by_rule": markdown(links),
+                "top_refusal_reasons": markdown(reasons),
+                "duplicate_model_columns": dg.MetadataValue.json(result.linkage.get("columns", [])),
+                "duplicate_model_training": dg.MetadataValue.json(
+                    result.linkage.get("em_sessions", {})
+                ),
                 "seconds_by_step": dg.MetadataValue.json(result.seconds),
             }
         if name == "match_rate":
@@ -258,6 +277,43 @@ def changes_point_at_current_profiles(
     )
 
 
+@dg.asset_check(asset="identity_edges")
+def probabilistic_links_mostly_used(
+    warehouse: WarehouseResource, identity: IdentityConfig
+) -> dg.AssetCheckResult:
+    """Advisory: most links the duplicate model found are used. Many refused ones mean the
+    limits or the clusters' safeguards do not fit this data (identity_edges.reason says why)."""
+    limit = identity.rules().max_refused_link_share
+    with warehouse.get_connection() as con:
+        found, refused = fetch_one(
+            con,
+            f"SELECT count(*), count(*) FILTER (status <> 'used') FROM {EDGES} "
+            "WHERE rule = 'probabilistic'",
+        )
+        reasons = con.sql(
+            f"SELECT reason, count(*) AS links FROM {EDGES} WHERE rule = 'probabilistic' "
+            "AND status <> 'used' GROUP BY reason ORDER BY links DESC, reason"
+        ).pl()
+    share = refused / found if found else 0.0
+    passed = share <= limit
+    return dg.AssetCheckResult(
+        passed=passed,
+        severity=dg.AssetCheckSeverity.WARN,
+        description=(
+            f"{refused:,} of {found:,} probabilistic links refused ({share:.1%})."
+            if passed
+            else f"{refused:,} of {found:,} probabilistic links were refused ({share:.1%}, above "
+            f"{limit:.0%}): see identity_edges.reason. Raise identity.limits for duplicate-heavy "
+            "data, or dedup_max_cluster_size, if the refused links are right."
+        ),
+        metadata={
+            "observed": dg.MetadataValue.float(round(share, 4)),
+            "threshold": dg.MetadataValue.float(limit),
+            "refused_by_reason": markdown(reasons),
+        },
+    )
+
+
 IDENTITY_ASSETS = [identity_graph]
 IDENTITY_CHECKS = [
     identifiers_map_to_one_profile,
@@ -267,4 +323,5 @@ IDENTITY_CHECKS = [
     used_edges_stay_within_one_profile,
     audit_counts_every_profile,
     changes_point_at_current_profiles,
+    probabilistic_links_mostly_used,
 ]

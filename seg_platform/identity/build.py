@@ -60,7 +60,7 @@ class IdentityResult:
     largest_component: int = 0
     seconds: dict[str, float] = field(default_factory=dict)
     # The probabilistic model: columns compared, prior, EM sessions, match weights (linkage).
-    linkage: dict = field(default_factory=dict)
+    linkage: dict = field(default_factory=dict, repr=False)
     # Links by rule and what became of them: {(rule, status): edges}.
     links: dict[tuple[str, str], int] = field(default_factory=dict)
 
@@ -578,6 +578,14 @@ def _resolve_graph(con, rules: IdentityRules, result: IdentityResult) -> None:
             "nbr_count": graph.hub_count,
         }
     )
+    # A node leads its group when it is the group's smallest node: counting leads counts
+    # persons, so several CRM records of one person count once against the crm_id limit.
+    if groups is None:
+        labels = labels.with_columns(lead=pl.lit(True))
+    else:
+        first = np.full(int(groups.max()) + 1, nodes.height, np.int64)
+        np.minimum.at(first, groups, np.arange(nodes.height))
+        labels = labels.with_columns(lead=pl.Series(first[groups] == np.arange(nodes.height)))
     frame_to_temp_table(con, "_labels", labels)
     frame_to_temp_table(con, "_pair_status", status)
     frame_to_temp_table(con, "_hubs", hubs)
@@ -671,7 +679,8 @@ def _stable_ids(con, run_id: str, result: IdentityResult) -> None:
 
 def _write_outputs(con, rules: IdentityRules) -> None:
     type_counts = ", ".join(
-        f"count(*) FILTER (n.id_type = '{t}') AS {quote('n_' + t)}" for t in rules.priority
+        f"count(*) FILTER (n.id_type = '{t}' AND l.lead) AS {quote('n_' + t)}"
+        for t in rules.priority
     )
     known = ", ".join(f"'{t}'" for t in KNOWN_TYPES)
     buckets = " ".join(
@@ -713,6 +722,7 @@ def _write_outputs(con, rules: IdentityRules) -> None:
             f"""CREATE OR REPLACE TABLE {PROFILES} AS
             WITH ids AS (
                 SELECT p.profile_id, count(*) AS identifiers, {type_counts},
+                       count(*) FILTER (NOT l.lead) AS duplicates_merged,
                        bool_or(n.id_type IN ({known})) AS known
                 FROM _nodes n JOIN _labels l USING (node_id)
                 JOIN _profile_of_comp p USING (comp) GROUP BY p.profile_id
