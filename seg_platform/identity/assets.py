@@ -118,6 +118,9 @@ def identity_graph(
                 "duplicate_model_training": dg.MetadataValue.json(
                     result.linkage.get("em_sessions", {})
                 ),
+                "duplicate_model_weights": markdown(
+                    pl.DataFrame(result.linkage.get("weights", [])).head(60)
+                ),
                 "seconds_by_step": dg.MetadataValue.json(result.seconds),
             }
         if name == "match_rate":

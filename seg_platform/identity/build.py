@@ -38,6 +38,7 @@ AUDIT = f"{SCHEMA}.identity_audit"
 CHANGES = f"{SCHEMA}.identity_changes"
 MATCH_RATE = f"{SCHEMA}.match_rate"
 RECORD_PROFILES = f"{SCHEMA}.record_profiles"
+WEIGHTS = f"{SCHEMA}.linkage_weights"
 # Each edge with the integer ids of its two identifiers, the smaller first.
 _EDGE_NODES = """
     SELECT e.*, least(l.node_id, r.node_id) AS src, greatest(l.node_id, r.node_id) AS dst
@@ -110,6 +111,7 @@ def build_identity(
     _stable_ids(con, run_id, result)
     lap("stable_ids")
     _write_outputs(con, rules)
+    _write_model(con, result.linkage)
     lap("outputs")
     stats = fetch_one(
         con,
@@ -791,6 +793,20 @@ def _write_outputs(con, rules: IdentityRules) -> None:
         view_sql = profiled_source_sql(source, rules)
         con.execute(f"CREATE OR REPLACE VIEW {profiled_view(source)} AS {view_sql}")
     con.execute(f"CREATE OR REPLACE VIEW {RECORD_PROFILES} AS {record_profiles_sql()}")
+
+
+def _write_model(con, linkage: dict) -> None:
+    """`identity.linkage_weights`: the duplicate model of this run, one row per comparison
+    level (m, u, match weight), so a user can see why two contacts were linked."""
+    weights = pl.DataFrame(
+        linkage.get("weights", []),
+        schema={
+            "comparison": pl.String, "level": pl.String, "m_probability": pl.Float64,
+            "u_probability": pl.Float64, "match_weight": pl.Float64,
+        },
+    )  # fmt: skip
+    frame_to_temp_table(con, "_weights", weights)
+    con.execute(f"CREATE OR REPLACE TABLE {WEIGHTS} AS SELECT * FROM _weights")
 
 
 def _limit_case(rules: IdentityRules, column: str) -> str:

@@ -3,6 +3,7 @@ through the documented crm_contacts contract, judged against the file's ground t
 
 from pathlib import Path
 
+import duckdb
 import numpy as np
 import pytest
 
@@ -41,6 +42,13 @@ def test_febrl3_contacts_are_deduplicated_with_every_check_passing(tmp_path):
     assert scores["true_pairs"] == 6538
     assert scores["precision"] >= 0.99, scores
     assert scores["f1"] >= 0.97, scores
+    # the model learnt from this file is kept: date of birth agreement weighs strongly
+    with duckdb.connect(str(tmp_path / "home" / "warehouse.duckdb"), read_only=True) as con:
+        weight = con.execute(
+            "SELECT match_weight FROM identity.linkage_weights "
+            "WHERE comparison = 'date_of_birth' AND level = 'Exact match on date of birth'"
+        ).fetchall()
+    assert weight and weight[0][0] > 5
 
 
 def test_duplicate_records_of_one_person_count_once_against_the_limits():
