@@ -69,6 +69,8 @@ class IdentityConfig(dg.ConfigurableResource):
     probabilistic_threshold: float = 0.9
     dedup_max_cluster_size: int = 50
     dedup_min_density: float = 0.25
+    dedup_blocking_rules: list[list[str]] = []
+    dedup_comparison_budget: int = 2_000_000
     max_refused_link_share: float = 0.2
 
     def rules(self) -> IdentityRules:
@@ -88,6 +90,8 @@ class IdentityConfig(dg.ConfigurableResource):
             probabilistic_threshold=self.probabilistic_threshold,
             dedup_max_cluster_size=self.dedup_max_cluster_size,
             dedup_min_density=self.dedup_min_density,
+            dedup_blocking_rules=tuple(tuple(r) for r in self.dedup_blocking_rules),
+            dedup_comparison_budget=self.dedup_comparison_budget,
             max_refused_link_share=self.max_refused_link_share,
         )
 

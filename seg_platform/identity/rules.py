@@ -75,6 +75,11 @@ class IdentityRules:
     # their record pairs (4 records or more).
     dedup_max_cluster_size: int = 50
     dedup_min_density: float = 0.25
+    # Candidate pairs of contact records: the blocking rules, each a list of person columns that
+    # must be equal (empty: chosen from the columns present, see linkage.person_spec), and the
+    # number of pairs the broader automatic rules (one column alone, name prefixes) may add.
+    dedup_blocking_rules: tuple[tuple[str, ...], ...] = ()
+    dedup_comparison_budget: int = 2_000_000
     # WARN check: share of probabilistic links refused (by the clusters' safeguards or by the
     # identifier limits) above which the identity layer warns.
     max_refused_link_share: float = 0.2
