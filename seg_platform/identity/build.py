@@ -20,6 +20,7 @@ import polars as pl
 from seg_platform.identity.graph import EDGE_STATUS, components, resolve
 from seg_platform.identity.rules import KNOWN_TYPES, IdentityRules
 from seg_platform.sources.contract import LINKING_SOURCES, SOURCES, Source
+from seg_platform.yaml_files import ConfigFileError
 from seg_platform.warehouse import (
     fetch_one,
     frame_to_temp_table,
@@ -440,7 +441,18 @@ def _probabilistic_edges(con, rules: IdentityRules, result: IdentityResult) -> i
     )
     present = [c for c in filled.columns if filled[c][0]]
     result.linkage["columns"] = present
-    spec = person_spec(present, rules.probabilistic_threshold)
+    unfilled = sorted({c for r in rules.dedup_blocking_rules for c in r} - set(present))
+    if unfilled:
+        raise ConfigFileError(
+            f"identity: dedup_blocking_rules: columns {unfilled} are not filled in crm_contacts "
+            f"(filled: {present})"
+        )
+    spec = person_spec(
+        present,
+        rules.probabilistic_threshold,
+        blocking_rules=rules.dedup_blocking_rules,
+        comparison_budget=rules.dedup_comparison_budget,
+    )
     found = []
     if others.height:
         found.append(

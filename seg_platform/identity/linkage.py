@@ -54,6 +54,9 @@ logger = logging.getLogger(__name__)
 OUTPUT_COLUMNS = ("id_l", "id_r", "match_probability")
 # Match probabilities are rounded so that float noise from parallel sums cannot change the output.
 PROBABILITY_DECIMALS = 10
+# Broad blocking rules may add at most this many candidate pairs per input record (and at most
+# the spec's `comparison_budget`): the cost of linkage stays linear in the records.
+BROAD_PAIRS_PER_RECORD = 200
 SPLINK_LOG_LEVEL = logging.WARNING
 
 # Default thresholds per kind: Jaro-Winkler similarities, or edit distances.
@@ -136,6 +139,12 @@ class LinkageSpec:
             the prior m probabilities are used (EM on a few hundred records with a handful of
             matches does not find the match cluster). u is always estimated from the input.
         em_max_iterations: Iteration cap of each EM session.
+        broad_blocking_rules: Rules that find what a typo in two fields hides from
+            `blocking_rules` (one column alone, name prefixes), most useful first. Each is used
+            only while the pairs it adds keep the total within `comparison_budget`; a rule
+            over the budget is skipped (and reported), the next one is tried.
+        comparison_budget: Candidate pairs the broad rules may add: at most this many, and at
+            most `BROAD_PAIRS_PER_RECORD` per input record.
     """
 
     comparisons: tuple[ColumnComparison, ...]
@@ -151,9 +160,13 @@ class LinkageSpec:
     expected_match_rate: float = 0.05
     em_min_records: int = 1000
     em_max_iterations: int = 25
+    broad_blocking_rules: tuple[BlockingRule, ...] = ()
+    comparison_budget: int = 0
 
     def __post_init__(self) -> None:
-        for name in ("comparisons", "blocking_rules", "training_blocking_rules"):
+        for name in (
+            "comparisons", "blocking_rules", "training_blocking_rules", "broad_blocking_rules"
+        ):
             object.__setattr__(self, name, _as_tuple(getattr(self, name)))
         object.__setattr__(self, "deterministic_rules", _as_tuple(self.deterministic_rules))
         if self.link_type not in ("dedupe_only", "link_only"):
@@ -274,6 +287,34 @@ _PERSON_BLOCKING: tuple[BlockingRule, ...] = (
     ("first_name", "company", "role"),
     ("last_name", "company", "role"),
 )
+def _prefix(column: str, length: int) -> str:
+    """A blocking item: the first `length` characters of `column`."""
+    return f"substr({column}, 1, {length})"
+
+
+_PREFIX_ITEM = re.compile(r"substr\((\w+), 1, \d+\)")
+
+
+def rule_columns(rule: BlockingRule) -> set[str]:
+    """The columns a blocking rule reads (an item is a column or a `_prefix` of one)."""
+    return {m.group(1) if (m := _PREFIX_ITEM.fullmatch(item)) else item for item in rule}
+
+
+# Broader rules, for what a typo in two fields hides from the rules above (a misspelt surname
+# and a wrong birth day): used while their pairs fit the comparison budget, most useful first.
+_PERSON_BROAD: tuple[BlockingRule, ...] = (
+    ("last_name",),
+    ("date_of_birth",),
+    ("first_name", "city"),
+    ("postcode",),
+    (_prefix("first_name", 3), _prefix("last_name", 3)),
+    (_prefix("postcode", 3), "date_of_birth"),
+    (_prefix("first_name", 2), _prefix("last_name", 2), _prefix("date_of_birth", 4)),
+    ("first_name",),
+    ("address",),
+    ("city", _prefix("last_name", 2)),
+    (_prefix("first_name", 1), _prefix("last_name", 1), "company"),
+)
 _PERSON_TRAINING: tuple[BlockingRule, ...] = (
     ("date_of_birth",),
     ("first_name", "last_name"),
@@ -288,29 +329,46 @@ _PERSON_DETERMINISTIC: tuple[BlockingRule, ...] = (
 )
 
 
-def person_spec(present: Sequence[str], threshold: float = 0.9) -> LinkageSpec:
+def person_spec(
+    present: Sequence[str],
+    threshold: float = 0.9,
+    blocking_rules: Sequence[BlockingRule] = (),
+    comparison_budget: int = 2_000_000,
+) -> LinkageSpec:
     """The linkage model for contacts with the columns in `present` (those filled in the data).
 
     Comparisons come from `_PERSON_COMPARISONS`, blocking from `_PERSON_BLOCKING`, both limited
     to present columns. With a strong person key (date of birth, postcode or address) the m
     probabilities are estimated by EM on rules whose pairs are mostly matches; without one, EM
     on name or company blocks runs away (a company's colleagues outnumber its duplicates), so the
-    priors are used.
+    priors are used. `blocking_rules`, when given (lists of present columns), replace the
+    automatic choice; otherwise broad rules fill `comparison_budget` (see `LinkageSpec`).
     """
     have = set(present)
     comparisons = tuple(c for name, c in _PERSON_COMPARISONS.items() if name in have)
     if not comparisons:
         raise ValueError("no comparable person column is filled")
 
-    def usable(rules: tuple[BlockingRule, ...]) -> tuple[BlockingRule, ...]:
-        return tuple(r for r in rules if have.issuperset(r))
+    def usable(rules: Sequence[BlockingRule]) -> tuple[BlockingRule, ...]:
+        return tuple(tuple(r) for r in rules if have.issuperset(rule_columns(r)))
 
-    blocking = usable(_PERSON_BLOCKING) or tuple((c.column,) for c in comparisons[:1])
+    if blocking_rules:
+        blocking, broad = usable(blocking_rules), ()
+        if len(blocking) != len(blocking_rules):
+            unknown = sorted({c for r in blocking_rules for c in r} - have)
+            raise ValueError(f"blocking rules name columns the contacts do not fill: {unknown}")
+    else:
+        blocking = usable(_PERSON_BLOCKING) or tuple((c.column,) for c in comparisons[:1])
+        broad = usable(_PERSON_BROAD)
     training = usable(_PERSON_TRAINING) if have.intersection(_PERSON_KEYS) else ()
+    if "date_of_birth" in have:
+        training = tuple(r for r in training if r != ("postcode",))
     return dataclasses.replace(
         CRM_CONTACTS_SPEC,
         comparisons=comparisons,
         blocking_rules=blocking,
+        broad_blocking_rules=broad,
+        comparison_budget=comparison_budget,
         training_blocking_rules=training,
         deterministic_rules=usable(_PERSON_DETERMINISTIC),
         threshold=threshold,
@@ -636,6 +694,49 @@ def predict_links(
     return pairs.cast({"id_l": id_dtype, "id_r": id_dtype}).sort(["id_l", "id_r"])
 
 
+def _rule_pairs(con: duckdb.DuckDBPyConnection, rule: BlockingRule, tables: Sequence[str],
+                dedupe: bool) -> int:
+    """Candidate pairs a blocking rule generates on its own (before other rules' overlap)."""
+    keys = ", ".join(f"{item} AS k{i}" for i, item in enumerate(rule))
+    present = " AND ".join(f"{item} IS NOT NULL" for item in rule)
+    groups = [f"SELECT {keys}, count(*) AS n FROM {t} WHERE {present} GROUP BY ALL" for t in tables]
+    if dedupe:
+        sql = f"SELECT sum(n * (n - 1) // 2) FROM ({groups[0]})"
+    else:
+        on = " AND ".join(f"a.k{i} = b.k{i}" for i in range(len(rule)))
+        parts = [
+            f"SELECT sum(a.n * b.n) AS p FROM ({groups[i]}) a JOIN ({groups[j]}) b ON {on}"
+            for i in range(len(groups)) for j in range(i + 1, len(groups))
+        ]  # fmt: skip
+        sql = f"SELECT sum(p) FROM ({' UNION ALL '.join(parts)})"
+    return int(con.execute(sql).fetchall()[0][0] or 0)
+
+
+def _with_broad_rules(
+    con: duckdb.DuckDBPyConnection, spec: LinkageSpec, tables: Sequence[Any], report: dict | None
+) -> LinkageSpec:
+    """`spec` with the broad blocking rules that fit its comparison budget appended."""
+    if not spec.broad_blocking_rules:
+        return spec
+    names = [t.physical_name for t in tables]
+    n_records = sum(int(con.execute(f"SELECT count(*) FROM {t}").fetchall()[0][0]) for t in names)
+    budget = min(spec.comparison_budget, BROAD_PAIRS_PER_RECORD * n_records)
+    dedupe = spec.link_type == "dedupe_only"
+    used, skipped, spent = [], {}, 0
+    for rule in spec.broad_blocking_rules:
+        pairs = _rule_pairs(con, rule, names, dedupe)
+        if spent + pairs <= budget:
+            used.append(rule)
+            spent += pairs
+        else:
+            skipped[" & ".join(rule)] = pairs
+    if report is not None:
+        report["blocking_rules"] = [" & ".join(r) for r in (*spec.blocking_rules, *used)]
+        report["blocking_skipped_over_budget"] = skipped
+        report["comparison_budget"] = budget
+    return dataclasses.replace(spec, blocking_rules=(*spec.blocking_rules, *used))
+
+
 def _run_splink(
     con: duckdb.DuckDBPyConnection,
     frames: Sequence[pl.DataFrame],
@@ -649,6 +750,7 @@ def _run_splink(
         db_api.register(f.to_arrow(), dataset_display_name=f"frame_{i:04d}")
         for i, f in enumerate(frames)
     ]
+    spec = _with_broad_rules(con, spec, tables, report)
     prior = _estimate_prior(spec, tables, id_column, [f.height for f in frames])
     inputs = tables[0] if spec.link_type == "dedupe_only" else tables
     linker = Linker(inputs, _settings(spec, id_column, prior), log_level=SPLINK_LOG_LEVEL)

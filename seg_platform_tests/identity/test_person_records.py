@@ -30,7 +30,9 @@ FEBRL = Path(__file__).resolve().parents[2].parent / "shared" / "data" / "febrl"
 @pytest.mark.skipif(not FEBRL.is_dir(), reason=f"febrl data not found at {FEBRL}")
 def test_febrl3_contacts_are_deduplicated_with_every_check_passing(tmp_path):
     """Before: at most 3 crm_ids per profile and blocking on names with company and role gave
-    F1 ~0.3 here; the limit check would also fail on persons with 4-6 records."""
+    F1 ~0.3 here; the limit check would also fail on persons with 4-6 records. Splink's own
+    febrl3 model on the same columns reaches F1 0.985 (benchmarks/identity_person_records.py);
+    the platform 0.998 (P 1.000, R 0.996)."""
     frame = read_febrl(FEBRL / "dataset3.csv")
     landing = write_crm_landing(frame, tmp_path / "landing")
     run = run_platform(landing, tmp_path / "home")
@@ -41,7 +43,8 @@ def test_febrl3_contacts_are_deduplicated_with_every_check_passing(tmp_path):
     scores = pairwise_from_clusters(clusters)
     assert scores["true_pairs"] == 6538
     assert scores["precision"] >= 0.99, scores
-    assert scores["f1"] >= 0.97, scores
+    assert scores["recall"] >= 0.99, scores
+    assert scores["f1"] >= 0.99, scores
     # the model learnt from this file is kept: date of birth agreement weighs strongly
     with duckdb.connect(str(tmp_path / "home" / "warehouse.duckdb"), read_only=True) as con:
         weight = con.execute(
