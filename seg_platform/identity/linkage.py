@@ -144,7 +144,7 @@ class LinkageSpec:
             only while the pairs it adds keep the total within `comparison_budget`; a rule
             over the budget is skipped (and reported), the next one is tried.
         comparison_budget: Candidate pairs the broad rules may add: at most this many, and at
-            most `BROAD_PAIRS_PER_RECORD` per input record.
+            most `BROAD_PAIRS_PER_RECORD` per record (of the smallest frame, for `link_only`).
     """
 
     comparisons: tuple[ColumnComparison, ...]
@@ -719,8 +719,9 @@ def _with_broad_rules(
     if not spec.broad_blocking_rules:
         return spec
     names = [t.physical_name for t in tables]
-    n_records = sum(int(con.execute(f"SELECT count(*) FROM {t}").fetchall()[0][0]) for t in names)
-    budget = min(spec.comparison_budget, BROAD_PAIRS_PER_RECORD * n_records)
+    sizes = [int(con.execute(f"SELECT count(*) FROM {t}").fetchall()[0][0]) for t in names]
+    # Pairs per record of the table deduplicated, or of the smallest table linked to others.
+    budget = min(spec.comparison_budget, BROAD_PAIRS_PER_RECORD * min(sizes))
     dedupe = spec.link_type == "dedupe_only"
     used, skipped, spent = [], {}, 0
     for rule in spec.broad_blocking_rules:
