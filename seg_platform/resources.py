@@ -1,20 +1,27 @@
 """Dagster resources: the DuckDB warehouse, the sources.yaml, and the identity rules."""
 
+import copy
+import json
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 import dagster as dg
 import duckdb
+from pydantic import Field
 
 from seg_platform import settings
-from seg_platform.identity.rules import (
-    DEFAULT_BLOCKED,
-    DEFAULT_LIMITS,
-    DEFAULT_PRIORITY,
-    IdentityRules,
+from seg_platform.identity.rules import DEFAULT_BLOCKED, DEFAULT_LIMITS, IdentityRules
+from seg_platform.sources.config import (
+    BLOCKING_COLUMNS,
+    LAUNCHPAD,
+    LAUNCHPAD_PREFIX,
+    MERGED_PER_TYPE,
+    SourcesConfig,
+    check_identity_settings,
+    load_sources_config,
 )
-from seg_platform.sources.config import SourcesConfig, load_sources_config
 from seg_platform.warehouse import connect
 
 
@@ -50,49 +57,153 @@ class SourcesResource(dg.ConfigurableResource):
         return load_sources_config(self.path)
 
 
+_RULES = IdentityRules()
+
+
+def _setting(description: str, default: Any) -> Any:
+    """A field of `IdentityConfig`: unset (None) unless given, so a value given in the
+    launchpad can be told from one that is not, even when it equals the default (Dagster drops
+    values equal to a field's default). `default` is the rule's value when no one sets it."""
+    default = json.loads(json.dumps(default))  # tuples as lists: as written in YAML
+    return Field(
+        default=None,
+        description=f"{description} Default: {json.dumps(default)}.",
+        json_schema_extra={"platform_default": default},
+    )
+
+
 class IdentityConfig(dg.ConfigurableResource):
     """Identity resolution rules (see docs/identity.md); every field has a sensible default.
 
-    Override in the Dagster launchpad under `resources.identity.config`, e.g.
-    `probabilistic: false` to turn Splink off, or `limits: {email: 3}`.
+    Each field can also be set in the sources.yaml's `identity:` section. A run's rules are the
+    defaults, then the sources.yaml, then the fields set here (the Dagster launchpad, under
+    `resources.identity.config`, e.g. `probabilistic: false` or `limits: {email: 3}`); a field
+    left empty (null) here keeps the file's value or the default. `rules(sources)` merges them.
     """
 
-    priority: list[str] = list(DEFAULT_PRIORITY)
-    limits: dict[str, int] = dict(DEFAULT_LIMITS)
-    extra_blocked: dict[str, list[str]] = {}
-    dotless_email_domains: list[str] = ["gmail.com", "googlemail.com"]
-    strip_plus_tags: bool = True
-    default_phone_region: str = "US"
-    max_component_size: int = 1000
-    match_rate_floor: float = 0.5
-    probabilistic: bool = True
-    probabilistic_threshold: float = 0.9
-    dedup_max_cluster_size: int = 50
-    dedup_min_density: float = 0.25
-    dedup_blocking_rules: list[list[str]] = []
-    dedup_comparison_budget: int = 2_000_000
-    max_refused_link_share: float = 0.2
+    priority: list[str] | None = _setting(
+        "Identifier types, highest first: which identifier anchors a record and which link "
+        "goes first when a limit is hit. A type left out is not used at all.",
+        _RULES.priority,
+    )
+    limits: dict[str, int] | None = _setting(
+        "The most identifiers of each type one profile may hold (for crm_id, deduplicated "
+        "records of one person count once). Types given replace their default; the others "
+        "keep it.",
+        _RULES.limits,
+    )
+    extra_blocked: dict[str, list[str]] | None = _setting(
+        "More values that never link anything: identifier type (or `*`, every type) to "
+        "case-insensitive regular expressions (RE2), added to the built-in list.",
+        {},
+    )
+    dotless_email_domains: list[str] | None = _setting(
+        "Email domains where dots in the local part do not matter.",
+        _RULES.dotless_email_domains,
+    )
+    strip_plus_tags: bool | None = _setting(
+        "Drop `+tag` from email local parts (`ann+shop@x` is `ann@x`).", _RULES.strip_plus_tags
+    )
+    default_phone_region: str | None = _setting(
+        "Country (two-letter code) national phone numbers are read in.",
+        _RULES.default_phone_region,
+    )
+    max_component_size: int | None = _setting(
+        "Blocking check: the most identifiers one profile may hold (a larger one means a junk "
+        "value is bridging people).",
+        _RULES.max_component_size,
+    )
+    match_rate_floor: float | None = _setting(
+        "WARN check: the least share of each source's records tied to a known person.",
+        _RULES.match_rate_floor,
+    )
+    probabilistic: bool | None = _setting(
+        "Deduplicate CRM contacts with the Splink model (false: hard links only).",
+        _RULES.probabilistic,
+    )
+    probabilistic_threshold: float | None = _setting(
+        "Match probability at or above which two contacts are one person.",
+        _RULES.probabilistic_threshold,
+    )
+    dedup_max_cluster_size: int | None = _setting(
+        "The most records one person's cluster may have; larger clusters are split at "
+        "stricter thresholds.",
+        _RULES.dedup_max_cluster_size,
+    )
+    dedup_min_density: float | None = _setting(
+        "The least share of its record pairs a cluster of 4 or more records must link "
+        "directly; looser chains are split at stricter thresholds.",
+        _RULES.dedup_min_density,
+    )
+    dedup_blocking_rules: list[list[str]] | None = _setting(
+        "Candidate pairs of contacts: each rule a list of person columns that must be equal "
+        f"({', '.join(BLOCKING_COLUMNS)}). Empty: chosen from the columns present.",
+        _RULES.dedup_blocking_rules,
+    )
+    dedup_comparison_budget: int | None = _setting(
+        "The most candidate pairs the broader automatic blocking rules may add.",
+        _RULES.dedup_comparison_budget,
+    )
+    max_refused_link_share: float | None = _setting(
+        "WARN check: the largest share of the duplicate model's links that may be refused "
+        "(by the clusters' safeguards or the limits).",
+        _RULES.max_refused_link_share,
+    )
 
-    def rules(self) -> IdentityRules:
+    @classmethod
+    def defaults(cls) -> dict[str, Any]:
+        """Every setting's value when no one sets it."""
+        return {
+            name: copy.deepcopy(info.json_schema_extra["platform_default"])
+            for name, info in cls.model_fields.items()
+        }
+
+    def launchpad_settings(self) -> dict[str, Any]:
+        """The settings given to this resource (the launchpad, or in code), checked like the
+        file's: a mistake raises `SourceConfigError` naming `resources.identity.config.<..>`."""
+        given = {n: getattr(self, n) for n in type(self).model_fields}
+        given = {n: v for n, v in given.items() if v is not None}
+        return check_identity_settings(given, LAUNCHPAD, prefix=LAUNCHPAD_PREFIX)
+
+    def settings(self, sources: SourcesConfig | None = None) -> dict[str, tuple[Any, str]]:
+        """Every setting's value for a run and where it came from: `default`, `sources.yaml`
+        or `launchpad` (both, comma-separated, for `limits` and `extra_blocked`, which merge
+        per identifier type; any other setting given later replaces the earlier value)."""
+        values, origins = self.defaults(), {}
+        layers = (
+            ("sources.yaml", sources.identity if sources is not None else {}),
+            (LAUNCHPAD, self.launchpad_settings()),
+        )
+        for origin, layer in layers:
+            for name, value in layer.items():
+                merge = name in MERGED_PER_TYPE
+                values[name] = {**values[name], **value} if merge else value
+                origins[name] = [*origins.get(name, []), origin] if merge else [origin]
+        return {n: (v, ", ".join(origins.get(n, ["default"]))) for n, v in values.items()}
+
+    def rules(self, sources: SourcesConfig | None = None) -> IdentityRules:
+        """The rules of a run: defaults < the sources.yaml's `identity:` section (when `sources`
+        is given) < this resource's settings."""
+        s = {name: value for name, (value, _) in self.settings(sources).items()}
         blocked = {k: tuple(v) for k, v in DEFAULT_BLOCKED.items()}
-        for id_type, patterns in self.extra_blocked.items():
+        for id_type, patterns in s["extra_blocked"].items():
             blocked[id_type] = (*blocked.get(id_type, ()), *patterns)
         return IdentityRules(
-            priority=tuple(self.priority),
-            limits={**DEFAULT_LIMITS, **self.limits},
+            priority=tuple(s["priority"]),
+            limits={**DEFAULT_LIMITS, **s["limits"]},
             blocked=blocked,
-            dotless_email_domains=tuple(self.dotless_email_domains),
-            strip_plus_tags=self.strip_plus_tags,
-            default_phone_region=self.default_phone_region,
-            max_component_size=self.max_component_size,
-            match_rate_floor=self.match_rate_floor,
-            probabilistic=self.probabilistic,
-            probabilistic_threshold=self.probabilistic_threshold,
-            dedup_max_cluster_size=self.dedup_max_cluster_size,
-            dedup_min_density=self.dedup_min_density,
-            dedup_blocking_rules=tuple(tuple(r) for r in self.dedup_blocking_rules),
-            dedup_comparison_budget=self.dedup_comparison_budget,
-            max_refused_link_share=self.max_refused_link_share,
+            dotless_email_domains=tuple(s["dotless_email_domains"]),
+            strip_plus_tags=s["strip_plus_tags"],
+            default_phone_region=s["default_phone_region"],
+            max_component_size=s["max_component_size"],
+            match_rate_floor=s["match_rate_floor"],
+            probabilistic=s["probabilistic"],
+            probabilistic_threshold=s["probabilistic_threshold"],
+            dedup_max_cluster_size=s["dedup_max_cluster_size"],
+            dedup_min_density=s["dedup_min_density"],
+            dedup_blocking_rules=tuple(tuple(r) for r in s["dedup_blocking_rules"]),
+            dedup_comparison_budget=s["dedup_comparison_budget"],
+            max_refused_link_share=s["max_refused_link_share"],
         )
 
 

@@ -1,9 +1,15 @@
 """Identity assets (group `identity`): one profile per real person across every source.
 
-One multi-asset writes the identity tables together (they must agree with each other); blocking
-checks guard what every later layer relies on: one profile per identifier, per-type limits and a
-cap on component size. The match rate is advisory (WARN).
+One multi-asset writes the identity tables together (they must agree with each other) and logs
+the duplicate model it learnt as an MLflow run; blocking checks guard what every later layer
+relies on: one profile per identifier, per-type limits and a cap on component size. The match
+rate is advisory (WARN). The rules are the `identity` resource merged over the sources.yaml's
+`identity:` section (`IdentityConfig.rules`).
 """
+
+import json
+import tempfile
+from pathlib import Path
 
 import dagster as dg
 import polars as pl
@@ -15,12 +21,25 @@ from seg_platform.identity.build import (
     MAP,
     MATCH_RATE,
     PROFILES,
+    IdentityResult,
     build_identity,
 )
-from seg_platform.resources import IdentityConfig, WarehouseResource
+from seg_platform.identity.rules import IdentityRules
+from seg_platform.resources import IdentityConfig, SourcesResource, WarehouseResource
+from seg_platform.segmentation.tracking import MlflowResource
 from seg_platform.sources.assets import markdown
 from seg_platform.sources.contract import SOURCES
 from seg_platform.warehouse import fetch_one
+from seg_platform.yaml_files import config_errors_as_failures
+
+# MLflow experiment of the duplicate models, one run per identity build that trained one.
+IDENTITY_EXPERIMENT = "identity"
+# MLflow refuses longer parameter values; the full values are in linkage_report.json.
+MAX_PARAM_CHARS = 6000
+WEIGHT_SCHEMA = {
+    "comparison": pl.String, "level": pl.String, "m_probability": pl.Float64,
+    "u_probability": pl.Float64, "match_weight": pl.Float64,
+}  # fmt: skip
 
 RAW_KEYS = [dg.AssetKey(name) for name in SOURCES]
 # Links by rule: how many were used and how many refused (and why, in identity_edges.reason).
@@ -70,7 +89,7 @@ SPECS = {
         dg.AssetSpec(
             name,
             group_name="identity",
-            kinds={"duckdb", "scipy"} if name == "identity_map" else {"duckdb"},
+            kinds={"duckdb", "scipy", "mlflow"} if name == "identity_map" else {"duckdb"},
             deps=RAW_KEYS,
             description=f"{meaning} Table `{table}`.",
             metadata={"dagster/table_name": table},
@@ -79,26 +98,36 @@ SPECS = {
     ],
 )
 def identity_graph(
-    context: dg.AssetExecutionContext, warehouse: WarehouseResource, identity: IdentityConfig
+    context: dg.AssetExecutionContext,
+    warehouse: WarehouseResource,
+    sources: SourcesResource,
+    identity: IdentityConfig,
+    mlflow_tracking: MlflowResource,
 ):
     """Resolve identities from the raw tables: normalise, link, protect, cluster, keep ids."""
-    rules = identity.rules()
-    with warehouse.get_connection() as con:
-        result = build_identity(con, rules, context.run_id)
-        counts = {
-            name: fetch_one(con, f"SELECT count(*) FROM {table}")[0]
-            for name, (table, _) in SPECS.items()
-        }
-        rates = con.sql(f"SELECT * FROM {MATCH_RATE}").pl()
-        sizes = con.sql(
-            f"SELECT value AS identifiers, count FROM {AUDIT} WHERE kind = 'component_size'"
-        ).pl()
-        links = con.sql(LINKS_SQL).pl()
-        reasons = con.sql(
-            f"SELECT rule, reason, count(*) AS links FROM {EDGES} WHERE reason IS NOT NULL "
-            "GROUP BY ALL ORDER BY links DESC, rule, reason LIMIT 5"
-        ).pl()
+    with config_errors_as_failures():
+        # Before the warehouse is touched: a mistake in the rules fails the step at once.
+        config = sources.load()
+        settings, rules = identity.settings(config), identity.rules(config)
+        with warehouse.get_connection() as con:
+            result = build_identity(con, rules, context.run_id)
+            counts = {
+                name: fetch_one(con, f"SELECT count(*) FROM {table}")[0]
+                for name, (table, _) in SPECS.items()
+            }
+            rates = con.sql(f"SELECT * FROM {MATCH_RATE}").pl()
+            sizes = con.sql(
+                f"SELECT value AS identifiers, count FROM {AUDIT} WHERE kind = 'component_size'"
+            ).pl()
+            links = con.sql(LINKS_SQL).pl()
+            reasons = con.sql(
+                f"SELECT rule, reason, count(*) AS links FROM {EDGES} WHERE reason IS NOT NULL "
+                "GROUP BY ALL ORDER BY links DESC, rule, reason LIMIT 5"
+            ).pl()
     context.log.info(f"identity: {result}")
+    model_run = {}
+    if result.linkage.get("model"):
+        model_run = _log_model_run(context, mlflow_tracking, result, rules)
     for name in SPECS:
         metadata = {"dagster/row_count": dg.MetadataValue.int(counts[name])}
         if name == "identity_map":
@@ -119,13 +148,125 @@ def identity_graph(
                     result.linkage.get("em_sessions", {})
                 ),
                 "duplicate_model_weights": markdown(
-                    pl.DataFrame(result.linkage.get("weights", [])).head(60)
+                    pl.DataFrame(result.linkage.get("weights", []), schema=WEIGHT_SCHEMA).head(60)
+                ),
+                **model_run,
+                # Settings that are not the default, and where each was set.
+                "identity_settings": dg.MetadataValue.json(
+                    {n: {"value": v, "from": o} for n, (v, o) in settings.items() if o != "default"}
                 ),
                 "seconds_by_step": dg.MetadataValue.json(result.seconds),
             }
         if name == "match_rate":
             metadata["by_source"] = markdown(rates)
         yield dg.MaterializeResult(asset_key=name, metadata=metadata)
+
+
+def _log_model_run(
+    context: dg.AssetExecutionContext,
+    tracking: MlflowResource,
+    result: IdentityResult,
+    rules: IdentityRules,
+) -> dict:
+    """Log the duplicate model as an MLflow run; its id and link as metadata. The identity
+    tables are written by then and are what later layers need, so a tracking store that fails
+    is a warning here (the model is also in identity.linkage_weights), not a failed step."""
+    try:
+        run_id, url = log_duplicate_model(
+            tracking, result, rules, tags={"dagster_run_id": context.run.run_id}
+        )
+    except Exception as exc:  # noqa: BLE001 - reported, see the docstring
+        context.log.warning(f"duplicate model not logged to MLflow: {type(exc).__name__}: {exc}")
+        return {"mlflow_run": f"not logged: {type(exc).__name__}"}
+    context.log.info(f"duplicate model: MLflow {url}")
+    return {"mlflow_run": dg.MetadataValue.url(url), "mlflow_run_id": run_id}
+
+
+def model_run_contents(result: IdentityResult, rules: IdentityRules) -> tuple[dict, dict]:
+    """The MLflow params and metrics of a build's duplicate model: its settings and the counts
+    of the run (profiles, links used and refused). Counts and model settings only: no value of
+    any record."""
+    linkage = result.linkage
+    params = {
+        "columns": ", ".join(linkage.get("columns", [])),
+        "threshold": rules.probabilistic_threshold,
+        "prior": linkage.get("prior"),
+        "em_sessions": linkage.get("em_sessions"),
+        "blocking_rules": linkage.get("blocking_rules"),
+        "comparison_budget": linkage.get("comparison_budget"),
+        "configured_blocking_rules": [list(r) for r in rules.dedup_blocking_rules] or None,
+        "dedup_max_cluster_size": rules.dedup_max_cluster_size,
+        "dedup_min_density": rules.dedup_min_density,
+        "crm_id_limit": rules.limits.get("crm_id"),
+    }
+    params = {
+        k: (str(v) if isinstance(v, str | int | float) else json.dumps(v))[:MAX_PARAM_CHARS]
+        for k, v in params.items()
+        if v is not None
+    }
+    links = result.links
+    used = sum(n for (_, status), n in links.items() if status == "used")
+    found = sum(n for (rule, _), n in links.items() if rule == "probabilistic")
+    found_used = links.get(("probabilistic", "used"), 0)
+    metrics = {
+        "profiles": result.profiles,
+        "identifiers": result.identifiers,
+        "links_used": used,
+        "links_refused": sum(links.values()) - used,
+        "probabilistic_links": found,
+        "probabilistic_links_used": found_used,
+        "probabilistic_links_refused": found - found_used,
+        **{f"probabilistic_links_{status}": n for (rule, status), n in links.items()
+           if rule == "probabilistic" and status != "used"},
+        "merges": result.merges,
+        "splits": result.splits,
+        "largest_profile_identifiers": result.largest_component,
+    }  # fmt: skip
+    return params, {k: float(v) for k, v in metrics.items()}
+
+
+def log_duplicate_model(
+    tracking: MlflowResource, result: IdentityResult, rules: IdentityRules, tags: dict
+) -> tuple[str, str]:
+    """One MLflow run (experiment `identity`) with the duplicate model of `result`: params and
+    metrics (`model_run_contents`), and artifacts `splink_model.json` (Splink's settings with
+    the learnt m and u), `match_weights.csv` (as in identity.linkage_weights),
+    `match_weights_chart.html` (Splink's chart, when drawn) and `linkage_report.json` (columns,
+    prior, training, blocking). Returns the run id and its link in the MLflow UI."""
+    import mlflow  # slow to import: only when a model was trained
+
+    linkage = result.linkage
+    params, metrics = model_run_contents(result, rules)
+    experiment_id = tracking.setup(IDENTITY_EXPERIMENT)
+    with (
+        tempfile.TemporaryDirectory(prefix="seg_identity_model_") as tmp,
+        mlflow.start_run(
+            experiment_id=experiment_id,
+            run_name="duplicate model",
+            tags={**tags, "asset": "identity_map"},
+            description="The Splink model that deduplicated CRM contacts in this identity "
+            "build: open match_weights_chart.html to see why two records were linked.",
+        ) as run,
+    ):
+        out = Path(tmp)
+        mlflow.log_params(params)
+        mlflow.log_metrics(metrics)
+        (out / "splink_model.json").write_text(json.dumps(linkage["model"], indent=2))
+        weights = pl.DataFrame(linkage.get("weights", []), schema=WEIGHT_SCHEMA)
+        weights.write_csv(out / "match_weights.csv")
+        if linkage.get("chart"):
+            (out / "match_weights_chart.html").write_text(linkage["chart"])
+        report = {k: v for k, v in linkage.items() if k not in ("model", "chart", "weights")}
+        (out / "linkage_report.json").write_text(json.dumps(report, indent=2, default=str))
+        mlflow.log_artifacts(str(out))
+        run_id = run.info.run_id
+    return run_id, tracking.run_url(experiment_id, run_id)
+
+
+def _rules(identity: IdentityConfig, sources: SourcesResource) -> IdentityRules:
+    """The run's rules (as identity_graph used them); a mistake is a user error of the step."""
+    with config_errors_as_failures():
+        return identity.rules(sources.load())
 
 
 @dg.asset_check(asset="identity_map", blocking=True)
@@ -156,10 +297,10 @@ def identifiers_map_to_one_profile(warehouse: WarehouseResource) -> dg.AssetChec
 
 @dg.asset_check(asset="profiles", blocking=True)
 def profiles_within_identifier_limits(
-    warehouse: WarehouseResource, identity: IdentityConfig
+    warehouse: WarehouseResource, sources: SourcesResource, identity: IdentityConfig
 ) -> dg.AssetCheckResult:
     """No profile holds more identifiers of a type than the per-type limit."""
-    rules = identity.rules()
+    rules = _rules(identity, sources)
     with warehouse.get_connection() as con:
         over = {
             t: fetch_one(con, f'SELECT count(*) FROM {PROFILES} WHERE "n_{t}" > ?', [limit])[0]
@@ -182,10 +323,10 @@ def profiles_within_identifier_limits(
 
 @dg.asset_check(asset="profiles", blocking=True)
 def largest_profile_within_cap(
-    warehouse: WarehouseResource, identity: IdentityConfig
+    warehouse: WarehouseResource, sources: SourcesResource, identity: IdentityConfig
 ) -> dg.AssetCheckResult:
     """The largest profile (identifiers) stays under the cap: a giant one means a junk bridge."""
-    cap = identity.rules().max_component_size
+    cap = _rules(identity, sources).max_component_size
     with warehouse.get_connection() as con:
         largest, profile = fetch_one(
             con,
@@ -207,10 +348,10 @@ def largest_profile_within_cap(
 
 @dg.asset_check(asset="match_rate")
 def match_rate_above_floor(
-    warehouse: WarehouseResource, identity: IdentityConfig
+    warehouse: WarehouseResource, sources: SourcesResource, identity: IdentityConfig
 ) -> dg.AssetCheckResult:
     """Advisory: each source's share of records tied to a known person is above the floor."""
-    floor = identity.rules().match_rate_floor
+    floor = _rules(identity, sources).match_rate_floor
     with warehouse.get_connection() as con:
         rates = con.sql(f"SELECT source, records, match_rate FROM {MATCH_RATE}").pl()
     low = rates.filter((pl.col("records") > 0) & (pl.col("match_rate") < floor))
@@ -282,11 +423,11 @@ def changes_point_at_current_profiles(
 
 @dg.asset_check(asset="identity_edges")
 def probabilistic_links_mostly_used(
-    warehouse: WarehouseResource, identity: IdentityConfig
+    warehouse: WarehouseResource, sources: SourcesResource, identity: IdentityConfig
 ) -> dg.AssetCheckResult:
     """Advisory: most links the duplicate model found are used. Many refused ones mean the
     limits or the clusters' safeguards do not fit this data (identity_edges.reason says why)."""
-    limit = identity.rules().max_refused_link_share
+    limit = _rules(identity, sources).max_refused_link_share
     with warehouse.get_connection() as con:
         found, refused = fetch_one(
             con,

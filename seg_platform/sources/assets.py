@@ -12,7 +12,7 @@ import polars as pl
 
 from seg_platform.quality import can_push_down, max_gx_rows, validate_frame, validate_relation
 from seg_platform.resources import IdentityConfig, SourcesResource, WarehouseResource
-from seg_platform.sources.config import SourceConfigError
+from seg_platform.sources.config import SourceConfigError, SourcesConfig
 from seg_platform.sources.contract import LINEAGE_COLUMNS, SOURCES, Column, Source
 from seg_platform.sources.ingest import (
     FILES_TABLE,
@@ -217,16 +217,20 @@ def file_check_results(source: Source, result: IngestResult) -> list[dg.AssetChe
     ]
 
 
-def pseudonymising(source: Source, identity: IdentityConfig | None) -> dict:
+def pseudonymising(
+    source: Source, identity: IdentityConfig | None, config: SourcesConfig | None = None
+) -> dict:
     """For a pseudonymised source, the `ingest_source` arguments that store each identifier
     as its salted SHA-256 (`sources.suppression.salted_identifier_sql`), so raw values are
-    never stored, and the hashes cannot be matched against a list of emails hashed elsewhere."""
+    never stored, and the hashes cannot be matched against a list of emails hashed elsewhere.
+    Identifiers are normalised with the rules identity_graph uses (`config`'s `identity:`
+    section included), so an erasure request finds the person's normalised identifiers."""
     if not source.pseudonymised:
         return {}
     from seg_platform.identity.build import fill_phone_table
     from seg_platform.sources.suppression import ensure_privacy_tables, salted_identifier_sql
 
-    rules = (identity or IdentityConfig()).rules()
+    rules = (identity or IdentityConfig()).rules(config)
     phones = [quote(c.name) for c in source.columns if c.identifier == "phone"]
 
     def prepare(con) -> None:
@@ -268,16 +272,18 @@ def build_raw_asset(source: Source) -> dg.AssetsDefinition:
     ) -> dg.MaterializeResult:
         from seg_platform.sources.suppression import suppression_condition
 
-        rules = identity.rules()
         try:
             config = sources.load()
+            # The identity layer's rules (sources.yaml, then launchpad): identifiers of erased
+            # people are normalised as identity_graph normalises them.
+            rules = identity.rules(config)
             with warehouse.get_connection() as con:
                 result = ingest_source(
                     con,
                     source,
                     config,
                     suppress=lambda c: suppression_condition(c, source, rules),
-                    **pseudonymising(source, identity),
+                    **pseudonymising(source, identity, config),
                 )
                 metadata = _metadata(con, source, result)
         except SourceConfigError as exc:

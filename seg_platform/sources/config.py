@@ -3,18 +3,23 @@
 The file is validated by typed models (pydantic, `extra="forbid"`); every mistake a user can make
 (unknown source, setting or column, unsafe SQL, a path outside the data folder, a missing file)
 raises `SourceConfigError` with one message per problem, `<file>: sources.<name>.<setting>: <what
-is wrong>`, never a traceback.
+is wrong>`, never a traceback. The optional `identity:` section holds settings of the identity
+rules: the fields of the `identity` resource (`seg_platform.resources.IdentityConfig`), checked
+here (`check_identity_settings`) for the file and for the launchpad alike.
 """
 
 import datetime as dt
+import functools
 import glob
 import json
 import os
 import re
+import types
 import typing
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 import duckdb
 import pydantic
@@ -22,9 +27,12 @@ import sqlglot
 import sqlglot.expressions as exp
 import yaml
 
+from seg_platform.identity.rules import DEFAULT_PRIORITY
 from seg_platform.sources.contract import SOURCES, Source
+from seg_platform.yaml_files import ConfigFileError
 
 DOCS_HINT = "see docs/sources.md"
+IDENTITY_DOCS_HINT = "see docs/identity.md"
 _ANSI = re.compile(r"\x1b\[[0-9;]*m")
 DEFAULT_MAX_QUARANTINE_SHARE = 0.05
 DEFAULT_TIMESTAMP_MIN = "2000-01-01"
@@ -104,8 +112,10 @@ _ALLOWED_NODES = (
 _REFUSED_NODES = (exp.AggFunc, exp.Window, exp.Query, exp.Explode)
 
 
-class SourceConfigError(ValueError):
-    """A user mistake in sources.yaml or its files; the message says what to change."""
+class SourceConfigError(ConfigFileError):
+    """A user mistake in sources.yaml or its files (or in the identity settings of the
+    launchpad); the message says what to change. A `ConfigFileError`, so
+    `yaml_files.config_errors_as_failures` turns it into a user error of the step."""
 
 
 # --- The file's typed model -------------------------------------------------------------------
@@ -148,6 +158,8 @@ class SourcesFile(_Model):
     defaults: DefaultSettings = DefaultSettings()
     allowed_roots: list[str] = []
     sources: dict[str, SourceSettings] = {}
+    # Checked on its own by `identity_settings_model()` (built from the identity resource).
+    identity: dict[str, Any] = {}
 
 
 # --- What the rest of the platform uses ---------------------------------------------------------
@@ -226,6 +238,9 @@ class SourcesConfig:
     timestamp_min: str = DEFAULT_TIMESTAMP_MIN
     timestamp_max_days_ahead: int = DEFAULT_TIMESTAMP_MAX_DAYS_AHEAD
     allowed_roots: tuple[Path, ...] = ()
+    # The identity settings the file sets (checked), by name; `IdentityConfig.rules` merges
+    # them between the defaults and the launchpad.
+    identity: dict[str, Any] = field(default_factory=dict)
 
 
 def load_sources_config(path: Path | str) -> SourcesConfig:
@@ -250,6 +265,8 @@ def load_sources_config(path: Path | str) -> SourcesConfig:
         doc = {}
     if not isinstance(doc, dict):
         raise SourceConfigError(f"{path}: expected a mapping with a `sources:` key ({DOCS_HINT}).")
+    if "identity" in doc and doc["identity"] is None:  # `identity:` with nothing under it
+        doc = {**doc, "identity": {}}
     declared = doc.get("sources")
     if declared is None:
         doc = {**doc, "sources": {}}
@@ -265,6 +282,7 @@ def load_sources_config(path: Path | str) -> SourcesConfig:
         model = SourcesFile.model_validate(doc)
     except pydantic.ValidationError as exc:
         raise SourceConfigError(_validation_message(path, exc)) from None
+    identity = check_identity_settings(model.identity, str(path))
 
     base = path.parent
     roots = [base]
@@ -290,6 +308,7 @@ def load_sources_config(path: Path | str) -> SourcesConfig:
         timestamp_min=str(model.defaults.timestamp_min),
         timestamp_max_days_ahead=model.defaults.timestamp_max_days_ahead,
         allowed_roots=tuple(roots[1:]),
+        identity=identity,
     )
 
 
@@ -478,19 +497,234 @@ def _expression_nodes(node) -> typing.Iterator[dict]:
             yield from _expression_nodes(value)
 
 
+# --- The identity: section ---------------------------------------------------------------------
+
+# Person columns of crm_contacts a blocking rule of the duplicate model may name. They reach
+# Splink's SQL as column names, so nothing else is accepted.
+BLOCKING_COLUMNS = (
+    "first_name", "last_name", "full_name", "date_of_birth", "address", "postcode", "city",
+    "email", "phone", "company", "role", "country",
+)  # fmt: skip
+IDENTIFIER_TYPES = DEFAULT_PRIORITY
+# Settings that merge per identifier type across defaults, sources.yaml and the launchpad;
+# any other setting given in a later place replaces the earlier value whole.
+MERGED_PER_TYPE = ("limits", "extra_blocked")
+LAUNCHPAD = "launchpad"
+LAUNCHPAD_PREFIX = "resources.identity.config"
+_DOMAIN = re.compile(r"[a-z0-9]([a-z0-9-]*[a-z0-9])?(\.[a-z0-9]([a-z0-9-]*[a-z0-9])?)+")
+
+
+def _share(value: float) -> float:
+    if not 0 < value <= 1:
+        raise ValueError(f"must be in (0, 1], not {value:g}")
+    return value
+
+
+def _positive(value: int) -> int:
+    if value < 1:
+        raise ValueError(f"must be a positive whole number, not {value}")
+    return value
+
+
+def _known_type(value: str, also: tuple[str, ...] = ()) -> str:
+    if value not in (*IDENTIFIER_TYPES, *also):
+        known = ", ".join((*IDENTIFIER_TYPES, *also))
+        raise ValueError(f"{value!r} is not an identifier type; the types are: {known}")
+    return value
+
+
+def _priority(value: list[str]) -> list[str]:
+    if not value:
+        raise ValueError("must list at least one identifier type")
+    for i, kind in enumerate(value):
+        _known_type(kind)
+        if kind in value[:i]:
+            raise ValueError(f"{kind!r} is listed twice")
+    return value
+
+
+def _limits(value: dict[str, int]) -> dict[str, int]:
+    for kind, limit in value.items():
+        _known_type(kind)
+        try:
+            _positive(limit)
+        except ValueError as exc:
+            raise ValueError(f"{kind}: {exc}") from None
+    return value
+
+
+def _extra_blocked(value: dict[str, list[str]]) -> dict[str, list[str]]:
+    """Identifier types (or `*`, every type) to patterns, each one DuckDB's regular-expression
+    engine (RE2, the one that applies them) accepts: no look-around, no back-references."""
+    for kind in value:
+        _known_type(kind, also=("*",))
+    patterns = [(kind, pattern) for kind, listed in value.items() for pattern in listed]
+    if not patterns:
+        return value
+    with duckdb.connect() as con:
+        for kind, pattern in patterns:
+            try:
+                con.execute("SELECT regexp_matches('', ?, 'i')", [pattern]).fetchall()
+            except duckdb.Error as exc:
+                reason = str(exc).split("Error: ", 1)[-1]
+                raise ValueError(
+                    f"{kind}: {pattern!r} is not a regular expression DuckDB (RE2) accepts: "
+                    f"{reason}"
+                ) from None
+    return value
+
+
+def _email_domains(value: list[str]) -> list[str]:
+    for domain in value:
+        if not _DOMAIN.fullmatch(domain):
+            raise ValueError(f"{domain!r} is not a domain name such as gmail.com (lower case)")
+    return value
+
+
+def _phone_region(value: str) -> str:
+    import phonenumbers
+
+    if value not in phonenumbers.SUPPORTED_REGIONS:
+        raise ValueError(
+            f"{value!r} is not a region phonenumbers knows: use a two-letter country code in "
+            "capitals, such as US, GB or DE"
+        )
+    return value
+
+
+def _blocking_rule(value: list[str]) -> list[str]:
+    if not value:
+        raise ValueError("a blocking rule needs at least one column")
+    for column in value:
+        if column not in BLOCKING_COLUMNS:
+            raise ValueError(
+                f"{column!r} is not a person column; a rule lists columns from: "
+                f"{', '.join(BLOCKING_COLUMNS)}"
+            )
+    return value
+
+
+# Checks by setting name, on the whole value or on each item of a list (so a message names the
+# item: `dedup_blocking_rules.2`); any other int setting must be positive, any other float
+# setting a share in (0, 1]. `unchecked_identity_settings()` lists settings left unchecked.
+_VALUE_CHECKS: dict[str, Callable] = {
+    "priority": _priority,
+    "limits": _limits,
+    "extra_blocked": _extra_blocked,
+    "dotless_email_domains": _email_domains,
+    "default_phone_region": _phone_region,
+}
+_ITEM_CHECKS: dict[str, Callable] = {"dedup_blocking_rules": _blocking_rule}
+
+
+def _scalar_check(annotation: Any) -> Callable | None:
+    if annotation is bool:
+        return lambda value: value  # true or false: nothing else to check
+    return {int: _positive, float: _share}.get(annotation)
+
+
+def _identity_annotation(name: str, annotation: Any) -> Any:
+    """The resource field's type with its check attached."""
+    if name in _ITEM_CHECKS:
+        (item,) = typing.get_args(annotation)  # list[X]
+        return list[Annotated[item, pydantic.AfterValidator(_ITEM_CHECKS[name])]]
+    check = _VALUE_CHECKS.get(name) or _scalar_check(annotation)
+    return Annotated[annotation, pydantic.AfterValidator(check)] if check else annotation
+
+
+class _StrictModel(_Model):
+    # YAML has real numbers and booleans: "3" or `true` is not a limit, 2.5 not a size.
+    model_config = pydantic.ConfigDict(extra="forbid", strict=True)
+
+
+def _unset_removed(annotation: Any) -> Any:
+    """`X | None` -> `X`: the resource's None means "not set"; in the file a setting that is
+    not set is left out, so null there is a mistake."""
+    if typing.get_origin(annotation) in (typing.Union, types.UnionType):
+        (inner,) = [a for a in typing.get_args(annotation) if a is not type(None)]
+        return inner
+    return annotation
+
+
+@functools.cache
+def identity_settings_model() -> type[pydantic.BaseModel]:
+    """The `identity:` section: one optional setting per field of the `identity` resource,
+    with the resource's type and description, and the checks above."""
+    from seg_platform.resources import IdentityConfig  # it imports this module: read it late
+
+    fields = {
+        name: (
+            _identity_annotation(name, _unset_removed(info.annotation)),
+            pydantic.Field(default=None, description=info.description),
+        )
+        for name, info in IdentityConfig.model_fields.items()
+    }
+    return pydantic.create_model("IdentitySettings", __base__=_StrictModel, **fields)
+
+
+def unchecked_identity_settings() -> list[str]:
+    """Settings of the identity resource with no check of their values (should be none)."""
+    from seg_platform.resources import IdentityConfig
+
+    checked = {**_VALUE_CHECKS, **_ITEM_CHECKS}
+    return [
+        name
+        for name, info in IdentityConfig.model_fields.items()
+        if name not in checked and _scalar_check(_unset_removed(info.annotation)) is None
+    ]
+
+
+def check_identity_settings(
+    values: Mapping[str, Any], origin: str, prefix: str = "identity"
+) -> dict[str, Any]:
+    """The identity settings in `values` (any of them), checked, as plain values: only those
+    given. A mistake raises `SourceConfigError`, one line per setting, `<origin>:
+    <prefix>.<setting>: <what is wrong>` (origin: the sources.yaml, or "launchpad")."""
+    model = identity_settings_model()
+    try:
+        checked = model.model_validate(dict(values))
+    except pydantic.ValidationError as exc:
+        raise SourceConfigError(
+            _validation_message(origin, exc, model=model, prefix=prefix.split("."))
+        ) from None
+    return checked.model_dump(exclude_unset=True)
+
+
+def identity_settings_table() -> str:
+    """The settings as a Markdown table (setting, default, meaning) for the docs."""
+    from seg_platform.resources import IdentityConfig
+
+    defaults = IdentityConfig.defaults()
+    rows = "".join(
+        f"| `{name}` | `{json.dumps(defaults[name])}` | "
+        f"{info.description.rsplit(' Default: ', 1)[0]} |\n"
+        for name, info in IdentityConfig.model_fields.items()
+    )
+    return "| setting | default | meaning |\n|---|---|---|\n" + rows
+
+
 # --- Messages -----------------------------------------------------------------------------------
 
 
 _BRANCH_TAG = re.compile(r"^(str|int|float|bool|none|(list|dict|literal|union|function)[\[-].*)$")
 
 
-def _validation_message(path: Path, exc: pydantic.ValidationError) -> str:
-    """One line per problem: `<file>: <setting path>: <what is wrong>`, no pydantic dump."""
+def _validation_message(
+    path: Path | str,
+    exc: pydantic.ValidationError,
+    model: type[pydantic.BaseModel] | None = None,
+    prefix: list[str] | None = None,
+) -> str:
+    """One line per problem: `<file>: <setting path>: <what is wrong>`, no pydantic dump.
+    `model` is what was validated (default: the whole file), found at `prefix` in the file."""
+    model = model or SourcesFile
+    prefix = prefix or []
     lines, seen = [], set()
     for error in exc.errors(include_url=False):
         # Unions (text or a list, scalar types) add a branch tag to the place and report one
         # error per branch: drop the tag and keep the first error of each place.
-        loc = [str(p) for p in error["loc"] if not _BRANCH_TAG.match(str(p))]
+        inner = [str(p) for p in error["loc"] if not _BRANCH_TAG.match(str(p))]
+        loc = [*prefix, *inner]
         setting = ".".join(loc) or "top level"
         if setting in seen:
             continue
@@ -498,7 +732,7 @@ def _validation_message(path: Path, exc: pydantic.ValidationError) -> str:
         kind = error["type"]
         # The same wording as the other YAML files (seg_platform.yaml_files.format_errors).
         if kind == "extra_forbidden":
-            allowed = _allowed_keys(loc[:-1])
+            allowed = _allowed_keys(inner[:-1], model)
             what = "unknown setting" + (
                 f"; the settings here are: {', '.join(allowed)}" if allowed else ""
             )
@@ -508,15 +742,16 @@ def _validation_message(path: Path, exc: pydantic.ValidationError) -> str:
             what = str(error["msg"]).removeprefix("Value error, ")
             if kind in ("literal_error", "enum"):
                 what = f"{what}, not {error.get('input')!r}"
-        line = f"{path}: {setting}: {what} ({DOCS_HINT})."
+        hint = IDENTITY_DOCS_HINT if loc[:1] == ["identity"] or prefix else DOCS_HINT
+        line = f"{path}: {setting}: {what} ({hint})."
         if line not in lines:
             lines.append(line)
     return "\n".join(lines[:5])
 
 
-def _allowed_keys(loc: list[str]) -> list[str]:
-    """The settings allowed at a place in the file (for "unknown setting" messages)."""
-    model: Any = SourcesFile
+def _allowed_keys(loc: list[str], root: type[pydantic.BaseModel]) -> list[str]:
+    """The settings allowed at a place in `root` (for "unknown setting" messages)."""
+    model: Any = root
     for part in loc:
         if isinstance(model, type) and issubclass(model, pydantic.BaseModel):
             info = model.model_fields.get(part)

@@ -7,6 +7,7 @@ from seg_platform.sources.config import (
     DEFAULT_TIMESTAMP_MAX_DAYS_AHEAD,
     DEFAULT_TIMESTAMP_MIN,
     PARQUET_OPTIONS,
+    identity_settings_table,
 )
 from seg_platform.sources.contract import LINEAGE_COLUMNS, SOURCES
 from seg_platform.sources.ingest import format_bound
@@ -63,6 +64,9 @@ sources:
       order_id: InvoiceNo
       customer_key: CustomerID
       amount: "TRY_CAST(Quantity AS DOUBLE) * TRY_CAST(UnitPrice AS DOUBLE)"
+identity:                        # optional: identity rules (below; docs/identity.md)
+  limits: {{crm_id: 6}}
+  probabilistic_threshold: 0.95
 ```
 
 The file is checked when it is read: an unknown setting, a wrong type or a value out of range
@@ -157,7 +161,19 @@ lists the quarantine rules with their row counts and the setting that fixes each
 have a limit of their own, which only `max_quarantine_share` under the source overrides (not
 `defaults:`): {_own_limits()}: a malformed erasure request is quarantined with its reason, and
 never stops the valid requests from taking effect.
+
+**Identity rules (`identity:`).** Optional: the rules that turn identifiers into profiles
+(docs/identity.md), kept with the data they fit. Each setting of the Dagster resource
+`identity` can be set here; a value set in the launchpad (`resources.identity.config`) wins
+over the file for that run, and a setting set in neither keeps its default. `limits` and
+`extra_blocked` merge per identifier type. The values are checked when the file is read
+(thresholds and shares in (0, 1], sizes and limits positive whole numbers, limits and blocked
+patterns for known identifier types, patterns DuckDB's RE2 accepts, blocking rules as lists of
+person columns); a mistake is one line such as
+`sources.yaml: identity.limits: 'fax' is not an identifier type; ...`.
+
 """
+    + identity_settings_table()
 )
 
 

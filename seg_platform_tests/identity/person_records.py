@@ -187,6 +187,7 @@ def run_platform(landing_sources_yaml: Path, home: Path) -> dict:
     """
     from seg_platform.identity.assets import IDENTITY_ASSETS, IDENTITY_CHECKS
     from seg_platform.resources import IdentityConfig, SourcesResource, WarehouseResource
+    from seg_platform.segmentation.tracking import MlflowResource
     from seg_platform.sources.assets import RAW_ASSETS, RAW_CHECKS
 
     home = Path(home)
@@ -201,6 +202,8 @@ def run_platform(landing_sources_yaml: Path, home: Path) -> dict:
                 "warehouse": WarehouseResource(database=str(warehouse)),
                 "sources": SourcesResource(config_path=str(landing_sources_yaml)),
                 "identity": IdentityConfig(),
+                # the duplicate model's MLflow run goes to `home`'s store (set just above)
+                "mlflow_tracking": MlflowResource(),
             },
             raise_on_error=False,
         )

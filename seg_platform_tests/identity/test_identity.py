@@ -11,6 +11,7 @@ from seg_platform.identity.assets import IDENTITY_ASSETS, IDENTITY_CHECKS
 from seg_platform.identity.build import record_identifiers_sql
 from seg_platform.identity.rules import IdentityRules
 from seg_platform.resources import IdentityConfig, SourcesResource, WarehouseResource
+from seg_platform.segmentation.tracking import MlflowResource
 from seg_platform.sources.assets import RAW_ASSETS, RAW_CHECKS
 from seg_platform.synthetic.generator import generate
 from seg_platform.warehouse import connect
@@ -44,6 +45,7 @@ def materialize(home, sources_yaml, **identity):
             "warehouse": WarehouseResource(database=str(home.warehouse)),
             "sources": SourcesResource(config_path=str(sources_yaml)),
             "identity": IdentityConfig(**identity),
+            "mlflow_tracking": MlflowResource(),  # the duplicate model's run, in the test's home
         },
         raise_on_error=False,
     )
