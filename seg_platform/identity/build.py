@@ -473,13 +473,18 @@ def _probabilistic_edges(con, rules: IdentityRules, result: IdentityResult) -> i
     if pairs is None or pairs.height == 0:
         return 0
     frame_to_temp_table(con, "_links", pairs)
-    con.execute("""
+    names = [c for c in ("first_name", "last_name", "date_of_birth") if c in present]
+    frame_to_temp_table(con, "_names", contacts.select("unique_id", *names))
+    con.execute(f"""
         CREATE OR REPLACE TEMP TABLE _dedup AS
         SELECT l.value AS left_value, r.value AS right_value,
-               max(p.match_probability) AS probability
+               max(p.match_probability) AS probability,
+               bool_and(coalesce({_household_sql(names)}, false)) AS household
         FROM _links p
         JOIN _values l ON l.id_type = 'crm_id' AND l.raw_value = p.id_l
         JOIN _values r ON r.id_type = 'crm_id' AND r.raw_value = p.id_r
+        JOIN _names a ON a.unique_id = p.id_l
+        JOIN _names b ON b.unique_id = p.id_r
         WHERE l.value <> r.value
         GROUP BY ALL ORDER BY ALL
     """)
@@ -493,19 +498,63 @@ def _probabilistic_edges(con, rules: IdentityRules, result: IdentityResult) -> i
     return pairs.height
 
 
+HOUSEHOLD = (
+    "same family name, clearly different first names, birth dates not known to be equal: "
+    "two members of one household"
+)
+
+
+def _household_sql(names: list[str]) -> str:
+    """SQL over the name columns of a pair (`a.*`, `b.*`): true when the two contacts are two
+    people of one household rather than one person entered twice.
+
+    They share a family name (up to one typo) while their first names clearly differ (not
+    equal, not one typo apart, Jaro-Winkler below 0.7, neither an initial or a prefix of the
+    other, neither equal to the other's family name, which is a swap) and their birth dates
+    are not known to be equal. Partners, siblings and a parent and child share an address, a
+    landline and often a family e-mail: the very evidence the model adds up. One person's
+    records with a changed first name (a nickname) and no birth date are kept apart too: a
+    missed duplicate costs less than two people merged.
+    """
+    if not {"first_name", "last_name"}.issubset(names):
+        return "false"
+    first = "regexp_replace({}.first_name, '[^a-z]', '', 'g')"
+    fa, fb = first.format("a"), first.format("b")
+    dob = (
+        "AND NOT coalesce(a.date_of_birth = b.date_of_birth, false)"
+        if "date_of_birth" in names
+        else ""
+    )
+    return f"""(
+        damerau_levenshtein(a.last_name, b.last_name) <= 1
+        AND length({fa}) > 1 AND length({fb}) > 1
+        AND damerau_levenshtein({fa}, {fb}) > 1
+        AND jaro_winkler_similarity({fa}, {fb}) < 0.7
+        AND NOT starts_with({fa}, {fb}) AND NOT starts_with({fb}, {fa})
+        AND a.first_name IS DISTINCT FROM b.last_name
+        AND b.first_name IS DISTINCT FROM a.last_name
+        {dob}
+    )"""
+
+
 def _cluster_duplicates(con, rules: IdentityRules) -> None:
     """Adds `refused` to `_dedup`: why the clustering's safeguards refused a pair (else NULL)."""
-    from seg_platform.identity.graph import OVERSIZE, TIGHTENED, dedup_clusters
+    from seg_platform.identity.graph import KEPT, OVERSIZE, TIGHTENED, dedup_clusters
 
     dedup = con.sql(
-        "SELECT left_value, right_value, probability FROM _dedup ORDER BY left_value, right_value"
+        "SELECT left_value, right_value, probability, household FROM _dedup "
+        "ORDER BY left_value, right_value"
     ).pl()
+    household = dedup["household"].to_numpy()
     ids = pl.concat([dedup["left_value"], dedup["right_value"]]).unique().sort()
     index = {v: i for i, v in enumerate(ids.to_list())}
     src = np.array([index[v] for v in dedup["left_value"].to_list()], np.int64)
     dst = np.array([index[v] for v in dedup["right_value"].to_list()], np.int64)
-    reason = dedup_clusters(
-        len(ids), src, dst, dedup["probability"].to_numpy(),
+    # Household pairs never link; the other pairs are clustered with the safeguards.
+    keep = ~household
+    reason = np.full(len(src), KEPT, np.int8)
+    reason[keep] = dedup_clusters(
+        len(ids), src[keep], dst[keep], dedup["probability"].to_numpy()[keep],
         rules.dedup_max_cluster_size, rules.dedup_min_density,
     )  # fmt: skip
     text = {
@@ -513,7 +562,12 @@ def _cluster_duplicates(con, rules: IdentityRules) -> None:
         OVERSIZE: "cluster above dedup_max_cluster_size records",
     }
     refused = pl.DataFrame(
-        {"i": np.arange(len(src)), "refused": [text.get(int(r)) for r in reason]},
+        {
+            "i": np.arange(len(src)),
+            "refused": [
+                HOUSEHOLD if h else text.get(int(r)) for h, r in zip(household, reason, strict=True)
+            ],
+        },
         schema={"i": pl.Int64, "refused": pl.String},
     )
     frame_to_temp_table(con, "_dedup_refused", refused)

@@ -94,3 +94,42 @@ def test_a_cluster_above_the_maximum_size_loses_its_links():
     reason = dedup_clusters(8, src, dst, np.full(len(src), 0.999999), 5, 0.25)
     assert (reason == OVERSIZE).all()
     assert (dedup_clusters(8, src, dst, np.full(len(src), 0.999999), 8, 0.25) == KEPT).all()
+
+
+@pytest.mark.parametrize(
+    ("a", "b", "household"),
+    [
+        (("anna", "mueller", None), ("boris", "mueller", None), True),  # partners
+        (("anna", "mueller", "19800101"), ("boris", "mueler", "19821231"), True),  # + a typo
+        (("anna", "mueller", "19800101"), ("boris", "mueller", "19800101"), False),  # same dob
+        (("anna", "mueller", None), ("anne", "mueller", None), False),  # a typo
+        (("katharina", "mueller", None), ("katrin", "mueller", None), False),  # similar
+        (("j.", "mueller", None), ("jakob", "mueller", None), False),  # an initial
+        (("chris", "mueller", None), ("christopher", "mueller", None), False),  # a prefix
+        (("mueller", "anna", None), ("anna", "mueller", None), False),  # swapped
+        (("anna", "mueller", None), ("boris", "schmidt", None), False),  # other family
+        ((None, "mueller", None), ("boris", "mueller", None), False),  # first name unknown
+    ],
+)
+def test_household_members_are_told_apart_from_one_person(a, b, household):
+    """Two contacts with one family name and clearly different first names, birth dates not
+    known to be equal, are two people of one household: the model's evidence (address,
+    postcode, city, landline) is shared by the whole family, so the pair is refused."""
+    from seg_platform.identity.build import _household_sql
+
+    columns = ("first_name", "last_name", "date_of_birth")
+    with duckdb.connect() as con:
+        row = ", ".join(f"{v!r}" if v else "NULL::VARCHAR" for v in (*a, *b))
+        names = ", ".join((*(f"a_{c}" for c in columns), *(f"b_{c}" for c in columns)))
+        con.execute(f"CREATE TABLE p ({names.replace(',', ' VARCHAR,')} VARCHAR)")
+        con.execute(f"INSERT INTO p VALUES ({row})")
+        con.execute(
+            "CREATE VIEW a AS SELECT a_first_name AS first_name, a_last_name AS last_name, "
+            "a_date_of_birth AS date_of_birth FROM p"
+        )
+        con.execute(
+            "CREATE VIEW b AS SELECT b_first_name AS first_name, b_last_name AS last_name, "
+            "b_date_of_birth AS date_of_birth FROM p"
+        )
+        sql = f"SELECT coalesce({_household_sql(list(columns))}, false) FROM a, b"
+        assert con.execute(sql).fetchall() == [(household,)]
