@@ -22,6 +22,7 @@ from seg_platform.resources import (
     ActivationConfig,
     IdentityConfig,
     PredictionsConfig,
+    SourcesResource,
     WarehouseResource,
 )
 from seg_platform.segmentation.tracking import MlflowResource
@@ -77,6 +78,7 @@ def erasure(
     warehouse: WarehouseResource,
     activation: ActivationConfig,
     identity: IdentityConfig,
+    sources: SourcesResource,
 ):
     from seg_platform.activation.config import load_destinations
     from seg_platform.activation.erasure import erase
@@ -85,10 +87,13 @@ def erasure(
 
     # Read before anything is deleted: a mistake in destinations.yaml stops the step here, and
     # the request takes effect on the next run (suppression at load keeps the person out).
+    # The identity rules as the identity graph used them (sources.yaml, then the launchpad):
+    # identifiers are normalised alike, so a request finds what the graph stored.
     with config_errors_as_failures():
         destinations = {d.name: d for d in load_destinations(activation.destinations or None)}
+        rules = identity.rules(sources.load())
     with warehouse.get_connection() as con:
-        result = erase(con, context.run_id, identity.rules())
+        result = erase(con, context.run_id, rules)
         republished = 0
         if result.feeds_touched and table_exists(con, "activation", "published_feeds"):
             published = set(

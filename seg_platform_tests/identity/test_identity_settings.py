@@ -358,3 +358,34 @@ def test_erasure_requests_are_normalised_with_the_files_rules(home, tmp_path):
             "SELECT value FROM identity.identity_map WHERE id_type = 'email' ORDER BY value"
         ).fetchall() == [("ann+shop@mail.org",), ("bo@mail.org",)]
         assert find_erased(con, ensure_tables(con)) == 1
+    # the erasure step itself deletes the person; a bad launchpad value there is a user error
+    # (before: the erasure step read the rules without the file, and raised a traceback)
+    bad = erase_step(home, second, IdentityConfig(probabilistic_threshold=1.5))
+    (failure,) = bad.get_step_failure_events()
+    assert failure.step_failure_data.error.cls_name == "Failure"
+    assert failure.step_failure_data.user_failure_data.description.startswith(
+        "launchpad: resources.identity.config.probabilistic_threshold"
+    )
+    erased = erase_step(home, second, IdentityConfig())
+    assert erased.success, [e.message for e in erased.get_step_failure_events()]
+    with connect(home.warehouse) as con:
+        assert con.execute(
+            "SELECT value FROM identity.identity_map WHERE id_type = 'email' ORDER BY value"
+        ).fetchall() == [("bo@mail.org",)]
+
+
+def erase_step(home, sources_yaml, identity):
+    from seg_platform.activation.assets import erasure
+    from seg_platform.resources import ActivationConfig
+
+    return dg.materialize(
+        [erasure],
+        resources={
+            "warehouse": WarehouseResource(database=str(home.warehouse)),
+            "sources": SourcesResource(config_path=str(sources_yaml)),
+            "identity": identity,
+            "activation": ActivationConfig(),
+            "mlflow_tracking": MlflowResource(),
+        },
+        raise_on_error=False,
+    )
