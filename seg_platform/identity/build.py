@@ -550,12 +550,14 @@ def _cluster_duplicates(con, rules: IdentityRules) -> None:
     index = {v: i for i, v in enumerate(ids.to_list())}
     src = np.array([index[v] for v in dedup["left_value"].to_list()], np.int64)
     dst = np.array([index[v] for v in dedup["right_value"].to_list()], np.int64)
-    # Household pairs never link; the other pairs are clustered with the safeguards.
+    # Household pairs never link, nor end in one cluster through a third record; the other
+    # pairs are clustered with the safeguards.
     keep = ~household
     reason = np.full(len(src), KEPT, np.int8)
     reason[keep] = dedup_clusters(
         len(ids), src[keep], dst[keep], dedup["probability"].to_numpy()[keep],
         rules.dedup_max_cluster_size, rules.dedup_min_density,
+        apart=(src[household], dst[household]),
     )  # fmt: skip
     text = {
         TIGHTENED: "loose cluster (below dedup_min_density): link below a stricter threshold",

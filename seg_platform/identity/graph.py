@@ -226,6 +226,7 @@ def dedup_clusters(
     max_size: int,
     min_density: float,
     steps: tuple[float, ...] = (0.99, 0.999, 0.9999, 0.99999),
+    apart: tuple[np.ndarray, np.ndarray] | None = None,
 ) -> np.ndarray:
     """Cluster duplicate records from their pairwise match probabilities, as Splink does
     (connected components of the pairs above the threshold), with cluster-level safeguards.
@@ -233,7 +234,10 @@ def dedup_clusters(
     A cluster larger than `max_size`, or of at least `DENSITY_MIN_SIZE` records with fewer
     links than `min_density` of all its record pairs (a chain of look-alikes rather than one
     person's records), is clustered again from its pairs at the next, stricter threshold in
-    `steps`. A cluster still larger than `max_size` after the last step loses all its links.
+    `steps`. So is a cluster that holds two records of `apart` (pairs of nodes known to be
+    different people, e.g. two members of one household, brought together through a third
+    record). A cluster still larger than `max_size` after the last step loses all its links;
+    one still holding an `apart` pair keeps its links (as Splink would).
 
     Returns, per pair, KEPT, TIGHTENED (dropped by a stricter threshold) or OVERSIZE.
     """
@@ -249,6 +253,9 @@ def dedup_clusters(
         density = np.divide(links, pairs, out=np.ones(len(size)), where=pairs > 0)
         loose = (size >= DENSITY_MIN_SIZE) & (density < min_density)
         bad = (size > max_size) | loose
+        if apart is not None and len(apart[0]):
+            joined = labels[apart[0]] == labels[apart[1]]
+            bad[labels[apart[0][joined]]] = True
         in_bad = active & bad[labels[src]]
         if not in_bad.any():
             break

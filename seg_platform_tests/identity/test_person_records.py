@@ -133,3 +133,14 @@ def test_household_members_are_told_apart_from_one_person(a, b, household):
         )
         sql = f"SELECT coalesce({_household_sql(list(columns))}, false) FROM a, b"
         assert con.execute(sql).fetchall() == [(household,)]
+
+
+def test_two_people_kept_apart_are_not_joined_through_a_third_record():
+    """Records 0 and 2 are two household members (a refused pair); record 1 (an initial, no
+    first name) links to both. The cluster {0, 1, 2} holds a pair known to be two people, so
+    it is clustered again at a stricter threshold: the weaker link goes."""
+    src, dst, p = np.array([0, 1]), np.array([1, 2]), np.array([0.9999, 0.95])
+    joined = dedup_clusters(3, src, dst, p, 50, 0.25)
+    assert (joined == KEPT).all()
+    apart = dedup_clusters(3, src, dst, p, 50, 0.25, apart=(np.array([0]), np.array([2])))
+    assert apart.tolist() == [KEPT, TIGHTENED]
