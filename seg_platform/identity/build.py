@@ -475,6 +475,7 @@ def _probabilistic_edges(con, rules: IdentityRules, result: IdentityResult) -> i
     frame_to_temp_table(con, "_links", pairs)
     names = [c for c in ("first_name", "last_name", "date_of_birth") if c in present]
     frame_to_temp_table(con, "_names", contacts.select("unique_id", *names))
+    _nickname_table(con)
     con.execute(f"""
         CREATE OR REPLACE TEMP TABLE _dedup AS
         SELECT l.value AS left_value, r.value AS right_value,
@@ -504,13 +505,34 @@ HOUSEHOLD = (
 )
 
 
+def _nickname_table(con) -> None:
+    """`_nicknames(a, b)`: first names that can be one person's (Robert, Bob, Rob, Bobby), from
+    the hand-curated English names and nicknames of the `nicknames` package."""
+    import nicknames
+
+    with nicknames.with_names_csv_path() as path:
+        con.execute(
+            """
+            CREATE OR REPLACE TEMP TABLE _nicknames AS
+            WITH t AS (
+                SELECT name1 AS c, name2 AS n FROM read_csv($path, all_varchar = true)
+                WHERE relationship = 'has_nickname'
+            )
+            SELECT c AS a, n AS b FROM t UNION SELECT n, c FROM t
+            UNION SELECT x.n, y.n FROM t x JOIN t y USING (c) WHERE x.n <> y.n
+            """,
+            {"path": str(path)},
+        )
+
+
 def _household_sql(names: list[str]) -> str:
     """SQL over the name columns of a pair (`a.*`, `b.*`): true when the two contacts are two
     people of one household rather than one person entered twice.
 
     They share a family name (up to one typo) while their first names clearly differ (not
     equal, not one typo apart, Jaro-Winkler below 0.7, neither an initial or a prefix of the
-    other, neither equal to the other's family name, which is a swap) and their birth dates
+    other, not nicknames of one name, neither equal to the other's family name, which is a
+    swap) and their birth dates
     are not known to be equal. Partners, siblings and a parent and child share an address, a
     landline and often a family e-mail: the very evidence the model adds up. One person's
     records with a changed first name (a nickname) and no birth date are kept apart too: a
@@ -531,6 +553,7 @@ def _household_sql(names: list[str]) -> str:
         AND damerau_levenshtein({fa}, {fb}) > 1
         AND jaro_winkler_similarity({fa}, {fb}) < 0.7
         AND NOT starts_with({fa}, {fb}) AND NOT starts_with({fb}, {fa})
+        AND NOT EXISTS (SELECT 1 FROM _nicknames n WHERE n.a = {fa} AND n.b = {fb})
         AND a.first_name IS DISTINCT FROM b.last_name
         AND b.first_name IS DISTINCT FROM a.last_name
         {dob}

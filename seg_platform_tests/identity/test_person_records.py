@@ -107,6 +107,8 @@ def test_a_cluster_above_the_maximum_size_loses_its_links():
         (("j.", "mueller", None), ("jakob", "mueller", None), False),  # an initial
         (("chris", "mueller", None), ("christopher", "mueller", None), False),  # a prefix
         (("mueller", "anna", None), ("anna", "mueller", None), False),  # swapped
+        (("robert", "mueller", None), ("bob", "mueller", None), False),  # a nickname
+        (("bobby", "mueller", None), ("rob", "mueller", None), False),  # two of one name
         (("anna", "mueller", None), ("boris", "schmidt", None), False),  # other family
         ((None, "mueller", None), ("boris", "mueller", None), False),  # first name unknown
     ],
@@ -115,10 +117,11 @@ def test_household_members_are_told_apart_from_one_person(a, b, household):
     """Two contacts with one family name and clearly different first names, birth dates not
     known to be equal, are two people of one household: the model's evidence (address,
     postcode, city, landline) is shared by the whole family, so the pair is refused."""
-    from seg_platform.identity.build import _household_sql
+    from seg_platform.identity.build import _household_sql, _nickname_table
 
     columns = ("first_name", "last_name", "date_of_birth")
     with duckdb.connect() as con:
+        _nickname_table(con)
         row = ", ".join(f"{v!r}" if v else "NULL::VARCHAR" for v in (*a, *b))
         names = ", ".join((*(f"a_{c}" for c in columns), *(f"b_{c}" for c in columns)))
         con.execute(f"CREATE TABLE p ({names.replace(',', ' VARCHAR,')} VARCHAR)")
