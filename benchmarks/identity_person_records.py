@@ -13,6 +13,10 @@ For each Febrl file (/work/shared/data/febrl, ground truth in rec_id: `rec-N-org
 3. the platform: the file as a crm_contacts landing folder, raw asset + identity graph
    materialized in-process in a fresh warehouse, profiles read from identity.record_profiles.
 
+With `--messy-crm SEED ...`, the platform also runs on the generator's duplicate-heavy CRM
+(seg_platform/synthetic/duplicate_crm.py: `--crm-persons` persons, 4-20 records for the
+duplicated ones, typos, nicknames, households, namesakes), scored against its truth.
+
 Splink rows are scored twice: the clusters of `cluster_pairwise_predictions_at_threshold` at the
 example's threshold (every pair inside a cluster is predicted), and the raw predicted pairs.
 Seconds are wall time in this process (the platform's include Dagster's run machinery).
@@ -137,6 +141,28 @@ def row(file: str, method: str, records: int, scores: dict, seconds: float, **ex
     }
 
 
+def messy_crm_row(seed: int, persons: int, folder: Path) -> dict:
+    """The platform on the generator's duplicate-heavy CRM, scored against its truth."""
+    from seg_platform.synthetic.duplicate_crm import generate_duplicate_crm, pairwise_scores
+
+    landing = generate_duplicate_crm(persons, seed, folder)
+    run = run_platform(landing, folder / "home")
+    clusters = run["clusters"]
+    scores = pairwise_scores(
+        dict(zip(clusters[:, 0].to_list(), clusters[:, 1].to_list(), strict=True)), folder
+    )
+    extra = {"profiles": clusters[:, 1].n_unique()}
+    if not run["success"]:
+        extra["error"] = "Dagster run failed: " + "; ".join(run["errors"])[:300]
+    return row(
+        f"crm s{seed}", "platform crm_contacts (messy CRM)", clusters.height,
+        {"true_pairs": scores.true_pairs, "predicted_pairs": scores.predicted_pairs,
+         "correct_pairs": scores.correct_pairs, "precision": round(scores.precision, 4),
+         "recall": round(scores.recall, 4), "f1": round(scores.f1, 4)},
+        run["seconds"], **extra,
+    )  # fmt: skip
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--files", nargs="+", choices=FILES, default=["dataset3"])
@@ -147,6 +173,9 @@ def main() -> None:
     )  # fmt: skip
     parser.add_argument("--threshold", type=float, default=TUTORIAL_THRESHOLD)
     parser.add_argument("--skip-platform", action="store_true")
+    parser.add_argument("--messy-crm", type=int, nargs="*", default=[], metavar="SEED",
+                        help="also run the platform on the generator's messy CRM, one per seed")
+    parser.add_argument("--crm-persons", type=int, default=2000)
     parser.add_argument("--keep", action="store_true", help="keep the temporary folder")
     args = parser.parse_args()
 
@@ -190,6 +219,9 @@ def main() -> None:
                 row(name, "platform crm_contacts", records,
                     pairwise_from_clusters(clusters, all_ids=ids), run["seconds"], **extra)
             )  # fmt: skip
+
+        for seed in args.messy_crm:
+            rows.append(messy_crm_row(seed, args.crm_persons, work / f"crm_{seed}"))
 
     header = (
         f"{'file':<9} {'method':<46}{'records':>8}{'true':>7}{'pred':>8}"

@@ -141,7 +141,8 @@ class IdentityConfig(dg.ConfigurableResource):
         _RULES.dedup_blocking_rules,
     )
     dedup_comparison_budget: int | None = _setting(
-        "The most candidate pairs the broader automatic blocking rules may add.",
+        "The most candidate pairs the broader automatic blocking rules (a column alone, name "
+        "prefixes) may add; they add at most 200 per contact compared in any case.",
         _RULES.dedup_comparison_budget,
     )
     max_refused_link_share: float | None = _setting(

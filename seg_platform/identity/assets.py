@@ -144,6 +144,15 @@ def identity_graph(
                 "links_by_rule": markdown(links),
                 "top_refusal_reasons": markdown(reasons),
                 "duplicate_model_columns": dg.MetadataValue.json(result.linkage.get("columns", [])),
+                "duplicate_model_blocking": dg.MetadataValue.json(
+                    {
+                        "rules": result.linkage.get("blocking_rules", []),
+                        "skipped_over_budget": result.linkage.get(
+                            "blocking_skipped_over_budget", {}
+                        ),
+                        "comparison_budget": result.linkage.get("comparison_budget"),
+                    }
+                ),
                 "duplicate_model_training": dg.MetadataValue.json(
                     result.linkage.get("em_sessions", {})
                 ),
