@@ -489,7 +489,7 @@ def _probabilistic_edges(con, rules: IdentityRules, result: IdentityResult) -> i
         WHERE l.value <> r.value
         GROUP BY ALL ORDER BY ALL
     """)
-    _cluster_duplicates(con, rules)
+    _cluster_duplicates(con, rules, names)
     con.execute("""
         INSERT INTO _edges
         SELECT 'crm_contacts', 'probabilistic', probability, 'crm_id', left_value, 'crm_id',
@@ -543,7 +543,7 @@ def _household_sql(names: list[str]) -> str:
     first = "regexp_replace({}.first_name, '[^a-z]', '', 'g')"
     fa, fb = first.format("a"), first.format("b")
     dob = (
-        "AND NOT coalesce(a.date_of_birth = b.date_of_birth, false)"
+        "AND NOT coalesce(damerau_levenshtein(a.date_of_birth, b.date_of_birth) <= 1, false)"
         if "date_of_birth" in names
         else ""
     )
@@ -560,9 +560,10 @@ def _household_sql(names: list[str]) -> str:
     )"""
 
 
-def _cluster_duplicates(con, rules: IdentityRules) -> None:
+def _cluster_duplicates(con, rules: IdentityRules, names: list[str]) -> None:
     """Adds `refused` to `_dedup`: why the clustering's safeguards refused a pair (else NULL)."""
-    from seg_platform.identity.graph import KEPT, OVERSIZE, TIGHTENED, dedup_clusters
+    from seg_platform.identity.graph import APART, KEPT, OVERSIZE, TIGHTENED, components
+    from seg_platform.identity.graph import dedup_clusters
 
     dedup = con.sql(
         "SELECT left_value, right_value, probability, household FROM _dedup "
@@ -573,18 +574,40 @@ def _cluster_duplicates(con, rules: IdentityRules) -> None:
     index = {v: i for i, v in enumerate(ids.to_list())}
     src = np.array([index[v] for v in dedup["left_value"].to_list()], np.int64)
     dst = np.array([index[v] for v in dedup["right_value"].to_list()], np.int64)
-    # Household pairs never link, nor end in one cluster through a third record; the other
-    # pairs are clustered with the safeguards.
+    # Household pairs never link, nor end in one cluster through other records: any two
+    # records of a cluster that are two household members (whatever their own pair scored)
+    # make it clustered again at stricter thresholds. The other pairs keep the safeguards.
     keep = ~household
+    labels = components(len(ids), src, dst, keep)
+    frame_to_temp_table(
+        con, "_dedup_nodes", pl.DataFrame({"node": np.arange(len(ids)), "value": ids, "comp": labels})
+    )
+    apart = con.execute(f"""
+        WITH n AS (
+            SELECT d.node, d.comp, v.raw_value
+            FROM _dedup_nodes d
+            JOIN (SELECT value, min(raw_value) AS raw_value FROM _values
+                  WHERE id_type = 'crm_id' GROUP BY value) v USING (value)
+        )
+        SELECT x.node, y.node
+        FROM n x JOIN n y ON x.comp = y.comp AND x.node < y.node
+        JOIN _names a ON a.unique_id = x.raw_value
+        JOIN _names b ON b.unique_id = y.raw_value
+        WHERE coalesce({_household_sql(names)}, false)
+        ORDER BY ALL
+    """).fetchall()
+    apart_src = np.array([a for a, _ in apart], np.int64)
+    apart_dst = np.array([b for _, b in apart], np.int64)
     reason = np.full(len(src), KEPT, np.int8)
     reason[keep] = dedup_clusters(
         len(ids), src[keep], dst[keep], dedup["probability"].to_numpy()[keep],
         rules.dedup_max_cluster_size, rules.dedup_min_density,
-        apart=(src[household], dst[household]),
+        apart=(apart_src, apart_dst),
     )  # fmt: skip
     text = {
         TIGHTENED: "loose cluster (below dedup_min_density): link below a stricter threshold",
         OVERSIZE: "cluster above dedup_max_cluster_size records",
+        APART: "cluster holding two household members: link below a stricter threshold",
     }
     refused = pl.DataFrame(
         {

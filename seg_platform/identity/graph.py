@@ -212,7 +212,7 @@ def _detach_excess(src, dst, evidence, active, labels, node_type, t, limit) -> n
     return cut
 
 
-KEPT, TIGHTENED, OVERSIZE = 0, 1, 2
+KEPT, TIGHTENED, OVERSIZE, APART = 0, 1, 2, 3
 # Clusters smaller than this are never judged by their density (a pair or a triangle is dense
 # or nothing).
 DENSITY_MIN_SIZE = 4
@@ -239,7 +239,9 @@ def dedup_clusters(
     record). A cluster still larger than `max_size` after the last step loses all its links;
     one still holding an `apart` pair keeps its links (as Splink would).
 
-    Returns, per pair, KEPT, TIGHTENED (dropped by a stricter threshold) or OVERSIZE.
+    Returns, per pair, KEPT, TIGHTENED (dropped by a stricter threshold), APART (dropped by a
+    stricter threshold in a cluster whose only fault was holding an `apart` pair) or
+    OVERSIZE.
     """
     src, dst = np.asarray(src, np.int64), np.asarray(dst, np.int64)
     probability = np.asarray(probability, np.float64)
@@ -253,14 +255,19 @@ def dedup_clusters(
         density = np.divide(links, pairs, out=np.ones(len(size)), where=pairs > 0)
         loose = (size >= DENSITY_MIN_SIZE) & (density < min_density)
         bad = (size > max_size) | loose
+        split = np.zeros(len(size), bool)
         if apart is not None and len(apart[0]):
             joined = labels[apart[0]] == labels[apart[1]]
-            bad[labels[apart[0][joined]]] = True
+            split[labels[apart[0][joined]]] = True
+        bad |= split
         in_bad = active & bad[labels[src]]
         if not in_bad.any():
             break
         if step is None:
             reason[active & (size > max_size)[labels[src]]] = OVERSIZE
             break
-        reason[in_bad & (probability < step)] = TIGHTENED
+        only_split = (split & (size <= max_size) & ~loose)[labels[src]]
+        reason[in_bad & (probability < step)] = np.where(
+            only_split[in_bad & (probability < step)], APART, TIGHTENED
+        )
     return reason
