@@ -287,7 +287,9 @@ class PredictionsConfig(dg.ConfigurableResource):
     permutation_sample: int = 5_000  # evaluation rows permutation importances are computed on
     value_horizon_months: int = 12  # predicted value and purchases cover this many months
     clv_holdout_months: int = 3  # the value backtest's holdout period
-    clv_max_error: float = 0.10  # |predicted / actual - 1| of holdout purchases (WARN above)
+    clv_max_error: float = 0.10  # median |predicted / actual - 1| of holdout purchases (WARN)
+    clv_max_revenue_error: float = 0.25  # the same for holdout revenue (WARN above)
+    clv_backtest_cutoffs: int = 4  # rolling backtest: this many cut-offs, one month apart
     min_buyers: int = 50  # fewer purchasing customers: no value model this month
     overlays: str = ""  # YAML of rule-based overlays; empty = the embedded default
     seed: int = 42
@@ -296,6 +298,10 @@ class PredictionsConfig(dg.ConfigurableResource):
         if self.calibration not in ("isotonic", "sigmoid"):
             raise ValueError(
                 f"predictions.calibration = {self.calibration!r}: use 'isotonic' or 'sigmoid'"
+            )
+        if not 1 <= self.clv_backtest_cutoffs <= 24:
+            raise ValueError(
+                f"predictions.clv_backtest_cutoffs = {self.clv_backtest_cutoffs}: use 1 to 24"
             )
 
 

@@ -22,7 +22,7 @@ import numpy as np
 from scipy.optimize import minimize
 from scipy.special import betaln, digamma, gammaln, hyp2f1
 
-__all__ = ["BGNBD", "GammaGamma"]
+__all__ = ["BGNBD", "NBD", "GammaGamma", "params_at_bound"]
 
 
 # Parameters are fitted in log space within [e^-9, e^9]. Data with (nearly) the same purchase
@@ -30,6 +30,32 @@ __all__ = ["BGNBD", "GammaGamma"]
 # mixing collapses to one rate); the bound stands in for that limit and keeps the
 # hypergeometric terms finite. Published estimates (CDNOW) lie well inside.
 LOG_BOUND = 9.0
+# A parameter this close to the box (in log units, ~5%) was placed by the bound, not the data.
+BOUND_TOLERANCE = 0.05
+
+
+def params_at_bound(params: dict[str, float], tolerance: float = BOUND_TOLERANCE) -> list[str]:
+    """Names of the parameters the optimiser left at (or within `tolerance` of) e^-9 or e^9.
+
+    An estimate on the box is not an estimate: the likelihood kept improving towards 0 or
+    infinity (for BG/NBD's a and b on Online Retail: "nobody ever drops out")."""
+    return [k for k, v in params.items() if abs(float(np.log(v))) >= LOG_BOUND - tolerance]
+
+
+def hessian_condition(grad, theta, step: float = 1e-4) -> float:
+    """Condition number of the Hessian of a mean negative log-likelihood at `theta`, from
+    central differences of its analytic gradient. A huge number means a direction along which
+    the likelihood is flat: the parameters are not identified by the data."""
+    k = len(theta)
+    h = np.empty((k, k))
+    for j in range(k):
+        e = np.zeros(k)
+        e[j] = step
+        h[:, j] = (grad(theta + e) - grad(theta - e)) / (2 * step)
+    eig = np.abs(np.linalg.eigvalsh((h + h.T) / 2))
+    if not np.all(np.isfinite(eig)) or eig.min() == 0:
+        return float("inf")
+    return float(eig.max() / eig.min())
 
 
 def _fit(nll_and_grad, x0, names, tol=1e-10, maxiter=1000):
@@ -61,6 +87,7 @@ class BGNBD:
     b: float = np.nan
     log_likelihood: float = np.nan  # total, at the MLE
     n_iter: int = 0
+    hessian_condition: float = np.nan  # of the mean NLL in log-parameters, at the MLE
 
     @staticmethod
     def _loglik(theta, x, t_x, T, grad=False, groups=None):
@@ -115,6 +142,7 @@ class BGNBD:
         p, res = _fit(f, x0, ["r", "alpha", "a", "b"])
         self.r, self.alpha, self.a, self.b = p["r"], p["alpha"], p["a"], p["b"]
         self.log_likelihood, self.n_iter = -res.fun * n, res.nit
+        self.hessian_condition = hessian_condition(lambda th: f(th)[1], res.x)
         return self
 
     @property
@@ -144,6 +172,48 @@ class BGNBD:
         r, al, a, b = self.r, self.alpha, self.a, self.b
         z = t / (al + t)
         return (a + b - 1) / (a - 1) * (1 - (al / (al + t)) ** r * hyp2f1(r, b, a + b - 1, z))
+
+
+@dataclass
+class NBD:
+    """BG/NBD without dropout (Ehrenberg's NBD): purchases are Poisson with a gamma(r, alpha)
+    distributed rate, for ever. The fallback when BG/NBD's dropout part is not identified."""
+
+    r: float = np.nan
+    alpha: float = np.nan
+    log_likelihood: float = np.nan
+
+    @staticmethod
+    def _loglik(theta, x, T):
+        """Summed log-likelihood (terms free of r and alpha dropped) and its gradient."""
+        r, alpha = np.exp(theta)
+        lT = np.log(alpha + T)
+        ll = np.sum(gammaln(r + x) - gammaln(r) + r * np.log(alpha) - (r + x) * lT)
+        g_r = np.sum(digamma(r + x) - digamma(r) + np.log(alpha) - lT)
+        g_al = np.sum(r / alpha - (r + x) / (alpha + T))
+        return ll, np.array([g_r * r, g_al * alpha])
+
+    def fit(self, frequency, T):
+        x, T = np.asarray(frequency, dtype=float), np.asarray(T, dtype=float)
+        n = len(x)
+        x0 = np.log([1.0, max(T.mean() / max(x.mean(), 1e-3), 1e-3)])
+
+        def f(th):
+            ll, g = self._loglik(th, x, T)
+            return -ll / n, -g / n
+
+        p, res = _fit(f, x0, ["r", "alpha"])
+        self.r, self.alpha, self.log_likelihood = p["r"], p["alpha"], -res.fun * n
+        return self
+
+    @property
+    def params(self):
+        return {"r": self.r, "alpha": self.alpha}
+
+    def expected_purchases(self, t, frequency, T):
+        """E[Y(t) | x, T]: the posterior mean rate (r + x) / (alpha + T) times t."""
+        x, T = np.asarray(frequency, dtype=float), np.asarray(T, dtype=float)
+        return (self.r + x) / (self.alpha + T) * t
 
 
 @dataclass
