@@ -57,6 +57,10 @@ CSV_OPTIONS = {
     "max_line_size",
 }
 PARQUET_OPTIONS = {"hive_partitioning", "union_by_name"}
+# `format: text`: whitespace-separated (aligned) columns, one record a line.
+TEXT_OPTIONS = {"header", "skip"}
+# What happens to order lines identical in every column when they carry no line id.
+EXACT_DUPLICATES = ("keep", "drop")
 
 # DuckDB functions a mapping or `where:` may call: scalar functions of the row's own values
 # (text, numbers, dates, conditionals, lists). Anything else, such as table functions that
@@ -138,13 +142,17 @@ Scalar = str | int | float | bool
 
 class SourceSettings(_Model):
     path: str = pydantic.Field(min_length=1)
-    format: Literal["csv", "parquet"] | None = None
+    format: Literal["csv", "parquet", "text"] | None = None
     read_options: dict[str, Scalar] = {}
     columns: dict[str, Scalar] = {}
     where: Scalar | None = None
     timestamp_format: str | list[str] | None = None
+    # Overrides `defaults.timestamp_min` for this source only: one old export should not
+    # widen the sane range of every other source.
+    timestamp_min: dt.date | None = None
     max_quarantine_share: float | None = pydantic.Field(default=None, ge=0, le=1)
     ranges: dict[str, RangeSettings] = {}
+    exact_duplicates: Literal["keep", "drop"] | None = None
 
 
 class DefaultSettings(_Model):
@@ -172,7 +180,7 @@ class SourceConfig:
     contract: Source
     pattern: str  # absolute path or glob
     base_dir: Path  # folder of the sources.yaml; stored file names are relative to it
-    format: str | None = None  # csv or parquet; None: from each file's extension
+    format: str | None = None  # csv, parquet or text; None: from each file's extension
     read_options: dict[str, Any] = field(default_factory=dict)
     columns: dict[str, str] = field(default_factory=dict)  # contract column -> SQL expression
     where: str | None = None
@@ -182,6 +190,11 @@ class SourceConfig:
     ranges: dict[str, tuple[float | None, float | None]] = field(default_factory=dict)
     # Folders the files may resolve into: the sources.yaml's folder and `allowed_roots`.
     roots: tuple[Path, ...] = ()
+    # Earliest sane timestamp (ISO date) when set under the source; None: `defaults:`.
+    timestamp_min: str | None = None
+    # Rows without a record id that are identical in every column: kept (real repeated lines)
+    # or dropped (one kept). Rows with a record id are always deduplicated on it.
+    exact_duplicates: str = "keep"
 
     @property
     def name(self) -> str:
@@ -218,7 +231,8 @@ class SourceConfig:
             return "csv"
         raise SourceConfigError(
             f"Source '{self.name}': cannot tell the format of {path.name} from its extension. "
-            f"Add `format: csv` or `format: parquet` under sources.{self.name} in sources.yaml."
+            f"Add `format: csv`, `format: parquet` or `format: text` under "
+            f"sources.{self.name} in sources.yaml."
         )
 
     def display_name(self, path: Path) -> str:
@@ -241,6 +255,12 @@ class SourcesConfig:
     # The identity settings the file sets (checked), by name; `IdentityConfig.rules` merges
     # them between the defaults and the launchpad.
     identity: dict[str, Any] = field(default_factory=dict)
+
+    def timestamp_min_of(self, source: str) -> str:
+        """The earliest sane timestamp of one source (ISO date): its own setting, or
+        `defaults:`'s."""
+        own = self.sources.get(source)
+        return own.timestamp_min if own is not None and own.timestamp_min else self.timestamp_min
 
 
 def load_sources_config(path: Path | str) -> SourcesConfig:
@@ -327,13 +347,8 @@ def _source_config(
     _check_pattern_root(pattern, roots, f"{where}.path", settings.path)
 
     fmt = settings.format
-    allowed = PARQUET_OPTIONS if fmt == "parquet" else CSV_OPTIONS | PARQUET_OPTIONS
-    unknown = sorted(set(settings.read_options) - allowed)
-    if unknown:
-        raise SourceConfigError(
-            f"{where}.read_options: unknown setting(s) {', '.join(unknown)}. "
-            f"Allowed: {', '.join(sorted(allowed))} ({DOCS_HINT})."
-        )
+    _check_read_options(fmt, settings.read_options, where)
+    _check_exact_duplicates(contract, settings, where)
     columns = {}
     for column, expression in settings.columns.items():
         if column not in contract.column_names:
@@ -384,7 +399,43 @@ def _source_config(
         max_quarantine_share=share,
         ranges=ranges,
         roots=roots,
+        timestamp_min=str(settings.timestamp_min) if settings.timestamp_min else None,
+        exact_duplicates=settings.exact_duplicates or "keep",
     )
+
+
+def _check_read_options(fmt: str | None, options: dict[str, Scalar], where: str) -> None:
+    """Only the reader settings of the source's format; for text, their types too (they
+    shape the platform's own split, not DuckDB's reader, which would check them)."""
+    allowed = {
+        "parquet": PARQUET_OPTIONS,
+        "text": TEXT_OPTIONS,
+    }.get(fmt or "", CSV_OPTIONS | PARQUET_OPTIONS)
+    unknown = sorted(set(options) - allowed)
+    if unknown:
+        raise SourceConfigError(
+            f"{where}.read_options: unknown setting(s) {', '.join(unknown)}. "
+            f"Allowed: {', '.join(sorted(allowed))} ({DOCS_HINT})."
+        )
+    if fmt != "text":
+        return
+    if "header" in options and not isinstance(options["header"], bool):
+        raise SourceConfigError(f"{where}.read_options.header: must be true or false.")
+    skip = options.get("skip", 0)
+    if isinstance(skip, bool) or not isinstance(skip, int) or skip < 0:
+        raise SourceConfigError(
+            f"{where}.read_options.skip: must be a whole number of lines, 0 or more."
+        )
+
+
+def _check_exact_duplicates(contract: Source, settings: SourceSettings, where: str) -> None:
+    """`exact_duplicates` only means something where rows may come without a record id."""
+    if settings.exact_duplicates is not None and not contract.key_optional:
+        raise SourceConfigError(
+            f"{where}.exact_duplicates: {contract.name} rows always carry `{contract.key}`, "
+            f"and are deduplicated on it (the latest delivery wins); the setting only applies "
+            f"to sources whose record id is optional (orders). Remove it ({DOCS_HINT})."
+        )
 
 
 # --- Paths --------------------------------------------------------------------------------------

@@ -21,6 +21,9 @@ from pathlib import Path
 
 import duckdb
 
+from seg_platform.sources.aligned_text import FIELDS_TABLE as TEXT_FIELDS_TABLE
+from seg_platform.sources.aligned_text import POSITION as TEXT_POSITION
+from seg_platform.sources.aligned_text import split_aligned_text
 from seg_platform.sources.config import SourceConfig, SourceConfigError, SourcesConfig
 from seg_platform.sources.contract import LINEAGE_COLUMNS, Column, Source
 from seg_platform.warehouse import fetch_one, quote, replace_tables
@@ -50,6 +53,9 @@ class IngestResult:
     rows_kept: int = 0
     rows_suppressed: int = 0  # rows of erased people, dropped before anything is stored
     key_conflicts: int = 0  # rows whose record id also came with other content
+    # Rows without a record id kept although identical to another kept row (the source's
+    # `exact_duplicates: keep`): counted, so a doubled export is visible, not silently summed.
+    identical_rows_kept: int = 0
     # Value-free quarantine rules (e.g. "amount is above 10000000") and their row counts.
     top_reasons: list[tuple[str, int]] = field(default_factory=list)
     # Per file: the rows of conflicting duplicates, the columns it lacks that other files of
@@ -150,7 +156,7 @@ def ingest_source(
         "INSERT INTO _files VALUES (?, ?, ?, ?)",
         [(idx, names[idx], header_lines[idx], missing[idx]) for idx in names],
     )
-    bounds = _timestamp_bounds(config, now)
+    bounds = _timestamp_bounds(config, source.name, now)
     # Parsed and checked once into a table, not a view: the typed table, the quarantine and the
     # per-file counts all read it, and re-parsing every text value for each was most of a load.
     con.execute("DROP TABLE IF EXISTS _checked")
@@ -160,6 +166,7 @@ def ingest_source(
         before_final(con)
     _suppress(con, suppress(con) if suppress is not None else None)
     _count_conflicts(con, source)
+    identical = _identical_rows_kept(con, source, source_config.exact_duplicates)
     if hashed and not fetch_one(con, "SELECT count(*) FROM _checked")[0]:
         # No rows, nothing to hash; DuckDB 2.0 also fails to bind the email expression over
         # an empty view ("BindBuiltinScalarFunction did not return a BoundFunctionExpression").
@@ -167,11 +174,13 @@ def ingest_source(
     _replace(
         con,
         source,
-        _final_table_sql(source, hashed or {}),
+        _final_table_sql(source, hashed or {}, source_config.exact_duplicates),
         # A pseudonymised source never stores a record's text, even when no row needs hashing.
         _quarantine_sql(source, keep_record=not source.pseudonymised),
     )
-    return _result(con, source, [names[i] for i in sorted(names)])
+    result = _result(con, source, [names[i] for i in sorted(names)])
+    result.identical_rows_kept = identical
+    return result
 
 
 def _suppress(con: duckdb.DuckDBPyConnection, condition: str | None) -> None:
@@ -234,9 +243,22 @@ def _stage_file(
     if path.stat().st_size == 0:
         return 0, None  # an empty file is zero rows; the asset warns about it
     extra = {}
-    if fmt == "csv":
-        extra = _sniff_csv(cfg, path)
-    reader = _reader_sql(cfg, path, fmt, full_read=False, extra=extra)
+    if fmt == "text":
+        _check_text_file(cfg, path)
+        reader = split_aligned_text(
+            con,
+            path,
+            idx,
+            cfg.name,
+            header=bool(cfg.read_options.get("header", False)),
+            skip=int(cfg.read_options.get("skip", 0)),
+        )
+        if reader is None:
+            return 0, None  # blank lines only: zero rows, like an empty file
+    else:
+        if fmt == "csv":
+            extra = _sniff_csv(cfg, path)
+        reader = _reader_sql(cfg, path, fmt, full_read=False, extra=extra)
     try:
         file_columns = [r[0] for r in con.execute(f"DESCRIBE SELECT * FROM {reader}").fetchall()]
     except duckdb.Error as exc:
@@ -255,7 +277,10 @@ def _stage_file(
         if not c.required and c.name not in cfg.columns and selects[c.name] != "NULL"
     }
 
-    if fmt == "csv":
+    if fmt == "text":
+        # Broken lines are already in _rejects; positions work as for CSV (header lines: 0).
+        position, source = TEXT_POSITION, TEXT_FIELDS_TABLE
+    elif fmt == "csv":
         position = "ordinality"
         source = f"{_reader_sql(cfg, path, fmt, full_read=True, extra=extra)} WITH ORDINALITY"
     else:
@@ -272,7 +297,7 @@ def _stage_file(
             f"and the column mapping under sources.{cfg.name} in sources.yaml."
         ) from None
     if fmt != "csv":
-        return 0, provided
+        return 0, provided  # text: positions are line numbers already (no header offset)
     con.execute(
         # DuckDB reports one error per missing column of a short line: keep one per line.
         f"INSERT INTO _rejects SELECT {idx}, line, arg_min('unreadable line (' || "
@@ -316,6 +341,25 @@ def _sniff_csv(cfg: SourceConfig, path: Path) -> dict:
     if crlf and head.count(b"\n") > crlf and "strict_mode" not in cfg.read_options:
         extra["strict_mode"] = False
     return extra
+
+
+def _check_text_file(cfg: SourceConfig, path: Path) -> None:
+    """`format: text` reads plain UTF-8 files: say so, naming the file, for anything else."""
+    if path.name.lower().endswith((".gz", ".zst", ".zip", ".bz2", ".xz")):
+        raise SourceConfigError(
+            f"Source '{cfg.name}': {path.name} is compressed; `format: text` reads plain "
+            f"text files only. Decompress it into the landing folder."
+        )
+    try:
+        with path.open("rb") as fh:
+            encoding = _detect_encoding(fh.read(_SNIFF_BYTES))
+    except OSError:
+        return  # DuckDB's reader says what is wrong with the file
+    if encoding is not None:
+        raise SourceConfigError(
+            f"Source '{cfg.name}': {path.name} is not UTF-8: it looks like {encoding}. Save "
+            f"it again as UTF-8 (format: text reads UTF-8 only)."
+        )
 
 
 def _detect_encoding(head: bytes) -> str | None:
@@ -434,8 +478,8 @@ def _bind_or_explain(
     except duckdb.Error:
         pass
     hint = (
-        " CSV columns are read as text: cast them, e.g. TRY_CAST(Quantity AS DOUBLE)."
-        if fmt == "csv"
+        " CSV and text columns are read as text: cast them, e.g. TRY_CAST(Quantity AS DOUBLE)."
+        if fmt in ("csv", "text")
         else ""
     )
     candidates = [(f"columns.{name}", expr) for name, expr in selects.items()]
@@ -459,10 +503,12 @@ def _first_line(exc: Exception) -> str:
     return str(exc).strip().splitlines()[0].rstrip(".")
 
 
-def _timestamp_bounds(config: SourcesConfig, now: dt.datetime | None) -> tuple[str, str]:
+def _timestamp_bounds(
+    config: SourcesConfig, source: str, now: dt.datetime | None
+) -> tuple[str, str]:
     now = now or dt.datetime.now(dt.UTC).replace(tzinfo=None)
     upper = (now + dt.timedelta(days=config.timestamp_max_days_ahead)).date()
-    return str(dt.date.fromisoformat(config.timestamp_min)), str(upper)
+    return str(dt.date.fromisoformat(config.timestamp_min_of(source))), str(upper)
 
 
 def _typed(column: Column, raw: str, cfg: SourceConfig) -> str:
@@ -523,10 +569,17 @@ def _checked_sql(source: Source, cfg: SourceConfig, bounds: tuple[str, str]) -> 
                 shown,
             )
         if column.type == "TIMESTAMP":
+            # One rule per side: an old history and a clock or timezone error have different
+            # fixes (`rule_fix`), and a message must name the right one.
             low, high = bounds
             check(
-                f"{value} < TIMESTAMP '{low}' OR {value} > TIMESTAMP '{high}'",
-                f"{column.name} is outside {low} .. {high}",
+                f"{value} < TIMESTAMP '{low}'",
+                f"{column.name} is before timestamp_min {low}",
+                f"{value}::VARCHAR",
+            )
+            check(
+                f"{value} > TIMESTAMP '{high}'",
+                f"{column.name} is in the future (after {high})",
                 f"{value}::VARCHAR",
             )
         if column.accepted:
@@ -585,7 +638,26 @@ def _checked_sql(source: Source, cfg: SourceConfig, bounds: tuple[str, str]) -> 
     """
 
 
-def _final_table_sql(source: Source, hashed: dict[str, str]) -> str:
+def _identical_rows_kept(con: duckdb.DuckDBPyConnection, source: Source, policy: str) -> int:
+    """Valid rows without a record id that repeat another such row in every column and are
+    kept (`exact_duplicates: keep`)."""
+    if not source.key_optional or policy != "keep":
+        return 0
+    key = quote(source.key)
+    cols = ", ".join(quote(c.name) for c in source.columns)
+    return int(
+        fetch_one(
+            con,
+            f"SELECT count(*) - (SELECT count(*) FROM (SELECT DISTINCT {cols} FROM _checked "
+            f"WHERE keep AND reason IS NULL AND {key} IS NULL)) "
+            f"FROM _checked WHERE keep AND reason IS NULL AND {key} IS NULL",
+        )[0]
+    )
+
+
+def _final_table_sql(source: Source, hashed: dict[str, str], exact_duplicates: str = "keep") -> str:
+    """The typed table: valid rows, one per record id (the latest delivery). Rows without an
+    id (optional keys) are all kept, or, with `exact_duplicates: drop`, one per identical row."""
     cols = [quote(c.name) for c in source.columns]
     stored = [
         f"{hashed[c.name].format(column=quote(c.name))} AS {quote(c.name)}"
@@ -605,8 +677,15 @@ def _final_table_sql(source: Source, hashed: dict[str, str]) -> str:
         f"QUALIFY row_number() OVER (PARTITION BY {', '.join(partition)} "
         f"ORDER BY {', '.join(order)}) = 1"
     )
-    if source.key_optional:
+    if source.key_optional and exact_duplicates == "drop":
         rows = f"SELECT * FROM _checked WHERE keep AND reason IS NULL {latest}"
+    elif source.key_optional:
+        # Identical lines of a transaction log can be real (two of one CD on two lines).
+        rows = f"""
+            SELECT * FROM _checked WHERE keep AND reason IS NULL AND {key} IS NULL
+            UNION ALL
+            (SELECT * FROM _checked WHERE keep AND reason IS NULL AND {key} IS NOT NULL
+             {latest})"""
     else:
         # Repeated keys are few: rank only their rows, not every row of the source.
         rows = f"""
@@ -700,8 +779,17 @@ def rule_fix(source_name: str, rule: str) -> str:
     column = rule.split(" ", 1)[0]
     if rule.startswith("unreadable line"):
         return f"the file, or `read_options` (delim, quote, ...) under {where}"
-    if " is outside " in rule:
-        return "`timestamp_min` / `timestamp_max_days_ahead` under `defaults:`"
+    if " is before timestamp_min " in rule:
+        return (
+            f"set `timestamp_min` under {where} (or `defaults:`) to a date on or before the "
+            f"earliest {column} you want to keep"
+        )
+    if " is in the future " in rule:
+        return (
+            "check the clock and timezone of the export (timestamps without an offset are read "
+            "as UTC) and `timestamp_format`; rows dated ahead on purpose need "
+            "`timestamp_max_days_ahead` under `defaults:`"
+        )
     if rule.endswith(" is not a timestamp"):
         return f"`timestamp_format` or `columns.{column}` under {where}"
     if " is below " in rule or " is above " in rule:

@@ -93,7 +93,9 @@ def test_broken_feed_fails_the_blocking_check_and_stops_downstream(home, tmp_pat
         check.description
     )
     # Grouped by value-free rule, with the setting that fixes it; no value from a record.
-    assert "'order_ts is not a timestamp' (10 rows; fix: `timestamp_format`" in check.description
+    assert "\n10 rows: order_ts is not a timestamp; `timestamp_format`" in check.description
+    # One rule explains every quarantined row: raising the limit is not offered.
+    assert "max_quarantine_share" not in check.description
     assert "not-a-date" not in check.description
     assert check.metadata["observed_quarantine_share"].value == pytest.approx(10 / 70, abs=1e-6)
     assert check.metadata["threshold_quarantine_share"].value == 0.05

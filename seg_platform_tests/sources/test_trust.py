@@ -465,7 +465,7 @@ def test_no_value_from_a_customer_record_reaches_dagster(home, tmp_path):
         for e in result.get_asset_check_evaluations()
         if e.check_name == CHECK_NAME and e.asset_key.to_user_string() == "crm_contacts"
     )
-    assert "'created_at is not a timestamp' (5 rows; fix: `timestamp_format`" in check.description
+    assert "\n5 rows: created_at is not a timestamp; `timestamp_format`" in check.description
 
     # A failed file's message quotes no row either (a UTF-16 file's first row is its "header").
     (root / "crm_contacts" / "crm.csv").write_bytes(
