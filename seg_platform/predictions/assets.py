@@ -403,11 +403,62 @@ def _registered(client, name: str) -> bool:
 BACKTEST_SCHEMA = {
     "as_of_date": pl.Date, "calibration_end": pl.Date, "holdout_end": pl.Date,
     "holdout_weeks": pl.Float64, "customers": pl.Int64, "one_time_buyers": pl.Int64,
+    "clv_method": pl.String, "fit_degenerate": pl.Boolean,
     "predicted_purchases": pl.Float64, "actual_purchases": pl.Float64,
     "purchases_error": pl.Float64, "purchases_mae": pl.Float64,
     "predicted_revenue": pl.Float64, "actual_revenue": pl.Float64, "revenue_error": pl.Float64,
     "mlflow_run_id": pl.String,
 }  # fmt: skip
+
+P_ALIVE_DESCRIPTION = (
+    "BG/NBD: probability that a repeat buyer has not silently stopped buying, from the timing "
+    "of their purchases. NULL for one-time buyers (1 by the model's assumption: dropout can "
+    "only follow a repeat purchase) and for everyone when the fit was degenerate (clv_method "
+    "'nbd'). Not 1 - churn_probability: churn is no activity or order in the next 90 days, "
+    "and a customer who is still a customer may well not buy in 90 days."
+)
+CLV_METHOD_DESCRIPTION = (
+    "'bgnbd': BG/NBD + Gamma-Gamma as published; 'nbd': BG/NBD's fit was degenerate (see the "
+    "check lifetime_value_fit_identified), purchases come from the NBD rate (no dropout part) "
+    "and P(alive) is not published"
+)
+VALUE_COLUMNS = dg.TableSchema(
+    columns=[
+        dg.TableColumn("profile_id", "VARCHAR", description="The customer (identity profile)."),
+        dg.TableColumn("clv_basis", "VARCHAR", description="'repeat' (two or more purchase "
+                       "days) or 'one_time' (one)."),
+        dg.TableColumn("clv_method", "VARCHAR", description=CLV_METHOD_DESCRIPTION),
+        dg.TableColumn("p_alive", "DOUBLE", description=P_ALIVE_DESCRIPTION),
+        dg.TableColumn("expected_purchases_12m", "DOUBLE", description="Expected purchase "
+                       "days in the value horizon (12 months by default)."),
+        dg.TableColumn("expected_order_value", "DOUBLE", description="Expected value of one "
+                       "purchase: Gamma-Gamma's, the population's mean for one-time buyers."),
+        dg.TableColumn("predicted_value_12m", "DOUBLE", description="expected_purchases_12m "
+                       "x expected_order_value."),
+        dg.TableColumn("frequency", "DOUBLE", description="Repeat purchase days so far."),
+        dg.TableColumn("recency_weeks", "DOUBLE", description="Weeks from the first to the "
+                       "last purchase."),
+        dg.TableColumn("age_weeks", "DOUBLE", description="Weeks from the first purchase to "
+                       "the month's end."),
+        dg.TableColumn("mean_repeat_value", "DOUBLE", description="Mean value of the repeat "
+                       "purchase days (NULL for one-time buyers)."),
+        dg.TableColumn("as_of_date", "DATE", description="The month's end."),
+    ]
+)  # fmt: skip
+
+
+def backtest_windows(month: str, holdout_months: int, cutoffs: int) -> list[tuple]:
+    """(calibration_end, holdout_end) of the rolling backtest, latest first: holdouts of
+    `holdout_months` ending with `month` and each of the `cutoffs - 1` months before it.
+    Nothing after the month's end is used."""
+    windows = []
+    for k in range(cutoffs):
+        end_month = add_months(month, -k)
+        windows.append((
+            month_parameters(add_months(end_month, -holdout_months))["as_of_date"],
+            month_parameters(end_month)["as_of_date"],
+        ))  # fmt: skip
+    return windows
 
 
 @dg.asset(
@@ -415,29 +466,51 @@ BACKTEST_SCHEMA = {
     kinds={"scipy", "mlflow", "duckdb"},
     deps=["customer_features"],
     partitions_def=monthly_partitions,
-    metadata={"dagster/table_name": VALUES},
+    metadata={"dagster/table_name": VALUES, "dagster/column_schema": VALUE_COLUMNS},
     check_specs=[
         dg.AssetCheckSpec(
             "backtest_purchases_within_tolerance",
             asset="customer_lifetime_value",
             blocking=False,
-            description="Refitted on the purchases before the holdout months, the model's "
-            "predicted holdout purchases are within the configured relative error of the "
-            "actual ones, in aggregate (a warning).",
+            description="Rolling backtest: refitted before each of several holdouts (one "
+            "month apart), the median absolute error of predicted against actual holdout "
+            "purchases is within `clv_max_error` (a warning; the worst cut-off is reported).",
+        ),
+        dg.AssetCheckSpec(
+            "backtest_revenue_within_tolerance",
+            asset="customer_lifetime_value",
+            blocking=False,
+            description="Rolling backtest: the median absolute error of predicted against "
+            "actual holdout revenue is within `clv_max_revenue_error` (a warning: order values "
+            "move with the season, which neither model sees; the values are still the best "
+            "estimate there is, and the segments and propensities do not depend on them).",
+        ),
+        dg.AssetCheckSpec(
+            "lifetime_value_fit_identified",
+            asset="customer_lifetime_value",
+            blocking=False,
+            description="BG/NBD's fit is sound: no parameter at the optimiser's bounds, no "
+            "flat likelihood direction, P(alive) not (nearly) the same for every repeat "
+            "buyer. When it fails, values come from the NBD fallback (clv_method 'nbd') and "
+            "P(alive) is NULL.",
         ),
         dg.AssetCheckSpec(
             "values_valid",
             asset="customer_lifetime_value",
             blocking=True,
-            description="One row per buyer; P(alive) in [0, 1]; expected purchases and value "
-            "finite and not negative.",
+            description="One row per buyer; P(alive) in [0, 1] where published; expected "
+            "purchases and value finite and not negative.",
         ),
     ],  # fmt: skip
     description="Customer lifetime value from shop orders: BG/NBD (purchase count, P(alive)) "
     "and Gamma-Gamma (order value), fitted by maximum likelihood on every purchase up to the "
     "month's end; expected purchases and value over the next 12 months per buyer (one-time "
-    "buyers included, with the population's order value). Backtested on the last months: "
-    f"fitted before them, predicted against what was bought. Tables `{VALUES}`, `{BACKTESTS}`.",
+    "buyers included, with the population's order value; P(alive) for repeat buyers only). "
+    "A degenerate BG/NBD fit (parameters at the optimiser's bounds, a flat likelihood) is "
+    "flagged and replaced by the NBD purchase rate, without P(alive). Rolling backtest over "
+    "several cut-offs: fitted before each holdout, predicted against what was bought, "
+    f"judged on the median error of purchases and revenue. Tables `{VALUES}`, `{BACKTESTS}` "
+    "(one row per cut-off).",
 )
 def customer_lifetime_value(
     context: dg.AssetExecutionContext,
@@ -450,32 +523,30 @@ def customer_lifetime_value(
     from seg_platform.predictions.clv import (
         WEEKS_PER_MONTH,
         NotEnoughBuyers,
-        backtest,
         backtest_png,
-        fit_clv,
+        fit_value_model,
         predict_clv,
         rfm_summary,
+        rolling_backtest,
     )
     from seg_platform.predictions.data import transactions
 
+    predictions.validate_settings()
     month = context.partition_key[:7]
     params = month_parameters(month)
     as_of_date = params["as_of_date"]
     experiment_id = mlflow_tracking.setup(mlflow_tracking.predictions_experiment)
     with warehouse.get_connection() as con:
         tx = transactions(con, params["as_of"])
-        summary = rfm_summary(tx, as_of_date)
         try:
-            model = fit_clv(summary, predictions.min_buyers)
+            model, summary = fit_value_model(tx, as_of_date, predictions.min_buyers)
         except NotEnoughBuyers as exc:
             model, reason = None, str(exc)
-        calibration_end = month_parameters(
-            add_months(month, -predictions.clv_holdout_months))["as_of_date"]  # fmt: skip
-        try:
-            test = backtest(tx, calibration_end, as_of_date, predictions.min_buyers)
-        except NotEnoughBuyers as exc:
-            test = None
-            test_reason = f"backtest from {calibration_end}: {exc}"
+            summary = rfm_summary(tx, as_of_date)
+        windows = backtest_windows(
+            month, predictions.clv_holdout_months, predictions.clv_backtest_cutoffs
+        )
+        tests, rolling = rolling_backtest(tx, windows, predictions.min_buyers)
         horizon = predictions.value_horizon_months * WEEKS_PER_MONTH
         values = (
             predict_clv(model, summary, horizon).join(
@@ -490,24 +561,30 @@ def customer_lifetime_value(
         run_id = None
         with tempfile.TemporaryDirectory() as tmp, mlflow.start_run(
             run_name=f"clv {month}", tags={"dagster_run_id": context.run.run_id,
-                                           "partition": month, "model": "bgnbd+gamma_gamma"},
+                                           "partition": month,
+                                           "model": _model_tag(model)},
         ) as run:  # fmt: skip
             run_id = run.info.run_id
             mlflow.log_params({"month": month, "buyers": summary.height,
                                "horizon_months": predictions.value_horizon_months,
-                               "holdout_months": predictions.clv_holdout_months})  # fmt: skip
+                               "holdout_months": predictions.clv_holdout_months,
+                               "backtest_cutoffs": predictions.clv_backtest_cutoffs})  # fmt: skip
             if model is not None:
                 mlflow.log_params({k: round(v, 6) for k, v in model.params().items()})
-            if test is not None:
-                mlflow.log_metrics({k: test[k] for k in (
-                    "purchases_error", "revenue_error", "purchases_mae", "predicted_purchases",
-                    "actual_purchases", "predicted_revenue", "actual_revenue")
-                    if test[k] is not None})  # fmt: skip
+                mlflow.log_params({"clv_method": model.method,
+                                   "fit_degenerate": model.diagnosis.degenerate})  # fmt: skip
+            mlflow.log_metrics({f"backtest_{k}": v for k, v in rolling.items()
+                                if isinstance(v, float)})  # fmt: skip
+            if tests:
                 out = Path(tmp)
-                test["by_frequency"].write_csv(out / "backtest_by_frequency.csv")
+                _backtest_frame(tests, as_of_date, run_id).write_csv(out / "backtest_cutoffs.csv")
+                mlflow.log_artifact(str(out / "backtest_cutoffs.csv"))
+                latest = tests[0]
+                latest["by_frequency"].write_csv(out / "backtest_by_frequency.csv")
                 mlflow.log_artifact(str(out / "backtest_by_frequency.csv"))
                 mlflow.log_artifact(str(backtest_png(
-                    test["by_frequency"], f"holdout {calibration_end}..{as_of_date}",
+                    latest["by_frequency"],
+                    f"holdout {latest['calibration_end']}..{latest['holdout_end']}",
                     out / "backtest.png")))  # fmt: skip
         if values is not None:
             frame_to_temp_table(con, "_values_new", values)
@@ -515,12 +592,7 @@ def customer_lifetime_value(
             con.execute("DROP TABLE _values_new")
         elif table_exists(con, "predictions", "customer_value"):
             con.execute(f"DELETE FROM {VALUES} WHERE as_of_date = ?", [as_of_date])
-        backtest_row = pl.DataFrame(
-            [{"as_of_date": as_of_date, **{k: v for k, v in (test or {}).items()
-              if k in BACKTEST_SCHEMA}, "mlflow_run_id": run_id}] if test else [],
-            schema=BACKTEST_SCHEMA,
-        )  # fmt: skip
-        frame_to_temp_table(con, "_backtest_new", backtest_row)
+        frame_to_temp_table(con, "_backtest_new", _backtest_frame(tests, as_of_date, run_id))
         replace_partition(con, BACKTESTS, "_backtest_new", "as_of_date", as_of_date)
         con.execute("DROP TABLE _backtest_new")
 
@@ -534,32 +606,22 @@ def customer_lifetime_value(
         metadata["not_fitted"] = reason
     else:
         metadata |= {k: round(v, 4) for k, v in model.params().items()}
-    if test is not None:
-        metadata |= {f"backtest_{k}": test[k] for k in (
-            "purchases_error", "revenue_error", "predicted_purchases", "actual_purchases",
-            "purchases_mae") if test[k] is not None}  # fmt: skip
+        metadata |= {"clv_method": model.method, **model.diagnosis.metadata()}
+    metadata |= {f"backtest_{k}": v if isinstance(v, float | int) else str(v)
+                 for k, v in rolling.items() if k != "skipped"}  # fmt: skip
+    if rolling["skipped"]:
+        metadata["backtest_skipped"] = "; ".join(rolling["skipped"])
+    if tests:
+        metadata["backtest"] = markdown(_backtest_frame(tests, as_of_date, run_id).select(
+            "calibration_end", "holdout_end", "clv_method", "predicted_purchases",
+            "actual_purchases", "purchases_error", "predicted_revenue", "actual_revenue",
+            "revenue_error"))  # fmt: skip
     yield dg.MaterializeResult(metadata=metadata)
 
-    if test is None or test["purchases_error"] is None:
-        yield dg.AssetCheckResult(
-            check_name="backtest_purchases_within_tolerance", passed=True,
-            severity=dg.AssetCheckSeverity.WARN, metadata={"evaluated": False},
-            description="Not evaluated: "
-            + (test_reason if test is None else "no purchases in the holdout") + ".",
-        )  # fmt: skip
-    else:
-        error = test["purchases_error"]
-        passed = abs(error) <= predictions.clv_max_error
-        yield dg.AssetCheckResult(
-            check_name="backtest_purchases_within_tolerance", passed=passed,
-            severity=dg.AssetCheckSeverity.WARN,
-            metadata={"purchases_error": error, "predicted": test["predicted_purchases"],
-                      "actual": test["actual_purchases"],
-                      "threshold": f"|error| <= {predictions.clv_max_error}"},
-            description=None if passed else (
-                f"Holdout purchases predicted {test['predicted_purchases']:,.0f} against "
-                f"{test['actual_purchases']:,.0f} actual ({error:+.1%})"),
-        )  # fmt: skip
+    for kind, limit in (("purchases", predictions.clv_max_error),
+                        ("revenue", predictions.clv_max_revenue_error)):  # fmt: skip
+        yield backtest_check(kind, rolling, limit)
+    yield fit_check(model, reason if model is None else "")
     problems = {}
     if values is not None:
         problems = {
@@ -576,6 +638,69 @@ def customer_lifetime_value(
         check_name="values_valid", passed=not bad,
         metadata={**problems, "evaluated": values is not None},
         description=None if not bad else f"Invalid customer values: {bad}",
+    )  # fmt: skip
+
+
+def _model_tag(model) -> str:
+    if model is None:
+        return "none"
+    return "bgnbd+gamma_gamma" if model.method == "bgnbd" else "nbd+gamma_gamma (fallback)"
+
+
+def _backtest_frame(tests: list[dict], as_of_date, run_id) -> pl.DataFrame:
+    """One row per cut-off of the rolling backtest (table `predictions.clv_backtest`)."""
+    rows = [
+        {"as_of_date": as_of_date, **{k: v for k, v in t.items() if k in BACKTEST_SCHEMA},
+         "mlflow_run_id": run_id}
+        for t in tests
+    ]  # fmt: skip
+    return pl.DataFrame(rows, schema=BACKTEST_SCHEMA)
+
+
+def backtest_check(kind: str, rolling: dict, limit: float) -> dg.AssetCheckResult:
+    """`backtest_<kind>_within_tolerance`: the median absolute error over the cut-offs."""
+    name = f"backtest_{kind}_within_tolerance"
+    median = rolling.get(f"{kind}_error_abs_median")
+    if median is None:
+        why = "; ".join(rolling["skipped"]) or f"no {kind} in any holdout"
+        return dg.AssetCheckResult(
+            check_name=name, passed=True, severity=dg.AssetCheckSeverity.WARN,
+            metadata={"evaluated": False, "cutoffs": rolling["cutoffs"]},
+            description=f"Not evaluated: {why}.",
+        )  # fmt: skip
+    worst, cutoff = rolling[f"{kind}_error_worst"], rolling[f"{kind}_error_worst_cutoff"]
+    passed = median <= limit
+    note = f"median |error| {median:.1%} over {rolling['cutoffs']} cut-offs"
+    if not passed:
+        note = f"Holdout {kind} off by a {note} (limit {limit:.0%})"
+    note += f"; worst {worst:+.1%} (fitted to {cutoff})"
+    return dg.AssetCheckResult(
+        check_name=name, passed=passed, severity=dg.AssetCheckSeverity.WARN,
+        metadata={"median_abs_error": median, "median_error": rolling[f"{kind}_error_median"],
+                  "worst_error": worst, "worst_cutoff": str(cutoff),
+                  "cutoffs": rolling["cutoffs"], "threshold": f"median |error| <= {limit}"},
+        description=note,
+    )  # fmt: skip
+
+
+def fit_check(model, reason: str) -> dg.AssetCheckResult:
+    """`lifetime_value_fit_identified`: the BG/NBD fit is sound, or what replaced it."""
+    name = "lifetime_value_fit_identified"
+    if model is None:
+        return dg.AssetCheckResult(
+            check_name=name, passed=True, severity=dg.AssetCheckSeverity.WARN,
+            metadata={"evaluated": False}, description=f"Not evaluated: {reason}.",
+        )  # fmt: skip
+    diagnosis = model.diagnosis
+    return dg.AssetCheckResult(
+        check_name=name, passed=not diagnosis.degenerate, severity=dg.AssetCheckSeverity.WARN,
+        metadata={**diagnosis.metadata(), "clv_method": model.method,
+                  "threshold": "no parameter at e^-9 or e^9, Hessian condition < 1e6, "
+                  "5th percentile of repeat buyers' P(alive) < 0.99"},
+        description=None if not diagnosis.degenerate else (
+            "BG/NBD's dropout is not identified by these purchases ("
+            + "; ".join(diagnosis.reasons) + "): values use the NBD purchase rate without "
+            "dropout (clv_method 'nbd') and P(alive) is not published."),
     )  # fmt: skip
 
 
@@ -632,12 +757,42 @@ def score_customers(features: pl.DataFrame, models: dict, active_days: int) -> p
     return out
 
 
+def _column(name: str, kind: str, description: str) -> dg.TableColumn:
+    return dg.TableColumn(name, kind, description=description)
+
+
+PREDICTION_COLUMNS = dg.TableSchema(
+    columns=[
+        _column("profile_id", "VARCHAR", "The customer (identity profile)."),
+        _column("as_of_date", "DATE", "The month's end."),
+        _column("active", "BOOLEAN", "An event or order in the last 90 days."),
+        _column("churn_probability", "DOUBLE", "Calibrated probability of no activity and no "
+                "order in the next 90 days, from all behaviour (the churn champion model). "
+                "The lapse signal for every customer; not 1 - p_alive (see p_alive)."),
+        _column("churn_percentile", "DOUBLE", "Share (%) of customers scoring at most this."),
+        _column("purchase_probability", "DOUBLE", "Calibrated probability of an order in the "
+                "next 30 days (the purchase champion model)."),
+        _column("purchase_percentile", "DOUBLE", "Share (%) of customers scoring at most this."),
+        _column("clv_basis", "VARCHAR", "Which customers the value models describe: repeat, "
+                "one_time, no_purchases (value columns NULL) or not_fitted."),
+        _column("p_alive", "DOUBLE", P_ALIVE_DESCRIPTION),
+        _column("expected_purchases_12m", "DOUBLE", "Expected purchase days in 12 months."),
+        _column("expected_order_value", "DOUBLE", "Expected value of one purchase."),
+        _column("predicted_value_12m", "DOUBLE", "Expected purchases x order value."),
+        _column("predicted_value_percentile", "DOUBLE", "Share (%) of buyers valued at most "
+                "this."),
+        _column("churn_model_version", "BIGINT", "Registered churn_propensity version used."),
+        _column("purchase_model_version", "BIGINT", "Registered purchase_propensity version."),
+    ]
+)  # fmt: skip
+
+
 @dg.asset(
     group_name="predictions",
     kinds={"sklearn", "mlflow", "duckdb"},
     deps=["propensity_models", "customer_lifetime_value"],
     partitions_def=monthly_partitions,
-    metadata={"dagster/table_name": PREDICTIONS},
+    metadata={"dagster/table_name": PREDICTIONS, "dagster/column_schema": PREDICTION_COLUMNS},
     check_specs=[
         dg.AssetCheckSpec(
             "probabilities_in_unit_interval",
@@ -663,7 +818,9 @@ def score_customers(features: pl.DataFrame, models: dict, active_days: int) -> p
     description="Per known customer and month: churn and purchase probabilities from the "
     "`champion` models with percentile ranks (100 = highest), P(alive), expected purchases "
     "and predicted value over the next 12 months (`clv_basis`: repeat, one_time, or "
-    f"no_purchases with the value columns NULL). Table `{PREDICTIONS}`.",
+    "no_purchases with the value columns NULL). P(alive) (BG/NBD, repeat buyers of a sound "
+    "fit only) and churn probability answer different questions: still a customer at all, "
+    f"against no activity in the next 90 days. Table `{PREDICTIONS}`.",
 )
 def customer_predictions(
     context: dg.AssetExecutionContext,
