@@ -263,8 +263,8 @@ ORDERS = Source(
         _c(
             "order_line_id",
             V,
-            "Unique id of the order line. Optional: without it, only exact "
-            "duplicate rows are removed.",
+            "Unique id of the order line. Optional: lines without it are all kept, even "
+            "identical ones, unless `exact_duplicates: drop`.",
         ),
         _c("order_id", V, "Order (invoice) id; several lines may share it.", required=True),
         _c("order_ts", TS, "When the order was placed (UTC).", required=True),

@@ -7,6 +7,7 @@ from seg_platform.sources.config import (
     DEFAULT_TIMESTAMP_MAX_DAYS_AHEAD,
     DEFAULT_TIMESTAMP_MIN,
     PARQUET_OPTIONS,
+    TEXT_OPTIONS,
     identity_settings_table,
 )
 from seg_platform.sources.contract import LINEAGE_COLUMNS, SOURCES
@@ -53,10 +54,12 @@ allowed_roots:                   # optional: folders outside this file's folder 
 sources:
   orders:
     path: exports/orders_*.csv.gz   # file or glob, relative to this yaml; CSV, CSV.gz or Parquet
-    format: csv                     # optional; from the extension otherwise
+    format: csv                     # optional: csv, parquet or text (aligned columns, below)
     read_options: {{delim: ";"}}      # optional reader settings (below)
     where: "CustomerID IS NOT NULL" # optional: rows to take; the others are counted as filtered
     timestamp_format: "%d/%m/%Y %H:%M"  # optional strptime format(s) for timestamp columns
+    timestamp_min: "1997-01-01"     # optional: this source's earliest sane date (old history)
+    exact_duplicates: keep          # orders without a line id: keep (default) or drop
     max_quarantine_share: 0.02      # optional, overrides the default
     ranges:                         # optional: plausible range of numeric columns (below)
       amount: {{min: 0, max: 50000}}
@@ -97,6 +100,47 @@ configuration error naming the path, and no file is read.
 
 **Reader options.** CSV: {", ".join(sorted(CSV_OPTIONS))} (DuckDB `read_csv` settings; the
 default is comma-separated with a header). Parquet: {", ".join(sorted(PARQUET_OPTIONS))}.
+Text: {", ".join(sorted(TEXT_OPTIONS))} (below). The format comes from the extension (`.csv`,
+`.tsv`, `.txt`, `.csv.gz`, `.csv.zst`: CSV; `.parquet`, `.pq`: Parquet) unless `format:` says
+otherwise; text with aligned columns always needs `format: text`.
+
+**Text with aligned columns (`format: text`).** Some exports line their columns up with runs of
+spaces instead of a delimiter, such as the CDNOW master file (customer, date, CDs bought,
+dollars):
+
+```text
+00001 19970101  1  11.77
+00002 19970112  1  12.00
+00002 19970112  5  77.00
+```
+
+A CSV reader cannot split these (the number of spaces varies from line to line). With
+`format: text`, each line is split on every run of spaces or tabs (leading and trailing ones
+ignored), and the fields are named `column0`, `column1`, ... in order, or by the file's first
+line with `read_options: {{header: true}}` (names of letters, digits and `_`). Map them as
+usual; every field is text, so `timestamp_format` or a cast reads dates and numbers:
+
+```yaml
+sources:
+  orders:
+    path: cdnow/CDNOW_master.txt
+    format: text
+    read_options: {{skip: 0, header: false}}   # the defaults: no lines skipped, no header line
+    timestamp_format: "%Y%m%d"
+    timestamp_min: "1997-01-01"
+    columns:
+      customer_key: column0
+      order_id: "column0 || '-' || column1"   # no order id in the file: customer and day
+      order_ts: column1
+      quantity: column2
+      amount: column3
+```
+
+The file's number of fields is its header's, or else the most common one among its lines. A
+line with another number of fields goes to `raw.quarantine` with its line number, its text and
+the rule `unreadable line (3 fields, expected 4)`; blank lines are skipped. `skip: N` ignores the
+first N lines (a title). A field cannot itself contain spaces (a name such as `Ann Lee` would
+be two fields: use CSV for such files). Text files are read as plain UTF-8, uncompressed.
 
 **Encodings, line endings, empty files.** CSV files are read as UTF-8 (a UTF-8 byte-order mark is
 fine). A file that looks like UTF-16 (Excel's "Unicode text"), UTF-32, Latin-1/Windows-1252 or
@@ -123,15 +167,37 @@ accepted values are trimmed and lower-cased. Timestamps are read as ISO 8601 (an
 does not parse as its type, a timestamp is outside the sane range, a value is not accepted or is
 outside its plausible range, or the line itself cannot be read (wrong number of fields). Valid
 rows are deduplicated on the source's key: the latest delivery wins (the last file in name order,
-then the last line). Rows of people erased earlier are dropped before anything is stored (not
-even in quarantine) and only counted, per file, in `raw.source_files.rows_suppressed`. Each raw
-table also has these columns:
+then the last line), and `duplicates_removed` in the asset's metadata counts the rows dropped
+(rows without a key: see `exact_duplicates` below). Rows of people erased earlier are dropped
+before anything is stored (not even in quarantine) and only counted, per file, in
+`raw.source_files.rows_suppressed`. Each raw table also has these columns:
 
 | column | type | meaning |
 |---|---|---|
 """
     + "".join(f"| `{c.name}` | {c.type} | {c.meaning} |\n" for c in LINEAGE_COLUMNS)
     + f"""
+**Old history and future dates.** Timestamps before `timestamp_min` (default
+`{DEFAULT_TIMESTAMP_MIN}`) or after today plus `timestamp_max_days_ahead` days are quarantined,
+under two rules with different fixes. `order_ts is before timestamp_min {DEFAULT_TIMESTAMP_MIN}`
+means the history is older than the sane range: set `timestamp_min` under the source (only that
+source) or under `defaults:` (every source) to a date on or before your earliest record.
+`order_ts is in the future (after <date>)` means the export's clock, its timezone or the
+`timestamp_format` is wrong (timestamps without an offset are read as UTC); only rows dated
+ahead on purpose call for a larger `timestamp_max_days_ahead` under `defaults:`.
+
+**Identical lines without a line id (`exact_duplicates`).** A row with a record id is one record:
+the same id delivered again is a re-delivery, and only the latest is kept, whatever this setting
+says. `orders` may come without `order_line_id`, and then two identical lines can be two real
+purchases (two copies of one CD on two lines of one order). By default (`exact_duplicates:
+keep`) every such line is kept, and `identical_rows_kept` in the asset's metadata counts the
+lines identical to another kept one, so an export delivered twice shows up there rather than
+silently doubling revenue. `exact_duplicates: drop` keeps one row of each group of identical
+lines and counts the others in `duplicates_removed`. A mapped line id that is built from the
+line's own content (as in `examples/online_retail`) makes identical lines one record: they are
+then deduplicated like any repeated id. The setting exists only for sources whose record id is
+optional (`orders`); elsewhere it is a configuration error.
+
 **Quarantine and what Dagster shows.** Each `raw.quarantine` row has `reason`, which quotes the
 offending value (`order_ts 'not-a-date' is not a timestamp`), `rule`, the same without any value
 (`order_ts is not a timestamp`), and `record`, the row's text. These stay in the warehouse.
@@ -157,7 +223,12 @@ lost) and `no_empty_files`.
 source, setting or column, or a mapping that does not fit the file stops the run with one
 message naming the source and the fix. A source whose quarantined share exceeds its limit fails
 its blocking check `meets_source_contract`, so nothing downstream of it runs; its description
-lists the quarantine rules with their row counts and the setting that fixes each. Some sources
+lists the quarantine rules, one line each with its row count and the setting that fixes it
+("6,919 rows: order_ts is before timestamp_min 2000-01-01; set `timestamp_min` under
+sources.orders (or `defaults:`) ..."), and its metadata holds the same counts as
+`quarantine_by_rule`. Raising `max_quarantine_share` is suggested only when no single rule
+explains every quarantined row: when one does, the rule's own setting is the fix, and a higher
+limit would only pass an empty table. Some sources
 have a limit of their own, which only `max_quarantine_share` under the source overrides (not
 `defaults:`): {_own_limits()}: a malformed erasure request is quarantined with its reason, and
 never stops the valid requests from taking effect.
