@@ -31,6 +31,7 @@ from seg_platform.warehouse import (
     fetch_frame,
     fetch_one,
     frame_to_temp_table,
+    quote,
     replace_partition,
     table_exists,
 )
@@ -79,6 +80,39 @@ def load_previous(con, as_of_date: dt.date, columns: list[str]):
     )
     next_id = (highest if highest is not None else -1) + 1
     return Previous(assignments, X, names, themes, next_id, high_value)
+
+
+def channel_reach(con, profile_ids: pl.Series, channels: dict) -> dict[str, np.ndarray]:
+    """Per action channel (playbook `channels`), whether each profile can be reached there:
+    one of the channel's identifiers is in the identity map and the latest consent change for
+    its consent channel (or `all`) is not an opt-out. The same rule activation applies."""
+    from seg_platform.yaml_files import sql_string
+
+    if not channels:
+        return {}
+    has_map = table_exists(con, "identity", "identity_map")
+    has_consent = table_exists(con, "identity", "profiled_consent")
+    profiles = pl.DataFrame({"profile_id": profile_ids}).with_row_index("_i")
+    frame_to_temp_table(con, "_reach_profiles", profiles)
+    columns = []
+    for name, spec in channels.items():
+        types = ", ".join(sql_string(t) for t in spec.identifiers)
+        known = (
+            f"EXISTS (SELECT 1 FROM identity.identity_map m WHERE m.profile_id = p.profile_id "
+            f"AND m.id_type IN ({types}))"
+            if has_map else "false"
+        )  # fmt: skip
+        opted_out = (
+            f"coalesce((SELECT arg_max(c.status, (c.changed_at, c.status = 'opt_out')) "
+            f"FROM identity.profiled_consent c WHERE c.profile_id = p.profile_id AND c.channel "
+            f"IN ({sql_string(spec.consent)}, 'all')) = 'opt_out', false)"
+            if has_consent else "false"
+        )  # fmt: skip
+        columns.append(f"({known} AND NOT {opted_out}) AS {quote(name)}")
+    frame = fetch_frame(con, f"SELECT {', '.join(columns)} FROM _reach_profiles p "
+                             "ORDER BY p._i")  # fmt: skip
+    con.execute("DROP TABLE _reach_profiles")
+    return {name: frame[name].to_numpy().astype(bool) for name in channels}
 
 
 def outcome_separation(con, assignments_table: str, month: str) -> dict:
@@ -237,6 +271,7 @@ def segment_tables(
         joined = clusters.join(features, on="profile_id", how="left", maintain_order="left")
         X = joined.select(columns).to_numpy().astype(np.float64)
         previous = load_previous(con, as_of_date, columns)
+        reach = channel_reach(con, clusters["profile_id"], playbook.channels)
 
         mlflow_tracking.setup()
         model = mlflow.sklearn.load_model(f"models:/{mlflow_tracking.registered_model}/{version}")
@@ -248,7 +283,7 @@ def segment_tables(
             clusters["distance"].to_numpy(),
             None if probability.null_count() == len(probability) else probability.to_numpy(),
             version, preprocess.transform, previous, playbook, meanings,
-            segmentation.max_match_ratio, segmentation.unchanged_quantile,
+            segmentation.max_match_ratio, segmentation.unchanged_quantile, reach,
         )  # fmt: skip
 
         frame_to_temp_table(con, "_assignments_new", built.assignments)
@@ -283,8 +318,10 @@ def segment_tables(
 
     profiles = built.profiles
     table = profiles.select(
-        "segment_id", "name", "customers", "share", "lineage", "action_type", "action"
-    )
+        "segment_id", "name", "customers", "share", "lineage", "action_type",
+        "action_channel", "channel_reach", "action",
+    )  # fmt: skip
+    undeliverable = profiles.filter(~pl.col("action_deliverable"))
     stability = built.checks["stability"]
     yield dg.MaterializeResult(
         asset_key="segment_assignments",
@@ -301,6 +338,14 @@ def segment_tables(
             "dagster/row_count": profiles.height,
             "segments": markdown(table),
             "retired_segment_ids": ", ".join(map(str, built.checks["retired"])) or "none",
+            "segments_without_reachable_channel": undeliverable.height,
+            "reach": (
+                f"{undeliverable.height} of {profiles.height} segments have no reachable "
+                "channel (no identifier with consent on any playbook channel): their action "
+                "says so and no feed sends it"
+                if undeliverable.height
+                else "every segment's action goes to a channel that reaches its members"
+            ),
             **link,
         },
     )

@@ -13,15 +13,20 @@ import polars as pl
 
 from seg_platform.segments.matching import lineage, match_clusters
 from seg_platform.segments.naming import (
+    RFM,
     THEME_BY_KEY,
     THEMES,
     describe,
     distinguishing,
     name_segments,
+    observed_features,
     profile_frame,
     theme_scores,
+    unique_name,
 )
 from seg_platform.segments.playbook import Action, action_for
+
+RFM_KEYS = {key for _, _, high, low in RFM for _, key in (high, low)}
 
 
 @dataclass
@@ -60,9 +65,12 @@ def build_month(
     meanings: dict[str, str],
     max_match_ratio: float = 1.0,
     unchanged_quantile: float = 0.25,
+    reach: dict[str, np.ndarray] | None = None,
 ) -> MonthSegments:
     """The month's three tables. `transform` maps raw features to the model's fitted space
-    (the registered pipeline without its clusterer); it places both months in one space."""
+    (the registered pipeline without its clusterer); it places both months in one space.
+    `reach`: per action channel, whether each customer (rows of X) can be reached there
+    (None: not measured, every playbook action counts as deliverable)."""
     Z = transform(X)
     clusters = np.unique(cluster)
     centroids = np.vstack([Z[cluster == c].mean(axis=0) for c in clusters])
@@ -88,12 +96,17 @@ def build_month(
     with warnings.catch_warnings():  # a feature of an absent source has no mean: NaN
         warnings.simplefilter("ignore", RuntimeWarning)
         population = np.nanmean(X, axis=0)
-    generated = name_segments(z, columns)
-    scores = theme_scores(z, columns)
+    # Only features the data shows (a source present, values that vary) may name a segment.
+    observed = observed_features(X, columns)
+    generated = name_segments(z, columns, observed)
+    scores = theme_scores(z, columns, observed)
     names, themes, high_value = [], [], [g.high_value for g in generated]
     taken: set[str] = set()
     for i, source in enumerate(matched):  # matched segments keep their name (and so action)
-        if source is not None and previous is not None and source in previous.names:
+        if (
+            source is not None and previous is not None and source in previous.names
+            and _still_shown(previous.themes.get(source), scores[i])
+        ):  # fmt: skip
             names.append(previous.names[source])
             themes.append(previous.themes.get(source, generated[i].theme))
             high_value[i] = previous.high_value.get(source, high_value[i])
@@ -103,9 +116,12 @@ def build_month(
             themes.append(generated[i].theme)
     for i, name in enumerate(names):
         if name is None:
-            names[i] = _unique(generated[i].name, np.argsort(-scores[i], kind="stable"), taken)
+            names[i] = unique_name(generated[i].name, scores[i], taken, generated[i].theme)
             taken.add(names[i])
-    actions = [action_for(playbook, t, h) for t, h in zip(themes, high_value, strict=True)]
+    shares = _reach_shares(reach, cluster, clusters)
+    actions = [
+        action_for(playbook, t, h, r) for t, h, r in zip(themes, high_value, shares, strict=True)
+    ]
     top = distinguishing(z, columns)
 
     transitions: dict[tuple[int, int], int] = {}
@@ -154,6 +170,21 @@ def build_month(
             "action_type": [a.type for a in actions],
             "action_channel": [a.channel for a in actions],
             "action": [a.text for a in actions],
+            "action_deliverable": [a.deliverable for a in actions],
+            "action_reachable_share": pl.Series(
+                [
+                    None if a.reachable_share is None else round(a.reachable_share, 4)
+                    for a in actions
+                ],
+                dtype=pl.Float64,
+            ),
+            "channel_reach": pl.Series(
+                [
+                    None if r is None else ", ".join(f"{c} {v:.0%}" for c, v in sorted(r.items()))
+                    for r in shares
+                ],
+                dtype=pl.String,
+            ),
             "lineage": lineages,
             "continues_segment_id": pl.Series(matched, dtype=pl.Int64),
             "match_distance": pl.Series(match_distance, dtype=pl.Float64),
@@ -208,16 +239,25 @@ def _struct(columns: list[str], values: np.ndarray) -> dict[str, float | None]:
     return {c: (round(float(v), 4) if np.isfinite(v) else None) for c, v in pairs}
 
 
-def _unique(name: str, theme_order: np.ndarray, taken: set[str]) -> str:
-    candidate, rank = name, 1
-    while candidate in taken and rank < len(THEMES):
-        candidate = f"{THEMES[theme_order[rank]].qualifier} {name}"
-        rank += 1
-    base, numeral = candidate, 2
-    while candidate in taken:
-        candidate = f"{base} {numeral}"
-        numeral += 1
-    return candidate
+def _still_shown(theme: str | None, scores: np.ndarray) -> bool:
+    """Whether last month's name may be kept: its theme is one the data can still show (a
+    name from recency, frequency and spend always can; one from an older, looser rule that
+    no theme justified is made again)."""
+    if theme in THEME_BY_KEY:
+        return bool(np.isfinite(scores[THEMES.index(THEME_BY_KEY[theme])]))
+    return theme in RFM_KEYS
+
+
+def _reach_shares(
+    reach: dict[str, np.ndarray] | None, cluster: np.ndarray, clusters: np.ndarray
+) -> list[dict[str, float] | None]:
+    """Per cluster, the share of its members each channel reaches (None: not measured)."""
+    if reach is None:
+        return [None] * len(clusters)
+    return [
+        {channel: float(np.mean(ok[cluster == c])) for channel, ok in reach.items()}
+        for c in clusters
+    ]
 
 
 def _stability(previous, profile_ids, Z, segment_id, transform, centroids, quantile) -> dict:
