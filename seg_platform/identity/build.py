@@ -371,12 +371,18 @@ _STREET_WORDS = {
 PERSON_COLUMN_MIN_FILL = 0.01
 
 
+# Titles written before a full name, dropped before the given name is taken from it.
+_TITLES = "(mr|mrs|ms|miss|mx|dr|prof|sir|dame|rev)"
+
+
 def _contacts_sql() -> str:
     """Every CRM contact with its normalised person attributes (docs/sources.md)."""
     address = "regexp_replace(lower(r.address), '[^a-z0-9]+', ' ', 'g')"
     for word, short in _STREET_WORDS.items():
         address = f"regexp_replace({address}, '\\b{word}\\b', '{short}', 'g')"
     full = "trim(regexp_replace(lower(r.full_name), '\\s+', ' ', 'g'))"
+    # A leading title ("Dr. John A. Smith") is not the given name.
+    full = f"regexp_replace({full}, '^{_TITLES}\\.? ', '')"
     # "Smith, John" is family name first; otherwise the first word is the given name.
     first_of_full = (
         f"CASE WHEN {full} LIKE '%,%' THEN trim(split_part({full}, ',', 2)) "
@@ -580,7 +586,9 @@ def _cluster_duplicates(con, rules: IdentityRules, names: list[str]) -> None:
     keep = ~household
     labels = components(len(ids), src, dst, keep)
     frame_to_temp_table(
-        con, "_dedup_nodes", pl.DataFrame({"node": np.arange(len(ids)), "value": ids, "comp": labels})
+        con,
+        "_dedup_nodes",
+        pl.DataFrame({"node": np.arange(len(ids)), "value": ids, "comp": labels}),
     )
     apart = con.execute(f"""
         WITH n AS (

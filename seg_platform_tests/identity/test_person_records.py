@@ -150,3 +150,35 @@ def test_two_people_kept_apart_are_not_joined_through_a_third_record():
     assert (joined == KEPT).all()
     apart = dedup_clusters(3, src, dst, p, 50, 0.25, apart=(np.array([0]), np.array([2])))
     assert apart.tolist() == [KEPT, APART]
+
+
+@pytest.mark.parametrize(
+    ("full_name", "first", "last"),
+    [
+        ("Dr. John A. Smith", "john", "smith"),
+        ("Mrs Mary  Jones", "mary", "jones"),
+        ("Smith, John", "john", "smith"),
+        ("Drew Barker", "drew", "barker"),  # a given name that starts like a title
+    ],
+)
+def test_the_given_name_is_taken_from_a_full_name_after_its_title(full_name, first, last):
+    """A contact with only `full_name` gets its given and family name from it; a title before
+    the name ("Dr.", "Mrs") is not the given name, which the model compares."""
+    from seg_platform.identity.build import _contacts_sql
+
+    columns = (
+        "crm_id first_name last_name full_name date_of_birth address postcode city email "
+        "phone company role country"
+    ).split()
+    with duckdb.connect() as con:
+        con.execute("CREATE SCHEMA raw")
+        con.execute(f"CREATE TABLE raw.crm_contacts ({', '.join(c + ' VARCHAR' for c in columns)})")
+        con.execute(
+            "INSERT INTO raw.crm_contacts (crm_id, full_name) VALUES ('c1', ?)", [full_name]
+        )
+        con.execute(
+            "CREATE TABLE _values AS SELECT 'crm_id' AS id_type, 'c1' AS raw_value, 'c1' AS value"
+        )
+        con.execute("CREATE TABLE _orphans AS SELECT 'c1' AS crm_value")
+        row = con.execute(f"SELECT first_name, last_name FROM ({_contacts_sql()})").fetchone()
+    assert row == (first, last)
