@@ -288,7 +288,7 @@ class PredictionsConfig(dg.ConfigurableResource):
     value_horizon_months: int = 12  # predicted value and purchases cover this many months
     clv_holdout_months: int = 3  # the value backtest's holdout period
     clv_max_error: float = 0.10  # median |predicted / actual - 1| of holdout purchases (WARN)
-    clv_max_revenue_error: float = 0.25  # the same for holdout revenue (WARN above)
+    clv_max_revenue_error: float = 0.20  # the same for holdout revenue (WARN above)
     clv_backtest_cutoffs: int = 4  # rolling backtest: this many cut-offs, one month apart
     min_buyers: int = 50  # fewer purchasing customers: no value model this month
     overlays: str = ""  # YAML of rule-based overlays; empty = the embedded default

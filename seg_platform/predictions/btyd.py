@@ -42,17 +42,24 @@ def params_at_bound(params: dict[str, float], tolerance: float = BOUND_TOLERANCE
     return [k for k, v in params.items() if abs(float(np.log(v))) >= LOG_BOUND - tolerance]
 
 
-def hessian_condition(grad, theta, step: float = 1e-4) -> float:
-    """Condition number of the Hessian of a mean negative log-likelihood at `theta`, from
-    central differences of its analytic gradient. A huge number means a direction along which
-    the likelihood is flat: the parameters are not identified by the data."""
+def log_hessian(grad, theta, step: float = 1e-4) -> np.ndarray:
+    """Hessian of a mean negative log-likelihood at `theta` (log-parameters), from central
+    differences of its analytic gradient."""
     k = len(theta)
     h = np.empty((k, k))
     for j in range(k):
         e = np.zeros(k)
         e[j] = step
         h[:, j] = (grad(theta + e) - grad(theta - e)) / (2 * step)
-    eig = np.abs(np.linalg.eigvalsh((h + h.T) / 2))
+    return (h + h.T) / 2
+
+
+def condition_number(hessian: np.ndarray) -> float:
+    """Largest over smallest absolute eigenvalue: huge means a direction along which the
+    likelihood is flat, i.e. parameters the data do not identify."""
+    if hessian.size == 0:
+        return 1.0
+    eig = np.abs(np.linalg.eigvalsh(hessian))
     if not np.all(np.isfinite(eig)) or eig.min() == 0:
         return float("inf")
     return float(eig.max() / eig.min())
@@ -87,7 +94,7 @@ class BGNBD:
     b: float = np.nan
     log_likelihood: float = np.nan  # total, at the MLE
     n_iter: int = 0
-    hessian_condition: float = np.nan  # of the mean NLL in log-parameters, at the MLE
+    hessian: np.ndarray | None = None  # of the mean NLL in log-parameters, at the MLE
 
     @staticmethod
     def _loglik(theta, x, t_x, T, grad=False, groups=None):
@@ -142,7 +149,7 @@ class BGNBD:
         p, res = _fit(f, x0, ["r", "alpha", "a", "b"])
         self.r, self.alpha, self.a, self.b = p["r"], p["alpha"], p["a"], p["b"]
         self.log_likelihood, self.n_iter = -res.fun * n, res.nit
-        self.hessian_condition = hessian_condition(lambda th: f(th)[1], res.x)
+        self.hessian = log_hessian(lambda th: f(th)[1], res.x)
         return self
 
     @property

@@ -32,7 +32,15 @@ from dataclasses import dataclass
 import numpy as np
 import polars as pl
 
-from seg_platform.predictions.btyd import BGNBD, NBD, GammaGamma, params_at_bound
+from seg_platform.predictions.btyd import (
+    BGNBD,
+    BOUND_TOLERANCE,
+    LOG_BOUND,
+    NBD,
+    GammaGamma,
+    condition_number,
+    params_at_bound,
+)
 
 DAYS_PER_WEEK = 7.0
 WEEKS_PER_MONTH = 365.25 / 12 / DAYS_PER_WEEK
@@ -82,6 +90,7 @@ class FitDiagnosis:
     hessian_condition: float
     p_alive_p05: float | None  # 5th percentile of P(alive) among repeat buyers
     reasons: list[str]
+    one_rate: bool = False  # alpha on its upper bound: every buyer has the same rate (harmless)
 
     @property
     def degenerate(self) -> bool:
@@ -91,6 +100,7 @@ class FitDiagnosis:
         return {
             "fit_degenerate": self.degenerate,
             "params_at_bound": ", ".join(self.at_bound) or "none",
+            "one_purchase_rate_limit": self.one_rate,
             "hessian_condition": float(f"{self.hessian_condition:.3g}"),
             "p_alive_p05_repeat_buyers": (
                 None if self.p_alive_p05 is None else round(self.p_alive_p05, 6)
@@ -100,16 +110,25 @@ class FitDiagnosis:
 
 
 def diagnose_bgnbd(bg: BGNBD, summary: pl.DataFrame) -> FitDiagnosis:
-    """Check a fitted BG/NBD for the three signs of a fit the data did not determine."""
+    """Check a fitted BG/NBD for the three signs of a fit the data did not determine.
+
+    One bound is expected and harmless: alpha at its upper bound (r large with it) is the
+    limit where every buyer has the same purchase rate (the gamma mixing collapses; only r /
+    alpha matters, see LOG_BOUND in btyd.py). It is left out of the bound and flatness tests.
+    Anything else on a bound, above all a or b (the dropout part), is degenerate."""
     reasons = []
     at_bound = params_at_bound(bg.params)
-    if at_bound:
-        values = ", ".join(f"{k} = {bg.params[k]:.4g}" for k in at_bound)
+    one_rate = np.log(bg.alpha) >= LOG_BOUND - BOUND_TOLERANCE
+    blamed = [k for k in at_bound if not (one_rate and k in ("r", "alpha"))]
+    if blamed:
+        values = ", ".join(f"{k} = {bg.params[k]:.4g}" for k in blamed)
         reasons.append(f"at the optimiser's bound: {values}")
-    if not bg.hessian_condition < CONDITION_LIMIT:
+    # The one-rate limit's (r, alpha) direction is flat by nature: judged without it.
+    kept = [i for i, k in enumerate(bg.params) if not (one_rate and k in ("r", "alpha"))]
+    condition = condition_number(bg.hessian[np.ix_(kept, kept)])
+    if not condition < CONDITION_LIMIT:
         reasons.append(
-            f"flat likelihood direction (Hessian condition {bg.hessian_condition:.2g} > "
-            f"{CONDITION_LIMIT:.0e})"
+            f"flat likelihood direction (Hessian condition {condition:.2g} > {CONDITION_LIMIT:.0e})"
         )
     repeat = summary.filter(pl.col("frequency") > 0)
     p05 = None
@@ -118,7 +137,7 @@ def diagnose_bgnbd(bg: BGNBD, summary: pl.DataFrame) -> FitDiagnosis:
         p05 = float(np.quantile(alive, 0.05))
         if p05 >= FLAT_P_ALIVE:
             reasons.append(f"P(alive) nearly constant: 95% of repeat buyers at or above {p05:.4f}")
-    return FitDiagnosis(at_bound, bg.hessian_condition, p05, reasons)
+    return FitDiagnosis(at_bound, condition, p05, reasons, bool(one_rate))
 
 
 @dataclass

@@ -26,12 +26,14 @@ ONLINE_RETAIL = SHARED_DATA / "online_retail" / "online_retail.parquet"
 START = dt.date(2024, 1, 1)
 
 
-def simulated_transactions(n: int, seed: int, days: int = 540, dropout: bool = True):
-    """Purchase days of `n` customers drawn from BG/NBD (rate gamma(r, alpha) per week,
-    dropout beta(a, b) after each purchase; `dropout=False`: nobody ever leaves) with
+def simulated_transactions(
+    n: int, seed: int, days: int = 540, dropout: bool = True, r: float = 0.5
+):
+    """Purchase days of `n` customers drawn from BG/NBD (rate gamma(r, r * 8) per week, mean
+    1/8, dropout beta(1, 4) after each purchase; `dropout=False`: nobody ever leaves) with
     Gamma-Gamma order values, first purchases spread over the first year."""
     rng = np.random.default_rng(seed)
-    lam = rng.gamma(0.5, 1 / 4.0, n) / 7.0  # per day
+    lam = rng.gamma(r, 1 / (r * 8.0), n) / 7.0  # per day
     p = rng.beta(1.0, 4.0, n)
     nu = rng.gamma(3.0, 1 / 15.0, n)
     rows = []
