@@ -698,7 +698,7 @@ def fit_check(model, reason: str) -> dg.AssetCheckResult:
                   "threshold": "no parameter at e^-9 or e^9, Hessian condition < 1e6, "
                   "5th percentile of repeat buyers' P(alive) < 0.99"},
         description=None if not diagnosis.degenerate else (
-            "BG/NBD's dropout is not identified by these purchases ("
+            "BG/NBD's fit is not identified by these purchases ("
             + "; ".join(diagnosis.reasons) + "): values use the NBD purchase rate without "
             "dropout (clv_method 'nbd') and P(alive) is not published."),
     )  # fmt: skip

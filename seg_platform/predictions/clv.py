@@ -1,5 +1,5 @@
 """Customer lifetime value from shop orders: BG/NBD for how many purchases, Gamma-Gamma for
-how much each is worth (seg_platform.predictions.btyd), and a holdout backtest.
+how much each is worth (seg_platform.predictions.btyd), and a rolling holdout backtest.
 
 Plain functions over Polars frames of transactions: one row per customer and purchase day
 (`profile_id`, `day`, `value`), as in the BTYD literature (several orders on one day are one
