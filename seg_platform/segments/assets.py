@@ -216,7 +216,9 @@ CHECK_SPECS = [
             deps=["customer_segments", "customer_predictions"],
             description="One row per segment and month: size, share, feature means and "
             "z-scores against all customers, the features that most set it apart, a name and "
-            "a one-paragraph description derived from them, its one action from the playbook, "
+            "a one-paragraph description derived from them, its one action from the playbook "
+            "on a channel that reaches its members (or 'No reachable channel', action_channel "
+            "`none`, with each channel's reach in `channel_reach`), "
             f"and its lineage (continues, new, split, merged). Table `{PROFILES}`.",
             metadata={"dagster/table_name": PROFILES}, skippable=True,
         ),

@@ -21,6 +21,7 @@ from seg_platform.segments.naming import (
     name_segments,
     observed_features,
     profile_frame,
+    rfm_observed,
     theme_scores,
     unique_name,
 )
@@ -100,12 +101,13 @@ def build_month(
     observed = observed_features(X, columns)
     generated = name_segments(z, columns, observed)
     scores = theme_scores(z, columns, observed)
+    by_rfm = rfm_observed(columns, observed)
     names, themes, high_value = [], [], [g.high_value for g in generated]
     taken: set[str] = set()
     for i, source in enumerate(matched):  # matched segments keep their name (and so action)
         if (
             source is not None and previous is not None and source in previous.names
-            and _still_shown(previous.themes.get(source), scores[i])
+            and _still_shown(previous.themes.get(source), scores[i], by_rfm)
         ):  # fmt: skip
             names.append(previous.names[source])
             themes.append(previous.themes.get(source, generated[i].theme))
@@ -239,13 +241,14 @@ def _struct(columns: list[str], values: np.ndarray) -> dict[str, float | None]:
     return {c: (round(float(v), 4) if np.isfinite(v) else None) for c, v in pairs}
 
 
-def _still_shown(theme: str | None, scores: np.ndarray) -> bool:
-    """Whether last month's name may be kept: its theme is one the data can still show (a
-    name from recency, frequency and spend always can; one from an older, looser rule that
-    no theme justified is made again)."""
+def _still_shown(theme: str | None, scores: np.ndarray, by_rfm: bool) -> bool:
+    """Whether last month's name may be kept: its theme is one the data can still show. A name
+    from recency, frequency and spend always can; a name no theme justified ('default') is
+    kept only while there is no order or visit feature to name it by (older versions named
+    orders-only segments by feature pairs: those are named again)."""
     if theme in THEME_BY_KEY:
         return bool(np.isfinite(scores[THEMES.index(THEME_BY_KEY[theme])]))
-    return theme in RFM_KEYS
+    return theme in RFM_KEYS or (theme == "default" and not by_rfm)
 
 
 def _reach_shares(

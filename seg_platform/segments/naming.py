@@ -212,8 +212,12 @@ def name_segments(
         theme = THEMES[order[s, 0]]
         high = bool(value[s] >= HIGH_VALUE)
         if not scores[s, order[s, 0]] > MIN_THEME_SCORE:
-            # No theme fits (or none can be shown): say what orders show instead.
-            name, key = rfm_name(rfm[s], buyers)
+            # No theme fits (or none can be shown): say what orders show instead; a feature
+            # set of one's own with no order or visit feature at all: what stands out in it.
+            if np.isfinite(rfm[s]).any():
+                name, key = rfm_name(rfm[s], buyers)
+            else:
+                name, key = _by_feature(z[s], columns), "default"
             names.append(SegmentName(name, key, high))
             continue
         names.append(SegmentName(_base(theme, high), theme.key, high))
@@ -230,11 +234,7 @@ def name_segments(
 
 # Qualifiers that would contradict a name ("Long-Standing Newcomers", "Quiet Power Users"):
 # never used to tell two segments apart.
-CONTRADICTS = {
-    frozenset(("loyalist", "newcomer")),
-    frozenset(("dormant", "power_user")),
-    frozenset(("dormant", "newcomer")),
-}
+CONTRADICTS = {frozenset(("loyalist", "newcomer")), frozenset(("dormant", "power_user"))}
 
 
 def unique_name(
@@ -267,6 +267,25 @@ def _base(theme: Theme, high_value: bool) -> str:
     if high_value and theme.key not in ("pricing_curious",):
         return f"High-Value {theme.noun}"
     return theme.noun
+
+
+def _by_feature(row: np.ndarray, columns: list[str]) -> str:
+    """'High F0 and Low F3': the two features that stand out most, for feature sets with no
+    order or visit feature to read recency, frequency and spend from."""
+    order = [i for i in np.argsort(-np.abs(row), kind="stable")[:2] if abs(row[i]) > 0]
+    if not order:
+        return "Typical Customers"
+    words = [
+        f"{'High' if row[i] > 0 else 'Low'} {columns[i].replace('_', ' ').title()}" for i in order
+    ]
+    return " and ".join(words)
+
+
+def rfm_observed(columns: list[str], observed: set[str] | None = None) -> bool:
+    """Whether any recency, frequency or spend feature is observed (else names fall back to
+    the features that stand out)."""
+    seen = set(columns) if observed is None else observed & set(columns)
+    return any(f in seen for _, signature, _, _ in RFM for f in signature)
 
 
 def _roman(n: int) -> str:
