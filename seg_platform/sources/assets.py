@@ -406,20 +406,25 @@ def _quarantine_problem(
     name: str, share: float, quarantined: int, considered: int, limit: float, rules
 ) -> str:
     """Why too many rows were quarantined: one line per value-free rule with its row count and
-    the setting that fixes it. Raising the limit is offered last, and only when no single rule
-    explains every quarantined row: then it would pass a table emptied by one wrong setting."""
+    the setting that fixes it. Raising the limit is offered last, and only when the rows are a
+    minority of the table and no single rule explains all of them: otherwise a setting is
+    wrong, and a higher limit would pass a table emptied by it."""
     lines = [
         f"{share:.1%} of its rows were quarantined ({quarantined:,} of {considered:,}), above "
         f"the limit of {limit:.1%}. By rule:",
-        *(f"{n:,} rows: {rule}; {rule_fix(name, rule)}" for rule, n in rules),
+        *(f"{_rows(n)}: {rule}; {rule_fix(name, rule)}" for rule, n in rules),
     ]
-    if not any(n >= quarantined for _, n in rules):
+    if share < 0.5 and not any(n >= quarantined for _, n in rules):
         lines.append(
             f"Inspect the rows with SELECT * FROM {QUARANTINE_TABLE} WHERE source = '{name}'; "
             f"only if they are expected to be bad, raise max_quarantine_share under "
             f"sources.{name}."
         )
     return "\n".join(lines)
+
+
+def _rows(n: int) -> str:
+    return f"{n:,} row" if n == 1 else f"{n:,} rows"
 
 
 RAW_ASSETS = [build_raw_asset(s) for s in SOURCES.values()]

@@ -226,12 +226,12 @@ its blocking check `meets_source_contract`, so nothing downstream of it runs; it
 lists the quarantine rules, one line each with its row count and the setting that fixes it
 ("6,919 rows: order_ts is before timestamp_min 2000-01-01; set `timestamp_min` under
 sources.orders (or `defaults:`) ..."), and its metadata holds the same counts as
-`quarantine_by_rule`. Raising `max_quarantine_share` is suggested only when no single rule
-explains every quarantined row: when one does, the rule's own setting is the fix, and a higher
-limit would only pass an empty table. Some sources
-have a limit of their own, which only `max_quarantine_share` under the source overrides (not
-`defaults:`): {_own_limits()}: a malformed erasure request is quarantined with its reason, and
-never stops the valid requests from taking effect.
+`quarantine_by_rule`. Raising `max_quarantine_share` is suggested only when the quarantined
+rows are less than half of the source and no single rule explains all of them: otherwise a
+setting is wrong (the rule's own fix), and a higher limit would only pass an empty table.
+Some sources have a limit of their own, which only `max_quarantine_share` under the source
+overrides (not `defaults:`): {_own_limits()}: a malformed erasure request is quarantined
+with its reason, and never stops the valid requests from taking effect.
 
 **Identity rules (`identity:`).** Optional: the rules that turn identifiers into profiles
 (docs/identity.md), kept with the data they fit. Each setting of the Dagster resource

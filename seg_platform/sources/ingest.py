@@ -777,6 +777,9 @@ def rule_fix(source_name: str, rule: str) -> str:
     """The setting (or action) that addresses a quarantine rule, for people reading the UI."""
     where = f"sources.{source_name}"
     column = rule.split(" ", 1)[0]
+    if rule.startswith("unreadable line") and " fields, expected " in rule:
+        # `format: text`: a value holding a space, or a missing value, shifts the fields.
+        return "the line in the file (a value with a space in it, or a missing value)"
     if rule.startswith("unreadable line"):
         return f"the file, or `read_options` (delim, quote, ...) under {where}"
     if " is before timestamp_min " in rule:
