@@ -16,12 +16,18 @@ from pathlib import Path
 import dagster as dg
 import polars as pl
 
-from seg_platform.partitions import monthly_partitions
+from seg_platform.partitions import monthly_partitions, partial_month_note
 from seg_platform.resources import SegmentationConfig, WarehouseResource
 from seg_platform.segmentation.tracking import MlflowResource
 from seg_platform.sources.assets import markdown
 from seg_platform.sql_models.project import month_parameters
-from seg_platform.warehouse import fetch_one, frame_to_temp_table, replace_partition, table_exists
+from seg_platform.warehouse import (
+    fetch_one,
+    frame_to_temp_table,
+    quote,
+    replace_partition,
+    table_exists,
+)
 
 FEATURES = "features.customer_features"
 SEGMENTS = "segmentation.customer_segments"
@@ -60,16 +66,56 @@ def _digest(con, as_of_date: dt.date) -> str:
 
 
 def _incumbent_k(con, as_of_date: dt.date) -> int | None:
-    """Last month's chosen segment count, if last month was segmented."""
+    """Last month's segment count of the model in use (a kept champion's count, not that of a
+    rejected challenger), if last month was segmented."""
     if not table_exists(con, "segmentation", "candidates"):
         return None
     previous = as_of_date.replace(day=1) - dt.timedelta(days=1)
     (k,) = fetch_one(
         con,
-        f"SELECT any_value(n_segments) FROM {CANDIDATES} WHERE as_of_date = ? AND chosen",
+        f"SELECT any_value(c.n_segments) FROM {CANDIDATES} c WHERE c.chosen AND c.model_version "
+        f"= (SELECT any_value(model_version) FROM {SEGMENTS} WHERE as_of_date = ?)",
         [previous],
     )
     return int(k) if k is not None else None
+
+
+def data_span(con) -> tuple[dt.date | None, dt.date | None]:
+    """First and last day with events in any raw source (CRM contacts left out: a contact may
+    have been created years before anything happened)."""
+    from seg_platform.sources.contract import SOURCES
+
+    spans = " UNION ALL ".join(
+        f"SELECT min({quote(s.timestamp)}) AS first, max({quote(s.timestamp)}) AS last "
+        f"FROM raw.{s.name}"
+        for s in SOURCES.values()
+        if s.name != "crm_contacts" and table_exists(con, "raw", s.name)
+    )
+    if not spans:
+        return None, None
+    first, last = fetch_one(con, f"SELECT min(first), max(last) FROM ({spans})")
+    as_date = lambda v: v.date() if isinstance(v, dt.datetime) else v  # noqa: E731
+    return as_date(first), as_date(last)
+
+
+def _champion_to_keep(tracking: MlflowResource, month: str, features: int):
+    """The registered champion of an earlier month, loaded, when it can segment this month's
+    features: (version, its month, its candidate, pipeline); else None."""
+    import mlflow
+
+    client = tracking.client()
+    try:
+        current = client.get_model_version_by_alias(tracking.registered_model, CHAMPION)
+    except Exception:  # no champion yet
+        return None
+    champion_month = current.tags.get("month", "")[:7]
+    if not champion_month or champion_month >= month:
+        return None
+    pipeline = mlflow.sklearn.load_model(f"models:/{tracking.registered_model}/{current.version}")
+    if getattr(pipeline, "n_features_in_", features) != features:
+        return None  # the feature set changed since: its segments cannot be carried over
+    candidate = current.tags.get("candidate", "champion")
+    return int(current.version), champion_month, candidate, pipeline
 
 
 class TooFewCustomers(Exception):
@@ -93,7 +139,8 @@ def segment_month(con, month: str, config: SegmentationConfig, tracking: MlflowR
         segment_profile,
         silhouette_png,
     )
-    from seg_platform.segmentation.sweep import run_sweep
+    from seg_platform.segmentation.selection import unmet_reason
+    from seg_platform.segmentation.sweep import assign_with, run_sweep
 
     as_of_date = month_parameters(month)["as_of_date"]
     month = month[:7]  # 'YYYY-MM' in run names and tags, whatever the partition key's form
@@ -206,22 +253,38 @@ def segment_month(con, month: str, config: SegmentationConfig, tracking: MlflowR
         tracking.registered_model, CHALLENGER, version.version
     )
 
+    # A month whose candidates all miss the rule keeps the champion: its segments (and so
+    # their ids and names) come from the earlier model; the new version stays challenger.
+    placement = (result.segment, result.runner_up, result.distance, result.probability)
+    in_use, in_use_candidate = int(version.version), result.chosen.candidate.name
+    reason = kept = None
+    if not result.rule_met:
+        reason = unmet_reason(rule, result.chosen.candidate.name, result.chosen.metrics)
+        kept = _champion_to_keep(tracking, month, X.shape[1])
+    if kept is not None:
+        in_use, _, in_use_candidate, champion = kept
+        placement = assign_with(champion, X)
+        tracking.client().set_tag(parent_id, "kept_champion", str(in_use))
+    partial = partial_month_note(month, data_span(con)[1])
+    if partial:
+        tracking.client().set_tag(parent_id, "partial_month", partial)
     stages["mlflow_logging_and_registry"] = round(time.perf_counter() - started, 3)
     started = time.perf_counter()
+    segment, runner_up, distance, probability = placement
     segments = pl.DataFrame(
         {
             "profile_id": frame["profile_id"],
             "as_of_date": [as_of_date] * frame.height,
-            "segment": result.segment.astype(np.int64),
-            "runner_up": result.runner_up.astype(np.int64),
-            "distance": result.distance,
-            "probability": pl.Series(result.probability, dtype=pl.Float64)
-            if result.probability is not None
+            "segment": segment.astype(np.int64),
+            "runner_up": runner_up.astype(np.int64),
+            "distance": distance,
+            "probability": pl.Series(probability, dtype=pl.Float64)
+            if probability is not None
             else pl.Series([None] * frame.height, dtype=pl.Float64),
         }
     ).with_columns(
-        pl.lit(int(version.version)).alias("model_version"),
-        pl.lit(result.chosen.candidate.name).alias("candidate"),
+        pl.lit(in_use).alias("model_version"),
+        pl.lit(in_use_candidate).alias("candidate"),
     )
     frame_to_temp_table(con, "_segments_new", segments)
     replace_partition(con, SEGMENTS, "_segments_new", "as_of_date", as_of_date)
@@ -238,7 +301,8 @@ def segment_month(con, month: str, config: SegmentationConfig, tracking: MlflowR
         "stages": stages,
         "result": result, "candidates": candidates, "version": version.version,
         "run_url": tracking.run_url(experiment_id, parent_id), "parent_run_id": parent_id,
-        "customers": frame.height,
+        "customers": frame.height, "kept": kept[:3] if kept else None, "reason": reason,
+        "partial": partial,
     }  # fmt: skip
 
 
@@ -308,9 +372,19 @@ def segmentation_sweep(
         ).pl()
     result = out["result"]
     chosen = result.chosen
+    month = context.partition_key[:7]
     context.log.info(
         f"chose {chosen.candidate.name} (rule met: {result.rule_met}); MLflow {out['run_url']}"
     )
+    outcome = {}
+    if out["kept"]:
+        outcome["kept_champion"] = kept_line(month, out["reason"], *out["kept"], out["version"])
+        context.log.warning(outcome["kept_champion"])
+    elif out["reason"]:
+        context.log.warning(f"{month}: {out['reason']}")
+    if out["partial"]:
+        outcome["partial_month"] = out["partial"]
+        context.log.warning(out["partial"])
     link = dg.MetadataValue.url(out["run_url"])
     yield dg.MaterializeResult(
         asset_key="customer_segments",
@@ -319,6 +393,9 @@ def segmentation_sweep(
             "chosen_candidate": chosen.candidate.name,
             "rule_met": result.rule_met,
             "model_version": int(out["version"]),
+            "segments_from_model_version": int(out["kept"][0] if out["kept"] else out["version"]),
+            "partial": bool(out["partial"]),
+            **outcome,
             "mlflow_run": link,
             "mlflow_parent_run_id": out["parent_run_id"],
             **{f"chosen_{k}": round(float(v), 4) for k, v in chosen.metrics.items()},
@@ -346,6 +423,17 @@ def segmentation_sweep(
     )
 
 
+def kept_line(
+    month: str, reason: str, version: int, champion_month: str, candidate: str, rejected
+) -> str:
+    """The one line a person reads when a month keeps the champion."""
+    return (
+        f"{month}: kept the champion (model version {version}, {candidate}, fitted on "
+        f"{champion_month}) and its segment ids: {reason}; the month's own model (version "
+        f"{rejected}) stays challenger"
+    )
+
+
 def _version() -> str:
     from importlib.metadata import PackageNotFoundError, version
 
@@ -363,21 +451,53 @@ def _month_stats(con, as_of_date) -> dict:
             [as_of_date],
         ).fetchall()
     ]
-    rows, profiles, nulls = fetch_one(
+    rows, profiles, nulls, in_use = fetch_one(
         con,
-        f"SELECT count(*), count(DISTINCT profile_id), count(*) FILTER (WHERE segment IS NULL) "
-        f"FROM {SEGMENTS} WHERE as_of_date = ?",
+        f"SELECT count(*), count(DISTINCT profile_id), count(*) FILTER (WHERE segment IS NULL), "
+        f"any_value(model_version) FROM {SEGMENTS} WHERE as_of_date = ?",
         [as_of_date],
     )
     expected = load_features(con, as_of_date).height
+    metrics = "candidate, silhouette, eligible, n_segments, smallest_segment_share, " \
+        "bootstrap_stability, model_version, strftime(as_of_date, '%Y-%m')"  # fmt: skip
     chosen = con.execute(
-        f"SELECT candidate, silhouette, eligible FROM {CANDIDATES} WHERE as_of_date = ? AND chosen",
-        [as_of_date],
+        f"SELECT {metrics} FROM {CANDIDATES} WHERE as_of_date = ? AND chosen", [as_of_date]
     ).fetchall()
+    # The model whose segments the month holds: the month's own, or a champion it kept.
+    model = con.execute(
+        f"SELECT {metrics} FROM {CANDIDATES} WHERE chosen AND model_version = ?", [in_use]
+    ).fetchall()
+    chosen = chosen[0] if chosen else (None, None, False, None, None, None, None, None)
+    model = model[0] if model else chosen
     return {
         "sizes": sizes, "rows": rows, "profiles": profiles, "nulls": nulls,
-        "expected": expected, "chosen": chosen[0] if chosen else (None, None, False),
+        "expected": expected, "chosen": chosen, "model": model,
+        "kept": in_use is not None and chosen[6] is not None and in_use != chosen[6],
     }  # fmt: skip
+
+
+def _rule_outcome(s: dict, c: SegmentationConfig, month: str) -> str:
+    """Why the month's selection failed, and what happened then, in one line."""
+    from seg_platform.segmentation.selection import unmet_reason
+
+    name, _, _, k, share, stability, version, _ = s["chosen"]
+    reason = unmet_reason(
+        c.rule(), name,
+        {"n_segments": k, "smallest_segment_share": share, "bootstrap_stability": stability},
+    )  # fmt: skip
+    if s["kept"]:
+        model = s["model"]
+        return kept_line(month, reason, s["model"][6], model[7], model[0], version)
+    return (
+        f"{month}: {reason}; there is no earlier champion to keep, so the month's segments are "
+        "not published"
+    )
+
+
+# Checks that judge the model: a month that keeps the champion reports them as warnings (its
+# own model is not promoted; its segments are the champion's, already accepted).
+MODEL_CHECKS = {"segment_count_within_range", "smallest_segment_share_above_floor",
+                "silhouette_above_floor", "selection_rule_met"}  # fmt: skip
 
 
 def _check(name: str, description: str, evaluate):
@@ -387,17 +507,28 @@ def _check(name: str, description: str, evaluate):
         warehouse: WarehouseResource,
         segmentation: SegmentationConfig,
     ) -> dg.AssetCheckResult:
+        month = context.partition_key[:7]
         as_of_date = month_parameters(context.partition_key)["as_of_date"]
         with warehouse.get_connection() as con:
             stats = _month_stats(con, as_of_date)
-        passed, metadata = evaluate(stats, segmentation)
+        passed, metadata, text = evaluate(stats, segmentation)
+        kept = stats["kept"] and name in MODEL_CHECKS
+        if name == "selection_rule_met" and not passed:
+            text = _rule_outcome(stats, segmentation, month)
+        elif kept and not passed:
+            text += f" (segments of the kept champion, model version {stats['model'][6]})"
         return dg.AssetCheckResult(
             passed=bool(passed),
-            metadata=metadata,
-            description=None if passed else f"{name}: {metadata}",
+            metadata={**metadata, "kept_champion": bool(stats["kept"])},
+            description=None if passed else text,
+            severity=dg.AssetCheckSeverity.WARN if kept else dg.AssetCheckSeverity.ERROR,
         )
 
     return _c
+
+
+def _share(s: dict) -> float:
+    return round(min(s["sizes"]) / sum(s["sizes"]), 4) if s["sizes"] else 0.0
 
 
 SEGMENT_CHECKS = [
@@ -413,6 +544,9 @@ SEGMENT_CHECKS = [
                 "without_segment": s["nulls"],
                 "threshold": "rows = customers = customers with features; 0 without segment",
             },
+            f"{s['rows']:,} segment rows for {s['profiles']:,} distinct customers, "
+            f"{s['expected']:,} customers with features and {s['nulls']:,} without a segment: "
+            "each customer with features must have exactly one segment",
         ),  # fmt: skip
     ),
     _check(
@@ -421,37 +555,44 @@ SEGMENT_CHECKS = [
         lambda s, c: (
             c.min_segments <= len(s["sizes"]) <= c.max_segments,
             {"observed": len(s["sizes"]), "threshold": f"{c.min_segments}..{c.max_segments}"},
+            f"{len(s['sizes'])} segments, outside {c.min_segments}..{c.max_segments} "
+            "(resources.segmentation.config.min_segments/max_segments)",
         ),
     ),
     _check(
         "smallest_segment_share_above_floor",
         "The smallest segment holds at least the configured share of customers.",
         lambda s, c: (
-            bool(s["sizes"]) and min(s["sizes"]) / sum(s["sizes"]) >= c.min_segment_share,
-            {
-                "observed": round(min(s["sizes"]) / sum(s["sizes"]), 4) if s["sizes"] else 0.0,
-                "threshold": c.min_segment_share,
-            },
+            bool(s["sizes"]) and _share(s) >= c.min_segment_share,
+            {"observed": _share(s), "threshold": c.min_segment_share},
+            f"the smallest segment holds {_share(s):.2%} of customers, under the "
+            f"{c.min_segment_share:.0%} floor (resources.segmentation.config.min_segment_share)",
         ),  # fmt: skip
     ),
     _check(
         "silhouette_above_floor",
-        "The chosen model's silhouette (on the fixed sample) is at least the configured floor.",
+        "The silhouette of the model in use (on the fixed sample of the month it was fitted) "
+        "is at least the configured floor.",
         lambda s, c: (
-            s["chosen"][1] is not None and s["chosen"][1] >= c.min_silhouette,
+            s["model"][1] is not None and s["model"][1] >= c.min_silhouette,
             {
-                "observed": s["chosen"][1],
-                "candidate": s["chosen"][0],
+                "observed": s["model"][1],
+                "candidate": s["model"][0],
                 "threshold": c.min_silhouette,
             },
+            f"{s['model'][0]} has a silhouette of {s['model'][1] or 0:.3f}, under the floor "
+            f"of {c.min_silhouette} (resources.segmentation.config.min_silhouette)",
         ),  # fmt: skip
     ),
     _check(
         "selection_rule_met",
-        "The chosen candidate met the selection rule (range, smallest share, stability).",
+        "The chosen candidate met the selection rule (range, smallest share, stability); when "
+        "none did and an earlier champion exists, the month keeps the champion's segments and "
+        "this check warns instead of failing.",
         lambda s, c: (
             bool(s["chosen"][2]),
             {"candidate": s["chosen"][0], "rule_met": bool(s["chosen"][2])},
+            "",
         ),
     ),
 ]
@@ -508,11 +649,12 @@ def segmentation_champion(
 ) -> dg.MaterializeResult:
     as_of_date = month_parameters(context.partition_key)["as_of_date"]
     with warehouse.get_connection() as con:
-        version = fetch_one(
+        version, in_use = fetch_one(
             con,
-            f"SELECT max(model_version) FROM {CANDIDATES} WHERE as_of_date = ?",
-            [as_of_date],
-        )[0]
+            f"SELECT max(model_version), (SELECT any_value(model_version) FROM {SEGMENTS} "
+            f"WHERE as_of_date = $d) FROM {CANDIDATES} WHERE as_of_date = $d",
+            {"d": as_of_date},
+        )
     if version is None:
         raise dg.Failure(description=f"No registered model for {as_of_date}", allow_retries=False)
     mlflow_tracking.setup()
@@ -524,7 +666,11 @@ def segmentation_champion(
     except Exception:  # no champion yet
         current = None
     current_month = (current.tags.get("month", "") if current else "")[:7]
-    if current is not None and current_month > month:
+    if in_use is not None and in_use != version:
+        # No candidate of the month met the rule: its segments are the champion's, kept.
+        moved = False
+        note = f"kept version {in_use}: no candidate of {month} met the selection rule"
+    elif current is not None and current_month > month:
         moved, note = False, f"kept version {current.version} ({current_month}), newer"
     else:
         client.set_registered_model_alias(name, CHAMPION, str(version))
@@ -552,8 +698,16 @@ SEGMENTATION_ASSETS = [segmentation_sweep, segmentation_champion]
     "a newer one.",
 )
 def exactly_one_champion(
-    context: dg.AssetCheckExecutionContext, mlflow_tracking: MlflowResource
+    context: dg.AssetCheckExecutionContext,
+    mlflow_tracking: MlflowResource,
+    warehouse: WarehouseResource,
 ) -> dg.AssetCheckResult:
+    as_of_date = month_parameters(context.partition_key)["as_of_date"]
+    with warehouse.get_connection() as con:
+        (in_use,) = fetch_one(
+            con, f"SELECT any_value(model_version) FROM {SEGMENTS} WHERE as_of_date = ?",
+            [as_of_date],
+        )  # fmt: skip
     mlflow_tracking.setup()
     client = mlflow_tracking.client()
     name = mlflow_tracking.registered_model
@@ -566,13 +720,22 @@ def exactly_one_champion(
         if CHAMPION in v.aliases
     ]
     month = holders[0].tags.get("month", "") if holders else ""
+    # A month that kept the champion holds its segments: an older champion is then right.
+    kept = len(holders) == 1 and in_use is not None and int(holders[0].version) == in_use
+    passed = len(holders) == 1 and (month >= context.partition_key[:7] or kept)
     return dg.AssetCheckResult(
-        passed=len(holders) == 1 and month >= context.partition_key[:7],
+        passed=passed,
         metadata={
             "champion_versions": ", ".join(str(v.version) for v in holders) or "none",
             "champion_month": month,
-            "threshold": f"exactly one, month >= {context.partition_key[:7]}",
+            "threshold": f"exactly one, month >= {context.partition_key[:7]} or the version "
+            "whose segments the month kept",
         },
+        description=None
+        if passed
+        else f"{len(holders)} champion version(s) "
+        f"({', '.join(str(v.version) for v in holders) or 'none'}), of month {month or '-'}: "
+        f"want exactly one, of {context.partition_key[:7]} or later",
     )
 
 

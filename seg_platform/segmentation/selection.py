@@ -67,3 +67,44 @@ class SelectionRule:
                 s.candidate.name,
             ),
         ), met
+
+
+# The setting (under `resources.segmentation.config`) behind each part of the rule.
+SETTING = {
+    "segments": "min_segments/max_segments",
+    "share": "min_segment_share",
+    "stability": "min_stability",
+}
+
+
+def shortfalls(rule: SelectionRule, metrics: dict) -> list[tuple[str, str]]:
+    """Which parts of the rule a candidate's metrics miss, by how much: (setting, text) pairs,
+    so a message can name the setting that would let the candidate through."""
+    out = []
+    k = metrics.get("n_segments")
+    if k is None or not rule.min_segments <= k <= rule.max_segments:
+        out.append((SETTING["segments"], f"{k:.0f} segments, outside {rule.min_segments}.."
+                    f"{rule.max_segments}"))  # fmt: skip
+    share = metrics.get("smallest_segment_share")
+    if share is None or share < rule.min_segment_share:
+        out.append((SETTING["share"], f"its smallest segment holds {share or 0:.2%} of customers, "
+                    f"{(rule.min_segment_share - (share or 0)) * 100:.2f} points under the "
+                    f"{rule.min_segment_share:.0%} floor"))  # fmt: skip
+    stability = metrics.get("bootstrap_stability")
+    if stability is None or math.isnan(stability) or stability < rule.min_stability:
+        shown = "not measured" if stability is None or math.isnan(stability) else f"{stability:.2f}"
+        out.append((SETTING["stability"], f"its bootstrap stability is {shown}, under "
+                    f"{rule.min_stability}"))  # fmt: skip
+    return out
+
+
+def unmet_reason(rule: SelectionRule, candidate: str, metrics: dict) -> str:
+    """One readable sentence: no candidate met the rule, what the best one missed and which
+    setting (resources.segmentation.config.*) would have accepted it."""
+    missed = shortfalls(rule, metrics) or [("", "it met the rule on its own metrics")]
+    settings = " or ".join(dict.fromkeys(s for s, _ in missed if s)) or "none"
+    return (
+        f"no segmentation candidate met the selection rule; the best one, {candidate}, missed "
+        f"it: {'; '.join(text for _, text in missed)} (to accept it, change {settings} under "
+        "resources.segmentation.config in the Dagster launchpad)"
+    )

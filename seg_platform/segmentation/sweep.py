@@ -123,8 +123,21 @@ def run_sweep(X: np.ndarray, config: SweepConfig) -> SweepResult:
     order = np.argsort(-np.bincount(segment, minlength=segment.max() + 1), kind="stable")
     rank = np.empty_like(order)
     rank[order] = np.arange(len(order))
-    centres = _centres(model, Z, segment)[order]
-    segment = rank[segment]
+    segment, runner_up, distance, probability = _placement(model, rank, Z, segment)
+    pipeline = Pipeline([*preprocess.steps, ("cluster", RankedSegments(model, rank))])
+    lap("assign")
+    return SweepResult(
+        preprocess, rows, scored, chosen, rule_met, pipeline, segment, runner_up, distance,
+        probability, seconds,
+    )  # fmt: skip
+
+
+def _placement(model, rank: np.ndarray, Z: np.ndarray, raw: np.ndarray):
+    """Ranked segment, runner-up, distance to the own centre and (mixtures) probability of
+    each row of `Z`, given the clusterer's own labels `raw` and its size ranking `rank`."""
+    centres = np.empty((len(rank), Z.shape[1]))
+    centres[rank] = _centres(model, Z, raw)[: len(rank)]
+    segment = rank[raw]
     d = np.empty((len(Z), len(centres)))
     for start in range(0, len(Z), 200_000):
         d[start : start + 200_000] = pairwise_distances(Z[start : start + 200_000], centres)
@@ -133,13 +146,18 @@ def run_sweep(X: np.ndarray, config: SweepConfig) -> SweepResult:
     runner_up = d.argmin(axis=1) if len(centres) > 1 else segment.copy()
     probability = None
     if isinstance(model, GaussianMixture):
-        probability = model.predict_proba(Z)[:, order][np.arange(len(Z)), segment]
-    pipeline = Pipeline([*preprocess.steps, ("cluster", RankedSegments(model, rank))])
-    lap("assign")
-    return SweepResult(
-        preprocess, rows, scored, chosen, rule_met, pipeline, segment, runner_up, distance,
-        probability, seconds,
-    )  # fmt: skip
+        probability = model.predict_proba(Z)[:, np.argsort(rank)][np.arange(len(Z)), segment]
+    return segment, runner_up, distance, probability
+
+
+def assign_with(pipeline: Pipeline, X: np.ndarray):
+    """Segment, runner-up, distance and probability of every row of `X` under an already
+    fitted pipeline (a registered one, e.g. the champion kept for a month whose own candidates
+    all failed the rule): the same ids, as the model is not re-fitted."""
+    ranked = pipeline[-1]
+    Z = pipeline[:-1].transform(X)
+    raw = np.asarray(ranked.model.predict(Z))
+    return _placement(ranked.model, np.asarray(ranked.rank), Z, raw)
 
 
 class RankedSegments(ClusterMixin, BaseEstimator):
