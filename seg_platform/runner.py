@@ -40,6 +40,7 @@ def run_pipeline(verbose: bool = False, months: int | None = None) -> int:
     level = "INFO" if verbose else "CRITICAL"
     run_config = {"loggers": {"console": {"config": {"log_level": level}}}}
     failures: list[str] = []
+    warnings: list[str] = []  # failed checks of WARN severity: the run went on
     with dg.DagsterInstance.get() as instance:
         try:
             with run_guard.hold_home(home, instance, "seg-platform run") as lock:
@@ -52,6 +53,7 @@ def run_pipeline(verbose: bool = False, months: int | None = None) -> int:
                     tags=run_guard.cli_run_tags(),
                 )
                 failures += _failures(result, CURRENT_JOB)
+                warnings += _warnings(result)
                 _print_raw_summary(home)
                 built = []
                 if not failures:
@@ -74,11 +76,16 @@ def run_pipeline(verbose: bool = False, months: int | None = None) -> int:
                         )
                         failed = _failures(result, f"{MONTHLY_JOB} {key[:7]}")
                         failures += failed
+                        warnings += _warnings(result)
                         if not failed:
                             built.append(key[:7])
                 _print_monthly_summary(home, built)
         except run_guard.HomeBusyError as exc:
             return _busy(exc)
+    if warnings:
+        print("\nWarnings (the run went on):")
+        for warning in dict.fromkeys(warnings):
+            print(f"  - {warning}")
     if failures:
         print("\nThe pipeline FAILED:", file=sys.stderr)
         for failure in failures:
@@ -198,6 +205,8 @@ def _failures(result, label: str) -> list[str]:
                 error = error.cause
             message = error.message.strip() if error else ""
             message = message.removeprefix("dagster._core.definitions.events.Failure: ")
+            if "DagsterAssetCheckFailedError" in message:
+                continue  # the failed check itself is reported below, with its reason
             failures.append(f"{label}: step {event.step_key} failed: {message}")
         elif event.event_type_value == "ASSET_CHECK_EVALUATION":
             evaluation = event.event_specific_data
@@ -209,21 +218,28 @@ def _failures(result, label: str) -> list[str]:
     return failures
 
 
+def _warnings(result) -> list[str]:
+    """Checks of WARN severity that did not pass, one line each: nothing was stopped, but a
+    person should know (a month that kept the previous champion, a partial month)."""
+    out = []
+    for event in result.all_events:
+        if event.event_type_value == "ASSET_CHECK_EVALUATION":
+            evaluation = event.event_specific_data
+            if not evaluation.passed and evaluation.severity.value == "WARN":
+                key = evaluation.asset_key.to_user_string()
+                text = evaluation.description or "see its metadata in the Dagster UI"
+                out.append(f"{key}.{evaluation.check_name}: {text}")
+    return out
+
+
 def months_to_build(home: settings.PlatformHome, last: int | None = None) -> tuple[list[str], str]:
     """Partition keys of the months that have data, oldest first, and a note on any left out."""
-    from seg_platform.partitions import FIRST_MONTH_ENV, monthly_partitions
-    from seg_platform.sources.contract import SOURCES
-    from seg_platform.warehouse import connect, fetch_one, quote
+    from seg_platform.partitions import FIRST_MONTH_ENV, monthly_partitions, partial_month_note
+    from seg_platform.segmentation.assets import data_span
+    from seg_platform.warehouse import connect
 
-    # Months of activity: CRM contacts may have been created years before any event.
-    spans = " UNION ALL ".join(
-        f"SELECT min({quote(s.timestamp)}) AS first, max({quote(s.timestamp)}) AS last "
-        f"FROM raw.{s.name}"
-        for s in SOURCES.values()
-        if s.name != "crm_contacts"
-    )
     with connect(home.warehouse) as con:
-        first, last_seen = fetch_one(con, f"SELECT min(first), max(last) FROM ({spans})")
+        first, last_seen = data_span(con)
     if first is None:
         return [], "No events yet: no monthly snapshots to build."
     existing = monthly_partitions.get_partition_keys()
@@ -238,18 +254,27 @@ def months_to_build(home: settings.PlatformHome, last: int | None = None) -> tup
         notes.append(f"{last_seen:%Y-%m} is not over yet: its snapshot is built once it ends.")
     if last:
         wanted = wanted[-last:]
+    partial = [n for n in (partial_month_note(k, last_seen) for k in wanted) if n]
+    notes += [f"{n}; it is built and marked partial (metadata `partial`)." for n in partial]
     return wanted, " ".join(notes)
 
 
 def _print_monthly_summary(home: settings.PlatformHome, built: list[str]) -> None:
     if not built:
         return
+    from seg_platform.partitions import partial_month_note
+    from seg_platform.segmentation.assets import data_span
     from seg_platform.sql_models.assets import SQL_ROOT
     from seg_platform.sql_models.project import load_project
     from seg_platform.warehouse import connect, table_exists
 
     print(f"\nMonthly snapshots built: {built[0]} .. {built[-1]} ({len(built)} months)")
     with connect(home.warehouse) as con:
+        last_event = data_span(con)[1]
+        for month in built:
+            note = partial_month_note(month, last_event)
+            if note:
+                print(f"  PARTIAL: {note}")
         for model in (m for m in load_project(SQL_ROOT) if m.partitioned):
             rows = con.execute(
                 f"SELECT strftime(as_of_date, '%Y-%m'), count(*) FROM {model.table} "
@@ -260,19 +285,27 @@ def _print_monthly_summary(home: settings.PlatformHome, built: list[str]) -> Non
             print(f"  {model.table} ({columns} features): rows per month {counts}")
         rows = []
         if table_exists(con, "segmentation", "candidates"):
+            # `in_use`: the model whose segments the month holds (a kept champion's, or its own).
             rows = con.execute(
-                "SELECT strftime(as_of_date, '%Y-%m'), candidate, n_segments, silhouette, "
-                "bootstrap_stability, eligible, model_version FROM segmentation.candidates "
-                "WHERE chosen ORDER BY 1"
+                "SELECT strftime(c.as_of_date, '%Y-%m'), candidate, n_segments, silhouette, "
+                "bootstrap_stability, eligible, model_version, (SELECT any_value(s.model_version) "
+                "FROM segmentation.customer_segments s WHERE s.as_of_date = c.as_of_date) "
+                "FROM segmentation.candidates c WHERE chosen ORDER BY 1"
             ).fetchall()
         print("  segmentation (chosen model per month; compare: seg-platform candidates):")
         segmented = set()
-        for month, name, k, silhouette, stability, met, version in rows:
+        for month, name, k, silhouette, stability, met, version, in_use in rows:
             if month in built:
                 segmented.add(month)
+                kept = (
+                    f"; KEPT the champion's segments (model version {in_use}): version "
+                    f"{version} stays challenger"
+                    if in_use is not None and in_use != version
+                    else ""
+                )
                 print(
                     f"    {month}: {name}, {int(k)} segments, silhouette {silhouette:.3f}, "
-                    f"stability {stability:.3f}, rule met: {met}, model version {version}"
+                    f"stability {stability:.3f}, rule met: {met}, model version {version}{kept}"
                 )
         for month in sorted(set(built) - segmented):
             print(f"    {month}: skipped, too few known customers to segment")
