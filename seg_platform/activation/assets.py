@@ -415,7 +415,13 @@ def _write_feed_files(con, activation: ActivationConfig, destination, name: str,
         dg.AssetCheckSpec(
             "files_match_tables", asset="activation_feeds", blocking=True,
             description="Every published file reads back with as many rows as its table.",
-        )
+        ),
+        dg.AssetCheckSpec(
+            "every_feed_reaches_someone", asset="activation_feeds", blocking=False,
+            description="Warning: every destination's feed publishes at least one member. A "
+            "feed with nobody in it says why: no segment's action goes to its channel, or its "
+            "candidates are held out, opted out or unreachable (no identifier it needs).",
+        ),
     ],
     description="The month's feed files, one set per destination: "
     "`<home>/activation/<destination>/<destination>_<YYYY-MM>_members.{csv,parquet}` (members "
@@ -452,6 +458,8 @@ def activation_feeds(
             "WHERE as_of_date = ? ORDER BY destination, kind, file",
             [as_of_date],
         )
+        reach = _feed_reach(con, as_of_date) if table_exists(
+            con, "activation", "feed_counts") else pl.DataFrame()  # fmt: skip
     bad = []
     for row in published.iter_rows(named=True):
         path = root / row["file"]
@@ -473,6 +481,46 @@ def activation_feeds(
         passed=not bad,
         metadata={"files": published.height, "mismatched": len(bad)},
         description="; ".join(bad) or None,
+    )
+    yield _empty_feeds_check(reach, destinations)
+
+
+def _feed_reach(con, as_of_date: dt.date) -> pl.DataFrame:
+    """Per destination of the month: candidates by status (activation.feed_counts)."""
+    return fetch_frame(
+        con,
+        f"SELECT destination, sum(members)::BIGINT AS candidates, sum(control)::BIGINT AS "
+        f"control, sum(opted_out)::BIGINT AS opted_out, sum(unreachable)::BIGINT AS "
+        f"unreachable, sum(published)::BIGINT AS published FROM {aud.COUNTS} "
+        "WHERE as_of_date = ? GROUP BY destination ORDER BY destination",
+        [as_of_date],
+    )
+
+
+def _empty_feeds_check(reach: pl.DataFrame, destinations) -> dg.AssetCheckResult:
+    """WARN when a destination's feed publishes nobody, saying why in one line each."""
+    counts = {r["destination"]: r for r in reach.iter_rows(named=True)}
+    empty = []
+    for d in destinations:
+        row = counts.get(d.name)
+        if row is None or not row["candidates"]:
+            empty.append(f"{d.name}: no candidates (no segment's action goes to its channel)")
+        elif not row["published"]:
+            empty.append(
+                f"{d.name}: 0 of {row['candidates']:,} candidates published "
+                f"({row['unreachable']:,} unreachable: none of {', '.join(d.identifiers)} "
+                f"known; {row['opted_out']:,} opted out; {row['control']:,} held out)"
+            )
+    return dg.AssetCheckResult(
+        check_name="every_feed_reaches_someone",
+        passed=not empty,
+        severity=dg.AssetCheckSeverity.WARN,
+        metadata={
+            "empty_feeds": len(empty),
+            "threshold": "at least 1 member published per destination",
+            "feeds": markdown(reach) if reach.height else "no candidates at all",
+        },
+        description="; ".join(empty) or None,
     )
 
 
@@ -729,12 +777,14 @@ def survey_report(
             "with treated and control counts adding up to the segment's size.",
         )
     ],
-    description="Lift of acting on the segments: treated (not held out) versus control, per "
-    "segment and overall, with confidence intervals. Once a month's outcomes are in: "
-    "conversion (a purchase in the next month) for last month's activation, churn and "
-    "revenue (next 3 months) for the activation 3 months back. Intent to treat: every "
-    "non-control member counts as treated. Table `activation.lift`; an MLflow run per measured "
-    "activation month (experiment `activation_lift`).",
+    description="Lift of acting on the segments, per segment and overall, with confidence "
+    "intervals. Once a month's outcomes are in: conversion (a purchase in the next month) for "
+    "last month's activation, churn and revenue (next 3 months) for the activation 3 months "
+    "back. Analysis `sent`: the members actually published to a feed versus the control "
+    "members who could have been (reachable, with consent); `intent_to_treat`: every member "
+    "not held out versus every control member, sent or not. No lift at all for a month that "
+    "sent nobody. Table `activation.lift`; an MLflow run per measured activation month "
+    "(experiment `activation_lift`).",
 )  # fmt: skip
 def campaign_lift(
     context: dg.AssetExecutionContext,
@@ -742,7 +792,6 @@ def campaign_lift(
     activation: ActivationConfig,
     mlflow_tracking: MlflowResource,
 ):
-    from seg_platform.activation.lift import lift_table
     from seg_platform.predictions.labels import outcome_labels
 
     as_of_date = month_parameters(context.partition_key)["as_of_date"]
@@ -754,27 +803,26 @@ def campaign_lift(
     with warehouse.get_connection() as con:
         aud.ensure_tables(con)
         for month, metrics in plan.items():
-            groups = fetch_frame(
-                con,
-                f'SELECT profile_id, segment_id::VARCHAR AS segment_id, segment_name, "group" '
-                f"FROM {aud.GROUPS} WHERE as_of_date = ? ORDER BY profile_id",
-                [month],
-            )
-            published = fetch_one(
-                con, f"SELECT count(*) FROM {aud.PUBLISHED} WHERE as_of_date = ?", [month]
-            )[0]
-            if groups.is_empty() or not published:
+            groups = lift_groups(con, month)
+            if groups.is_empty():
                 notes.append(f"{month:%Y-%m}: not activated, nothing to measure")
+                continue
+            sent = int(groups["sent"].sum())
+            if not sent:
+                notes.append(
+                    f"{month:%Y-%m}: no lift, 0 members were sent (every feed published "
+                    "nobody: no reachable identifier with consent)"
+                )
                 continue
             frame_to_temp_table(con, "_lift_members", groups.select("profile_id"))
             labels = outcome_labels(con, month, "_lift_members")
             joined = groups.join(labels, on="profile_id", how="left").select(
-                "segment_id", "segment_name", "group",
+                "segment_id", "segment_name", "group", "sent", "reachable",
                 pl.col("purchased_next_30d").alias("converted"),
                 pl.col("churned_next_90d").alias("churned"),
                 pl.col("revenue_next_90d").alias("revenue"),
             )  # fmt: skip
-            table = lift_table(joined, activation.confidence, activation.min_group)
+            table = lift_analyses(joined, activation.confidence, activation.min_group)
             table = table.filter(pl.col("metric").is_in(list(metrics)) & pl.col("treated_n").gt(0))
             if table.is_empty():
                 notes.append(f"{month:%Y-%m}: outcomes not complete yet")
@@ -784,7 +832,8 @@ def campaign_lift(
             )
         result = (
             pl.concat(frames, how="vertical_relaxed").select(
-                "as_of_date", "activation_month", pl.exclude("as_of_date", "activation_month")
+                "as_of_date", "activation_month", "analysis",
+                pl.exclude("as_of_date", "activation_month", "analysis"),
             )
             if frames else None
         )  # fmt: skip
@@ -811,8 +860,8 @@ def campaign_lift(
             pl.col("size").is_null() | (pl.col("treated_n") + pl.col("control_n") > pl.col("size"))
         ).height
     shown = (
-        result.select("activation_month", "segment_name", "metric", "treated_n", "control_n",
-                      "lift", "ci_low", "ci_high")
+        result.select("activation_month", "analysis", "segment_name", "metric", "treated_n",
+                      "control_n", "lift", "ci_low", "ci_high")
         if result is not None else pl.DataFrame()
     )  # fmt: skip
     yield dg.MaterializeResult(
@@ -830,6 +879,47 @@ def campaign_lift(
     )
 
 
+def lift_groups(con, month: dt.date) -> pl.DataFrame:
+    """The month's experiment groups with, per member, whether a feed published them (`sent`)
+    and whether one could have (`reachable`: consent and an identifier, held out or not)."""
+    if not table_exists(con, "activation", "experiment_groups"):
+        return pl.DataFrame()
+    columns = {r[0] for r in con.execute(f"DESCRIBE {aud.CANDIDATES}").fetchall()} if (
+        table_exists(con, "activation", "audience_members")) else set()  # fmt: skip
+    # Months activated before `reachable` was recorded: only what was published is known.
+    reachable = "bool_or(reachable)" if "reachable" in columns else "false"
+    members = (
+        f"SELECT profile_id, bool_or(status = 'published') AS sent, {reachable} AS reachable "
+        f"FROM {aud.CANDIDATES} WHERE as_of_date = $d GROUP BY profile_id"
+        if columns
+        else "SELECT NULL::VARCHAR AS profile_id, false AS sent, false AS reachable"
+    )
+    return fetch_frame(
+        con,
+        f"""SELECT g.profile_id, g.segment_id::VARCHAR AS segment_id, g.segment_name, g."group",
+                   coalesce(m.sent, false) AS sent, coalesce(m.reachable, false) AS reachable
+            FROM {aud.GROUPS} g LEFT JOIN ({members}) m USING (profile_id)
+            WHERE g.as_of_date = $d ORDER BY g.profile_id""",
+        {"d": month},
+    )
+
+
+def lift_analyses(joined: pl.DataFrame, confidence: float, min_group: int) -> pl.DataFrame:
+    """Both analyses of one activation month, labelled in `analysis`: `sent` (members sent
+    versus reachable control members) and `intent_to_treat` (everyone, sent or not)."""
+    from seg_platform.activation.lift import lift_table
+
+    treated = pl.col("group") == "treatment"
+    sent = joined.filter(pl.when(treated).then(pl.col("sent")).otherwise(pl.col("reachable")))
+    parts = [
+        lift_table(frame.drop("sent", "reachable"), confidence, min_group).with_columns(
+            analysis=pl.lit(name)
+        )
+        for name, frame in (("sent", sent), ("intent_to_treat", joined))
+    ]
+    return pl.concat(parts)
+
+
 def _log_lift(tracking: MlflowResource, month: str, table: pl.DataFrame) -> str:
     """One MLflow run for the measurement: lift and interval per segment and metric, and the
     table as CSV (aggregates only: no customer appears in MLflow)."""
@@ -837,10 +927,17 @@ def _log_lift(tracking: MlflowResource, month: str, table: pl.DataFrame) -> str:
 
     experiment = tracking.setup(LIFT_EXPERIMENT)
     with mlflow.start_run(run_name=f"lift {month}") as run:
-        mlflow.set_tags({"measured_month": month, "method": "intent to treat, randomised holdout"})
+        mlflow.set_tags({
+            "measured_month": month,
+            "method": "randomised holdout; analysis `sent` (members sent vs reachable control) "
+            "and `intent_to_treat` (all members, sent or not)",
+        })  # fmt: skip
         metrics = {}
         for row in table.iter_rows(named=True):
-            key = f"{row['metric']}_{row['activation_month']:%Y_%m}_seg_{row['segment_id']}"
+            key = (
+                f"{row['analysis']}_{row['metric']}_{row['activation_month']:%Y_%m}_"
+                f"seg_{row['segment_id']}"
+            )
             for stat in ("lift", "ci_low", "ci_high", "treated_mean", "control_mean"):
                 if row[stat] is not None:
                     metrics[f"{key}_{stat}"] = float(row[stat])

@@ -12,6 +12,10 @@ there, or a customer with one of its overlays) gets exactly one status, in this 
 - `unreachable`: none of the destination's identifiers is known for the person.
 - `published`: in the feed.
 
+`reachable` says whether the row would be published were it not held out (consent and an
+identifier): the lift compares the members actually sent with the control members who could
+have been sent, the same kind of people on both sides.
+
 Consent is the latest known at run time, whatever the month: a withdrawal is honoured on the
 next run, also when an older month is published again.
 """
@@ -190,15 +194,18 @@ def build_candidates(
             GROUP BY ALL)
         SELECT CAST(? AS DATE) AS as_of_date, c.destination, c.profile_id, c.audience_kind,
                c.audience, c.segment_id, c.segment_name, c.action_type, c.action,
-               CASE WHEN c."group" = 'control' THEN 'control'
+               CASE WHEN c."group" = 'control' THEN 'control' ELSE sendable END AS status,
+               sendable = 'published' AS reachable
+        FROM (
+            SELECT c.*, CASE
                     WHEN consent.status = 'opt_out' THEN 'opted_out'
                     WHEN (CASE c.destination {opt_in} END) AND consent.status IS NULL
                         THEN 'opted_out'
-                    WHEN NOT (CASE c.destination {reach} END) THEN 'unreachable'
-                    ELSE 'published' END AS status
-        FROM c
-        LEFT JOIN consent USING (destination, profile_id, audience_kind, audience)
-        LEFT JOIN _contacts k ON k.profile_id = c.profile_id
+                    WHEN NOT coalesce(CASE c.destination {reach} END, false) THEN 'unreachable'
+                    ELSE 'published' END AS sendable
+            FROM c
+            LEFT JOIN consent USING (destination, profile_id, audience_kind, audience)
+            LEFT JOIN _contacts k ON k.profile_id = c.profile_id) c
         ORDER BY c.destination, c.audience_kind DESC, c.audience, c.profile_id""",
         [as_of_date],
     )

@@ -370,18 +370,89 @@ def test_lift_recovers_a_planted_treatment_effect(demo_copy):
     assert result.success and all(checks.values()), checks
     lift = _frame(home, "FROM activation.lift WHERE as_of_date = '2026-01-31'")
     overall = lift.filter((pl.col("segment_id") == "all") & (pl.col("metric") == "conversion"))
-    assert overall.height == 1
-    row = overall.row(0, named=True)
-    assert row["activation_month"].isoformat() == "2025-12-31"
-    assert row["ci_low"] <= 0.15 <= row["ci_high"]
-    assert row["ci_low"] > 0
-    assert row["treated_n"] + row["control_n"] == groups.height
+    assert set(overall["analysis"]) == {"sent", "intent_to_treat"} and overall.height == 2
+    for row in overall.iter_rows(named=True):
+        assert row["activation_month"].isoformat() == "2025-12-31"
+        assert row["ci_low"] <= 0.15 <= row["ci_high"]
+        assert row["ci_low"] > 0
+    itt = overall.filter(pl.col("analysis") == "intent_to_treat").row(0, named=True)
+    assert itt["treated_n"] + itt["control_n"] == groups.height
+    # `sent`: only members a feed published count as treated, against the control members a
+    # feed could have reached (consent and an identifier): fewer than everyone assigned.
+    members = _frame(
+        home,
+        """SELECT g."group", bool_or(m.status = 'published') AS sent,
+                        bool_or(m.reachable) AS reachable
+                 FROM activation.experiment_groups g JOIN activation.audience_members m
+                   USING (as_of_date, profile_id)
+                 WHERE as_of_date = '2025-12-31' GROUP BY g.profile_id, g."group" """,
+    )
+    sent = overall.filter(pl.col("analysis") == "sent").row(0, named=True)
+    treated = members.filter((pl.col("group") == "treatment") & pl.col("sent")).height
+    reachable = members.filter((pl.col("group") == "control") & pl.col("reachable")).height
+    assert (sent["treated_n"], sent["control_n"]) == (treated, reachable)
+    assert 0 < treated < itt["treated_n"] and 0 < reachable < itt["control_n"]
+    lift = lift.filter(pl.col("analysis") == "intent_to_treat")
     segments = lift.filter((pl.col("segment_id") != "all") & pl.col("ci_low").is_not_null())
     assert segments.height >= 2
     assert ((segments["ci_low"] <= 0.15) & (segments["ci_high"] >= 0.15)).all()
     small = lift.filter((pl.col("segment_id") != "all") & pl.col("ci_low").is_null())
     assert (small["control_n"] < 30).all() and small["note"].str.contains("fewer than 30").all()
     assert os.path.isdir(home.mlflow_artifacts / "activation_lift")
+
+
+def _check_events(result) -> dict:
+    return {
+        e.event_specific_data.check_name: e.event_specific_data
+        for e in result.all_events
+        if e.event_type_value == "ASSET_CHECK_EVALUATION"
+    }
+
+
+def test_a_company_nobody_can_be_reached_in_warns_and_measures_no_lift(demo_copy):
+    """Orders carry no email (CDNOW, Online Retail): no action is promised on a channel that
+    cannot reach anyone, every empty feed is a warning, and no lift is reported for a
+    campaign that reached no one (issue 19, point 3)."""
+    home, _ = demo_copy
+    result, _ = _materialize(["activation_feeds"])
+    warn = _check_events(result)["every_feed_reaches_someone"]
+    assert warn.passed, warn.description  # the demo company reaches someone in every feed
+
+    # The identity graph keeps only shop customer keys: no email, phone, app user or CRM id.
+    with duckdb.connect(str(home.warehouse)) as con:
+        con.execute("DELETE FROM identity.identity_map "
+                    "WHERE id_type IN ('email', 'phone', 'user_id', 'crm_id')")  # fmt: skip
+    segment_keys = ["segment_assignments", "segment_profiles", "segment_migration"]
+    result, checks = _materialize([*segment_keys, "activation_audiences", "activation_feeds"])
+    assert result.success, checks
+    profiles = _frame(home, "FROM segments.segment_profiles WHERE as_of_date = '2025-12-31'")
+    assert profiles.height >= 5
+    assert (profiles["action_channel"] == "none").all()
+    assert (~profiles["action_deliverable"]).all()
+    assert profiles["action"].str.starts_with("No reachable channel").all()
+    feed = _frame(home, "FROM activation.feed_members WHERE as_of_date = '2025-12-31'")
+    assert feed.height == 0
+    warn = _check_events(result)["every_feed_reaches_someone"]
+    assert not warn.passed and warn.severity == dg.AssetCheckSeverity.WARN
+    for destination in DESTINATIONS:
+        assert f"{destination}: " in warn.description
+    assert "0 of " in warn.description and "unreachable" in warn.description
+
+    # January's orders arrive; December reached nobody, so there is no lift to report.
+    result, _ = _materialize(["campaign_lift"], partition="2026-01-01")
+    assert result.success
+    (measured,) = _frame(
+        home, "SELECT count(*) AS n FROM duckdb_tables() "
+              "WHERE schema_name = 'activation' AND table_name = 'lift'")["n"]  # fmt: skip
+    if measured:  # no lift table at all is right too: nothing was ever measured
+        lift = _frame(home, "FROM activation.lift WHERE as_of_date = '2026-01-31'")
+        assert lift.height == 0
+    (materialized,) = [
+        e.event_specific_data.materialization for e in result.all_events
+        if e.event_type_value == "ASSET_MATERIALIZATION"
+    ]  # fmt: skip
+    notes = materialized.metadata["notes"].value
+    assert "2025-12: no lift, 0 members were sent" in notes
 
 
 def test_erasure_decreases_migration_counts_cell_by_cell():
