@@ -365,18 +365,29 @@ def _print_activation_summary(con, month: str, home: settings.PlatformHome) -> N
             f"    {name:<16}{members:>11,}{control:>9,}{opted_out:>10,}{unreachable:>12,}"
             f"{published:>10,}  {changes.get(name, 'none')}"
         )
+    if rows and not sum(r[5] for r in rows):
+        print(f"    no feed published anyone in {month}: no lift will be measured for it")
     if table_exists(con, "activation", "lift"):
+        columns = {r[0] for r in con.execute("DESCRIBE activation.lift").fetchall()}
+        analysis = "analysis" if "analysis" in columns else "'intent_to_treat'"
         lift = con.execute(
-            "SELECT activation_month, metric, treated_n, control_n, lift, ci_low, ci_high "
-            "FROM activation.lift WHERE strftime(as_of_date, '%Y-%m') = ? "
-            "AND segment_id = 'all' ORDER BY metric",
+            f"SELECT activation_month, {analysis}, metric, treated_n, control_n, lift, ci_low, "
+            "ci_high FROM activation.lift WHERE strftime(as_of_date, '%Y-%m') = ? "
+            "AND segment_id = 'all' ORDER BY activation_month, metric, 2 DESC",
             [month],
         ).fetchall()
-        for activated, metric, treated, control, value, low, high in lift:
+        labels = {
+            "sent": ("members sent", "sent", "reachable control"),
+            "intent_to_treat": ("intent to treat, sent or not", "assigned", "control"),
+        }
+        for activated, kind, metric, treated, control, value, low, high in lift:
+            label, treated_word, control_word = labels.get(kind, (kind, "treated", "control"))
             interval = f"[{low:+.3f}, {high:+.3f}]" if low is not None else "(no interval)"
+            estimate = f"{value:+.3f}" if value is not None else "n/a"
             print(
-                f"    lift of the {activated:%Y-%m} activation on {metric}: {value:+.3f} "
-                f"{interval}, {treated:,} treated vs {control:,} control"
+                f"    lift of the {activated:%Y-%m} activation on {metric} ({label}): "
+                f"{estimate} {interval}, {treated:,} {treated_word} vs {control:,} "
+                f"{control_word}"
             )
     if table_exists(con, "privacy", "erasure_log"):
         (requests, persons) = con.execute(
