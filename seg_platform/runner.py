@@ -53,7 +53,7 @@ def run_pipeline(verbose: bool = False, months: int | None = None) -> int:
                     tags=run_guard.cli_run_tags(),
                 )
                 failures += _failures(result, CURRENT_JOB)
-                warnings += _warnings(result)
+                warnings += _warnings(result, CURRENT_JOB)
                 _print_raw_summary(home)
                 built = []
                 if not failures:
@@ -76,7 +76,7 @@ def run_pipeline(verbose: bool = False, months: int | None = None) -> int:
                         )
                         failed = _failures(result, f"{MONTHLY_JOB} {key[:7]}")
                         failures += failed
-                        warnings += _warnings(result)
+                        warnings += _warnings(result, key[:7])
                         if not failed:
                             built.append(key[:7])
                 _print_monthly_summary(home, built)
@@ -218,7 +218,7 @@ def _failures(result, label: str) -> list[str]:
     return failures
 
 
-def _warnings(result) -> list[str]:
+def _warnings(result, label: str) -> list[str]:
     """Checks of WARN severity that did not pass, one line each: nothing was stopped, but a
     person should know (a month that kept the previous champion, a partial month)."""
     out = []
@@ -228,7 +228,7 @@ def _warnings(result) -> list[str]:
             if not evaluation.passed and evaluation.severity.value == "WARN":
                 key = evaluation.asset_key.to_user_string()
                 text = evaluation.description or "see its metadata in the Dagster UI"
-                out.append(f"{key}.{evaluation.check_name}: {text}")
+                out.append(f"{label}: {key}.{evaluation.check_name}: {text}")
     return out
 
 
