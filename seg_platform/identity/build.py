@@ -20,7 +20,6 @@ import polars as pl
 from seg_platform.identity.graph import EDGE_STATUS, components, resolve
 from seg_platform.identity.rules import KNOWN_TYPES, IdentityRules
 from seg_platform.sources.contract import LINKING_SOURCES, SOURCES, Source
-from seg_platform.yaml_files import ConfigFileError
 from seg_platform.warehouse import (
     fetch_one,
     frame_to_temp_table,
@@ -28,6 +27,7 @@ from seg_platform.warehouse import (
     replace_tables,
     table_exists,
 )
+from seg_platform.yaml_files import ConfigFileError
 
 SCHEMA = "identity"
 VALUES = f"{SCHEMA}.identifier_values"
@@ -101,6 +101,8 @@ def build_identity(
         f"CREATE TABLE IF NOT EXISTS {PHONE_CACHE} (digits VARCHAR, region VARCHAR, e164 VARCHAR)"
     )
     _normalise(con, rules)
+    _nickname_table(con)
+    _shared_contact_points(con)
     lap("normalise")
     _combinations(con, rules)
     lap("combinations")
@@ -181,6 +183,50 @@ def _normalise(con, rules: IdentityRules) -> None:
         FROM (SELECT *, {blocked} AS blocked_reason FROM n)
         ORDER BY id_type, raw_value
     """)
+
+
+SHARED = "shared by contacts of clearly different people (a household, an office)"
+
+
+def _shared_contact_points(con) -> None:
+    """Emails and phones that CRM contacts of clearly different people carry link nothing
+    by themselves; `_shared_raw` keeps their values for the duplicate model to compare.
+
+    A household's landline, a family e-mail or an office switchboard is entered on the records
+    of Michael and of Barbara: linking through it merges two people. Clearly different people
+    are contacts whose first names clearly differ (`_different_first_names_sql`, and not a swap
+    of given and family name). Each person's own records still come together when the model
+    finds them alike (name, the shared value, address), under the household rule.
+    """
+    first = "regexp_replace({}.first_name, '[^a-z]', '', 'g')"
+    con.execute(f"""
+        CREATE OR REPLACE TEMP TABLE _shared_raw AS
+        WITH p AS ({_people_sql()}),
+        r AS (
+            SELECT DISTINCT v.id_type, v.value, p.first_name, p.last_name
+            FROM (SELECT 'email' AS id_type, email AS raw_value, first_name, last_name FROM p
+                  UNION ALL
+                  SELECT 'phone', phone, first_name, last_name FROM p) p
+            JOIN _values v USING (id_type, raw_value)
+            WHERE v.value IS NOT NULL AND p.first_name IS NOT NULL
+        ),
+        shared AS (
+            SELECT DISTINCT a.id_type, a.value
+            FROM r a JOIN r b
+              ON a.id_type = b.id_type AND a.value = b.value AND a.first_name < b.first_name
+            WHERE {_different_first_names_sql(first.format("a"), first.format("b"))}
+              AND a.first_name IS DISTINCT FROM b.last_name
+              AND b.first_name IS DISTINCT FROM a.last_name
+        )
+        SELECT DISTINCT v.id_type, v.raw_value, v.value
+        FROM _values v JOIN shared s USING (id_type, value)
+    """)
+    con.execute(
+        "UPDATE _values SET value = NULL, blocked_reason = ? "
+        "WHERE EXISTS (SELECT 1 FROM _shared_raw s WHERE s.id_type = _values.id_type "
+        "AND s.raw_value = _values.raw_value)",
+        [SHARED],
+    )
 
 
 def _email_sql(rules: IdentityRules, v: str) -> str:
@@ -375,11 +421,9 @@ PERSON_COLUMN_MIN_FILL = 0.01
 _TITLES = "(mr|mrs|ms|miss|mx|dr|prof|sir|dame|rev)"
 
 
-def _contacts_sql() -> str:
-    """Every CRM contact with its normalised person attributes (docs/sources.md)."""
-    address = "regexp_replace(lower(r.address), '[^a-z0-9]+', ' ', 'g')"
-    for word, short in _STREET_WORDS.items():
-        address = f"regexp_replace({address}, '\\b{word}\\b', '{short}', 'g')"
+def _names_sql() -> str:
+    """The select list of a CRM contact's (`r`) normalised first name, family name and birth
+    date: from `first_name` and `last_name`, else split from `full_name`."""
     full = "trim(regexp_replace(lower(r.full_name), '\\s+', ' ', 'g'))"
     # A leading title ("Dr. John A. Smith") is not the given name.
     full = f"regexp_replace({full}, '^{_TITLES}\\.? ', '')"
@@ -395,13 +439,26 @@ def _contacts_sql() -> str:
     dob = "trim(r.date_of_birth)"
     split = "r.first_name IS NULL AND r.last_name IS NULL"
     return f"""
-        SELECT r.crm_id AS unique_id,
                nullif(lower(trim(CASE WHEN {split} THEN {first_of_full}
                                      ELSE r.first_name END)), '') AS first_name,
                nullif(lower(trim(CASE WHEN {split} AND {full} LIKE '% %'
                                      THEN {last_of_full} ELSE r.last_name END)), '') AS last_name,
                strftime(coalesce(try_strptime({dob}, '%Y-%m-%d'), try_strptime({dob}, '%Y%m%d'))
-                        ::DATE, '%Y%m%d') AS date_of_birth,
+                        ::DATE, '%Y%m%d') AS date_of_birth"""
+
+
+def _people_sql() -> str:
+    """Every CRM contact's normalised names, with its raw email and phone."""
+    return f"SELECT {_names_sql()}, r.email, r.phone FROM raw.crm_contacts r"
+
+
+def _contacts_sql() -> str:
+    """Every CRM contact with its normalised person attributes (docs/sources.md)."""
+    address = "regexp_replace(lower(r.address), '[^a-z0-9]+', ' ', 'g')"
+    for word, short in _STREET_WORDS.items():
+        address = f"regexp_replace({address}, '\\b{word}\\b', '{short}', 'g')"
+    return f"""
+        SELECT r.crm_id AS unique_id, {_names_sql()},
                nullif(trim(regexp_replace({address}, '\\s+', ' ', 'g')), '') AS address,
                nullif(lower(regexp_replace(r.postcode, '\\s+', '', 'g')), '') AS postcode,
                nullif(lower(trim(r.city)), '') AS city,
@@ -412,8 +469,12 @@ def _contacts_sql() -> str:
                c.value IN (SELECT crm_value FROM _orphans) AS orphan
         FROM raw.crm_contacts r
         JOIN _values c ON c.id_type = 'crm_id' AND c.raw_value = r.crm_id
-        LEFT JOIN _values e ON e.id_type = 'email' AND e.raw_value = r.email
-        LEFT JOIN _values p ON p.id_type = 'phone' AND p.raw_value = r.phone
+        LEFT JOIN (SELECT id_type, raw_value, value FROM _values WHERE value IS NOT NULL
+                   UNION ALL SELECT * FROM _shared_raw) e
+          ON e.id_type = 'email' AND e.raw_value = r.email
+        LEFT JOIN (SELECT id_type, raw_value, value FROM _values WHERE value IS NOT NULL
+                   UNION ALL SELECT * FROM _shared_raw) p
+          ON p.id_type = 'phone' AND p.raw_value = r.phone
         WHERE c.value IS NOT NULL
         ORDER BY unique_id
     """
@@ -481,7 +542,6 @@ def _probabilistic_edges(con, rules: IdentityRules, result: IdentityResult) -> i
     frame_to_temp_table(con, "_links", pairs)
     names = [c for c in ("first_name", "last_name", "date_of_birth") if c in present]
     frame_to_temp_table(con, "_names", contacts.select("unique_id", *names))
-    _nickname_table(con)
     con.execute(f"""
         CREATE OR REPLACE TEMP TABLE _dedup AS
         SELECT l.value AS left_value, r.value AS right_value,
@@ -531,6 +591,19 @@ def _nickname_table(con) -> None:
         )
 
 
+def _different_first_names_sql(fa: str, fb: str) -> str:
+    """SQL: two normalised first names (letters only) that clearly belong to two people: not
+    one typo apart, Jaro-Winkler below 0.7, neither an initial or a prefix of the other, not
+    nicknames of one name (`_nicknames`)."""
+    return f"""(
+        length({fa}) > 1 AND length({fb}) > 1
+        AND damerau_levenshtein({fa}, {fb}) > 1
+        AND jaro_winkler_similarity({fa}, {fb}) < 0.7
+        AND NOT starts_with({fa}, {fb}) AND NOT starts_with({fb}, {fa})
+        AND NOT EXISTS (SELECT 1 FROM _nicknames n WHERE n.a = {fa} AND n.b = {fb})
+    )"""
+
+
 def _household_sql(names: list[str]) -> str:
     """SQL over the name columns of a pair (`a.*`, `b.*`): true when the two contacts are two
     people of one household rather than one person entered twice.
@@ -568,8 +641,14 @@ def _household_sql(names: list[str]) -> str:
 
 def _cluster_duplicates(con, rules: IdentityRules, names: list[str]) -> None:
     """Adds `refused` to `_dedup`: why the clustering's safeguards refused a pair (else NULL)."""
-    from seg_platform.identity.graph import APART, KEPT, OVERSIZE, TIGHTENED, components
-    from seg_platform.identity.graph import dedup_clusters
+    from seg_platform.identity.graph import (
+        APART,
+        KEPT,
+        OVERSIZE,
+        TIGHTENED,
+        components,
+        dedup_clusters,
+    )
 
     dedup = con.sql(
         "SELECT left_value, right_value, probability, household FROM _dedup "

@@ -164,7 +164,7 @@ def test_two_people_kept_apart_are_not_joined_through_a_third_record():
 def test_the_given_name_is_taken_from_a_full_name_after_its_title(full_name, first, last):
     """A contact with only `full_name` gets its given and family name from it; a title before
     the name ("Dr.", "Mrs") is not the given name, which the model compares."""
-    from seg_platform.identity.build import _contacts_sql
+    from seg_platform.identity.build import _people_sql
 
     columns = (
         "crm_id first_name last_name full_name date_of_birth address postcode city email "
@@ -176,9 +176,53 @@ def test_the_given_name_is_taken_from_a_full_name_after_its_title(full_name, fir
         con.execute(
             "INSERT INTO raw.crm_contacts (crm_id, full_name) VALUES ('c1', ?)", [full_name]
         )
-        con.execute(
-            "CREATE TABLE _values AS SELECT 'crm_id' AS id_type, 'c1' AS raw_value, 'c1' AS value"
-        )
-        con.execute("CREATE TABLE _orphans AS SELECT 'c1' AS crm_value")
-        row = con.execute(f"SELECT first_name, last_name FROM ({_contacts_sql()})").fetchone()
+        row = con.execute(f"SELECT first_name, last_name FROM ({_people_sql()})").fetchone()
     assert row == (first, last)
+
+
+def test_a_landline_or_switchboard_shared_by_different_people_links_nobody(tmp_path):
+    """Michael and Barbara Nguyen both gave the household landline, Brenda Snyder and Barbara
+    Clark their office switchboard: each number links nobody (blocked with the reason), while
+    each person's own records stay together. Before, the landline made Michael and Barbara one
+    profile, and the switchboard Brenda and Barbara Clark."""
+    from seg_platform.identity.build import SHARED, build_identity
+    from seg_platform.identity.rules import IdentityRules
+    from seg_platform.sources.config import load_sources_config
+    from seg_platform.sources.contract import SOURCES
+    from seg_platform.sources.ingest import ingest_source
+
+    landline, office = "+1 617 267 4688", "+1 212 555 0100"
+    rows = [
+        ("c1", "Michael", "Nguyen", "michael.nguyen@gmail.com", "+1 617 805 5034"),
+        ("c2", "Mike", "Nguyen", "michael.nguyen@gmail.com", landline),
+        ("c3", "Barbara", "Nguyen", "barbara.nguyen@gmail.com", landline),
+        ("c4", "Barbara", "Nguyen", "barbara.nguyen@gmail.com", None),
+        ("c5", "Brenda", "Snyder", "brenda.snyder@harboranalytics.com", office),
+        ("c6", "Barbara", "Clark", "barbara.clark@harboranalytics.com", office),
+    ]
+    folder = tmp_path / "landing"
+    (folder / "crm_contacts").mkdir(parents=True)
+    lines = ["crm_id,first_name,last_name,email,phone,created_at"]
+    lines += [",".join(v or "" for v in r) + ",2024-01-01" for r in rows]
+    (folder / "crm_contacts" / "contacts.csv").write_text("\n".join(lines) + "\n")
+    (folder / "sources.yaml").write_text(
+        "version: 1\nsources:\n  crm_contacts:\n    path: crm_contacts/contacts.csv\n"
+    )
+    config = load_sources_config(folder / "sources.yaml")
+    with duckdb.connect() as con:
+        for source in SOURCES.values():
+            ingest_source(con, source, config)
+        build_identity(con, IdentityRules(), "test")
+        profile = dict(
+            con.execute(
+                "SELECT record_key, profile_id FROM identity.record_profiles "
+                "WHERE source = 'crm_contacts'"
+            ).fetchall()
+        )
+        blocked = con.execute(
+            "SELECT raw_value, blocked_reason FROM identity.identifier_values "
+            "WHERE id_type = 'phone' AND blocked_reason IS NOT NULL ORDER BY raw_value"
+        ).fetchall()
+    assert profile["c1"] == profile["c2"] != profile["c3"] == profile["c4"]
+    assert profile["c5"] != profile["c6"]
+    assert blocked == [(office, SHARED), (landline, SHARED)]
