@@ -7,6 +7,7 @@ a version of the MLflow model with the alias `challenger`. Blocking checks then 
 segments; only when they pass does `segmentation_champion` move the alias `champion` to it.
 """
 
+import dataclasses
 import datetime as dt
 import tempfile
 import time
@@ -157,6 +158,8 @@ def segment_month(con, month: str, config: SegmentationConfig, tracking: MlflowR
     X = frame.select(columns).to_numpy().astype(np.float64)
     sweep = config.sweep_config()
     sweep.incumbent_k = _incumbent_k(con, as_of_date)
+    if _champion_to_keep(tracking, month, X.shape[1]) is None:
+        sweep.rule = dataclasses.replace(sweep.rule, allow_fewer=True)
     started = time.perf_counter()
     result = run_sweep(X, sweep)
     stages["sweep_and_final_fit"] = round(time.perf_counter() - started, 3)
@@ -199,7 +202,7 @@ def segment_month(con, month: str, config: SegmentationConfig, tracking: MlflowR
         mlflow.log_input(dataset, context="training")
         for scored in result.scored:
             c = scored.candidate
-            eligible = rule.eligible(scored)
+            eligible = rule.eligible(scored, result.scored)
             with mlflow.start_run(
                 run_name=f"{month} {c.name}", nested=True,
                 tags={**run_tags, "candidate": c.name, "eligible": str(eligible)},
@@ -513,15 +516,30 @@ def _check(name: str, description: str, evaluate):
             stats = _month_stats(con, as_of_date)
         passed, metadata, text = evaluate(stats, segmentation)
         kept = stats["kept"] and name in MODEL_CHECKS
+        # Fewer segments than the range, chosen by the rule itself (no champion to keep and no
+        # candidate in the range met the floors): the most the data supports, a warning.
+        fewer = (
+            name == "segment_count_within_range" and not passed and bool(stats["chosen"][2])
+            and 0 < len(stats["sizes"]) < segmentation.min_segments
+        )  # fmt: skip
         if name == "selection_rule_met" and not passed:
             text = _rule_outcome(stats, segmentation, month)
         elif kept and not passed:
             text += f" (segments of the kept champion, model version {stats['model'][6]})"
+        elif fewer:
+            text = (
+                f"{month}: {len(stats['sizes'])} segments, under the {segmentation.min_segments}"
+                f"..{segmentation.max_segments} range: no candidate in the range met the share "
+                f"and stability floors and there is no earlier champion to keep, so the best "
+                f"candidate with fewer segments that meets them is used (the most stable "
+                f"segments the data supports; resources.segmentation.config.min_segments)"
+            )
+        warn = kept or fewer
         return dg.AssetCheckResult(
             passed=bool(passed),
-            metadata={**metadata, "kept_champion": bool(stats["kept"])},
+            metadata={**metadata, "kept_champion": bool(stats["kept"]), "fewer_segments": fewer},
             description=None if passed else text,
-            severity=dg.AssetCheckSeverity.WARN if kept else dg.AssetCheckSeverity.ERROR,
+            severity=dg.AssetCheckSeverity.WARN if warn else dg.AssetCheckSeverity.ERROR,
         )
 
     return _c

@@ -17,6 +17,11 @@ class SelectionRule:
     # Within this much of the best silhouette, keep last month's segment count: segments then
     # stay comparable month to month instead of flipping between near-equal solutions.
     incumbent_tolerance: float = 0.005
+    # With no earlier champion to keep: when no candidate in the segment range passes the share
+    # and stability floors, the best one with fewer segments (at least 2) that passes them is
+    # eligible. Orders-only shops often support only 3 or 4 stable segments; publishing those
+    # beats publishing nothing, and the segment-count check says so as a warning.
+    allow_fewer: bool = False
 
     def describe(self) -> str:
         return (
@@ -26,23 +31,52 @@ class SelectionRule:
             f"{self.min_stability}, choose the highest silhouette; a candidate with last "
             f"month's segment count within {self.incumbent_tolerance} of it is preferred (stable "
             f"segments month to month); remaining ties (within 0.001) go to fewer segments. "
-            f"If no candidate qualifies, the best silhouette among those in the "
-            f"segment range is chosen and the run is marked rule_met=false (it can only become "
-            f"a challenger)."
+            + (
+                "If none in the range qualifies and there is no champion to keep, candidates "
+                "with fewer segments (at least 2) that meet the share and stability floors "
+                "qualify. "
+                if self.allow_fewer
+                else ""
+            )
+            + "If no candidate qualifies, the best silhouette among those in the "
+            "segment range is chosen and the run is marked rule_met=false (it can only become "
+            "a challenger)."
         )
 
-    def eligible(self, s: Scored) -> bool:
+    def _floors(self, s: Scored) -> bool:
         m = s.metrics
         return (
-            self.min_segments <= m["n_segments"] <= self.max_segments
-            and m["smallest_segment_share"] >= self.min_segment_share
+            m["smallest_segment_share"] >= self.min_segment_share
             and not math.isnan(m["bootstrap_stability"])
             and m["bootstrap_stability"] >= self.min_stability
         )
 
+    def _in_range(self, s: Scored) -> bool:
+        return self.min_segments <= s.metrics["n_segments"] <= self.max_segments
+
+    def fewer_segments(self, scored: list[Scored]) -> bool:
+        """Whether the rule falls back to fewer segments for this sweep (`allow_fewer`)."""
+        return (
+            self.allow_fewer
+            and not any(self._in_range(s) and self._floors(s) for s in scored)
+            and any(2 <= s.metrics["n_segments"] < self.min_segments and self._floors(s)
+                    for s in scored)
+        )  # fmt: skip
+
+    def eligible(self, s: Scored, scored: list[Scored] | None = None) -> bool:
+        """Whether `s` meets the rule; `scored` (the whole sweep) enables `allow_fewer`."""
+        if self._in_range(s) and self._floors(s):
+            return True
+        return (
+            scored is not None
+            and self.fewer_segments(scored)
+            and 2 <= s.metrics["n_segments"] < self.min_segments
+            and self._floors(s)
+        )
+
     def choose(self, scored: list[Scored], incumbent_k: int | None = None) -> tuple[Scored, bool]:
         """(chosen candidate, whether it met the rule). `incumbent_k`: last month's count."""
-        eligible = [s for s in scored if self.eligible(s)]
+        eligible = [s for s in scored if self.eligible(s, scored)]
         pool, met = eligible, True
         if not pool:
             in_range = [

@@ -1,7 +1,7 @@
 """A month whose candidates all miss the selection rule keeps the champion's segments.
 
 Features are planted (six well-separated groups); the selection rule is made impossible for
-one month with a floor no candidate can meet (`min_segment_share=0.3`), as a real month like
+one month with a floor no candidate can meet (`min_segment_share=0.6`), as a real month like
 Online Retail's 2011-11 misses it with a 0.76% smallest segment.
 """
 
@@ -26,7 +26,7 @@ from seg_platform.warehouse import connect, frame_to_temp_table
 MONTHS = ["2025-11-01", "2025-12-01"]
 CONFIG = dict(k_min=4, k_max=7, bootstrap=2, selection_sample=1500, silhouette_sample=800,
               quadratic_sample=600, jobs=1)  # fmt: skip
-IMPOSSIBLE = dict(min_segment_share=0.3)  # six groups of ~17%: no candidate can qualify
+IMPOSSIBLE = dict(min_segment_share=0.6)  # no split into 2+ segments can qualify
 
 
 def plant(database, n=1200) -> None:
@@ -90,7 +90,7 @@ def test_a_month_without_an_acceptable_candidate_keeps_the_champion(planted):
     line = rule.description
     assert line.startswith("2025-12: kept the champion (model version 1, ")
     assert "fitted on 2025-11) and its segment ids" in line
-    assert "under the 30% floor" in line and "min_segment_share" in line
+    assert "under the 60% floor" in line and "min_segment_share" in line
     assert "version 2) stays challenger" in line and "\n" not in line and "{" not in line
     assert checks["every_customer_assigned_once"].passed
 
@@ -184,3 +184,24 @@ def test_a_month_whose_data_stops_early_is_partial(month, last_event, partial):
     assert (note is not None) is partial
     if partial:
         assert note.startswith(f"{month[:7]} is a partial month: the data ends on {last_event}")
+
+
+def test_a_first_month_whose_range_no_candidate_meets_uses_fewer_stable_segments(planted):
+    """No earlier champion and no candidate with 7-8 segments meets the 10% floor (six groups
+    of ~17% split into smaller pieces): the best candidate with fewer segments that meets the
+    floors is used and promoted, and the segment count warns instead of failing the month (an
+    orders-only shop supports fewer stable segments than the range asks for)."""
+    home = planted
+    result = materialize(home, MONTHS[0], min_segments=7, max_segments=8, min_segment_share=0.1)
+    assert result.success
+    checks = _checks(result)
+    assert checks["selection_rule_met"].passed
+    assert checks["smallest_segment_share_above_floor"].passed
+    count = checks["segment_count_within_range"]
+    assert not count.passed and count.severity == dg.AssetCheckSeverity.WARN
+    assert "under the 7..8 range" in count.description and "{" not in count.description
+    with connect(home.warehouse, read_only=True) as con:
+        k = con.execute("SELECT count(DISTINCT segment) FROM segmentation.customer_segments").fetchone()
+    assert 2 <= k[0] < 7
+    client = mlflow.MlflowClient(home.mlflow_tracking_uri)
+    assert int(client.get_model_version_by_alias("customer_segmentation", "champion").version) == 1
