@@ -173,8 +173,14 @@ def main() -> None:
     )  # fmt: skip
     parser.add_argument("--threshold", type=float, default=TUTORIAL_THRESHOLD)
     parser.add_argument("--skip-platform", action="store_true")
-    parser.add_argument("--messy-crm", type=int, nargs="*", default=[], metavar="SEED",
-                        help="also run the platform on the generator's messy CRM, one per seed")
+    parser.add_argument(
+        "--messy-crm",
+        type=int,
+        nargs="*",
+        default=[],
+        metavar="SEED",
+        help="also run the platform on the generator's messy CRM, one per seed",
+    )
     parser.add_argument("--crm-persons", type=int, default=2000)
     parser.add_argument("--keep", action="store_true", help="keep the temporary folder")
     args = parser.parse_args()

@@ -165,7 +165,10 @@ class LinkageSpec:
 
     def __post_init__(self) -> None:
         for name in (
-            "comparisons", "blocking_rules", "training_blocking_rules", "broad_blocking_rules"
+            "comparisons",
+            "blocking_rules",
+            "training_blocking_rules",
+            "broad_blocking_rules",
         ):
             object.__setattr__(self, name, _as_tuple(getattr(self, name)))
         object.__setattr__(self, "deterministic_rules", _as_tuple(self.deterministic_rules))
@@ -287,6 +290,8 @@ _PERSON_BLOCKING: tuple[BlockingRule, ...] = (
     ("first_name", "company", "role"),
     ("last_name", "company", "role"),
 )
+
+
 def _prefix(column: str, length: int) -> str:
     """A blocking item: the first `length` characters of `column`."""
     return f"substr({column}, 1, {length})"
@@ -694,8 +699,9 @@ def predict_links(
     return pairs.cast({"id_l": id_dtype, "id_r": id_dtype}).sort(["id_l", "id_r"])
 
 
-def _rule_pairs(con: duckdb.DuckDBPyConnection, rule: BlockingRule, tables: Sequence[str],
-                dedupe: bool) -> int:
+def _rule_pairs(
+    con: duckdb.DuckDBPyConnection, rule: BlockingRule, tables: Sequence[str], dedupe: bool
+) -> int:
     """Candidate pairs a blocking rule generates on its own (before other rules' overlap)."""
     keys = ", ".join(f"{item} AS k{i}" for i, item in enumerate(rule))
     present = " AND ".join(f"{item} IS NOT NULL" for item in rule)

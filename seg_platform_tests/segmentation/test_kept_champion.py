@@ -201,7 +201,8 @@ def test_a_first_month_whose_range_no_candidate_meets_uses_fewer_stable_segments
     assert not count.passed and count.severity == dg.AssetCheckSeverity.WARN
     assert "under the 7..8 range" in count.description and "{" not in count.description
     with connect(home.warehouse, read_only=True) as con:
-        k = con.execute("SELECT count(DISTINCT segment) FROM segmentation.customer_segments").fetchone()
+        sql = "SELECT count(DISTINCT segment) FROM segmentation.customer_segments"
+        k = con.execute(sql).fetchone()
     assert 2 <= k[0] < 7
     client = mlflow.MlflowClient(home.mlflow_tracking_uri)
     assert int(client.get_model_version_by_alias("customer_segmentation", "champion").version) == 1
