@@ -158,7 +158,10 @@ def segment_month(con, month: str, config: SegmentationConfig, tracking: MlflowR
     X = frame.select(columns).to_numpy().astype(np.float64)
     sweep = config.sweep_config()
     sweep.incumbent_k = _incumbent_k(con, as_of_date)
-    if _champion_to_keep(tracking, month, X.shape[1]) is None:
+    # Loaded once: the champion a month without an acceptable candidate keeps; with none,
+    # the rule may settle for fewer stable segments (SelectionRule.allow_fewer).
+    keepable = _champion_to_keep(tracking, month, X.shape[1])
+    if keepable is None:
         sweep.rule = dataclasses.replace(sweep.rule, allow_fewer=True)
     started = time.perf_counter()
     result = run_sweep(X, sweep)
@@ -263,7 +266,7 @@ def segment_month(con, month: str, config: SegmentationConfig, tracking: MlflowR
     reason = kept = None
     if not result.rule_met:
         reason = unmet_reason(rule, result.chosen.candidate.name, result.chosen.metrics)
-        kept = _champion_to_keep(tracking, month, X.shape[1])
+        kept = keepable
     if kept is not None:
         in_use, _, in_use_candidate, champion = kept
         placement = assign_with(champion, X)
