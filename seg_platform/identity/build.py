@@ -17,6 +17,7 @@ import numpy as np
 import phonenumbers
 import polars as pl
 
+from seg_platform.identity.countries import country_region
 from seg_platform.identity.graph import EDGE_STATUS, components, resolve
 from seg_platform.identity.rules import KNOWN_TYPES, IdentityRules
 from seg_platform.sources.contract import LINKING_SOURCES, SOURCES, Source
@@ -139,18 +140,46 @@ def build_identity(
 
 
 def _normalise(con, rules: IdentityRules) -> None:
+    def country(source: Source, id_type: str) -> str:
+        # A phone in national format ("07700 900123") is read in the region of its records'
+        # country where the source has one: a CRM holds numbers of several countries.
+        has = id_type == "phone" and any(c.name == "country" for c in source.columns)
+        return "nullif(trim(country), '')" if has else "NULL::VARCHAR"
+
     selects = [
-        f"SELECT '{t}' AS id_type, {quote(col)} AS raw_value FROM raw.{s.name} "
-        f"WHERE {quote(col)} IS NOT NULL"
+        f"SELECT '{t}' AS id_type, {quote(col)} AS raw_value, {country(s, t)} AS country "
+        f"FROM raw.{s.name} WHERE {quote(col)} IS NOT NULL"
         for s in SOURCES.values()
         if not s.pseudonymised
         for col, t in identifier_columns(s, rules)
     ]
     con.execute(
-        "CREATE OR REPLACE TEMP TABLE _raw_ids AS SELECT DISTINCT id_type, raw_value FROM ("
-        + " UNION ALL ".join(selects)
-        + ")"
+        "CREATE OR REPLACE TEMP TABLE _raw_countries AS SELECT DISTINCT id_type, raw_value, "
+        "country FROM (" + " UNION ALL ".join(selects) + ")"
     )
+    countries = [
+        r[0]
+        for r in con.execute(
+            "SELECT DISTINCT country FROM _raw_countries WHERE country IS NOT NULL ORDER BY 1"
+        ).fetchall()
+    ]
+    frame_to_temp_table(
+        con,
+        "_country_regions",
+        pl.DataFrame(
+            {"country": countries, "region": [country_region(c) for c in countries]},
+            schema={"country": pl.String, "region": pl.String},
+        ),
+    )
+    # One region per phone value: its records' most frequent country, else the default.
+    con.execute(f"""
+        CREATE OR REPLACE TEMP TABLE _raw_ids AS
+        SELECT id_type, raw_value,
+               CASE WHEN id_type = 'phone'
+                    THEN coalesce(mode(r.region), '{rules.default_phone_region}') END AS region
+        FROM _raw_countries LEFT JOIN _country_regions r USING (country)
+        GROUP BY id_type, raw_value
+    """)
     _parse_new_phones(con, rules)
     email = _email_sql(rules, "i.checked")
     blocked = _blocked_sql(rules)
@@ -159,7 +188,7 @@ def _normalise(con, rules: IdentityRules) -> None:
     con.execute(f"""
         CREATE OR REPLACE TEMP TABLE _values AS
         WITH c AS (
-            SELECT id_type, raw_value,
+            SELECT id_type, raw_value, region,
                    CASE WHEN id_type = 'email' THEN lower(trim(raw_value))
                         WHEN id_type = 'phone' THEN regexp_replace(trim(raw_value),
                                                                    '[^0-9+]', '', 'g')
@@ -175,8 +204,7 @@ def _normalise(con, rules: IdentityRules) -> None:
                    END AS value
             FROM c i
             LEFT JOIN {PHONE_CACHE} p
-              ON i.id_type = 'phone' AND p.region = '{rules.default_phone_region}'
-             AND p.digits = i.checked
+              ON i.id_type = 'phone' AND p.region = i.region AND p.digits = i.checked
         )
         SELECT id_type, raw_value,
                CASE WHEN blocked_reason IS NULL THEN value END AS value, blocked_reason
@@ -300,29 +328,43 @@ def _blocked_sql(rules: IdentityRules) -> str:
 
 
 def _parse_new_phones(con, rules: IdentityRules) -> None:
-    """Parse phone digit strings not parsed before (a cache table keeps earlier results)."""
-    region = rules.default_phone_region
+    """Parse phone digit strings not parsed before in their region (a cache table keeps
+    earlier results). A number that is no valid number of its records' country is read in the
+    default region when it is possible there (a US mobile on a contact filed under the UK),
+    else in its records' country after all."""
+    default = rules.default_phone_region
     new = con.execute(
-        f"""SELECT DISTINCT regexp_replace(trim(raw_value), '[^0-9+]', '', 'g') AS digits
+        f"""SELECT DISTINCT regexp_replace(trim(raw_value), '[^0-9+]', '', 'g') AS digits, region
             FROM _raw_ids WHERE id_type = 'phone'
-            EXCEPT SELECT digits FROM {PHONE_CACHE} WHERE region = ?""",
-        [region],
+            EXCEPT SELECT digits, region FROM {PHONE_CACHE}"""
     ).fetchall()
-    rows = [(d, region, _e164(d, region)) for (d,) in new]
+    rows = [
+        (
+            d,
+            region,
+            _e164(d, region)
+            if region == default
+            else _e164(d, region, valid=True) or _e164(d, default) or _e164(d, region),
+        )
+        for d, region in new
+    ]
     if rows:
         frame = pl.DataFrame(rows, schema=["digits", "region", "e164"], orient="row")
         frame_to_temp_table(con, "_new_phones", frame)
         con.execute(f"INSERT INTO {PHONE_CACHE} SELECT * FROM _new_phones")
 
 
-def _e164(digits: str, region: str) -> str | None:
+def _e164(digits: str, region: str, valid: bool = False) -> str | None:
+    """E.164 of a digit string read in `region`, if it is a possible number there (a valid
+    one, with `valid`), else None."""
     if len(digits.lstrip("+")) < 7:
         return None
     try:
         number = phonenumbers.parse(digits, region)
     except phonenumbers.NumberParseException:
         return None
-    if not phonenumbers.is_possible_number(number):
+    check = phonenumbers.is_valid_number if valid else phonenumbers.is_possible_number
+    if not check(number):
         return None
     return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
 

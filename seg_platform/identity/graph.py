@@ -234,18 +234,23 @@ def dedup_clusters(
     A cluster larger than `max_size`, or of at least `DENSITY_MIN_SIZE` records with fewer
     links than `min_density` of all its record pairs (a chain of look-alikes rather than one
     person's records), is clustered again from its pairs at the next, stricter threshold in
-    `steps`. So is a cluster that holds two records of `apart` (pairs of nodes known to be
-    different people, e.g. two members of one household, brought together through a third
-    record). A cluster still larger than `max_size` after the last step loses all its links;
-    one still holding an `apart` pair keeps its links (as Splink would).
+    `steps`. A cluster still larger than `max_size` after the last step loses all its links.
 
-    Returns, per pair, KEPT, TIGHTENED (dropped by a stricter threshold), APART (dropped by a
-    stricter threshold in a cluster whose only fault was holding an `apart` pair) or
-    OVERSIZE.
+    A cluster that holds two records of `apart` (pairs of nodes known to be different people,
+    e.g. two members of one household, brought together through a third record) is first
+    split by `_split_apart`: its records are joined again link by link, strongest first, and a
+    link below the last step that would put an `apart` pair into one cluster is refused. A
+    person's own strong links survive; the record that bridged two people goes with the one
+    it matches best.
+
+    Returns, per pair, KEPT, TIGHTENED (dropped by a stricter threshold), APART (refused
+    because it would join two people kept apart) or OVERSIZE.
     """
     src, dst = np.asarray(src, np.int64), np.asarray(dst, np.int64)
     probability = np.asarray(probability, np.float64)
     reason = np.full(len(src), KEPT, np.int8)
+    if apart is not None and len(apart[0]):
+        reason[_split_apart(n_nodes, src, dst, probability, apart, steps[-1])] = APART
     for step in (*steps, None):
         active = reason == KEPT
         labels = components(n_nodes, src, dst, active)
@@ -255,19 +260,75 @@ def dedup_clusters(
         density = np.divide(links, pairs, out=np.ones(len(size)), where=pairs > 0)
         loose = (size >= DENSITY_MIN_SIZE) & (density < min_density)
         bad = (size > max_size) | loose
-        split = np.zeros(len(size), bool)
-        if apart is not None and len(apart[0]):
-            joined = labels[apart[0]] == labels[apart[1]]
-            split[labels[apart[0][joined]]] = True
-        bad |= split
         in_bad = active & bad[labels[src]]
         if not in_bad.any():
             break
         if step is None:
             reason[active & (size > max_size)[labels[src]]] = OVERSIZE
             break
-        only_split = (split & (size <= max_size) & ~loose)[labels[src]]
-        reason[in_bad & (probability < step)] = np.where(
-            only_split[in_bad & (probability < step)], APART, TIGHTENED
-        )
+        reason[in_bad & (probability < step)] = TIGHTENED
     return reason
+
+
+def _split_apart(
+    n_nodes: int,
+    src: np.ndarray,
+    dst: np.ndarray,
+    probability: np.ndarray,
+    apart: tuple[np.ndarray, np.ndarray],
+    certain: float,
+) -> np.ndarray:
+    """The links to refuse so that no cluster holds an `apart` pair (a cannot-link).
+
+    Only the clusters holding such a pair are touched. Their links are taken strongest first
+    (ties in input order) and two clusters are joined unless a record of one is known to be a
+    different person from a record of the other, as in constrained agglomerative clustering.
+    A link inside a cluster already joined is kept; a refused link never joins its ends later
+    (a cluster's members and the records barred from it only grow). A link at `certain` or
+    above is never refused: the evidence outweighs the rule that took the two for two people
+    (one person's record whose first name was replaced).
+    """
+    refuse = np.zeros(len(src), bool)
+    labels = components(n_nodes, src, dst)
+    a, b = np.asarray(apart[0], np.int64), np.asarray(apart[1], np.int64)
+    joined = labels[a] == labels[b]
+    if not joined.any():
+        return refuse
+    conflicted = np.zeros(labels.max() + 1, bool)
+    conflicted[labels[a[joined]]] = True
+    cannot: dict[int, set[int]] = {}
+    for x, y in zip(a[joined].tolist(), b[joined].tolist(), strict=True):
+        cannot.setdefault(x, set()).add(y)
+        cannot.setdefault(y, set()).add(x)
+    parent: dict[int, int] = {}
+    members: dict[int, set[int]] = {}
+    # per cluster root: the records its members must not be clustered with
+    barred: dict[int, set[int]] = {}
+
+    def root(x: int) -> int:
+        parent.setdefault(x, x)
+        while parent[x] != x:
+            parent[x] = parent[parent[x]]
+            x = parent[x]
+        return x
+
+    edges = np.flatnonzero(conflicted[labels[src]])
+    order = edges[np.argsort(-probability[edges], kind="stable")]
+    for e in order.tolist():
+        rx, ry = root(int(src[e])), root(int(dst[e]))
+        if rx == ry:
+            continue
+        mx = members.setdefault(rx, {rx})
+        my = members.setdefault(ry, {ry})
+        bx = barred.setdefault(rx, set(cannot.get(rx, ())))
+        by = barred.setdefault(ry, set(cannot.get(ry, ())))
+        if probability[e] < certain and not bx.isdisjoint(my):
+            refuse[e] = True
+            continue
+        if len(mx) < len(my):
+            rx, ry, mx, my, bx, by = ry, rx, my, mx, by, bx
+        parent[ry] = rx
+        mx |= my
+        bx |= by
+        del members[ry], barred[ry]
+    return refuse

@@ -15,6 +15,7 @@ from seg_platform.identity.graph import (
     OVERSIZE,
     TIGHTENED,
     USED,
+    components,
     dedup_clusters,
     resolve,
 )
@@ -152,6 +153,22 @@ def test_two_people_kept_apart_are_not_joined_through_a_third_record():
     assert apart.tolist() == [KEPT, APART]
 
 
+def test_keeping_two_people_apart_keeps_each_persons_own_links():
+    """Records 0-2 are one person, linked at 0.995; record 3, a household member of 0 and 1, links
+    to record 2 at 0.9995. The cluster is split link by link, strongest first, refusing any
+    link that would put 0 or 1 with 3: the person keeps the link between 0 and 1 (raising the
+    whole cluster's threshold dropped every one of the person's links)."""
+    src, dst = np.array([0, 1, 0, 2]), np.array([1, 2, 2, 3])
+    p = np.array([0.995, 0.995, 0.995, 0.9995])
+    apart = (np.array([0, 1]), np.array([3, 3]))
+    reason = dedup_clusters(4, src, dst, p, 50, 0.25, apart=apart)
+    assert reason.tolist() == [KEPT, APART, APART, KEPT]
+    # a cluster with no pair kept apart is left alone, and the refused links really separate
+    assert (dedup_clusters(4, src, dst, p, 50, 0.25) == KEPT).all()
+    labels = components(4, src, dst, reason == KEPT)
+    assert labels[0] == labels[1] != labels[3]
+
+
 @pytest.mark.parametrize(
     ("full_name", "first", "last"),
     [
@@ -226,3 +243,38 @@ def test_a_landline_or_switchboard_shared_by_different_people_links_nobody(tmp_p
     assert profile["c1"] == profile["c2"] != profile["c3"] == profile["c4"]
     assert profile["c5"] != profile["c6"]
     assert blocked == [(office, SHARED), (landline, SHARED)]
+
+
+def test_national_phone_numbers_are_read_in_their_records_country(tmp_path):
+    """A UK mobile in national format ("07161 566391") on a contact whose country is "UK" is
+    +447161566391, the number another record wrote in international format: the two records
+    share a phone. Read in the default region (US) it was no phone number at all. A US number on
+    a contact filed under the United Kingdom is still read in the default region."""
+    landing = tmp_path / "landing"
+    (landing / "crm_contacts").mkdir(parents=True)
+    (landing / "sources.yaml").write_text(
+        "version: 1\nsources:\n  crm_contacts:\n    path: crm_contacts/contacts.csv\n"
+    )
+    (landing / "crm_contacts" / "contacts.csv").write_text(
+        "crm_id,phone,first_name,last_name,country,created_at\n"
+        "C1,07161 566391,Karen,Anderson,UK,2024-01-05 10:00:00\n"
+        "C2,+44 7161 566391,K.,Anderson,,2024-02-05 10:00:00\n"
+        "C3,(267) 255-8450,Mike,Hernandez,United Kingdom,2024-03-05 10:00:00\n"
+        "C4,0161 496 0000,Ann,Lee,Scotland,2024-03-06 10:00:00\n"
+    )
+    run = run_platform(landing / "sources.yaml", tmp_path / "home")
+    assert run["success"], run["errors"]
+    clusters = dict(run["clusters"].iter_rows())
+    assert clusters["C1"] == clusters["C2"]
+    with duckdb.connect(str(tmp_path / "home" / "warehouse.duckdb"), read_only=True) as con:
+        values = dict(
+            con.execute(
+                "SELECT raw_value, value FROM identity.identifier_values WHERE id_type = 'phone'"
+            ).fetchall()
+        )
+    assert values == {
+        "07161 566391": "+447161566391",
+        "+44 7161 566391": "+447161566391",
+        "(267) 255-8450": "+12672558450",
+        "0161 496 0000": "+441614960000",
+    }
