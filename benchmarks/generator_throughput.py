@@ -25,7 +25,7 @@ REPO = Path(__file__).resolve().parents[1]
 _CHILD = """
 import json, resource, sys
 from pathlib import Path
-from seg_platform.synthetic.generator import generate
+from seg_platform.synthetic.company import generate
 customers, months, seed, out = int(sys.argv[1]), int(sys.argv[2]), int(sys.argv[3]), sys.argv[4]
 summary = generate(customers, months, seed, Path(out))
 peak_kb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss  # kilobytes on Linux

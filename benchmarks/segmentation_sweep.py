@@ -47,7 +47,7 @@ import sys
 sys.path.insert(0, sys.argv[4])
 from pathlib import Path
 from seg_platform_tests.features.helpers import build_all
-from seg_platform.synthetic.generator import generate
+from seg_platform.synthetic.company import generate
 out = Path(sys.argv[1])
 generate(int(sys.argv[2]), 12, 1, out)
 build_all(out / "warehouse.duckdb", out / "landing" / "sources.yaml", [sys.argv[3]])

@@ -113,7 +113,7 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def _generate(args) -> int:
-    from seg_platform.synthetic.generator import generate
+    from seg_platform.synthetic.company import generate
 
     started = time.perf_counter()
     try:
@@ -145,7 +145,7 @@ def _score_day(args) -> int:
 
 def _demo(args) -> int:
     from seg_platform.runner import print_next_steps, run_pipeline
-    from seg_platform.synthetic.generator import generate
+    from seg_platform.synthetic.company import generate
 
     home = settings.platform_home().ensure()
     sample = home.sample

@@ -33,7 +33,7 @@ def demo_december(tmp_path_factory):
     it work on a copy (`copy_demo`)."""
     from seg_platform.cli import DEMO_CUSTOMERS, DEMO_MONTHS, DEMO_SEED
     from seg_platform.runner import run_pipeline
-    from seg_platform.synthetic.generator import generate
+    from seg_platform.synthetic.company import generate
 
     root = tmp_path_factory.mktemp("demo")
     company = root / "company"

@@ -26,7 +26,7 @@ from playwright.sync_api import Page, expect, sync_playwright
 
 from seg_platform import settings
 from seg_platform.definitions import MAIN_JOB
-from seg_platform.synthetic.generator import generate
+from seg_platform.synthetic.company import generate
 from seg_platform.warehouse import connect
 from seg_platform_tests.conftest import REPO, free_port
 

@@ -6,7 +6,7 @@ import dagster as dg
 
 from seg_platform import settings
 from seg_platform.definitions import CURRENT_JOB, MONTHLY_JOB, defs
-from seg_platform.synthetic.generator import generate
+from seg_platform.synthetic.company import generate
 
 
 def test_schedule_refreshes_the_tables_on_the_first_of_the_month():

@@ -14,7 +14,7 @@ from seg_platform.definitions import CURRENT_JOB, MONTHLY_JOB, defs, make_defini
 from seg_platform.evaluation import evaluate
 from seg_platform.sources.contract import LINKING_SOURCES, SOURCES
 from seg_platform.sql_models.assets import SQL_ROOT
-from seg_platform.synthetic.generator import generate
+from seg_platform.synthetic.company import generate
 from seg_platform.warehouse import connect
 
 

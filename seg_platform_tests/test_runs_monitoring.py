@@ -10,7 +10,7 @@ import dagster as dg
 import pytest
 
 from seg_platform import run_guard, settings
-from seg_platform.synthetic.generator import generate
+from seg_platform.synthetic.company import generate
 from seg_platform_tests.conftest import free_port, running_server
 
 FINISHED = {dg.DagsterRunStatus.SUCCESS, dg.DagsterRunStatus.FAILURE}

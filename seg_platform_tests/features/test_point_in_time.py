@@ -8,7 +8,7 @@ months see the new events.
 
 import pytest
 
-from seg_platform.synthetic.generator import generate
+from seg_platform.synthetic.company import generate
 from seg_platform.warehouse import connect
 from seg_platform_tests.features.helpers import build_all, month_digest
 

@@ -13,7 +13,7 @@ from seg_platform.identity.rules import IdentityRules
 from seg_platform.resources import IdentityConfig, SourcesResource, WarehouseResource
 from seg_platform.segmentation.tracking import MlflowResource
 from seg_platform.sources.assets import RAW_ASSETS, RAW_CHECKS
-from seg_platform.synthetic.generator import generate
+from seg_platform.synthetic.company import generate
 from seg_platform.warehouse import connect
 
 MONTH_IN_NAME = re.compile(r"_(\d{4}-\d{2})\.csv(\.gz)?$")

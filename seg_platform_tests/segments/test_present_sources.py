@@ -26,7 +26,7 @@ from seg_platform.segments.naming import (
     rfm_name,
 )
 from seg_platform.segments.playbook import NO_CHANNEL, action_for, load_playbook
-from seg_platform.synthetic.generator import generate
+from seg_platform.synthetic.company import generate
 from seg_platform.warehouse import connect
 from seg_platform_tests.conftest import REPO, SHARED_DATA
 from seg_platform_tests.features.helpers import MODELS, build_all

@@ -10,7 +10,7 @@ from seg_platform import settings
 from seg_platform.cli import DEMO_CUSTOMERS, DEMO_MONTHS, DEMO_SEED
 from seg_platform.evaluation import evaluate
 from seg_platform.runner import run_pipeline
-from seg_platform.synthetic.generator import generate
+from seg_platform.synthetic.company import generate
 
 
 @pytest.mark.slow

@@ -19,7 +19,7 @@ import pytest
 
 from seg_platform.sources.contract import LINKING_SOURCES as SOURCES
 from seg_platform.sources.contract import Source
-from seg_platform.synthetic.generator import ARCHETYPES, MALFORMED_KINDS, generate
+from seg_platform.synthetic.company import ARCHETYPES, MALFORMED_KINDS, generate
 
 CUSTOMERS, MONTHS, SEED = 2000, 12, 7
 JUNK = {"null", "n/a", "N/A", "0000", "test@test.com"}

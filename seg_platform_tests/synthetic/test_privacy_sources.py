@@ -13,8 +13,7 @@ import pytest
 from seg_platform.sources.config import load_sources_config
 from seg_platform.sources.contract import LINKING_SOURCES, SOURCES
 from seg_platform.sources.ingest import ingest_source
-from seg_platform.synthetic import generator
-from seg_platform.synthetic.generator import generate
+from seg_platform.synthetic.company import generate, generation
 from seg_platform.warehouse import connect
 
 CUSTOMERS, MONTHS, SEED = 500, 4, 3
@@ -136,7 +135,7 @@ def test_linking_sources_and_truth_do_not_depend_on_them(company, tmp_path, monk
     """Without the feedback writer every other file comes out byte-identical: the new sources
     share no random stream or id counter with the rest."""
     out, _ = company
-    monkeypatch.setattr(generator, "_write_feedback", lambda world, landing: {})
+    monkeypatch.setattr(generation, "write_feedback", lambda world, landing: {})
     bare = tmp_path / "bare"
     generate(CUSTOMERS, MONTHS, SEED, bare)
     full, without = _digests(out), _digests(bare)
