@@ -36,7 +36,7 @@ import json, sys, time
 from seg_platform.sources.config import load_sources_config
 from seg_platform.sources.contract import SOURCES
 from seg_platform.sources.ingest import ingest_source
-from seg_platform.warehouse import connect
+from seg_platform.core.warehouse import connect
 t = time.perf_counter()
 cfg = load_sources_config(sys.argv[1])
 with connect(sys.argv[2]) as con:

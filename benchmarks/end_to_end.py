@@ -106,7 +106,7 @@ def measure(home: Path, sources: Path, truth: Path) -> dict:
     """Runs inside the child process: the pipeline, sampled, then the evaluation."""
     os.environ["SEG_PLATFORM_HOME"] = str(home)
     os.environ["SEG_PLATFORM_SOURCES"] = str(sources)
-    from seg_platform import settings
+    from seg_platform.core import settings
 
     platform = settings.platform_home().ensure()
     os.environ["DAGSTER_HOME"] = str(platform.dagster_home)
@@ -164,8 +164,8 @@ def measure(home: Path, sources: Path, truth: Path) -> dict:
     outside = sum(w for t, w, _, _ in samples if t <= t_end) - in_steps
     buckets["dagster"] += max(outside, 0.0)
 
+    from seg_platform.core.warehouse import connect, fetch_one
     from seg_platform.evaluation import evaluate
-    from seg_platform.warehouse import connect, fetch_one
 
     t_eval = time.time()
     metrics = evaluate(platform, truth)

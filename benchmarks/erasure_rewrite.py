@@ -23,7 +23,7 @@ import json, os, sys, time
 os.environ["SEG_PLATFORM_HOME"] = sys.argv[1]
 os.environ["DAGSTER_HOME"] = sys.argv[1] + "/dagster"
 os.environ["SEG_PLATFORM_SOURCES"] = sys.argv[2]
-from seg_platform import settings
+from seg_platform.core import settings
 settings.platform_home().ensure()
 import dagster as dg
 from seg_platform.definitions import CURRENT_JOB, defs
@@ -36,7 +36,7 @@ print(json.dumps({"built": ok, "seconds": round(time.perf_counter() - t, 1)}))
 
 REWRITE = """
 import json, sys, time
-from seg_platform.warehouse import connect, rewrite_without_free_blocks
+from seg_platform.core.warehouse import connect, rewrite_without_free_blocks
 t = time.perf_counter()
 with connect(sys.argv[1]) as con:
     con.execute("CHECKPOINT")

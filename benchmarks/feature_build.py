@@ -21,7 +21,7 @@ IDENTITY = """
 import json, sys, time
 from seg_platform.identity.build import build_identity
 from seg_platform.identity.rules import IdentityRules
-from seg_platform.warehouse import connect
+from seg_platform.core.warehouse import connect
 t = time.perf_counter()
 with connect(sys.argv[1]) as con:
     r = build_identity(con, IdentityRules(), "benchmark")
@@ -30,10 +30,10 @@ print(json.dumps({"seconds": round(time.perf_counter() - t, 2), "profiles": r.pr
 
 STAGING = """
 import json, sys, time
-from seg_platform.sql_models.assets import SQL_ROOT
+from seg_platform.core.paths import SQL_ROOT
 from seg_platform.sql_models.project import load_project
 from seg_platform.sql_models.run import build_model
-from seg_platform.warehouse import connect
+from seg_platform.core.warehouse import connect
 models = [m for m in load_project(SQL_ROOT) if m.layer == "staging"]
 t = time.perf_counter()
 with connect(sys.argv[1]) as con:
@@ -61,10 +61,10 @@ GROUP BY profile_id
 
 COMPARE = """
 import json, statistics, sys, time
-from seg_platform.sql_models.assets import SQL_ROOT
+from seg_platform.core.paths import SQL_ROOT
 from seg_platform.sql_models.project import load_project
 from seg_platform.sql_models.run import build_model
-from seg_platform.warehouse import connect
+from seg_platform.core.warehouse import connect
 database, month, repeat, floor_sql = sys.argv[1], sys.argv[2], int(sys.argv[3]), sys.argv[4]
 models = [m for m in load_project(SQL_ROOT) if m.layer != "staging"]
 floors, builds, steps = [], [], {}

@@ -24,7 +24,7 @@ IDENTITY = """
 import json, sys, time
 from seg_platform.identity.build import build_identity
 from seg_platform.identity.rules import IdentityRules
-from seg_platform.warehouse import connect
+from seg_platform.core.warehouse import connect
 t = time.perf_counter()
 with connect(sys.argv[1]) as con:
     r = build_identity(con, IdentityRules(), "benchmark")
@@ -77,7 +77,7 @@ EVALUATE = """
 import json, sys
 from pathlib import Path
 from seg_platform.evaluation import identity_metrics
-from seg_platform.warehouse import connect
+from seg_platform.core.warehouse import connect
 with connect(sys.argv[1]) as con:
     print(json.dumps(identity_metrics(con, Path(sys.argv[2]))))
 """

@@ -13,10 +13,10 @@ import statistics
 import sys
 import time
 
+from seg_platform.core.warehouse import connect
 from seg_platform.sources.assets import evaluate_raw_table
 from seg_platform.sources.config import load_sources_config
 from seg_platform.sources.contract import SOURCES
-from seg_platform.warehouse import connect
 
 cfg = load_sources_config(sys.argv[1])
 times = {"gx": [], "duckdb": []}

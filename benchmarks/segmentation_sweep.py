@@ -23,7 +23,7 @@ os.environ["SEG_PLATFORM_HOME"] = sys.argv[2]
 from seg_platform.resources import SegmentationConfig
 from seg_platform.segmentation.assets import segment_month
 from seg_platform.segmentation.tracking import MlflowResource
-from seg_platform.warehouse import connect
+from seg_platform.core.warehouse import connect
 t = time.perf_counter()
 with connect(sys.argv[1]) as con:
     out = segment_month(con, sys.argv[3], SegmentationConfig(), MlflowResource(),

@@ -9,7 +9,7 @@ import sys
 import time
 from pathlib import Path
 
-from seg_platform import settings
+from seg_platform.core import settings
 
 DEMO_CUSTOMERS, DEMO_MONTHS, DEMO_SEED = 2000, 12, 42
 
@@ -264,9 +264,9 @@ def _mlflow_ui(args) -> int:
 
 
 def _docs(args) -> int:
+    from seg_platform.core.paths import SQL_ROOT
     from seg_platform.features.catalog import render_features_doc
     from seg_platform.sources.docs import render_sources_doc
-    from seg_platform.sql_models.assets import SQL_ROOT
     from seg_platform.sql_models.project import SqlModelError, load_project
 
     out = Path(args.out)

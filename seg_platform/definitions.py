@@ -5,10 +5,11 @@ from pathlib import Path
 import dagster as dg
 
 from seg_platform.activation.assets import ACTIVATION_ASSETS
+from seg_platform.core.partitions import daily_partitions, monthly_partitions
+from seg_platform.core.paths import SQL_ROOT
 from seg_platform.features.checks import build_catalog_asset, build_feature_checks
 from seg_platform.identity.assets import IDENTITY_ASSETS, IDENTITY_CHECKS
 from seg_platform.orchestration import build_automation, build_daily_schedule, build_follow_up
-from seg_platform.partitions import daily_partitions, monthly_partitions
 from seg_platform.predictions.assets import PREDICTION_ASSETS
 from seg_platform.predictions.daily import DAILY_ASSETS
 from seg_platform.resources import (
@@ -23,7 +24,7 @@ from seg_platform.segmentation.assets import SEGMENTATION_ASSETS, SEGMENTATION_C
 from seg_platform.segmentation.tracking import MlflowResource
 from seg_platform.segments.assets import SEGMENTS_ASSETS
 from seg_platform.sources.assets import RAW_ASSETS, RAW_CHECKS
-from seg_platform.sql_models.assets import SQL_ROOT, load_sql_assets
+from seg_platform.sql_models.assets import load_sql_assets
 
 MAIN_JOB = "full_pipeline"
 CURRENT_JOB = "refresh_current_tables"

@@ -9,9 +9,9 @@ from pathlib import Path
 import duckdb
 import polars as pl
 
-from seg_platform.settings import PlatformHome
+from seg_platform.core.settings import PlatformHome
+from seg_platform.core.warehouse import connect, fetch_one, table_exists
 from seg_platform.sources.contract import LINKING_SOURCES as SOURCES
-from seg_platform.warehouse import connect, fetch_one, table_exists
 
 
 def evaluate(home: PlatformHome, truth: Path | None, febrl: Path | None = None) -> dict:
@@ -347,7 +347,7 @@ def prediction_metrics(con: duckdb.DuckDBPyConnection, truth: Path) -> dict:
     in the last 90 days), `churn_roc_auc_all` over every one."""
     from sklearn.metrics import roc_auc_score
 
-    from seg_platform.predictions.propensity import add_months
+    from seg_platform.core.calendar import add_months
 
     con.register("_eval_owners", _profile_owners(con, truth))
     try:

@@ -21,6 +21,13 @@ import os
 
 import dagster as dg
 
+from seg_platform.core import settings
+from seg_platform.core.calendar import month_key
+from seg_platform.core.partitions import months_to_build
+from seg_platform.core.warehouse import connect
+from seg_platform.sources.config import SourceConfigError, load_sources_config
+from seg_platform.sources.span import data_span
+
 AUTOMATION_ENV = "SEG_PLATFORM_AUTOMATION"
 
 
@@ -36,8 +43,6 @@ def _default_sensor_status() -> dg.DefaultSensorStatus:
 
 def landing_fingerprint(config_path) -> str:
     """A digest of every configured landing file's name, size and modification time."""
-    from seg_platform.sources.config import SourceConfigError, load_sources_config
-
     try:
         config = load_sources_config(config_path)
     except SourceConfigError as exc:
@@ -67,7 +72,7 @@ def build_automation(refresh_job_name: str, monthly_job_name: str):
     )
     def monthly_resegmentation(context: dg.ScheduleEvaluationContext):
         tick = context.scheduled_execution_time
-        return dg.RunRequest(run_key=f"monthly-{tick:%Y-%m}", tags={"trigger": "schedule"})
+        return dg.RunRequest(run_key=f"monthly-{month_key(tick)}", tags={"trigger": "schedule"})
 
     @dg.sensor(
         name="new_landing_files",
@@ -78,8 +83,6 @@ def build_automation(refresh_job_name: str, monthly_job_name: str):
         "sources.yaml is added or changes.",
     )
     def new_landing_files(context: dg.SensorEvaluationContext):
-        from seg_platform import settings
-
         fingerprint = landing_fingerprint(settings.sources_config_path())
         if fingerprint.startswith("error: "):
             return dg.SkipReason(fingerprint.removeprefix("error: "))
@@ -104,10 +107,9 @@ def build_follow_up(refresh_job, monthly_job):
         "events (features, segmentation, segment tables, champion).",
     )
     def build_latest_month_after_refresh(context: dg.RunStatusSensorContext):
-        from seg_platform import settings
-        from seg_platform.runner import months_to_build
-
-        months, note = months_to_build(settings.platform_home(), last=1)
+        with connect(settings.platform_home().warehouse) as con:
+            first, last_seen = data_span(con)
+        months, note = months_to_build(first, last_seen, last=1)
         if not months:
             return dg.SkipReason(note or "No month with events to build.")
         run_id = context.dagster_run.run_id

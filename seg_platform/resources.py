@@ -11,7 +11,8 @@ import dagster as dg
 import duckdb
 from pydantic import Field
 
-from seg_platform import settings
+from seg_platform.core import settings
+from seg_platform.core.warehouse import connect
 from seg_platform.identity.rules import DEFAULT_BLOCKED, DEFAULT_LIMITS, IdentityRules
 from seg_platform.sources.config import (
     BLOCKING_COLUMNS,
@@ -22,7 +23,6 @@ from seg_platform.sources.config import (
     check_identity_settings,
     load_sources_config,
 )
-from seg_platform.warehouse import connect
 
 
 class WarehouseResource(dg.ConfigurableResource):
@@ -324,7 +324,7 @@ class ActivationConfig(dg.ConfigurableResource):
     def folder(self):
         from pathlib import Path
 
-        from seg_platform import settings
+        from seg_platform.core import settings
 
         return (
             Path(self.feeds_folder)

@@ -165,7 +165,7 @@ def hold_home(home, instance: dg.DagsterInstance, command: str) -> Iterator[Home
     UI or by automation (a live run in the Dagster instance), and any other process with the
     warehouse open for writing (DuckDB's own lock).
     """
-    from seg_platform.warehouse import WarehouseLockedError, connect
+    from seg_platform.core.warehouse import WarehouseLockedError, connect
 
     path = home.root / LOCK_FILE
     fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)

@@ -7,8 +7,14 @@ import os
 import sys
 from typing import TYPE_CHECKING
 
-from seg_platform import settings
+from seg_platform.core import settings
+from seg_platform.core.calendar import month_key, partial_month_note
+from seg_platform.core.paths import SQL_ROOT
+from seg_platform.core.warehouse import WarehouseLockedError, connect, fetch_one, table_exists
 from seg_platform.sources.config import SourceConfigError, load_sources_config
+from seg_platform.sources.contract import SOURCES
+from seg_platform.sources.span import data_span
+from seg_platform.sql_models.project import load_project
 
 if TYPE_CHECKING:
     from seg_platform.run_guard import HomeLock
@@ -30,6 +36,7 @@ def run_pipeline(verbose: bool = False, months: int | None = None) -> int:
         print(f"error: {exc}", file=sys.stderr)
         return 2
 
+    # Dagster and the definitions take seconds to load: a configuration error is told first.
     import dagster as dg
 
     from seg_platform import run_guard
@@ -74,11 +81,11 @@ def run_pipeline(verbose: bool = False, months: int | None = None) -> int:
                             run_id=lock.next_run_id(),
                             tags=run_guard.cli_run_tags(),
                         )
-                        failed = _failures(result, f"{MONTHLY_JOB} {key[:7]}")
+                        failed = _failures(result, f"{MONTHLY_JOB} {month_key(key)}")
                         failures += failed
-                        warnings += _warnings(result, key[:7])
+                        warnings += _warnings(result, month_key(key))
                         if not failed:
-                            built.append(key[:7])
+                            built.append(month_key(key))
                 _print_monthly_summary(home, built)
         except run_guard.HomeBusyError as exc:
             return _busy(exc)
@@ -108,8 +115,6 @@ def score_day(day: str | None = None) -> int:
     os.environ["DAGSTER_HOME"] = str(home.dagster_home)
     os.environ[settings.HOME_ENV] = str(home.root)
     if day is None:
-        from seg_platform.warehouse import WarehouseLockedError, connect, fetch_one, table_exists
-
         if not home.warehouse.exists():
             print("error: no warehouse yet: run `seg-platform run` first", file=sys.stderr)
             return 2
@@ -130,11 +135,12 @@ def score_day(day: str | None = None) -> int:
         print(f"error: --day {day!r} is not a date: write it as YYYY-MM-DD", file=sys.stderr)
         return 2
 
+    # Dagster and the definitions take seconds to load: a wrong day is told first.
     import dagster as dg
 
     from seg_platform import run_guard
+    from seg_platform.core.partitions import daily_partitions
     from seg_platform.definitions import DAILY_JOB, defs
-    from seg_platform.partitions import daily_partitions
 
     if day not in daily_partitions.get_partition_keys():
         print(f"error: {day} is not a daily partition (before the first month, or not over "
@@ -234,40 +240,16 @@ def _warnings(result, label: str) -> list[str]:
 
 def months_to_build(home: settings.PlatformHome, last: int | None = None) -> tuple[list[str], str]:
     """Partition keys of the months that have data, oldest first, and a note on any left out."""
-    from seg_platform.partitions import FIRST_MONTH_ENV, monthly_partitions, partial_month_note
-    from seg_platform.segmentation.assets import data_span
-    from seg_platform.warehouse import connect
+    from seg_platform.core.partitions import months_to_build as partition_months  # Dagster
 
     with connect(home.warehouse) as con:
         first, last_seen = data_span(con)
-    if first is None:
-        return [], "No events yet: no monthly snapshots to build."
-    existing = monthly_partitions.get_partition_keys()
-    wanted = [k for k in existing if f"{first:%Y-%m}" <= k[:7] <= f"{last_seen:%Y-%m}"]
-    notes = []
-    if existing and f"{first:%Y-%m}" < existing[0][:7]:
-        notes.append(
-            f"Data starts in {first:%Y-%m}, before the first monthly partition "
-            f"({existing[0][:7]}): set {FIRST_MONTH_ENV}={first:%Y-%m} to build those months."
-        )
-    if f"{last_seen:%Y-%m}" > (existing[-1][:7] if existing else ""):
-        notes.append(f"{last_seen:%Y-%m} is not over yet: its snapshot is built once it ends.")
-    if last:
-        wanted = wanted[-last:]
-    partial = [n for n in (partial_month_note(k, last_seen) for k in wanted) if n]
-    notes += [f"{n}; it is built and marked partial (metadata `partial`)." for n in partial]
-    return wanted, " ".join(notes)
+    return partition_months(first, last_seen, last)
 
 
 def _print_monthly_summary(home: settings.PlatformHome, built: list[str]) -> None:
     if not built:
         return
-    from seg_platform.partitions import partial_month_note
-    from seg_platform.segmentation.assets import data_span
-    from seg_platform.sql_models.assets import SQL_ROOT
-    from seg_platform.sql_models.project import load_project
-    from seg_platform.warehouse import connect, table_exists
-
     print(f"\nMonthly snapshots built: {built[0]} .. {built[-1]} ({len(built)} months)")
     with connect(home.warehouse) as con:
         last_event = data_span(con)[1]
@@ -339,8 +321,6 @@ def _print_monthly_summary(home: settings.PlatformHome, built: list[str]) -> Non
 
 
 def _print_activation_summary(con, month: str, home: settings.PlatformHome) -> None:
-    from seg_platform.warehouse import table_exists
-
     if not table_exists(con, "activation", "feed_counts"):
         return
     rows = con.execute(
@@ -397,8 +377,6 @@ def _print_activation_summary(con, month: str, home: settings.PlatformHome) -> N
 
 
 def _print_predictions_summary(con, month: str) -> None:
-    from seg_platform.warehouse import table_exists
-
     if not table_exists(con, "predictions", "model_evaluations"):
         return
     rows = con.execute(
@@ -432,9 +410,6 @@ def _print_predictions_summary(con, month: str) -> None:
 
 
 def _print_raw_summary(home: settings.PlatformHome) -> None:
-    from seg_platform.sources.contract import SOURCES
-    from seg_platform.warehouse import connect, fetch_one
-
     if not home.warehouse.exists():
         return
     with connect(home.warehouse) as con:

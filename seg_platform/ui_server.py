@@ -22,7 +22,7 @@ from starlette.responses import PlainTextResponse
 from starlette.types import ASGIApp, Receive, Scope, Send
 from starlette.websockets import WebSocketClose
 
-from seg_platform import settings
+from seg_platform.core import settings
 
 HOST = "127.0.0.1"
 LOCAL_HOSTS = ["127.0.0.1", "localhost"]

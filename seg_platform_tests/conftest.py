@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from seg_platform import settings
+from seg_platform.core import settings
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED_DATA = REPO.parent / "shared" / "data"

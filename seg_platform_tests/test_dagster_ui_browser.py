@@ -24,10 +24,10 @@ import pytest
 from playwright.sync_api import Error as PlaywrightError
 from playwright.sync_api import Page, expect, sync_playwright
 
-from seg_platform import settings
+from seg_platform.core import settings
+from seg_platform.core.warehouse import connect
 from seg_platform.definitions import MAIN_JOB
 from seg_platform.synthetic.company import generate
-from seg_platform.warehouse import connect
 from seg_platform_tests.conftest import REPO, free_port
 
 CHROMIUM = Path("/usr/bin/chromium")

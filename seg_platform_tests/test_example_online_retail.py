@@ -15,8 +15,8 @@ import polars as pl
 import pytest
 from conftest import REPO, SHARED_DATA
 
-from seg_platform import settings
-from seg_platform.warehouse import connect
+from seg_platform.core import settings
+from seg_platform.core.warehouse import connect
 
 DATA = SHARED_DATA / "online_retail"
 

@@ -4,7 +4,7 @@ import datetime as dt
 
 import dagster as dg
 
-from seg_platform import settings
+from seg_platform.core import settings
 from seg_platform.definitions import CURRENT_JOB, MONTHLY_JOB, defs
 from seg_platform.synthetic.company import generate
 

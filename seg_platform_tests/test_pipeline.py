@@ -10,12 +10,12 @@ import dagster as dg
 import mlflow
 import pytest
 
+from seg_platform.core.paths import SQL_ROOT
+from seg_platform.core.warehouse import connect
 from seg_platform.definitions import CURRENT_JOB, MONTHLY_JOB, defs, make_definitions
 from seg_platform.evaluation import evaluate
 from seg_platform.sources.contract import LINKING_SOURCES, SOURCES
-from seg_platform.sql_models.assets import SQL_ROOT
 from seg_platform.synthetic.company import generate
-from seg_platform.warehouse import connect
 
 
 @pytest.fixture(scope="module")

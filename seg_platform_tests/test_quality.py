@@ -6,7 +6,7 @@ import duckdb
 import polars as pl
 import pytest
 
-from seg_platform.quality import Expectation, can_push_down, validate_frame, validate_relation
+from seg_platform.core.quality import Expectation, can_push_down, validate_frame, validate_relation
 
 LOW, HIGH = dt.datetime(2020, 1, 1), dt.datetime(2026, 1, 1)
 SUITE = [
@@ -67,7 +67,7 @@ def test_an_expectation_without_a_translation_is_refused():
 
 
 def test_a_wrong_row_limit_says_what_is_wrong(monkeypatch):
-    from seg_platform.quality import MAX_GX_ROWS_ENV, max_gx_rows
+    from seg_platform.core.quality import MAX_GX_ROWS_ENV, max_gx_rows
 
     monkeypatch.setenv(MAX_GX_ROWS_ENV, "a lot")
     with pytest.raises(ValueError, match="must be a whole number of rows, not 'a lot'"):

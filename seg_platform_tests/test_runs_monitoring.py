@@ -9,7 +9,8 @@ import time
 import dagster as dg
 import pytest
 
-from seg_platform import run_guard, settings
+from seg_platform import run_guard
+from seg_platform.core import settings
 from seg_platform.synthetic.company import generate
 from seg_platform_tests.conftest import free_port, running_server
 

@@ -8,7 +8,8 @@ import time
 import dagster as dg
 import pytest
 
-from seg_platform import run_guard, settings
+from seg_platform import run_guard
+from seg_platform.core import settings
 from seg_platform_tests.test_runs_monitoring import cli_env, company  # noqa: F401 (fixture)
 
 

@@ -17,18 +17,10 @@ import dagster as dg
 import polars as pl
 
 from seg_platform.activation import audiences as aud
-from seg_platform.partitions import monthly_partitions
-from seg_platform.resources import (
-    ActivationConfig,
-    IdentityConfig,
-    PredictionsConfig,
-    SourcesResource,
-    WarehouseResource,
-)
-from seg_platform.segmentation.tracking import MlflowResource
-from seg_platform.sources.assets import markdown
-from seg_platform.sql_models.project import month_parameters
-from seg_platform.warehouse import (
+from seg_platform.core.calendar import month_end_before, month_key, month_parameters
+from seg_platform.core.metadata import markdown
+from seg_platform.core.partitions import monthly_partitions
+from seg_platform.core.warehouse import (
     fetch_frame,
     fetch_one,
     frame_to_temp_table,
@@ -37,18 +29,21 @@ from seg_platform.warehouse import (
     replace_tables,
     table_exists,
 )
-from seg_platform.yaml_files import config_errors_as_failures, sql_string
+from seg_platform.core.yaml_files import config_errors_as_failures, sql_string
+from seg_platform.resources import (
+    ActivationConfig,
+    IdentityConfig,
+    PredictionsConfig,
+    SourcesResource,
+    WarehouseResource,
+)
+from seg_platform.segmentation.tracking import MlflowResource
 
 LIFT = "activation.lift"
 TRIGGERS = "activation.survey_triggers"
 REPORT = "activation.survey_report"
 LIFT_EXPERIMENT = "activation_lift"
 IDENTITY_KEYS = ["identity_map"]
-
-
-def _months_back(as_of_date: dt.date, months: int) -> dt.date:
-    index = as_of_date.year * 12 + as_of_date.month - 1 - months
-    return month_parameters(f"{index // 12:04d}-{index % 12 + 1:02d}")["as_of_date"]
 
 
 # ------------------------------------------------------------------------------------------
@@ -82,8 +77,8 @@ def erasure(
 ):
     from seg_platform.activation.config import load_destinations
     from seg_platform.activation.erasure import erase
+    from seg_platform.core.warehouse import rewrite_without_free_blocks
     from seg_platform.sources.suppression import ERASED, salted
-    from seg_platform.warehouse import rewrite_without_free_blocks
 
     # Read before anything is deleted: a mistake in destinations.yaml stops the step here, and
     # the request takes effect on the next run (suppression at load keeps the person out).
@@ -390,7 +385,7 @@ def _write_feed_files(con, activation: ActivationConfig, destination, name: str,
         "ORDER BY audience_kind DESC, change, profile_id, audience",
         [name, as_of_date],
     )
-    month = f"{as_of_date:%Y-%m}"
+    month = month_key(as_of_date)
     written = publish_files(
         activation.folder(), name, month, {"members": members, "changes": changes}
     )
@@ -796,8 +791,8 @@ def campaign_lift(
 
     as_of_date = month_parameters(context.partition_key)["as_of_date"]
     plan = {  # activation month -> metrics measured for it now
-        _months_back(as_of_date, 1): ("conversion",),
-        _months_back(as_of_date, 3): ("churn", "revenue"),
+        month_end_before(as_of_date, 1): ("conversion",),
+        month_end_before(as_of_date, 3): ("churn", "revenue"),
     }
     frames, notes = [], []
     with warehouse.get_connection() as con:

@@ -25,8 +25,8 @@ import datetime as dt
 import polars as pl
 
 from seg_platform.activation.config import HASHED_IDENTIFIERS, RAW_IDENTIFIERS, Destination
-from seg_platform.warehouse import fetch_frame, fetch_one, quote, table_exists
-from seg_platform.yaml_files import sql_string
+from seg_platform.core.warehouse import fetch_frame, fetch_one, quote, table_exists
+from seg_platform.core.yaml_files import sql_string
 
 SCHEMA = "activation"
 GROUPS = f"{SCHEMA}.experiment_groups"
@@ -142,7 +142,7 @@ def build_candidates(
     overlays: pl.DataFrame,
 ) -> None:
     """`_candidates`: every (destination, customer, audience) with its status (module doc)."""
-    from seg_platform.warehouse import frame_to_temp_table
+    from seg_platform.core.warehouse import frame_to_temp_table
 
     frame_to_temp_table(
         con,

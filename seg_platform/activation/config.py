@@ -1,6 +1,6 @@
 """Reading the activation YAML files teams edit: destinations (feeds) and surveys (triggers).
 
-Both are typed pydantic models (seg_platform.yaml_files): every mistake is an
+Both are typed pydantic models (seg_platform.core.yaml_files): every mistake is an
 `ActivationConfigError`, one `<file>: <dotted.path>: <what is wrong>` line each, raised before
 anything is written. Names (destinations, survey ids, channels, themes) must be lower_case
 identifiers; conditions are checked with sqlglot against the month's signals.
@@ -13,9 +13,7 @@ from typing import Annotated, Literal
 
 from pydantic import AfterValidator, BeforeValidator, Field, field_validator, model_validator
 
-from seg_platform.predictions.overlays import Condition, check_conditions
-from seg_platform.sources.contract import CONSENT_CHANNELS
-from seg_platform.yaml_files import (
+from seg_platform.core.yaml_files import (
     NAME_PATTERN,
     NAME_RULE,
     ConfigFileError,
@@ -23,6 +21,8 @@ from seg_platform.yaml_files import (
     StrictModel,
     load_model,
 )
+from seg_platform.predictions.overlays import Condition, check_conditions
+from seg_platform.sources.contract import CONSENT_CHANNELS
 
 DEFAULT_DESTINATIONS = Path(__file__).with_name("destinations.yaml")
 DEFAULT_SURVEYS = Path(__file__).with_name("surveys.yaml")

@@ -1,7 +1,7 @@
 """The right to erasure: delete everything the platform holds about a person. Plain DuckDB.
 
 `raw.erasure_requests` holds each request's identifiers as SHA-256 of their normalised value
-(`identity.build.identifier_hash_sql`); the raw values never reach the warehouse. On every run,
+(`core.identifiers.identifier_hash_sql`); the raw values never reach the warehouse. On every run,
 after the identity graph is rebuilt and before anything reads it:
 
 1. A person is erased when any identifier of their profile hashes to a requested one, or to
@@ -27,6 +27,7 @@ without the identifiers.
 
 from dataclasses import dataclass, field
 
+from seg_platform.core.warehouse import fetch_one, quote, replace_tables, table_exists
 from seg_platform.identity.build import (
     AUDIT,
     CHANGES,
@@ -38,7 +39,6 @@ from seg_platform.identity.build import (
 )
 from seg_platform.sources.contract import SOURCES
 from seg_platform.sources.suppression import ERASED, SCHEMA, ensure_privacy_tables, salted
-from seg_platform.warehouse import fetch_one, quote, replace_tables, table_exists
 
 LOG = f"{SCHEMA}.erasure_log"
 REQUESTS = "raw.erasure_requests"
@@ -225,7 +225,7 @@ def _erased_in_quarantine(con, salt: str, rules) -> int:
     )
     if not table_exists(con, "raw", "quarantine"):
         return 0
-    from seg_platform.identity.build import identifier_hash_sql
+    from seg_platform.core.identifiers import identifier_hash_sql
     from seg_platform.identity.rules import IdentityRules
 
     rules = rules or IdentityRules()

@@ -13,13 +13,14 @@ import datetime as dt
 import dagster as dg
 import polars as pl
 
+from seg_platform.core.calendar import month_end_before, month_parameters
+from seg_platform.core.metadata import markdown
+from seg_platform.core.warehouse import fetch_one, frame_to_temp_table, replace_tables, table_exists
 from seg_platform.features.catalog import CATALOG_TABLE, catalog_frame
 from seg_platform.features.quality import PSI_WARN, drift, feature_stats, numeric_columns
 from seg_platform.resources import WarehouseResource
-from seg_platform.sources.assets import markdown
 from seg_platform.sources.contract import SOURCES
-from seg_platform.sql_models.project import Model, month_parameters
-from seg_platform.warehouse import fetch_one, frame_to_temp_table, replace_tables, table_exists
+from seg_platform.sql_models.project import Model
 
 
 def sources_with_data(con) -> set[str]:
@@ -151,7 +152,7 @@ def build_feature_checks(model: Model) -> list[dg.AssetChecksDefinition]:
     )
     def stable(context: dg.AssetCheckExecutionContext, warehouse: WarehouseResource):
         as_of = _as_of(context)
-        previous = as_of.replace(day=1) - dt.timedelta(days=1)
+        previous = month_end_before(as_of)
         with warehouse.get_connection() as con:
             has_previous = fetch_one(
                 con, f"SELECT EXISTS (FROM {table} WHERE as_of_date = ?)", [previous]

@@ -11,8 +11,8 @@ from dataclasses import dataclass
 import duckdb
 import numpy as np
 
+from seg_platform.core.warehouse import quote
 from seg_platform.sql_models.project import PARTITION_COLUMN, CatalogEntry
-from seg_platform.warehouse import quote
 
 NUMERIC = ("TINYINT", "SMALLINT", "INTEGER", "BIGINT", "HUGEINT", "FLOAT", "DOUBLE", "DECIMAL")
 PSI_BINS = 10

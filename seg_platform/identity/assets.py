@@ -14,6 +14,9 @@ from pathlib import Path
 import dagster as dg
 import polars as pl
 
+from seg_platform.core.metadata import markdown
+from seg_platform.core.warehouse import fetch_one
+from seg_platform.core.yaml_files import config_errors_as_failures
 from seg_platform.identity.build import (
     AUDIT,
     CHANGES,
@@ -27,10 +30,7 @@ from seg_platform.identity.build import (
 from seg_platform.identity.rules import IdentityRules
 from seg_platform.resources import IdentityConfig, SourcesResource, WarehouseResource
 from seg_platform.segmentation.tracking import MlflowResource
-from seg_platform.sources.assets import markdown
 from seg_platform.sources.contract import SOURCES
-from seg_platform.warehouse import fetch_one
-from seg_platform.yaml_files import config_errors_as_failures
 
 # MLflow experiment of the duplicate models, one run per identity build that trained one.
 IDENTITY_EXPERIMENT = "identity"

@@ -14,21 +14,22 @@ from dataclasses import dataclass, field
 
 import duckdb
 import numpy as np
-import phonenumbers
 import polars as pl
 
-from seg_platform.identity.countries import country_region
-from seg_platform.identity.graph import EDGE_STATUS, components, resolve
-from seg_platform.identity.rules import KNOWN_TYPES, IdentityRules
-from seg_platform.sources.contract import LINKING_SOURCES, SOURCES, Source
-from seg_platform.warehouse import (
+from seg_platform.core.identifiers import e164 as _e164
+from seg_platform.core.identifiers import email_sql as _email_sql
+from seg_platform.core.warehouse import (
     fetch_one,
     frame_to_temp_table,
     quote,
     replace_tables,
     table_exists,
 )
-from seg_platform.yaml_files import ConfigFileError
+from seg_platform.core.yaml_files import ConfigFileError
+from seg_platform.identity.countries import country_region
+from seg_platform.identity.graph import EDGE_STATUS, components, resolve
+from seg_platform.identity.rules import KNOWN_TYPES, IdentityRules
+from seg_platform.sources.contract import LINKING_SOURCES, SOURCES, Source
 
 SCHEMA = "identity"
 VALUES = f"{SCHEMA}.identifier_values"
@@ -257,51 +258,6 @@ def _shared_contact_points(con) -> None:
     )
 
 
-def _email_sql(rules: IdentityRules, v: str) -> str:
-    local, domain = f"split_part({v}, '@', 1)", f"split_part({v}, '@', 2)"
-    if rules.strip_plus_tags:
-        local = f"split_part({local}, '+', 1)"
-    aliases = " ".join(f"WHEN '{a}' THEN '{b}'" for a, b in rules.email_domain_aliases.items())
-    if aliases:
-        domain = f"CASE {domain} {aliases} ELSE {domain} END"
-    if rules.dotless_email_domains:
-        dotless = ", ".join(f"'{d}'" for d in rules.dotless_email_domains)
-        local = f"CASE WHEN {domain} IN ({dotless}) THEN replace({local}, '.', '') ELSE {local} END"
-    valid = f"regexp_full_match({v}, '[^@\\s]+@[^@\\s]+\\.[^@\\s]+')"
-    return f"CASE WHEN {valid} THEN {local} || '@' || {domain} END"
-
-
-def identifier_hash_sql(rules: IdentityRules, id_type: str, column: str) -> str:
-    """SQL for SHA-256 of `column`'s value as the identity graph normalises an identifier of
-    `id_type` (`identity_map.value`), hashed as `sha256('<type>:<value>')`; NULL when empty.
-
-    Phones are looked up in `_phone_e164`: call `fill_phone_table` first.
-    """
-    raw = f"trim(CAST({column} AS VARCHAR))"
-    if id_type == "email":
-        value = _email_sql(rules, f"lower({raw})")
-    elif id_type == "phone":
-        value = (
-            f"(SELECT p.e164 FROM _phone_e164 p "
-            f"WHERE p.digits = regexp_replace({raw}, '[^0-9+]', '', 'g'))"
-        )
-    else:
-        value = f"nullif({raw}, '')"
-    return f"sha256('{id_type}:' || {value})"
-
-
-def fill_phone_table(con: duckdb.DuckDBPyConnection, rules: IdentityRules, sql: str) -> None:
-    """Temp table `_phone_e164 (digits, e164)` for the phone strings `sql` returns (one
-    column), parsed with phonenumbers: what `identifier_hash_sql` looks phones up in."""
-    values = [r[0] for r in con.execute(f"SELECT DISTINCT * FROM ({sql})").fetchall() if r[0]]
-    digits = sorted({"".join(ch for ch in v.strip() if ch.isdigit() or ch == "+") for v in values})
-    frame = pl.DataFrame(
-        {"digits": digits, "e164": [_e164(d, rules.default_phone_region) for d in digits]},
-        schema={"digits": pl.String, "e164": pl.String},
-    )
-    frame_to_temp_table(con, "_phone_e164", frame)
-
-
 def _blocked_sql(rules: IdentityRules) -> str:
     """The first reason a value cannot link anything, or NULL."""
     cases = []
@@ -352,21 +308,6 @@ def _parse_new_phones(con, rules: IdentityRules) -> None:
         frame = pl.DataFrame(rows, schema=["digits", "region", "e164"], orient="row")
         frame_to_temp_table(con, "_new_phones", frame)
         con.execute(f"INSERT INTO {PHONE_CACHE} SELECT * FROM _new_phones")
-
-
-def _e164(digits: str, region: str, valid: bool = False) -> str | None:
-    """E.164 of a digit string read in `region`, if it is a possible number there (a valid
-    one, with `valid`), else None."""
-    if len(digits.lstrip("+")) < 7:
-        return None
-    try:
-        number = phonenumbers.parse(digits, region)
-    except phonenumbers.NumberParseException:
-        return None
-    check = phonenumbers.is_valid_number if valid else phonenumbers.is_possible_number
-    if not check(number):
-        return None
-    return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
 
 
 # ------------------------------------------------------------------------------------------

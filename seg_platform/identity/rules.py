@@ -5,17 +5,7 @@ Plain data with defaults; the Dagster resource `IdentityConfig` builds one from 
 
 from dataclasses import dataclass, field
 
-# Highest first. Decides which identifier anchors a record and which edge goes when a limit is hit.
-DEFAULT_PRIORITY = (
-    "user_id",
-    "billing_customer_id",
-    "crm_id",
-    "customer_key",
-    "email",
-    "phone",
-    "device_id",
-    "anonymous_id",
-)
+from seg_platform.core.identifiers import IDENTIFIER_TYPES
 
 # How many identifiers of a type one profile may hold. A person has one account; a few emails,
 # phones and devices; many cookies. CRM may hold a person twice (typo duplicates).
@@ -55,7 +45,8 @@ KNOWN_TYPES = ("user_id", "billing_customer_id", "crm_id", "customer_key", "emai
 
 @dataclass(frozen=True)
 class IdentityRules:
-    priority: tuple[str, ...] = DEFAULT_PRIORITY
+    # Highest first (the order of `IDENTIFIER_TYPES`).
+    priority: tuple[str, ...] = IDENTIFIER_TYPES
     limits: dict[str, int] = field(default_factory=lambda: dict(DEFAULT_LIMITS))
     blocked: dict[str, tuple[str, ...]] = field(default_factory=lambda: dict(DEFAULT_BLOCKED))
     # Email: domains where dots in the local part do not matter, and whether "+tag" is dropped.

@@ -20,13 +20,18 @@ import dagster as dg
 import numpy as np
 import polars as pl
 
-from seg_platform.partitions import monthly_partitions
-from seg_platform.predictions.propensity import TARGETS, Target, add_months, split_months
+from seg_platform.core.calendar import add_months, month_key, month_parameters
+from seg_platform.core.metadata import column_schema, markdown
+from seg_platform.core.partitions import monthly_partitions
+from seg_platform.core.warehouse import (
+    fetch_frame,
+    frame_to_temp_table,
+    replace_partition,
+    table_exists,
+)
+from seg_platform.predictions.propensity import TARGETS, Target, split_months
 from seg_platform.resources import PredictionsConfig, WarehouseResource
 from seg_platform.segmentation.tracking import MlflowResource
-from seg_platform.sources.assets import markdown
-from seg_platform.sql_models.project import month_parameters
-from seg_platform.warehouse import fetch_frame, frame_to_temp_table, replace_partition, table_exists
 
 EVALUATIONS = "predictions.model_evaluations"
 VALUES = "predictions.customer_value"
@@ -303,7 +308,7 @@ def propensity_models(
     from seg_platform.predictions.data import FeatureSnapshots
 
     predictions.validate_settings()
-    month = context.partition_key[:7]
+    month = month_key(context.partition_key)
     as_of_date = month_parameters(month)["as_of_date"]
     experiment_id = mlflow_tracking.setup(mlflow_tracking.predictions_experiment)
     tags = {"dagster_run_id": context.run.run_id, "partition": month}
@@ -422,27 +427,27 @@ CLV_METHOD_DESCRIPTION = (
     "check lifetime_value_fit_identified), purchases come from the NBD rate (no dropout part) "
     "and P(alive) is not published"
 )
-VALUE_COLUMNS = dg.TableSchema(
-    columns=[
-        dg.TableColumn("profile_id", "VARCHAR", description="The customer (identity profile)."),
-        dg.TableColumn("clv_basis", "VARCHAR", description="'repeat' (two or more purchase "
+VALUE_COLUMNS = column_schema(
+    [
+        ("profile_id", "VARCHAR", "The customer (identity profile)."),
+        ("clv_basis", "VARCHAR", "'repeat' (two or more purchase "
                        "days) or 'one_time' (one)."),
-        dg.TableColumn("clv_method", "VARCHAR", description=CLV_METHOD_DESCRIPTION),
-        dg.TableColumn("p_alive", "DOUBLE", description=P_ALIVE_DESCRIPTION),
-        dg.TableColumn("expected_purchases_12m", "DOUBLE", description="Expected purchase "
+        ("clv_method", "VARCHAR", CLV_METHOD_DESCRIPTION),
+        ("p_alive", "DOUBLE", P_ALIVE_DESCRIPTION),
+        ("expected_purchases_12m", "DOUBLE", "Expected purchase "
                        "days in the value horizon (12 months by default)."),
-        dg.TableColumn("expected_order_value", "DOUBLE", description="Expected value of one "
+        ("expected_order_value", "DOUBLE", "Expected value of one "
                        "purchase: Gamma-Gamma's, the population's mean for one-time buyers."),
-        dg.TableColumn("predicted_value_12m", "DOUBLE", description="expected_purchases_12m "
+        ("predicted_value_12m", "DOUBLE", "expected_purchases_12m "
                        "x expected_order_value."),
-        dg.TableColumn("frequency", "DOUBLE", description="Repeat purchase days so far."),
-        dg.TableColumn("recency_weeks", "DOUBLE", description="Weeks from the first to the "
+        ("frequency", "DOUBLE", "Repeat purchase days so far."),
+        ("recency_weeks", "DOUBLE", "Weeks from the first to the "
                        "last purchase."),
-        dg.TableColumn("age_weeks", "DOUBLE", description="Weeks from the first purchase to "
+        ("age_weeks", "DOUBLE", "Weeks from the first purchase to "
                        "the month's end."),
-        dg.TableColumn("mean_repeat_value", "DOUBLE", description="Mean value of the repeat "
+        ("mean_repeat_value", "DOUBLE", "Mean value of the repeat "
                        "purchase days (NULL for one-time buyers)."),
-        dg.TableColumn("as_of_date", "DATE", description="The month's end."),
+        ("as_of_date", "DATE", "The month's end."),
     ]
 )  # fmt: skip
 
@@ -532,7 +537,7 @@ def customer_lifetime_value(
     from seg_platform.predictions.data import transactions
 
     predictions.validate_settings()
-    month = context.partition_key[:7]
+    month = month_key(context.partition_key)
     params = month_parameters(month)
     as_of_date = params["as_of_date"]
     experiment_id = mlflow_tracking.setup(mlflow_tracking.predictions_experiment)
@@ -757,32 +762,28 @@ def score_customers(features: pl.DataFrame, models: dict, active_days: int) -> p
     return out
 
 
-def _column(name: str, kind: str, description: str) -> dg.TableColumn:
-    return dg.TableColumn(name, kind, description=description)
-
-
-PREDICTION_COLUMNS = dg.TableSchema(
-    columns=[
-        _column("profile_id", "VARCHAR", "The customer (identity profile)."),
-        _column("as_of_date", "DATE", "The month's end."),
-        _column("active", "BOOLEAN", "An event or order in the last 90 days."),
-        _column("churn_probability", "DOUBLE", "Calibrated probability of no activity and no "
+PREDICTION_COLUMNS = column_schema(
+    [
+        ("profile_id", "VARCHAR", "The customer (identity profile)."),
+        ("as_of_date", "DATE", "The month's end."),
+        ("active", "BOOLEAN", "An event or order in the last 90 days."),
+        ("churn_probability", "DOUBLE", "Calibrated probability of no activity and no "
                 "order in the next 90 days, from all behaviour (the churn champion model). "
                 "The lapse signal for every customer; not 1 - p_alive (see p_alive)."),
-        _column("churn_percentile", "DOUBLE", "Share (%) of customers scoring at most this."),
-        _column("purchase_probability", "DOUBLE", "Calibrated probability of an order in the "
+        ("churn_percentile", "DOUBLE", "Share (%) of customers scoring at most this."),
+        ("purchase_probability", "DOUBLE", "Calibrated probability of an order in the "
                 "next 30 days (the purchase champion model)."),
-        _column("purchase_percentile", "DOUBLE", "Share (%) of customers scoring at most this."),
-        _column("clv_basis", "VARCHAR", "Which customers the value models describe: repeat, "
+        ("purchase_percentile", "DOUBLE", "Share (%) of customers scoring at most this."),
+        ("clv_basis", "VARCHAR", "Which customers the value models describe: repeat, "
                 "one_time, no_purchases (value columns NULL) or not_fitted."),
-        _column("p_alive", "DOUBLE", P_ALIVE_DESCRIPTION),
-        _column("expected_purchases_12m", "DOUBLE", "Expected purchase days in 12 months."),
-        _column("expected_order_value", "DOUBLE", "Expected value of one purchase."),
-        _column("predicted_value_12m", "DOUBLE", "Expected purchases x order value."),
-        _column("predicted_value_percentile", "DOUBLE", "Share (%) of buyers valued at most "
+        ("p_alive", "DOUBLE", P_ALIVE_DESCRIPTION),
+        ("expected_purchases_12m", "DOUBLE", "Expected purchase days in 12 months."),
+        ("expected_order_value", "DOUBLE", "Expected value of one purchase."),
+        ("predicted_value_12m", "DOUBLE", "Expected purchases x order value."),
+        ("predicted_value_percentile", "DOUBLE", "Share (%) of buyers valued at most "
                 "this."),
-        _column("churn_model_version", "BIGINT", "Registered churn_propensity version used."),
-        _column("purchase_model_version", "BIGINT", "Registered purchase_propensity version."),
+        ("churn_model_version", "BIGINT", "Registered churn_propensity version used."),
+        ("purchase_model_version", "BIGINT", "Registered purchase_propensity version."),
     ]
 )  # fmt: skip
 
@@ -830,7 +831,7 @@ def customer_predictions(
 ):
     from seg_platform.predictions.data import known_features
 
-    month = context.partition_key[:7]
+    month = month_key(context.partition_key)
     params = month_parameters(month)
     as_of_date = params["as_of_date"]
     mlflow_tracking.setup(mlflow_tracking.predictions_experiment)

@@ -20,7 +20,16 @@ import dagster as dg
 import numpy as np
 import polars as pl
 
-from seg_platform.partitions import daily_partitions
+from seg_platform.core.calendar import month_key, month_parameters
+from seg_platform.core.metadata import markdown
+from seg_platform.core.partitions import daily_partitions
+from seg_platform.core.warehouse import (
+    fetch_frame,
+    fetch_one,
+    frame_to_temp_table,
+    replace_partition,
+    table_exists,
+)
 from seg_platform.predictions.assets import (
     PREDICTIONS,
     TARGETS,
@@ -31,15 +40,6 @@ from seg_platform.predictions.assets import (
 )
 from seg_platform.resources import PredictionsConfig, WarehouseResource
 from seg_platform.segmentation.tracking import MlflowResource
-from seg_platform.sources.assets import markdown
-from seg_platform.sql_models.project import month_parameters
-from seg_platform.warehouse import (
-    fetch_frame,
-    fetch_one,
-    frame_to_temp_table,
-    replace_partition,
-    table_exists,
-)
 
 SCORES = "predictions.daily_scores"
 OVERLAYS = "predictions.customer_overlays"
@@ -66,7 +66,7 @@ def segment_model(client, tracking: MlflowResource, con):
             f"The MLflow model {name} has no `champion` yet: build a month first "
             "(seg-platform run, or materialize the monthly assets in the UI)."
         )
-    fitted = month_parameters(version.tags["month"][:7])["as_of_date"]
+    fitted = month_parameters(version.tags["month"])["as_of_date"]
     mapping = fetch_frame(
         con,
         """SELECT DISTINCT c.segment, a.segment_id, a.segment_name
@@ -165,10 +165,11 @@ def score_the_day(
     predictions: PredictionsConfig,
     mlflow_tracking: MlflowResource,
 ):
-    from seg_platform.predictions.data import day_parameters, known_features
+    from seg_platform.core.calendar import day_parameters
+    from seg_platform.core.yaml_files import config_errors_as_failures
+    from seg_platform.predictions.data import known_features
     from seg_platform.predictions.overlays import check_columns, evaluate, load_overlays
     from seg_platform.segmentation.assets import feature_columns
-    from seg_platform.yaml_files import config_errors_as_failures
 
     day = dt.date.fromisoformat(context.partition_key)
     params = day_parameters(day)
@@ -206,7 +207,7 @@ def score_the_day(
 
         # Propensities: refreshed where behaviour changed, kept elsewhere.
         models = {
-            t.name: scoring_model(client, mlflow_tracking, t, f"{day:%Y-%m}") for t in TARGETS
+            t.name: scoring_model(client, mlflow_tracking, t, month_key(day)) for t in TARGETS
         }
         previous, previous_day = previous_scores(con, day)
         versions = {t.name: models[t.name][2] if models[t.name] else None for t in TARGETS}

@@ -10,27 +10,18 @@ import datetime as dt
 
 import polars as pl
 
-from seg_platform.sql_models.project import month_parameters
-from seg_platform.warehouse import fetch_frame, fetch_one, quote, table_exists
+from seg_platform.core.calendar import month_parameters
+from seg_platform.core.warehouse import fetch_frame, fetch_one, quote, table_exists
 
 FEATURES = "features.customer_features"
 ON_THE_FLY = "_features_as_of"
 
 
 def _features_model():
-    from seg_platform.sql_models.assets import SQL_ROOT
+    from seg_platform.core.paths import SQL_ROOT
     from seg_platform.sql_models.project import load_project
 
     return next(m for m in load_project(SQL_ROOT) if m.table == FEATURES)
-
-
-def day_parameters(day: dt.date) -> dict[str, object]:
-    """As-of parameters for the end of `day` (the SQL models' `$as_of`, `$as_of_date`)."""
-    return {
-        "as_of": dt.datetime.combine(day, dt.time.max),
-        "as_of_date": day,
-        "month_start": day.replace(day=1),
-    }
 
 
 def known_features(con, params: dict[str, object], stored: bool = True) -> pl.DataFrame:

@@ -16,15 +16,10 @@ import datetime as dt
 
 import polars as pl
 
-from seg_platform.sql_models.project import month_parameters
-from seg_platform.warehouse import fetch_frame, fetch_one, table_exists
+from seg_platform.core.calendar import month_parameters, month_start_after
+from seg_platform.core.warehouse import fetch_frame, fetch_one, table_exists
 
 LABEL_COLUMNS = ("churned_next_90d", "purchased_next_30d", "revenue_next_90d")
-
-
-def _add_months(day: dt.date, months: int) -> dt.date:
-    index = day.year * 12 + day.month - 1 + months
-    return dt.date(index // 12, index % 12 + 1, 1)
 
 
 def label_windows(month: str | dt.date) -> dict[str, dt.datetime]:
@@ -33,8 +28,8 @@ def label_windows(month: str | dt.date) -> dict[str, dt.datetime]:
     start = params["month_start"]
     return {
         "as_of": params["as_of"],
-        "end_30d": dt.datetime.combine(_add_months(start, 2), dt.time.min),
-        "end_90d": dt.datetime.combine(_add_months(start, 4), dt.time.min),
+        "end_30d": dt.datetime.combine(month_start_after(start, 2), dt.time.min),
+        "end_90d": dt.datetime.combine(month_start_after(start, 4), dt.time.min),
     }
 
 

@@ -16,8 +16,8 @@ import sqlglot
 from pydantic import AfterValidator, Field, field_validator, model_validator
 from sqlglot import exp
 
-from seg_platform.warehouse import quote
-from seg_platform.yaml_files import ConfigFileError, Name, StrictModel, load_model, sql_string
+from seg_platform.core.warehouse import quote
+from seg_platform.core.yaml_files import ConfigFileError, Name, StrictModel, load_model, sql_string
 
 DEFAULT_OVERLAYS = Path(__file__).with_name("overlays.yaml")
 

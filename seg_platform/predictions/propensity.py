@@ -13,6 +13,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from seg_platform.core.calendar import add_months
+
 # Recency of a customer who never did the thing: far beyond any window the features use.
 NEVER_DAYS = 3650.0
 
@@ -38,12 +40,6 @@ TARGETS = (
         "at least one completed order in the next month",
     ),
 )  # fmt: skip
-
-
-def add_months(month: str, months: int) -> str:
-    """'YYYY-MM' shifted by `months`."""
-    index = int(month[:4]) * 12 + int(month[5:7]) - 1 + months
-    return f"{index // 12:04d}-{index % 12 + 1:02d}"
 
 
 def split_months(month: str, horizon: int, training_months: int) -> tuple[str, list[str]]:

@@ -17,18 +17,23 @@ from pathlib import Path
 import dagster as dg
 import polars as pl
 
-from seg_platform.partitions import monthly_partitions, partial_month_note
-from seg_platform.resources import SegmentationConfig, WarehouseResource
-from seg_platform.segmentation.tracking import MlflowResource
-from seg_platform.sources.assets import markdown
-from seg_platform.sql_models.project import month_parameters
-from seg_platform.warehouse import (
+from seg_platform.core.calendar import (
+    month_end_before,
+    month_key,
+    month_parameters,
+    partial_month_note,
+)
+from seg_platform.core.metadata import markdown
+from seg_platform.core.partitions import monthly_partitions
+from seg_platform.core.warehouse import (
     fetch_one,
     frame_to_temp_table,
-    quote,
     replace_partition,
     table_exists,
 )
+from seg_platform.resources import SegmentationConfig, WarehouseResource
+from seg_platform.segmentation.tracking import MlflowResource
+from seg_platform.sources.span import data_span
 
 FEATURES = "features.customer_features"
 SEGMENTS = "segmentation.customer_segments"
@@ -71,7 +76,7 @@ def _incumbent_k(con, as_of_date: dt.date) -> int | None:
     rejected challenger), if last month was segmented."""
     if not table_exists(con, "segmentation", "candidates"):
         return None
-    previous = as_of_date.replace(day=1) - dt.timedelta(days=1)
+    previous = month_end_before(as_of_date)
     (k,) = fetch_one(
         con,
         f"SELECT any_value(c.n_segments) FROM {CANDIDATES} c WHERE c.chosen AND c.model_version "
@@ -79,24 +84,6 @@ def _incumbent_k(con, as_of_date: dt.date) -> int | None:
         [previous],
     )
     return int(k) if k is not None else None
-
-
-def data_span(con) -> tuple[dt.date | None, dt.date | None]:
-    """First and last day with events in any raw source (CRM contacts left out: a contact may
-    have been created years before anything happened)."""
-    from seg_platform.sources.contract import SOURCES
-
-    spans = " UNION ALL ".join(
-        f"SELECT min({quote(s.timestamp)}) AS first, max({quote(s.timestamp)}) AS last "
-        f"FROM raw.{s.name}"
-        for s in SOURCES.values()
-        if s.name != "crm_contacts" and table_exists(con, "raw", s.name)
-    )
-    if not spans:
-        return None, None
-    first, last = fetch_one(con, f"SELECT min(first), max(last) FROM ({spans})")
-    as_date = lambda v: v.date() if isinstance(v, dt.datetime) else v  # noqa: E731
-    return as_date(first), as_date(last)
 
 
 def _champion_to_keep(tracking: MlflowResource, month: str, features: int):
@@ -109,7 +96,7 @@ def _champion_to_keep(tracking: MlflowResource, month: str, features: int):
         current = client.get_model_version_by_alias(tracking.registered_model, CHAMPION)
     except Exception:  # no champion yet
         return None
-    champion_month = current.tags.get("month", "")[:7]
+    champion_month = month_key(current.tags.get("month", ""))
     if not champion_month or champion_month >= month:
         return None
     pipeline = mlflow.sklearn.load_model(f"models:/{tracking.registered_model}/{current.version}")
@@ -144,7 +131,7 @@ def segment_month(con, month: str, config: SegmentationConfig, tracking: MlflowR
     from seg_platform.segmentation.sweep import assign_with, run_sweep
 
     as_of_date = month_parameters(month)["as_of_date"]
-    month = month[:7]  # 'YYYY-MM' in run names and tags, whatever the partition key's form
+    month = month_key(month)  # 'YYYY-MM' in run names and tags, whatever the key's form
     started = time.perf_counter()
     frame = load_features(con, as_of_date)
     stages = {"load_features": round(time.perf_counter() - started, 3)}
@@ -358,7 +345,7 @@ def segmentation_sweep(
     mlflow_tracking: MlflowResource,
 ):
     """Fit every candidate, log them to MLflow, choose one, assign every known customer."""
-    from seg_platform.sql_models.assets import SQL_ROOT
+    from seg_platform.core.paths import SQL_ROOT
     from seg_platform.sql_models.project import load_project
 
     code_version = next(m for m in load_project(SQL_ROOT) if m.table == FEATURES).code_version
@@ -378,7 +365,7 @@ def segmentation_sweep(
         ).pl()
     result = out["result"]
     chosen = result.chosen
-    month = context.partition_key[:7]
+    month = month_key(context.partition_key)
     context.log.info(
         f"chose {chosen.candidate.name} (rule met: {result.rule_met}); MLflow {out['run_url']}"
     )
@@ -513,7 +500,7 @@ def _check(name: str, description: str, evaluate):
         warehouse: WarehouseResource,
         segmentation: SegmentationConfig,
     ) -> dg.AssetCheckResult:
-        month = context.partition_key[:7]
+        month = month_key(context.partition_key)
         as_of_date = month_parameters(context.partition_key)["as_of_date"]
         with warehouse.get_connection() as con:
             stats = _month_stats(con, as_of_date)
@@ -681,12 +668,12 @@ def segmentation_champion(
     mlflow_tracking.setup()
     client = mlflow_tracking.client()
     name = mlflow_tracking.registered_model
-    month = context.partition_key[:7]
+    month = month_key(context.partition_key)
     try:
         current = client.get_model_version_by_alias(name, CHAMPION)
     except Exception:  # no champion yet
         current = None
-    current_month = (current.tags.get("month", "") if current else "")[:7]
+    current_month = month_key(current.tags.get("month", "") if current else "")
     if in_use is not None and in_use != version:
         # No candidate of the month met the rule: its segments are the champion's, kept.
         moved = False
@@ -743,20 +730,20 @@ def exactly_one_champion(
     month = holders[0].tags.get("month", "") if holders else ""
     # A month that kept the champion holds its segments: an older champion is then right.
     kept = len(holders) == 1 and in_use is not None and int(holders[0].version) == in_use
-    passed = len(holders) == 1 and (month >= context.partition_key[:7] or kept)
+    passed = len(holders) == 1 and (month >= month_key(context.partition_key) or kept)
     return dg.AssetCheckResult(
         passed=passed,
         metadata={
             "champion_versions": ", ".join(str(v.version) for v in holders) or "none",
             "champion_month": month,
-            "threshold": f"exactly one, month >= {context.partition_key[:7]} or the version "
+            "threshold": f"exactly one, month >= {month_key(context.partition_key)} or the version "
             "whose segments the month kept",
         },
         description=None
         if passed
         else f"{len(holders)} champion version(s) "
         f"({', '.join(str(v.version) for v in holders) or 'none'}), of month {month or '-'}: "
-        f"want exactly one, of {context.partition_key[:7]} or later",
+        f"want exactly one, of {month_key(context.partition_key)} or later",
     )
 
 

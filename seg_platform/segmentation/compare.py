@@ -2,6 +2,7 @@
 
 import polars as pl
 
+from seg_platform.core.calendar import month_key
 from seg_platform.segmentation.tracking import MlflowResource
 
 COLUMNS = {
@@ -42,6 +43,6 @@ def candidates_frame(month: str | None, tracking: MlflowResource | None = None) 
     chosen = parent.get("tags.chosen_candidate")
     frame = frame.with_columns((pl.col("candidate") == chosen).alias("chosen"))
     return frame.sort(["segments", "candidate"]).with_columns(
-        pl.lit(parent.get("tags.partition", "")[:7]).alias("month"),
+        pl.lit(month_key(parent.get("tags.partition", ""))).alias("month"),
         pl.lit(parent["run_id"]).alias("parent_run_id"),
     )

@@ -7,7 +7,7 @@ the working directory.
 
 import dagster as dg
 
-from seg_platform import settings
+from seg_platform.core import settings
 
 DEFAULT_UI = "http://127.0.0.1:5000"
 

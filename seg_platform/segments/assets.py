@@ -15,8 +15,18 @@ import dagster as dg
 import numpy as np
 import polars as pl
 
-from seg_platform.partitions import monthly_partitions
-from seg_platform.quality import Expectation, validate_frame
+from seg_platform.core.calendar import month_end_before, month_key, month_parameters
+from seg_platform.core.metadata import markdown
+from seg_platform.core.partitions import monthly_partitions
+from seg_platform.core.quality import Expectation, validate_frame
+from seg_platform.core.warehouse import (
+    fetch_frame,
+    fetch_one,
+    frame_to_temp_table,
+    quote,
+    replace_partition,
+    table_exists,
+)
 from seg_platform.resources import SegmentationConfig, WarehouseResource
 from seg_platform.segmentation.assets import (
     CANDIDATES,
@@ -25,25 +35,11 @@ from seg_platform.segmentation.assets import (
     load_features,
 )
 from seg_platform.segmentation.tracking import MlflowResource
-from seg_platform.sources.assets import markdown
-from seg_platform.sql_models.project import month_parameters
-from seg_platform.warehouse import (
-    fetch_frame,
-    fetch_one,
-    frame_to_temp_table,
-    quote,
-    replace_partition,
-    table_exists,
-)
 
 ASSIGNMENTS = "segments.segment_assignments"
 PROFILES = "segments.segment_profiles"
 MIGRATION = "segments.segment_migration"
 OUTCOME_DAYS = 90
-
-
-def _previous_month(as_of_date: dt.date) -> dt.date:
-    return as_of_date.replace(day=1) - dt.timedelta(days=1)
 
 
 def load_previous(con, as_of_date: dt.date, columns: list[str]):
@@ -53,7 +49,7 @@ def load_previous(con, as_of_date: dt.date, columns: list[str]):
 
     if not table_exists(con, "segments", "segment_assignments"):
         return None
-    prev = _previous_month(as_of_date)
+    prev = month_end_before(as_of_date)
     assignments = fetch_frame(
         con,
         f"SELECT profile_id, segment_id FROM {ASSIGNMENTS} WHERE as_of_date = ? "
@@ -86,7 +82,7 @@ def channel_reach(con, profile_ids: pl.Series, channels: dict) -> dict[str, np.n
     """Per action channel (playbook `channels`), whether each profile can be reached there:
     one of the channel's identifiers is in the identity map and the latest consent change for
     its consent channel (or `all`) is not an opt-out. The same rule activation applies."""
-    from seg_platform.yaml_files import sql_string
+    from seg_platform.core.yaml_files import sql_string
 
     if not channels:
         return {}
@@ -129,7 +125,7 @@ def outcome_separation(con, assignments_table: str, month: str) -> dict:
     if not labels.height or not labels["horizon_complete_90d"][0]:
         return {
             "evaluated": False,
-            "reason": f"the {OUTCOME_DAYS} days after {month[:7]} are not over in the data",
+            "reason": f"the {OUTCOME_DAYS} days after {month_key(month)} are not over in the data",
         }
     assignments = fetch_frame(con, f"SELECT profile_id, segment_id FROM {assignments_table}")
     per_segment = (
@@ -242,16 +238,16 @@ def segment_tables(
     """Stable ids, names, actions and migration for the month's segments; report to MLflow."""
     import mlflow
 
+    from seg_platform.core.paths import SQL_ROOT
+    from seg_platform.core.yaml_files import config_errors_as_failures
     from seg_platform.features.catalog import catalog_frame
     from seg_platform.segments.build import build_month
     from seg_platform.segments.playbook import load_playbook
     from seg_platform.segments.report import report_html
-    from seg_platform.sql_models.assets import SQL_ROOT
     from seg_platform.sql_models.project import load_project
-    from seg_platform.yaml_files import config_errors_as_failures
 
     params = month_parameters(context.partition_key)
-    as_of_date, month = params["as_of_date"], context.partition_key[:7]
+    as_of_date, month = params["as_of_date"], month_key(context.partition_key)
     with config_errors_as_failures():
         playbook = load_playbook(segmentation.playbook or None)
     meanings = {

@@ -13,8 +13,7 @@ from typing import Annotated, Literal, Optional
 
 from pydantic import AfterValidator, Field, field_validator, model_validator
 
-from seg_platform.sources.contract import CONSENT_CHANNELS
-from seg_platform.yaml_files import (
+from seg_platform.core.yaml_files import (
     NAME_PATTERN,
     NAME_RULE,
     ConfigFileError,
@@ -22,6 +21,7 @@ from seg_platform.yaml_files import (
     StrictModel,
     load_model,
 )
+from seg_platform.sources.contract import CONSENT_CHANNELS
 
 DEFAULT_PLAYBOOK = Path(__file__).with_name("playbook.yaml")
 ACTION_TYPES = ("message", "in_app_prompt", "survey_question", "sales_routing")

@@ -11,8 +11,8 @@ from pathlib import Path
 
 import duckdb
 
+from seg_platform.core.warehouse import fetch_one, quote
 from seg_platform.sources.config import SourceConfigError
-from seg_platform.warehouse import fetch_one, quote
 
 FIELDS_TABLE = "_text_fields"
 POSITION = "_ord"  # an ordinal `ingest._checked_sql` turns back into the line number

@@ -10,7 +10,9 @@ import re
 import dagster as dg
 import polars as pl
 
-from seg_platform.quality import can_push_down, max_gx_rows, validate_frame, validate_relation
+from seg_platform.core.metadata import column_schema, markdown
+from seg_platform.core.quality import can_push_down, max_gx_rows, validate_frame, validate_relation
+from seg_platform.core.warehouse import fetch_one, quote
 from seg_platform.resources import IdentityConfig, SourcesResource, WarehouseResource
 from seg_platform.sources.config import SourceConfigError, SourcesConfig
 from seg_platform.sources.contract import LINEAGE_COLUMNS, SOURCES, Column, Source
@@ -24,7 +26,6 @@ from seg_platform.sources.ingest import (
     table_name,
 )
 from seg_platform.sources.suites import raw_suite, suite_columns
-from seg_platform.warehouse import fetch_one, quote
 
 CHECK_NAME = "meets_source_contract"
 # Advisory checks each raw asset answers while loading (severity WARN: nothing is blocked).
@@ -41,28 +42,9 @@ FILE_CHECKS = {
 _GX_EXAMPLES = re.compile(r" \(e\.g\. .*\)$")
 
 
-def markdown(frame: pl.DataFrame) -> dg.MetadataValue:
-    """A frame as a Markdown table for the Dagster UI."""
-    with pl.Config(
-        tbl_formatting="MARKDOWN",
-        tbl_hide_column_data_types=True,
-        tbl_hide_dataframe_shape=True,
-        tbl_rows=-1,
-        tbl_cols=-1,
-        fmt_str_lengths=80,
-        # Without a width, polars wraps wide tables inside cells, which breaks the Markdown
-        # rows and splits values across lines.
-        tbl_width_chars=65_000,
-    ):
-        return dg.MetadataValue.md(str(frame))
-
-
 def _column_schema(source: Source) -> dg.TableSchema:
-    return dg.TableSchema(
-        columns=[
-            dg.TableColumn(c.name, c.type.lower(), description=c.meaning)
-            for c in (*source.columns, *LINEAGE_COLUMNS)
-        ]
+    return column_schema(
+        (c.name, c.type.lower(), c.meaning) for c in (*source.columns, *LINEAGE_COLUMNS)
     )
 
 
@@ -231,7 +213,7 @@ def pseudonymising(
     section included), so an erasure request finds the person's normalised identifiers."""
     if not source.pseudonymised:
         return {}
-    from seg_platform.identity.build import fill_phone_table
+    from seg_platform.core.identifiers import fill_phone_table
     from seg_platform.sources.suppression import ensure_privacy_tables, salted_identifier_sql
 
     rules = (identity or IdentityConfig()).rules(config)

@@ -27,9 +27,9 @@ import sqlglot
 import sqlglot.expressions as exp
 import yaml
 
-from seg_platform.identity.rules import DEFAULT_PRIORITY
+from seg_platform.core.identifiers import IDENTIFIER_TYPES
+from seg_platform.core.yaml_files import ConfigFileError
 from seg_platform.sources.contract import SOURCES, Source
-from seg_platform.yaml_files import ConfigFileError
 
 DOCS_HINT = "see docs/sources.md"
 IDENTITY_DOCS_HINT = "see docs/identity.md"
@@ -556,7 +556,6 @@ BLOCKING_COLUMNS = (
     "first_name", "last_name", "full_name", "date_of_birth", "address", "postcode", "city",
     "email", "phone", "company", "role", "country",
 )  # fmt: skip
-IDENTIFIER_TYPES = DEFAULT_PRIORITY
 # Settings that merge per identifier type across defaults, sources.yaml and the launchpad;
 # any other setting given in a later place replaces the earlier value whole.
 MERGED_PER_TYPE = ("limits", "extra_blocked")
@@ -781,7 +780,7 @@ def _validation_message(
             continue
         seen.add(setting)
         kind = error["type"]
-        # The same wording as the other YAML files (seg_platform.yaml_files.format_errors).
+        # The same wording as the other YAML files (seg_platform.core.yaml_files.format_errors).
         if kind == "extra_forbidden":
             allowed = _allowed_keys(inner[:-1], model)
             what = "unknown setting" + (

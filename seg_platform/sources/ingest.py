@@ -21,12 +21,12 @@ from pathlib import Path
 
 import duckdb
 
+from seg_platform.core.warehouse import fetch_one, quote, replace_tables
 from seg_platform.sources.aligned_text import FIELDS_TABLE as TEXT_FIELDS_TABLE
 from seg_platform.sources.aligned_text import POSITION as TEXT_POSITION
 from seg_platform.sources.aligned_text import split_aligned_text
 from seg_platform.sources.config import SourceConfig, SourceConfigError, SourcesConfig
 from seg_platform.sources.contract import LINEAGE_COLUMNS, Column, Source
-from seg_platform.warehouse import fetch_one, quote, replace_tables
 
 SCHEMA = "raw"
 QUARANTINE_TABLE = "raw.quarantine"

@@ -2,7 +2,7 @@
 
 import datetime as dt
 
-from seg_platform.quality import Expectation
+from seg_platform.core.quality import Expectation
 from seg_platform.sources.contract import Source
 
 

@@ -12,8 +12,8 @@ import secrets
 
 import duckdb
 
+from seg_platform.core.warehouse import fetch_one, quote, table_exists
 from seg_platform.sources.contract import SOURCES, Source
-from seg_platform.warehouse import fetch_one, quote, table_exists
 
 SCHEMA = "privacy"
 ERASED = f"{SCHEMA}.erased_identifiers"
@@ -45,7 +45,7 @@ def ensure_privacy_tables(con: duckdb.DuckDBPyConnection) -> str:
 
 
 def salted(salt: str, hash_sql: str) -> str:
-    """SQL salting an unsalted identifier hash (`identity.build.identifier_hash_sql`)."""
+    """SQL salting an unsalted identifier hash (`core.identifiers.identifier_hash_sql`)."""
     if not all(ch in "0123456789abcdef" for ch in salt):
         raise ValueError("the warehouse's privacy salt is not a hex string")
     return f"sha256('{salt}:' || {hash_sql})"
@@ -54,7 +54,7 @@ def salted(salt: str, hash_sql: str) -> str:
 def salted_identifier_sql(rules, id_type: str, column: str) -> str:
     """SQL for the salted hash of `column` as an identifier of `id_type`, with the salt read
     from the warehouse (`ensure_privacy_tables` first; phones need `fill_phone_table`)."""
-    from seg_platform.identity.build import identifier_hash_sql
+    from seg_platform.core.identifiers import identifier_hash_sql
 
     unsalted = identifier_hash_sql(rules, id_type, column)
     return f"sha256((SELECT salt FROM {SALT}) || ':' || {unsalted})"
@@ -83,7 +83,7 @@ def suppression_condition(con: duckdb.DuckDBPyConnection, source: Source, rules)
     identifier (in any spelling that normalises to it); None when nothing is to be suppressed.
 
     Each distinct value is hashed once (temp table `_suppressed_values`), not every row."""
-    from seg_platform.identity.build import fill_phone_table, identifier_hash_sql
+    from seg_platform.core.identifiers import fill_phone_table, identifier_hash_sql
 
     columns = [(c.name, c.identifier) for c in source.columns if c.identifier]
     if source.pseudonymised or not columns:

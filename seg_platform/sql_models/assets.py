@@ -10,12 +10,14 @@ from pathlib import Path
 
 import dagster as dg
 
+from seg_platform.core.calendar import month_parameters
+from seg_platform.core.metadata import column_schema, markdown, masked_preview
+from seg_platform.core.partitions import monthly_partitions
+from seg_platform.core.paths import SQL_ROOT
+from seg_platform.core.warehouse import fetch_one
 from seg_platform.identity.assets import SPECS as IDENTITY_SPECS
 from seg_platform.identity.build import SCHEMA as IDENTITY_SCHEMA
-from seg_platform.partitions import monthly_partitions
-from seg_platform.previews import masked_preview
 from seg_platform.resources import WarehouseResource
-from seg_platform.sources.assets import markdown
 from seg_platform.sources.contract import SOURCES
 from seg_platform.sql_models.project import (
     PARTITION_COLUMN,
@@ -24,9 +26,7 @@ from seg_platform.sql_models.project import (
     load_project,
 )
 from seg_platform.sql_models.run import build_model
-from seg_platform.warehouse import fetch_one
 
-SQL_ROOT = Path(__file__).resolve().parents[2] / "dbt_like_sql"
 IDENTITY_MAP = dg.AssetKey("identity_map")
 ERASURE = dg.AssetKey("erasure")
 
@@ -64,19 +64,16 @@ def model_deps(model: Model, models: dict[str, Model]) -> list[dg.AssetKey]:
 
 def _column_schema(model: Model) -> dg.TableSchema:
     meanings = {c.name: c for c in model.catalog}
-    return dg.TableSchema(
-        columns=[
-            dg.TableColumn(
-                name,
-                description=(
-                    f"{meanings[name].meaning} (source: {', '.join(meanings[name].sources)}; "
-                    f"window: {meanings[name].window})"
-                    if name in meanings
-                    else None
-                ),
-            )
-            for name in model.columns
-        ]
+    return column_schema(
+        (
+            name,
+            None,
+            f"{meanings[name].meaning} (source: {', '.join(meanings[name].sources)}; "
+            f"window: {meanings[name].window})"
+            if name in meanings
+            else None,
+        )
+        for name in model.columns
     )
 
 
@@ -126,8 +123,6 @@ def build_model_asset(model: Model, models: dict[str, Model]) -> dg.AssetsDefini
 def _partition_filter(model: Model, context: dg.AssetCheckExecutionContext) -> str:
     if not model.partitioned:
         return ""
-    from seg_platform.sql_models.project import month_parameters
-
     return f" WHERE {PARTITION_COLUMN} = '{month_parameters(context.partition_key)['as_of_date']}'"
 
 

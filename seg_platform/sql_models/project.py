@@ -10,8 +10,6 @@ trailing comment `-- sources | window | meaning [| nulls <= 0.9]` is a catalog e
 This module knows nothing of Dagster or DuckDB connections; it is plain parsing.
 """
 
-import calendar
-import datetime as dt
 import graphlib
 import hashlib
 from dataclasses import dataclass, field
@@ -80,18 +78,6 @@ class Model:
     @property
     def code_version(self) -> str:
         return hashlib.sha256(self.sql.encode()).hexdigest()[:16]
-
-
-def month_parameters(month: str | dt.date) -> dict[str, object]:
-    """The as-of parameters of a month given as 'YYYY-MM' or 'YYYY-MM-DD' or a date."""
-    day = dt.date.fromisoformat(f"{month}-01" if len(str(month)) == 7 else str(month))
-    start = day.replace(day=1)
-    last = start.replace(day=calendar.monthrange(start.year, start.month)[1])
-    return {
-        "as_of": dt.datetime.combine(last, dt.time.max),
-        "as_of_date": last,
-        "month_start": start,
-    }
 
 
 def leading_comment(sql: str) -> tuple[str, tuple[str, ...]]:

@@ -11,8 +11,9 @@ from dataclasses import dataclass
 
 import duckdb
 
-from seg_platform.sql_models.project import PARTITION_COLUMN, Model, SqlModelError, month_parameters
-from seg_platform.warehouse import fetch_one, replace_partition, replace_tables
+from seg_platform.core.calendar import month_parameters
+from seg_platform.core.warehouse import fetch_one, replace_partition, replace_tables
+from seg_platform.sql_models.project import PARTITION_COLUMN, Model, SqlModelError
 
 _LINE = re.compile(r"LINE (\d+):")
 STAGING = "_model_new"

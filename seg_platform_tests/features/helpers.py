@@ -2,15 +2,15 @@
 
 from pathlib import Path
 
+from seg_platform.core.paths import SQL_ROOT
+from seg_platform.core.warehouse import connect
 from seg_platform.identity.build import build_identity
 from seg_platform.identity.rules import IdentityRules
 from seg_platform.sources.config import load_sources_config
 from seg_platform.sources.contract import SOURCES
 from seg_platform.sources.ingest import ingest_source
-from seg_platform.sql_models.assets import SQL_ROOT
 from seg_platform.sql_models.project import load_project
 from seg_platform.sql_models.run import build_model
-from seg_platform.warehouse import connect
 
 MODELS = load_project(SQL_ROOT)
 FEATURES = next(m for m in MODELS if m.table == "features.customer_features")

@@ -5,10 +5,10 @@ import shutil
 import dagster as dg
 import pytest
 
+from seg_platform.core.paths import SQL_ROOT
+from seg_platform.core.warehouse import connect
 from seg_platform.definitions import MAIN_JOB, make_definitions
 from seg_platform.features.quality import psi
-from seg_platform.sql_models.assets import SQL_ROOT
-from seg_platform.warehouse import connect
 from seg_platform_tests.features.helpers import write_landing
 from seg_platform_tests.features.test_golden import TABLES
 

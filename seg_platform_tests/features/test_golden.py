@@ -9,7 +9,7 @@ import datetime as dt
 
 import pytest
 
-from seg_platform.warehouse import connect
+from seg_platform.core.warehouse import connect
 from seg_platform_tests.features.helpers import FEATURES, build_all, write_landing
 
 AS_OF = "2025-06-30"

@@ -2,8 +2,8 @@
 
 import pytest
 
+from seg_platform.core.warehouse import connect
 from seg_platform.features.quality import feature_stats
-from seg_platform.warehouse import connect
 from seg_platform_tests.conftest import REPO, SHARED_DATA
 from seg_platform_tests.features.helpers import FEATURES, build_all
 

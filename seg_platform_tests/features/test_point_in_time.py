@@ -8,8 +8,8 @@ months see the new events.
 
 import pytest
 
+from seg_platform.core.warehouse import connect
 from seg_platform.synthetic.company import generate
-from seg_platform.warehouse import connect
 from seg_platform_tests.features.helpers import build_all, month_digest
 
 # source: (id columns to make unique, timestamp columns to shift)

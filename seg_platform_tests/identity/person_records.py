@@ -18,8 +18,8 @@ import dagster as dg
 import duckdb
 import polars as pl
 
+from seg_platform.core.warehouse import connect
 from seg_platform.sources.config import load_sources_config
-from seg_platform.warehouse import connect
 
 FEBRL_ENTITY = re.compile(r"^rec-(\d+)-")
 
@@ -159,7 +159,7 @@ def platform_clusters(warehouse_path: Path) -> pl.DataFrame:
 @contextmanager
 def _platform_home(home: Path) -> Iterator[None]:
     """Point the platform (and Dagster) at `home` for the duration, then restore the env."""
-    from seg_platform import settings
+    from seg_platform.core import settings
 
     names = (settings.HOME_ENV, settings.SOURCES_ENV, "DAGSTER_HOME")
     saved = {k: os.environ.get(k) for k in names}

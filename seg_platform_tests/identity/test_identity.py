@@ -6,6 +6,7 @@ import shutil
 import dagster as dg
 import pytest
 
+from seg_platform.core.warehouse import connect
 from seg_platform.evaluation import identity_metrics
 from seg_platform.identity.assets import IDENTITY_ASSETS, IDENTITY_CHECKS
 from seg_platform.identity.build import record_identifiers_sql
@@ -14,7 +15,6 @@ from seg_platform.resources import IdentityConfig, SourcesResource, WarehouseRes
 from seg_platform.segmentation.tracking import MlflowResource
 from seg_platform.sources.assets import RAW_ASSETS, RAW_CHECKS
 from seg_platform.synthetic.company import generate
-from seg_platform.warehouse import connect
 
 MONTH_IN_NAME = re.compile(r"_(\d{4}-\d{2})\.csv(\.gz)?$")
 

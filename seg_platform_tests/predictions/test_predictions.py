@@ -7,10 +7,10 @@ import dagster as dg
 import mlflow
 import polars as pl
 
-from seg_platform import settings
+from seg_platform.core import settings
+from seg_platform.core.warehouse import connect
 from seg_platform.predictions.propensity import split_months
 from seg_platform.runner import score_day
-from seg_platform.warehouse import connect
 
 DECEMBER = "2025-12-31"
 
@@ -259,10 +259,10 @@ def test_training_rows_are_the_point_in_time_rows_or_a_deterministic_sample_of_t
     """Propensity training reads month snapshots shared by both targets (each computed once)
     and samples in DuckDB: the rows equal the features and labels the old per-month path
     returned, and a sample is a uniform, repeatable subset of exactly `limit` rows."""
+    from seg_platform.core.calendar import month_parameters
+    from seg_platform.core.warehouse import frame_to_temp_table
     from seg_platform.predictions.data import FeatureSnapshots, known_features, labelled_rows
     from seg_platform.predictions.labels import outcome_labels
-    from seg_platform.sql_models.project import month_parameters
-    from seg_platform.warehouse import frame_to_temp_table
 
     home, _ = demo_december
     months, label = ["2025-05", "2025-06"], "churned_next_90d"

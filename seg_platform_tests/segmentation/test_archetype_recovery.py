@@ -5,9 +5,9 @@ import mlflow
 import polars as pl
 import pytest
 
+from seg_platform.core.warehouse import connect
 from seg_platform.evaluation import _profile_owners, evaluate
 from seg_platform.predictions.labels import outcome_labels
-from seg_platform.warehouse import connect
 
 
 @pytest.fixture(scope="module")

@@ -14,14 +14,14 @@ import polars as pl
 import pytest
 from sklearn.datasets import make_blobs
 
-from seg_platform import settings
-from seg_platform.partitions import partial_month_note
+from seg_platform.core import settings
+from seg_platform.core.partitions import partial_month_note
+from seg_platform.core.warehouse import connect, frame_to_temp_table
 from seg_platform.resources import SegmentationConfig, WarehouseResource
 from seg_platform.segmentation.assets import SEGMENTATION_ASSETS, SEGMENTATION_CHECKS
 from seg_platform.segmentation.selection import SelectionRule, unmet_reason
 from seg_platform.segmentation.tracking import MlflowResource
 from seg_platform.segments.assets import SEGMENTS_ASSETS
-from seg_platform.warehouse import connect, frame_to_temp_table
 
 MONTHS = ["2025-11-01", "2025-12-01"]
 CONFIG = dict(k_min=4, k_max=7, bootstrap=2, selection_sample=1500, silhouette_sample=800,

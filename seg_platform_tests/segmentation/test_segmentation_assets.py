@@ -13,11 +13,11 @@ from sklearn.datasets import make_blobs
 from sklearn.metrics import adjusted_rand_score
 
 from seg_platform.cli import main
+from seg_platform.core.warehouse import connect, frame_to_temp_table
 from seg_platform.resources import SegmentationConfig, WarehouseResource
 from seg_platform.segmentation.assets import SEGMENTATION_ASSETS, SEGMENTATION_CHECKS
 from seg_platform.segmentation.tracking import MlflowResource
 from seg_platform.segments.assets import SEGMENTS_ASSETS
-from seg_platform.warehouse import connect, frame_to_temp_table
 
 MONTHS = ["2025-10-01", "2025-11-01", "2025-12-01"]
 CONFIG = dict(k_min=4, k_max=7, bootstrap=2, selection_sample=1500, silhouette_sample=800,
@@ -68,7 +68,7 @@ def materialize(home, month, **config):
 def segmented(tmp_path_factory):
     import os
 
-    from seg_platform import settings
+    from seg_platform.core import settings
 
     root = tmp_path_factory.mktemp("seg") / "home"
     old = os.environ.get(settings.HOME_ENV)

@@ -13,6 +13,7 @@ import polars as pl
 import pytest
 from sklearn.cluster import KMeans
 
+from seg_platform.core.warehouse import connect
 from seg_platform.features.catalog import catalog_frame
 from seg_platform.segmentation.assets import feature_columns, load_features
 from seg_platform.segmentation.preprocess import fit_preprocessing
@@ -27,7 +28,6 @@ from seg_platform.segments.naming import (
 )
 from seg_platform.segments.playbook import NO_CHANNEL, action_for, load_playbook
 from seg_platform.synthetic.company import generate
-from seg_platform.warehouse import connect
 from seg_platform_tests.conftest import REPO, SHARED_DATA
 from seg_platform_tests.features.helpers import MODELS, build_all
 

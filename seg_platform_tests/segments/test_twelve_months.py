@@ -6,8 +6,8 @@ planted archetype switches, and persisting archetypes must keep their segment id
 
 import pytest
 
-from seg_platform import settings
 from seg_platform.cli import DEMO_CUSTOMERS, DEMO_MONTHS, DEMO_SEED
+from seg_platform.core import settings
 from seg_platform.evaluation import evaluate
 from seg_platform.runner import run_pipeline
 from seg_platform.synthetic.company import generate

@@ -8,10 +8,10 @@ import duckdb
 import polars as pl
 import pytest
 
+from seg_platform.core.warehouse import connect
 from seg_platform.sources.config import SourceConfigError, load_sources_config
 from seg_platform.sources.contract import SOURCES
 from seg_platform.sources.ingest import ingest_source
-from seg_platform.warehouse import connect
 
 ORDERS_CSV = """\
 order_line_id,order_id,order_ts,customer_key,email,amount,status

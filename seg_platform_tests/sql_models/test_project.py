@@ -6,10 +6,12 @@ from pathlib import Path
 import dagster as dg
 import pytest
 
-from seg_platform.sql_models.assets import SQL_ROOT, load_sql_assets
-from seg_platform.sql_models.project import SqlModelError, load_project, month_parameters
+from seg_platform.core.calendar import month_parameters
+from seg_platform.core.paths import SQL_ROOT
+from seg_platform.core.warehouse import connect
+from seg_platform.sql_models.assets import load_sql_assets
+from seg_platform.sql_models.project import SqlModelError, load_project
 from seg_platform.sql_models.run import build_model
-from seg_platform.warehouse import connect
 
 
 def model_file(root: Path, relative: str, sql: str) -> Path:

@@ -10,11 +10,11 @@ from pathlib import Path
 import polars as pl
 import pytest
 
+from seg_platform.core.warehouse import connect
 from seg_platform.sources.config import load_sources_config
 from seg_platform.sources.contract import LINKING_SOURCES, SOURCES
 from seg_platform.sources.ingest import ingest_source
 from seg_platform.synthetic.company import generate, generation
-from seg_platform.warehouse import connect
 
 CUSTOMERS, MONTHS, SEED = 500, 4, 3
 LABELS = ["2025-09", "2025-10", "2025-11", "2025-12"]

@@ -10,7 +10,7 @@ from typing import Any
 
 import polars as pl
 
-from seg_platform.warehouse import fetch_one, quote
+from seg_platform.core.warehouse import fetch_one, quote
 
 
 @dataclass(frozen=True)
