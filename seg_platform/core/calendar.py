@@ -21,8 +21,10 @@ def month_key(month: str | dt.date) -> str:
 
 
 def month_start(month: str | dt.date) -> dt.date:
-    """The first day of the month."""
-    return dt.date.fromisoformat(f"{month_key(month)}-01")
+    """The first day of the month (a string that is not a month or a date raises ValueError)."""
+    if isinstance(month, dt.date):
+        return dt.date(month.year, month.month, 1)
+    return dt.date.fromisoformat(f"{month}-01" if len(month) == 7 else month).replace(day=1)
 
 
 def month_end(month: str | dt.date) -> dt.date:

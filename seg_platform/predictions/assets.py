@@ -22,6 +22,14 @@ import polars as pl
 
 from seg_platform.core.calendar import add_months, month_key, month_parameters
 from seg_platform.core.metadata import column_schema, markdown
+from seg_platform.core.mlflow_registry import (
+    CHAMPION,
+    alias_version,
+    is_registered,
+    set_alias,
+    versions,
+    versions_with_aliases,
+)
 from seg_platform.core.partitions import monthly_partitions
 from seg_platform.core.warehouse import (
     fetch_frame,
@@ -37,7 +45,6 @@ EVALUATIONS = "predictions.model_evaluations"
 VALUES = "predictions.customer_value"
 BACKTESTS = "predictions.clv_backtest"
 PREDICTIONS = "predictions.customer_predictions"
-CHAMPION = "champion"
 # sklearn classes skops does not trust by default, inside our own (self-written) model files.
 TRUSTED_TYPES = [
     "sklearn.calibration._CalibratedClassifier",
@@ -65,14 +72,6 @@ def _matrix(frame: pl.DataFrame, columns: list[str]) -> np.ndarray:
 def _active(frame: pl.DataFrame, days: int) -> np.ndarray:
     recency = frame["days_since_last_activity"]
     return (recency.is_not_null() & (recency <= days)).to_numpy()
-
-
-def champion_version(client, name: str):
-    """The version holding `champion`, or None."""
-    try:
-        return client.get_model_version_by_alias(name, CHAMPION)
-    except Exception:  # no model or no alias yet
-        return None
 
 
 def load_version(tracking: MlflowResource, name: str, version) -> tuple[object, list[str]]:
@@ -147,7 +146,7 @@ def train_target(
     }
     client = tracking.client()
     name = registered_name(target)
-    current = champion_version(client, name)
+    current = alias_version(client, name, CHAMPION)
     if current is not None:
         champion_model, champion_columns = load_version(tracking, name, current)
         if set(champion_columns) <= set(test.columns):
@@ -224,7 +223,7 @@ def train_target(
     else:
         moved, note = True, f"version {version.version} is champion"
     if moved:
-        client.set_registered_model_alias(name, CHAMPION, version.version)
+        set_alias(client, name, CHAMPION, version.version)
     return {
         **base, "trained": True, "metrics": metrics, "version": int(version.version),
         "run_id": run_id, "champion_moved": moved, "note": note,
@@ -375,9 +374,7 @@ def propensity_models(
     for target in TARGETS:
         name = registered_name(target)
         versions = (
-            [client.get_model_version(name, v.version)
-             for v in client.search_model_versions(f"name = '{name}'")]
-            if _registered(client, name) else []
+            versions_with_aliases(client, name) if is_registered(client, name) else []
         )  # fmt: skip
         holders[name] = sum(CHAMPION in v.aliases for v in versions)
         eligible[name] = sum(v.tags.get("beats_baseline") == "True" for v in versions)
@@ -393,14 +390,6 @@ def propensity_models(
         },
         description=None if not wrong else f"champion versions: {wrong}",
     )
-
-
-def _registered(client, name: str) -> bool:
-    try:
-        client.get_registered_model(name)
-        return True
-    except Exception:
-        return False
 
 
 # -- customer lifetime value ----------------------------------------------------------------
@@ -717,13 +706,13 @@ def scoring_model(client, tracking, target: Target, month: str):
     (a backfill), then the newest version trained for this month or before that beat the
     baseline. (model, columns, version) or None."""
     name = registered_name(target)
-    current = champion_version(client, name)
+    current = alias_version(client, name, CHAMPION)
     if current is not None and current.tags.get("month", "") <= month:
         return (*load_version(tracking, name, current), int(current.version))
-    if not _registered(client, name):
+    if not is_registered(client, name):
         return None
     earlier = [
-        v for v in client.search_model_versions(f"name = '{name}'")
+        v for v in versions(client, name)
         if v.tags.get("month", "") <= month and v.tags.get("beats_baseline") == "True"
     ]  # fmt: skip
     if not earlier:

@@ -22,6 +22,7 @@ import polars as pl
 
 from seg_platform.core.calendar import month_key, month_parameters
 from seg_platform.core.metadata import markdown
+from seg_platform.core.mlflow_registry import CHAMPION, alias_version
 from seg_platform.core.partitions import daily_partitions
 from seg_platform.core.warehouse import (
     fetch_frame,
@@ -33,7 +34,6 @@ from seg_platform.core.warehouse import (
 from seg_platform.predictions.assets import (
     PREDICTIONS,
     TARGETS,
-    champion_version,
     prediction_checks,
     score_customers,
     scoring_model,
@@ -60,7 +60,7 @@ def segment_model(client, tracking: MlflowResource, con):
     import mlflow
 
     name = tracking.registered_model
-    version = champion_version(client, name)
+    version = alias_version(client, name, CHAMPION)
     if version is None:
         raise NoSegmentation(
             f"The MLflow model {name} has no `champion` yet: build a month first "

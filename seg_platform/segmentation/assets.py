@@ -24,6 +24,13 @@ from seg_platform.core.calendar import (
     partial_month_note,
 )
 from seg_platform.core.metadata import markdown
+from seg_platform.core.mlflow_registry import (
+    CHALLENGER,
+    CHAMPION,
+    alias_holders,
+    alias_version,
+    set_alias,
+)
 from seg_platform.core.partitions import monthly_partitions
 from seg_platform.core.warehouse import (
     fetch_one,
@@ -38,7 +45,6 @@ from seg_platform.sources.span import data_span
 FEATURES = "features.customer_features"
 SEGMENTS = "segmentation.customer_segments"
 CANDIDATES = "segmentation.candidates"
-CHAMPION, CHALLENGER = "champion", "challenger"
 # Our own classes inside the logged pipeline, for MLflow's skops (safe) serialisation; loading
 # the model needs the same list: mlflow.sklearn.load_model(uri, skops_trusted_types=...).
 TRUSTED_TYPES = [
@@ -92,9 +98,8 @@ def _champion_to_keep(tracking: MlflowResource, month: str, features: int):
     import mlflow
 
     client = tracking.client()
-    try:
-        current = client.get_model_version_by_alias(tracking.registered_model, CHAMPION)
-    except Exception:  # no champion yet
+    current = alias_version(client, tracking.registered_model, CHAMPION)
+    if current is None:  # no champion yet
         return None
     champion_month = month_key(current.tags.get("month", ""))
     if not champion_month or champion_month >= month:
@@ -242,9 +247,7 @@ def segment_month(con, month: str, config: SegmentationConfig, tracking: MlflowR
     version = mlflow.register_model(info.model_uri, tracking.registered_model, tags={
         "month": month, "rule_met": str(result.rule_met),
         "candidate": result.chosen.candidate.name})  # fmt: skip
-    tracking.client().set_registered_model_alias(
-        tracking.registered_model, CHALLENGER, version.version
-    )
+    set_alias(tracking.client(), tracking.registered_model, CHALLENGER, version.version)
 
     # A month whose candidates all miss the rule keeps the champion: its segments (and so
     # their ids and names) come from the earlier model; the new version stays challenger.
@@ -669,10 +672,7 @@ def segmentation_champion(
     client = mlflow_tracking.client()
     name = mlflow_tracking.registered_model
     month = month_key(context.partition_key)
-    try:
-        current = client.get_model_version_by_alias(name, CHAMPION)
-    except Exception:  # no champion yet
-        current = None
+    current = alias_version(client, name, CHAMPION)  # None: no champion yet
     current_month = month_key(current.tags.get("month", "") if current else "")
     if in_use is not None and in_use != version:
         # No candidate of the month met the rule: its segments are the champion's, kept.
@@ -681,7 +681,7 @@ def segmentation_champion(
     elif current is not None and current_month > month:
         moved, note = False, f"kept version {current.version} ({current_month}), newer"
     else:
-        client.set_registered_model_alias(name, CHAMPION, str(version))
+        set_alias(client, name, CHAMPION, version)
         moved, note = True, f"version {version} is champion"
     context.log.info(note)
     return dg.MaterializeResult(
@@ -719,14 +719,7 @@ def exactly_one_champion(
     mlflow_tracking.setup()
     client = mlflow_tracking.client()
     name = mlflow_tracking.registered_model
-    holders = [
-        v
-        for v in (
-            client.get_model_version(name, m.version)
-            for m in client.search_model_versions(f"name = '{name}'")
-        )
-        if CHAMPION in v.aliases
-    ]
+    holders = alias_holders(client, name, CHAMPION)
     month = holders[0].tags.get("month", "") if holders else ""
     # A month that kept the champion holds its segments: an older champion is then right.
     kept = len(holders) == 1 and in_use is not None and int(holders[0].version) == in_use

@@ -8,6 +8,7 @@ the working directory.
 import dagster as dg
 
 from seg_platform.core import settings
+from seg_platform.core.mlflow_registry import registry_client
 
 DEFAULT_UI = "http://127.0.0.1:5000"
 
@@ -44,9 +45,7 @@ class MlflowResource(dg.ConfigurableResource):
         return experiment_id
 
     def client(self):
-        from mlflow.tracking import MlflowClient
-
-        return MlflowClient(tracking_uri=self.uri())
+        return registry_client(self.uri())
 
     def run_url(self, experiment_id: str, run_id: str) -> str:
         return f"{self.ui_url}/#/experiments/{experiment_id}/runs/{run_id}"
