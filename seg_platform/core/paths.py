@@ -4,11 +4,13 @@ from pathlib import Path
 
 import seg_platform
 
-_PACKAGE = Path(seg_platform.__file__).resolve().parent
-# A wheel ships the SQL models as package data inside the package; a checkout keeps them in the
-# repository's top-level folder, beside the package.
-SQL_ROOT = (
-    _PACKAGE / "dbt_like_sql"
-    if (_PACKAGE / "dbt_like_sql").is_dir()
-    else _PACKAGE.parent / "dbt_like_sql"
-)
+
+def sql_root(package: Path) -> Path:
+    """The SQL models' folder for the package installed at `package`: a wheel ships them as
+    package data inside the package; a checkout keeps them in the repository's top-level
+    folder, beside the package."""
+    inside = package / "dbt_like_sql"
+    return inside if inside.is_dir() else package.parent / "dbt_like_sql"
+
+
+SQL_ROOT = sql_root(Path(seg_platform.__file__).resolve().parent)
