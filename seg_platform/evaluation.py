@@ -9,8 +9,11 @@ from pathlib import Path
 import duckdb
 import polars as pl
 
+from seg_platform.core.calendar import add_months
 from seg_platform.core.settings import PlatformHome
 from seg_platform.core.warehouse import connect, fetch_one, table_exists
+from seg_platform.identity.build import record_identifiers_sql
+from seg_platform.identity.rules import IdentityRules
 from seg_platform.sources.contract import LINKING_SOURCES as SOURCES
 
 
@@ -88,9 +91,6 @@ def identity_metrics(con: duckdb.DuckDBPyConnection, truth: Path) -> dict:
 def _traps_caught(con, truth: Path) -> dict:
     """A trap (shared device, shared cookie, family email, junk value) is caught when every
     person who used it still has a profile of their own (their majority profiles differ)."""
-    from seg_platform.identity.build import record_identifiers_sql
-    from seg_platform.identity.rules import IdentityRules
-
     usages = record_identifiers_sql(IdentityRules())
     rows = con.execute(f"""
         WITH traps AS (SELECT * FROM '{truth / "traps.parquet"}'),
@@ -346,8 +346,6 @@ def prediction_metrics(con: duckdb.DuckDBPyConnection, truth: Path) -> dict:
     profile; `churn_roc_auc` over the customers the platform calls active (an event or order
     in the last 90 days), `churn_roc_auc_all` over every one."""
     from sklearn.metrics import roc_auc_score
-
-    from seg_platform.core.calendar import add_months
 
     con.register("_eval_owners", _profile_owners(con, truth))
     try:

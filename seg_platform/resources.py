@@ -324,8 +324,6 @@ class ActivationConfig(dg.ConfigurableResource):
     def folder(self):
         from pathlib import Path
 
-        from seg_platform.core import settings
-
         return (
             Path(self.feeds_folder)
             if self.feeds_folder

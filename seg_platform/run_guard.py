@@ -26,6 +26,8 @@ from pathlib import Path
 import dagster as dg
 from dagster._core.launcher import CheckRunHealthResult, DefaultRunLauncher, WorkerStatus
 
+from seg_platform.core.warehouse import WarehouseLockedError, connect
+
 # Tags on the CLI's in-process runs: which process runs them (the daemon checks it is alive).
 PID_TAG = "seg_platform/pid"
 HOST_TAG = "seg_platform/host"
@@ -165,8 +167,6 @@ def hold_home(home, instance: dg.DagsterInstance, command: str) -> Iterator[Home
     UI or by automation (a live run in the Dagster instance), and any other process with the
     warehouse open for writing (DuckDB's own lock).
     """
-    from seg_platform.core.warehouse import WarehouseLockedError, connect
-
     path = home.root / LOCK_FILE
     fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
     try:

@@ -17,6 +17,10 @@ import dagster as dg
 import polars as pl
 
 from seg_platform.activation import audiences as aud
+from seg_platform.activation.config import check_survey_columns, load_destinations, load_surveys
+from seg_platform.activation.erasure import erase
+from seg_platform.activation.lift import lift_table
+from seg_platform.activation.publish import publish_files
 from seg_platform.core.calendar import month_end_before, month_key, month_parameters
 from seg_platform.core.metadata import markdown
 from seg_platform.core.partitions import monthly_partitions
@@ -27,9 +31,12 @@ from seg_platform.core.warehouse import (
     quote,
     replace_partition,
     replace_tables,
+    rewrite_without_free_blocks,
     table_exists,
 )
 from seg_platform.core.yaml_files import config_errors_as_failures, sql_string
+from seg_platform.predictions.labels import outcome_labels
+from seg_platform.predictions.overlays import check_columns, condition_sql, evaluate, load_overlays
 from seg_platform.resources import (
     ActivationConfig,
     IdentityConfig,
@@ -38,6 +45,7 @@ from seg_platform.resources import (
     WarehouseResource,
 )
 from seg_platform.segmentation.tracking import MlflowResource
+from seg_platform.sources.suppression import ERASED, salted
 
 LIFT = "activation.lift"
 TRIGGERS = "activation.survey_triggers"
@@ -75,11 +83,6 @@ def erasure(
     identity: IdentityConfig,
     sources: SourcesResource,
 ):
-    from seg_platform.activation.config import load_destinations
-    from seg_platform.activation.erasure import erase
-    from seg_platform.core.warehouse import rewrite_without_free_blocks
-    from seg_platform.sources.suppression import ERASED, salted
-
     # Read before anything is deleted: a mistake in destinations.yaml stops the step here, and
     # the request takes effect on the next run (suppression at load keeps the person out).
     # The identity rules as the identity graph used them (sources.yaml, then the launchpad):
@@ -193,9 +196,6 @@ def activation_audiences(
     activation: ActivationConfig,
     predictions: PredictionsConfig,
 ):
-    from seg_platform.activation.config import load_destinations
-    from seg_platform.predictions.overlays import check_columns, evaluate, load_overlays
-
     with config_errors_as_failures():
         destinations = load_destinations(activation.destinations or None)
         families = load_overlays(predictions.overlays or None)
@@ -364,8 +364,6 @@ def audience_checks(con, as_of_date: dt.date, destinations) -> list[dg.AssetChec
 
 def _write_feed_files(con, activation: ActivationConfig, destination, name: str, as_of_date):
     """Write one destination-month's files from the tables; records them; files written."""
-    from seg_platform.activation.publish import publish_files
-
     if destination is None:  # no longer configured: its old files are left as they are
         return 0
     ids = ", ".join(quote(i) for i in destination.identifiers)
@@ -430,8 +428,6 @@ def activation_feeds(
     warehouse: WarehouseResource,
     activation: ActivationConfig,
 ):
-    from seg_platform.activation.config import load_destinations
-
     with config_errors_as_failures():
         destinations = load_destinations(activation.destinations or None)
     as_of_date = month_parameters(context.partition_key)["as_of_date"]
@@ -545,9 +541,6 @@ def survey_triggers(
     warehouse: WarehouseResource,
     activation: ActivationConfig,
 ):
-    from seg_platform.activation.config import check_survey_columns, load_surveys
-    from seg_platform.predictions.overlays import condition_sql
-
     with config_errors_as_failures():
         surveys = load_surveys(activation.surveys or None)
     as_of_date = month_parameters(context.partition_key)["as_of_date"]
@@ -787,8 +780,6 @@ def campaign_lift(
     activation: ActivationConfig,
     mlflow_tracking: MlflowResource,
 ):
-    from seg_platform.predictions.labels import outcome_labels
-
     as_of_date = month_parameters(context.partition_key)["as_of_date"]
     plan = {  # activation month -> metrics measured for it now
         month_end_before(as_of_date, 1): ("conversion",),
@@ -902,8 +893,6 @@ def lift_groups(con, month: dt.date) -> pl.DataFrame:
 def lift_analyses(joined: pl.DataFrame, confidence: float, min_group: int) -> pl.DataFrame:
     """Both analyses of one activation month, labelled in `analysis`: `sent` (members sent
     versus reachable control members) and `intent_to_treat` (everyone, sent or not)."""
-    from seg_platform.activation.lift import lift_table
-
     treated = pl.col("group") == "treatment"
     sent = joined.filter(pl.when(treated).then(pl.col("sent")).otherwise(pl.col("reachable")))
     parts = [

@@ -25,7 +25,13 @@ import datetime as dt
 import polars as pl
 
 from seg_platform.activation.config import HASHED_IDENTIFIERS, RAW_IDENTIFIERS, Destination
-from seg_platform.core.warehouse import fetch_frame, fetch_one, quote, table_exists
+from seg_platform.core.warehouse import (
+    fetch_frame,
+    fetch_one,
+    frame_to_temp_table,
+    quote,
+    table_exists,
+)
 from seg_platform.core.yaml_files import sql_string
 
 SCHEMA = "activation"
@@ -142,8 +148,6 @@ def build_candidates(
     overlays: pl.DataFrame,
 ) -> None:
     """`_candidates`: every (destination, customer, audience) with its status (module doc)."""
-    from seg_platform.core.warehouse import frame_to_temp_table
-
     frame_to_temp_table(
         con,
         "_overlays",

@@ -27,6 +27,7 @@ without the identifiers.
 
 from dataclasses import dataclass, field
 
+from seg_platform.core.identifiers import identifier_hash_sql
 from seg_platform.core.warehouse import fetch_one, quote, replace_tables, table_exists
 from seg_platform.identity.build import (
     AUDIT,
@@ -37,6 +38,7 @@ from seg_platform.identity.build import (
     PROFILES,
     VALUES,
 )
+from seg_platform.identity.rules import IdentityRules
 from seg_platform.sources.contract import SOURCES
 from seg_platform.sources.suppression import ERASED, SCHEMA, ensure_privacy_tables, salted
 
@@ -225,8 +227,6 @@ def _erased_in_quarantine(con, salt: str, rules) -> int:
     )
     if not table_exists(con, "raw", "quarantine"):
         return 0
-    from seg_platform.core.identifiers import identifier_hash_sql
-    from seg_platform.identity.rules import IdentityRules
 
     rules = rules or IdentityRules()
     types = sorted({c.identifier for s in SOURCES.values() for c in s.columns if c.identifier})

@@ -37,7 +37,33 @@ from seg_platform.core.warehouse import (
     replace_partition,
     table_exists,
 )
-from seg_platform.predictions.propensity import TARGETS, Target, split_months
+from seg_platform.predictions.clv import (
+    WEEKS_PER_MONTH,
+    NotEnoughBuyers,
+    backtest_png,
+    fit_value_model,
+    predict_clv,
+    rfm_summary,
+    rolling_backtest,
+)
+from seg_platform.predictions.data import (
+    FeatureSnapshots,
+    known_features,
+    labelled_rows,
+    transactions,
+)
+from seg_platform.predictions.labels import LABEL_COLUMNS
+from seg_platform.predictions.propensity import (
+    TARGETS,
+    RecencyBaseline,
+    Target,
+    calibration_png,
+    classification_metrics,
+    fit_propensity,
+    importance_png,
+    permutation_importances,
+    split_months,
+)
 from seg_platform.resources import PredictionsConfig, WarehouseResource
 from seg_platform.segmentation.tracking import MlflowResource
 
@@ -59,8 +85,6 @@ def registered_name(target: Target) -> str:
 
 def model_columns(frame: pl.DataFrame) -> list[str]:
     """The numeric feature columns a propensity model uses (labels excluded)."""
-    from seg_platform.predictions.labels import LABEL_COLUMNS
-
     skip = NON_FEATURES | set(LABEL_COLUMNS) | {"horizon_complete_30d", "horizon_complete_90d"}
     return [c for c, t in frame.schema.items() if t.is_numeric() and c not in skip]
 
@@ -91,16 +115,6 @@ def train_target(
     (with `trained` False and a `reason` when the labelled history is too short)."""
     import mlflow
     import sklearn
-
-    from seg_platform.predictions.data import labelled_rows
-    from seg_platform.predictions.propensity import (
-        RecencyBaseline,
-        calibration_png,
-        classification_metrics,
-        fit_propensity,
-        importance_png,
-        permutation_importances,
-    )
 
     evaluation, training = split_months(month, target.horizon_months, config.training_months)
     base = {"target": target.name, "eval_month": evaluation, "train_months": training}
@@ -303,8 +317,6 @@ def propensity_models(
     mlflow_tracking: MlflowResource,
 ):
     import mlflow
-
-    from seg_platform.predictions.data import FeatureSnapshots
 
     predictions.validate_settings()
     month = month_key(context.partition_key)
@@ -513,17 +525,6 @@ def customer_lifetime_value(
     mlflow_tracking: MlflowResource,
 ):
     import mlflow
-
-    from seg_platform.predictions.clv import (
-        WEEKS_PER_MONTH,
-        NotEnoughBuyers,
-        backtest_png,
-        fit_value_model,
-        predict_clv,
-        rfm_summary,
-        rolling_backtest,
-    )
-    from seg_platform.predictions.data import transactions
 
     predictions.validate_settings()
     month = month_key(context.partition_key)
@@ -818,8 +819,6 @@ def customer_predictions(
     predictions: PredictionsConfig,
     mlflow_tracking: MlflowResource,
 ):
-    from seg_platform.predictions.data import known_features
-
     month = month_key(context.partition_key)
     params = month_parameters(month)
     as_of_date = params["as_of_date"]

@@ -20,7 +20,7 @@ import dagster as dg
 import numpy as np
 import polars as pl
 
-from seg_platform.core.calendar import month_key, month_parameters
+from seg_platform.core.calendar import day_parameters, month_key, month_parameters
 from seg_platform.core.metadata import markdown
 from seg_platform.core.mlflow_registry import CHAMPION, alias_version
 from seg_platform.core.partitions import daily_partitions
@@ -31,6 +31,7 @@ from seg_platform.core.warehouse import (
     replace_partition,
     table_exists,
 )
+from seg_platform.core.yaml_files import config_errors_as_failures
 from seg_platform.predictions.assets import (
     PREDICTIONS,
     TARGETS,
@@ -38,7 +39,10 @@ from seg_platform.predictions.assets import (
     score_customers,
     scoring_model,
 )
+from seg_platform.predictions.data import known_features
+from seg_platform.predictions.overlays import check_columns, evaluate, load_overlays
 from seg_platform.resources import PredictionsConfig, WarehouseResource
+from seg_platform.segmentation.assets import feature_columns
 from seg_platform.segmentation.tracking import MlflowResource
 
 SCORES = "predictions.daily_scores"
@@ -165,12 +169,6 @@ def score_the_day(
     predictions: PredictionsConfig,
     mlflow_tracking: MlflowResource,
 ):
-    from seg_platform.core.calendar import day_parameters
-    from seg_platform.core.yaml_files import config_errors_as_failures
-    from seg_platform.predictions.data import known_features
-    from seg_platform.predictions.overlays import check_columns, evaluate, load_overlays
-    from seg_platform.segmentation.assets import feature_columns
-
     day = dt.date.fromisoformat(context.partition_key)
     params = day_parameters(day)
     with config_errors_as_failures():

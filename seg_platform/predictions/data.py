@@ -11,16 +11,17 @@ import datetime as dt
 import polars as pl
 
 from seg_platform.core.calendar import month_parameters
+from seg_platform.core.paths import SQL_ROOT
 from seg_platform.core.warehouse import fetch_frame, fetch_one, quote, table_exists
+from seg_platform.predictions.labels import outcome_labels_sql
+from seg_platform.sql_models.project import load_project
+from seg_platform.sql_models.run import compute_snapshot
 
 FEATURES = "features.customer_features"
 ON_THE_FLY = "_features_as_of"
 
 
 def _features_model():
-    from seg_platform.core.paths import SQL_ROOT
-    from seg_platform.sql_models.project import load_project
-
     return next(m for m in load_project(SQL_ROOT) if m.table == FEATURES)
 
 
@@ -38,8 +39,6 @@ def known_features(con, params: dict[str, object], stored: bool = True) -> pl.Da
 
 def _known_features_table(con, params: dict[str, object], into: str, stored: bool = True) -> None:
     """Temp table `into`: what `known_features` returns, left in DuckDB."""
-    from seg_platform.sql_models.run import compute_snapshot
-
     as_of_date = params["as_of_date"]
     source = f"(SELECT * FROM {FEATURES} WHERE as_of_date = '{as_of_date}')"
     if not (
@@ -104,8 +103,6 @@ def labelled_rows(
     `labelled_only` drops rows whose `label` is not known yet. Beyond `limit`, a deterministic
     uniform sample (rows ordered by md5 of seed, month and profile id) is fetched, so a million
     customers' months never pass through Python whole."""
-    from seg_platform.predictions.labels import outcome_labels_sql
-
     con.execute("DROP TABLE IF EXISTS _labelled")
     for i, month in enumerate(months):
         table = snapshots.table(month)

@@ -32,6 +32,7 @@ from seg_platform.core.mlflow_registry import (
     set_alias,
 )
 from seg_platform.core.partitions import monthly_partitions
+from seg_platform.core.paths import SQL_ROOT
 from seg_platform.core.warehouse import (
     fetch_one,
     frame_to_temp_table,
@@ -41,6 +42,7 @@ from seg_platform.core.warehouse import (
 from seg_platform.resources import SegmentationConfig, WarehouseResource
 from seg_platform.segmentation.tracking import MlflowResource
 from seg_platform.sources.span import data_span
+from seg_platform.sql_models.project import load_project
 
 FEATURES = "features.customer_features"
 SEGMENTS = "segmentation.customer_segments"
@@ -348,9 +350,6 @@ def segmentation_sweep(
     mlflow_tracking: MlflowResource,
 ):
     """Fit every candidate, log them to MLflow, choose one, assign every known customer."""
-    from seg_platform.core.paths import SQL_ROOT
-    from seg_platform.sql_models.project import load_project
-
     code_version = next(m for m in load_project(SQL_ROOT) if m.table == FEATURES).code_version
     tags = {"dagster_run_id": context.run.run_id, "features_code_version": code_version,
             "seg_platform_version": _version()}  # fmt: skip

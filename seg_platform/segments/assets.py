@@ -18,6 +18,7 @@ import polars as pl
 from seg_platform.core.calendar import month_end_before, month_key, month_parameters
 from seg_platform.core.metadata import markdown
 from seg_platform.core.partitions import monthly_partitions
+from seg_platform.core.paths import SQL_ROOT
 from seg_platform.core.quality import Expectation, validate_frame
 from seg_platform.core.warehouse import (
     fetch_frame,
@@ -27,6 +28,9 @@ from seg_platform.core.warehouse import (
     replace_partition,
     table_exists,
 )
+from seg_platform.core.yaml_files import config_errors_as_failures, sql_string
+from seg_platform.features.catalog import catalog_frame
+from seg_platform.predictions.labels import outcome_labels
 from seg_platform.resources import SegmentationConfig, WarehouseResource
 from seg_platform.segmentation.assets import (
     CANDIDATES,
@@ -35,6 +39,8 @@ from seg_platform.segmentation.assets import (
     load_features,
 )
 from seg_platform.segmentation.tracking import MlflowResource
+from seg_platform.segments.playbook import ACTION_TYPES, load_playbook
+from seg_platform.sql_models.project import load_project
 
 ASSIGNMENTS = "segments.segment_assignments"
 PROFILES = "segments.segment_profiles"
@@ -82,8 +88,6 @@ def channel_reach(con, profile_ids: pl.Series, channels: dict) -> dict[str, np.n
     """Per action channel (playbook `channels`), whether each profile can be reached there:
     one of the channel's identifiers is in the identity map and the latest consent change for
     its consent channel (or `all`) is not an opt-out. The same rule activation applies."""
-    from seg_platform.core.yaml_files import sql_string
-
     if not channels:
         return {}
     has_map = table_exists(con, "identity", "identity_map")
@@ -115,8 +119,6 @@ def outcome_separation(con, assignments_table: str, month: str) -> dict:
     """Later outcomes per segment (never used in clustering): revenue and churn in the next
     three months (`seg_platform.predictions.labels`), and each one's relative spread across
     segments ((max - min) / overall mean)."""
-    from seg_platform.predictions.labels import outcome_labels
-
     if not all(
         table_exists(con, "staging", t) for t in ("stg_events", "stg_orders", "stg_invoices")
     ):
@@ -238,13 +240,8 @@ def segment_tables(
     """Stable ids, names, actions and migration for the month's segments; report to MLflow."""
     import mlflow
 
-    from seg_platform.core.paths import SQL_ROOT
-    from seg_platform.core.yaml_files import config_errors_as_failures
-    from seg_platform.features.catalog import catalog_frame
     from seg_platform.segments.build import build_month
-    from seg_platform.segments.playbook import load_playbook
     from seg_platform.segments.report import report_html
-    from seg_platform.sql_models.project import load_project
 
     params = month_parameters(context.partition_key)
     as_of_date, month = params["as_of_date"], month_key(context.partition_key)
@@ -419,8 +416,6 @@ def _checks(built, separation: dict, stability: dict, config: SegmentationConfig
             metadata=stability,
             description=f"Not evaluated: {stability['reason']}.",
         )
-
-    from seg_platform.segments.playbook import ACTION_TYPES
 
     outcomes = validate_frame(
         profiles.select("segment_id", "name", "description", "action_type", "action"),

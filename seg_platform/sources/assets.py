@@ -10,6 +10,7 @@ import re
 import dagster as dg
 import polars as pl
 
+from seg_platform.core.identifiers import fill_phone_table
 from seg_platform.core.metadata import column_schema, markdown
 from seg_platform.core.quality import can_push_down, max_gx_rows, validate_frame, validate_relation
 from seg_platform.core.warehouse import fetch_one, quote
@@ -26,6 +27,11 @@ from seg_platform.sources.ingest import (
     table_name,
 )
 from seg_platform.sources.suites import raw_suite, suite_columns
+from seg_platform.sources.suppression import (
+    ensure_privacy_tables,
+    salted_identifier_sql,
+    suppression_condition,
+)
 
 CHECK_NAME = "meets_source_contract"
 # Advisory checks each raw asset answers while loading (severity WARN: nothing is blocked).
@@ -213,8 +219,6 @@ def pseudonymising(
     section included), so an erasure request finds the person's normalised identifiers."""
     if not source.pseudonymised:
         return {}
-    from seg_platform.core.identifiers import fill_phone_table
-    from seg_platform.sources.suppression import ensure_privacy_tables, salted_identifier_sql
 
     rules = (identity or IdentityConfig()).rules(config)
     phones = [quote(c.name) for c in source.columns if c.identifier == "phone"]
@@ -256,8 +260,6 @@ def build_raw_asset(source: Source) -> dg.AssetsDefinition:
         sources: SourcesResource,
         identity: IdentityConfig,
     ) -> dg.MaterializeResult:
-        from seg_platform.sources.suppression import suppression_condition
-
         try:
             config = sources.load()
             # The identity layer's rules (sources.yaml, then launchpad): identifiers of erased

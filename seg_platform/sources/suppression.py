@@ -12,6 +12,7 @@ import secrets
 
 import duckdb
 
+from seg_platform.core.identifiers import fill_phone_table, identifier_hash_sql
 from seg_platform.core.warehouse import fetch_one, quote, table_exists
 from seg_platform.sources.contract import SOURCES, Source
 
@@ -54,8 +55,6 @@ def salted(salt: str, hash_sql: str) -> str:
 def salted_identifier_sql(rules, id_type: str, column: str) -> str:
     """SQL for the salted hash of `column` as an identifier of `id_type`, with the salt read
     from the warehouse (`ensure_privacy_tables` first; phones need `fill_phone_table`)."""
-    from seg_platform.core.identifiers import identifier_hash_sql
-
     unsalted = identifier_hash_sql(rules, id_type, column)
     return f"sha256((SELECT salt FROM {SALT}) || ':' || {unsalted})"
 
@@ -83,8 +82,6 @@ def suppression_condition(con: duckdb.DuckDBPyConnection, source: Source, rules)
     identifier (in any spelling that normalises to it); None when nothing is to be suppressed.
 
     Each distinct value is hashed once (temp table `_suppressed_values`), not every row."""
-    from seg_platform.core.identifiers import fill_phone_table, identifier_hash_sql
-
     columns = [(c.name, c.identifier) for c in source.columns if c.identifier]
     if source.pseudonymised or not columns:
         return None
