@@ -6,7 +6,8 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: setup demo test test-all ui mlflow-ui lint check-defs format lock bench bench-e2e clean
+.PHONY: setup demo test test-unit test-all guards ui mlflow-ui lint lint-imports typecheck check-defs \
+	format lock bench bench-e2e clean
 
 setup: $(STAMP)
 
@@ -20,10 +21,13 @@ $(STAMP): pyproject.toml requirements.lock
 demo: setup  ## generate the synthetic sample and materialize every asset
 	$(BIN)/seg-platform demo
 
-test: setup  ## the default test suite (slow scale runs excluded)
+test: guards  ## the static guards, then the default test suite (slow scale runs excluded)
 	$(BIN)/python -m pytest -m "not slow"
 
-test-all: setup
+test-unit: setup  ## the tests of pure logic: no Dagster run, no server, under a minute
+	$(BIN)/python -m pytest -m unit
+
+test-all: guards  ## every test, the slow scale runs too
 	$(BIN)/python -m pytest
 
 ui: setup  ## Dagster UI on http://127.0.0.1:3000
@@ -32,8 +36,16 @@ ui: setup  ## Dagster UI on http://127.0.0.1:3000
 mlflow-ui: setup  ## MLflow UI on http://127.0.0.1:5000
 	$(BIN)/seg-platform mlflow-ui
 
+guards: lint lint-imports typecheck  ## the static checks `make test` runs before the tests
+
 lint: setup
 	$(BIN)/ruff check . && $(BIN)/ruff format --check .
+
+lint-imports: setup  ## the import contracts in pyproject.toml: flow order, no dagster in logic, no cycle
+	$(BIN)/lint-imports --no-logo
+
+typecheck: setup  ## mypy on the modules without Dagster listed in pyproject.toml
+	$(BIN)/mypy
 
 check-defs: setup  ## Dagster's own validation of the code location in workspace.yaml
 	mkdir -p .seg_platform/dagster
@@ -52,4 +64,4 @@ bench-e2e: setup  ## the whole asset graph at 100k and 1M customers (docs/scalin
 	$(BIN)/python benchmarks/end_to_end.py --customers 100000 1000000 --months 12
 
 clean:
-	rm -rf $(VENV) .seg_platform .pytest_cache
+	rm -rf $(VENV) .seg_platform .pytest_cache .mypy_cache .grimp_cache .import_linter_cache

@@ -9,7 +9,7 @@ checked here, when the file is read, and quoted again where they reach SQL (`sql
 import re
 import types
 import typing
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Annotated, Any, TypeVar
@@ -96,7 +96,7 @@ def dotted(loc: list) -> str:
     return out
 
 
-def _message(err: dict, loc: list, model: type[BaseModel], key_error: bool) -> str:
+def _message(err: Mapping[str, Any], loc: list, model: type[BaseModel], key_error: bool) -> str:
     kind, msg = err["type"], err["msg"]
     if kind == "extra_forbidden":
         parent = _model_at(model, loc[:-1])

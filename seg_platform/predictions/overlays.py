@@ -47,7 +47,7 @@ class OverlayError(ConfigFileError):
     """The overlays file is not usable; the message names the file and the rule."""
 
 
-def parse_condition(text: str) -> exp.Expression:
+def parse_condition(text: str) -> exp.Expr:
     """The syntax tree of a `when` condition, or ValueError saying what is not allowed."""
     if not isinstance(text, str) or not text.strip():
         raise ValueError("must be a SQL condition, not empty")

@@ -5,6 +5,7 @@ Plain functions over NumPy arrays; the Dagster asset and MLflow logging sit arou
 
 import time
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 from joblib import Parallel, delayed
@@ -112,7 +113,7 @@ def run_sweep(X: np.ndarray, config: SweepConfig) -> SweepResult:
         raise ValueError("no candidate could be fitted")
     chosen, rule_met = config.rule.choose(scored, config.incumbent_k)
 
-    model = chosen.model
+    model: Any = chosen.model  # a fitted scikit-learn estimator
     if chosen.candidate.algorithm == "kmeans":
         # The final fit uses every customer, started from the sample's centres (same labels).
         model = clone(model).set_params(init=model.cluster_centers_, n_init=1).fit(Z)

@@ -224,7 +224,7 @@ def name_segments(
     # Resolve clashes: the weaker claimants take their next theme's qualifier, then a numeral.
     strength = scores[np.arange(z.shape[0]), order[:, 0]]
     taken: set[str] = set()
-    final = [None] * len(names)
+    final: list = [None] * len(names)  # every slot is filled below
     for s in sorted(range(len(names)), key=lambda i: (-strength[i], i)):
         candidate = unique_name(names[s].name, scores[s], taken, names[s].theme, _roman)
         taken.add(candidate)
