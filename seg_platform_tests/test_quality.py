@@ -8,6 +8,8 @@ import pytest
 
 from seg_platform.core.quality import Expectation, can_push_down, validate_frame, validate_relation
 
+pytestmark = pytest.mark.unit
+
 LOW, HIGH = dt.datetime(2020, 1, 1), dt.datetime(2026, 1, 1)
 SUITE = [
     Expectation("ExpectColumnValuesToNotBeNull", {"column": "key"}),

@@ -5,6 +5,8 @@ import pytest
 
 from seg_platform.identity.graph import DROPPED_HUB, DROPPED_LIMIT, USED, resolve
 
+pytestmark = pytest.mark.unit
+
 # Type indices in priority order for these tests.
 USER, EMAIL, DEVICE, COOKIE = 0, 1, 2, 3
 LIMITS = np.array([1, 3, 5, 50])

@@ -6,6 +6,8 @@ import pytest
 
 from seg_platform.predictions.btyd import BGNBD, GammaGamma
 
+pytestmark = pytest.mark.unit
+
 # The published CDNOW estimates (Fader, Hardie & Lee 2005; Fader & Hardie's Gamma-Gamma note).
 TRUE = dict(r=0.243, alpha=4.414, a=0.793, b=2.426, p=6.25, q=3.74, v=15.44)
 

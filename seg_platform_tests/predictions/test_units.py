@@ -23,6 +23,8 @@ from seg_platform.predictions.propensity import (
     top_decile_lift,
 )
 
+pytestmark = pytest.mark.unit
+
 
 def test_split_is_point_in_time():
     # Churn (90 days) for December: evaluated on September, whose labels end with December;

@@ -7,6 +7,8 @@ from seg_platform.segments.matching import lineage, match_clusters
 from seg_platform.segments.naming import THEMES, name_segments
 from seg_platform.segments.playbook import PlaybookError, action_for, load_playbook
 
+pytestmark = pytest.mark.unit
+
 COLUMNS = sorted({f for t in THEMES for f in t.signature} | {"revenue_90d", "monthly_revenue"})
 
 

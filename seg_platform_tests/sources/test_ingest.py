@@ -13,6 +13,8 @@ from seg_platform.sources.config import SourceConfigError, load_sources_config
 from seg_platform.sources.contract import SOURCES
 from seg_platform.sources.ingest import ingest_source
 
+pytestmark = pytest.mark.unit
+
 ORDERS_CSV = """\
 order_line_id,order_id,order_ts,customer_key,email,amount,status
 L1,O1,2025-01-02 10:00:00,K1,a@x.com,10.5,completed

@@ -20,6 +20,8 @@ from seg_platform.synthetic.duplicate_crm import (
     pairwise_scores,
 )
 
+pytestmark = pytest.mark.unit
+
 PERSONS, SEED = 2000, 11
 
 

@@ -16,6 +16,8 @@ from seg_platform.sources.contract import LINKING_SOURCES, SOURCES
 from seg_platform.sources.ingest import ingest_source
 from seg_platform.synthetic.company import generate, generation
 
+pytestmark = pytest.mark.unit
+
 CUSTOMERS, MONTHS, SEED = 500, 4, 3
 LABELS = ["2025-09", "2025-10", "2025-11", "2025-12"]
 FEEDBACK = ("consent", "survey_responses", "erasure_requests")
