@@ -11,8 +11,8 @@ from pathlib import Path
 import dagster as dg
 import pytest
 
+from seg_platform.core.partitions import FIRST_MONTH_ENV
 from seg_platform.definitions import defs
-from seg_platform.partitions import FIRST_MONTH_ENV
 
 SNAPSHOT = Path(__file__).parent / "snapshots" / "asset_graph.txt"
 

@@ -33,7 +33,8 @@ DAGSTER_LAYER = [
     "seg_platform.run_guard",
     "seg_platform.ui_server",
     "seg_platform.resources",
-    "seg_platform.partitions",
+    "seg_platform.core.partitions",
+    "seg_platform.core.metadata",  # Dagster metadata values for the UI
     "seg_platform.*.assets",
     "seg_platform.*.checks",
     "seg_platform.*.resources",
