@@ -214,6 +214,8 @@ class SegmentationConfig(dg.ConfigurableResource):
     Override in the Dagster launchpad under `resources.segmentation.config`.
     """
 
+    # Names in seg_platform.segmentation.algorithms.ALGORITHMS (checked when the sweep is set up;
+    # a literal here, as importing the registry would load scikit-learn with the code location).
     algorithms: list[str] = ["kmeans", "gmm", "ward", "hdbscan"]
     k_min: int = 3
     k_max: int = 10
@@ -244,9 +246,16 @@ class SegmentationConfig(dg.ConfigurableResource):
         )
 
     def sweep_config(self):
+        from seg_platform.segmentation.algorithms import ALGORITHMS
         from seg_platform.segmentation.candidates import default_candidates
         from seg_platform.segmentation.sweep import SweepConfig
 
+        unknown = [name for name in self.algorithms if name not in ALGORITHMS]
+        if unknown:
+            raise ValueError(
+                f"resources.segmentation.config.algorithms: unknown {', '.join(unknown)}; "
+                f"registered: {', '.join(ALGORITHMS)}"
+            )
         if self.jobs == 0:
             raise ValueError(
                 "resources.segmentation.config.jobs = 0: use -1 (one process per core), 1 (in "

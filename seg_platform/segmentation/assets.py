@@ -49,9 +49,10 @@ SEGMENTS = "segmentation.customer_segments"
 CANDIDATES = "segmentation.candidates"
 # Our own classes inside the logged pipeline, for MLflow's skops (safe) serialisation; loading
 # the model needs the same list: mlflow.sklearn.load_model(uri, skops_trusted_types=...).
+# The clusterers' own are added from the algorithm registry where the model is logged (importing
+# it here would load scikit-learn with the code location).
 TRUSTED_TYPES = [
     "numpy.dtype",
-    "seg_platform.segmentation.candidates.NearestCentroid",
     "seg_platform.segmentation.preprocess.DropEmpty",
     "seg_platform.segmentation.preprocess.CountLog1p",
     "seg_platform.segmentation.preprocess.GuardedRobustScaler",
@@ -128,6 +129,7 @@ def segment_month(con, month: str, config: SegmentationConfig, tracking: MlflowR
     import scipy
     import sklearn
 
+    from seg_platform.segmentation.algorithms import trusted_types
     from seg_platform.segmentation.report import (
         elbow_png,
         scatter_png,
@@ -239,7 +241,7 @@ def segment_month(con, month: str, config: SegmentationConfig, tracking: MlflowR
         info = mlflow.sklearn.log_model(
             result.pipeline,
             name="model",
-            skops_trusted_types=TRUSTED_TYPES,
+            skops_trusted_types=[*TRUSTED_TYPES, *trusted_types()],
             pip_requirements=[
                 f"scikit-learn=={sklearn.__version__}", f"numpy=={np.__version__}",
                 f"scipy=={scipy.__version__}", "seg-platform",

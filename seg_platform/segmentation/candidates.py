@@ -8,74 +8,32 @@ or assigns the full table to its nearest centroid (Ward, HDBSCAN, which do not s
 from dataclasses import dataclass, field
 
 import numpy as np
-from sklearn.base import BaseEstimator, ClusterMixin
-from sklearn.cluster import HDBSCAN, AgglomerativeClustering, KMeans
 from sklearn.metrics import (
     adjusted_rand_score,
     calinski_harabasz_score,
     davies_bouldin_score,
-    pairwise_distances_argmin,
     silhouette_samples,
 )
-from sklearn.mixture import GaussianMixture
 
+# NearestCentroid is re-exported: models logged before the registry name it here.
+from seg_platform.segmentation.algorithms import NearestCentroid, algorithm
 
-class NearestCentroid(ClusterMixin, BaseEstimator):
-    """A clusterer that cannot predict (Ward, HDBSCAN) made into one that can.
-
-    Fits `method` on the data, keeps one centroid per cluster (HDBSCAN's noise is left out)
-    and assigns any customer to the nearest centroid.
-    """
-
-    def __init__(self, method: str = "ward", n_clusters: int = 5, min_cluster_share: float = 0.02):
-        self.method = method
-        self.n_clusters = n_clusters
-        self.min_cluster_share = min_cluster_share
-
-    def fit(self, X, y=None):
-        X = np.asarray(X, dtype=np.float64)
-        if self.method == "ward":
-            labels = AgglomerativeClustering(
-                n_clusters=self.n_clusters, linkage="ward"
-            ).fit_predict(X)
-        elif self.method == "hdbscan":
-            size = max(5, int(self.min_cluster_share * len(X)))
-            labels = HDBSCAN(min_cluster_size=size, copy=True).fit_predict(X)
-        else:
-            raise ValueError(f"unknown method {self.method!r}: ward or hdbscan")
-        clusters = [c for c in np.unique(labels) if c >= 0]
-        if not clusters:
-            raise ValueError(f"{self.method} found no cluster")
-        self.outlier_share_ = float(np.mean(labels < 0))
-        self.cluster_centers_ = np.vstack([X[labels == c].mean(axis=0) for c in clusters])
-        self.labels_ = self.predict(X)
-        return self
-
-    def predict(self, X):
-        return pairwise_distances_argmin(np.asarray(X, dtype=np.float64), self.cluster_centers_)
+__all__ = ["Candidate", "NearestCentroid", "Scored", "default_candidates", "score_candidate"]
 
 
 @dataclass(frozen=True)
 class Candidate:
     """One candidate model: an algorithm and its segment count."""
 
-    algorithm: str  # kmeans, gmm, ward, hdbscan
-    k: int | None = None  # None for hdbscan (it finds its own)
+    algorithm: str  # a name in algorithms.ALGORITHMS
+    k: int | None = None  # None for an algorithm without k (HDBSCAN finds its own)
 
     @property
     def name(self) -> str:
         return f"{self.algorithm}_k{self.k}" if self.k else self.algorithm
 
     def estimator(self, seed: int, min_cluster_share: float = 0.02):
-        if self.algorithm == "kmeans":
-            return KMeans(n_clusters=self.k, n_init=10, random_state=seed)
-        if self.algorithm == "gmm":
-            return GaussianMixture(
-                n_components=self.k, covariance_type="diag", n_init=2, random_state=seed
-            )
-        if self.algorithm in ("ward", "hdbscan"):
-            return NearestCentroid(self.algorithm, self.k or 0, min_cluster_share)
-        raise ValueError(f"unknown algorithm {self.algorithm!r}")
+        return algorithm(self.algorithm).build(self.k, seed, min_cluster_share)
 
 
 def default_candidates(
@@ -84,17 +42,19 @@ def default_candidates(
     algorithms=("kmeans", "gmm", "ward", "hdbscan"),
     ward_k: tuple[int, int] = (5, 8),
 ) -> list[Candidate]:
-    """k-means and Gaussian mixtures for every k in [k_min, k_max]; Ward (quadratic in rows,
-    so fitted on a smaller sample) for the actionable range `ward_k`; HDBSCAN once."""
+    """Every k in [k_min, k_max] for an algorithm with k (k-means, Gaussian mixtures); only the
+    actionable range `ward_k` for a quadratic one (Ward: fitted on a smaller sample, so each k
+    is dear); once for one that finds its own k (HDBSCAN)."""
     out = []
-    for algorithm in algorithms:
-        if algorithm == "hdbscan":
-            out.append(Candidate("hdbscan"))
-        elif algorithm == "ward":
+    for name in algorithms:
+        entry = algorithm(name)
+        if not entry.has_k:
+            out.append(Candidate(name))
+        elif entry.quadratic:
             low, high = max(k_min, ward_k[0]), min(k_max, ward_k[1])
-            out += [Candidate("ward", k) for k in range(low, high + 1)]
+            out += [Candidate(name, k) for k in range(low, high + 1)]
         else:
-            out += [Candidate(algorithm, k) for k in range(k_min, k_max + 1)]
+            out += [Candidate(name, k) for k in range(k_min, k_max + 1)]
     return out
 
 
@@ -130,8 +90,9 @@ def score_candidate(
     Ward and HDBSCAN (quadratic in rows) are fitted on the first `quadratic_sample` rows only
     and assign the rest to their nearest centroid.
     """
+    entry = algorithm(candidate.algorithm)
     fit_rows = len(X)
-    if candidate.algorithm in ("ward", "hdbscan"):
+    if entry.quadratic:
         fit_rows = min(len(X), quadratic_sample)
     model = candidate.estimator(seed, min_cluster_share).fit(X[:fit_rows])
     labels = _labels(model, X)
@@ -150,12 +111,7 @@ def score_candidate(
         metrics["calinski_harabasz"] = float(calinski_harabasz_score(X, labels))
     else:
         metrics.update(silhouette=-1.0, davies_bouldin=float("inf"), calinski_harabasz=0.0)
-    if candidate.algorithm == "kmeans":
-        metrics["inertia"] = float(model.inertia_)
-    if candidate.algorithm == "gmm":
-        metrics["bic"] = float(model.bic(X))
-    if candidate.algorithm == "hdbscan":
-        metrics["outlier_share"] = model.outlier_share_
+    metrics.update(entry.metrics(model, X))
     rng = np.random.default_rng(seed)
     aris = []
     for _ in range(bootstrap):

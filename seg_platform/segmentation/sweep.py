@@ -9,12 +9,12 @@ from typing import Any
 
 import numpy as np
 from joblib import Parallel, delayed
-from sklearn.base import BaseEstimator, ClusterMixin, clone
+from sklearn.base import BaseEstimator, ClusterMixin
 from sklearn.metrics import pairwise_distances
-from sklearn.mixture import GaussianMixture
 from sklearn.pipeline import Pipeline
 from threadpoolctl import threadpool_limits
 
+from seg_platform.segmentation.algorithms import algorithm, algorithm_of, mean_centres
 from seg_platform.segmentation.candidates import Candidate, Scored, score_candidate
 from seg_platform.segmentation.preprocess import fit_preprocessing
 from seg_platform.segmentation.selection import SelectionRule
@@ -57,11 +57,12 @@ def sample_rows(n: int, size: int, seed: int) -> np.ndarray:
 
 
 def _centres(model, Z: np.ndarray, segment: np.ndarray) -> np.ndarray:
+    entry = algorithm_of(model)  # a champion loaded back from MLflow has no algorithm name
+    if entry is not None:
+        return entry.centres(model, Z, segment)
     if hasattr(model, "cluster_centers_"):
         return model.cluster_centers_
-    if isinstance(model, GaussianMixture):
-        return model.means_
-    return np.vstack([Z[segment == s].mean(axis=0) for s in range(segment.max() + 1)])
+    return mean_centres(model, Z, segment)
 
 
 def _score_one(candidate: Candidate, threads: int | None, *args) -> tuple[Scored | None, float]:
@@ -113,10 +114,9 @@ def run_sweep(X: np.ndarray, config: SweepConfig) -> SweepResult:
         raise ValueError("no candidate could be fitted")
     chosen, rule_met = config.rule.choose(scored, config.incumbent_k)
 
-    model: Any = chosen.model  # a fitted scikit-learn estimator
-    if chosen.candidate.algorithm == "kmeans":
-        # The final fit uses every customer, started from the sample's centres (same labels).
-        model = clone(model).set_params(init=model.cluster_centers_, n_init=1).fit(Z)
+    # The full table: a refit on every customer (k-means, from the sample's centres) or the
+    # sample's model assigning each customer (to its nearest centre for Ward and HDBSCAN).
+    model: Any = algorithm(chosen.candidate.algorithm).full_table(chosen.model, Z)
     segment = np.asarray(model.predict(Z))
     lap("final fit")
 
@@ -146,8 +146,9 @@ def _placement(model, rank: np.ndarray, Z: np.ndarray, raw: np.ndarray):
     d[np.arange(len(Z)), segment] = np.inf
     runner_up = d.argmin(axis=1) if len(centres) > 1 else segment.copy()
     probability = None
-    if isinstance(model, GaussianMixture):
-        probability = model.predict_proba(Z)[:, np.argsort(rank)][np.arange(len(Z)), segment]
+    entry = algorithm_of(model)
+    if entry is not None and entry.membership is not None:  # mixtures
+        probability = entry.membership(model, Z)[:, np.argsort(rank)][np.arange(len(Z)), segment]
     return segment, runner_up, distance, probability
 
 
