@@ -18,9 +18,14 @@ import polars as pl
 
 from seg_platform.activation import audiences as aud
 from seg_platform.activation.config import check_survey_columns, load_destinations, load_surveys
+from seg_platform.activation.destinations import (
+    DEFAULT_KIND,
+    Destination,
+    Written,
+    make_destination,
+)
 from seg_platform.activation.erasure import erase
 from seg_platform.activation.lift import lift_table
-from seg_platform.activation.publish import publish_files
 from seg_platform.core.calendar import month_end_before, month_key, month_parameters
 from seg_platform.core.metadata import markdown
 from seg_platform.core.partitions import monthly_partitions
@@ -98,12 +103,18 @@ def erasure(
                 con.execute(f"SELECT DISTINCT destination, as_of_date FROM {aud.PUBLISHED}")
                 .fetchall()
             )  # fmt: skip
-            for destination, as_of_date in result.feeds_touched:
-                if (destination, as_of_date) not in published:
+            erased = [r[0] for r in con.execute(
+                "SELECT profile_id FROM _erased_profiles ORDER BY 1").fetchall()]  # fmt: skip
+            for name, as_of_date in result.feeds_touched:
+                # No longer configured: its old files are left as they are.
+                if (name, as_of_date) not in published or name not in destinations:
                     continue
-                republished += _write_feed_files(
-                    con, activation, destinations.get(destination), destination, as_of_date
+                spec = destinations[name]
+                target = make_destination(name, spec.kind, activation.folder())
+                written = target.erase(
+                    month_key(as_of_date), erased, _feed_frames(con, spec, as_of_date)
                 )
+                republished += _record_written(con, name, as_of_date, written)
         (salt,) = fetch_one(con, "SELECT salt FROM privacy.salt")
         hashed = salted(salt, "sha256(id_type || ':' || value)")
         (left,) = fetch_one(
@@ -362,10 +373,9 @@ def audience_checks(con, as_of_date: dt.date, destinations) -> list[dg.AssetChec
 # Publishing
 
 
-def _write_feed_files(con, activation: ActivationConfig, destination, name: str, as_of_date):
-    """Write one destination-month's files from the tables; records them; files written."""
-    if destination is None:  # no longer configured: its old files are left as they are
-        return 0
+def _feed_frames(con, destination, as_of_date: dt.date) -> dict[str, pl.DataFrame]:
+    """One destination-month's feed rows from the tables, by feed kind, in a stable order."""
+    name = destination.name
     ids = ", ".join(quote(i) for i in destination.identifiers)
     members = fetch_frame(
         con,
@@ -383,10 +393,11 @@ def _write_feed_files(con, activation: ActivationConfig, destination, name: str,
         "ORDER BY audience_kind DESC, change, profile_id, audience",
         [name, as_of_date],
     )
-    month = month_key(as_of_date)
-    written = publish_files(
-        activation.folder(), name, month, {"members": members, "changes": changes}
-    )
+    return {"members": members, "changes": changes}
+
+
+def _record_written(con, name: str, as_of_date: dt.date, written: list[Written]) -> int:
+    """Replace the destination-month's rows of `activation.published_feeds`; files written."""
     frame = pl.DataFrame(written, schema=["kind", "file", "rows", "sha256"], orient="row")
     frame = frame.with_columns(as_of_date=pl.lit(as_of_date), destination=pl.lit(name)).select(
         "as_of_date", "destination", "kind", "file", "rows", "sha256"
@@ -434,8 +445,13 @@ def activation_feeds(
     root = activation.folder()
     with warehouse.get_connection() as con:
         aud.ensure_tables(con)
+        targets: dict[str, Destination] = {}
         for d in destinations:
-            _write_feed_files(con, activation, d, d.name, as_of_date)
+            targets[d.name] = make_destination(d.name, d.kind, root)
+            written = targets[d.name].publish(
+                month_key(as_of_date), _feed_frames(con, d, as_of_date)
+            )
+            _record_written(con, d.name, as_of_date, written)
             ids = ", ".join(quote(i) for i in d.identifiers)
             con.execute(
                 f"CREATE OR REPLACE VIEW activation.{quote('feed_' + d.name)} AS "
@@ -452,15 +468,11 @@ def activation_feeds(
         reach = _feed_reach(con, as_of_date) if table_exists(
             con, "activation", "feed_counts") else pl.DataFrame()  # fmt: skip
     bad = []
-    for row in published.iter_rows(named=True):
-        path = root / row["file"]
-        rows = (
-            pl.scan_parquet(path).select(pl.len()).collect().item()
-            if path.suffix == ".parquet"
-            else pl.scan_csv(path, infer_schema=False).select(pl.len()).collect().item()
-        )
-        if rows != row["rows"]:
-            bad.append(f"{row['file']}: {rows} rows, table says {row['rows']}")
+    for (name,), rows in published.group_by("destination", maintain_order=True):
+        # A destination published this month and since removed from the file was a file feed.
+        target = targets.get(name) or make_destination(name, DEFAULT_KIND, root)
+        recorded = [Written(*r) for r in rows.select("kind", "file", "rows", "sha256").rows()]
+        bad += target.mismatches(recorded)
     yield dg.MaterializeResult(
         metadata={
             "folder": dg.MetadataValue.path(str(root)),

@@ -13,6 +13,7 @@ from typing import Annotated, Literal
 
 from pydantic import AfterValidator, BeforeValidator, Field, field_validator, model_validator
 
+from seg_platform.activation.destinations import DEFAULT_KIND, DESTINATION_KINDS
 from seg_platform.core.yaml_files import (
     NAME_PATTERN,
     NAME_RULE,
@@ -55,6 +56,15 @@ def _empty_mapping(value):
     return {} if value is None else value
 
 
+def _check_kind(kind: str) -> str:
+    # Read at validation time, so a kind registered after import (a plugin, a test) is known.
+    if kind not in DESTINATION_KINDS:
+        raise ValueError(
+            f"unknown destination kind {kind!r}; `kind` is one of {', '.join(DESTINATION_KINDS)}"
+        )
+    return kind
+
+
 OverlayKey = Annotated[str, AfterValidator(_check_overlay_key)]
 Text = Annotated[str, Field(min_length=1)]
 
@@ -66,6 +76,7 @@ class DestinationSpec(StrictModel):
     identifiers: tuple[Literal[IDENTIFIERS], ...] = Field(min_length=1)
     requires_opt_in: bool = False
     hashed_only: bool = False
+    kind: Annotated[str, AfterValidator(_check_kind)] = DEFAULT_KIND
 
     @model_validator(mode="after")
     def _hashed_only_is_hashed(self) -> "DestinationSpec":
@@ -114,6 +125,7 @@ class Destination:
     identifiers: tuple[str, ...]
     requires_opt_in: bool = False
     hashed_only: bool = False
+    kind: str = DEFAULT_KIND  # destinations.DESTINATION_KINDS: where its feed goes
 
 
 @dataclass(frozen=True)
@@ -139,6 +151,7 @@ def load_destinations(path: str | Path | None = None) -> list[Destination]:
             identifiers=tuple(d.identifiers),
             requires_opt_in=d.requires_opt_in,
             hashed_only=d.hashed_only,
+            kind=d.kind,
         )
         for name, d in spec.destinations.items()
     ]

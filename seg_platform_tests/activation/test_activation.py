@@ -10,7 +10,7 @@ import numpy as np
 import polars as pl
 import pytest
 
-from seg_platform.activation.publish import write_atomic
+from seg_platform.activation.destinations import Written, write_atomic
 from seg_platform.definitions import CURRENT_JOB, defs
 from seg_platform.identity.assets import SPECS
 
@@ -168,7 +168,7 @@ def test_csv_feeds_are_safe_to_open_in_a_spreadsheet(tmp_path):
     """A text cell a spreadsheet would run as a formula is prefixed with `'` in the CSV feed
     (OWASP); numbers stay numbers, hashes and ordinary text stay as they are, and the Parquet
     feed keeps every value."""
-    from seg_platform.activation.publish import publish_files
+    from seg_platform.activation.destinations import publish_files
 
     dde = "=cmd|' /C calc'!A0"
     crafted = [dde, "+1+1", "-2+3", "@SUM(A1:A9)", "\t=1+1", "\r=1+1"]
@@ -243,6 +243,84 @@ def test_opting_out_of_email_leaves_only_the_email_feed(demo_copy):
         "email_platform/email_platform_2025-12_changes.csv",
         "email_platform/email_platform_2025-12_changes.parquet",
     }
+
+
+class _MemoryDestination:
+    """A destination kept in memory: records every call the assets make through the interface."""
+
+    calls: list[tuple] = []
+
+    def __init__(self, name, folder):
+        self.name = name
+
+    def publish(self, month, frames):
+        self.calls.append(("publish", self.name, month, dict(frames)))
+        return [
+            Written(k, f"memory:{self.name}/{month}/{k}", f.height, "-") for k, f in frames.items()
+        ]
+
+    def erase(self, month, profile_ids, remaining):
+        self.calls.append(("erase", self.name, month, list(profile_ids), dict(remaining)))
+        return [
+            Written(k, f"memory:{self.name}/{month}/{k}", f.height, "-")
+            for k, f in remaining.items()
+        ]
+
+    def mismatches(self, written):
+        self.calls.append(("mismatches", self.name, [w.file for w in written]))
+        return []
+
+    def describe(self):
+        return {"kind": "memory"}
+
+
+def test_feeds_and_erasure_go_through_the_destination_interface(demo_copy, tmp_path, monkeypatch):
+    """A destination kind registered in DESTINATION_KINDS and named by `kind:` in the file
+    receives the month's publish and, after a request, the erase: the assets write no file."""
+    from seg_platform.activation import config, destinations
+
+    home, landing = demo_copy
+    monkeypatch.setitem(destinations.DESTINATION_KINDS, "memory", _MemoryDestination)
+    monkeypatch.setattr(_MemoryDestination, "calls", [])
+    text = config.DEFAULT_DESTINATIONS.read_text()
+    for name in DESTINATIONS:
+        text = text.replace(f"  {name}:\n", f"  {name}:\n    kind: memory\n")
+    path = tmp_path / "destinations.yaml"
+    path.write_text(text)
+    monkeypatch.setattr(config, "DEFAULT_DESTINATIONS", path)
+    assert {d.kind for d in config.load_destinations()} == {"memory"}
+    folder = home.root / "activation"
+    files_before = {p: p.stat().st_mtime_ns for p in folder.rglob("*")}
+
+    result, checks = _materialize(["activation_feeds"])
+    assert result.success and all(checks.values()), checks
+    published = [c for c in _MemoryDestination.calls if c[0] == "publish"]
+    assert sorted(c[1] for c in published) == sorted(DESTINATIONS)
+    feed = _frame(home, "FROM activation.feed_members WHERE as_of_date = '2025-12-31'")
+    for _, name, month, frames in published:
+        assert month == "2025-12" and set(frames) == {"members", "changes"}
+        assert frames["members"].height == feed.filter(pl.col("destination") == name).height
+    assert {c[1] for c in _MemoryDestination.calls if c[0] == "mismatches"} == set(DESTINATIONS)
+    recorded = _frame(home, "SELECT file FROM activation.published_feeds "
+                            "WHERE as_of_date = '2025-12-31'")["file"]  # fmt: skip
+    assert all(f.startswith("memory:") for f in recorded)
+    assert {p: p.stat().st_mtime_ns for p in folder.rglob("*")} == files_before
+
+    target = feed.filter(pl.col("destination") == "email_platform")["profile_id"].sort()[0]
+    email = _frame(home, "SELECT min(value) AS e FROM identity.identity_map WHERE "
+                         "profile_id = ? AND id_type = 'email'", [target])["e"][0]  # fmt: skip
+    (landing / "erasure_requests" / "erasure_requests.csv").write_text(
+        "request_id,requested_at,email,phone,user_id,crm_id,customer_key\n"
+        f"req_test_1,2026-01-05 10:00:00,{email},,,,\n"
+    )
+    result, checks = _materialize(["erasure_requests", *SPECS, "erasure"], partition=None)
+    assert result.success and all(checks.values()), checks
+    erased = [c for c in _MemoryDestination.calls if c[0] == "erase"]
+    assert "email_platform" in {c[1] for c in erased}
+    for _, _name, month, profile_ids, remaining in erased:
+        assert month == "2025-12" and target in profile_ids
+        assert target not in set(remaining["members"]["profile_id"])
+    assert {p: p.stat().st_mtime_ns for p in folder.rglob("*")} == files_before
 
 
 def _identifiers(home, profile_id: str) -> list[str]:
@@ -569,6 +647,9 @@ def test_survey_answers_are_reported_by_trigger_and_segment(demo_copy):
          "    hashed_only: true",
          r"destinations.d: hashed_only destinations may not receive raw \['email'\]"),
         ("destinations: {}", "destinations: must not be empty"),
+        ("destinations:\n  d:\n    kind: api\n    consent_channel: email\n"
+         "    identifiers: [email]",
+         "destinations.d.kind: .*unknown destination kind 'api'; `kind` is one of file"),
     ],
 )  # fmt: skip
 def test_destination_files_are_typed(tmp_path, text, message):
