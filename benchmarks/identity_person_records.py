@@ -45,6 +45,7 @@ sys.path.insert(0, str(REPO))  # seg_platform_tests is not an installed package
 from common import work_folder  # noqa: E402  (benchmarks/ is on sys.path)
 
 from seg_platform_tests.identity.person_records import (  # noqa: E402
+    pair_scores,
     pairwise_from_clusters,
     pairwise_from_pairs,
     read_febrl,
@@ -391,7 +392,7 @@ def splink_crm_rows(
         label = "tutorial " if threshold == tutorial_threshold else ""
         rows.append(
             row(file, f"splink recommended [clusters {label}{threshold}]", records,
-                _crm_scores(scores.true_pairs, scores.predicted_pairs, scores.correct_pairs),
+                pair_scores(scores.predicted_pairs, scores.correct_pairs, scores.true_pairs),
                 fit["seconds"], threshold=threshold,
                 profiles=len(set(fit["clusters"][threshold].values())))
         )  # fmt: skip
@@ -400,31 +401,17 @@ def splink_crm_rows(
     correct = sum(person_of[left] == person_of[right] for left, right in at_tutorial)
     rows.append(
         row(file, f"splink recommended [pairs {tutorial_threshold}]", records,
-            _crm_scores(true_pairs, len(at_tutorial), correct), fit["predict_seconds"],
+            pair_scores(len(at_tutorial), correct, true_pairs), fit["predict_seconds"],
             threshold=tutorial_threshold)
     )  # fmt: skip
     curve = threshold_curve(fit["pairs"], person_of)
     best = max(curve, key=lambda point: 2 * point[2] / (point[1] + true_pairs))
     rows.append(
         row(file, f"splink recommended [best F1, p>={best[0]:.4g}]", records,
-            _crm_scores(true_pairs, best[1], best[2]), fit["seconds"], threshold=best[0],
+            pair_scores(best[1], best[2], true_pairs), fit["seconds"], threshold=best[0],
             oracle="threshold chosen with the truth")
     )  # fmt: skip
     return rows
-
-
-def _crm_scores(true_pairs: int, predicted: int, correct: int) -> dict:
-    precision = correct / predicted if predicted else 1.0
-    recall = correct / true_pairs if true_pairs else 1.0
-    f1 = 2 * precision * recall / (precision + recall) if precision + recall else 0.0
-    return {
-        "true_pairs": true_pairs,
-        "predicted_pairs": predicted,
-        "correct_pairs": correct,
-        "precision": round(precision, 4),
-        "recall": round(recall, 4),
-        "f1": round(f1, 4),
-    }
 
 
 def main() -> None:

@@ -27,7 +27,16 @@ from seg_platform.core.warehouse import (
 )
 from seg_platform.core.yaml_files import ConfigFileError
 from seg_platform.identity.countries import country_region
-from seg_platform.identity.graph import EDGE_STATUS, components, resolve
+from seg_platform.identity.graph import (
+    APART,
+    EDGE_STATUS,
+    KEPT,
+    OVERSIZE,
+    TIGHTENED,
+    components,
+    dedup_clusters,
+    resolve,
+)
 from seg_platform.identity.rules import KNOWN_TYPES, IdentityRules
 from seg_platform.sources.contract import LINKING_SOURCES, SOURCES, Source
 
@@ -624,15 +633,6 @@ def _household_sql(names: list[str]) -> str:
 
 def _cluster_duplicates(con, rules: IdentityRules, names: list[str]) -> None:
     """Adds `refused` to `_dedup`: why the clustering's safeguards refused a pair (else NULL)."""
-    from seg_platform.identity.graph import (
-        APART,
-        KEPT,
-        OVERSIZE,
-        TIGHTENED,
-        components,
-        dedup_clusters,
-    )
-
     dedup = con.sql(
         "SELECT left_value, right_value, probability, household FROM _dedup "
         "ORDER BY left_value, right_value"

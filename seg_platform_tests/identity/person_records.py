@@ -106,7 +106,7 @@ def true_pair_count(ids: Iterable[str], truth: Callable[[str], str] = febrl_pers
     return sum(_pairs(n) for n in Counter(truth(i) for i in ids).values())
 
 
-def _scores(predicted: int, correct: int, true: int) -> dict[str, float | int]:
+def pair_scores(predicted: int, correct: int, true: int) -> dict[str, float | int]:
     precision = correct / predicted if predicted else 0.0
     recall = correct / true if true else 0.0
     f1 = 2 * precision * recall / (precision + recall) if precision + recall else 0.0
@@ -133,7 +133,7 @@ def pairwise_from_clusters(
     predicted = sum(_pairs(n) for n in Counter(clusters.values()).values())
     correct = sum(_pairs(n) for n in Counter((c, truth(r)) for r, c in clusters.items()).values())
     true = true_pair_count(clusters if all_ids is None else all_ids, truth)
-    return _scores(predicted, correct, true)
+    return pair_scores(predicted, correct, true)
 
 
 def pairwise_from_pairs(
@@ -144,7 +144,7 @@ def pairwise_from_pairs(
     """Pairwise precision, recall and F1 of predicted record pairs (unordered, deduplicated)."""
     unique = {(a, b) if a < b else (b, a) for a, b in pairs if a != b}
     correct = sum(truth(a) == truth(b) for a, b in unique)
-    return _scores(len(unique), correct, true_pair_count(all_ids, truth))
+    return pair_scores(len(unique), correct, true_pair_count(all_ids, truth))
 
 
 def platform_clusters(warehouse_path: Path) -> pl.DataFrame:
