@@ -5,7 +5,7 @@ import datetime as dt
 import dagster as dg
 
 from seg_platform.core import settings
-from seg_platform.definitions import CURRENT_JOB, MONTHLY_JOB, defs
+from seg_platform.definitions import CURRENT_JOB, DAILY_JOB, MONTHLY_JOB, defs, make_definitions
 from seg_platform.synthetic.company import generate
 
 
@@ -54,6 +54,14 @@ def test_refresh_success_builds_the_latest_month(home, tmp_path, monkeypatch):
     with dg.DagsterInstance.ephemeral() as instance:
         result = defs.resolve_job_def(CURRENT_JOB).execute_in_process(instance=instance)
         assert result.success
+        # The load recorded how far the data reaches, and the partitions now follow it: the
+        # generated 3 months, not every month from 2025-01 to the wall-clock's last one.
+        span = settings.read_data_span(home.data_span_file)
+        assert (f"{span.first_day:%Y-%m}", f"{span.last_day:%Y-%m}") == ("2025-10", "2025-12")
+        monthly = make_definitions().resolve_job_def(MONTHLY_JOB).partitions_def
+        assert monthly.get_partition_keys() == ["2025-10-01", "2025-11-01", "2025-12-01"]
+        daily = make_definitions().resolve_job_def(DAILY_JOB).partitions_def.get_partition_keys()
+        assert (daily[0], daily[-1]) == ("2025-10-01", f"{span.last_day}")
         sensor = defs.resolve_sensor_def("build_latest_month_after_refresh")
         assert sensor.job_name == MONTHLY_JOB
         context = dg.build_run_status_sensor_context(

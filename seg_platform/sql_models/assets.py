@@ -12,7 +12,7 @@ import dagster as dg
 
 from seg_platform.core.calendar import month_parameters
 from seg_platform.core.metadata import column_schema, markdown, masked_preview
-from seg_platform.core.partitions import monthly_partitions
+from seg_platform.core.partitions import monthly_partitions, skip_partition_without_data
 from seg_platform.core.paths import SQL_ROOT
 from seg_platform.core.warehouse import fetch_one
 from seg_platform.identity.assets import SPECS as IDENTITY_SPECS
@@ -90,6 +90,8 @@ def build_model_asset(model: Model, models: dict[str, Model]) -> dg.AssetsDefini
         description=f"{model.description} Table `{model.table}`, from `{relative}`.",
         code_version=model.code_version,
         partitions_def=monthly_partitions if model.partitioned else None,
+        # A month without data ends with no table written, and everything below is skipped.
+        output_required=not model.partitioned,
         metadata={
             "dagster/table_name": model.table,
             "dagster/column_schema": _column_schema(model),
@@ -99,6 +101,8 @@ def build_model_asset(model: Model, models: dict[str, Model]) -> dg.AssetsDefini
     )
     def _asset(context: dg.AssetExecutionContext, warehouse: WarehouseResource):
         month = context.partition_key if model.partitioned else None
+        if month and skip_partition_without_data(context, warehouse.path):
+            return
         with warehouse.get_connection() as con:
             try:
                 result = build_model(con, model, month)
@@ -115,7 +119,7 @@ def build_model_asset(model: Model, models: dict[str, Model]) -> dg.AssetsDefini
         }
         if result.note:
             metadata["note"] = result.note
-        return dg.MaterializeResult(metadata=metadata)
+        yield dg.MaterializeResult(metadata=metadata)
 
     return _asset
 
