@@ -68,8 +68,16 @@ def test_the_span_file_round_trips_and_goes_with_the_data(tmp_path):
     assert settings.current_partitions(home, TODAY).span is None
 
 
-@pytest.mark.parametrize("text", ["", "{", '{"first_day": "2025-13-01", "last_day": "x"}',
-                                  '{"first_day": "2025-02-01", "last_day": "2025-01-01"}', "[]"])  # fmt: skip
+UNREADABLE = [
+    "",
+    "{",
+    '{"first_day": "2025-13-01", "last_day": "x"}',
+    '{"first_day": "2025-02-01", "last_day": "2025-01-01"}',
+    "[]",
+]
+
+
+@pytest.mark.parametrize("text", UNREADABLE)
 def test_an_unreadable_span_file_means_no_data(tmp_path, text):
     path = tmp_path / settings.DATA_SPAN_FILE
     path.write_text(text)
