@@ -117,12 +117,14 @@ def score_day(day: str | None = None) -> int:
     os.environ[settings.HOME_ENV] = str(home.root)
     if day is None:
         if not home.warehouse.exists():
-            print("error: no warehouse yet: run `seg-platform run` first", file=sys.stderr)
+            print(f"error: no warehouse yet: run `{settings.command_hint('run')}` first",
+                  file=sys.stderr)  # fmt: skip
             return 2
         try:
             with connect(home.warehouse, read_only=True) as con:
                 if not table_exists(con, "staging", "stg_events"):
-                    print("error: no events yet: run `seg-platform run` first", file=sys.stderr)
+                    print(f"error: no events yet: run `{settings.command_hint('run')}` first",
+                          file=sys.stderr)  # fmt: skip
                     return 2
                 (last,) = fetch_one(con, "SELECT max(event_ts) FROM staging.stg_events")
         except WarehouseLockedError as exc:
@@ -482,11 +484,16 @@ def _print_raw_summary(home: settings.PlatformHome) -> None:
 
 
 def print_next_steps(home: settings.PlatformHome) -> None:
+    hint = lambda command: settings.command_hint(command, home)  # noqa: E731
     print(f"""
 Next:
-  Dagster UI (assets, checks, runs):  make ui         -> http://127.0.0.1:3000
-  MLflow UI (model runs):             make mlflow-ui  -> http://127.0.0.1:5000
-  Segmentation candidates side by side: .venv/bin/seg-platform candidates [--month YYYY-MM]
-  Query the warehouse:                .venv/bin/python -c "import duckdb; \\
+  Dagster UI (assets, checks, runs) -> http://127.0.0.1:3000
+      {hint("ui")}
+  MLflow UI (model runs) -> http://127.0.0.1:5000
+      {hint("mlflow-ui")}
+  Segmentation candidates side by side:
+      {hint("candidates")} [--month YYYY-MM]
+  Query the warehouse:
+      .venv/bin/python -c "import duckdb; \\
       print(duckdb.connect('{home.warehouse}', read_only=True).sql('FROM raw.quarantine'))"
   Everything lives in {home.root}; delete it to start over.""")
