@@ -72,3 +72,18 @@ def test_refresh_success_builds_the_latest_month(home, tmp_path, monkeypatch):
         )
         request = sensor(context)
         assert request.partition_key == "2025-12-01"
+
+
+def test_the_cli_runs_over_the_span_its_load_wrote(home):
+    """`seg-platform run` loads the definitions before the load writes the data span: it then
+    takes definitions over the new span, here months the fallback calendar (from 2025-01)
+    does not have."""
+    from seg_platform.runner import current_definitions
+
+    home.data_span_file.write_text('{"first_day": "2024-05-20", "last_day": "2024-06-30"}')
+    fresh = current_definitions(defs)
+    monthly = fresh.resolve_job_def(MONTHLY_JOB).partitions_def.get_partition_keys()
+    assert monthly == ["2024-05-01", "2024-06-01"]
+    daily = fresh.resolve_job_def(DAILY_JOB).partitions_def.get_partition_keys()
+    assert (daily[0], daily[-1], len(daily)) == ("2024-05-01", "2024-06-30", 61)
+    assert current_definitions(fresh) is fresh  # unchanged span: nothing rebuilt
