@@ -40,7 +40,7 @@ from seg_platform.predictions.assets import (
     scoring_model,
 )
 from seg_platform.predictions.data import known_features
-from seg_platform.predictions.overlays import check_columns, evaluate, load_overlays
+from seg_platform.predictions.overlays import Family, check_columns, evaluate, load_overlays
 from seg_platform.resources import PredictionsConfig, WarehouseResource
 from seg_platform.segmentation.assets import feature_columns
 from seg_platform.segmentation.tracking import MlflowResource
@@ -172,12 +172,15 @@ def score_the_day(
     predictions: PredictionsConfig,
     mlflow_tracking: MlflowResource,
 ):
+    # A mistake in the overlays file is the user's to fix, data or not: told first.
+    with config_errors_as_failures():
+        families = load_overlays(predictions.overlays or None)
     # A day after the data (the newest day the calendar offers, before the data reaches it)
     # ends with "no data for <day>", not a failure deep in the scoring.
     if skip_partition_without_data(context, warehouse.path, monthly=False):
         return
     assets, checks = context.selected_asset_keys, context.selected_asset_check_keys
-    for result in _score_the_day(context, warehouse, predictions, mlflow_tracking):
+    for result in _score_the_day(context, warehouse, predictions, mlflow_tracking, families):
         key = dg.AssetKey.from_coercible(result.asset_key)
         if isinstance(result, dg.MaterializeResult):
             wanted = key in assets
@@ -192,11 +195,10 @@ def _score_the_day(
     warehouse: WarehouseResource,
     predictions: PredictionsConfig,
     mlflow_tracking: MlflowResource,
+    families: list[Family],
 ):
     day = dt.date.fromisoformat(context.partition_key)
     params = day_parameters(day)
-    with config_errors_as_failures():
-        families = load_overlays(predictions.overlays or None)
     mlflow_tracking.setup(mlflow_tracking.predictions_experiment)
     client = mlflow_tracking.client()
     with warehouse.get_connection() as con:
