@@ -74,6 +74,39 @@ def test_refresh_success_builds_the_latest_month(home, tmp_path, monkeypatch):
         assert request.partition_key == "2025-12-01"
 
 
+def test_a_month_after_the_data_ends_with_no_data_not_a_failure(home, tmp_path, monkeypatch):
+    """The issue's case: a UI loaded before the data arrived offers the calendar's months; the
+    newest, after the data, is launched once the data is loaded. Its snapshot ends with "no
+    data for 2026-..": the run succeeds and nothing below the features runs (it failed in
+    segment_tables with a DuckDB conversion error). A home loaded before data_span.json
+    existed gets the span measured from its raw tables, and the file written."""
+    company = tmp_path / "company"
+    generate(customers=60, months=2, seed=5, out=company)
+    monkeypatch.setenv(settings.SOURCES_ENV, str(company / "landing" / "sources.yaml"))
+    before = make_definitions()  # no data yet: 2025-01 .. the last completed month
+    newest = before.resolve_job_def(MONTHLY_JOB).partitions_def.get_partition_keys()[-1]
+    quiet = {"loggers": {"console": {"config": {"log_level": "CRITICAL"}}}}
+    with dg.DagsterInstance.ephemeral() as instance:
+        assert dg.materialize(
+            list(before.assets), selection=dg.AssetSelection.groups("raw"),
+            resources=before.resources, instance=instance, run_config=quiet,
+        ).success  # the raw load writes the span  # fmt: skip
+        home.data_span_file.unlink()  # as in a home loaded by an older version
+        result = before.resolve_job_def(MONTHLY_JOB).execute_in_process(
+            instance=instance, partition_key=newest, raise_on_error=False, run_config=quiet
+        )
+    assert result.success
+    assert not result.get_asset_materialization_events()
+    steps = {e.step_key for e in result.all_events if e.event_type_value == "STEP_SUCCESS"}
+    assert steps == {"customer_features"}, steps
+    observed = [e for e in result.all_events if e.event_type_value == "ASSET_OBSERVATION"]
+    metadata = observed[0].event_specific_data.asset_observation.metadata
+    assert metadata["no_data"].value.startswith(
+        f"no data for {newest[:7]}: the landing data covers 2025-11-01 .. 2025-12-"
+    )
+    assert settings.read_data_span(home.data_span_file).last_day.isoformat() >= "2025-12-01"
+
+
 def test_the_cli_runs_over_the_span_its_load_wrote(home):
     """`seg-platform run` loads the definitions before the load writes the data span: it then
     takes definitions over the new span, here months the fallback calendar (from 2025-01)

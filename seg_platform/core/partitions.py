@@ -11,6 +11,7 @@ offers the new months, with no partition keys to add to or delete from the insta
 """
 
 import datetime as dt
+from collections.abc import Callable
 from pathlib import Path
 
 import dagster as dg
@@ -66,13 +67,22 @@ def months_to_build(
 
 
 def skip_partition_without_data(
-    context: dg.AssetExecutionContext, warehouse: Path, monthly: bool = True
+    context: dg.AssetExecutionContext,
+    warehouse: Path,
+    monthly: bool = True,
+    measure: Callable[[], settings.DataSpan | None] | None = None,
 ) -> bool:
     """End the step quietly when its partition has no data: log "no data for <partition>:
     <why>", record an observation on each of its assets, and return True; the caller then
     yields no output, so Dagster skips everything downstream and the run succeeds. A month
-    after the data (or before it) would otherwise fail deep in the segmentation."""
-    span = settings.read_data_span(Path(warehouse).with_name(settings.DATA_SPAN_FILE))
+    after the data (or before it) would otherwise fail deep in the segmentation.
+
+    The span is read from the data_span.json beside `warehouse`; when there is none (a home
+    loaded before the file existed), `measure` gives it from the raw tables."""
+    path = Path(warehouse).with_name(settings.DATA_SPAN_FILE)
+    span = settings.read_data_span(path)
+    if span is None and measure is not None and not path.exists() and Path(warehouse).exists():
+        span = measure()
     key = context.partition_key
     reason = settings.no_data_reason(key, span, monthly)
     if reason is None:

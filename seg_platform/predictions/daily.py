@@ -44,6 +44,7 @@ from seg_platform.predictions.overlays import Family, check_columns, evaluate, l
 from seg_platform.resources import PredictionsConfig, WarehouseResource
 from seg_platform.segmentation.assets import feature_columns
 from seg_platform.segmentation.tracking import MlflowResource
+from seg_platform.sources.span import record_data_span
 
 SCORES = "predictions.daily_scores"
 OVERLAYS = "predictions.customer_overlays"
@@ -177,7 +178,9 @@ def score_the_day(
         families = load_overlays(predictions.overlays or None)
     # A day after the data (the newest day the calendar offers, before the data reaches it)
     # ends with "no data for <day>", not a failure deep in the scoring.
-    if skip_partition_without_data(context, warehouse.path, monthly=False):
+    if skip_partition_without_data(
+        context, warehouse.path, monthly=False, measure=lambda: _measure_span(warehouse)
+    ):
         return
     assets, checks = context.selected_asset_keys, context.selected_asset_check_keys
     for result in _score_the_day(context, warehouse, predictions, mlflow_tracking, families):
@@ -188,6 +191,11 @@ def score_the_day(
             wanted = dg.AssetCheckKey(key, result.check_name) in checks
         if wanted:
             yield result
+
+
+def _measure_span(warehouse: WarehouseResource):
+    with warehouse.get_connection() as con:
+        return record_data_span(con, warehouse.path)
 
 
 def _score_the_day(

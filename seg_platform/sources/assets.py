@@ -13,7 +13,7 @@ import polars as pl
 from seg_platform.core.identifiers import fill_phone_table
 from seg_platform.core.metadata import column_schema, markdown
 from seg_platform.core.quality import can_push_down, max_gx_rows, validate_frame, validate_relation
-from seg_platform.core.warehouse import fetch_one, quote, write_data_span
+from seg_platform.core.warehouse import fetch_one, quote
 from seg_platform.resources import IdentityConfig, SourcesResource, WarehouseResource
 from seg_platform.sources.config import SourceConfigError, SourcesConfig
 from seg_platform.sources.contract import LINEAGE_COLUMNS, SOURCES, Column, Source
@@ -26,7 +26,7 @@ from seg_platform.sources.ingest import (
     rule_fix,
     table_name,
 )
-from seg_platform.sources.span import data_span
+from seg_platform.sources.span import record_data_span
 from seg_platform.sources.suites import raw_suite, suite_columns
 from seg_platform.sources.suppression import (
     ensure_privacy_tables,
@@ -277,7 +277,7 @@ def build_raw_asset(source: Source) -> dg.AssetsDefinition:
                 own = config.sources.get(source.name)
                 metadata = _metadata(con, source, result, own.exact_duplicates if own else "keep")
                 # The monthly and daily partitions follow the data (core/partitions.py).
-                write_data_span(warehouse.path, *data_span(con))
+                record_data_span(con, warehouse.path)
         except SourceConfigError as exc:
             # A user mistake: one clear message in the UI and CLI, no stack trace to read.
             raise dg.Failure(description=str(exc), allow_retries=False) from None
