@@ -168,7 +168,7 @@ def reload_when_data_span_changes(
 
     The partitions are bounded by the data (core/partitions.py): a raw load that moves the span
     offers other months only once Dagster loads the code again. The daemon refreshes its own
-    code servers every minute by itself.
+    workspace every 60 s (RELOAD_WORKSPACE_INTERVAL in dagster._daemon.controller).
     """
 
     def read() -> str | None:
