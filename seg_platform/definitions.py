@@ -5,7 +5,8 @@ from pathlib import Path
 import dagster as dg
 
 from seg_platform.activation.assets import ACTIVATION_ASSETS
-from seg_platform.core.partitions import daily_partitions, monthly_partitions
+from seg_platform.core import settings
+from seg_platform.core.partitions import daily_partitions_for, monthly_partitions_for
 from seg_platform.core.paths import SQL_ROOT
 from seg_platform.features.checks import build_catalog_asset, build_feature_checks
 from seg_platform.identity.assets import IDENTITY_ASSETS, IDENTITY_CHECKS
@@ -32,8 +33,30 @@ MONTHLY_JOB = "monthly_snapshot"
 DAILY_JOB = "daily_scoring"
 
 
+def with_partitions(
+    asset: dg.AssetsDefinition,
+    monthly: dg.MonthlyPartitionsDefinition,
+    daily: dg.DailyPartitionsDefinition,
+) -> dg.AssetsDefinition:
+    """`asset` over the given monthly or daily partitions (the ones of its kind)."""
+    current = asset.partitions_def
+    if isinstance(current, dg.DailyPartitionsDefinition):
+        wanted: dg.PartitionsDefinition = daily
+    elif isinstance(current, dg.MonthlyPartitionsDefinition):
+        wanted = monthly
+    else:
+        return asset
+    if current == wanted:
+        return asset
+    return asset.map_asset_specs(lambda spec: spec.replace_attributes(partitions_def=wanted))
+
+
 def make_definitions(sql_root: Path = SQL_ROOT) -> dg.Definitions:
-    """The platform's Definitions, with the SQL models of `sql_root` (tests pass their own)."""
+    """The platform's Definitions, with the SQL models of `sql_root` (tests pass their own),
+    over the partitions the platform home's data offers now (`settings.current_partitions`)."""
+    calendar = settings.current_partitions()
+    monthly_partitions = monthly_partitions_for(calendar)
+    daily_partitions = daily_partitions_for(calendar)
     models, sql_assets, sql_checks = load_sql_assets(sql_root)
     feature_checks = [
         check for model in models if model.catalog and model.partitioned
@@ -51,7 +74,11 @@ def make_definitions(sql_root: Path = SQL_ROOT) -> dg.Definitions:
         *DAILY_ASSETS,
         *ACTIVATION_ASSETS,
     ]
-    daily_keys = [key for a in DAILY_ASSETS for key in a.keys]
+    assets = [with_partitions(a, monthly_partitions, daily_partitions) for a in assets]
+    daily_keys = [
+        key for a in assets if isinstance(a.partitions_def, dg.DailyPartitionsDefinition)
+        for key in a.keys
+    ]  # fmt: skip
     monthly_keys = [
         key for a in assets if a.partitions_def for key in a.keys if key not in daily_keys
     ]

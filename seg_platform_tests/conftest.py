@@ -4,6 +4,7 @@ import os
 import signal
 import socket
 import subprocess
+import tempfile
 import time
 from contextlib import contextmanager
 from pathlib import Path
@@ -87,28 +88,37 @@ def free_port() -> int:
 def running_server(cmd: list[str], env: dict, ready, cwd=None, timeout: float = 120, **popen):
     """Start a server in its own process group, wait until `ready()` is truthy, always stop it.
 
-    `ready()` may raise OSError while the server is still starting.
+    `ready()` may raise OSError while the server is still starting. The server's stderr goes
+    to a temporary file, not a pipe: nobody reads a pipe while the test runs, and a server
+    that fills one (64 KiB of warnings) blocks on its next write and stops answering.
     """
+    log = tempfile.TemporaryFile()
     server = subprocess.Popen(
         cmd,
         cwd=cwd,
         env=env,
         stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
+        stderr=log,
         start_new_session=True,  # its own process group, so all its children stop with it
         **popen,
     )
+
+    def stderr_tail() -> str:
+        log.seek(0)
+        return log.read().decode(errors="replace")[-2000:]
+
+    server.stderr_tail = stderr_tail  # type: ignore[attr-defined]
     try:
         deadline = time.monotonic() + timeout
         while True:
-            assert server.poll() is None, server.stderr.read().decode()[-2000:]
+            assert server.poll() is None, stderr_tail()
             try:
                 if ready():
                     break
             except OSError:
                 pass
             if time.monotonic() > deadline:
-                pytest.fail(f"{cmd[0]} was not ready within {timeout:.0f} s")
+                pytest.fail(f"{cmd[0]} was not ready within {timeout:.0f} s\n{stderr_tail()}")
             time.sleep(1)
         yield server
     finally:
@@ -118,6 +128,7 @@ def running_server(cmd: list[str], env: dict, ready, cwd=None, timeout: float = 
         except subprocess.TimeoutExpired:
             _signal_group(server.pid, signal.SIGKILL)
             server.wait()
+        log.close()
 
 
 def _signal_group(pid: int, sig: int) -> None:

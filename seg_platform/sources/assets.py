@@ -26,6 +26,7 @@ from seg_platform.sources.ingest import (
     rule_fix,
     table_name,
 )
+from seg_platform.sources.span import record_data_span
 from seg_platform.sources.suites import raw_suite, suite_columns
 from seg_platform.sources.suppression import (
     ensure_privacy_tables,
@@ -275,6 +276,8 @@ def build_raw_asset(source: Source) -> dg.AssetsDefinition:
                 )
                 own = config.sources.get(source.name)
                 metadata = _metadata(con, source, result, own.exact_duplicates if own else "keep")
+                # The monthly and daily partitions follow the data (core/partitions.py).
+                record_data_span(con, warehouse.path)
         except SourceConfigError as exc:
             # A user mistake: one clear message in the UI and CLI, no stack trace to read.
             raise dg.Failure(description=str(exc), allow_retries=False) from None
