@@ -5,8 +5,10 @@ from pathlib import Path
 import dagster as dg
 
 from seg_platform.activation.assets import ACTIVATION_ASSETS
+from seg_platform.core.metadata import with_column_schemas
 from seg_platform.core.partitions import daily_partitions, monthly_partitions
 from seg_platform.core.paths import SQL_ROOT
+from seg_platform.core.table_columns import load_catalog
 from seg_platform.features.checks import build_catalog_asset, build_feature_checks
 from seg_platform.identity.assets import IDENTITY_ASSETS, IDENTITY_CHECKS
 from seg_platform.orchestration import build_automation, build_daily_schedule, build_follow_up
@@ -51,6 +53,8 @@ def make_definitions(sql_root: Path = SQL_ROOT) -> dg.Definitions:
         *DAILY_ASSETS,
         *ACTIVATION_ASSETS,
     ]
+    # Every table asset's columns with their DuckDB types and meanings, from one catalog.
+    assets = with_column_schemas(assets, load_catalog())
     daily_keys = [key for a in DAILY_ASSETS for key in a.keys]
     monthly_keys = [
         key for a in assets if a.partitions_def for key in a.keys if key not in daily_keys
