@@ -68,7 +68,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     args = parser.parse_args(argv)
     if not args.warehouse.is_file():
-        print(f"error: {args.warehouse} is not a warehouse file", file=sys.stderr)  # noqa: T201
+        print(f"error: {args.warehouse} is not a warehouse file", file=sys.stderr)
         return 2
     try:
         if args.write:
@@ -78,11 +78,11 @@ def main(argv: list[str] | None = None) -> int:
             print(f"wrote {args.catalog}")
         problems = check(args.warehouse, args.catalog)
     except TableColumnsError as exc:
-        print(f"error: {exc}", file=sys.stderr)  # noqa: T201
+        print(f"error: {exc}", file=sys.stderr)
         return 2
     for problem in problems:
-        print(problem)  # noqa: T201
-    print(f"{len(problems)} difference(s) between {args.catalog.name} and {args.warehouse}")  # noqa: T201
+        print(problem)
+    print(f"{len(problems)} difference(s) between {args.catalog.name} and {args.warehouse}")
     return 1 if problems else 0
 
 

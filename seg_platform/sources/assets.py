@@ -49,9 +49,7 @@ _GX_EXAMPLES = re.compile(r" \(e\.g\. .*\)$")
 
 
 def _column_schema(source: Source) -> dg.TableSchema:
-    return column_schema(
-        (c.name, c.type, c.meaning) for c in (*source.columns, *LINEAGE_COLUMNS)
-    )
+    return column_schema((c.name, c.type, c.meaning) for c in (*source.columns, *LINEAGE_COLUMNS))
 
 
 def _placeholder(column: Column) -> str:
