@@ -30,7 +30,7 @@ from seg_platform.core.table_columns import (
     refreshed,
     warehouse_columns,
 )
-from seg_platform.core.warehouse import connect
+from seg_platform.core.warehouse import WarehouseLockedError, connect
 
 
 def published(definitions: dg.Definitions) -> dict[str, dict[str, str]]:
@@ -56,11 +56,21 @@ def check(warehouse: Path, catalog_path: Path = CATALOG_PATH) -> list[Problem]:
     catalog = load_catalog(catalog_path)
     with connect(warehouse, read_only=True) as con:
         tables = warehouse_columns(con)
-    return compare(catalog, tables, published(defs))
+    names = {spec.key.path[-1] for spec in defs.resolve_all_asset_specs()}
+    unknown = [
+        Problem(f"assets.{name}", "no asset has this name: correct or remove the entry")
+        for name in catalog.assets
+        if name not in names
+    ]
+    return unknown + compare(catalog, tables, published(defs))
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m seg_platform.columns", description=__doc__)
+    parser = argparse.ArgumentParser(
+        prog="python -m seg_platform.columns",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     parser.add_argument("--warehouse", type=Path, required=True, help="a built warehouse.duckdb")
     parser.add_argument("--catalog", type=Path, default=CATALOG_PATH, help="default: %(default)s")
     parser.add_argument(
@@ -77,12 +87,17 @@ def main(argv: list[str] | None = None) -> int:
             args.catalog.write_text(dump(refreshed(load_catalog(args.catalog), tables)))
             print(f"wrote {args.catalog}")
         problems = check(args.warehouse, args.catalog)
-    except TableColumnsError as exc:
+    except (TableColumnsError, WarehouseLockedError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     for problem in problems:
         print(problem)
-    print(f"{len(problems)} difference(s) between {args.catalog.name} and {args.warehouse}")
+    print(f"{len(problems)} difference(s) between {args.catalog} and {args.warehouse}")
+    if problems:
+        print(
+            "--write takes columns, order and types from the warehouse (descriptions are kept); "
+            "write descriptions and `assets:` entries by hand."
+        )
     return 1 if problems else 0
 
 

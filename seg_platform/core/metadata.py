@@ -92,7 +92,8 @@ def with_column_schemas(assets: list, catalog: TableColumnsCatalog) -> list:
         )
 
     def publish(spec: dg.AssetSpec) -> dg.AssetSpec:
-        listed = catalog.assets.get(spec.key.to_user_string(), [])
+        # By the key's last part, so a layer prefix (`activation/campaign_lift`) still matches.
+        listed = catalog.assets.get(spec.key.path[-1], [])
         table = spec.metadata.get(TABLE_NAME) or (listed[0] if listed else None)
         if table is None:
             return spec

@@ -210,6 +210,10 @@ HEADER = """\
 # Check against a built warehouse:  python -m seg_platform.columns --warehouse PATH
 # Refresh types and columns:        python -m seg_platform.columns --warehouse PATH --write
 # (then write a description for every column the check lists as having none).
+#
+# `assets:` lists the tables of assets whose definition does not name them all: the first is
+# the asset's own table unless its definition names one; the others are shown beside it, as
+# `columns of <table>` in the asset's metadata.
 """
 
 
@@ -217,7 +221,7 @@ def dump(catalog: TableColumnsCatalog) -> str:
     """The catalog as YAML, one line per column (JSON strings are YAML strings)."""
     lines = [HEADER, "assets:" if catalog.assets else "assets: {}"]
     for asset, tables in catalog.assets.items():
-        lines.append(f"  {asset}: [{', '.join(tables)}]")
+        lines += [f"  {asset}:", *(f"    - {table}" for table in tables)]
     lines.append("")
     lines.append("tables:")
     for table, columns in catalog.tables.items():
