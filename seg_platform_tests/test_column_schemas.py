@@ -4,6 +4,7 @@ nothing to fix against that warehouse."""
 
 import dagster as dg
 import duckdb
+import pytest
 
 from seg_platform.columns import check
 from seg_platform.core.metadata import COLUMN_SCHEMA, OTHER_TABLE, TABLE_NAME
@@ -50,6 +51,8 @@ def _schemas() -> dict[str, tuple[str, dg.TableSchema]]:
     return shown
 
 
+# The first test to ask for the demo's warehouse builds it (about 9 minutes on a loaded machine).
+@pytest.mark.timeout(1800)
 def test_every_table_asset_shows_its_warehouse_columns_with_types_and_meanings(demo_copy):
     home, _ = demo_copy
     _add_later_tables(home)
