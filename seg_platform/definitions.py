@@ -6,8 +6,10 @@ import dagster as dg
 
 from seg_platform.activation.assets import ACTIVATION_ASSETS
 from seg_platform.core import settings
+from seg_platform.core.metadata import with_column_schemas
 from seg_platform.core.partitions import daily_partitions_for, monthly_partitions_for
 from seg_platform.core.paths import SQL_ROOT
+from seg_platform.core.table_columns import load_catalog
 from seg_platform.features.checks import build_catalog_asset, build_feature_checks
 from seg_platform.identity.assets import IDENTITY_ASSETS, IDENTITY_CHECKS
 from seg_platform.orchestration import build_automation, build_daily_schedule, build_follow_up
@@ -75,6 +77,8 @@ def make_definitions(sql_root: Path = SQL_ROOT) -> dg.Definitions:
         *ACTIVATION_ASSETS,
     ]
     assets = [with_partitions(a, monthly_partitions, daily_partitions) for a in assets]
+    # Every table asset's columns with their DuckDB types and meanings, from one catalog.
+    assets = with_column_schemas(assets, load_catalog())
     daily_keys = [
         key for a in assets if isinstance(a.partitions_def, dg.DailyPartitionsDefinition)
         for key in a.keys

@@ -50,9 +50,7 @@ _GX_EXAMPLES = re.compile(r" \(e\.g\. .*\)$")
 
 
 def _column_schema(source: Source) -> dg.TableSchema:
-    return column_schema(
-        (c.name, c.type.lower(), c.meaning) for c in (*source.columns, *LINEAGE_COLUMNS)
-    )
+    return column_schema((c.name, c.type, c.meaning) for c in (*source.columns, *LINEAGE_COLUMNS))
 
 
 def _placeholder(column: Column) -> str:
@@ -250,6 +248,10 @@ def build_raw_asset(source: Source) -> dg.AssetsDefinition:
             f"with a reason; rows of erased people are dropped before anything is stored. "
             f"Table `{table_name(source)}`."
         ),
+        metadata={
+            "dagster/table_name": table_name(source),
+            "dagster/column_schema": _column_schema(source),
+        },
         check_specs=[
             dg.AssetCheckSpec(name, asset=source.name, description=description)
             for name, description in FILE_CHECKS.items()
