@@ -42,6 +42,48 @@ MONTHLY_JOB = "monthly_snapshot"
 DAILY_JOB = "daily_scoring"
 
 
+# Who answers for each layer's tables (README, "Owners, PII tags and freshness").
+OWNERS = {
+    "raw": "team:data-platform",
+    "identity": "team:data-platform",
+    "privacy": "team:data-platform",
+    "staging": "team:data-platform",
+    "features": "team:data-platform",
+    "segmentation": "team:data-science",
+    "predictions": "team:data-science",
+    "segments": "team:growth",
+    "activation": "team:growth",
+}
+# Tables without personal data: aggregates, metrics and model bookkeeping, no row about one person.
+# Every other table holds rows about one person with an identifier (a source id, an email, a
+# profile or customer id, or its SHA-256): personal data, tagged `pii=true`, new tables included.
+NO_PERSONAL_DATA = {
+    "match_rate",
+    "feature_catalog",
+    "segmentation_candidates",
+    "segmentation_champion",
+    "propensity_models",
+    "segment_profiles",
+    "segment_migration",
+    "campaign_lift",
+    "survey_report",
+}
+
+
+def with_owners_and_tags(assets: list) -> list:
+    """Every asset with its layer's owner and the tags `layer` (its group) and `pii`."""
+
+    def tagged(spec: dg.AssetSpec) -> dg.AssetSpec:
+        layer = spec.group_name or "default"
+        pii = "false" if spec.key.to_user_string() in NO_PERSONAL_DATA else "true"
+        return spec.replace_attributes(
+            owners=[OWNERS.get(layer, OWNERS["raw"])],
+            tags={**spec.tags, "layer": layer, "pii": pii},
+        )
+
+    return list(dg.map_asset_specs(tagged, assets))
+
+
 def make_definitions(sql_root: Path = SQL_ROOT) -> dg.Definitions:
     """The platform's Definitions, with the SQL models of `sql_root` (tests pass their own)."""
     models, sql_assets, sql_checks = load_sql_assets(sql_root)
@@ -61,6 +103,7 @@ def make_definitions(sql_root: Path = SQL_ROOT) -> dg.Definitions:
         *DAILY_ASSETS,
         *ACTIVATION_ASSETS,
     ]
+    assets = with_owners_and_tags(assets)
     daily_keys = [key for a in DAILY_ASSETS for key in a.keys]
     monthly_keys = [
         key for a in assets if a.partitions_def for key in a.keys if key not in daily_keys

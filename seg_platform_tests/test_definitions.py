@@ -37,3 +37,26 @@ def test_raw_assets_one_per_source_with_blocking_contract_check():
     specs = [spec for check in RAW_CHECKS for spec in check.check_specs]
     assert {s.asset_key.to_user_string() for s in specs} == set(SOURCES)
     assert all(s.blocking and s.name == "meets_source_contract" for s in specs)
+
+
+def test_every_asset_has_an_owner_a_layer_and_a_pii_tag():
+    """Owners and tags come from one pass in definitions.py; `pii` says whether the table holds
+    rows about one person (README, "Owners, PII tags and freshness")."""
+    graph = defs.resolve_asset_graph()
+    for key in graph.get_all_asset_keys():
+        node = graph.get(key)
+        assert node.owners and all(o.startswith("team:") for o in node.owners), key
+        assert node.tags.get("layer") == node.group_name, key
+        assert node.tags.get("pii") in ("true", "false"), key
+
+    def pii(name: str) -> str:
+        return graph.get(dg.AssetKey(name)).tags["pii"]
+
+    # Names, emails, identifiers; identifier -> profile; per-person scores and feeds.
+    for name in ("crm_contacts", "identity_map", "profiles", "identity_edges", "activation_feeds"):
+        assert pii(name) == "true", name
+    # One row per segment, per candidate model or per source: aggregates.
+    for name in ("segment_profiles", "segment_migration", "segmentation_candidates", "match_rate"):
+        assert pii(name) == "false", name
+    assert graph.get(dg.AssetKey("segment_profiles")).owners == ["team:growth"]
+    assert graph.get(dg.AssetKey("crm_contacts")).owners == ["team:data-platform"]
