@@ -9,7 +9,12 @@ from seg_platform.activation.assets import ACTIVATION_ASSETS
 from seg_platform.core.paths import SQL_ROOT
 from seg_platform.features.checks import build_catalog_asset, build_feature_checks
 from seg_platform.identity.assets import IDENTITY_ASSETS, IDENTITY_CHECKS
-from seg_platform.orchestration import build_automation, build_daily_schedule, build_follow_up
+from seg_platform.orchestration import (
+    build_automation,
+    build_daily_schedule,
+    build_follow_up,
+    with_freshness_policies,
+)
 from seg_platform.predictions.assets import PREDICTION_ASSETS
 from seg_platform.predictions.daily import DAILY_ASSETS
 from seg_platform.resources import (
@@ -104,6 +109,7 @@ def make_definitions(sql_root: Path = SQL_ROOT) -> dg.Definitions:
         *ACTIVATION_ASSETS,
     ]
     assets = with_owners_and_tags(assets)
+    assets = with_freshness_policies(assets)
     daily_keys = [key for a in DAILY_ASSETS for key in a.keys]
     monthly_keys = [
         key for a in assets if a.partitions_def for key in a.keys if key not in daily_keys
