@@ -60,3 +60,32 @@ def test_every_asset_has_an_owner_a_layer_and_a_pii_tag():
         assert pii(name) == "false", name
     assert graph.get(dg.AssetKey("segment_profiles")).owners == ["team:growth"]
     assert graph.get(dg.AssetKey("crm_contacts")).owners == ["team:data-platform"]
+
+
+def launchpad_fields(config_type, path: str):
+    """Every field a user sees in the launchpad under `config_type`, with its path."""
+    for name, field in (getattr(config_type, "fields", None) or {}).items():
+        yield f"{path}.{name}", field
+        yield from launchpad_fields(field.config_type, f"{path}.{name}")
+    inner = getattr(config_type, "inner_type", None)  # Noneable, Array
+    if inner is not None:
+        yield from launchpad_fields(inner, path)
+
+
+def test_every_launchpad_config_field_is_described_and_never_defaults_to_an_empty_string():
+    """Every resource of the definitions and every op / asset config schema of every job:
+    each field says what it means, and an unset value is null (None), not ''."""
+    fields = []
+    for key, resource in defs.resources.items():
+        schema = resource.get_resource_definition().config_schema
+        fields += launchpad_fields(schema.config_type, f"resources.{key}.config")
+    for job in defs.get_repository_def().get_all_jobs():
+        for node_def in job.all_node_defs:
+            if node_def.config_schema is not None and node_def.config_schema.config_type:
+                path = f"{job.name}: ops.{node_def.name}.config"
+                fields += launchpad_fields(node_def.config_schema.config_type, path)
+    assert len(fields) > 50  # the walk reached the resources' fields
+    undescribed = [path for path, field in fields if not (field.description or "").strip()]
+    assert not undescribed, undescribed
+    empty = [p for p, f in fields if f.default_provided and f.default_value == ""]
+    assert not empty, empty
