@@ -80,7 +80,7 @@ def with_owners_and_tags(assets: list) -> list:
 
     def tagged(spec: dg.AssetSpec) -> dg.AssetSpec:
         layer = spec.group_name or "default"
-        pii = "false" if spec.key.to_user_string() in NO_PERSONAL_DATA else "true"
+        pii = "false" if spec.key.path[-1] in NO_PERSONAL_DATA else "true"  # the table name
         return spec.replace_attributes(
             owners=[OWNERS.get(layer, OWNERS["raw"])],
             tags={**spec.tags, "layer": layer, "pii": pii},

@@ -73,7 +73,7 @@ def with_freshness_policies(assets: list) -> list:
     late (FAIL) from that deadline until they are built again."""
 
     def policy(spec: dg.AssetSpec) -> dg.AssetSpec:
-        name = spec.key.to_user_string()
+        name = spec.key.path[-1]  # the table name, with or without a layer prefix
         if name in MONTHLY_FRESH:
             return spec.replace_attributes(freshness_policy=MONTHLY_FRESHNESS)
         if name in DAILY_FRESH:
