@@ -6,6 +6,7 @@ the working directory.
 """
 
 import dagster as dg
+from pydantic import Field
 
 from seg_platform.core import settings
 from seg_platform.core.mlflow_registry import registry_client
@@ -14,13 +15,28 @@ DEFAULT_UI = "http://127.0.0.1:5000"
 
 
 class MlflowResource(dg.ConfigurableResource):
-    """Where model runs are tracked. Empty `tracking_uri`: the platform home's sqlite store."""
+    """Where model runs are tracked: `tracking_uri`, else the platform home's sqlite store."""
 
-    tracking_uri: str = ""
-    experiment: str = "customer_segmentation"
-    registered_model: str = "customer_segmentation"
-    predictions_experiment: str = "customer_predictions"  # propensity and value model runs
-    ui_url: str = DEFAULT_UI  # where people open the MLflow UI, for links in Dagster metadata
+    tracking_uri: str | None = Field(
+        default=None,
+        description="MLflow tracking URI (a server or a database). Unset: the sqlite store and "
+        "artifact folder in the platform home.",
+    )
+    experiment: str = Field(
+        default="customer_segmentation", description="MLflow experiment of the segmentation runs."
+    )
+    registered_model: str = Field(
+        default="customer_segmentation",
+        description="Registered model the chosen segmentation is versioned under (alias champion).",
+    )
+    predictions_experiment: str = Field(
+        default="customer_predictions",
+        description="MLflow experiment of the propensity and value model runs.",
+    )
+    ui_url: str = Field(
+        default=DEFAULT_UI,
+        description="Where people open the MLflow UI, for the run links in Dagster metadata.",
+    )
 
     def uri(self) -> str:
         return self.tracking_uri or settings.platform_home().ensure().mlflow_tracking_uri
