@@ -137,6 +137,7 @@ def segment_month(con, month: str, config: SegmentationConfig, tracking: MlflowR
         SILHOUETTE_PNG,
         SIZES_PNG,
         elbow_png,
+        project_2d,
         scatter_png,
         segment_profile,
         segment_sizes_png,
@@ -185,6 +186,7 @@ def segment_month(con, month: str, config: SegmentationConfig, tracking: MlflowR
         )
     Zs = result.preprocess.transform(X[result.sample_rows])
     plot_rows = np.arange(min(sweep.silhouette_sample, len(Zs)))
+    xy = project_2d(Zs, 0)
     rows = []
     run_tags = {**tags, "partition": month, "features_digest": digest}
     with (
@@ -226,7 +228,7 @@ def segment_month(con, month: str, config: SegmentationConfig, tracking: MlflowR
                 profile.write_csv(run_dir / PROFILE_CSV)
                 title = f"{c.name} ({month})"
                 segment_sizes_png(scored.labels, title, run_dir / SIZES_PNG)
-                scatter_png(Zs, scored.labels, title, run_dir / PCA_PNG, 0)
+                scatter_png(xy, scored.labels, title, run_dir / PCA_PNG)
                 silhouette_png(
                     scored.silhouettes, scored.labels[plot_rows], title, run_dir / SILHOUETTE_PNG
                 )
@@ -244,6 +246,9 @@ def segment_month(con, month: str, config: SegmentationConfig, tracking: MlflowR
         (out / "selection_rule.md").write_text(rule.describe() + "\n")
         mlflow.log_artifact(str(out / "selection_rule.md"))
         mlflow.log_metrics({f"chosen_{k}": v for k, v in result.chosen.metrics.items()})
+        # The chosen candidate's numbers under the candidates' names as well, so the month's
+        # row in the run table fills the selection-metric columns.
+        mlflow.log_metrics(result.chosen.metrics)
         mlflow.set_tags({"chosen_candidate": result.chosen.candidate.name,
                          "rule_met": str(result.rule_met)})  # fmt: skip
         info = mlflow.sklearn.log_model(

@@ -28,9 +28,14 @@ def segment_profile(features: pl.DataFrame, labels: np.ndarray) -> pl.DataFrame:
     )
 
 
-def scatter_png(Z: np.ndarray, labels: np.ndarray, title: str, path: Path, seed: int) -> Path:
-    """The sample projected on its first two principal components, coloured by segment."""
-    xy = PCA(n_components=2, random_state=seed).fit_transform(Z)
+def project_2d(Z: np.ndarray, seed: int) -> np.ndarray:
+    """The sample on its first two principal components: one projection for every candidate's
+    scatter (the same customers), so their plots share axes and the PCA is fitted once."""
+    return PCA(n_components=2, random_state=seed).fit_transform(Z)
+
+
+def scatter_png(xy: np.ndarray, labels: np.ndarray, title: str, path: Path) -> Path:
+    """The sample projected on two principal components (`project_2d`), coloured by segment."""
     fig, ax = plt.subplots(figsize=(6, 5))
     ax.scatter(xy[:, 0], xy[:, 1], c=labels, s=4, cmap="tab10", alpha=0.6, linewidths=0)
     ax.set(title=title, xlabel="PC 1", ylabel="PC 2")

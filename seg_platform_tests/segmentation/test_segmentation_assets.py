@@ -149,6 +149,8 @@ def test_the_mlflow_ui_compares_candidates_side_by_side(segmented):
         chosen = [c for c in children if c.data.tags["seg.chosen"] == "true"]
         assert [c.data.tags["candidate"] for c in chosen] == [parent.data.tags["chosen_candidate"]]
         assert {c.data.tags["seg.chosen"] for c in children} == {"true", "false"}
+        for metric in ("silhouette", "davies_bouldin", "bootstrap_stability", "n_segments"):
+            assert parent.data.metrics[metric] == chosen[0].data.metrics[metric]
         parent_files = {a.path for a in client.list_artifacts(parent.info.run_id)}
         assert "selection_metrics_by_k.png" in parent_files
         curves = client.download_artifacts(parent.info.run_id, "selection_metrics_by_k.png")
