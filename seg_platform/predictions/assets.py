@@ -366,7 +366,11 @@ def propensity_models(
         con.execute("DROP TABLE _evaluations_new")
 
     url = mlflow_tracking.run_url(experiment_id, parent.info.run_id)
-    metadata = {"dagster/row_count": table.height, "mlflow_run": dg.MetadataValue.url(url)}
+    metadata = {
+        "dagster/row_count": table.height,
+        "mlflow_run": dg.MetadataValue.url(url),
+        "mlflow_experiment": dg.MetadataValue.url(mlflow_tracking.experiment_url(experiment_id)),
+    }
     for r in results:
         if r["trained"]:
             m, b = r["metrics"]["model"], r["metrics"]["baseline"]

@@ -318,6 +318,7 @@ def segment_month(con, month: str, config: SegmentationConfig, tracking: MlflowR
         "stages": stages,
         "result": result, "candidates": candidates, "version": version.version,
         "run_url": tracking.run_url(experiment_id, parent_id), "parent_run_id": parent_id,
+        "experiment_url": tracking.experiment_url(experiment_id),
         "customers": frame.height, "kept": kept[:3] if kept else None, "reason": reason,
         "partial": partial,
     }  # fmt: skip
@@ -426,6 +427,7 @@ def segmentation_sweep(
             "partial": bool(out["partial"]),
             **outcome,
             "mlflow_run": link,
+            "mlflow_experiment": dg.MetadataValue.url(out["experiment_url"]),
             "mlflow_parent_run_id": out["parent_run_id"],
             **{f"chosen_{k}": round(float(v), 4) for k, v in chosen.metrics.items()},
             "segment_sizes": markdown(sizes),

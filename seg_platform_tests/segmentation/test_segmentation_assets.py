@@ -129,10 +129,20 @@ def test_the_mlflow_ui_compares_candidates_side_by_side(segmented):
     and run-table view, plots under one name in every candidate run (at the artifact root,
     where the compare view looks), the curves across k on the parent, the chosen candidate
     tagged, and a description on each registered version."""
-    home, _, _ = segmented
+    home, _, results = segmented
     client = mlflow.MlflowClient(home.mlflow_tracking_uri)
     experiment = client.get_experiment_by_name("customer_segmentation")
     assert experiment.tags["mlflow.experimentKind"] == "custom_model_development"
+    # The asset links to the run table in the machine-learning view, with the metric columns.
+    (segments,) = [
+        m
+        for m in results["2025-12-01"].asset_materializations_for_node("segmentation_sweep")
+        if m.asset_key == dg.AssetKey("customer_segments")
+    ]
+    assert segments.metadata["mlflow_experiment"].value.endswith(
+        f"/#/experiments/{experiment.experiment_id}/runs?workflowType=machine_learning"
+        "&viewStateShareKey=seg_platform"
+    )
     view = json.loads(experiment.tags["mlflow.sharedViewState.seg_platform"])
     assert {"metrics.`silhouette`", "metrics.`davies_bouldin`",
             "metrics.`bootstrap_stability`"} <= set(view["selectedColumns"])  # fmt: skip
