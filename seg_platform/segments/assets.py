@@ -241,7 +241,7 @@ def segment_tables(
     import mlflow
 
     from seg_platform.segments.build import build_month
-    from seg_platform.segments.report import report_html
+    from seg_platform.segments.report import report_html, size_metadata, with_share_pct
 
     params = month_parameters(context.partition_key)
     as_of_date, month = params["as_of_date"], month_key(context.partition_key)
@@ -331,7 +331,8 @@ def segment_tables(
         asset_key="segment_profiles",
         metadata={
             "dagster/row_count": profiles.height,
-            "segments": markdown(table),
+            "segments": markdown(with_share_pct(table)),
+            **size_metadata(profiles),
             "retired_segment_ids": ", ".join(map(str, built.checks["retired"])) or "none",
             "segments_without_reachable_channel": undeliverable.height,
             "reach": (

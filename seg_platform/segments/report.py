@@ -86,12 +86,12 @@ def report_html(month: str, profiles: pl.DataFrame, migration: pl.DataFrame) -> 
     )
     rows = "".join(
         "<tr>" + "".join(f"<td>{html.escape(str(v))}</td>" for v in row) + "</tr>"
-        for row in profiles.select(
+        for row in with_share_pct(profiles.select(
             "segment_id", "name", "customers", "share", "lineage", "action_type", "description"
-        ).iter_rows()
-    )
+        )).iter_rows()
+    )  # fmt: skip
     sections.append(
-        "<table><tr><th>id</th><th>name</th><th>customers</th><th>share</th><th>lineage</th>"
+        "<table><tr><th>id</th><th>name</th><th>customers</th><th>share (%)</th><th>lineage</th>"
         f"<th>action</th><th>description</th></tr>{rows}</table>"
     )
     style = (
@@ -102,4 +102,30 @@ def report_html(month: str, profiles: pl.DataFrame, migration: pl.DataFrame) -> 
     return (
         f"<!doctype html><html><head><meta charset='utf-8'><title>Segments {month}</title>"
         f"<style>{style}</style></head><body>{''.join(sections)}</body></html>"
+    )
+
+
+def size_metadata(profiles: pl.DataFrame) -> dict[str, int | float]:
+    """The month's segment sizes and shares as numeric entries, keyed by segment name (names
+    are kept while a segment continues, so the Dagster UI plots each one across monthly
+    partitions): `size/<name>` (customers), `share_pct/<name>` (percent of the month's
+    assigned customers, 2 decimals), and the totals `customers_assigned` and `segment_count`."""
+    total = int(profiles["customers"].sum() or 0)
+    entries: dict[str, int | float] = {
+        "customers_assigned": total,
+        "segment_count": profiles.height,
+    }
+    for name, customers in profiles.select("name", "customers").sort("name").iter_rows():
+        entries[f"size/{name}"] = int(customers)
+    for name, customers in profiles.select("name", "customers").sort("name").iter_rows():
+        entries[f"share_pct/{name}"] = round(100.0 * customers / total, 2) if total else 0.0
+    return entries
+
+
+def with_share_pct(frame: pl.DataFrame) -> pl.DataFrame:
+    """`frame` with its `share` (a fraction) shown as `share_pct` (percent, 2 decimals)."""
+    if "share" not in frame.columns:
+        return frame
+    return frame.with_columns((pl.col("share") * 100).round(2).alias("share")).rename(
+        {"share": "share_pct"}
     )

@@ -294,3 +294,35 @@ def test_segment_tables_keep_ids_across_months_and_name_every_segment(segmented)
                  "migration_reconciles", "unchanged_customers_keep_their_segment",
                  "segments_differ_in_later_outcomes"):  # fmt: skip
         assert checks[name], name
+
+
+def test_segment_sizes_and_shares_are_numeric_metadata_per_month(segmented):
+    """Issue 21 point 7: one number per segment name and month, so the UI plots them."""
+    home, truth, results = segmented
+    with connect(home.warehouse, read_only=True) as con:
+        profiles = con.sql(
+            "SELECT strftime(as_of_date, '%Y-%m-01') AS month, name, customers "
+            "FROM segments.segment_profiles"
+        ).pl()
+    for month, result in results.items():
+        (event,) = [
+            e for e in result.get_asset_materialization_events()
+            if e.asset_key.to_user_string() == "segment_profiles"
+        ]  # fmt: skip
+        metadata = {k: v.value for k, v in event.materialization.metadata.items()}
+        table = dict(profiles.filter(pl.col("month") == month).select("name", "customers").rows())
+        sizes = {k.removeprefix("size/"): v for k, v in metadata.items() if k.startswith("size/")}
+        shares = {
+            k.removeprefix("share_pct/"): v
+            for k, v in metadata.items()
+            if k.startswith("share_pct/")
+        }
+        assert sizes == table
+        assert all(isinstance(v, int) for v in sizes.values())
+        assert all(isinstance(v, float) for v in shares.values())
+        assert metadata["customers_assigned"] == sum(sizes.values()) == len(truth)
+        assert metadata["segment_count"] == len(table)
+        assert sum(shares.values()) == pytest.approx(100.0, abs=0.01 * len(shares))
+        for name, customers in table.items():
+            assert shares[name] == pytest.approx(100.0 * customers / len(truth), abs=0.005)
+        assert "share_pct" in metadata["segments"]
