@@ -483,14 +483,52 @@ def _print_raw_summary(home: settings.PlatformHome) -> None:
                 )
 
 
+def segment_report_link(home: settings.PlatformHome) -> tuple[str, str] | None:
+    """The newest month's segment report: its MLflow run link (at the UI address recorded in
+    the home, `settings.mlflow_ui_url`) and artifact name; None before any segments."""
+    if not home.warehouse.exists():
+        return None
+    try:
+        with connect(home.warehouse, read_only=True) as con:
+            if not table_exists(con, "segmentation", "candidates"):
+                return None
+            row = fetch_one(
+                con,
+                "SELECT strftime(as_of_date, '%Y-%m'), any_value(mlflow_parent_run_id) "
+                "FROM segmentation.candidates WHERE mlflow_parent_run_id IS NOT "
+                "NULL GROUP BY as_of_date ORDER BY as_of_date DESC LIMIT 1",
+            )
+    except WarehouseLockedError:
+        return None
+    if not row or not row[1]:
+        return None
+    from seg_platform.core.mlflow_registry import registry_client
+    from seg_platform.segmentation.tracking import WORKFLOW_QUERY
+
+    month, run_id = row
+    experiment = registry_client(home.mlflow_tracking_uri).get_run(run_id).info.experiment_id
+    name = f"segment_report_{month}.html"
+    url = f"{settings.mlflow_ui_url(home)}/#/experiments/{experiment}/runs/{run_id}"
+    return f"{url}/artifacts/{name}?{WORKFLOW_QUERY}", name
+
+
 def print_next_steps(home: settings.PlatformHome) -> None:
     hint = lambda command: settings.command_hint(command, home)  # noqa: E731
+    mlflow_ui = settings.mlflow_ui_url(home)
+    report = segment_report_link(home)
+    report_lines = (
+        f"""
+  Segment report (sizes over the months, flows, churn and value; {report[1]}):
+      {report[0]}"""
+        if report
+        else ""
+    )
     print(f"""
 Next:
   Dagster UI (assets, checks, runs) -> http://127.0.0.1:3000
       {hint("ui")}
-  MLflow UI (model runs) -> http://127.0.0.1:5000
-      {hint("mlflow-ui")}
+  MLflow UI (model runs) -> {mlflow_ui}
+      {hint("mlflow-ui")}{report_lines}
   Segmentation candidates side by side:
       {hint("candidates")} [--month YYYY-MM]
   Query the warehouse:

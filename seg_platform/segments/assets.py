@@ -174,6 +174,23 @@ def segment_outlook(con, assignments_table: str, as_of_date: dt.date) -> pl.Data
     ).cast(empty.schema)
 
 
+TREND_MONTHS = 6
+
+
+def size_trend(con, as_of_date: dt.date, months: int = TREND_MONTHS) -> pl.DataFrame:
+    """Segment sizes and shares (by name) of the last `months` months up to `as_of_date`,
+    for the report's trends: month ('YYYY-MM'), name, customers, share."""
+    return fetch_frame(
+        con,
+        f"""SELECT strftime(as_of_date, '%Y-%m') AS month, name, customers, share
+        FROM {PROFILES}
+        WHERE as_of_date IN (SELECT DISTINCT as_of_date FROM {PROFILES} WHERE as_of_date <= ?
+                             ORDER BY as_of_date DESC LIMIT ?)
+        ORDER BY month, name""",
+        [as_of_date, months],
+    )
+
+
 def _spec(asset: str, name: str, description: str, blocking: bool = True) -> dg.AssetCheckSpec:
     return dg.AssetCheckSpec(name, asset=asset, blocking=blocking, description=description)
 
@@ -293,6 +310,7 @@ def segment_tables(
             replace_partition(con, table, source, "as_of_date", as_of_date)
         con.execute("DROP TABLE _assignments_new; DROP TABLE _profiles_new; "
                     "DROP TABLE _migration_new")  # fmt: skip
+        trend = size_trend(con, as_of_date)
         (parent_run,) = fetch_one(
             con,
             f"SELECT any_value(mlflow_parent_run_id) FROM {CANDIDATES} WHERE as_of_date = ? "
@@ -305,10 +323,12 @@ def segment_tables(
     if parent_run:
         with tempfile.TemporaryDirectory() as tmp:
             path = Path(tmp) / f"segment_report_{month}.html"
-            path.write_text(report_html(month, built.profiles, built.migration))
+            path.write_text(
+                report_html(month, built.profiles, built.migration, trend, built.profiles)
+            )
             mlflow_tracking.client().log_artifact(parent_run, str(path))
         experiment = mlflow_tracking.client().get_run(parent_run).info.experiment_id
-        run_url = mlflow_tracking.run_url(experiment, parent_run)
+        run_url = mlflow_tracking.artifact_url(experiment, parent_run, path.name)
     link = {"segment_report": dg.MetadataValue.url(run_url)} if run_url else {}
 
     profiles = built.profiles

@@ -1,5 +1,6 @@
-"""The month's segment report: one self-contained HTML page (sizes, profile heatmap, migration
-flows, the profile table), logged to MLflow with the month's segmentation run."""
+"""The month's segment report: one self-contained HTML page (sizes, size trends over the last
+months, profile heatmap, membership flows, each segment's churn and predicted value, the profile
+table; shares in percent), logged to MLflow with the month's segmentation run."""
 
 import base64
 import html
@@ -69,31 +70,137 @@ def migration_png(migration: pl.DataFrame) -> str | None:
     return _png(fig)
 
 
-def report_html(month: str, profiles: pl.DataFrame, migration: pl.DataFrame) -> str:
+def trends_png(trend: pl.DataFrame) -> str | None:
+    """Customers per segment (by name) in each month of `trend` (month, name, customers)."""
+    months = sorted(set(trend["month"].to_list()))
+    if len(months) < 2:
+        return None
+    fig, ax = plt.subplots(figsize=(8, 4.5))
+    for (name,), rows in trend.sort("month").group_by("name", maintain_order=True):
+        ax.plot(rows["month"].to_list(), rows["customers"].to_list(), marker="o", label=name)
+    ax.set(xlabel="month", ylabel="customers", title="Segment sizes over the last months")
+    ax.legend(fontsize=7, loc="center left", bbox_to_anchor=(1, 0.5))
+    return _png(fig)
+
+
+def trend_table(trend: pl.DataFrame) -> pl.DataFrame:
+    """One row per segment name, one column per month: `customers (share %)`."""
+    cells = trend.with_columns(
+        cell=pl.format(
+            "{} ({}%)", pl.col("customers"), (pl.col("share") * 100).round(1).cast(pl.String)
+        )
+    )
+    return cells.pivot(on="month", index="name", values="cell", sort_columns=True).sort("name")
+
+
+def flow_table(migration: pl.DataFrame, profiles: pl.DataFrame) -> pl.DataFrame:
+    """Customers who changed segment since last month, largest flows first (ids and names)."""
+    names = dict(profiles.select("segment_id", "name").iter_rows())
+    moved = migration.filter(pl.col("movement") != "stayed").sort(
+        "customers", "from_segment_id", "to_segment_id", descending=[True, False, False],
+        nulls_last=True,
+    )  # fmt: skip
+    return moved.select(
+        pl.col("movement"),
+        pl.col("from_segment_id").cast(pl.String).fill_null("(new)").alias("from"),
+        pl.col("to_segment_id")
+        .map_elements(lambda s: f"{s} {names.get(s, '')}".strip(), return_dtype=pl.String)
+        .fill_null("(departed)")
+        .alias("to"),
+        pl.col("customers"),
+    )
+
+
+OUTLOOK_COLUMNS = {
+    "mean_churn_probability": "churn probability (%)",
+    "mean_purchase_probability": "purchase probability (%)",
+    "mean_predicted_value_12m": "mean predicted value, 12 months",
+    "total_predicted_value_12m": "total predicted value, 12 months",
+}
+
+
+def outlook_table(profiles: pl.DataFrame, outlook: pl.DataFrame | None) -> pl.DataFrame | None:
+    """Each segment's churn and purchase probability (percent) and predicted value, or None
+    when there is no outlook for the month (no predictions yet)."""
+    present = [c for c in OUTLOOK_COLUMNS if outlook is not None and c in outlook.columns]
+    if outlook is None or outlook.is_empty() or not present:
+        return None
+    joined = profiles.select("segment_id", "name").join(
+        outlook.select("segment_id", *present), on="segment_id", how="left"
+    )
+    percent = [
+        (pl.col(c) * 100).round(1) for c in present if c.endswith("probability")
+    ]  # fmt: skip
+    return joined.with_columns(percent).rename({c: OUTLOOK_COLUMNS[c] for c in present})
+
+
+def _html_table(frame: pl.DataFrame) -> str:
+    head = "".join(f"<th>{html.escape(c)}</th>" for c in frame.columns)
+    rows = "".join(
+        "<tr>"
+        + "".join(f"<td>{'' if v is None else html.escape(str(v))}</td>" for v in row)
+        + "</tr>"
+        for row in frame.iter_rows()
+    )
+    return f"<table><tr>{head}</tr>{rows}</table>"
+
+
+def _img(alt: str, png: str) -> str:
+    return f'<img alt="{alt}" src="data:image/png;base64,{png}">'
+
+
+def report_html(
+    month: str,
+    profiles: pl.DataFrame,
+    migration: pl.DataFrame,
+    trend: pl.DataFrame | None = None,
+    outlook: pl.DataFrame | None = None,
+) -> str:
+    """The page. `trend`: month, name, customers, share of the last months (this one
+    included); `outlook`: segment_id and the `OUTLOOK_COLUMNS` it has."""
     features = []
     for top in profiles["distinguishing_features"].to_list():
         features += [f for f in top if f not in features]
     sections = [
         f"<h1>Customer segments, {html.escape(month)}</h1>",
-        f'<img alt="sizes" src="data:image/png;base64,{sizes_png(profiles)}">',
-        f'<img alt="profile heatmap" src="data:image/png;base64,{heatmap_png(profiles, features)}">',  # noqa: E501
+        "<h2>Sizes</h2>",
+        _img("sizes", sizes_png(profiles)),
+        "<h2>Size trends</h2>",
     ]
+    trends = trends_png(trend) if trend is not None else None
+    if trend is not None and trends:
+        sections += [_img("size trends", trends), _html_table(trend_table(trend))]
+    else:
+        sections.append("<p>One month so far: no trend yet.</p>")
+    sections.append("<h2>Membership flows since last month</h2>")
     flows = migration_png(migration)
+    if flows:
+        moved = flow_table(migration, profiles)
+        sections += [
+            _img("migration", flows),
+            _html_table(moved) if moved.height else "<p>Everyone kept their segment.</p>",
+        ]
+    else:
+        sections.append("<p>No previous month: no migration yet.</p>")
+    sections.append("<h2>Churn and predicted value</h2>")
+    value = outlook_table(profiles, outlook)
     sections.append(
-        f'<img alt="migration" src="data:image/png;base64,{flows}">'
-        if flows
-        else "<p>No previous month: no migration yet.</p>"
+        _html_table(value)
+        if value is not None
+        else "<p>No predictions for this month yet (predictions.segment_outlook).</p>"
     )
-    rows = "".join(
-        "<tr>" + "".join(f"<td>{html.escape(str(v))}</td>" for v in row) + "</tr>"
-        for row in with_share_pct(profiles.select(
-            "segment_id", "name", "customers", "share", "lineage", "action_type", "description"
-        )).iter_rows()
-    )  # fmt: skip
-    sections.append(
-        "<table><tr><th>id</th><th>name</th><th>customers</th><th>share (%)</th><th>lineage</th>"
-        f"<th>action</th><th>description</th></tr>{rows}</table>"
-    )
+    sections += [
+        "<h2>Profiles</h2>",
+        _img("profile heatmap", heatmap_png(profiles, features)),
+        _html_table(
+            with_share_pct(
+                profiles.select(
+                    "segment_id", "name", "customers", "share", "lineage", "action_type",
+                    "description",
+                )
+            )
+        ),
+    ]  # fmt: skip
     style = (
         "body{font-family:sans-serif;max-width:1100px;margin:2em auto}"
         "table{border-collapse:collapse}td,th{border:1px solid #ccc;padding:4px;"

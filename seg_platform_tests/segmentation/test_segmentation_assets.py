@@ -326,3 +326,38 @@ def test_segment_sizes_and_shares_are_numeric_metadata_per_month(segmented):
         for name, customers in table.items():
             assert shares[name] == pytest.approx(100.0 * customers / len(truth), abs=0.005)
         assert "share_pct" in metadata["segments"]
+
+
+def test_the_logged_report_shows_the_months_sizes_side_by_side(segmented):
+    home, truth, results = segmented
+    with connect(home.warehouse, read_only=True) as con:
+        ((run_id,),) = con.sql(
+            "SELECT any_value(mlflow_parent_run_id) FROM segmentation.candidates "
+            "WHERE as_of_date = DATE '2025-12-31'"
+        ).fetchall()
+        december = con.sql(
+            "SELECT name, customers, share FROM segments.segment_profiles "
+            "WHERE as_of_date = DATE '2025-12-31'"
+        ).pl()
+    client = mlflow.MlflowClient(home.mlflow_tracking_uri)
+    page = Path(client.download_artifacts(run_id, "segment_report_2025-12.html")).read_text()
+    assert 'alt="size trends"' in page
+    assert "<th>2025-11</th><th>2025-12</th>" in page
+    for name, customers, share in december.iter_rows():
+        assert f"{customers} ({round(share * 100, 1)}%)" in page, name
+
+
+def test_the_report_is_one_link_away_from_the_asset_page_and_the_demo(segmented, capsys):
+    from seg_platform.runner import print_next_steps
+
+    home, truth, results = segmented
+    (event,) = [
+        e for e in results["2025-12-01"].get_asset_materialization_events()
+        if e.asset_key.to_user_string() == "segment_profiles"
+    ]  # fmt: skip
+    link = event.materialization.metadata["segment_report"].value
+    assert link.startswith("http://127.0.0.1:5000/#/experiments/")
+    assert "/artifacts/segment_report_2025-12.html" in link
+    print_next_steps(home)
+    out = capsys.readouterr().out
+    assert "Segment report" in out and link.split("?")[0] in out, out
