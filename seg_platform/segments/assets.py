@@ -8,8 +8,6 @@ depends on these tables, so the MLflow alias `champion` moves only when every on
 """
 
 import datetime as dt
-import tempfile
-from pathlib import Path
 
 import dagster as dg
 import numpy as np
@@ -33,7 +31,6 @@ from seg_platform.features.catalog import catalog_frame
 from seg_platform.predictions.labels import outcome_labels
 from seg_platform.resources import SegmentationConfig, WarehouseResource
 from seg_platform.segmentation.assets import (
-    CANDIDATES,
     SEGMENTS,
     feature_columns,
     load_features,
@@ -174,23 +171,6 @@ def segment_outlook(con, assignments_table: str, as_of_date: dt.date) -> pl.Data
     ).cast(empty.schema)
 
 
-TREND_MONTHS = 6
-
-
-def size_trend(con, as_of_date: dt.date, months: int = TREND_MONTHS) -> pl.DataFrame:
-    """Segment sizes and shares (by name) of the last `months` months up to `as_of_date`,
-    for the report's trends: month ('YYYY-MM'), name, customers, share."""
-    return fetch_frame(
-        con,
-        f"""SELECT strftime(as_of_date, '%Y-%m') AS month, name, customers, share
-        FROM {PROFILES}
-        WHERE as_of_date IN (SELECT DISTINCT as_of_date FROM {PROFILES} WHERE as_of_date <= ?
-                             ORDER BY as_of_date DESC LIMIT ?)
-        ORDER BY month, name""",
-        [as_of_date, months],
-    )
-
-
 def _spec(asset: str, name: str, description: str, blocking: bool = True) -> dg.AssetCheckSpec:
     return dg.AssetCheckSpec(name, asset=asset, blocking=blocking, description=description)
 
@@ -258,7 +238,12 @@ def segment_tables(
     import mlflow
 
     from seg_platform.segments.build import build_month
-    from seg_platform.segments.report import report_html, size_metadata, with_share_pct
+    from seg_platform.segments.report import (
+        log_report,
+        month_report,
+        size_metadata,
+        with_share_pct,
+    )
 
     params = month_parameters(context.partition_key)
     as_of_date, month = params["as_of_date"], month_key(context.partition_key)
@@ -310,25 +295,10 @@ def segment_tables(
             replace_partition(con, table, source, "as_of_date", as_of_date)
         con.execute("DROP TABLE _assignments_new; DROP TABLE _profiles_new; "
                     "DROP TABLE _migration_new")  # fmt: skip
-        trend = size_trend(con, as_of_date)
-        (parent_run,) = fetch_one(
-            con,
-            f"SELECT any_value(mlflow_parent_run_id) FROM {CANDIDATES} WHERE as_of_date = ? "
-            "AND model_version = ?",
-            [as_of_date, version],
-        )
-
-    # The report, logged with the month's segmentation run.
-    run_url = None
-    if parent_run:
-        with tempfile.TemporaryDirectory() as tmp:
-            path = Path(tmp) / f"segment_report_{month}.html"
-            path.write_text(
-                report_html(month, built.profiles, built.migration, trend, built.profiles)
-            )
-            mlflow_tracking.client().log_artifact(parent_run, str(path))
-        experiment = mlflow_tracking.client().get_run(parent_run).info.experiment_id
-        run_url = mlflow_tracking.artifact_url(experiment, parent_run, path.name)
+        # The report, logged with the month's segmentation run (the outlook's asset logs it
+        # again with each segment's churn and value once the predictions are in).
+        parent_run, page = month_report(con, as_of_date, with_outlook=False)
+    run_url = log_report(mlflow_tracking, parent_run, month, page) if parent_run else None
     link = {"segment_report": dg.MetadataValue.url(run_url)} if run_url else {}
 
     profiles = built.profiles

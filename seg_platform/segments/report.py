@@ -3,8 +3,11 @@ months, profile heatmap, membership flows, each segment's churn and predicted va
 table; shares in percent), logged to MLflow with the month's segmentation run."""
 
 import base64
+import datetime as dt
 import html
 import io
+import tempfile
+from pathlib import Path
 
 import matplotlib
 
@@ -12,6 +15,16 @@ matplotlib.use("Agg")  # files only, no display
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import polars as pl  # noqa: E402
+
+from seg_platform.core.calendar import month_key  # noqa: E402
+from seg_platform.core.warehouse import fetch_frame, fetch_one, table_exists  # noqa: E402
+
+PROFILES = "segments.segment_profiles"
+MIGRATION = "segments.segment_migration"
+CANDIDATES = "segmentation.candidates"
+SEGMENTS = "segmentation.customer_segments"  # the model version the month's segments came from
+OUTLOOK = "predictions.segment_outlook"
+TREND_MONTHS = 6
 
 
 def _png(fig) -> str:
@@ -123,8 +136,10 @@ def outlook_table(profiles: pl.DataFrame, outlook: pl.DataFrame | None) -> pl.Da
     """Each segment's churn and purchase probability (percent) and predicted value, or None
     when there is no outlook for the month (no predictions yet)."""
     present = [c for c in OUTLOOK_COLUMNS if outlook is not None and c in outlook.columns]
-    if outlook is None or outlook.is_empty() or not present:
+    if outlook is None or not present:
         return None
+    if outlook.select(pl.any_horizontal(pl.col(present).is_not_null()).any()).item() is not True:
+        return None  # no segment with any prediction
     joined = profiles.select("segment_id", "name").join(
         outlook.select("segment_id", *present), on="segment_id", how="left"
     )
@@ -236,3 +251,63 @@ def with_share_pct(frame: pl.DataFrame) -> pl.DataFrame:
     return frame.with_columns((pl.col("share") * 100).round(2).alias("share")).rename(
         {"share": "share_pct"}
     )
+
+
+def report_name(month: str) -> str:
+    return f"segment_report_{month}.html"
+
+
+def size_trend(con, as_of_date: dt.date, months: int = TREND_MONTHS) -> pl.DataFrame:
+    """Segment sizes and shares (by name) of the last `months` months up to `as_of_date`,
+    for the report's trends: month ('YYYY-MM'), name, customers, share."""
+    return fetch_frame(
+        con,
+        f"""SELECT strftime(as_of_date, '%Y-%m') AS month, name, customers, share
+        FROM {PROFILES}
+        WHERE as_of_date IN (SELECT DISTINCT as_of_date FROM {PROFILES} WHERE as_of_date <= ?
+                             ORDER BY as_of_date DESC LIMIT ?)
+        ORDER BY month, name""",
+        [as_of_date, months],
+    )
+
+
+def month_report(con, as_of_date: dt.date, with_outlook: bool) -> tuple[str | None, str]:
+    """The month's report page from the tables, and the segmentation parent run it belongs
+    to (None without one). `with_outlook` reads `predictions.segment_outlook` (built after the
+    segment tables, so only its own asset asks for it)."""
+    month = month_key(as_of_date)
+    profiles = fetch_frame(
+        con, f"FROM {PROFILES} WHERE as_of_date = ? ORDER BY segment_id", [as_of_date]
+    )
+    migration = fetch_frame(
+        con, f"FROM {MIGRATION} WHERE as_of_date = ? ORDER BY ALL", [as_of_date]
+    )
+    outlook = None
+    if with_outlook and table_exists(con, "predictions", "segment_outlook"):
+        outlook = fetch_frame(con, f"FROM {OUTLOOK} WHERE as_of_date = ?", [as_of_date])
+    elif "mean_churn_probability" in profiles.columns:  # tables that still carry the outlook
+        outlook = profiles
+    run = None
+    if table_exists(con, "segmentation", "candidates") and table_exists(
+        con, "segmentation", "customer_segments"
+    ):
+        (run,) = fetch_one(
+            con,
+            f"SELECT any_value(mlflow_parent_run_id) FROM {CANDIDATES} WHERE as_of_date = ? "
+            "AND model_version = (SELECT any_value(model_version) FROM "
+            f"{SEGMENTS} WHERE as_of_date = ?)",
+            [as_of_date, as_of_date],
+        )
+    page = report_html(month, profiles, migration, size_trend(con, as_of_date), outlook)
+    return run, page
+
+
+def log_report(tracking, run_id: str, month: str, page: str) -> str:
+    """Log the page to the month's segmentation run as `segment_report_YYYY-MM.html`
+    (replacing an earlier one) and return the MLflow UI link that opens it."""
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / report_name(month)
+        path.write_text(page)
+        tracking.client().log_artifact(run_id, str(path))
+    experiment = tracking.client().get_run(run_id).info.experiment_id
+    return tracking.artifact_url(experiment, run_id, report_name(month))

@@ -82,3 +82,10 @@ def test_report_without_history_or_predictions_says_so():
     assert "no trend yet" in page
     assert "no migration yet" in page
     assert "No predictions for this month yet" in page
+
+
+def test_an_outlook_without_any_prediction_is_said_not_shown_as_blanks():
+    empty = OUTLOOK.with_columns(pl.lit(None, pl.Float64).alias(c) for c in OUTLOOK.columns[1:])
+    assert "No predictions for this month yet" in report_html(
+        "2025-12", PROFILES, MIGRATION, TREND, empty
+    )
