@@ -107,7 +107,8 @@ def trend_table(trend: pl.DataFrame) -> pl.DataFrame:
 
 
 def flow_table(migration: pl.DataFrame, profiles: pl.DataFrame) -> pl.DataFrame:
-    """Customers who changed segment since last month, largest flows first (ids and names)."""
+    """Customers who changed segment since last month, largest flows first (ids, and the
+    names of this month's segments: an id that continues keeps its name)."""
     names = dict(profiles.select("segment_id", "name").iter_rows())
     moved = migration.filter(pl.col("movement") != "stayed").sort(
         "customers", "from_segment_id", "to_segment_id", descending=[True, False, False],
@@ -115,7 +116,10 @@ def flow_table(migration: pl.DataFrame, profiles: pl.DataFrame) -> pl.DataFrame:
     )  # fmt: skip
     return moved.select(
         pl.col("movement"),
-        pl.col("from_segment_id").cast(pl.String).fill_null("(new)").alias("from"),
+        pl.col("from_segment_id")
+        .map_elements(lambda s: f"{s} {names.get(s, '')}".strip(), return_dtype=pl.String)
+        .fill_null("(new)")
+        .alias("from"),
         pl.col("to_segment_id")
         .map_elements(lambda s: f"{s} {names.get(s, '')}".strip(), return_dtype=pl.String)
         .fill_null("(departed)")

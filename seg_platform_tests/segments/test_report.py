@@ -58,6 +58,7 @@ def test_trend_table_has_each_month_with_size_and_share_in_percent():
 def test_flows_list_every_change_of_segment_largest_first():
     flows = flow_table(MIGRATION, PROFILES)
     assert flows["customers"].to_list() == [10, 8, 3]
+    assert flows["from"].to_list() == ["(new)", "1 Lapsing Browsers", "0 Loyal Regulars"]
     assert (
         flows["customers"].sum()
         == MIGRATION.filter(pl.col("movement") != "stayed")["customers"].sum()
