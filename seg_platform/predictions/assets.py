@@ -63,6 +63,7 @@ from seg_platform.predictions.propensity import (
     importance_png,
     permutation_importances,
     split_months,
+    thread_limit,
 )
 from seg_platform.resources import PredictionsConfig, WarehouseResource
 from seg_platform.segmentation.tracking import MlflowResource
@@ -152,28 +153,30 @@ def train_target(
         return {**base, "trained": False, "reason": "only one outcome in the training or "
                 "evaluation customers"}  # fmt: skip
 
-    model = fit_propensity(X, y, config.seed, config.calibration)
-    baseline = RecencyBaseline(config.seed).fit(train[target.recency].to_numpy(), y)
-    scores = {
-        "model": model.predict_proba(Xe)[:, 1],
-        "baseline": baseline.predict_proba(test[target.recency].to_numpy()),
-    }
     client = tracking.client()
     name = registered_name(target)
     current = alias_version(client, name, CHAMPION)
-    if current is not None:
-        champion_model, champion_columns = load_version(tracking, name, current)
-        if set(champion_columns) <= set(test.columns):
-            scores["champion"] = champion_model.predict_proba(_matrix(test, champion_columns))[:, 1]
+    with thread_limit(max(len(y), len(ye))):
+        model = fit_propensity(X, y, config.seed, config.calibration)
+        baseline = RecencyBaseline(config.seed).fit(train[target.recency].to_numpy(), y)
+        scores = {
+            "model": model.predict_proba(Xe)[:, 1],
+            "baseline": baseline.predict_proba(test[target.recency].to_numpy()),
+        }
+        if current is not None:
+            champion_model, champion_columns = load_version(tracking, name, current)
+            if set(champion_columns) <= set(test.columns):
+                champion_X = _matrix(test, champion_columns)
+                scores["champion"] = champion_model.predict_proba(champion_X)[:, 1]
+        importances = permutation_importances(
+            model, Xe[active], ye[active], columns, config.seed, config.permutation_sample
+        )
     metrics = {}
     for kind, p in scores.items():
         metrics[kind] = classification_metrics(ye[active], p[active])
         metrics[kind] |= {
             f"{k}_all": v for k, v in classification_metrics(ye, p).items() if k != "rows"
         }
-    importances = permutation_importances(
-        model, Xe[active], ye[active], columns, config.seed, config.permutation_sample
-    )
 
     flat = {f"{kind}_{k}": v for kind, m in metrics.items() for k, v in m.items()}
     flat = {k: v for k, v in flat.items() if v == v}  # MLflow rejects NaN in the UI charts

@@ -9,14 +9,27 @@ training months are the ones whose labels were already known at the end of E (E 
 before), so the evaluation replays exactly what the model could have learnt at the time.
 """
 
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass
 
 import numpy as np
+from threadpoolctl import threadpool_limits
 
 from seg_platform.core.calendar import add_months
 
 # Recency of a customer who never did the thing: far beyond any window the features use.
 NEVER_DAYS = 3650.0
+
+# Below this many training rows the booster runs on one OpenMP thread. On the 2-core machine,
+# one fit of the demo's churn model (about 10,000 rows) took 7-9 s on one thread and 93-119 s
+# on two while another process was busy: the threads wait for each other at every tree level.
+# The trees are the same either way (histograms are summed per feature, in the same order).
+PARALLEL_ROWS = 100_000
+
+
+def thread_limit(rows: int) -> AbstractContextManager:
+    """One BLAS/OpenMP thread for a fit or scoring of fewer than PARALLEL_ROWS rows."""
+    return threadpool_limits(1) if rows < PARALLEL_ROWS else nullcontext()
 
 
 @dataclass(frozen=True)
