@@ -32,7 +32,8 @@ class StepProgress:
     def __init__(self, out: TextIO | None = None):
         self.out = out if out is not None else sys.stdout
         self.rows: dict[str, int] = {}
-        self.checks: dict[str, list[bool]] = {}
+        self.checks: dict[str, list[str]] = {}
+        self.started: dict[str, float] = {}
 
     def __call__(self, entry) -> None:
         event = entry.dagster_event
@@ -44,31 +45,38 @@ class StepProgress:
             return
         step = event.step_key
         kind = event.event_type_value
-        if kind == "ASSET_MATERIALIZATION" and step:
+        if kind == "STEP_START":
+            self.started[step] = entry.timestamp
+        elif kind == "ASSET_MATERIALIZATION" and step:
             count = event.event_specific_data.materialization.metadata.get("dagster/row_count")
             if count is not None:
                 self.rows[step] = self.rows.get(step, 0) + int(count.value)
         elif kind == "ASSET_CHECK_EVALUATION" and step:
-            self.checks.setdefault(step, []).append(bool(event.event_specific_data.passed))
+            evaluation = event.event_specific_data
+            outcome = "passed" if evaluation.passed else evaluation.severity.value  # ERROR/WARN
+            self.checks.setdefault(step, []).append(outcome)
         elif kind == "STEP_SUCCESS":
             self._line(step, event.event_specific_data.duration_ms / 1000, self._outcome(step))
         elif kind == "STEP_FAILURE":
-            self._line(step, None, "FAILED")
+            seconds = entry.timestamp - self.started[step] if step in self.started else None
+            outcome = self._outcome(step)  # a failed blocking check says FAILED already
+            self._line(step, seconds, outcome if "FAILED" in outcome else f"FAILED {outcome}")
 
     def _outcome(self, step: str) -> str:
         parts = []
         if step in self.rows:
             parts.append(f"{self.rows[step]:,} rows")
         checks = self.checks.get(step, [])
-        failed = checks.count(False)
         if checks:
             word = "check" if len(checks) == 1 else "checks"
-            parts.append(f"{len(checks)} {word}" + (f", {failed} FAILED" if failed else ""))
+            failed, warned = checks.count("ERROR"), checks.count("WARN")
+            parts.append(f"{len(checks)} {word}" + (f", {failed} FAILED" if failed else "")
+                         + (f", {warned} warning" if warned else ""))  # fmt: skip
         return ", ".join(parts)
 
     def _line(self, step: str, seconds: float | None, outcome: str) -> None:
         took = f"{seconds:7.1f} s" if seconds is not None else f"{'':>9}"
-        print(f"    {step:<44}{took}  {outcome}".rstrip(), file=self.out, flush=True)
+        print(f"    {step:<52} {took}  {outcome}".rstrip(), file=self.out, flush=True)
 
 
 def _execute(job, instance, progress: bool, run_id: str, **kwargs):
