@@ -26,6 +26,8 @@ from seg_platform.core.mlflow_registry import (
     CHAMPION,
     alias_version,
     is_registered,
+    load_registered,
+    remember_model,
     set_alias,
     versions,
     versions_with_aliases,
@@ -100,10 +102,7 @@ def _active(frame: pl.DataFrame, days: int) -> np.ndarray:
 
 
 def load_version(tracking: MlflowResource, name: str, version) -> tuple[object, list[str]]:
-    import mlflow
-
-    model = mlflow.sklearn.load_model(f"models:/{name}/{version.version}")
-    return model, json.loads(version.tags["features"])
+    return load_registered(tracking.uri(), version), json.loads(version.tags["features"])
 
 
 # -- propensity models --------------------------------------------------------------------
@@ -222,6 +221,7 @@ def train_target(
     version = mlflow.register_model(info.model_uri, name, tags={
         "month": month, "eval_month": evaluation, "features": json.dumps(columns),
         "roc_auc": f"{m['roc_auc']:.4f}", "beats_baseline": str(beats_baseline)})  # fmt: skip
+    remember_model(tracking.uri(), version, model)  # scored next, in customer_predictions
     current_month = current.tags.get("month", "") if current else ""
     if not beats_baseline:
         moved, note = False, "did not beat the recency baseline"

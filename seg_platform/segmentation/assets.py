@@ -29,6 +29,8 @@ from seg_platform.core.mlflow_registry import (
     CHAMPION,
     alias_holders,
     alias_version,
+    load_registered,
+    remember_model,
     set_alias,
 )
 from seg_platform.core.partitions import monthly_partitions
@@ -98,7 +100,6 @@ def _incumbent_k(con, as_of_date: dt.date) -> int | None:
 def _champion_to_keep(tracking: MlflowResource, month: str, features: int):
     """The registered champion of an earlier month, loaded, when it can segment this month's
     features: (version, its month, its candidate, pipeline); else None."""
-    import mlflow
 
     client = tracking.client()
     current = alias_version(client, tracking.registered_model, CHAMPION)
@@ -107,7 +108,7 @@ def _champion_to_keep(tracking: MlflowResource, month: str, features: int):
     champion_month = month_key(current.tags.get("month", ""))
     if not champion_month or champion_month >= month:
         return None
-    pipeline = mlflow.sklearn.load_model(f"models:/{tracking.registered_model}/{current.version}")
+    pipeline = load_registered(tracking.uri(), current)
     if getattr(pipeline, "n_features_in_", features) != features:
         return None  # the feature set changed since: its segments cannot be carried over
     candidate = current.tags.get("candidate", "champion")
@@ -132,6 +133,7 @@ def segment_month(con, month: str, config: SegmentationConfig, tracking: MlflowR
     from seg_platform.segmentation.algorithms import trusted_types
     from seg_platform.segmentation.report import (
         elbow_png,
+        principal_plane,
         scatter_png,
         segment_profile,
         silhouette_png,
@@ -178,6 +180,7 @@ def segment_month(con, month: str, config: SegmentationConfig, tracking: MlflowR
         )
     Zs = result.preprocess.transform(X[result.sample_rows])
     plot_rows = np.arange(min(sweep.silhouette_sample, len(Zs)))
+    plane = principal_plane(Zs, 0)
     rows = []
     run_tags = {**tags, "partition": month, "features_digest": digest}
     with (
@@ -214,7 +217,7 @@ def segment_month(con, month: str, config: SegmentationConfig, tracking: MlflowR
                 mlflow.log_artifact(str(out / f"{c.name}_profile.csv"))
                 title = f"{c.name} ({month})"
                 mlflow.log_artifact(
-                    str(scatter_png(Zs, scored.labels, title, out / f"{c.name}_scatter.png", 0))
+                    str(scatter_png(plane, scored.labels, title, out / f"{c.name}_scatter.png"))
                 )
                 mlflow.log_artifact(
                     str(
@@ -252,6 +255,7 @@ def segment_month(con, month: str, config: SegmentationConfig, tracking: MlflowR
         "month": month, "rule_met": str(result.rule_met),
         "candidate": result.chosen.candidate.name})  # fmt: skip
     set_alias(tracking.client(), tracking.registered_model, CHALLENGER, version.version)
+    remember_model(tracking.uri(), version, result.pipeline)
 
     # A month whose candidates all miss the rule keeps the champion: its segments (and so
     # their ids and names) come from the earlier model; the new version stays challenger.
