@@ -64,6 +64,7 @@ from seg_platform.predictions.propensity import (
     fit_propensity,
     importance_png,
     permutation_importances,
+    processes,
     split_months,
     thread_limit,
 )
@@ -155,8 +156,9 @@ def train_target(
     client = tracking.client()
     name = registered_name(target)
     current = alias_version(client, name, CHAMPION)
-    with thread_limit(max(len(y), len(ye))):
-        model = fit_propensity(X, y, config.seed, config.calibration)
+    rows = max(len(y), len(ye))
+    with thread_limit(rows):
+        model = fit_propensity(X, y, config.seed, config.calibration, processes(rows))
         baseline = RecencyBaseline(config.seed).fit(train[target.recency].to_numpy(), y)
         scores = {
             "model": model.predict_proba(Xe)[:, 1],
@@ -168,8 +170,9 @@ def train_target(
                 champion_X = _matrix(test, champion_columns)
                 scores["champion"] = champion_model.predict_proba(champion_X)[:, 1]
         importances = permutation_importances(
-            model, Xe[active], ye[active], columns, config.seed, config.permutation_sample
-        )
+            model, Xe[active], ye[active], columns, config.seed, config.permutation_sample,
+            processes(rows),
+        )  # fmt: skip
     metrics = {}
     for kind, p in scores.items():
         metrics[kind] = classification_metrics(ye[active], p[active])

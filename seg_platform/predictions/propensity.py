@@ -32,6 +32,14 @@ def thread_limit(rows: int) -> AbstractContextManager:
     return threadpool_limits(1) if rows < PARALLEL_ROWS else nullcontext()
 
 
+def processes(rows: int) -> int | None:
+    """Worker processes for the calibration folds and the permutation importances: below
+    PARALLEL_ROWS, one per core (joblib gives each worker one thread); else None (in process,
+    the booster's threads share the cores). Either way the results are the same bits: each
+    fold and each permuted column has its own seed."""
+    return -1 if rows < PARALLEL_ROWS else None
+
+
 @dataclass(frozen=True)
 class Target:
     """One propensity: which label it predicts and how long that label's window is."""
@@ -117,9 +125,12 @@ class RecencyBaseline:
         return self.model_.predict_proba(recency_column(recency))[:, 1]
 
 
-def fit_propensity(X: np.ndarray, y: np.ndarray, seed: int, calibration: str = "isotonic"):
+def fit_propensity(
+    X: np.ndarray, y: np.ndarray, seed: int, calibration: str = "isotonic", jobs: int | None = None
+):
     """Gradient boosting (NaN-aware, so empty sources need no imputation), calibrated by
-    `calibration` ('isotonic' or 'sigmoid') over 3 folds of the training rows."""
+    `calibration` ('isotonic' or 'sigmoid') over 3 folds of the training rows, fitted in `jobs`
+    processes (joblib's n_jobs; the model is the same)."""
     from sklearn.calibration import CalibratedClassifierCV
     from sklearn.ensemble import HistGradientBoostingClassifier
 
@@ -132,10 +143,13 @@ def fit_propensity(X: np.ndarray, y: np.ndarray, seed: int, calibration: str = "
         early_stopping=False,
         random_state=seed,
     )
-    return CalibratedClassifierCV(booster, method=calibration, cv=3).fit(X, y)
+    model = CalibratedClassifierCV(booster, method=calibration, cv=3, n_jobs=jobs).fit(X, y)
+    return model.set_params(n_jobs=None)  # how it was fitted is no part of the model
 
 
-def permutation_importances(model, X, y, columns: list[str], seed: int, sample: int = 5000):
+def permutation_importances(
+    model, X, y, columns: list[str], seed: int, sample: int = 5000, jobs: int | None = None
+):
     """Mean and spread of the ROC AUC lost when each feature is shuffled (3 repeats), on at
     most `sample` evaluation rows; sorted, most important first.
 
@@ -151,7 +165,7 @@ def permutation_importances(model, X, y, columns: list[str], seed: int, sample: 
     if len(np.unique(y[rows])) < 2:
         return []
     result = permutation_importance(
-        model, X[rows], y[rows], scoring="roc_auc", n_repeats=3, random_state=seed, n_jobs=1
+        model, X[rows], y[rows], scoring="roc_auc", n_repeats=3, random_state=seed, n_jobs=jobs
     )
     order = np.argsort(-result.importances_mean, kind="stable")
     return [
