@@ -5,6 +5,7 @@ import json
 import os
 import shutil
 import signal
+import socket
 import sys
 import time
 from pathlib import Path
@@ -12,6 +13,62 @@ from pathlib import Path
 from seg_platform.core import settings
 
 DEMO_CUSTOMERS, DEMO_MONTHS, DEMO_SEED = 2000, 12, 42
+
+
+CUSTOMERS_HELP = "how many customers the synthetic company has (default: %(default)s)"
+MONTHS_HELP = "how many months of history it writes, ending with --end-month (default: %(default)s)"
+PORT_HELP = "TCP port on 127.0.0.1 to serve on (default: %(default)s)"
+
+
+def month_argument(value: str) -> str:
+    """A month given on the command line, as 'YYYY-MM' (argparse reports anything else)."""
+    from seg_platform.core.calendar import month_key, month_start
+
+    try:
+        if len(value) != 7:
+            raise ValueError
+        month_start(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"{value!r} is not a month: write it as YYYY-MM, e.g. 2025-12"
+        ) from None
+    return month_key(value)
+
+
+def port_argument(value: str) -> int:
+    try:
+        port = int(value)
+    except ValueError:
+        port = 0
+    if not 1 <= port <= 65535:
+        raise argparse.ArgumentTypeError(f"{value!r} is not a port: give a number 1..65535")
+    return port
+
+
+def port_in_use(port: int, host: str = "127.0.0.1") -> bool:
+    """Whether something already listens on host:port (checked by binding it, as the server
+    would, so a port only another interface holds counts as free)."""
+    with socket.socket() as probe:
+        # As the servers bind: a port left in TIME_WAIT by a stopped server is free to them.
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind((host, port))
+        except OSError:
+            return True
+    return False
+
+
+def _port_taken(port: int, name: str) -> int | None:
+    """Exit code 2 with one line when the port is taken, before anything is started (the
+    MLflow server would only say so minutes later, and exit 0)."""
+    if not port_in_use(port):
+        return None
+    print(
+        f"error: port {port} on 127.0.0.1 is already in use (another {name} or another "
+        f"program): stop it, or choose another port with --port N",
+        file=sys.stderr,
+    )
+    return 2
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -53,10 +110,20 @@ def _parser() -> argparse.ArgumentParser:
     p = command(
         "generate", _generate, "Write a synthetic company's landing files and truth.", home=False
     )
-    p.add_argument("--customers", type=int, default=DEMO_CUSTOMERS)
-    p.add_argument("--months", type=int, default=DEMO_MONTHS)
-    p.add_argument("--seed", type=int, default=DEMO_SEED)
-    p.add_argument("--end-month", default="2025-12", help="last month of data (YYYY-MM)")
+    p.add_argument("--customers", type=int, default=DEMO_CUSTOMERS, help=CUSTOMERS_HELP)
+    p.add_argument("--months", type=int, default=DEMO_MONTHS, help=MONTHS_HELP)
+    p.add_argument(
+        "--seed",
+        type=int,
+        default=DEMO_SEED,
+        help="random seed: the same seed writes the same company (default: %(default)s)",
+    )
+    p.add_argument(
+        "--end-month",
+        type=month_argument,
+        default="2025-12",
+        help="last month of data, YYYY-MM (default: %(default)s)",
+    )
     p.add_argument("--out", required=True, help="folder for landing/ and truth/")
 
     snapshots_help = (
@@ -76,9 +143,14 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--last-months", type=int, default=3, metavar="N", help=snapshots_help)
 
     p = command("demo", _demo, "Generate the bundled sample (if missing) and run everything.")
-    p.add_argument("--customers", type=int, default=DEMO_CUSTOMERS)
-    p.add_argument("--months", type=int, default=DEMO_MONTHS)
-    p.add_argument("--verbose", action="store_true")
+    p.add_argument("--customers", type=int, default=DEMO_CUSTOMERS, help=CUSTOMERS_HELP)
+    p.add_argument(
+        "--months",
+        type=int,
+        default=DEMO_MONTHS,
+        help="how many months of history the sample has, ending 2025-12 (default: %(default)s)",
+    )
+    p.add_argument("--verbose", action="store_true", help="show Dagster's event log")
     p.add_argument("--quiet", action="store_true", help=quiet_help)
     p.add_argument("--last-months", type=int, default=3, metavar="N", help=snapshots_help)
 
@@ -97,17 +169,19 @@ def _parser() -> argparse.ArgumentParser:
     p = command(
         "candidates", _candidates, "Print a month's segmentation candidates side by side (MLflow)."
     )
-    p.add_argument("--month", help="YYYY-MM (default: the latest segmented month)")
+    p.add_argument(
+        "--month", type=month_argument, help="YYYY-MM (default: the latest segmented month)"
+    )
 
     p = command(
         "ui",
         _ui,
         "Start the Dagster UI and daemon on 127.0.0.1 (requests from other sites refused).",
     )
-    p.add_argument("--port", type=int, default=3000)
+    p.add_argument("--port", type=port_argument, default=3000, help=PORT_HELP)
 
     p = command("mlflow-ui", _mlflow_ui, "Start the MLflow UI on 127.0.0.1.")
-    p.add_argument("--port", type=int, default=5000)
+    p.add_argument("--port", type=port_argument, default=5000, help=PORT_HELP)
 
     p = command(
         "docs",
@@ -217,7 +291,8 @@ def _candidates(args) -> int:
     try:
         frame = candidates_frame(args.month)
     except LookupError as exc:
-        print(f"error: {exc}; run the pipeline first.", file=sys.stderr)
+        print(f"error: {exc}; run the pipeline first: {settings.command_hint('run')}",
+              file=sys.stderr)  # fmt: skip
         return 2
     print(
         f"Segmentation candidates for {frame['month'][0]} "
@@ -243,6 +318,8 @@ def _num(value, digits: int = 3) -> str:
 
 
 def _ui(args) -> int:
+    if code := _port_taken(args.port, "Dagster UI"):
+        return code
     from seg_platform.ui_server import HOST, serve
 
     print(f"Dagster UI: http://{HOST}:{args.port}  (Ctrl-C to stop)", flush=True)
@@ -250,6 +327,8 @@ def _ui(args) -> int:
 
 
 def _mlflow_ui(args) -> int:
+    if code := _port_taken(args.port, "MLflow UI"):
+        return code
     home = settings.platform_home().ensure()
     env = {**os.environ, "MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false"}
     print(f"MLflow UI: http://127.0.0.1:{args.port}  (Ctrl-C to stop)")

@@ -1,15 +1,24 @@
 """Everything Dagster loads: assets, checks, jobs and resources, assembled in one place."""
 
+import warnings
 from pathlib import Path
 
 import dagster as dg
 
 from seg_platform.activation.assets import ACTIVATION_ASSETS
-from seg_platform.core.partitions import daily_partitions, monthly_partitions
+from seg_platform.core import settings
+from seg_platform.core.metadata import with_column_schemas
+from seg_platform.core.partitions import daily_partitions_for, monthly_partitions_for
 from seg_platform.core.paths import SQL_ROOT
+from seg_platform.core.table_columns import load_catalog
 from seg_platform.features.checks import build_catalog_asset, build_feature_checks
 from seg_platform.identity.assets import IDENTITY_ASSETS, IDENTITY_CHECKS
-from seg_platform.orchestration import build_automation, build_daily_schedule, build_follow_up
+from seg_platform.orchestration import (
+    build_automation,
+    build_daily_schedule,
+    build_follow_up,
+    with_freshness_policies,
+)
 from seg_platform.predictions.assets import PREDICTION_ASSETS
 from seg_platform.predictions.daily import DAILY_ASSETS
 from seg_platform.resources import (
@@ -26,14 +35,88 @@ from seg_platform.segments.assets import SEGMENTS_ASSETS
 from seg_platform.sources.assets import RAW_ASSETS, RAW_CHECKS
 from seg_platform.sql_models.assets import load_sql_assets
 
+# Dagster's own snapshot of every schedule reads the deprecated
+# `ScheduleDefinition.environment_vars` (dagster/_core/remote_representation/external_data.py):
+# the code server warns once per schedule whatever the project does, and nothing here sets it.
+# Remove when Dagster stops reading it.
+warnings.filterwarnings(
+    "ignore",
+    message=r"Property `ScheduleDefinition\.environment_vars` is deprecated",
+    category=DeprecationWarning,
+)
+
 MAIN_JOB = "full_pipeline"
 CURRENT_JOB = "refresh_current_tables"
 MONTHLY_JOB = "monthly_snapshot"
 DAILY_JOB = "daily_scoring"
 
 
+def with_partitions(
+    asset: dg.AssetsDefinition,
+    monthly: dg.MonthlyPartitionsDefinition,
+    daily: dg.DailyPartitionsDefinition,
+) -> dg.AssetsDefinition:
+    """`asset` over the given monthly or daily partitions (the ones of its kind)."""
+    current = asset.partitions_def
+    if isinstance(current, dg.DailyPartitionsDefinition):
+        wanted: dg.PartitionsDefinition = daily
+    elif isinstance(current, dg.MonthlyPartitionsDefinition):
+        wanted = monthly
+    else:
+        return asset
+    if current == wanted:
+        return asset
+    return asset.map_asset_specs(lambda spec: spec.replace_attributes(partitions_def=wanted))
+
+
+# Who answers for each layer's tables (README, "Owners, PII tags and freshness").
+OWNERS = {
+    "raw": "team:data-platform",
+    "identity": "team:data-platform",
+    "privacy": "team:data-platform",
+    "staging": "team:data-platform",
+    "features": "team:data-platform",
+    "segmentation": "team:data-science",
+    "predictions": "team:data-science",
+    "segments": "team:growth",
+    "activation": "team:growth",
+}
+# Tables without personal data: aggregates, metrics and model bookkeeping, no row about one person.
+# Every other table holds rows about one person with an identifier (a source id, an email, a
+# profile or customer id, or its SHA-256): personal data, tagged `pii=true`, new tables included.
+NO_PERSONAL_DATA = {
+    "match_rate",
+    "feature_catalog",
+    "segmentation_candidates",
+    "segmentation_champion",
+    "propensity_models",
+    "segment_profiles",
+    "segment_migration",
+    "campaign_lift",
+    "survey_report",
+}
+
+
+def with_owners_and_tags(assets: list) -> list:
+    """Every asset with its layer's owner and the tags `layer` (its group) and `pii`."""
+
+    def tagged(spec: dg.AssetSpec) -> dg.AssetSpec:
+        layer = spec.group_name or "default"
+        pii = "false" if spec.key.path[-1] in NO_PERSONAL_DATA else "true"  # the table name
+        return spec.replace_attributes(
+            owners=[OWNERS.get(layer, OWNERS["raw"])],
+            tags={**spec.tags, "layer": layer, "pii": pii},
+        )
+
+    return list(dg.map_asset_specs(tagged, assets))
+
+
 def make_definitions(sql_root: Path = SQL_ROOT) -> dg.Definitions:
-    """The platform's Definitions, with the SQL models of `sql_root` (tests pass their own)."""
+    """The platform's Definitions, with the SQL models of `sql_root` (tests pass their own),
+    over the partitions the platform home's data offers now (`settings.current_partitions`)."""
+    calendar = settings.current_partitions()
+    monthly_partitions = monthly_partitions_for(calendar)
+    daily_partitions = daily_partitions_for(calendar)
     models, sql_assets, sql_checks = load_sql_assets(sql_root)
     feature_checks = [
         check for model in models if model.catalog and model.partitioned
@@ -51,7 +134,15 @@ def make_definitions(sql_root: Path = SQL_ROOT) -> dg.Definitions:
         *DAILY_ASSETS,
         *ACTIVATION_ASSETS,
     ]
-    daily_keys = [key for a in DAILY_ASSETS for key in a.keys]
+    assets = [with_partitions(a, monthly_partitions, daily_partitions) for a in assets]
+    # Every table asset's columns with their DuckDB types and meanings, from one catalog.
+    assets = with_column_schemas(assets, load_catalog())
+    assets = with_owners_and_tags(assets)
+    assets = with_freshness_policies(assets)
+    daily_keys = [
+        key for a in assets if isinstance(a.partitions_def, dg.DailyPartitionsDefinition)
+        for key in a.keys
+    ]  # fmt: skip
     monthly_keys = [
         key for a in assets if a.partitions_def for key in a.keys if key not in daily_keys
     ]
@@ -72,7 +163,6 @@ def make_definitions(sql_root: Path = SQL_ROOT) -> dg.Definitions:
         dg.define_asset_job(
             name=MONTHLY_JOB,
             selection=dg.AssetSelection.assets(*monthly_keys),
-            partitions_def=monthly_partitions,
             description="Build one month's snapshots from the current tables: features, the "
             "segmentation (MLflow runs, registered model), the segment tables, and the champion "
             "alias when every blocking check passed.",
@@ -80,7 +170,6 @@ def make_definitions(sql_root: Path = SQL_ROOT) -> dg.Definitions:
         dg.define_asset_job(
             name=DAILY_JOB,
             selection=dg.AssetSelection.assets(*daily_keys),
-            partitions_def=daily_partitions,
             description="Score one day without re-fitting: segments for customers first seen "
             "since the last monthly fit, propensities for customers whose behaviour changed, "
             "and the rule-based overlays.",

@@ -13,11 +13,15 @@
 
 Switch them on in the UI (Automation) or with `SEG_PLATFORM_AUTOMATION=on` in the environment
 of `dagster dev` / the daemon.
+
+Freshness policies tied to those schedules say when a table is late (`with_freshness_policies`);
+the daemon's freshness evaluation shows it on each asset (PASS, FAIL; UNKNOWN if never built).
 """
 
 import hashlib
 import json
 import os
+from datetime import timedelta
 
 import dagster as dg
 
@@ -29,6 +33,54 @@ from seg_platform.sources.config import SourceConfigError, load_sources_config
 from seg_platform.sources.span import data_span
 
 AUTOMATION_ENV = "SEG_PLATFORM_AUTOMATION"
+MONTHLY_HOUR = 3  # UTC, on the 1st: the monthly re-segmentation schedule
+DAILY_HOUR = 5  # UTC: the daily scoring schedule
+# The month's segments are late when nothing has been built since the monthly schedule's tick
+# this many hours after it (the refresh, then the month's snapshot run, with room for a retry).
+MONTHLY_GRACE_HOURS = 30
+DAILY_GRACE_HOURS = 3  # the day's scores likewise, after the daily schedule's tick
+# The monthly segment tables and the daily scores: what teams act on, so what must not be late.
+MONTHLY_FRESH = {
+    "customer_segments", "segment_assignments", "segment_profiles", "segment_migration"
+}  # fmt: skip
+DAILY_FRESH = {"daily_customer_scores"}
+
+
+def _deadline_cron(hour: int, grace_hours: int, monthly: bool) -> str:
+    """The cron of the moment `grace_hours` after a schedule's tick at `hour` (monthly: on the
+    1st)."""
+    due = hour + grace_hours
+    if monthly:
+        return f"0 {due % 24} {1 + due // 24} * *"
+    if due >= 24:
+        raise ValueError("a daily schedule's grace must end on the same day")
+    return f"0 {due} * * *"
+
+
+MONTHLY_FRESHNESS = dg.FreshnessPolicy.cron(
+    deadline_cron=_deadline_cron(MONTHLY_HOUR, MONTHLY_GRACE_HOURS, monthly=True),
+    lower_bound_delta=timedelta(hours=MONTHLY_GRACE_HOURS),
+)
+DAILY_FRESHNESS = dg.FreshnessPolicy.cron(
+    deadline_cron=_deadline_cron(DAILY_HOUR, DAILY_GRACE_HOURS, monthly=False),
+    lower_bound_delta=timedelta(hours=DAILY_GRACE_HOURS),
+)
+
+
+def with_freshness_policies(assets: list) -> list:
+    """The monthly segment tables due `MONTHLY_GRACE_HOURS` after the monthly schedule's tick,
+    the daily scores `DAILY_GRACE_HOURS` after the daily one: built before the tick, they are
+    late (FAIL) from that deadline until they are built again."""
+
+    def policy(spec: dg.AssetSpec) -> dg.AssetSpec:
+        name = spec.key.path[-1]  # the table name, with or without a layer prefix
+        if name in MONTHLY_FRESH:
+            return spec.replace_attributes(freshness_policy=MONTHLY_FRESHNESS)
+        if name in DAILY_FRESH:
+            return spec.replace_attributes(freshness_policy=DAILY_FRESHNESS)
+        return spec
+
+    return list(dg.map_asset_specs(policy, assets))
 
 
 def _default_status() -> dg.DefaultScheduleStatus:
@@ -64,7 +116,7 @@ def build_automation(refresh_job_name: str, monthly_job_name: str):
 
     @dg.schedule(
         name="monthly_resegmentation",
-        cron_schedule="0 3 1 * *",
+        cron_schedule=f"0 {MONTHLY_HOUR} 1 * *",
         job_name=refresh_job_name,
         default_status=_default_status(),
         description="On the 1st of each month: refresh the current tables from the landing "
@@ -122,7 +174,7 @@ def build_daily_schedule(daily_job):
     """Every day at 05:00 UTC: daily scoring of the day that ended."""
     return dg.build_schedule_from_partitioned_job(
         daily_job,
-        hour_of_day=5,
+        hour_of_day=DAILY_HOUR,
         name="daily_scoring_schedule",
         default_status=_default_status(),
         description="Every day at 05:00 UTC, scores the day that ended: segments for new "

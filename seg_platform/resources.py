@@ -14,6 +14,7 @@ from pydantic import Field
 from seg_platform.core import settings
 from seg_platform.core.warehouse import connect
 from seg_platform.identity.rules import DEFAULT_BLOCKED, DEFAULT_LIMITS, IdentityRules
+from seg_platform.segmentation.selection import SelectionRule
 from seg_platform.sources.config import (
     BLOCKING_COLUMNS,
     LAUNCHPAD,
@@ -26,13 +27,17 @@ from seg_platform.sources.config import (
 
 
 class WarehouseResource(dg.ConfigurableResource):
-    """The DuckDB warehouse. Empty `database` means `<platform home>/warehouse.duckdb`.
+    """The DuckDB warehouse: `database`, else `<platform home>/warehouse.duckdb`.
 
     Not Dagster's DuckDBResource: that one retries a locked file silently for ~100 s, which looks
     like a hang; this one fails at once and says which process holds the lock.
     """
 
-    database: str = ""
+    database: str | None = Field(
+        default=None,
+        description="The DuckDB file of the warehouse. Unset: warehouse.duckdb in the platform "
+        "home.",
+    )
 
     @property
     def path(self) -> Path:
@@ -47,7 +52,11 @@ class WarehouseResource(dg.ConfigurableResource):
 class SourcesResource(dg.ConfigurableResource):
     """The sources.yaml: `config_path`, else $SEG_PLATFORM_SOURCES, else the home's sample."""
 
-    config_path: str = ""
+    config_path: str | None = Field(
+        default=None,
+        description="The sources.yaml describing the landing files. Unset: $SEG_PLATFORM_SOURCES, "
+        "else the platform home's sample.",
+    )
 
     @property
     def path(self) -> Path:
@@ -58,6 +67,7 @@ class SourcesResource(dg.ConfigurableResource):
 
 
 _RULES = IdentityRules()
+_RULE = SelectionRule()  # the selection rule's defaults, written once there
 
 
 def _setting(description: str, default: Any) -> Any:
@@ -216,31 +226,80 @@ class SegmentationConfig(dg.ConfigurableResource):
 
     # Names in seg_platform.segmentation.algorithms.ALGORITHMS (checked when the sweep is set up;
     # a literal here, as importing the registry would load scikit-learn with the code location).
-    algorithms: list[str] = ["kmeans", "gmm", "ward", "hdbscan"]
-    k_min: int = 3
-    k_max: int = 10
-    selection_sample: int = 20_000  # customers the candidates are fitted and compared on
-    silhouette_sample: int = 5_000  # customers the silhouette is computed on (fixed)
-    quadratic_sample: int = 2_000  # customers Ward and HDBSCAN are fitted on
-    bootstrap: int = 5  # resamples for the stability metric
-    jobs: int = -1  # candidates scored side by side (processes): -1 one per core, 1 in-process
-    pca_variance: float = 0.0  # share of variance PCA keeps; 0 = no PCA
-    seed: int = 42
-    min_segments: int = 5
-    max_segments: int = 8
-    min_segment_share: float = 0.02
-    min_stability: float = 0.8
-    min_silhouette: float = 0.1  # floor checked before a model may become champion
+    algorithms: list[str] = Field(
+        default=["kmeans", "gmm", "ward", "hdbscan"],
+        description="Clustering algorithms the sweep tries, each for every segment count from "
+        "k_min to k_max (names registered in seg_platform.segmentation.algorithms).",
+    )
+    k_min: int = Field(default=3, description="The fewest segments a candidate is fitted with.")
+    k_max: int = Field(default=10, description="The most segments a candidate is fitted with.")
+    selection_sample: int = Field(
+        default=20_000, description="Customers the candidates are fitted and compared on."
+    )
+    silhouette_sample: int = Field(
+        default=5_000, description="Customers the silhouette is computed on (a fixed sample)."
+    )
+    quadratic_sample: int = Field(
+        default=2_000,
+        description="Customers Ward and HDBSCAN are fitted on (their cost grows with the square "
+        "of the rows).",
+    )
+    bootstrap: int = Field(default=5, description="Resamples for the stability metric.")
+    jobs: int = Field(
+        default=-1,
+        description="Candidates scored side by side: -1 one process per core, 1 in the run's "
+        "own process, n that many processes.",
+    )
+    pca_variance: float | None = Field(
+        default=None,
+        description="Share of the variance PCA keeps before clustering (0 to 1). Unset: no PCA.",
+    )
+    seed: int = Field(default=42, description="Random seed: same data and seed, same segments.")
+    min_segments: int = Field(
+        default=_RULE.min_segments, description="Selection rule: the fewest segments to publish."
+    )
+    max_segments: int = Field(
+        default=_RULE.max_segments, description="Selection rule: the most segments to publish."
+    )
+    min_segment_share: float = Field(
+        default=_RULE.min_segment_share,
+        description="Selection rule: the smallest share of customers a segment may hold.",
+    )
+    min_stability: float = Field(
+        default=_RULE.min_stability,
+        description="Selection rule: the least stability (mean adjusted Rand index across "
+        "bootstrap resamples) a candidate needs.",
+    )
+    min_silhouette: float = Field(
+        default=0.1, description="Blocking check: the least silhouette of a champion model."
+    )
     # Segment tables (group `segments`).
-    playbook: str = ""  # YAML of one action per segment theme; empty = the embedded default
-    max_match_ratio: float = 1.0  # keep an id when last month's centre is this close (README)
-    min_outcome_spread: float = 0.3  # segments must differ in a later outcome by this much
-    unchanged_quantile: float = 0.25  # "barely moved": this share of smallest feature moves
-    min_kept_share: float = 0.9  # of those, the share expected to keep their segment (WARN)
+    playbook: str | None = Field(
+        default=None,
+        description='YAML of one action per segment theme (README, "Actions"). Unset: the '
+        "embedded default playbook.",
+    )
+    max_match_ratio: float = Field(
+        default=1.0,
+        description="A segment keeps last month's id when last month's centre is closer than "
+        'this times the distance to its nearest neighbour (README, "Stable ids").',
+    )
+    min_outcome_spread: float = Field(
+        default=0.3,
+        description="Check: segments must differ in a later outcome by at least this much.",
+    )
+    unchanged_quantile: float = Field(
+        default=0.25,
+        description='"Barely moved" customers: this share with the smallest feature moves '
+        "since last month.",
+    )
+    min_kept_share: float = Field(
+        default=0.9,
+        description="WARN check: the least share of barely moved customers that keep their "
+        "segment.",
+    )
 
     def rule(self):
-        from seg_platform.segmentation.selection import SelectionRule
-
         return SelectionRule(
             self.min_segments, self.max_segments, self.min_segment_share, self.min_stability
         )
@@ -286,22 +345,63 @@ class PredictionsConfig(dg.ConfigurableResource):
     Override in the Dagster launchpad under `resources.predictions.config`.
     """
 
-    training_months: int = 6  # labelled months each propensity model learns from
-    max_training_rows: int = 300_000  # a deterministic sample beyond this many rows
-    max_evaluation_rows: int = 200_000  # the evaluation month's customers, sampled beyond this
-    min_training_rows: int = 500  # fewer: no model is trained this month (said in metadata)
-    calibration: str = "isotonic"  # or "sigmoid"
-    active_days: int = 90  # "active": an event or order within this many days of the as-of
-    champion_tolerance: float = 0.0  # the champion moves when ROC AUC >= champion's - this
-    permutation_sample: int = 5_000  # evaluation rows permutation importances are computed on
-    value_horizon_months: int = 12  # predicted value and purchases cover this many months
-    clv_holdout_months: int = 3  # the value backtest's holdout period
-    clv_max_error: float = 0.10  # median |predicted / actual - 1| of holdout purchases (WARN)
-    clv_max_revenue_error: float = 0.20  # the same for holdout revenue (WARN above)
-    clv_backtest_cutoffs: int = 4  # rolling backtest: this many cut-offs, one month apart
-    min_buyers: int = 50  # fewer purchasing customers: no value model this month
-    overlays: str = ""  # YAML of rule-based overlays; empty = the embedded default
-    seed: int = 42
+    training_months: int = Field(
+        default=6, description="Labelled months each propensity model learns from."
+    )
+    max_training_rows: int = Field(
+        default=300_000, description="Training rows beyond which a deterministic sample is used."
+    )
+    max_evaluation_rows: int = Field(
+        default=200_000,
+        description="The evaluation month's customers, sampled beyond this many.",
+    )
+    min_training_rows: int = Field(
+        default=500,
+        description="Fewer training rows: no model is trained this month (said in metadata).",
+    )
+    calibration: str = Field(
+        default="isotonic",
+        description="Probability calibration of the propensity models: isotonic or sigmoid.",
+    )
+    active_days: int = Field(
+        default=90,
+        description="A customer is active with an event or order within this many days of the "
+        "as-of date.",
+    )
+    champion_tolerance: float = Field(
+        default=0.0,
+        description="The champion alias moves when the new model's ROC AUC is at least the "
+        "champion's minus this.",
+    )
+    permutation_sample: int = Field(
+        default=5_000, description="Evaluation rows permutation importances are computed on."
+    )
+    value_horizon_months: int = Field(
+        default=12, description="Months the predicted value and purchases cover."
+    )
+    clv_holdout_months: int = Field(
+        default=3, description="Months of the value model's backtest holdout period."
+    )
+    clv_max_error: float = Field(
+        default=0.10,
+        description="WARN check: the largest median |predicted / actual - 1| of holdout purchases.",
+    )
+    clv_max_revenue_error: float = Field(
+        default=0.20,
+        description="WARN check: the largest median |predicted / actual - 1| of holdout revenue.",
+    )
+    clv_backtest_cutoffs: int = Field(
+        default=4, description="Rolling value backtest: this many cut-offs, one month apart (1-24)."
+    )
+    min_buyers: int = Field(
+        default=50, description="Fewer purchasing customers: no value model this month."
+    )
+    overlays: str | None = Field(
+        default=None,
+        description="YAML of the rule-based overlays (lifecycle, intent). Unset: the embedded "
+        "default.",
+    )
+    seed: int = Field(default=42, description="Random seed of sampling and model fits.")
 
     def validate_settings(self) -> None:
         if self.calibration not in ("isotonic", "sigmoid"):
@@ -320,15 +420,42 @@ class ActivationConfig(dg.ConfigurableResource):
     Override in the Dagster launchpad under `resources.activation.config`.
     """
 
-    destinations: str = ""  # YAML of the destinations; empty = the embedded default
-    surveys: str = ""  # YAML of the survey triggers; empty = the embedded default
-    feeds_folder: str = ""  # where feed files go; empty = <platform home>/activation
-    holdout_share: float = 0.10  # share of each segment held out of every feed (control)
-    segment_holdout_shares: dict[str, float] = {}  # segment name -> its own share
-    holdout_salt: str = "seg_platform"  # changing it draws a new control group
-    confidence: float = 0.95  # of the lift intervals
-    min_group: int = 30  # fewer customers with an outcome in a group: no interval
-    survey_response_days: int = 60  # answers this long after a trigger count for it
+    destinations: str | None = Field(
+        default=None,
+        description="YAML of the destinations (channels and their feeds). Unset: the embedded "
+        "default.",
+    )
+    surveys: str | None = Field(
+        default=None, description="YAML of the survey triggers. Unset: the embedded default."
+    )
+    feeds_folder: str | None = Field(
+        default=None,
+        description="Folder the feed files are written to. Unset: activation/ in the platform "
+        "home.",
+    )
+    holdout_share: float = Field(
+        default=0.10,
+        description="Share of each segment held out of every feed as a control group, in [0, 1).",
+    )
+    segment_holdout_shares: dict[str, float] = Field(
+        default={},
+        description="Segment name to its own holdout share, replacing holdout_share for it.",
+    )
+    holdout_salt: str = Field(
+        default="seg_platform",
+        description="Salt of the deterministic holdout draw: changing it draws a new control "
+        "group.",
+    )
+    confidence: float = Field(
+        default=0.95, description="Confidence level of the lift intervals, in (0.5, 1)."
+    )
+    min_group: int = Field(
+        default=30,
+        description="Fewer customers with an outcome in a group: no lift interval for it.",
+    )
+    survey_response_days: int = Field(
+        default=60, description="Answers this many days after a trigger count for it."
+    )
 
     def folder(self):
         from pathlib import Path

@@ -142,7 +142,8 @@ def run_pipeline(verbose: bool = False, months: int | None = None, quiet: bool =
                     keys, note = months_to_build(home, months)
                     if note:
                         print(f"\n{note}")
-                    job = defs.resolve_job_def(MONTHLY_JOB)
+                    # The load may have moved the data's span: the partitions follow it.
+                    job = current_definitions(defs).resolve_job_def(MONTHLY_JOB)
                     for number, key in enumerate(keys, start=1):
                         # A run launched from the UI may have started between two of ours.
                         busy = run_guard.busy_run(instance)
@@ -201,12 +202,14 @@ def score_day(day: str | None = None) -> int:
     os.environ[settings.HOME_ENV] = str(home.root)
     if day is None:
         if not home.warehouse.exists():
-            print("error: no warehouse yet: run `seg-platform run` first", file=sys.stderr)
+            print(f"error: no warehouse yet: run `{settings.command_hint('run')}` first",
+                  file=sys.stderr)  # fmt: skip
             return 2
         try:
             with connect(home.warehouse, read_only=True) as con:
                 if not table_exists(con, "staging", "stg_events"):
-                    print("error: no events yet: run `seg-platform run` first", file=sys.stderr)
+                    print(f"error: no events yet: run `{settings.command_hint('run')}` first",
+                          file=sys.stderr)  # fmt: skip
                     return 2
                 (last,) = fetch_one(con, "SELECT max(event_ts) FROM staging.stg_events")
         except WarehouseLockedError as exc:
@@ -224,12 +227,13 @@ def score_day(day: str | None = None) -> int:
     import dagster as dg
 
     from seg_platform import run_guard
-    from seg_platform.core.partitions import daily_partitions
     from seg_platform.definitions import DAILY_JOB, defs
 
-    if day not in daily_partitions.get_partition_keys():
-        print(f"error: {day} is not a daily partition (before the first month, or not over "
-              "yet)", file=sys.stderr)  # fmt: skip
+    defs = current_definitions(defs)
+    calendar = settings.current_partitions(home)
+    if not calendar.offers_day(dt.date.fromisoformat(day)):
+        print(f"error: {day} is not a daily partition: days run from {calendar.first_day} to "
+              f"{calendar.last_day}, the days the loaded data covers", file=sys.stderr)  # fmt: skip
         return 2
     run_config = {"loggers": {"console": {"config": {"log_level": "CRITICAL"}}}}
     with dg.DagsterInstance.get() as instance:
@@ -269,6 +273,20 @@ def score_day(day: str | None = None) -> int:
                 print(f"Overlays:\n{metadata['overlays'].value}")
     print("Tables: predictions.daily_scores, predictions.customer_overlays")
     return 0
+
+
+def current_definitions(defs):
+    """`defs`, or new definitions when the home's partitions moved since `defs` were loaded
+    (a raw load wrote another data span, or the definitions came from another home)."""
+    from seg_platform.core.partitions import daily_partitions_for, monthly_partitions_for
+    from seg_platform.definitions import DAILY_JOB, MONTHLY_JOB, make_definitions
+
+    calendar = settings.current_partitions()
+    if defs.resolve_job_def(MONTHLY_JOB).partitions_def == monthly_partitions_for(
+        calendar
+    ) and defs.resolve_job_def(DAILY_JOB).partitions_def == daily_partitions_for(calendar):
+        return defs
+    return make_definitions()
 
 
 def _busy(exc: Exception) -> int:
@@ -329,7 +347,7 @@ def months_to_build(home: settings.PlatformHome, last: int | None = None) -> tup
 
     with connect(home.warehouse) as con:
         first, last_seen = data_span(con)
-    return partition_months(first, last_seen, last)
+    return partition_months(first, last_seen, last, settings.current_partitions(home))
 
 
 def _print_monthly_summary(home: settings.PlatformHome, built: list[str]) -> None:
@@ -551,11 +569,16 @@ def _print_raw_summary(home: settings.PlatformHome) -> None:
 
 
 def print_next_steps(home: settings.PlatformHome) -> None:
+    hint = lambda command: settings.command_hint(command, home)  # noqa: E731
     print(f"""
 Next:
-  Dagster UI (assets, checks, runs):  make ui         -> http://127.0.0.1:3000
-  MLflow UI (model runs):             make mlflow-ui  -> http://127.0.0.1:5000
-  Segmentation candidates side by side: .venv/bin/seg-platform candidates [--month YYYY-MM]
-  Query the warehouse:                .venv/bin/python -c "import duckdb; \\
+  Dagster UI (assets, checks, runs) -> http://127.0.0.1:3000
+      {hint("ui")}
+  MLflow UI (model runs) -> http://127.0.0.1:5000
+      {hint("mlflow-ui")}
+  Segmentation candidates side by side:
+      {hint("candidates")} [--month YYYY-MM]
+  Query the warehouse:
+      .venv/bin/python -c "import duckdb; \\
       print(duckdb.connect('{home.warehouse}', read_only=True).sql('FROM raw.quarantine'))"
   Everything lives in {home.root}; delete it to start over.""")

@@ -14,7 +14,8 @@ import signal
 import subprocess
 import sys
 import tempfile
-from collections.abc import Sequence
+import threading
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from starlette.requests import HTTPConnection
@@ -26,8 +27,10 @@ from seg_platform.core import settings
 
 HOST = "127.0.0.1"
 LOCAL_HOSTS = ["127.0.0.1", "localhost"]
-LOCATION_NAME = "seg_platform"
+LOCATION_NAME = settings.CODE_LOCATION
 DAEMON_STOP_TIMEOUT_S = 30
+# How often the UI looks at the data span file: the partitions follow the data.
+DATA_SPAN_POLL_S = 5.0
 
 
 class SameOriginMiddleware:
@@ -139,11 +142,50 @@ def serve(port: int) -> int:
                     workspace_load_target=WorkspaceFileTarget(paths=[str(workspace)]),
                 )
             )
+            stop = threading.Event()
+            stack.callback(stop.set)
+            threading.Thread(
+                target=reload_when_data_span_changes,
+                args=(home.data_span_file, lambda: context.reload_code_location(LOCATION_NAME)),
+                kwargs={"stop": stop},
+                daemon=True,
+                name="data-span-watch",
+            ).start()
             app = guarded(create_app_from_workspace_process_context(context), port)
             uvicorn.run(app, host=HOST, port=port, log_level="warning")
         except KeyboardInterrupt:
             pass
     return 0
+
+
+def reload_when_data_span_changes(
+    span_file: Path,
+    reload: Callable[[], None],
+    stop: threading.Event,
+    interval: float = DATA_SPAN_POLL_S,
+) -> None:
+    """Call `reload` (the code location's) each time the data span file changes, until `stop`.
+
+    The partitions are bounded by the data (core/partitions.py): a raw load that moves the span
+    offers other months only once Dagster loads the code again. The daemon refreshes its own
+    workspace every 60 s (RELOAD_WORKSPACE_INTERVAL in dagster._daemon.controller).
+    """
+
+    def read() -> str | None:
+        try:
+            return span_file.read_text()
+        except OSError:
+            return None
+
+    seen = read()
+    while not stop.wait(interval):
+        current = read()
+        if current != seen:
+            seen = current
+            try:
+                reload()
+            except Exception as exc:  # the UI shows the location's load error itself
+                sys.stderr.write(f"seg-platform ui: reloading the code location failed: {exc}\n")
 
 
 def _interrupt(signum, frame):

@@ -4,6 +4,7 @@ import os
 import signal
 import socket
 import subprocess
+import tempfile
 import time
 from contextlib import contextmanager
 from pathlib import Path
@@ -87,37 +88,44 @@ def free_port() -> int:
 def running_server(cmd: list[str], env: dict, ready, cwd=None, timeout: float = 120, **popen):
     """Start a server in its own process group, wait until `ready()` is truthy, always stop it.
 
-    `ready()` may raise OSError while the server is still starting.
+    `ready()` may raise OSError while the server is still starting. Its output (stdout and
+    stderr: Dagster logs to both) goes to a temporary file, `server.log_path`, never to a pipe:
+    a server blocks once a pipe nobody reads is full.
     """
-    server = subprocess.Popen(
-        cmd,
-        cwd=cwd,
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-        start_new_session=True,  # its own process group, so all its children stop with it
-        **popen,
-    )
-    try:
-        deadline = time.monotonic() + timeout
-        while True:
-            assert server.poll() is None, server.stderr.read().decode()[-2000:]
-            try:
-                if ready():
-                    break
-            except OSError:
-                pass
-            if time.monotonic() > deadline:
-                pytest.fail(f"{cmd[0]} was not ready within {timeout:.0f} s")
-            time.sleep(1)
-        yield server
-    finally:
-        _signal_group(server.pid, signal.SIGTERM)
+    with tempfile.TemporaryDirectory(prefix="server-log-") as folder:
+        log_path = Path(folder) / "server.log"
+        with log_path.open("wb") as log:
+            server = subprocess.Popen(
+                cmd,
+                cwd=cwd,
+                env=env,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,  # its own process group: all its children stop with it
+                **popen,
+            )
+        server.log_path = log_path  # type: ignore[attr-defined]
+        server.stderr_tail = lambda: log_path.read_text(errors="replace")[-2000:]  # type: ignore[attr-defined]
         try:
-            server.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            _signal_group(server.pid, signal.SIGKILL)
-            server.wait()
+            deadline = time.monotonic() + timeout
+            while True:
+                assert server.poll() is None, log_path.read_text(errors="replace")[-2000:]
+                try:
+                    if ready():
+                        break
+                except OSError:
+                    pass
+                if time.monotonic() > deadline:
+                    pytest.fail(f"{cmd[0]} was not ready within {timeout:.0f} s")
+                time.sleep(1)
+            yield server
+        finally:
+            _signal_group(server.pid, signal.SIGTERM)
+            try:
+                server.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                _signal_group(server.pid, signal.SIGKILL)
+                server.wait()
 
 
 def _signal_group(pid: int, sig: int) -> None:

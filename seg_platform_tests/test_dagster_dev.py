@@ -4,6 +4,7 @@ stops cleanly (a real server)."""
 import http.client
 import json
 import os
+import re
 import signal
 import sys
 import time
@@ -35,9 +36,12 @@ def test_seg_platform_ui_loads_every_group_and_stops_on_sigterm_to_its_pid(tmp_p
     """`seg-platform ui` becomes `dagster dev`: the code location loads with every asset
     group, and a SIGTERM to its PID stops every child, even when started the way a shell's
     `cmd &` starts it (SIGINT ignored, inherited across exec). (`dagster dev -w
-    workspace.yaml` is what the browser test starts.)"""
+    workspace.yaml` is what the browser test starts.)
+
+    Its log has no warning at start-up, deprecations included (`PYTHONWARNINGS=default` shows
+    what Python hides by default, as a developer's environment would)."""
     port = free_port()
-    env = {**os.environ, "SEG_PLATFORM_HOME": str(tmp_path / "home")}
+    env = {**os.environ, "SEG_PLATFORM_HOME": str(tmp_path / "home"), "PYTHONWARNINGS": "default"}
     env.pop("DAGSTER_HOME", None)
     cmd = [sys.executable, "-m", "seg_platform.cli", "ui", "--port", str(port)]
 
@@ -65,6 +69,7 @@ def test_seg_platform_ui_loads_every_group_and_stops_on_sigterm_to_its_pid(tmp_p
             "raw", "identity", "staging", "features", "segmentation", "segments", "predictions"
         }  # fmt: skip
         assert_cross_site_requests_refused(port)
+        assert_no_warning_at_start_up(server.log_path)
         server.send_signal(signal.SIGTERM)
         server.wait(timeout=30)
         deadline = time.monotonic() + 15
@@ -76,6 +81,23 @@ def test_seg_platform_ui_loads_every_group_and_stops_on_sigterm_to_its_pid(tmp_p
             time.sleep(0.5)
         else:
             pytest.fail("children of seg-platform ui outlived a SIGTERM to its PID")
+
+
+def assert_no_warning_at_start_up(log_path) -> None:
+    """Once the daemon has said which daemons it runs (the last start-up line), the log holds
+    no WARNING line and no Python warning (`...Warning: ...`)."""
+    deadline = time.monotonic() + 120
+    while "Instance is configured with the following daemons" not in log_path.read_text():
+        if time.monotonic() > deadline:
+            pytest.fail("the daemon did not start within 120 s:\n" + log_path.read_text())
+        time.sleep(1)
+    time.sleep(3)  # the daemons' first iterations
+    log = log_path.read_text()
+    warnings = [
+        line for line in log.splitlines()
+        if "WARNING" in line or re.search(r"\w+Warning: ", line)
+    ]  # fmt: skip
+    assert not warnings, "\n".join(warnings)
 
 
 MUTATIONS = [

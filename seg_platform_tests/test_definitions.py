@@ -37,3 +37,55 @@ def test_raw_assets_one_per_source_with_blocking_contract_check():
     specs = [spec for check in RAW_CHECKS for spec in check.check_specs]
     assert {s.asset_key.to_user_string() for s in specs} == set(SOURCES)
     assert all(s.blocking and s.name == "meets_source_contract" for s in specs)
+
+
+def test_every_asset_has_an_owner_a_layer_and_a_pii_tag():
+    """Owners and tags come from one pass in definitions.py; `pii` says whether the table holds
+    rows about one person (README, "Owners, PII tags and freshness")."""
+    graph = defs.resolve_asset_graph()
+    for key in graph.get_all_asset_keys():
+        node = graph.get(key)
+        assert node.owners and all(o.startswith("team:") for o in node.owners), key
+        assert node.tags.get("layer") == node.group_name, key
+        assert node.tags.get("pii") in ("true", "false"), key
+
+    def pii(name: str) -> str:
+        return graph.get(dg.AssetKey(name)).tags["pii"]
+
+    # Names, emails, identifiers; identifier -> profile; per-person scores and feeds.
+    for name in ("crm_contacts", "identity_map", "profiles", "identity_edges", "activation_feeds"):
+        assert pii(name) == "true", name
+    # One row per segment, per candidate model or per source: aggregates.
+    for name in ("segment_profiles", "segment_migration", "segmentation_candidates", "match_rate"):
+        assert pii(name) == "false", name
+    assert graph.get(dg.AssetKey("segment_profiles")).owners == ["team:growth"]
+    assert graph.get(dg.AssetKey("crm_contacts")).owners == ["team:data-platform"]
+
+
+def launchpad_fields(config_type, path: str):
+    """Every field a user sees in the launchpad under `config_type`, with its path."""
+    for name, field in (getattr(config_type, "fields", None) or {}).items():
+        yield f"{path}.{name}", field
+        yield from launchpad_fields(field.config_type, f"{path}.{name}")
+    inner = getattr(config_type, "inner_type", None)  # Noneable, Array
+    if inner is not None:
+        yield from launchpad_fields(inner, path)
+
+
+def test_every_launchpad_config_field_is_described_and_never_defaults_to_an_empty_string():
+    """Every resource of the definitions and every op / asset config schema of every job:
+    each field says what it means, and an unset value is null (None), not ''."""
+    fields = []
+    for key, resource in defs.resources.items():
+        schema = resource.get_resource_definition().config_schema
+        fields += launchpad_fields(schema.config_type, f"resources.{key}.config")
+    for job in defs.get_repository_def().get_all_jobs():
+        for node_def in job.all_node_defs:
+            if node_def.config_schema is not None and node_def.config_schema.config_type:
+                path = f"{job.name}: ops.{node_def.name}.config"
+                fields += launchpad_fields(node_def.config_schema.config_type, path)
+    assert len(fields) > 50  # the walk reached the resources' fields
+    undescribed = [path for path, field in fields if not (field.description or "").strip()]
+    assert not undescribed, undescribed
+    empty = [p for p, f in fields if f.default_provided and f.default_value == ""]
+    assert not empty, empty

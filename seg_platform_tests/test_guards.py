@@ -28,6 +28,7 @@ UNIT_MARK = re.compile(r"^pytestmark = pytest\.mark\.unit$", re.M)
 DAGSTER_LAYER = [
     "seg_platform.definitions",
     "seg_platform.cli",
+    "seg_platform.columns",  # checks the column catalog against a warehouse, with the Definitions
     "seg_platform.runner",
     "seg_platform.orchestration",
     "seg_platform.run_guard",

@@ -10,6 +10,8 @@ import dagster as dg
 import duckdb
 import polars as pl
 
+from seg_platform.core.table_columns import TableColumnsCatalog
+
 MASK = "•••"
 
 
@@ -60,3 +62,48 @@ def column_schema(columns: Iterable[tuple[str, str | None, str | None]]) -> dg.T
             for name, kind, description in columns
         ]
     )
+
+
+TABLE_NAME = "dagster/table_name"
+COLUMN_SCHEMA = "dagster/column_schema"
+OTHER_TABLE = "columns of {table}"
+
+
+def published_descriptions(spec: dg.AssetSpec) -> dict[str, str]:
+    """The column descriptions an asset spec's `dagster/column_schema` gives, by column."""
+    value = spec.metadata.get(COLUMN_SCHEMA)
+    schema = getattr(value, "schema", value)  # a TableSchemaMetadataValue or a TableSchema
+    if not isinstance(schema, dg.TableSchema):
+        return {}
+    return {c.name: c.description for c in schema.columns if c.description}
+
+
+def with_column_schemas(assets: list, catalog: TableColumnsCatalog) -> list:
+    """`assets` with each table asset's `dagster/column_schema` from the column catalog: the
+    warehouse's column names, order and DuckDB types, and each column's description (the one
+    the asset gives itself first: a source contract, a SQL model's catalog, its code). Assets
+    the catalog lists under `assets:` get their table's name too, and the other tables they
+    write as `columns of <table>` entries."""
+
+    def schema(table: str, own: dict[str, str]) -> dg.TableSchema:
+        return column_schema(
+            (name, column.type, own.get(name) or column.description)
+            for name, column in catalog.tables[table].items()
+        )
+
+    def publish(spec: dg.AssetSpec) -> dg.AssetSpec:
+        # By the key's last part, so a layer prefix (`activation/campaign_lift`) still matches.
+        listed = catalog.assets.get(spec.key.path[-1], [])
+        table = spec.metadata.get(TABLE_NAME) or (listed[0] if listed else None)
+        if table is None:
+            return spec
+        table = str(getattr(table, "value", table))
+        metadata: dict = {TABLE_NAME: table}
+        if table in catalog.tables:
+            metadata[COLUMN_SCHEMA] = schema(table, published_descriptions(spec))
+        for other in listed:
+            if other != table:
+                metadata[OTHER_TABLE.format(table=other)] = schema(other, {})
+        return spec.merge_attributes(metadata=metadata)
+
+    return list(dg.map_asset_specs(publish, assets))

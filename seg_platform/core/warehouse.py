@@ -4,6 +4,8 @@ A table is only ever replaced inside one transaction, so a run that fails or is 
 leaves the previous version readable (DuckDB's WAL only replays committed transactions).
 """
 
+import datetime as dt
+import json
 import os
 import signal
 from collections.abc import Iterator, Sequence
@@ -12,6 +14,8 @@ from pathlib import Path
 
 import duckdb
 import polars as pl
+
+from seg_platform.core.settings import DATA_SPAN_FILE
 
 # Test hook: a comma-separated list of table names; the process kills itself (SIGKILL) right
 # before committing the replacement of one of them, to prove that a killed run keeps old tables.
@@ -158,6 +162,32 @@ def replace_partition(
         )
     replace_tables(con, statements)
     return note
+
+
+def write_data_span(database: Path | str, first: dt.date | None, last: dt.date | None) -> bool:
+    """Record beside the warehouse how far its data reaches (first and last day with events,
+    and their months), which the partitions follow; no events removes the record. Returns
+    whether the record changed. Written aside and renamed: a reader never sees half a file."""
+    path = Path(database).with_name(DATA_SPAN_FILE)
+    before = path.read_text() if path.exists() else None
+    if first is None or last is None:
+        path.unlink(missing_ok=True)
+        return before is not None
+    text = json.dumps(
+        {
+            "first_day": first.isoformat(),
+            "last_day": last.isoformat(),
+            "first_month": f"{first:%Y-%m}",
+            "last_month": f"{last:%Y-%m}",
+        },
+        indent=2,
+    )
+    if text == before:
+        return False
+    partial = path.with_name(f".{DATA_SPAN_FILE}.{os.getpid()}")
+    partial.write_text(text)
+    partial.replace(path)
+    return True
 
 
 def rewrite_without_free_blocks(database: Path | str) -> int:

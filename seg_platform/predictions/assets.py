@@ -56,11 +56,13 @@ from seg_platform.predictions.data import (
 )
 from seg_platform.predictions.labels import LABEL_COLUMNS
 from seg_platform.predictions.propensity import (
+    OPERATING_THRESHOLD,
     TARGETS,
     RecencyBaseline,
     Target,
     calibration_png,
     classification_metrics,
+    evaluation_figures,
     fit_propensity,
     importance_png,
     permutation_importances,
@@ -199,12 +201,14 @@ def train_target(
             "features": len(columns), "calibration": config.calibration,
             "baseline": f"logistic regression on log1p({target.recency})",
             "active_days": config.active_days, "seed": config.seed,
+            "operating_threshold": OPERATING_THRESHOLD,
         })  # fmt: skip
         mlflow.log_metrics(flat)
         title = f"{target.name} {evaluation} (active customers)"
         active_scores = {k: v[active] for k, v in scores.items()}
         mlflow.log_artifact(str(calibration_png(ye[active], active_scores, title,
                                                 out / "calibration.png")))  # fmt: skip
+        _log_figures(evaluation_figures(ye[active], active_scores, title))
         pl.DataFrame(importances, schema=["feature", "auc_drop_mean", "auc_drop_std"],
                      orient="row").write_csv(out / "permutation_importance.csv")  # fmt: skip
         mlflow.log_artifact(str(out / "permutation_importance.csv"))
@@ -224,6 +228,14 @@ def train_target(
     version = mlflow.register_model(info.model_uri, name, tags={
         "month": month, "eval_month": evaluation, "features": json.dumps(columns),
         "roc_auc": f"{m['roc_auc']:.4f}", "beats_baseline": str(beats_baseline)})  # fmt: skip
+    client.update_model_version(name, version.version, description=(
+        f"{target.name.capitalize()} propensity ({target.description}) of {month}: calibrated "
+        f"gradient boosting trained on {training[0]}..{training[-1]}, evaluated on the "
+        f"{int(active.sum())} active customers of {evaluation}: ROC AUC {m['roc_auc']:.3f} "
+        f"(recency baseline {b['roc_auc']:.3f}), PR AUC {m['pr_auc']:.3f} (baseline "
+        f"{b['pr_auc']:.3f}), top-decile lift {m['top_decile_lift']:.2f}. Curves and the "
+        f"confusion matrix at probability {OPERATING_THRESHOLD:g}: MLflow run {run_id}."
+    ))  # fmt: skip
     remember_model(tracking.uri(), version, model)  # scored next, in customer_predictions
     current_month = current.tags.get("month", "") if current else ""
     if not beats_baseline:
@@ -251,6 +263,16 @@ def train_target(
         "beats_baseline": beats_baseline, "importances": importances[:10],
         "train_rows": len(y), "eval_rows": int(active.sum()),
     }  # fmt: skip
+
+
+def _log_figures(figures: dict) -> None:
+    """Log each figure under its artifact name (the same in every propensity run) and close it."""
+    import matplotlib.pyplot as plt
+    import mlflow
+
+    for name, fig in figures.items():
+        mlflow.log_figure(fig, name)
+        plt.close(fig)
 
 
 def _evaluation_rows(as_of_date: dt.date, result: dict) -> list[dict]:
@@ -350,7 +372,11 @@ def propensity_models(
         con.execute("DROP TABLE _evaluations_new")
 
     url = mlflow_tracking.run_url(experiment_id, parent.info.run_id)
-    metadata = {"dagster/row_count": table.height, "mlflow_run": dg.MetadataValue.url(url)}
+    metadata = {
+        "dagster/row_count": table.height,
+        "mlflow_run": dg.MetadataValue.url(url),
+        "mlflow_experiment": dg.MetadataValue.url(mlflow_tracking.experiment_url(experiment_id)),
+    }
     for r in results:
         if r["trained"]:
             m, b = r["metrics"]["model"], r["metrics"]["baseline"]

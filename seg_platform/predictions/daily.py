@@ -23,7 +23,7 @@ import polars as pl
 from seg_platform.core.calendar import day_parameters, month_key, month_parameters
 from seg_platform.core.metadata import markdown
 from seg_platform.core.mlflow_registry import CHAMPION, alias_version, load_registered
-from seg_platform.core.partitions import daily_partitions
+from seg_platform.core.partitions import daily_partitions, skip_partition_without_data
 from seg_platform.core.warehouse import (
     fetch_frame,
     fetch_one,
@@ -40,10 +40,11 @@ from seg_platform.predictions.assets import (
     scoring_model,
 )
 from seg_platform.predictions.data import known_features
-from seg_platform.predictions.overlays import check_columns, evaluate, load_overlays
+from seg_platform.predictions.overlays import Family, check_columns, evaluate, load_overlays
 from seg_platform.resources import PredictionsConfig, WarehouseResource
 from seg_platform.segmentation.assets import feature_columns
 from seg_platform.segmentation.tracking import MlflowResource
+from seg_platform.sources.span import record_data_span
 
 SCORES = "predictions.daily_scores"
 OVERLAYS = "predictions.customer_overlays"
@@ -132,7 +133,7 @@ def changed_since(con, since: dt.datetime, until: dt.datetime) -> pl.DataFrame:
             "the day, without a re-fit: new customers get a segment from the `champion` "
             "segmentation pipeline (MLflow registry); propensities are refreshed for customers "
             "whose behaviour changed. Table `predictions.daily_scores`.",
-            metadata={"dagster/table_name": SCORES},
+            metadata={"dagster/table_name": SCORES}, skippable=True,
         ),
         dg.AssetSpec(
             "customer_overlays", group_name="predictions", kinds={"duckdb"},
@@ -140,7 +141,7 @@ def changed_since(con, since: dt.datetime, until: dt.datetime) -> pl.DataFrame:
             description="Rule-based overlays teams define in YAML (lifecycle: new / at risk / "
             "loyal / engaged / dormant; intent: e.g. 3+ pricing views in 7 days), beside the "
             "model segments. Table `predictions.customer_overlays`.",
-            metadata={"dagster/table_name": OVERLAYS},
+            metadata={"dagster/table_name": OVERLAYS}, skippable=True,
         ),
     ],
     check_specs=[
@@ -160,6 +161,9 @@ def changed_since(con, since: dt.datetime, until: dt.datetime) -> pl.DataFrame:
                           "of each exclusive family (e.g. one lifecycle stage)."),
     ],
     partitions_def=daily_partitions,
+    # Subsettable so that its outputs, checks included, are optional: a day without data
+    # yields none of them (and a subset only the selected ones).
+    can_subset=True,
 )  # fmt: skip
 def score_the_day(
     context: dg.AssetExecutionContext,
@@ -167,10 +171,40 @@ def score_the_day(
     predictions: PredictionsConfig,
     mlflow_tracking: MlflowResource,
 ):
-    day = dt.date.fromisoformat(context.partition_key)
-    params = day_parameters(day)
+    # A mistake in the overlays file is the user's to fix, data or not: told first.
     with config_errors_as_failures():
         families = load_overlays(predictions.overlays or None)
+    # A day after the data (the newest day the calendar offers, before the data reaches it)
+    # ends with "no data for <day>", not a failure deep in the scoring.
+    if skip_partition_without_data(
+        context, warehouse.path, monthly=False, measure=lambda: _measure_span(warehouse)
+    ):
+        return
+    assets, checks = context.selected_asset_keys, context.selected_asset_check_keys
+    for result in _score_the_day(context, warehouse, predictions, mlflow_tracking, families):
+        key = dg.AssetKey.from_coercible(result.asset_key)
+        if isinstance(result, dg.MaterializeResult):
+            wanted = key in assets
+        else:
+            wanted = dg.AssetCheckKey(key, result.check_name) in checks
+        if wanted:
+            yield result
+
+
+def _measure_span(warehouse: WarehouseResource):
+    with warehouse.get_connection() as con:
+        return record_data_span(con, warehouse.path)
+
+
+def _score_the_day(
+    context: dg.AssetExecutionContext,
+    warehouse: WarehouseResource,
+    predictions: PredictionsConfig,
+    mlflow_tracking: MlflowResource,
+    families: list[Family],
+):
+    day = dt.date.fromisoformat(context.partition_key)
+    params = day_parameters(day)
     mlflow_tracking.setup(mlflow_tracking.predictions_experiment)
     client = mlflow_tracking.client()
     with warehouse.get_connection() as con:

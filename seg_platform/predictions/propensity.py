@@ -19,6 +19,10 @@ from seg_platform.core.calendar import add_months
 
 # Recency of a customer who never did the thing: far beyond any window the features use.
 NEVER_DAYS = 3650.0
+# The calibrated probability from which a customer counts as predicted positive: where the
+# platform acts on a score (a survey's `when: churn_probability >= 0.5`). The confusion matrix
+# of every propensity run is drawn at it.
+OPERATING_THRESHOLD = 0.5
 
 # Below this many training rows the booster runs on one OpenMP thread. On the 2-core machine,
 # one fit of the demo's churn model (about 10,000 rows) took 7-9 s on one thread and 93-119 s
@@ -212,3 +216,60 @@ def importance_png(importances, title: str, path, top: int = 15):
     fig.savefig(path, dpi=80)
     plt.close(fig)
     return path
+
+
+def evaluation_figures(y, scores: dict[str, np.ndarray], title: str,
+                       threshold: float = OPERATING_THRESHOLD) -> dict:  # fmt: skip
+    """ROC, precision-recall and lift curves of every score (model, baseline, ...) and the
+    model's confusion matrix at `threshold`, as matplotlib figures keyed by artifact name.
+    The caller closes them."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    from sklearn.metrics import ConfusionMatrixDisplay, PrecisionRecallDisplay, RocCurveDisplay
+
+    y = np.asarray(y).astype(int)
+    figures = {}
+    fig, ax = plt.subplots(figsize=(5, 5))
+    for name, p in scores.items():
+        RocCurveDisplay.from_predictions(y, p, name=name, ax=ax)
+    ax.plot([0, 1], [0, 1], linestyle=":", color="grey")
+    ax.set_title(f"ROC: {title}")
+    figures["roc_curve.png"] = fig
+    fig, ax = plt.subplots(figsize=(5, 5))
+    for name, p in scores.items():
+        PrecisionRecallDisplay.from_predictions(y, p, name=name, ax=ax)
+    ax.axhline(y.mean(), linestyle=":", color="grey", label="base rate")
+    ax.set_title(f"Precision-recall: {title}")
+    figures["precision_recall_curve.png"] = fig
+    fig, ax = plt.subplots(figsize=(5, 5))
+    for name, p in scores.items():
+        share, lift = lift_curve(y, p)
+        ax.plot(share, lift, label=name)
+    ax.axhline(1.0, linestyle=":", color="grey", label="random")
+    ax.set(xlabel="share of customers targeted (highest scores first)",
+           ylabel="lift (positive rate / base rate)", title=f"Lift: {title}")  # fmt: skip
+    ax.legend(loc="upper right")
+    figures["lift_curve.png"] = fig
+    fig, ax = plt.subplots(figsize=(5, 4.5))
+    ConfusionMatrixDisplay.from_predictions(
+        y, (scores["model"] >= threshold).astype(int), labels=[0, 1], ax=ax, colorbar=False,
+        values_format="d",
+    )  # fmt: skip
+    ax.set_title(f"model at probability >= {threshold:g}: {title}", fontsize=9)
+    figures["confusion_matrix.png"] = fig
+    for fig in figures.values():
+        fig.tight_layout()
+    return figures
+
+
+def lift_curve(y, p, points: int = 100) -> tuple[np.ndarray, np.ndarray]:
+    """Cumulative lift: the positive rate among the top share of scores over the base rate,
+    at `points` shares from 1% to 100%."""
+    y = np.asarray(y, dtype=float)
+    order = np.argsort(-np.asarray(p, dtype=float), kind="stable")
+    hits = np.cumsum(y[order])
+    share = np.linspace(1 / points, 1.0, points)
+    n = np.maximum(1, np.round(share * len(y)).astype(int))
+    return share, hits[n - 1] / n / max(y.mean(), 1e-12)

@@ -132,10 +132,17 @@ def segment_month(con, month: str, config: SegmentationConfig, tracking: MlflowR
 
     from seg_platform.segmentation.algorithms import trusted_types
     from seg_platform.segmentation.report import (
+        CURVES_PNG,
+        PCA_PNG,
+        PROFILE_CSV,
+        SILHOUETTE_PNG,
+        SIZES_PNG,
         elbow_png,
-        principal_plane,
+        project_2d,
         scatter_png,
         segment_profile,
+        segment_sizes_png,
+        selection_curves_png,
         silhouette_png,
     )
     from seg_platform.segmentation.selection import unmet_reason
@@ -180,7 +187,7 @@ def segment_month(con, month: str, config: SegmentationConfig, tracking: MlflowR
         )
     Zs = result.preprocess.transform(X[result.sample_rows])
     plot_rows = np.arange(min(sweep.silhouette_sample, len(Zs)))
-    plane = principal_plane(Zs, 0)
+    xy = project_2d(Zs, 0)
     rows = []
     run_tags = {**tags, "partition": month, "features_digest": digest}
     with (
@@ -205,40 +212,44 @@ def segment_month(con, month: str, config: SegmentationConfig, tracking: MlflowR
         for scored in result.scored:
             c = scored.candidate
             eligible = rule.eligible(scored, result.scored)
+            chosen = scored is result.chosen
             with mlflow.start_run(
                 run_name=f"{month} {c.name}", nested=True,
-                tags={**run_tags, "candidate": c.name, "eligible": str(eligible)},
+                tags={**run_tags, "candidate": c.name, "eligible": str(eligible),
+                      CHOSEN_TAG: str(chosen).lower()},
             ) as child:  # fmt: skip
                 mlflow.log_params({"algorithm": c.algorithm, "k": c.k or "auto"})
                 mlflow.log_metrics(scored.metrics)
                 mlflow.log_input(dataset, context="training")
+                # The same file names in every candidate run (one folder per run), so MLflow's
+                # "compare runs" shows them side by side.
+                run_dir = out / c.name
+                run_dir.mkdir()
                 profile = segment_profile(frame.select(columns)[result.sample_rows], scored.labels)
-                profile.write_csv(out / f"{c.name}_profile.csv")
-                mlflow.log_artifact(str(out / f"{c.name}_profile.csv"))
+                profile.write_csv(run_dir / PROFILE_CSV)
                 title = f"{c.name} ({month})"
-                mlflow.log_artifact(
-                    str(scatter_png(plane, scored.labels, title, out / f"{c.name}_scatter.png"))
+                segment_sizes_png(scored.labels, title, run_dir / SIZES_PNG)
+                scatter_png(xy, scored.labels, title, run_dir / PCA_PNG)
+                silhouette_png(
+                    scored.silhouettes, scored.labels[plot_rows], title, run_dir / SILHOUETTE_PNG
                 )
-                mlflow.log_artifact(
-                    str(
-                        silhouette_png(
-                            scored.silhouettes, scored.labels[plot_rows], title,
-                            out / f"{c.name}_silhouette.png",
-                        )
-                    )
-                )  # fmt: skip
+                mlflow.log_artifacts(str(run_dir))
             rows.append(
                 {"candidate": c.name, "algorithm": c.algorithm, "k": c.k,
                  **{k: scored.metrics.get(k) for k in METRICS}, "eligible": eligible,
-                 "chosen": scored is result.chosen, "mlflow_run_id": child.info.run_id}
+                 "chosen": chosen, "mlflow_run_id": child.info.run_id}
             )  # fmt: skip
         candidates = pl.DataFrame(rows, schema=CANDIDATE_SCHEMA)
         candidates.write_csv(out / "candidates.csv")
         mlflow.log_artifact(str(out / "candidates.csv"))
         mlflow.log_artifact(str(elbow_png(rows, out / "elbow.png")))
+        mlflow.log_artifact(str(selection_curves_png(rows, out / CURVES_PNG)))
         (out / "selection_rule.md").write_text(rule.describe() + "\n")
         mlflow.log_artifact(str(out / "selection_rule.md"))
         mlflow.log_metrics({f"chosen_{k}": v for k, v in result.chosen.metrics.items()})
+        # The chosen candidate's numbers under the candidates' names as well, so the month's
+        # row in the run table fills the selection-metric columns.
+        mlflow.log_metrics(result.chosen.metrics)
         mlflow.set_tags({"chosen_candidate": result.chosen.candidate.name,
                          "rule_met": str(result.rule_met)})  # fmt: skip
         info = mlflow.sklearn.log_model(
@@ -254,6 +265,10 @@ def segment_month(con, month: str, config: SegmentationConfig, tracking: MlflowR
     version = mlflow.register_model(info.model_uri, tracking.registered_model, tags={
         "month": month, "rule_met": str(result.rule_met),
         "candidate": result.chosen.candidate.name})  # fmt: skip
+    tracking.client().update_model_version(
+        tracking.registered_model, version.version,
+        description=version_description(month, result.chosen, result.rule_met, parent_id),
+    )  # fmt: skip
     set_alias(tracking.client(), tracking.registered_model, CHALLENGER, version.version)
     remember_model(tracking.uri(), version, result.pipeline)
 
@@ -305,11 +320,27 @@ def segment_month(con, month: str, config: SegmentationConfig, tracking: MlflowR
         "stages": stages,
         "result": result, "candidates": candidates, "version": version.version,
         "run_url": tracking.run_url(experiment_id, parent_id), "parent_run_id": parent_id,
+        "experiment_url": tracking.experiment_url(experiment_id),
         "customers": frame.height, "kept": kept[:3] if kept else None, "reason": reason,
         "partial": partial,
     }  # fmt: skip
 
 
+def version_description(month: str, chosen, rule_met: bool, parent_run_id: str) -> str:
+    """What a registered segmentation version is, in one paragraph for the registry page."""
+    m = {k: float(chosen.metrics.get(k, float("nan"))) for k in METRICS}
+    rule = "met" if rule_met else "not met (see the parent run's description)"
+    return (
+        f"Customer segmentation of {month}: {chosen.candidate.name} with "
+        f"{m['n_segments']:.0f} segments (silhouette {m['silhouette']:.3f}, Davies-Bouldin "
+        f"{m['davies_bouldin']:.3f}, bootstrap stability {m['bootstrap_stability']:.3f}, "
+        f"smallest segment {m['smallest_segment_share']:.1%}). Selection rule {rule}. "
+        f"Every candidate and its plots: MLflow run {parent_run_id}."
+    )
+
+
+# Tag of every candidate run: "true" on the one the selection rule chose, else "false".
+CHOSEN_TAG = "seg.chosen"
 METRICS = (
     "n_segments", "silhouette", "davies_bouldin", "calinski_harabasz", "inertia", "bic",
     "smallest_segment_share", "bootstrap_stability", "outlier_share",
@@ -398,6 +429,7 @@ def segmentation_sweep(
             "partial": bool(out["partial"]),
             **outcome,
             "mlflow_run": link,
+            "mlflow_experiment": dg.MetadataValue.url(out["experiment_url"]),
             "mlflow_parent_run_id": out["parent_run_id"],
             **{f"chosen_{k}": round(float(v), 4) for k, v in chosen.metrics.items()},
             "segment_sizes": markdown(sizes),

@@ -1,16 +1,16 @@
-"""What each candidate run carries for people: a profile table and two plots.
-
-Figures are made with `matplotlib.figure.Figure` and fixed margins, not pyplot and
-`tight_layout`: pyplot's figure manager and the layout pass (which draws the figure once more
-to measure its text) cost more than the plot itself, 21 candidates times two plots a month.
-"""
+"""What the segmentation runs carry for people: per candidate a profile table and three plots
+(the same file names in every candidate run, so MLflow's "compare runs" shows them side by
+side), and on the month's parent run the selection metrics across k."""
 
 from pathlib import Path
 
-import numpy as np
-import polars as pl
-from matplotlib.figure import Figure
-from sklearn.decomposition import PCA
+import matplotlib
+
+matplotlib.use("Agg")  # files only, no display
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+import polars as pl  # noqa: E402
+from sklearn.decomposition import PCA  # noqa: E402
 
 
 def segment_profile(features: pl.DataFrame, labels: np.ndarray) -> pl.DataFrame:
@@ -28,31 +28,27 @@ def segment_profile(features: pl.DataFrame, labels: np.ndarray) -> pl.DataFrame:
     )
 
 
-def principal_plane(Z: np.ndarray, seed: int) -> np.ndarray:
-    """The sample projected on its first two principal components (one per month: the
-    candidates share the sample, only their colours differ)."""
+def project_2d(Z: np.ndarray, seed: int) -> np.ndarray:
+    """The sample on its first two principal components: one projection for every candidate's
+    scatter (the same customers), so their plots share axes and the PCA is fitted once."""
     return PCA(n_components=2, random_state=seed).fit_transform(Z)
 
 
-def _figure(width: float, height: float, columns: int = 1):
-    fig = Figure(figsize=(width, height))
-    fig.subplots_adjust(left=0.14, right=0.97, bottom=0.12, top=0.92, wspace=0.35)
-    return fig, fig.subplots(1, columns)
-
-
 def scatter_png(xy: np.ndarray, labels: np.ndarray, title: str, path: Path) -> Path:
-    """The sample on its principal plane (`principal_plane`), coloured by segment."""
-    fig, ax = _figure(6, 5)
+    """The sample projected on two principal components (`project_2d`), coloured by segment."""
+    fig, ax = plt.subplots(figsize=(6, 5))
     ax.scatter(xy[:, 0], xy[:, 1], c=labels, s=4, cmap="tab10", alpha=0.6, linewidths=0)
     ax.set(title=title, xlabel="PC 1", ylabel="PC 2")
+    fig.tight_layout()
     fig.savefig(path, dpi=80)
+    plt.close(fig)
     return path
 
 
 def silhouette_png(values: np.ndarray | None, labels: np.ndarray, title: str, path: Path) -> Path:
     """Silhouette of every sampled customer (`values`, as the candidate's score computed
     them; None for a single segment), grouped by segment (wider = better separated)."""
-    fig, ax = _figure(6, 5)
+    fig, ax = plt.subplots(figsize=(6, 5))
     if values is not None:
         y = 0
         for segment in np.unique(labels):
@@ -62,17 +58,85 @@ def silhouette_png(values: np.ndarray | None, labels: np.ndarray, title: str, pa
             y += len(s) + 10
         ax.axvline(values.mean(), color="red", linestyle="--")
     ax.set(title=title, xlabel="silhouette", ylabel="customers by segment")
+    fig.tight_layout()
     fig.savefig(path, dpi=80)
+    plt.close(fig)
     return path
 
 
 def elbow_png(rows: list[dict], path: Path) -> Path:
     """Inertia (k-means) and BIC (mixtures) against the segment count."""
-    fig, axes = _figure(9, 4, columns=2)
+    fig, axes = plt.subplots(1, 2, figsize=(9, 4))
     for ax, algorithm, metric in ((axes[0], "kmeans", "inertia"), (axes[1], "gmm", "bic")):
         points = sorted((r["k"], r[metric]) for r in rows if r["algorithm"] == algorithm)
         if points:
             ax.plot(*zip(*points, strict=True), marker="o")
         ax.set(title=f"{algorithm}: {metric} by k", xlabel="segments", ylabel=metric)
+    fig.tight_layout()
     fig.savefig(path, dpi=80)
+    plt.close(fig)
     return path
+
+
+# Artifact names shared by every candidate run. MLflow's compare view lists only the files at
+# the root of each run's artifacts that every compared run has: no folders, no run names.
+PROFILE_CSV = "segment_profile.csv"
+SIZES_PNG = "segment_sizes.png"
+PCA_PNG = "pca.png"
+SILHOUETTE_PNG = "silhouette.png"
+CANDIDATE_ARTIFACTS = (PROFILE_CSV, SIZES_PNG, PCA_PNG, SILHOUETTE_PNG)
+# On the parent run: the selection metrics of every candidate against its segment count.
+CURVES_PNG = "selection_metrics_by_k.png"
+CURVE_METRICS = (
+    ("silhouette", "higher is better"),
+    ("davies_bouldin", "lower is better"),
+    ("bootstrap_stability", "higher is better"),
+    ("bic", "lower is better (mixtures)"),
+)
+
+
+def segment_sizes_png(labels: np.ndarray, title: str, path: Path) -> Path:
+    """Share of the sample in each segment (outliers, label -1, as their own bar)."""
+    segments, counts = np.unique(labels, return_counts=True)
+    shares = counts / counts.sum()
+    fig, ax = plt.subplots(figsize=(6, 4))
+    ax.bar([str(s) if s >= 0 else "outliers" for s in segments], shares * 100)
+    for x, share in enumerate(shares):
+        ax.text(x, share * 100, f"{share:.1%}", ha="center", va="bottom", fontsize=8)
+    ax.set(title=title, xlabel="segment", ylabel="% of customers")
+    fig.tight_layout()
+    fig.savefig(path, dpi=80)
+    plt.close(fig)
+    return path
+
+
+def selection_curves_png(rows: list[dict], path: Path) -> Path:
+    """Silhouette, Davies-Bouldin, bootstrap stability and BIC against the segment count, one
+    line per algorithm; the chosen candidate circled."""
+    fig, axes = plt.subplots(2, 2, figsize=(10, 7))
+    algorithms = sorted({r["algorithm"] for r in rows})
+    for ax, (metric, note) in zip(axes.flat, CURVE_METRICS, strict=True):
+        for algorithm in algorithms:
+            points = sorted(
+                (r["n_segments"], r[metric])
+                for r in rows
+                if r["algorithm"] == algorithm and _finite(r.get(metric))
+            )
+            if points:
+                ax.plot(*zip(*points, strict=True), marker="o", label=algorithm)
+        for r in rows:
+            if r["chosen"] and _finite(r.get(metric)):
+                label = f"chosen: {r['candidate']}"
+                ax.scatter([r["n_segments"]], [r[metric]], s=160, facecolors="none",
+                           edgecolors="red", linewidths=2, label=label)  # fmt: skip
+        ax.set(title=f"{metric} ({note})", xlabel="segments", ylabel=metric)
+    handles, labels = axes.flat[0].get_legend_handles_labels()
+    fig.legend(handles, labels, loc="lower center", ncol=len(labels))
+    fig.tight_layout(rect=(0, 0.06, 1, 1))
+    fig.savefig(path, dpi=80)
+    plt.close(fig)
+    return path
+
+
+def _finite(value) -> bool:
+    return value is not None and bool(np.isfinite(value))

@@ -1,9 +1,13 @@
 """The documented rule that picks one candidate; it is written into every parent run."""
 
+from __future__ import annotations
+
 import math
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
-from seg_platform.segmentation.candidates import Scored
+if TYPE_CHECKING:  # scikit-learn behind it: the resources read the rule's defaults at load
+    from seg_platform.segmentation.candidates import Scored
 
 
 @dataclass(frozen=True)

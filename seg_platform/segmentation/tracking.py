@@ -2,25 +2,83 @@
 
 Defaults to the platform home's embedded store (sqlite + an artifact folder); a tracking server
 is one setting (`tracking_uri`). Artifacts always go to the experiment's own folder, never to
-the working directory.
+the working directory. Every experiment is set up for comparing models in the UI (see
+`UI_TAGS`), and links carry the UI's "machine learning" view.
 """
 
+import json
+
 import dagster as dg
+from pydantic import Field
 
 from seg_platform.core import settings
 from seg_platform.core.mlflow_registry import registry_client
 
 DEFAULT_UI = "http://127.0.0.1:5000"
 
+# The UI shows an experiment as model development (runs, models), not GenAI (traces), when its
+# tag `mlflow.experimentKind` says so. MLflow 3.17's UI decides by its own "GenAI / Machine
+# learning" switch (`workflowType`, default GenAI) instead: links therefore carry
+# `?workflowType=machine_learning` as well.
+EXPERIMENT_KIND_TAG = "mlflow.experimentKind"
+MODEL_DEVELOPMENT = "custom_model_development"
+WORKFLOW_QUERY = "workflowType=machine_learning"
+# A run-table view stored on the experiment (the UI's "share view"): opened through
+# `?viewStateShareKey=seg_platform`, the table shows the selection metrics as columns.
+VIEW_KEY = "seg_platform"
+VIEW_TAG = f"mlflow.sharedViewState.{VIEW_KEY}"
+# Metric columns of that view, per experiment; run names, dates and models are always shown.
+VIEW_METRICS = {
+    "customer_segmentation": (
+        "n_segments", "silhouette", "davies_bouldin", "bootstrap_stability",
+        "smallest_segment_share", "bic", "inertia", "calinski_harabasz",
+    ),
+    "customer_predictions": (
+        "model_roc_auc", "baseline_roc_auc", "model_pr_auc", "baseline_pr_auc",
+        "model_top_decile_lift", "model_brier",
+    ),
+}  # fmt: skip
+
+
+def view_state(metrics: tuple[str, ...]) -> str:
+    """The shared run-table view: the given metrics as columns, newest runs first."""
+    columns = [f"metrics.`{m}`" for m in metrics]
+    return json.dumps(
+        {"selectedColumns": columns, "orderByKey": "attributes.start_time", "orderByAsc": False}
+    )
+
+
+def ui_tags(experiment: str) -> dict[str, str]:
+    """The experiment tags that make the MLflow UI open `experiment` on runs and models."""
+    tags = {EXPERIMENT_KIND_TAG: MODEL_DEVELOPMENT}
+    if experiment in VIEW_METRICS:
+        tags[VIEW_TAG] = view_state(VIEW_METRICS[experiment])
+    return tags
+
 
 class MlflowResource(dg.ConfigurableResource):
-    """Where model runs are tracked. Empty `tracking_uri`: the platform home's sqlite store."""
+    """Where model runs are tracked: `tracking_uri`, else the platform home's sqlite store."""
 
-    tracking_uri: str = ""
-    experiment: str = "customer_segmentation"
-    registered_model: str = "customer_segmentation"
-    predictions_experiment: str = "customer_predictions"  # propensity and value model runs
-    ui_url: str = DEFAULT_UI  # where people open the MLflow UI, for links in Dagster metadata
+    tracking_uri: str | None = Field(
+        default=None,
+        description="MLflow tracking URI (a server or a database). Unset: the sqlite store and "
+        "artifact folder in the platform home.",
+    )
+    experiment: str = Field(
+        default="customer_segmentation", description="MLflow experiment of the segmentation runs."
+    )
+    registered_model: str = Field(
+        default="customer_segmentation",
+        description="Registered model the chosen segmentation is versioned under (alias champion).",
+    )
+    predictions_experiment: str = Field(
+        default="customer_predictions",
+        description="MLflow experiment of the propensity and value model runs.",
+    )
+    ui_url: str = Field(
+        default=DEFAULT_UI,
+        description="Where people open the MLflow UI, for the run links in Dagster metadata.",
+    )
 
     def uri(self) -> str:
         return self.tracking_uri or settings.platform_home().ensure().mlflow_tracking_uri
@@ -41,6 +99,11 @@ class MlflowResource(dg.ConfigurableResource):
                 folder = settings.platform_home().mlflow_artifacts / name
                 location = folder.resolve().as_uri()
             experiment_id = mlflow.create_experiment(name, artifact_location=location)
+        # Also on experiments created before these tags existed; only written when they differ.
+        have = existing.tags if existing is not None else {}
+        for key, value in ui_tags(name).items():
+            if have.get(key) != value:
+                mlflow.MlflowClient().set_experiment_tag(experiment_id, key, value)
         mlflow.set_experiment(experiment_id=experiment_id)
         return experiment_id
 
@@ -48,4 +111,16 @@ class MlflowResource(dg.ConfigurableResource):
         return registry_client(self.uri())
 
     def run_url(self, experiment_id: str, run_id: str) -> str:
-        return f"{self.ui_url}/#/experiments/{experiment_id}/runs/{run_id}"
+        return f"{self.ui_url}/#/experiments/{experiment_id}/runs/{run_id}?{WORKFLOW_QUERY}"
+
+    def experiment_url(self, experiment_id: str) -> str:
+        """The experiment's run table, with the selection metrics as columns."""
+        return experiment_link(self.ui_url, experiment_id)
+
+
+def experiment_link(ui_url: str, experiment_id: str) -> str:
+    """The MLflow UI at `ui_url` on the run table of `experiment_id`, in the machine-learning
+    view, with the shared column view."""
+    return (
+        f"{ui_url}/#/experiments/{experiment_id}/runs?{WORKFLOW_QUERY}&viewStateShareKey={VIEW_KEY}"
+    )

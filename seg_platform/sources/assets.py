@@ -26,6 +26,7 @@ from seg_platform.sources.ingest import (
     rule_fix,
     table_name,
 )
+from seg_platform.sources.span import record_data_span
 from seg_platform.sources.suites import raw_suite, suite_columns
 from seg_platform.sources.suppression import (
     ensure_privacy_tables,
@@ -49,9 +50,7 @@ _GX_EXAMPLES = re.compile(r" \(e\.g\. .*\)$")
 
 
 def _column_schema(source: Source) -> dg.TableSchema:
-    return column_schema(
-        (c.name, c.type.lower(), c.meaning) for c in (*source.columns, *LINEAGE_COLUMNS)
-    )
+    return column_schema((c.name, c.type, c.meaning) for c in (*source.columns, *LINEAGE_COLUMNS))
 
 
 def _placeholder(column: Column) -> str:
@@ -249,6 +248,10 @@ def build_raw_asset(source: Source) -> dg.AssetsDefinition:
             f"with a reason; rows of erased people are dropped before anything is stored. "
             f"Table `{table_name(source)}`."
         ),
+        metadata={
+            "dagster/table_name": table_name(source),
+            "dagster/column_schema": _column_schema(source),
+        },
         check_specs=[
             dg.AssetCheckSpec(name, asset=source.name, description=description)
             for name, description in FILE_CHECKS.items()
@@ -275,6 +278,8 @@ def build_raw_asset(source: Source) -> dg.AssetsDefinition:
                 )
                 own = config.sources.get(source.name)
                 metadata = _metadata(con, source, result, own.exact_duplicates if own else "keep")
+                # The monthly and daily partitions follow the data (core/partitions.py).
+                record_data_span(con, warehouse.path)
         except SourceConfigError as exc:
             # A user mistake: one clear message in the UI and CLI, no stack trace to read.
             raise dg.Failure(description=str(exc), allow_retries=False) from None

@@ -12,13 +12,15 @@ import dagster as dg
 
 from seg_platform.core.calendar import month_parameters
 from seg_platform.core.metadata import column_schema, markdown, masked_preview
-from seg_platform.core.partitions import monthly_partitions
+from seg_platform.core.partitions import monthly_partitions, skip_partition_without_data
 from seg_platform.core.paths import SQL_ROOT
+from seg_platform.core.settings import DataSpan
 from seg_platform.core.warehouse import fetch_one
 from seg_platform.identity.assets import SPECS as IDENTITY_SPECS
 from seg_platform.identity.build import SCHEMA as IDENTITY_SCHEMA
 from seg_platform.resources import WarehouseResource
 from seg_platform.sources.contract import SOURCES
+from seg_platform.sources.span import record_data_span
 from seg_platform.sql_models.project import (
     PARTITION_COLUMN,
     Model,
@@ -90,6 +92,8 @@ def build_model_asset(model: Model, models: dict[str, Model]) -> dg.AssetsDefini
         description=f"{model.description} Table `{model.table}`, from `{relative}`.",
         code_version=model.code_version,
         partitions_def=monthly_partitions if model.partitioned else None,
+        # A month without data ends with no table written, and everything below is skipped.
+        output_required=not model.partitioned,
         metadata={
             "dagster/table_name": model.table,
             "dagster/column_schema": _column_schema(model),
@@ -99,6 +103,10 @@ def build_model_asset(model: Model, models: dict[str, Model]) -> dg.AssetsDefini
     )
     def _asset(context: dg.AssetExecutionContext, warehouse: WarehouseResource):
         month = context.partition_key if model.partitioned else None
+        if month and skip_partition_without_data(
+            context, warehouse.path, measure=lambda: _measure_span(warehouse)
+        ):
+            return
         with warehouse.get_connection() as con:
             try:
                 result = build_model(con, model, month)
@@ -115,9 +123,14 @@ def build_model_asset(model: Model, models: dict[str, Model]) -> dg.AssetsDefini
         }
         if result.note:
             metadata["note"] = result.note
-        return dg.MaterializeResult(metadata=metadata)
+        yield dg.MaterializeResult(metadata=metadata)
 
     return _asset
+
+
+def _measure_span(warehouse: WarehouseResource) -> DataSpan | None:
+    with warehouse.get_connection() as con:
+        return record_data_span(con, warehouse.path)
 
 
 def _partition_filter(model: Model, context: dg.AssetCheckExecutionContext) -> str:

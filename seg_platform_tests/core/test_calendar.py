@@ -135,18 +135,24 @@ def test_partial_month_note(month, last_event, partial):
 
 
 def test_months_to_build_from_the_data_span():
-    from seg_platform.core.partitions import FIRST_MONTH_ENV, first_month, months_to_build
+    from seg_platform.core import settings
+    from seg_platform.core.partitions import months_to_build
 
-    if first_month() != "2025-01":
-        pytest.skip(f"{FIRST_MONTH_ENV} is set: the partitions start elsewhere")
-    assert months_to_build(None, None) == ([], "No events yet: no monthly snapshots to build.")
-    keys, note = months_to_build(dt.date(2025, 2, 3), dt.date(2025, 4, 20))
+    span = settings.DataSpan(dt.date(2025, 2, 3), dt.date(2025, 4, 20))
+    calendar = settings.partition_calendar(span, "2025-01", today=dt.date(2026, 1, 10))
+    assert months_to_build(None, None, calendar=calendar) == (
+        [],
+        "No events yet: no monthly snapshots to build.",
+    )
+    keys, note = months_to_build(span.first_day, span.last_day, calendar=calendar)
     assert keys == ["2025-02-01", "2025-03-01", "2025-04-01"]
     partial = partial_month_note("2025-04", dt.date(2025, 4, 20))
     assert note == f"{partial}; it is built and marked partial (metadata `partial`)."
-    keys, note = months_to_build(dt.date(2024, 11, 5), dt.date(2025, 3, 31), last=1)
-    assert keys == ["2025-03-01"]
-    assert note == (
-        "Data starts in 2024-11, before the first monthly partition (2025-01): set "
-        f"{FIRST_MONTH_ENV}=2024-11 to build those months."
-    )
+    keys, note = months_to_build(span.first_day, span.last_day, last=1, calendar=calendar)
+    assert keys == ["2025-04-01"]
+    # The data reaches into a month not over yet: its snapshot waits for the month's end.
+    running = settings.DataSpan(dt.date(2025, 11, 5), dt.date(2026, 1, 8))
+    calendar = settings.partition_calendar(running, "2025-01", today=dt.date(2026, 1, 10))
+    keys, note = months_to_build(running.first_day, running.last_day, calendar=calendar)
+    assert keys == ["2025-11-01", "2025-12-01"]
+    assert note == "2026-01 is not over yet: its snapshot is built once it ends."

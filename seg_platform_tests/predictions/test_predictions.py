@@ -57,7 +57,16 @@ def test_churn_and_purchase_models_beat_the_recency_baseline_on_a_later_month(de
                        "model_brier", "baseline_roc_auc", "baseline_pr_auc"):  # fmt: skip
             assert metric in run.data.metrics
         artifacts = {a.path for a in client.list_artifacts(champion.run_id)}
-        assert {"calibration.png", "permutation_importance.csv"} <= artifacts
+        assert {"calibration.png", "permutation_importance.csv", "roc_curve.png",
+                "precision_recall_curve.png", "lift_curve.png",
+                "confusion_matrix.png"} <= artifacts  # fmt: skip
+        assert run.data.params["operating_threshold"] == "0.5"
+        description = client.get_model_version(name, champion.version).description
+        assert description.startswith(f"{name.split('_')[0].capitalize()} propensity (")
+        assert f"ROC AUC {run.data.metrics['model_roc_auc']:.3f}" in description
+        assert champion.run_id in description
+    experiment = client.get_experiment_by_name("customer_predictions")
+    assert experiment.tags["mlflow.experimentKind"] == "custom_model_development"
 
 
 def test_lifetime_value_backtest_and_customer_kinds(demo_december):

@@ -19,6 +19,8 @@ from seg_platform.predictions.overlays import (
 from seg_platform.predictions.propensity import (
     RecencyBaseline,
     classification_metrics,
+    evaluation_figures,
+    lift_curve,
     split_months,
     top_decile_lift,
 )
@@ -47,6 +49,33 @@ def test_metrics():
     assert constant["roc_auc"] == 0.5
     assert constant["brier"] == pytest.approx(0.09)  # 0.1 * 0.81 + 0.9 * 0.01
     assert np.isnan(classification_metrics(np.zeros(5), np.zeros(5))["roc_auc"])
+
+
+def test_lift_curve_agrees_with_top_decile_lift():
+    y = np.array([1] * 10 + [0] * 90)
+    perfect = np.linspace(1, 0, 100)
+    share, lift = lift_curve(y, perfect)
+    assert share[9] == pytest.approx(0.1) and lift[9] == pytest.approx(10.0)
+    assert lift[-1] == pytest.approx(1.0)  # everyone targeted: the base rate
+    assert lift[19] == pytest.approx(5.0)  # top 20% holds all 10 positives
+
+
+def test_evaluation_figures_draw_the_confusion_matrix_at_the_threshold():
+    import matplotlib.pyplot as plt
+
+    y = np.array([1, 1, 1, 0, 0, 0, 0, 0])
+    model = np.array([0.9, 0.6, 0.3, 0.55, 0.2, 0.1, 0.1, 0.05])
+    figures = evaluation_figures(y, {"model": model, "baseline": model[::-1]}, "t", 0.5)
+    try:
+        assert set(figures) == {"roc_curve.png", "precision_recall_curve.png", "lift_curve.png",
+                                "confusion_matrix.png"}  # fmt: skip
+        # Cells of the matrix, row = true label, column = predicted at p >= 0.5.
+        texts = [t.get_text() for t in figures["confusion_matrix.png"].axes[0].texts]
+        assert texts == ["4", "1", "1", "2"]
+        assert len(figures["roc_curve.png"].axes[0].get_lines()) == 3  # two models + chance
+    finally:
+        for fig in figures.values():
+            plt.close(fig)
 
 
 def test_recency_baseline_ranks_the_long_silent_higher_and_takes_never():

@@ -4,6 +4,9 @@ The month's features are planted directly (six well-separated groups of customer
 tests the orchestration and tracking, not the feature SQL.
 """
 
+import json
+from pathlib import Path
+
 import dagster as dg
 import mlflow
 import numpy as np
@@ -104,9 +107,8 @@ def test_every_candidate_is_a_child_run_with_every_metric(segmented):
                 assert not np.isnan(child[f"metrics.{own[algorithm]}"])
             assert child["tags.dagster_run_id"] and child["tags.features_digest"]
             artifacts = {a.path for a in mlflow.MlflowClient().list_artifacts(child["run_id"])}
-            name = child["tags.candidate"]
-            assert artifacts == {f"{name}_profile.csv", f"{name}_scatter.png",
-                                 f"{name}_silhouette.png"}  # fmt: skip
+            assert artifacts == {"segment_profile.csv", "segment_sizes.png", "pca.png",
+                                 "silhouette.png"}  # fmt: skip
         artifacts = {a.path for a in mlflow.MlflowClient().list_artifacts(parent["run_id"])}
         assert {"candidates.csv", "elbow.png", "selection_rule.md"} <= artifacts
         # the chosen pipeline is an MLflow model of this run, registered as a version
@@ -120,6 +122,73 @@ def test_every_candidate_is_a_child_run_with_every_metric(segmented):
         (dataset,) = run.inputs.dataset_inputs
         assert dataset.dataset.name.startswith("features.customer_features@2025-1")
         assert dataset.dataset.digest.startswith("1800-")
+
+
+def test_the_mlflow_ui_compares_candidates_side_by_side(segmented):
+    """What the MLflow UI needs to open on runs and compare candidates: the experiment's kind
+    and run-table view, plots under one name in every candidate run (at the artifact root,
+    where the compare view looks), the curves across k on the parent, the chosen candidate
+    tagged, and a description on each registered version."""
+    home, _, results = segmented
+    client = mlflow.MlflowClient(home.mlflow_tracking_uri)
+    experiment = client.get_experiment_by_name("customer_segmentation")
+    assert experiment.tags["mlflow.experimentKind"] == "custom_model_development"
+    # The asset links to the run table in the machine-learning view, with the metric columns.
+    (segments,) = [
+        m
+        for m in results["2025-12-01"].asset_materializations_for_node("segmentation_sweep")
+        if m.asset_key == dg.AssetKey("customer_segments")
+    ]
+    assert segments.metadata["mlflow_experiment"].value.endswith(
+        f"/#/experiments/{experiment.experiment_id}/runs?workflowType=machine_learning"
+        "&viewStateShareKey=seg_platform"
+    )
+    view = json.loads(experiment.tags["mlflow.sharedViewState.seg_platform"])
+    assert {"metrics.`silhouette`", "metrics.`davies_bouldin`",
+            "metrics.`bootstrap_stability`"} <= set(view["selectedColumns"])  # fmt: skip
+    runs = client.search_runs([experiment.experiment_id], max_results=500)
+    parents = [r for r in runs if "mlflow.parentRunId" not in r.data.tags]
+    assert len(parents) == 2
+    for parent in parents:
+        children = [r for r in runs if r.data.tags.get("mlflow.parentRunId") == parent.info.run_id]
+        plots = [
+            {a.path for a in client.list_artifacts(c.info.run_id) if a.path.endswith(".png")}
+            for c in children
+        ]
+        assert set.intersection(*plots) == {"segment_sizes.png", "pca.png", "silhouette.png"}
+        chosen = [c for c in children if c.data.tags["seg.chosen"] == "true"]
+        assert [c.data.tags["candidate"] for c in chosen] == [parent.data.tags["chosen_candidate"]]
+        assert {c.data.tags["seg.chosen"] for c in children} == {"true", "false"}
+        for metric in ("silhouette", "davies_bouldin", "bootstrap_stability", "n_segments"):
+            assert parent.data.metrics[metric] == chosen[0].data.metrics[metric]
+        parent_files = {a.path for a in client.list_artifacts(parent.info.run_id)}
+        assert "selection_metrics_by_k.png" in parent_files
+        curves = client.download_artifacts(parent.info.run_id, "selection_metrics_by_k.png")
+        assert Path(curves).stat().st_size > 20_000  # four panels, not an empty figure
+        (version,) = client.search_model_versions(
+            f"name = 'customer_segmentation' and run_id = '{parent.info.run_id}'"
+        )
+        description = client.get_model_version("customer_segmentation", version.version).description
+        month = parent.data.tags["partition"]
+        name = parent.data.tags["chosen_candidate"]
+        assert description.startswith(f"Customer segmentation of {month}: {name} with ")
+        assert parent.info.run_id in description
+
+
+def test_existing_experiments_get_the_ui_tags(home):
+    """An experiment created before the UI tags existed gets them the next time it is used."""
+    client = mlflow.MlflowClient(home.mlflow_tracking_uri)
+    old = client.create_experiment("customer_segmentation")
+    assert "mlflow.experimentKind" not in client.get_experiment(old).tags
+    tracking = MlflowResource()
+    before = mlflow.get_tracking_uri()
+    try:
+        assert tracking.setup() == old
+    finally:
+        mlflow.set_tracking_uri(before)  # setup() points the global client at `home`
+    assert client.get_experiment(old).tags["mlflow.experimentKind"] == "custom_model_development"
+    url = tracking.run_url(old, "abc")
+    assert url.endswith(f"/#/experiments/{old}/runs/abc?workflowType=machine_learning")
 
 
 def test_the_champion_recovers_the_planted_groups_and_scores_like_the_table(segmented):
