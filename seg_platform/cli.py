@@ -72,6 +72,10 @@ def _port_taken(port: int, name: str) -> int | None:
 
 
 def main(argv: list[str] | None = None) -> int:
+    # OpenMP threads that wait for work spin on the CPU for a while by default: on a 2-core
+    # machine shared with another process, spinning threads take the cores from the ones
+    # that have work. Set before scikit-learn loads the OpenMP runtime; the environment wins.
+    os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
     parser = _parser()
     args = parser.parse_args(argv)
     if getattr(args, "home", None):
@@ -127,6 +131,7 @@ def _parser() -> argparse.ArgumentParser:
         "latest N months with "
         "data (default 3; 0 = every month)"
     )
+    quiet_help = "no line per step and per month as they finish (the summaries stay)"
     p = command(
         "run",
         _run,
@@ -134,6 +139,7 @@ def _parser() -> argparse.ArgumentParser:
         sources=True,
     )
     p.add_argument("--verbose", action="store_true", help="show Dagster's event log")
+    p.add_argument("--quiet", action="store_true", help=quiet_help)
     p.add_argument("--last-months", type=int, default=3, metavar="N", help=snapshots_help)
 
     p = command("demo", _demo, "Generate the bundled sample (if missing) and run everything.")
@@ -145,6 +151,7 @@ def _parser() -> argparse.ArgumentParser:
         help="how many months of history the sample has, ending 2025-12 (default: %(default)s)",
     )
     p.add_argument("--verbose", action="store_true", help="show Dagster's event log")
+    p.add_argument("--quiet", action="store_true", help=quiet_help)
     p.add_argument("--last-months", type=int, default=3, metavar="N", help=snapshots_help)
 
     p = command(
@@ -208,7 +215,7 @@ def _generate(args) -> int:
 def _run(args) -> int:
     from seg_platform.runner import run_pipeline
 
-    return run_pipeline(verbose=args.verbose, months=args.last_months)
+    return run_pipeline(verbose=args.verbose, months=args.last_months, quiet=args.quiet)
 
 
 def _score_day(args) -> int:
@@ -233,7 +240,7 @@ def _demo(args) -> int:
         )
         generate(args.customers, args.months, DEMO_SEED, sample)
     os.environ[settings.SOURCES_ENV] = str(sample / "landing" / "sources.yaml")
-    code = run_pipeline(verbose=args.verbose, months=args.last_months)
+    code = run_pipeline(verbose=args.verbose, months=args.last_months, quiet=args.quiet)
     if code == 0:
         from seg_platform.evaluation import evaluate
 

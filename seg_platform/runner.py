@@ -5,7 +5,8 @@ Runs land in the same instance `seg-platform ui` shows, so a CLI run appears in 
 
 import os
 import sys
-from typing import TYPE_CHECKING
+import time
+from typing import TYPE_CHECKING, TextIO
 
 from seg_platform.core import settings
 from seg_platform.core.calendar import month_key, partial_month_note
@@ -20,11 +21,78 @@ if TYPE_CHECKING:
     from seg_platform.run_guard import HomeLock
 
 
-def run_pipeline(verbose: bool = False, months: int | None = None) -> int:
+class StepProgress:
+    """A Dagster event listener that prints one line per step as it finishes: its name, its
+    seconds, and the rows it wrote or the checks it ran (FAILED when it failed).
+
+    Subscribed to one run's events with `DagsterInstance.add_event_listener`: the runner
+    executes in process, so each event reaches it as soon as Dagster stores it.
+    """
+
+    def __init__(self, out: TextIO | None = None):
+        self.out = out if out is not None else sys.stdout
+        self.rows: dict[str, int] = {}
+        self.checks: dict[str, list[str]] = {}
+        self.started: dict[str, float] = {}
+
+    def __call__(self, entry) -> None:
+        event = entry.dagster_event
+        if event is None:
+            if entry.step_key and "Not executing" in (entry.user_message or ""):
+                self._line(
+                    entry.step_key, None, "not run: a step or blocking check it needs failed"
+                )
+            return
+        step = event.step_key
+        kind = event.event_type_value
+        if kind == "STEP_START":
+            self.started[step] = entry.timestamp
+        elif kind == "ASSET_MATERIALIZATION" and step:
+            count = event.event_specific_data.materialization.metadata.get("dagster/row_count")
+            if count is not None:
+                self.rows[step] = self.rows.get(step, 0) + int(count.value)
+        elif kind == "ASSET_CHECK_EVALUATION" and step:
+            evaluation = event.event_specific_data
+            outcome = "passed" if evaluation.passed else evaluation.severity.value  # ERROR/WARN
+            self.checks.setdefault(step, []).append(outcome)
+        elif kind == "STEP_SUCCESS":
+            self._line(step, event.event_specific_data.duration_ms / 1000, self._outcome(step))
+        elif kind == "STEP_FAILURE":
+            seconds = entry.timestamp - self.started[step] if step in self.started else None
+            outcome = self._outcome(step)  # a failed blocking check says FAILED already
+            self._line(step, seconds, outcome if "FAILED" in outcome else f"FAILED {outcome}")
+
+    def _outcome(self, step: str) -> str:
+        parts = []
+        if step in self.rows:
+            parts.append(f"{self.rows[step]:,} rows")
+        checks = self.checks.get(step, [])
+        if checks:
+            word = "check" if len(checks) == 1 else "checks"
+            failed, warned = checks.count("ERROR"), checks.count("WARN")
+            parts.append(f"{len(checks)} {word}" + (f", {failed} FAILED" if failed else "")
+                         + (f", {warned} warning" if warned else ""))  # fmt: skip
+        return ", ".join(parts)
+
+    def _line(self, step: str, seconds: float | None, outcome: str) -> None:
+        took = f"{seconds:7.1f} s" if seconds is not None else f"{'':>9}"
+        print(f"    {step:<52} {took}  {outcome}".rstrip(), file=self.out, flush=True)
+
+
+def _execute(job, instance, progress: bool, run_id: str, **kwargs):
+    """`job.execute_in_process` with the step lines of `StepProgress` when `progress`."""
+    if progress:
+        # Keyed by the run's id, which is new for each run: the listener hears this run only.
+        instance.add_event_listener(run_id, StepProgress())
+    return job.execute_in_process(instance=instance, run_id=run_id, **kwargs)
+
+
+def run_pipeline(verbose: bool = False, months: int | None = None, quiet: bool = False) -> int:
     """Refresh the current tables, then build the monthly snapshots of every month with data.
 
-    `months` limits the snapshots to the latest N months (default: all). Prints what failed
-    and why; returns an exit code.
+    `months` limits the snapshots to the latest N months (default: all). Prints one line per
+    step as it finishes and one per month unless `quiet`; prints what failed and why; returns
+    an exit code.
     """
     home = settings.platform_home().ensure()
     os.environ["DAGSTER_HOME"] = str(home.dagster_home)
@@ -52,13 +120,20 @@ def run_pipeline(verbose: bool = False, months: int | None = None) -> int:
         try:
             with run_guard.hold_home(home, instance, "seg-platform run") as lock:
                 _report_dead_runs(lock)
-                result = defs.resolve_job_def(CURRENT_JOB).execute_in_process(
-                    instance=instance,
+                started = time.perf_counter()
+                if not quiet:
+                    print("\nCurrent tables (raw, identity, staging):", flush=True)
+                result = _execute(
+                    defs.resolve_job_def(CURRENT_JOB),
+                    instance,
+                    not quiet,
+                    lock.next_run_id(),
                     raise_on_error=False,
                     run_config=run_config,
-                    run_id=lock.next_run_id(),
                     tags=run_guard.cli_run_tags(),
                 )
+                if not quiet:
+                    print(f"  done in {time.perf_counter() - started:.0f} s", flush=True)
                 failures += _failures(result, CURRENT_JOB)
                 warnings += _warnings(result, CURRENT_JOB)
                 _print_raw_summary(home)
@@ -69,19 +144,29 @@ def run_pipeline(verbose: bool = False, months: int | None = None) -> int:
                         print(f"\n{note}")
                     # The load may have moved the data's span: the partitions follow it.
                     job = current_definitions(defs).resolve_job_def(MONTHLY_JOB)
-                    for key in keys:
+                    for number, key in enumerate(keys, start=1):
                         # A run launched from the UI may have started between two of ours.
                         busy = run_guard.busy_run(instance)
                         if busy:
                             raise run_guard.HomeBusyError(busy)
-                        result = job.execute_in_process(
-                            instance=instance,
+                        started = time.perf_counter()
+                        if not quiet:
+                            print(
+                                f"\nMonth {month_key(key)} ({number} of {len(keys)}):", flush=True
+                            )
+                        result = _execute(
+                            job,
+                            instance,
+                            not quiet,
+                            lock.next_run_id(),
                             raise_on_error=False,
                             run_config=run_config,
                             partition_key=key,
-                            run_id=lock.next_run_id(),
                             tags=run_guard.cli_run_tags(),
                         )
+                        if not quiet:
+                            took = time.perf_counter() - started
+                            print(f"  Month {month_key(key)} done in {took:.0f} s", flush=True)
                         failed = _failures(result, f"{MONTHLY_JOB} {month_key(key)}")
                         failures += failed
                         warnings += _warnings(result, month_key(key))

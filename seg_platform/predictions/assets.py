@@ -26,6 +26,8 @@ from seg_platform.core.mlflow_registry import (
     CHAMPION,
     alias_version,
     is_registered,
+    load_registered,
+    remember_model,
     set_alias,
     versions,
     versions_with_aliases,
@@ -64,7 +66,9 @@ from seg_platform.predictions.propensity import (
     fit_propensity,
     importance_png,
     permutation_importances,
+    processes,
     split_months,
+    thread_limit,
 )
 from seg_platform.resources import PredictionsConfig, WarehouseResource
 from seg_platform.segmentation.tracking import MlflowResource
@@ -101,10 +105,7 @@ def _active(frame: pl.DataFrame, days: int) -> np.ndarray:
 
 
 def load_version(tracking: MlflowResource, name: str, version) -> tuple[object, list[str]]:
-    import mlflow
-
-    model = mlflow.sklearn.load_model(f"models:/{name}/{version.version}")
-    return model, json.loads(version.tags["features"])
+    return load_registered(tracking.uri(), version), json.loads(version.tags["features"])
 
 
 # -- propensity models --------------------------------------------------------------------
@@ -154,28 +155,32 @@ def train_target(
         return {**base, "trained": False, "reason": "only one outcome in the training or "
                 "evaluation customers"}  # fmt: skip
 
-    model = fit_propensity(X, y, config.seed, config.calibration)
-    baseline = RecencyBaseline(config.seed).fit(train[target.recency].to_numpy(), y)
-    scores = {
-        "model": model.predict_proba(Xe)[:, 1],
-        "baseline": baseline.predict_proba(test[target.recency].to_numpy()),
-    }
     client = tracking.client()
     name = registered_name(target)
     current = alias_version(client, name, CHAMPION)
-    if current is not None:
-        champion_model, champion_columns = load_version(tracking, name, current)
-        if set(champion_columns) <= set(test.columns):
-            scores["champion"] = champion_model.predict_proba(_matrix(test, champion_columns))[:, 1]
+    rows = max(len(y), len(ye))
+    with thread_limit(rows):
+        model = fit_propensity(X, y, config.seed, config.calibration, processes(rows))
+        baseline = RecencyBaseline(config.seed).fit(train[target.recency].to_numpy(), y)
+        scores = {
+            "model": model.predict_proba(Xe)[:, 1],
+            "baseline": baseline.predict_proba(test[target.recency].to_numpy()),
+        }
+        if current is not None:
+            champion_model, champion_columns = load_version(tracking, name, current)
+            if set(champion_columns) <= set(test.columns):
+                champion_X = _matrix(test, champion_columns)
+                scores["champion"] = champion_model.predict_proba(champion_X)[:, 1]
+        importances = permutation_importances(
+            model, Xe[active], ye[active], columns, config.seed, config.permutation_sample,
+            processes(rows),
+        )  # fmt: skip
     metrics = {}
     for kind, p in scores.items():
         metrics[kind] = classification_metrics(ye[active], p[active])
         metrics[kind] |= {
             f"{k}_all": v for k, v in classification_metrics(ye, p).items() if k != "rows"
         }
-    importances = permutation_importances(
-        model, Xe[active], ye[active], columns, config.seed, config.permutation_sample
-    )
 
     flat = {f"{kind}_{k}": v for kind, m in metrics.items() for k, v in m.items()}
     flat = {k: v for k, v in flat.items() if v == v}  # MLflow rejects NaN in the UI charts
@@ -231,6 +236,7 @@ def train_target(
         f"{b['pr_auc']:.3f}), top-decile lift {m['top_decile_lift']:.2f}. Curves and the "
         f"confusion matrix at probability {OPERATING_THRESHOLD:g}: MLflow run {run_id}."
     ))  # fmt: skip
+    remember_model(tracking.uri(), version, model)  # scored next, in customer_predictions
     current_month = current.tags.get("month", "") if current else ""
     if not beats_baseline:
         moved, note = False, "did not beat the recency baseline"

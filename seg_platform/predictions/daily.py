@@ -22,7 +22,7 @@ import polars as pl
 
 from seg_platform.core.calendar import day_parameters, month_key, month_parameters
 from seg_platform.core.metadata import markdown
-from seg_platform.core.mlflow_registry import CHAMPION, alias_version
+from seg_platform.core.mlflow_registry import CHAMPION, alias_version, load_registered
 from seg_platform.core.partitions import daily_partitions, skip_partition_without_data
 from seg_platform.core.warehouse import (
     fetch_frame,
@@ -62,8 +62,6 @@ class NoSegmentation(Exception):
 def segment_model(client, tracking: MlflowResource, con):
     """The champion segmentation pipeline, the date it was fitted as of, and the mapping of
     its cluster labels to stable segment ids and names."""
-    import mlflow
-
     name = tracking.registered_model
     version = alias_version(client, name, CHAMPION)
     if version is None:
@@ -84,7 +82,7 @@ def segment_model(client, tracking: MlflowResource, con):
         raise NoSegmentation(
             f"Segment tables of {fitted:%Y-%m} (champion version {version.version}) are missing"
         )
-    model = mlflow.sklearn.load_model(f"models:/{name}/{version.version}")
+    model = load_registered(tracking.uri(), version)
     return model, int(version.version), fitted, mapping
 
 

@@ -9,9 +9,11 @@ training months are the ones whose labels were already known at the end of E (E 
 before), so the evaluation replays exactly what the model could have learnt at the time.
 """
 
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass
 
 import numpy as np
+from threadpoolctl import threadpool_limits
 
 from seg_platform.core.calendar import add_months
 
@@ -21,6 +23,25 @@ NEVER_DAYS = 3650.0
 # platform acts on a score (a survey's `when: churn_probability >= 0.5`). The confusion matrix
 # of every propensity run is drawn at it.
 OPERATING_THRESHOLD = 0.5
+
+# Below this many training rows the booster runs on one OpenMP thread. On the 2-core machine,
+# one fit of the demo's churn model (about 10,000 rows) took 7-9 s on one thread and 93-119 s
+# on two while another process was busy: the threads wait for each other at every tree level.
+# The trees are the same either way (histograms are summed per feature, in the same order).
+PARALLEL_ROWS = 100_000
+
+
+def thread_limit(rows: int) -> AbstractContextManager:
+    """One BLAS/OpenMP thread for a fit or scoring of fewer than PARALLEL_ROWS rows."""
+    return threadpool_limits(1) if rows < PARALLEL_ROWS else nullcontext()
+
+
+def processes(rows: int) -> int | None:
+    """Worker processes for the calibration folds and the permutation importances: below
+    PARALLEL_ROWS, one per core (joblib gives each worker one thread); else None (in process,
+    the booster's threads share the cores). Either way the results are the same bits: each
+    fold and each permuted column has its own seed."""
+    return -1 if rows < PARALLEL_ROWS else None
 
 
 @dataclass(frozen=True)
@@ -108,9 +129,12 @@ class RecencyBaseline:
         return self.model_.predict_proba(recency_column(recency))[:, 1]
 
 
-def fit_propensity(X: np.ndarray, y: np.ndarray, seed: int, calibration: str = "isotonic"):
+def fit_propensity(
+    X: np.ndarray, y: np.ndarray, seed: int, calibration: str = "isotonic", jobs: int | None = None
+):
     """Gradient boosting (NaN-aware, so empty sources need no imputation), calibrated by
-    `calibration` ('isotonic' or 'sigmoid') over 3 folds of the training rows."""
+    `calibration` ('isotonic' or 'sigmoid') over 3 folds of the training rows, fitted in `jobs`
+    processes (joblib's n_jobs; the model is the same)."""
     from sklearn.calibration import CalibratedClassifierCV
     from sklearn.ensemble import HistGradientBoostingClassifier
 
@@ -123,10 +147,13 @@ def fit_propensity(X: np.ndarray, y: np.ndarray, seed: int, calibration: str = "
         early_stopping=False,
         random_state=seed,
     )
-    return CalibratedClassifierCV(booster, method=calibration, cv=3).fit(X, y)
+    model = CalibratedClassifierCV(booster, method=calibration, cv=3, n_jobs=jobs).fit(X, y)
+    return model.set_params(n_jobs=None)  # how it was fitted is no part of the model
 
 
-def permutation_importances(model, X, y, columns: list[str], seed: int, sample: int = 5000):
+def permutation_importances(
+    model, X, y, columns: list[str], seed: int, sample: int = 5000, jobs: int | None = None
+):
     """Mean and spread of the ROC AUC lost when each feature is shuffled (3 repeats), on at
     most `sample` evaluation rows; sorted, most important first.
 
@@ -142,7 +169,7 @@ def permutation_importances(model, X, y, columns: list[str], seed: int, sample: 
     if len(np.unique(y[rows])) < 2:
         return []
     result = permutation_importance(
-        model, X[rows], y[rows], scoring="roc_auc", n_repeats=3, random_state=seed, n_jobs=1
+        model, X[rows], y[rows], scoring="roc_auc", n_repeats=3, random_state=seed, n_jobs=jobs
     )
     order = np.argsort(-result.importances_mean, kind="stable")
     return [

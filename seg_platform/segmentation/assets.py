@@ -29,6 +29,8 @@ from seg_platform.core.mlflow_registry import (
     CHAMPION,
     alias_holders,
     alias_version,
+    load_registered,
+    remember_model,
     set_alias,
 )
 from seg_platform.core.partitions import monthly_partitions
@@ -98,7 +100,6 @@ def _incumbent_k(con, as_of_date: dt.date) -> int | None:
 def _champion_to_keep(tracking: MlflowResource, month: str, features: int):
     """The registered champion of an earlier month, loaded, when it can segment this month's
     features: (version, its month, its candidate, pipeline); else None."""
-    import mlflow
 
     client = tracking.client()
     current = alias_version(client, tracking.registered_model, CHAMPION)
@@ -107,7 +108,7 @@ def _champion_to_keep(tracking: MlflowResource, month: str, features: int):
     champion_month = month_key(current.tags.get("month", ""))
     if not champion_month or champion_month >= month:
         return None
-    pipeline = mlflow.sklearn.load_model(f"models:/{tracking.registered_model}/{current.version}")
+    pipeline = load_registered(tracking.uri(), current)
     if getattr(pipeline, "n_features_in_", features) != features:
         return None  # the feature set changed since: its segments cannot be carried over
     candidate = current.tags.get("candidate", "champion")
@@ -269,6 +270,7 @@ def segment_month(con, month: str, config: SegmentationConfig, tracking: MlflowR
         description=version_description(month, result.chosen, result.rule_met, parent_id),
     )  # fmt: skip
     set_alias(tracking.client(), tracking.registered_model, CHALLENGER, version.version)
+    remember_model(tracking.uri(), version, result.pipeline)
 
     # A month whose candidates all miss the rule keeps the champion: its segments (and so
     # their ids and names) come from the earlier model; the new version stays challenger.

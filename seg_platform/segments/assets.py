@@ -15,6 +15,7 @@ import polars as pl
 
 from seg_platform.core.calendar import month_end_before, month_key, month_parameters
 from seg_platform.core.metadata import markdown
+from seg_platform.core.mlflow_registry import load_registered
 from seg_platform.core.partitions import monthly_partitions
 from seg_platform.core.paths import SQL_ROOT
 from seg_platform.core.quality import Expectation, validate_frame
@@ -235,7 +236,6 @@ def segment_tables(
     mlflow_tracking: MlflowResource,
 ):
     """Stable ids, names, actions and migration for the month's segments; report to MLflow."""
-    import mlflow
 
     from seg_platform.segments.build import build_month
     from seg_platform.segments.report import (
@@ -271,7 +271,12 @@ def segment_tables(
         reach = channel_reach(con, clusters["profile_id"], playbook.channels)
 
         mlflow_tracking.setup()
-        model = mlflow.sklearn.load_model(f"models:/{mlflow_tracking.registered_model}/{version}")
+        model = load_registered(
+            mlflow_tracking.uri(),
+            mlflow_tracking.client().get_model_version(
+                mlflow_tracking.registered_model, str(version)
+            ),
+        )
         preprocess = model[:-1]
         probability = clusters["probability"]
         built = build_month(

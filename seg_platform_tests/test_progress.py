@@ -1,0 +1,104 @@
+"""The CLI tells what it is doing: a line per step as it finishes and a line per month;
+`--quiet` leaves only the summaries."""
+
+import re
+import subprocess
+import sys
+import uuid
+
+import dagster as dg
+import duckdb
+import pytest
+
+from seg_platform.core import settings
+from seg_platform.runner import _execute
+from seg_platform_tests.test_runs_monitoring import cli_env, company  # noqa: F401 (fixture)
+
+STEP = re.compile(r"^    (\S+) +([\d.]+) s  (.*)$")
+
+
+@dg.asset
+def small_table() -> dg.MaterializeResult:
+    return dg.MaterializeResult(metadata={"dagster/row_count": 1234})
+
+
+@dg.asset_check(asset=small_table)
+def small_table_is_small() -> dg.AssetCheckResult:
+    return dg.AssetCheckResult(passed=True)
+
+
+@dg.asset_check(asset=small_table, blocking=True)
+def small_table_is_large() -> dg.AssetCheckResult:
+    return dg.AssetCheckResult(passed=False)
+
+
+@dg.asset_check(asset=small_table)
+def small_table_looks_odd() -> dg.AssetCheckResult:
+    return dg.AssetCheckResult(passed=False, severity=dg.AssetCheckSeverity.WARN)
+
+
+@dg.asset(deps=[small_table])
+def next_table() -> None:
+    pass
+
+
+@dg.asset
+def broken_table() -> None:
+    raise ValueError("boom")
+
+
+def test_step_lines_name_seconds_rows_checks_and_failures(capsys):
+    defs = dg.Definitions(
+        assets=[small_table, next_table, broken_table],
+        asset_checks=[small_table_is_small, small_table_is_large, small_table_looks_odd],
+        jobs=[dg.define_asset_job("all_tables")],
+    )
+    with dg.DagsterInstance.ephemeral() as instance:
+        result = _execute(
+            defs.resolve_job_def("all_tables"), instance, True, str(uuid.uuid4()),
+            raise_on_error=False,
+        )  # fmt: skip
+    assert not result.success
+    out = capsys.readouterr().out
+    lines = {m[1]: (float(m[2]), m[3]) for m in map(STEP.match, out.splitlines()) if m}
+    assert lines["small_table"][1] == "1,234 rows"
+    assert lines["small_table_small_table_is_small"][1] == "1 check"
+    assert lines["small_table_small_table_is_large"][1] == "1 check, 1 FAILED"
+    assert lines["small_table_small_table_looks_odd"][1] == "1 check, 1 warning"
+    assert lines["broken_table"][1] == "FAILED"
+    assert all(seconds >= 0 for seconds, _ in lines.values())
+    assert re.search(r"^    next_table +not run: ", out, re.M), out
+
+
+@pytest.mark.e2e
+def test_run_prints_steps_and_months_and_quiet_turns_them_off(tmp_path, company):  # noqa: F811
+    home = settings.platform_home(tmp_path / "home").ensure()
+    cmd = [sys.executable, "-m", "seg_platform.cli", "run", "--last-months", "1"]
+    env = cli_env(home, company)
+    loud = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=900)
+    assert loud.returncode == 0, loud.stdout + loud.stderr
+    lines = loud.stdout.splitlines()
+    steps = {m[1]: m[3] for m in map(STEP.match, lines) if m}
+    with duckdb.connect(str(home.warehouse), read_only=True) as con:
+        orders = con.execute("SELECT count(*) FROM raw.orders").fetchone()[0]
+        features = con.execute("SELECT count(*) FROM features.customer_features").fetchone()[0]
+    # Each line tells the rows the step wrote, as the warehouse holds them.
+    assert steps["orders"].startswith(f"{orders:,} rows"), steps["orders"]
+    assert steps["customer_features"] == f"{features:,} rows"
+    assert steps["orders_meets_source_contract"] == "1 check"
+    assert {"identity_graph", "segmentation_sweep", "propensity_models"} <= steps.keys()
+    assert "Current tables (raw, identity, staging):" in lines
+    assert "Month 2025-12 (1 of 1):" in lines
+    assert any(re.fullmatch(r"  Month 2025-12 done in \d+ s", line) for line in lines)
+    # A step line comes as the step finishes: the month's lines sit between its two lines.
+    month = lines.index("Month 2025-12 (1 of 1):")
+    assert STEP.match(lines[month + 1]), lines[month + 1]
+
+    quiet = subprocess.run(
+        [*cmd, "--quiet"], env=env, capture_output=True, text=True, timeout=900
+    )  # fmt: skip
+    assert quiet.returncode == 0, quiet.stdout + quiet.stderr
+    assert not [line for line in quiet.stdout.splitlines() if STEP.match(line)]
+    assert "Month 2025-12" not in quiet.stdout and "done in" not in quiet.stdout
+    assert "The pipeline succeeded." in quiet.stdout
+    assert "Monthly snapshots built: 2025-12" in quiet.stdout  # the summaries stay
