@@ -569,32 +569,36 @@ def _print_raw_summary(home: settings.PlatformHome) -> None:
 
 
 def segment_report_link(home: settings.PlatformHome) -> tuple[str, str] | None:
-    """The newest month's segment report: its MLflow run link (at the UI address recorded in
-    the home, `settings.mlflow_ui_url`) and artifact name; None before any segments."""
+    """The newest segment report: the MLflow UI link that opens it (at the address
+    recorded in the home, `settings.mlflow_ui_url`) and its name; None before any report."""
     if not home.warehouse.exists():
         return None
     try:
         with connect(home.warehouse, read_only=True) as con:
             if not table_exists(con, "segmentation", "candidates"):
                 return None
-            row = fetch_one(
-                con,
-                "SELECT strftime(as_of_date, '%Y-%m'), any_value(mlflow_parent_run_id) "
-                "FROM segmentation.candidates WHERE mlflow_parent_run_id IS NOT "
-                "NULL GROUP BY as_of_date ORDER BY as_of_date DESC LIMIT 1",
-            )
+            runs = con.execute(
+                "SELECT strftime(as_of_date, '%Y-%m'), mlflow_parent_run_id "
+                "FROM segmentation.candidates WHERE mlflow_parent_run_id IS NOT NULL "
+                "GROUP BY ALL ORDER BY 1 DESC, max(model_version) DESC"
+            ).fetchall()
     except WarehouseLockedError:
         return None
-    if not row or not row[1]:
+    if not runs:
         return None
     from seg_platform.core.mlflow_registry import registry_client
     from seg_platform.segmentation.tracking import WORKFLOW_QUERY
 
-    month, run_id = row
-    experiment = registry_client(home.mlflow_tracking_uri).get_run(run_id).info.experiment_id
-    name = f"segment_report_{month}.html"
-    url = f"{settings.mlflow_ui_url(home)}/#/experiments/{experiment}/runs/{run_id}"
-    return f"{url}/artifacts/{name}?{WORKFLOW_QUERY}", name
+    client = registry_client(home.mlflow_tracking_uri)
+    for month, run_id in runs:
+        name = f"segment_report_{month}.html"
+        # A sweep whose checks failed built no segments, so no report: the month before has.
+        if name not in {a.path for a in client.list_artifacts(run_id)}:
+            continue
+        experiment = client.get_run(run_id).info.experiment_id
+        url = f"{settings.mlflow_ui_url(home)}/#/experiments/{experiment}/runs/{run_id}"
+        return f"{url}/artifacts/{name}?{WORKFLOW_QUERY}", name
+    return None
 
 
 def print_next_steps(home: settings.PlatformHome) -> None:

@@ -328,13 +328,18 @@ def test_segment_sizes_and_shares_are_numeric_metadata_per_month(segmented):
         assert "share_pct" in metadata["segments"]
 
 
+def _report_link(result) -> str:
+    (event,) = [
+        e for e in result.get_asset_materialization_events()
+        if e.asset_key.to_user_string() == "segment_profiles"
+    ]  # fmt: skip
+    return event.materialization.metadata["segment_report"].value
+
+
 def test_the_logged_report_shows_the_months_sizes_side_by_side(segmented):
     home, truth, results = segmented
+    run_id = _report_link(results["2025-12-01"]).split("/runs/")[1].split("/")[0]
     with connect(home.warehouse, read_only=True) as con:
-        ((run_id,),) = con.sql(
-            "SELECT any_value(mlflow_parent_run_id) FROM segmentation.candidates "
-            "WHERE as_of_date = DATE '2025-12-31'"
-        ).fetchall()
         december = con.sql(
             "SELECT name, customers, share FROM segments.segment_profiles "
             "WHERE as_of_date = DATE '2025-12-31'"
@@ -351,13 +356,15 @@ def test_the_report_is_one_link_away_from_the_asset_page_and_the_demo(segmented,
     from seg_platform.runner import print_next_steps
 
     home, truth, results = segmented
-    (event,) = [
-        e for e in results["2025-12-01"].get_asset_materialization_events()
-        if e.asset_key.to_user_string() == "segment_profiles"
-    ]  # fmt: skip
-    link = event.materialization.metadata["segment_report"].value
+    link = _report_link(results["2025-12-01"])
     assert link.startswith("http://127.0.0.1:5000/#/experiments/")
     assert "/artifacts/segment_report_2025-12.html" in link
     print_next_steps(home)
     out = capsys.readouterr().out
-    assert "Segment report" in out and link.split("?")[0] in out, out
+    (printed,) = [line.strip() for line in out.splitlines() if "/artifacts/" in line]
+    assert printed.startswith("http://127.0.0.1:5000/#/experiments/"), out
+    run_id, name = printed.split("?")[0].split("/runs/")[1].split("/artifacts/")
+    # (Earlier tests here re-ran December with failing checks: its newest sweep has no report.)
+    assert name.startswith("segment_report_2025-1") and f"; {name})" in out, out
+    client = mlflow.MlflowClient(home.mlflow_tracking_uri)
+    assert name in {a.path for a in client.list_artifacts(run_id)}
