@@ -5,6 +5,7 @@ from pathlib import Path
 import dagster as dg
 
 from seg_platform.activation.assets import ACTIVATION_ASSETS
+from seg_platform.activation.resources import published_outputs
 from seg_platform.core.partitions import daily_partitions, monthly_partitions
 from seg_platform.core.paths import SQL_ROOT
 from seg_platform.features.checks import build_catalog_asset, build_feature_checks
@@ -12,6 +13,7 @@ from seg_platform.identity.assets import IDENTITY_ASSETS, IDENTITY_CHECKS
 from seg_platform.orchestration import build_automation, build_daily_schedule, build_follow_up
 from seg_platform.predictions.assets import PREDICTION_ASSETS
 from seg_platform.predictions.daily import DAILY_ASSETS
+from seg_platform.privacy.assets import PRIVACY_ASSETS
 from seg_platform.resources import (
     ActivationConfig,
     IdentityConfig,
@@ -43,6 +45,7 @@ def make_definitions(sql_root: Path = SQL_ROOT) -> dg.Definitions:
     assets = [
         *RAW_ASSETS,
         *IDENTITY_ASSETS,
+        *PRIVACY_ASSETS,
         *sql_assets,
         catalog_asset,
         *SEGMENTATION_ASSETS,
@@ -109,6 +112,7 @@ def make_definitions(sql_root: Path = SQL_ROOT) -> dg.Definitions:
             "segmentation": SegmentationConfig(),
             "predictions": PredictionsConfig(),
             "activation": ActivationConfig(),
+            "published_outputs": published_outputs,
             "mlflow_tracking": MlflowResource(),
         },
         # DuckDB has one writer per file: steps run one after another inside the run's process.
