@@ -38,7 +38,7 @@ from seg_platform.core.warehouse import (
     table_exists,
 )
 from seg_platform.core.yaml_files import config_errors_as_failures, sql_string
-from seg_platform.predictions.labels import outcome_labels
+from seg_platform.features.labels import outcome_labels
 from seg_platform.predictions.overlays import check_columns, condition_sql, evaluate, load_overlays
 from seg_platform.resources import (
     ActivationConfig,

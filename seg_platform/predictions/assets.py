@@ -37,6 +37,7 @@ from seg_platform.core.warehouse import (
     replace_partition,
     table_exists,
 )
+from seg_platform.features.labels import LABEL_COLUMNS
 from seg_platform.predictions.clv import (
     WEEKS_PER_MONTH,
     NotEnoughBuyers,
@@ -52,7 +53,6 @@ from seg_platform.predictions.data import (
     labelled_rows,
     transactions,
 )
-from seg_platform.predictions.labels import LABEL_COLUMNS
 from seg_platform.predictions.propensity import (
     TARGETS,
     RecencyBaseline,

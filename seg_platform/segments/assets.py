@@ -30,7 +30,7 @@ from seg_platform.core.warehouse import (
 )
 from seg_platform.core.yaml_files import config_errors_as_failures, sql_string
 from seg_platform.features.catalog import catalog_frame
-from seg_platform.predictions.labels import outcome_labels
+from seg_platform.features.labels import outcome_labels
 from seg_platform.resources import SegmentationConfig, WarehouseResource
 from seg_platform.segmentation.assets import (
     CANDIDATES,
@@ -117,7 +117,7 @@ def channel_reach(con, profile_ids: pl.Series, channels: dict) -> dict[str, np.n
 
 def outcome_separation(con, assignments_table: str, month: str) -> dict:
     """Later outcomes per segment (never used in clustering): revenue and churn in the next
-    three months (`seg_platform.predictions.labels`), and each one's relative spread across
+    three months (`seg_platform.features.labels`), and each one's relative spread across
     segments ((max - min) / overall mean)."""
     if not all(
         table_exists(con, "staging", t) for t in ("stg_events", "stg_orders", "stg_invoices")

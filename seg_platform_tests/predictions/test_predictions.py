@@ -261,8 +261,8 @@ def test_training_rows_are_the_point_in_time_rows_or_a_deterministic_sample_of_t
     returned, and a sample is a uniform, repeatable subset of exactly `limit` rows."""
     from seg_platform.core.calendar import month_parameters
     from seg_platform.core.warehouse import frame_to_temp_table
+    from seg_platform.features.labels import outcome_labels
     from seg_platform.predictions.data import FeatureSnapshots, known_features, labelled_rows
-    from seg_platform.predictions.labels import outcome_labels
 
     home, _ = demo_december
     months, label = ["2025-05", "2025-06"], "churned_next_90d"
