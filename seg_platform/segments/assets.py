@@ -148,32 +148,6 @@ def outcome_separation(con, assignments_table: str, month: str) -> dict:
     return {"evaluated": True, "spreads": spreads, "per_segment": per_segment}
 
 
-def segment_outlook(con, assignments_table: str, as_of_date: dt.date) -> pl.DataFrame:
-    """Each segment's mean churn and purchase probability and its members' predicted value
-    over the next 12 months (`predictions.customer_predictions`; NULL before predictions)."""
-    empty = pl.DataFrame(schema={
-        "segment_id": pl.Int64, "mean_churn_probability": pl.Float64,
-        "mean_purchase_probability": pl.Float64, "mean_predicted_value_12m": pl.Float64,
-        "total_predicted_value_12m": pl.Float64})  # fmt: skip
-    if not table_exists(con, "predictions", "customer_predictions"):
-        return empty
-    return fetch_frame(
-        con,
-        f"""SELECT a.segment_id::BIGINT AS segment_id,
-               round(avg(p.churn_probability), 4) AS mean_churn_probability,
-               round(avg(p.purchase_probability), 4) AS mean_purchase_probability,
-               CASE WHEN count(p.predicted_value_12m) > 0
-                   THEN round(avg(coalesce(p.predicted_value_12m, 0)), 2) END
-                   AS mean_predicted_value_12m,
-               round(sum(p.predicted_value_12m), 2) AS total_predicted_value_12m
-        FROM {assignments_table} a
-        JOIN predictions.customer_predictions p
-          ON p.profile_id = a.profile_id AND p.as_of_date = ?
-        GROUP BY 1""",
-        [as_of_date],
-    ).cast(empty.schema)
-
-
 def _spec(asset: str, name: str, description: str, blocking: bool = True) -> dg.AssetCheckSpec:
     return dg.AssetCheckSpec(name, asset=asset, blocking=blocking, description=description)
 
@@ -202,7 +176,7 @@ CHECK_SPECS = [
     specs=[
         dg.AssetSpec(
             "segment_assignments", group_name="segments", kinds={"duckdb"},
-            deps=["customer_segments", "customer_predictions"],
+            deps=["customer_segments"],
             description="Each known customer's segment for the month: stable segment id "
             "(kept across months while the segment persists) and name, distance to its centre "
             "(and membership probability for mixtures), runner-up segment. Table "
@@ -211,7 +185,7 @@ CHECK_SPECS = [
         ),
         dg.AssetSpec(
             "segment_profiles", group_name="segments", kinds={"duckdb", "mlflow"},
-            deps=["customer_segments", "customer_predictions"],
+            deps=["customer_segments"],
             description="One row per segment and month: size, share, feature means and "
             "z-scores against all customers, the features that most set it apart, a name and "
             "a one-paragraph description derived from them, its one action from the playbook "
@@ -222,7 +196,7 @@ CHECK_SPECS = [
         ),
         dg.AssetSpec(
             "segment_migration", group_name="segments", kinds={"duckdb"},
-            deps=["customer_segments", "customer_predictions"],
+            deps=["customer_segments"],
             description="Customers by last month's segment and this month's: stayed, moved, "
             f"new (no segment last month) and departed (none this month). Table `{MIGRATION}`.",
             metadata={"dagster/table_name": MIGRATION}, skippable=True,
@@ -283,9 +257,6 @@ def segment_tables(
 
         frame_to_temp_table(con, "_assignments_new", built.assignments)
         separation = outcome_separation(con, "_assignments_new", context.partition_key)
-        built.profiles = built.profiles.join(
-            segment_outlook(con, "_assignments_new", as_of_date), on="segment_id", how="left"
-        )
         frame_to_temp_table(con, "_profiles_new", built.profiles)
         frame_to_temp_table(con, "_migration_new", built.migration)
         for table, source in ((ASSIGNMENTS, "_assignments_new"), (PROFILES, "_profiles_new"),

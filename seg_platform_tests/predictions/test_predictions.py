@@ -130,12 +130,17 @@ def test_predictions_table_and_segment_profiles(demo_december):
     )
     assert by_activity[False] > 0.8 > 0.3 > by_activity[True]
 
+    # The outlook is its own table, one row per segment of the month, downstream of both.
     profiles = _frame(
         home,
-        "SELECT segment_id, customers, mean_churn_probability, mean_purchase_probability, "
-        "mean_predicted_value_12m FROM segments.segment_profiles WHERE as_of_date = ?",
+        "SELECT segment_id, mean_churn_probability, mean_purchase_probability, "
+        "mean_predicted_value_12m FROM predictions.segment_outlook WHERE as_of_date = ?",
         [DECEMBER],
     )
+    segments = _frame(
+        home, "SELECT segment_id FROM segments.segment_profiles WHERE as_of_date = ?", [DECEMBER]
+    )
+    assert profiles["segment_id"].to_list() == segments["segment_id"].sort().to_list()
     assert profiles["mean_churn_probability"].null_count() == 0
     assert profiles["mean_purchase_probability"].is_between(0, 1).all()
     # Segments differ in their predicted future, not just their past.
