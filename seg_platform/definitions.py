@@ -24,7 +24,7 @@ from seg_platform.resources import (
 )
 from seg_platform.segmentation.assets import SEGMENTATION_ASSETS, SEGMENTATION_CHECKS
 from seg_platform.segmentation.tracking import MlflowResource
-from seg_platform.segments.assets import SEGMENTS_ASSETS
+from seg_platform.segments.assets import SEGMENTS_ASSETS, SEGMENTS_CHECKS
 from seg_platform.sources.assets import RAW_ASSETS, RAW_CHECKS
 from seg_platform.sql_models.assets import load_sql_assets
 
@@ -49,8 +49,8 @@ def make_definitions(sql_root: Path = SQL_ROOT) -> dg.Definitions:
         *sql_assets,
         catalog_asset,
         *SEGMENTATION_ASSETS,
-        *PREDICTION_ASSETS,
         *SEGMENTS_ASSETS,
+        *PREDICTION_ASSETS,
         *DAILY_ASSETS,
         *ACTIVATION_ASSETS,
     ]
@@ -103,6 +103,7 @@ def make_definitions(sql_root: Path = SQL_ROOT) -> dg.Definitions:
             *feature_checks,
             catalog_check,
             *SEGMENTATION_CHECKS,
+            *SEGMENTS_CHECKS,
         ],  # fmt: skip
         jobs=jobs,
         resources={
