@@ -6,6 +6,7 @@ from pathlib import Path
 import dagster as dg
 
 from seg_platform.activation.assets import ACTIVATION_ASSETS
+from seg_platform.activation.resources import published_outputs
 from seg_platform.core import settings
 from seg_platform.core.metadata import with_column_schemas
 from seg_platform.core.partitions import daily_partitions_for, monthly_partitions_for
@@ -21,6 +22,7 @@ from seg_platform.orchestration import (
 )
 from seg_platform.predictions.assets import PREDICTION_ASSETS
 from seg_platform.predictions.daily import DAILY_ASSETS
+from seg_platform.privacy.assets import PRIVACY_ASSETS
 from seg_platform.resources import (
     ActivationConfig,
     IdentityConfig,
@@ -31,7 +33,7 @@ from seg_platform.resources import (
 )
 from seg_platform.segmentation.assets import SEGMENTATION_ASSETS, SEGMENTATION_CHECKS
 from seg_platform.segmentation.tracking import MlflowResource
-from seg_platform.segments.assets import SEGMENTS_ASSETS
+from seg_platform.segments.assets import SEGMENTS_ASSETS, SEGMENTS_CHECKS
 from seg_platform.sources.assets import RAW_ASSETS, RAW_CHECKS
 from seg_platform.sql_models.assets import load_sql_assets
 
@@ -126,11 +128,12 @@ def make_definitions(sql_root: Path = SQL_ROOT) -> dg.Definitions:
     assets = [
         *RAW_ASSETS,
         *IDENTITY_ASSETS,
+        *PRIVACY_ASSETS,
         *sql_assets,
         catalog_asset,
         *SEGMENTATION_ASSETS,
-        *PREDICTION_ASSETS,
         *SEGMENTS_ASSETS,
+        *PREDICTION_ASSETS,
         *DAILY_ASSETS,
         *ACTIVATION_ASSETS,
     ]
@@ -189,6 +192,7 @@ def make_definitions(sql_root: Path = SQL_ROOT) -> dg.Definitions:
             *feature_checks,
             catalog_check,
             *SEGMENTATION_CHECKS,
+            *SEGMENTS_CHECKS,
         ],  # fmt: skip
         jobs=jobs,
         resources={
@@ -198,6 +202,7 @@ def make_definitions(sql_root: Path = SQL_ROOT) -> dg.Definitions:
             "segmentation": SegmentationConfig(),
             "predictions": PredictionsConfig(),
             "activation": ActivationConfig(),
+            "published_outputs": published_outputs,
             "mlflow_tracking": MlflowResource(),
         },
         # DuckDB has one writer per file: steps run one after another inside the run's process.

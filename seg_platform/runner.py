@@ -396,16 +396,15 @@ def _print_monthly_summary(home: settings.PlatformHome, built: list[str]) -> Non
             print(f"    {month}: skipped, too few known customers to segment")
         if segmented and table_exists(con, "segments", "segment_profiles"):
             latest = max(segmented)
-            columns = {r[0] for r in con.execute("DESCRIBE segments.segment_profiles").fetchall()}
-            outlook = (
-                "mean_churn_probability, mean_predicted_value_12m"
-                if "mean_churn_probability" in columns
-                else "NULL, NULL"
-            )
+            # The outlook (predictions.segment_outlook) joins in when it was built.
+            outlook, join = "NULL, NULL", ""
+            if table_exists(con, "predictions", "segment_outlook"):
+                outlook = "o.mean_churn_probability, o.mean_predicted_value_12m"
+                join = "LEFT JOIN predictions.segment_outlook o USING (as_of_date, segment_id) "
             profiles = con.execute(
-                "SELECT segment_id, name, customers, share, lineage, action_type, action, "
-                f"{outlook} FROM segments.segment_profiles "
-                "WHERE strftime(as_of_date, '%Y-%m') = ? ORDER BY segment_id",
+                "SELECT p.segment_id, p.name, p.customers, p.share, p.lineage, p.action_type, "
+                f"p.action, {outlook} FROM segments.segment_profiles p {join}"
+                "WHERE strftime(p.as_of_date, '%Y-%m') = ? ORDER BY p.segment_id",
                 [latest],
             ).fetchall()
             _print_predictions_summary(con, latest)

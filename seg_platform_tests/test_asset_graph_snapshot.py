@@ -100,16 +100,6 @@ FLOW = [
     "predictions",
     "activation",
 ]
-# Dependencies against the flow today, each removed by the issue 20 restructure: the list only
-# shrinks (an entry that is no longer in the graph fails the test too, so remove it then).
-AGAINST_FLOW_TODAY = {
-    ("customer_predictions", "segment_assignments"),
-    ("customer_predictions", "segment_migration"),
-    ("customer_predictions", "segment_profiles"),
-    ("segment_assignments", "segmentation_champion"),
-    ("segment_migration", "segmentation_champion"),
-    ("segment_profiles", "segmentation_champion"),
-}
 
 
 def test_no_asset_depends_on_a_later_group():
@@ -121,5 +111,4 @@ def test_no_asset_depends_on_a_later_group():
         for parent in graph.get(key).parent_keys:
             if FLOW.index(graph.get(parent).group_name) > FLOW.index(group):
                 against.add((parent.to_user_string(), key.to_user_string()))
-    assert not sorted(against - AGAINST_FLOW_TODAY), "new dependencies against the flow"
-    assert not sorted(AGAINST_FLOW_TODAY - against), "gone: remove them from AGAINST_FLOW_TODAY"
+    assert not sorted(against), "dependencies against the flow (upstream, downstream)"

@@ -1,6 +1,5 @@
-"""Activation assets (group `activation`) and the erasure step (group `privacy`).
+"""Activation assets (group `activation`); the feeds' side of erasure is `feeds.FeedErasure`.
 
-- `erasure` runs right after the identity graph, before any table reads it (activation/erasure).
 - `activation_audiences` (monthly): holdouts, consent, each destination's rows and what changed
   since its last feed; blocking checks guard publishing.
 - `activation_feeds` (monthly): the CSV and Parquet files and the DuckDB views.
@@ -24,7 +23,7 @@ from seg_platform.activation.destinations import (
     Written,
     make_destination,
 )
-from seg_platform.activation.erasure import erase
+from seg_platform.activation.feeds import feed_frames, record_written
 from seg_platform.activation.lift import lift_table
 from seg_platform.core.calendar import month_end_before, month_key, month_parameters
 from seg_platform.core.metadata import markdown
@@ -36,121 +35,23 @@ from seg_platform.core.warehouse import (
     quote,
     replace_partition,
     replace_tables,
-    rewrite_without_free_blocks,
     table_exists,
 )
 from seg_platform.core.yaml_files import config_errors_as_failures, sql_string
-from seg_platform.predictions.labels import outcome_labels
+from seg_platform.features.labels import outcome_labels
 from seg_platform.predictions.overlays import check_columns, condition_sql, evaluate, load_overlays
 from seg_platform.resources import (
     ActivationConfig,
-    IdentityConfig,
     PredictionsConfig,
-    SourcesResource,
     WarehouseResource,
 )
 from seg_platform.segmentation.tracking import MlflowResource
-from seg_platform.sources.suppression import ERASED, salted
 
 LIFT = "activation.lift"
 TRIGGERS = "activation.survey_triggers"
 REPORT = "activation.survey_report"
 LIFT_EXPERIMENT = "activation_lift"
 IDENTITY_KEYS = ["identity_map"]
-
-
-# ------------------------------------------------------------------------------------------
-# Erasure
-
-
-@dg.asset(
-    group_name="privacy",
-    kinds={"duckdb"},
-    deps=["erasure_requests", *IDENTITY_KEYS],
-    description="Right to erasure: every person named in `raw.erasure_requests` (or erased "
-    "before) is deleted from every raw, identity, feature, segment, prediction and activation "
-    "table and from the published feed files, before anything downstream reads them; segment "
-    "sizes and migration counts are adjusted. Tables `privacy.erasure_log` (no identifiers) "
-    "and `privacy.erased_identifiers` (SHA-256 only).",
-    check_specs=[
-        dg.AssetCheckSpec(
-            "erased_persons_are_gone", asset="erasure", blocking=True,
-            description="No identifier left in the identity map hashes to a requested or "
-            "previously erased identifier, and no published feed row belongs to an erased "
-            "profile.",
-        )
-    ],
-)  # fmt: skip
-def erasure(
-    context: dg.AssetExecutionContext,
-    warehouse: WarehouseResource,
-    activation: ActivationConfig,
-    identity: IdentityConfig,
-    sources: SourcesResource,
-):
-    # Read before anything is deleted: a mistake in destinations.yaml stops the step here, and
-    # the request takes effect on the next run (suppression at load keeps the person out).
-    # The identity rules as the identity graph used them (sources.yaml, then the launchpad):
-    # identifiers are normalised alike, so a request finds what the graph stored.
-    with config_errors_as_failures():
-        destinations = {d.name: d for d in load_destinations(activation.destinations or None)}
-        rules = identity.rules(sources.load())
-    with warehouse.get_connection() as con:
-        result = erase(con, context.run_id, rules)
-        republished = 0
-        if result.feeds_touched and table_exists(con, "activation", "published_feeds"):
-            published = set(
-                con.execute(f"SELECT DISTINCT destination, as_of_date FROM {aud.PUBLISHED}")
-                .fetchall()
-            )  # fmt: skip
-            erased = [r[0] for r in con.execute(
-                "SELECT profile_id FROM _erased_profiles ORDER BY 1").fetchall()]  # fmt: skip
-            for name, as_of_date in result.feeds_touched:
-                # No longer configured: its old files are left as they are.
-                if (name, as_of_date) not in published or name not in destinations:
-                    continue
-                spec = destinations[name]
-                target = make_destination(name, spec.kind, activation.folder())
-                written = target.erase(
-                    month_key(as_of_date), erased, _feed_frames(con, spec, as_of_date)
-                )
-                republished += _record_written(con, name, as_of_date, written)
-        (salt,) = fetch_one(con, "SELECT salt FROM privacy.salt")
-        hashed = salted(salt, "sha256(id_type || ':' || value)")
-        (left,) = fetch_one(
-            con,
-            f"SELECT count(*) FROM identity.identity_map WHERE {hashed} "
-            f"IN (SELECT identifier_sha256 FROM {ERASED})",
-        )
-    # Deleted rows stay in the file's freed blocks: rewrite it so that no byte of them is left.
-    rewritten = result.total_rows > 0
-    size = rewrite_without_free_blocks(warehouse.path) if rewritten else None
-    context.log.info(
-        f"erasure: {result.requests} request(s), {result.profiles} person(s) erased, "
-        f"{result.total_rows:,} rows deleted"
-        + (f"; warehouse rewritten without free blocks ({size / 1e6:,.1f} MB)" if size else "")
-    )
-    yield dg.MaterializeResult(
-        metadata={
-            "requests": result.requests,
-            "requests_matched": result.requests_matched,
-            "persons_erased": result.profiles,
-            "rows_deleted": result.total_rows,
-            "feed_files_rewritten": republished,
-            "warehouse_rewritten": rewritten,
-            "rows_deleted_by_table": markdown(
-                pl.DataFrame(
-                    sorted(result.rows_deleted.items()), schema=["table", "rows"], orient="row"
-                )
-            ),
-        }
-    )
-    yield dg.AssetCheckResult(
-        check_name="erased_persons_are_gone",
-        passed=left == 0,
-        metadata={"identifiers_still_mapped": left},
-        description=None if left == 0 else f"{left} erased identifier(s) still mapped",
-    )
 
 
 # ------------------------------------------------------------------------------------------
@@ -373,43 +274,6 @@ def audience_checks(con, as_of_date: dt.date, destinations) -> list[dg.AssetChec
 # Publishing
 
 
-def _feed_frames(con, destination, as_of_date: dt.date) -> dict[str, pl.DataFrame]:
-    """One destination-month's feed rows from the tables, by feed kind, in a stable order."""
-    name = destination.name
-    ids = ", ".join(quote(i) for i in destination.identifiers)
-    members = fetch_frame(
-        con,
-        f"SELECT strftime(as_of_date, '%Y-%m') AS month, destination, profile_id, "
-        f"audience_kind, audience, segment_id, segment_name, action_type, action, {ids} "
-        f"FROM {aud.FEED} WHERE destination = ? AND as_of_date = ? "
-        "ORDER BY audience_kind DESC, audience, profile_id",
-        [name, as_of_date],
-    )
-    changes = fetch_frame(
-        con,
-        f"SELECT strftime(as_of_date, '%Y-%m') AS month, destination, profile_id, "
-        f"audience_kind, change, audience, previous_audience FROM {aud.CHANGES} "
-        "WHERE destination = ? AND as_of_date = ? "
-        "ORDER BY audience_kind DESC, change, profile_id, audience",
-        [name, as_of_date],
-    )
-    return {"members": members, "changes": changes}
-
-
-def _record_written(con, name: str, as_of_date: dt.date, written: list[Written]) -> int:
-    """Replace the destination-month's rows of `activation.published_feeds`; files written."""
-    frame = pl.DataFrame(written, schema=["kind", "file", "rows", "sha256"], orient="row")
-    frame = frame.with_columns(as_of_date=pl.lit(as_of_date), destination=pl.lit(name)).select(
-        "as_of_date", "destination", "kind", "file", "rows", "sha256"
-    )
-    frame_to_temp_table(con, "_published", frame)
-    replace_tables(con, [(aud.PUBLISHED, f"""DELETE FROM {aud.PUBLISHED}
-        WHERE destination = {sql_string(name)}
-          AND as_of_date = DATE {sql_string(as_of_date.isoformat())}"""),
-        (aud.PUBLISHED, f"INSERT INTO {aud.PUBLISHED} FROM _published")])  # fmt: skip
-    return len(written)
-
-
 @dg.asset(
     group_name="activation",
     kinds={"duckdb", "parquet", "csv"},
@@ -449,10 +313,10 @@ def activation_feeds(
         publications = []
         for d in destinations:
             targets[d.name] = make_destination(d.name, d.kind, root)
-            frames = _feed_frames(con, d, as_of_date)
+            frames = feed_frames(con, d, as_of_date)
             previous = _previous_publication(con, d.name, as_of_date)
             written = targets[d.name].publish(month_key(as_of_date), frames)
-            _record_written(con, d.name, as_of_date, written)
+            record_written(con, d.name, as_of_date, written)
             publications.append(publication_summary(d.name, frames, previous))
             ids = ", ".join(quote(i) for i in d.identifiers)
             con.execute(
@@ -992,7 +856,6 @@ def _log_lift(tracking: MlflowResource, month: str, table: pl.DataFrame) -> str:
 
 
 ACTIVATION_ASSETS = [
-    erasure,
     activation_audiences,
     activation_feeds,
     survey_triggers,

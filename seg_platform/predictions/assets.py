@@ -8,6 +8,8 @@
   end, with a holdout backtest of the last months.
 - `customer_predictions`: per known customer, churn and purchase probabilities from the
   champion models with percentile ranks, P(alive), predicted 12-month purchases and value.
+- `segment_outlook`: per segment, its members' mean churn, purchase and predicted value
+  (`outlook`); downstream of the segment tables, which never wait for the predictions.
 """
 
 import datetime as dt
@@ -39,6 +41,7 @@ from seg_platform.core.warehouse import (
     replace_partition,
     table_exists,
 )
+from seg_platform.features.labels import LABEL_COLUMNS
 from seg_platform.predictions.clv import (
     WEEKS_PER_MONTH,
     NotEnoughBuyers,
@@ -54,7 +57,8 @@ from seg_platform.predictions.data import (
     labelled_rows,
     transactions,
 )
-from seg_platform.predictions.labels import LABEL_COLUMNS
+from seg_platform.predictions.outlook import OUTLOOK, segments_without_outlook
+from seg_platform.predictions.outlook import segment_outlook as outlook_frame
 from seg_platform.predictions.propensity import (
     OPERATING_THRESHOLD,
     TARGETS,
@@ -960,4 +964,55 @@ def prediction_checks(table: pl.DataFrame, expected_rows: int, models: dict, ass
     )  # fmt: skip
 
 
-PREDICTION_ASSETS = [propensity_models, customer_lifetime_value, customer_predictions]
+@dg.asset(
+    group_name="predictions",
+    kinds={"duckdb"},
+    partitions_def=monthly_partitions,
+    deps=["segment_assignments", "segment_profiles", "customer_predictions"],
+    check_specs=[
+        dg.AssetCheckSpec(
+            "outlook_covers_every_segment", asset="segment_outlook", blocking=False,
+            description="Warning: every segment of the month (segments.segment_profiles) has "
+            "an outlook row, that is members with predictions.",
+        )
+    ],
+    description="Each segment's outlook for the month: its members' mean churn and purchase "
+    "probability, mean and total predicted value over the next 12 months (probabilities NULL "
+    f"before a model is trained). Table `{OUTLOOK}`.",
+    metadata={"dagster/table_name": OUTLOOK},
+)  # fmt: skip
+def segment_outlook(context: dg.AssetExecutionContext, warehouse: WarehouseResource):
+    as_of_date = month_parameters(context.partition_key)["as_of_date"]
+    with warehouse.get_connection() as con:
+        outlook = outlook_frame(con, as_of_date)
+        frame_to_temp_table(con, "_outlook_new", outlook)
+        replace_partition(con, OUTLOOK, "_outlook_new", "as_of_date", as_of_date)
+        con.execute("DROP TABLE _outlook_new")
+        segments, missing = segments_without_outlook(con, as_of_date)
+    yield dg.MaterializeResult(
+        metadata={
+            "dagster/row_count": outlook.height,
+            "outlook": markdown(outlook.drop("as_of_date")),
+        }
+    )
+    yield dg.AssetCheckResult(
+        check_name="outlook_covers_every_segment",
+        passed=not missing,
+        severity=dg.AssetCheckSeverity.WARN,
+        metadata={
+            "segments": segments,
+            "without_outlook": ", ".join(map(str, missing)) or "none",
+            "threshold": "every segment of the month",
+        },
+        description=None if not missing else (
+            f"{len(missing)} of {segments} segments have no outlook (no member with "
+            f"predictions for {as_of_date}): {', '.join(map(str, missing))}"),
+    )  # fmt: skip
+
+
+PREDICTION_ASSETS = [
+    propensity_models,
+    customer_lifetime_value,
+    customer_predictions,
+    segment_outlook,
+]

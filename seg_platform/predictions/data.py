@@ -13,7 +13,7 @@ import polars as pl
 from seg_platform.core.calendar import month_parameters
 from seg_platform.core.paths import SQL_ROOT
 from seg_platform.core.warehouse import fetch_frame, fetch_one, quote, table_exists
-from seg_platform.predictions.labels import outcome_labels_sql
+from seg_platform.features.labels import outcome_labels_sql
 from seg_platform.sql_models.project import load_project
 from seg_platform.sql_models.run import compute_snapshot
 

@@ -49,7 +49,7 @@ class Target:
     """One propensity: which label it predicts and how long that label's window is."""
 
     name: str  # 'churn' / 'purchase': the prefix of its prediction columns
-    label: str  # the label column (seg_platform.predictions.labels)
+    label: str  # the label column (seg_platform.features.labels)
     horizon_months: int  # the label's window
     recency: str  # the feature the baseline uses
     description: str

@@ -4,7 +4,8 @@
 run under one parent run per month, chooses one by the documented rule, fits it on every known
 customer, writes the assignments and the candidates table, and registers the chosen pipeline as
 a version of the MLflow model with the alias `challenger`. Blocking checks then validate the
-segments; only when they pass does `segmentation_champion` move the alias `champion` to it.
+segments; only when they and the segment tables' checks pass does `segmentation_champion`
+(group `segments`, `segments/assets.py`) move the alias `champion` to it.
 """
 
 import dataclasses
@@ -27,7 +28,6 @@ from seg_platform.core.metadata import markdown
 from seg_platform.core.mlflow_registry import (
     CHALLENGER,
     CHAMPION,
-    alias_holders,
     alias_version,
     load_registered,
     remember_model,
@@ -679,102 +679,7 @@ def every_candidate_logged(
     )
 
 
-@dg.asset(
-    name="segmentation_champion",
-    group_name="segmentation",
-    kinds={"mlflow"},
-    deps=["segment_assignments", "segment_profiles", "segment_migration"],
-    partitions_def=monthly_partitions,
-    description="Moves the MLflow alias `champion` of the model `customer_segmentation` to the "
-    "month's registered version. It runs only when the segmentation and segment validation "
-    "checks passed (they are blocking); otherwise the version stays `challenger`. An older "
-    "month never takes the alias from a newer one.",
-)
-def segmentation_champion(
-    context: dg.AssetExecutionContext,
-    warehouse: WarehouseResource,
-    mlflow_tracking: MlflowResource,
-) -> dg.MaterializeResult:
-    as_of_date = month_parameters(context.partition_key)["as_of_date"]
-    with warehouse.get_connection() as con:
-        version, in_use = fetch_one(
-            con,
-            f"SELECT max(model_version), (SELECT any_value(model_version) FROM {SEGMENTS} "
-            f"WHERE as_of_date = $d) FROM {CANDIDATES} WHERE as_of_date = $d",
-            {"d": as_of_date},
-        )
-    if version is None:
-        raise dg.Failure(description=f"No registered model for {as_of_date}", allow_retries=False)
-    mlflow_tracking.setup()
-    client = mlflow_tracking.client()
-    name = mlflow_tracking.registered_model
-    month = month_key(context.partition_key)
-    current = alias_version(client, name, CHAMPION)  # None: no champion yet
-    current_month = month_key(current.tags.get("month", "") if current else "")
-    if in_use is not None and in_use != version:
-        # No candidate of the month met the rule: its segments are the champion's, kept.
-        moved = False
-        note = f"kept version {in_use}: no candidate of {month} met the selection rule"
-    elif current is not None and current_month > month:
-        moved, note = False, f"kept version {current.version} ({current_month}), newer"
-    else:
-        set_alias(client, name, CHAMPION, version)
-        moved, note = True, f"version {version} is champion"
-    context.log.info(note)
-    return dg.MaterializeResult(
-        metadata={
-            "model": name,
-            "version": int(version),
-            "champion_moved": moved,
-            "note": note,
-            "previous_champion": int(current.version) if current else 0,
-        }
-    )
+SEGMENTATION_ASSETS = [segmentation_sweep]
 
 
-SEGMENTATION_ASSETS = [segmentation_sweep, segmentation_champion]
-
-
-@dg.asset_check(
-    asset="segmentation_champion",
-    name="exactly_one_champion",
-    blocking=False,
-    description="The registered model has exactly one `champion` version, from this month or "
-    "a newer one.",
-)
-def exactly_one_champion(
-    context: dg.AssetCheckExecutionContext,
-    mlflow_tracking: MlflowResource,
-    warehouse: WarehouseResource,
-) -> dg.AssetCheckResult:
-    as_of_date = month_parameters(context.partition_key)["as_of_date"]
-    with warehouse.get_connection() as con:
-        (in_use,) = fetch_one(
-            con, f"SELECT any_value(model_version) FROM {SEGMENTS} WHERE as_of_date = ?",
-            [as_of_date],
-        )  # fmt: skip
-    mlflow_tracking.setup()
-    client = mlflow_tracking.client()
-    name = mlflow_tracking.registered_model
-    holders = alias_holders(client, name, CHAMPION)
-    month = holders[0].tags.get("month", "") if holders else ""
-    # A month that kept the champion holds its segments: an older champion is then right.
-    kept = len(holders) == 1 and in_use is not None and int(holders[0].version) == in_use
-    passed = len(holders) == 1 and (month >= month_key(context.partition_key) or kept)
-    return dg.AssetCheckResult(
-        passed=passed,
-        metadata={
-            "champion_versions": ", ".join(str(v.version) for v in holders) or "none",
-            "champion_month": month,
-            "threshold": f"exactly one, month >= {month_key(context.partition_key)} or the version "
-            "whose segments the month kept",
-        },
-        description=None
-        if passed
-        else f"{len(holders)} champion version(s) "
-        f"({', '.join(str(v.version) for v in holders) or 'none'}), of month {month or '-'}: "
-        f"want exactly one, of {month_key(context.partition_key)} or later",
-    )
-
-
-SEGMENTATION_CHECKS = [*SEGMENT_CHECKS, every_candidate_logged, exactly_one_champion]
+SEGMENTATION_CHECKS = [*SEGMENT_CHECKS, every_candidate_logged]

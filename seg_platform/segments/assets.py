@@ -3,8 +3,9 @@
 `segment_assignments`, `segment_profiles` and `segment_migration` are built in one step from
 the month's clustering (`customer_segments`) and last month's segments: stable ids, names from
 the data, one action per segment from the playbook, migration counts. Their checks are
-blocking (but for the month-over-month stability one, a warning); `segmentation_champion`
-depends on these tables, so the MLflow alias `champion` moves only when every one passes.
+blocking (but for the month-over-month stability one, a warning). `segmentation_champion`
+(here, group `segments`) depends on these tables, so the MLflow alias `champion` moves only
+when every one passes; its check `exactly_one_champion` watches the alias.
 """
 
 import datetime as dt
@@ -15,7 +16,13 @@ import polars as pl
 
 from seg_platform.core.calendar import month_end_before, month_key, month_parameters
 from seg_platform.core.metadata import markdown
-from seg_platform.core.mlflow_registry import load_registered
+from seg_platform.core.mlflow_registry import (
+    CHAMPION,
+    alias_holders,
+    alias_version,
+    load_registered,
+    set_alias,
+)
 from seg_platform.core.partitions import monthly_partitions
 from seg_platform.core.paths import SQL_ROOT
 from seg_platform.core.quality import Expectation, validate_frame
@@ -29,9 +36,10 @@ from seg_platform.core.warehouse import (
 )
 from seg_platform.core.yaml_files import config_errors_as_failures, sql_string
 from seg_platform.features.catalog import catalog_frame
-from seg_platform.predictions.labels import outcome_labels
+from seg_platform.features.labels import outcome_labels
 from seg_platform.resources import SegmentationConfig, WarehouseResource
 from seg_platform.segmentation.assets import (
+    CANDIDATES,
     SEGMENTS,
     feature_columns,
     load_features,
@@ -115,7 +123,7 @@ def channel_reach(con, profile_ids: pl.Series, channels: dict) -> dict[str, np.n
 
 def outcome_separation(con, assignments_table: str, month: str) -> dict:
     """Later outcomes per segment (never used in clustering): revenue and churn in the next
-    three months (`seg_platform.predictions.labels`), and each one's relative spread across
+    three months (`seg_platform.features.labels`), and each one's relative spread across
     segments ((max - min) / overall mean)."""
     if not all(
         table_exists(con, "staging", t) for t in ("stg_events", "stg_orders", "stg_invoices")
@@ -146,32 +154,6 @@ def outcome_separation(con, assignments_table: str, month: str) -> dict:
     return {"evaluated": True, "spreads": spreads, "per_segment": per_segment}
 
 
-def segment_outlook(con, assignments_table: str, as_of_date: dt.date) -> pl.DataFrame:
-    """Each segment's mean churn and purchase probability and its members' predicted value
-    over the next 12 months (`predictions.customer_predictions`; NULL before predictions)."""
-    empty = pl.DataFrame(schema={
-        "segment_id": pl.Int64, "mean_churn_probability": pl.Float64,
-        "mean_purchase_probability": pl.Float64, "mean_predicted_value_12m": pl.Float64,
-        "total_predicted_value_12m": pl.Float64})  # fmt: skip
-    if not table_exists(con, "predictions", "customer_predictions"):
-        return empty
-    return fetch_frame(
-        con,
-        f"""SELECT a.segment_id::BIGINT AS segment_id,
-               round(avg(p.churn_probability), 4) AS mean_churn_probability,
-               round(avg(p.purchase_probability), 4) AS mean_purchase_probability,
-               CASE WHEN count(p.predicted_value_12m) > 0
-                   THEN round(avg(coalesce(p.predicted_value_12m, 0)), 2) END
-                   AS mean_predicted_value_12m,
-               round(sum(p.predicted_value_12m), 2) AS total_predicted_value_12m
-        FROM {assignments_table} a
-        JOIN predictions.customer_predictions p
-          ON p.profile_id = a.profile_id AND p.as_of_date = ?
-        GROUP BY 1""",
-        [as_of_date],
-    ).cast(empty.schema)
-
-
 def _spec(asset: str, name: str, description: str, blocking: bool = True) -> dg.AssetCheckSpec:
     return dg.AssetCheckSpec(name, asset=asset, blocking=blocking, description=description)
 
@@ -200,7 +182,7 @@ CHECK_SPECS = [
     specs=[
         dg.AssetSpec(
             "segment_assignments", group_name="segments", kinds={"duckdb"},
-            deps=["customer_segments", "customer_predictions"],
+            deps=["customer_segments"],
             description="Each known customer's segment for the month: stable segment id "
             "(kept across months while the segment persists) and name, distance to its centre "
             "(and membership probability for mixtures), runner-up segment. Table "
@@ -209,7 +191,7 @@ CHECK_SPECS = [
         ),
         dg.AssetSpec(
             "segment_profiles", group_name="segments", kinds={"duckdb", "mlflow"},
-            deps=["customer_segments", "customer_predictions"],
+            deps=["customer_segments"],
             description="One row per segment and month: size, share, feature means and "
             "z-scores against all customers, the features that most set it apart, a name and "
             "a one-paragraph description derived from them, its one action from the playbook "
@@ -220,7 +202,7 @@ CHECK_SPECS = [
         ),
         dg.AssetSpec(
             "segment_migration", group_name="segments", kinds={"duckdb"},
-            deps=["customer_segments", "customer_predictions"],
+            deps=["customer_segments"],
             description="Customers by last month's segment and this month's: stayed, moved, "
             f"new (no segment last month) and departed (none this month). Table `{MIGRATION}`.",
             metadata={"dagster/table_name": MIGRATION}, skippable=True,
@@ -290,9 +272,6 @@ def segment_tables(
 
         frame_to_temp_table(con, "_assignments_new", built.assignments)
         separation = outcome_separation(con, "_assignments_new", context.partition_key)
-        built.profiles = built.profiles.join(
-            segment_outlook(con, "_assignments_new", as_of_date), on="segment_id", how="left"
-        )
         frame_to_temp_table(con, "_profiles_new", built.profiles)
         frame_to_temp_table(con, "_migration_new", built.migration)
         for table, source in ((ASSIGNMENTS, "_assignments_new"), (PROFILES, "_profiles_new"),
@@ -463,4 +442,107 @@ def _result(asset: str, name: str, outcomes) -> dg.AssetCheckResult:
     )  # fmt: skip
 
 
-SEGMENTS_ASSETS = [segment_tables]
+# ------------------------------------------------------------------------------------------
+# The champion gate: downstream of the segment tables, so it moves only when their blocking
+# checks (and the segmentation's) passed.
+
+
+@dg.asset(
+    name="segmentation_champion",
+    group_name="segments",
+    kinds={"mlflow"},
+    deps=["segment_assignments", "segment_profiles", "segment_migration"],
+    partitions_def=monthly_partitions,
+    description="Moves the MLflow alias `champion` of the model `customer_segmentation` to the "
+    "month's registered version. It runs only when the segmentation and segment validation "
+    "checks passed (they are blocking); otherwise the version stays `challenger`. An older "
+    "month never takes the alias from a newer one.",
+)
+def segmentation_champion(
+    context: dg.AssetExecutionContext,
+    warehouse: WarehouseResource,
+    mlflow_tracking: MlflowResource,
+) -> dg.MaterializeResult:
+    as_of_date = month_parameters(context.partition_key)["as_of_date"]
+    with warehouse.get_connection() as con:
+        version, in_use = fetch_one(
+            con,
+            f"SELECT max(model_version), (SELECT any_value(model_version) FROM {SEGMENTS} "
+            f"WHERE as_of_date = $d) FROM {CANDIDATES} WHERE as_of_date = $d",
+            {"d": as_of_date},
+        )
+    if version is None:
+        raise dg.Failure(description=f"No registered model for {as_of_date}", allow_retries=False)
+    mlflow_tracking.setup()
+    client = mlflow_tracking.client()
+    name = mlflow_tracking.registered_model
+    month = month_key(context.partition_key)
+    current = alias_version(client, name, CHAMPION)  # None: no champion yet
+    current_month = month_key(current.tags.get("month", "") if current else "")
+    if in_use is not None and in_use != version:
+        # No candidate of the month met the rule: its segments are the champion's, kept.
+        moved = False
+        note = f"kept version {in_use}: no candidate of {month} met the selection rule"
+    elif current is not None and current_month > month:
+        moved, note = False, f"kept version {current.version} ({current_month}), newer"
+    else:
+        set_alias(client, name, CHAMPION, version)
+        moved, note = True, f"version {version} is champion"
+    context.log.info(note)
+    return dg.MaterializeResult(
+        metadata={
+            "model": name,
+            "version": int(version),
+            "champion_moved": moved,
+            "note": note,
+            "previous_champion": int(current.version) if current else 0,
+        }
+    )
+
+
+SEGMENTS_ASSETS = [segment_tables, segmentation_champion]
+
+
+@dg.asset_check(
+    asset="segmentation_champion",
+    name="exactly_one_champion",
+    blocking=False,
+    description="The registered model has exactly one `champion` version, from this month or "
+    "a newer one.",
+)
+def exactly_one_champion(
+    context: dg.AssetCheckExecutionContext,
+    mlflow_tracking: MlflowResource,
+    warehouse: WarehouseResource,
+) -> dg.AssetCheckResult:
+    as_of_date = month_parameters(context.partition_key)["as_of_date"]
+    with warehouse.get_connection() as con:
+        (in_use,) = fetch_one(
+            con, f"SELECT any_value(model_version) FROM {SEGMENTS} WHERE as_of_date = ?",
+            [as_of_date],
+        )  # fmt: skip
+    mlflow_tracking.setup()
+    client = mlflow_tracking.client()
+    name = mlflow_tracking.registered_model
+    holders = alias_holders(client, name, CHAMPION)
+    month = holders[0].tags.get("month", "") if holders else ""
+    # A month that kept the champion holds its segments: an older champion is then right.
+    kept = len(holders) == 1 and in_use is not None and int(holders[0].version) == in_use
+    passed = len(holders) == 1 and (month >= month_key(context.partition_key) or kept)
+    return dg.AssetCheckResult(
+        passed=passed,
+        metadata={
+            "champion_versions": ", ".join(str(v.version) for v in holders) or "none",
+            "champion_month": month,
+            "threshold": f"exactly one, month >= {month_key(context.partition_key)} or the version "
+            "whose segments the month kept",
+        },
+        description=None
+        if passed
+        else f"{len(holders)} champion version(s) "
+        f"({', '.join(str(v.version) for v in holders) or 'none'}), of month {month or '-'}: "
+        f"want exactly one, of {month_key(context.partition_key)} or later",
+    )
+
+
+SEGMENTS_CHECKS = [exactly_one_champion]

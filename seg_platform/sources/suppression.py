@@ -4,7 +4,7 @@ before never reaches a raw table or the quarantine, whatever the landing files s
 The durable list is `privacy.erased_identifiers`: for every identifier an erased person had,
 its salted hash, `sha256(salt || ':' || sha256('<type>:<normalised value>'))`, with one random
 salt per warehouse (`privacy.salt`), so the list cannot be matched against a dictionary of
-known emails hashed the usual way. The erasure step (`activation.erasure`) adds to it; every
+known emails hashed the usual way. The erasure step (`privacy.erasure`) adds to it; every
 load reads it.
 """
 

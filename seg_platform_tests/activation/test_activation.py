@@ -535,8 +535,8 @@ def test_a_company_nobody_can_be_reached_in_warns_and_measures_no_lift(demo_copy
 
 def test_erasure_decreases_migration_counts_cell_by_cell():
     """Two months, three customers; erasing one removes exactly their cells."""
-    from seg_platform.activation.erasure import _aggregate_statements
     from seg_platform.core.warehouse import replace_tables
+    from seg_platform.privacy.erasure import _aggregate_statements
 
     con = duckdb.connect()
     con.execute("CREATE SCHEMA segments")

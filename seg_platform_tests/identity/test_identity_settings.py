@@ -335,7 +335,7 @@ def test_erasure_requests_are_normalised_with_the_files_rules(home, tmp_path):
     (`strip_plus_tags: false`): the raw step hashes the request with the rules identity_graph
     uses. Before, it hashed with the defaults (`ann@mail.org`), which matched nothing the
     identity layer stored (`ann+shop@mail.org`), so erasure found no one."""
-    from seg_platform.activation.erasure import ensure_tables, find_erased
+    from seg_platform.privacy.erasure import ensure_tables, find_erased
 
     landing = tmp_path / "landing"
     (landing / "crm").mkdir(parents=True)
@@ -377,7 +377,8 @@ def test_erasure_requests_are_normalised_with_the_files_rules(home, tmp_path):
 
 
 def erase_step(home, sources_yaml, identity):
-    from seg_platform.activation.assets import erasure
+    from seg_platform.activation.resources import published_outputs
+    from seg_platform.privacy.assets import erasure
     from seg_platform.resources import ActivationConfig
 
     return dg.materialize(
@@ -387,6 +388,7 @@ def erase_step(home, sources_yaml, identity):
             "sources": SourcesResource(config_path=str(sources_yaml)),
             "identity": identity,
             "activation": ActivationConfig(),
+            "published_outputs": published_outputs,
             "mlflow_tracking": MlflowResource(),
         },
         raise_on_error=False,

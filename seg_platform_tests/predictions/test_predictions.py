@@ -139,12 +139,17 @@ def test_predictions_table_and_segment_profiles(demo_december):
     )
     assert by_activity[False] > 0.8 > 0.3 > by_activity[True]
 
+    # The outlook is its own table, one row per segment of the month, downstream of both.
     profiles = _frame(
         home,
-        "SELECT segment_id, customers, mean_churn_probability, mean_purchase_probability, "
-        "mean_predicted_value_12m FROM segments.segment_profiles WHERE as_of_date = ?",
+        "SELECT segment_id, mean_churn_probability, mean_purchase_probability, "
+        "mean_predicted_value_12m FROM predictions.segment_outlook WHERE as_of_date = ?",
         [DECEMBER],
     )
+    segments = _frame(
+        home, "SELECT segment_id FROM segments.segment_profiles WHERE as_of_date = ?", [DECEMBER]
+    )
+    assert profiles["segment_id"].to_list() == segments["segment_id"].sort().to_list()
     assert profiles["mean_churn_probability"].null_count() == 0
     assert profiles["mean_purchase_probability"].is_between(0, 1).all()
     # Segments differ in their predicted future, not just their past.
@@ -270,8 +275,8 @@ def test_training_rows_are_the_point_in_time_rows_or_a_deterministic_sample_of_t
     returned, and a sample is a uniform, repeatable subset of exactly `limit` rows."""
     from seg_platform.core.calendar import month_parameters
     from seg_platform.core.warehouse import frame_to_temp_table
+    from seg_platform.features.labels import outcome_labels
     from seg_platform.predictions.data import FeatureSnapshots, known_features, labelled_rows
-    from seg_platform.predictions.labels import outcome_labels
 
     home, _ = demo_december
     months, label = ["2025-05", "2025-06"], "churned_next_90d"

@@ -7,7 +7,7 @@ import pytest
 
 from seg_platform.core.warehouse import connect
 from seg_platform.evaluation import _profile_owners, evaluate
-from seg_platform.predictions.labels import outcome_labels
+from seg_platform.features.labels import outcome_labels
 
 
 @pytest.fixture(scope="module")

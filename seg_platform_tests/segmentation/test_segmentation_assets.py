@@ -20,7 +20,7 @@ from seg_platform.core.warehouse import connect, frame_to_temp_table
 from seg_platform.resources import SegmentationConfig, WarehouseResource
 from seg_platform.segmentation.assets import SEGMENTATION_ASSETS, SEGMENTATION_CHECKS
 from seg_platform.segmentation.tracking import MlflowResource
-from seg_platform.segments.assets import SEGMENTS_ASSETS
+from seg_platform.segments.assets import SEGMENTS_ASSETS, SEGMENTS_CHECKS
 
 MONTHS = ["2025-10-01", "2025-11-01", "2025-12-01"]
 CONFIG = dict(k_min=4, k_max=7, bootstrap=2, selection_sample=1500, silhouette_sample=800,
@@ -60,7 +60,7 @@ def materialize(home, month, **config):
         "mlflow_tracking": MlflowResource(),
     }
     return dg.materialize(
-        [*SEGMENTATION_ASSETS, *SEGMENTATION_CHECKS, *SEGMENTS_ASSETS],
+        [*SEGMENTATION_ASSETS, *SEGMENTATION_CHECKS, *SEGMENTS_ASSETS, *SEGMENTS_CHECKS],
         partition_key=month,
         resources=resources,
         raise_on_error=False,

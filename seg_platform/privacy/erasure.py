@@ -17,9 +17,10 @@ after the identity graph is rebuilt and before anything reads it:
    counts, are decreased by the erased members (`segments.segment_profiles`,
    `segments.segment_migration`). Statistical summaries (feature means, model metrics) are
    left as they were computed: they hold nothing that identifies anyone.
-4. Published feed files that held the person are written again from the tables (see
-   `activation.assets`), and MLflow never receives per-customer rows, so there is nothing to
-   erase there.
+4. Published outputs that held the person (the activation feeds) are written again from the
+   tables, through the `PublishedOutputs` interface (`privacy.published`) activation
+   implements, and MLflow never receives per-customer rows, so there is nothing to erase
+   there.
 
 `privacy.erasure_log` records each request (id, when received, persons and rows erased),
 without the identifiers.
@@ -39,6 +40,7 @@ from seg_platform.identity.build import (
     VALUES,
 )
 from seg_platform.identity.rules import IdentityRules
+from seg_platform.privacy.published import PublishedOutputs
 from seg_platform.sources.contract import SOURCES
 from seg_platform.sources.suppression import ERASED, SCHEMA, ensure_privacy_tables, salted
 
@@ -126,11 +128,12 @@ def _count(con, sql: str) -> int:
     return int(fetch_one(con, f"SELECT count(*) FROM ({sql})")[0])
 
 
-def erase(con, run_id: str, rules=None) -> ErasureResult:
+def erase(con, run_id: str, rules=None, published: PublishedOutputs | None = None) -> ErasureResult:
     """Find the persons to erase and delete them everywhere in the warehouse (module doc).
 
     `rules` (identity rules) normalise the words of quarantined records that could not be
-    parsed, to find erased identifiers in them; without, the defaults."""
+    parsed, to find erased identifiers in them; without, the defaults. `published` says which
+    published outputs held the persons (`result.feeds_touched`, to scrub afterwards)."""
     salt = ensure_tables(con)
     result = ErasureResult()
     persons = find_erased(con, salt)
@@ -194,17 +197,8 @@ def erase(con, run_id: str, rules=None) -> ErasureResult:
                 f"WHERE profile_id {in_profiles} ORDER BY 1"
             ).fetchall()
         ]  # fmt: skip
-    feed_tables = [
-        t for t in ("feed_members", "feed_changes") if table_exists(con, "activation", t)
-    ]
-    if feed_tables:
-        result.feeds_touched = con.execute(
-            " UNION ".join(
-                f"SELECT destination, as_of_date FROM activation.{t} WHERE profile_id {in_profiles}"
-                for t in feed_tables
-            )
-            + " ORDER BY ALL"
-        ).fetchall()
+    if published is not None:
+        result.feeds_touched = published.holding(con)
     for table in _profile_tables(con):
         delete(table, f"profile_id {in_profiles}")
 

@@ -10,6 +10,13 @@ the monthly snapshots are: the next month (about 30 days) and the next three (ab
 
 A label whose window is not over in the data yet is NULL (`horizon_complete_90d` /
 `horizon_complete_30d` say which), never a false "did nothing".
+
+The labels are part of the features layer (the segments judge their separation by them, the
+predictions train on them), but they are a query run by their readers, not a SQL model: a
+month's label windows are open-ended in the data (they close only as later months arrive), so
+a monthly table written once would keep "not over yet" NULLs after the data reached them, and
+the rebuild would have to follow every later load. Computed when read, they are always as
+complete as the staging tables.
 """
 
 import datetime as dt
