@@ -368,3 +368,56 @@ def test_the_report_is_one_link_away_from_the_asset_page_and_the_demo(segmented,
     assert name.startswith("segment_report_2025-1") and f"; {name})" in out, out
     client = mlflow.MlflowClient(home.mlflow_tracking_uri)
     assert name in {a.path for a in client.list_artifacts(run_id)}
+
+
+def test_the_outlook_logs_the_report_again_with_churn_and_value(segmented):
+    """Predictions come after the segment tables: `segment_outlook` logs the month's report
+    again with each segment's churn (percent) and predicted value."""
+    from seg_platform.definitions import defs
+
+    home, truth, results = segmented
+    with connect(home.warehouse) as con:
+        assignments = con.sql(
+            "SELECT profile_id, as_of_date, segment_id FROM segments.segment_assignments "
+            "WHERE as_of_date = DATE '2025-12-31'"
+        ).pl()
+        rng = np.random.default_rng(7)
+        predictions = assignments.select(
+            "profile_id", "as_of_date",
+            pl.Series("churn_probability", rng.uniform(0, 1, assignments.height)),
+            pl.Series("purchase_probability", rng.uniform(0, 1, assignments.height)),
+            pl.Series("predicted_value_12m", rng.uniform(0, 500, assignments.height)),
+        )  # fmt: skip
+        con.execute("CREATE SCHEMA IF NOT EXISTS predictions")
+        frame_to_temp_table(con, "_p", predictions)
+        con.execute("CREATE OR REPLACE TABLE predictions.customer_predictions AS FROM _p")
+        names = dict(con.sql(
+            "SELECT segment_id, name FROM segments.segment_profiles "
+            "WHERE as_of_date = DATE '2025-12-31'").fetchall())  # fmt: skip
+    (outlook_asset,) = [a for a in defs.assets if "segment_outlook" in
+                        {k.path[-1] for k in a.keys}]  # fmt: skip
+    result = dg.materialize(
+        [outlook_asset],
+        partition_key="2025-12-01",
+        resources={
+            "warehouse": WarehouseResource(database=str(home.warehouse)),
+            "mlflow_tracking": MlflowResource(),
+        },
+    )
+    (event,) = result.get_asset_materialization_events()
+    link = event.materialization.metadata["segment_report"].value
+    run_id, name = link.split("?")[0].split("/runs/")[1].split("/artifacts/")
+    assert name == "segment_report_2025-12.html"
+    client = mlflow.MlflowClient(home.mlflow_tracking_uri)
+    page = Path(client.download_artifacts(run_id, name)).read_text()
+    assert "No predictions for this month yet" not in page
+    expected = (
+        predictions.join(assignments, on=["profile_id", "as_of_date"])
+        .group_by("segment_id")
+        .agg(pl.col("churn_probability").mean(), pl.col("predicted_value_12m").mean())
+    )
+    for sid, churn, value in expected.iter_rows():
+        # Churn in percent (of the 4-decimal mean), then the mean predicted value.
+        cells = f"<td>{sid}</td><td>{names[sid]}</td><td>{round(round(churn, 4) * 100, 1)}</td>"
+        assert cells in page, (cells, page[-3000:])
+        assert f"<td>{round(value, 2)}</td>" in page
