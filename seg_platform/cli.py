@@ -330,6 +330,8 @@ def _mlflow_ui(args) -> int:
     if code := _port_taken(args.port, "MLflow UI"):
         return code
     home = settings.platform_home().ensure()
+    # Run links in Dagster (the segment report's among them) are built from this address.
+    settings.record_mlflow_ui(home, args.port)
     env = {**os.environ, "MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false"}
     print(f"MLflow UI: http://127.0.0.1:{args.port}  (Ctrl-C to stop)")
     cmd = [

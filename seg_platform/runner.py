@@ -567,14 +567,56 @@ def _print_raw_summary(home: settings.PlatformHome) -> None:
                 )
 
 
+def segment_report_link(home: settings.PlatformHome) -> tuple[str, str] | None:
+    """The newest segment report: the MLflow UI link that opens it (at the address
+    recorded in the home, `settings.mlflow_ui_url`) and its name; None before any report."""
+    if not home.warehouse.exists():
+        return None
+    try:
+        with connect(home.warehouse, read_only=True) as con:
+            if not table_exists(con, "segmentation", "candidates"):
+                return None
+            runs = con.execute(
+                "SELECT strftime(as_of_date, '%Y-%m'), mlflow_parent_run_id "
+                "FROM segmentation.candidates WHERE mlflow_parent_run_id IS NOT NULL "
+                "GROUP BY ALL ORDER BY 1 DESC, max(model_version) DESC"
+            ).fetchall()
+    except WarehouseLockedError:
+        return None
+    if not runs:
+        return None
+    from seg_platform.core.mlflow_registry import registry_client
+    from seg_platform.segmentation.tracking import WORKFLOW_QUERY
+
+    client = registry_client(home.mlflow_tracking_uri)
+    for month, run_id in runs:
+        name = f"segment_report_{month}.html"
+        # A sweep whose checks failed built no segments, so no report: the month before has.
+        if name not in {a.path for a in client.list_artifacts(run_id)}:
+            continue
+        experiment = client.get_run(run_id).info.experiment_id
+        url = f"{settings.mlflow_ui_url(home)}/#/experiments/{experiment}/runs/{run_id}"
+        return f"{url}/artifacts/{name}?{WORKFLOW_QUERY}", name
+    return None
+
+
 def print_next_steps(home: settings.PlatformHome) -> None:
     hint = lambda command: settings.command_hint(command, home)  # noqa: E731
+    mlflow_ui = settings.mlflow_ui_url(home)
+    report = segment_report_link(home)
+    report_lines = (
+        f"""
+  Segment report (sizes over the months, flows, churn and value; {report[1]}):
+      {report[0]}"""
+        if report
+        else ""
+    )
     print(f"""
 Next:
   Dagster UI (assets, checks, runs) -> http://127.0.0.1:3000
       {hint("ui")}
-  MLflow UI (model runs) -> http://127.0.0.1:5000
-      {hint("mlflow-ui")}
+  MLflow UI (model runs) -> {mlflow_ui}
+      {hint("mlflow-ui")}{report_lines}
   Segmentation candidates side by side:
       {hint("candidates")} [--month YYYY-MM]
   Query the warehouse:

@@ -92,3 +92,43 @@ def test_one_code_location_name_however_the_ui_is_started():
     workspace = yaml.safe_load((REPO / "workspace.yaml").read_text())
     (entry,) = workspace["load_from"]
     assert entry["python_module"]["location_name"] == LOCATION_NAME == settings.CODE_LOCATION
+
+
+def test_mlflow_ui_records_its_port_and_the_links_follow(tmp_path, monkeypatch):
+    """Run links (the segment report's on the Dagster asset page, the demo's closing lines)
+    use the port `seg-platform mlflow-ui --port P` serves on, not a fixed 5000."""
+    from seg_platform import cli as cli_module
+    from seg_platform.segmentation.tracking import MlflowResource
+
+    started = []
+    monkeypatch.setattr(cli_module, "_exec", lambda cmd, env: started.append(cmd) or 0)
+    monkeypatch.setenv(settings.HOME_ENV, str(tmp_path / "home"))
+    free = socket.socket()
+    free.bind(("127.0.0.1", 0))
+    port = free.getsockname()[1]
+    free.close()
+    assert (
+        cli_module.main(["mlflow-ui", "--port", str(port), "--home", str(tmp_path / "home")]) == 0
+    )
+    assert started and started[0][started[0].index("--port") + 1] == str(port)
+    home = settings.platform_home()
+    ui = f"http://127.0.0.1:{port}"
+    assert settings.mlflow_ui_url(home) == ui
+    link = MlflowResource().artifact_url("7", "abc", "segment_report_2025-12.html")
+    assert link.startswith(f"{ui}/#/experiments/7/runs/abc/artifacts/segment_report_2025-12.html")
+    # A configured ui_url still wins; a garbled record falls back to the default port.
+    assert (
+        MlflowResource(ui_url="http://mlflow.example:80")
+        .run_url("7", "abc")
+        .startswith("http://mlflow.example:80/#/")
+    )
+    home.mlflow_ui_file.write_text('{"url": "file:///etc/passwd"}')
+    assert settings.mlflow_ui_url(home) == "http://127.0.0.1:5000"
+
+
+def test_next_steps_point_at_the_mlflow_port_in_use(tmp_path, capsys):
+    home = settings.platform_home(tmp_path / "home")
+    settings.record_mlflow_ui(home, 5123)
+    print_next_steps(home)
+    out = capsys.readouterr().out
+    assert "MLflow UI (model runs) -> http://127.0.0.1:5123" in out, out

@@ -78,7 +78,7 @@ def test_every_launchpad_config_field_is_described_and_never_defaults_to_an_empt
     fields = []
     for key, resource in defs.resources.items():
         # A ConfigurableResource, or an old-style resource definition (published_outputs).
-        definition = getattr(resource, "get_resource_definition", lambda: resource)()
+        definition = getattr(resource, "get_resource_definition", lambda r=resource: r)()
         schema = definition.config_schema
         fields += launchpad_fields(schema.config_type, f"resources.{key}.config")
     for job in defs.get_repository_def().get_all_jobs():

@@ -310,12 +310,14 @@ def activation_feeds(
     with warehouse.get_connection() as con:
         aud.ensure_tables(con)
         targets: dict[str, Destination] = {}
+        publications = []
         for d in destinations:
             targets[d.name] = make_destination(d.name, d.kind, root)
-            written = targets[d.name].publish(
-                month_key(as_of_date), feed_frames(con, d, as_of_date)
-            )
+            frames = feed_frames(con, d, as_of_date)
+            previous = _previous_publication(con, d.name, as_of_date)
+            written = targets[d.name].publish(month_key(as_of_date), frames)
             record_written(con, d.name, as_of_date, written)
+            publications.append(publication_summary(d.name, frames, previous))
             ids = ", ".join(quote(i) for i in d.identifiers)
             con.execute(
                 f"CREATE OR REPLACE VIEW activation.{quote('feed_' + d.name)} AS "
@@ -337,10 +339,17 @@ def activation_feeds(
         target = targets.get(name) or make_destination(name, DEFAULT_KIND, root)
         recorded = [Written(*r) for r in rows.select("kind", "file", "rows", "sha256").rows()]
         bad += target.mismatches(recorded)
+    published_at = dt.datetime.now(dt.UTC)
+    summary = pl.DataFrame(publications, schema=PUBLICATION_SCHEMA, orient="row").with_columns(
+        published_at=pl.lit(published_at.strftime("%Y-%m-%d %H:%M:%S UTC"))
+    )
     yield dg.MaterializeResult(
         metadata={
             "folder": dg.MetadataValue.path(str(root)),
             "files": markdown(published.drop("sha256")),
+            "last_published": dg.MetadataValue.timestamp(published_at),
+            "publications": markdown(summary),
+            **publication_metadata(summary),
         }
     )
     yield dg.AssetCheckResult(
@@ -350,6 +359,43 @@ def activation_feeds(
         description="; ".join(bad) or None,
     )
     yield _empty_feeds_check(reach, destinations)
+
+
+PUBLICATION_SCHEMA = ["destination", "rows", "compared_with", "added", "removed", "changed"]
+CHANGE_COUNTS = {"added": "entered", "removed": "exited", "changed": "changed_segment"}
+
+
+def _previous_publication(con, name: str, as_of_date: dt.date) -> str | None:
+    """The month of the destination's last feed before this one (what `changes` is against)."""
+    (previous,) = fetch_one(
+        con,
+        f"SELECT max(as_of_date) FROM {aud.PUBLISHED} WHERE destination = ? AND kind = "
+        "'members' AND as_of_date < ?",
+        [name, as_of_date],
+    )
+    return month_key(previous) if previous else None
+
+
+def publication_summary(
+    name: str, frames: dict[str, pl.DataFrame], previous: str | None
+) -> tuple[str, int, str, int, int, int]:
+    """One destination's feed of the month: member rows, and against its previous feed the
+    rows added (entered), removed (exited) and changed (another segment), from `changes`."""
+    changes = frames["changes"]["change"].value_counts()
+    counts = dict(changes.iter_rows()) if changes.height else {}
+    added, removed, changed = (int(counts.get(c, 0)) for c in CHANGE_COUNTS.values())
+    previous_month = previous or "none (first feed)"
+    return name, frames["members"].height, previous_month, added, removed, changed
+
+
+def publication_metadata(summary: pl.DataFrame) -> dict[str, int]:
+    """Numeric entries per destination (`rows/<destination>`, `added/...`, `removed/...`,
+    `changed/...`), so the Dagster UI plots each feed across monthly partitions."""
+    return {
+        f"{column}/{row['destination']}": int(row[column])
+        for row in summary.iter_rows(named=True)
+        for column in ("rows", *CHANGE_COUNTS)
+    }
 
 
 def _feed_reach(con, as_of_date: dt.date) -> pl.DataFrame:

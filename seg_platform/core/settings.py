@@ -27,6 +27,9 @@ DATA_SPAN_FILE = "data_span.json"
 # The Dagster code location's name, in `seg-platform ui` and workspace.yaml alike: UI links
 # (/locations/<name>/...) are the same however the UI was started.
 CODE_LOCATION = "seg_platform"
+# Where `seg-platform mlflow-ui` serves, recorded in the home so run links match the port in use.
+MLFLOW_UI_FILE = "mlflow_ui.json"
+DEFAULT_MLFLOW_UI = "http://127.0.0.1:5000"
 
 DAGSTER_YAML_MARKER = "# Written by seg_platform"
 DAGSTER_YAML = """\
@@ -80,6 +83,11 @@ class PlatformHome:
     def mlflow_tracking_uri(self) -> str:
         # Four slashes: sqlite wants an absolute path, three would be relative to the cwd.
         return f"sqlite:///{(self.mlflow_dir / 'mlflow.db').resolve()}"
+
+    @property
+    def mlflow_ui_file(self) -> Path:
+        """The MLflow UI's address last served by `seg-platform mlflow-ui` for this home."""
+        return self.mlflow_dir / MLFLOW_UI_FILE
 
     @property
     def mlflow_artifacts(self) -> Path:
@@ -213,6 +221,26 @@ def no_data_reason(partition_key: str, span: DataSpan | None, monthly: bool) -> 
     else:
         inside = span.first_day <= day <= span.last_day
     return None if inside else f"the landing data covers {span.first_day} .. {span.last_day}"
+
+
+def record_mlflow_ui(home: PlatformHome, port: int, host: str = "127.0.0.1") -> None:
+    """Remember where the MLflow UI of `home` is served (by `seg-platform mlflow-ui`)."""
+    home.mlflow_dir.mkdir(parents=True, exist_ok=True)
+    home.mlflow_ui_file.write_text(json.dumps({"url": f"http://{host}:{int(port)}"}) + "\n")
+
+
+def mlflow_ui_url(home: PlatformHome | None = None) -> str:
+    """The MLflow UI's address for run links: the one `seg-platform mlflow-ui` recorded in
+    the home, else the default port. An unreadable record falls back to the default."""
+    home = home or platform_home()
+    try:
+        url = json.loads(home.mlflow_ui_file.read_text())["url"]
+    except (OSError, ValueError, KeyError, TypeError):
+        return DEFAULT_MLFLOW_UI
+    if not isinstance(url, str) or not url.startswith("http://127.0.0.1:"):
+        return DEFAULT_MLFLOW_UI
+    port = url.rsplit(":", 1)[1]
+    return url if port.isdigit() and 1 <= int(port) <= 65535 else DEFAULT_MLFLOW_UI
 
 
 def command_hint(command: str, home: PlatformHome | None = None) -> str:

@@ -966,7 +966,7 @@ def prediction_checks(table: pl.DataFrame, expected_rows: int, models: dict, ass
 
 @dg.asset(
     group_name="predictions",
-    kinds={"duckdb"},
+    kinds={"duckdb", "mlflow"},
     partitions_def=monthly_partitions,
     deps=["segment_assignments", "segment_profiles", "customer_predictions"],
     check_specs=[
@@ -978,10 +978,17 @@ def prediction_checks(table: pl.DataFrame, expected_rows: int, models: dict, ass
     ],
     description="Each segment's outlook for the month: its members' mean churn and purchase "
     "probability, mean and total predicted value over the next 12 months (probabilities NULL "
-    f"before a model is trained). Table `{OUTLOOK}`.",
+    f"before a model is trained). Table `{OUTLOOK}`. The month's segment report (MLflow) is "
+    "logged again with each segment's churn and value (`segment_report`).",
     metadata={"dagster/table_name": OUTLOOK},
 )  # fmt: skip
-def segment_outlook(context: dg.AssetExecutionContext, warehouse: WarehouseResource):
+def segment_outlook(
+    context: dg.AssetExecutionContext,
+    warehouse: WarehouseResource,
+    mlflow_tracking: MlflowResource,
+):
+    from seg_platform.segments.report import log_report, month_report
+
     as_of_date = month_parameters(context.partition_key)["as_of_date"]
     with warehouse.get_connection() as con:
         outlook = outlook_frame(con, as_of_date)
@@ -989,10 +996,13 @@ def segment_outlook(context: dg.AssetExecutionContext, warehouse: WarehouseResou
         replace_partition(con, OUTLOOK, "_outlook_new", "as_of_date", as_of_date)
         con.execute("DROP TABLE _outlook_new")
         segments, missing = segments_without_outlook(con, as_of_date)
+        run, page = month_report(con, as_of_date, with_outlook=True) if segments else (None, "")
+    link = log_report(mlflow_tracking, run, month_key(as_of_date), page) if run else None
     yield dg.MaterializeResult(
         metadata={
             "dagster/row_count": outlook.height,
             "outlook": markdown(outlook.drop("as_of_date")),
+            **({"segment_report": dg.MetadataValue.url(link)} if link else {}),
         }
     )
     yield dg.AssetCheckResult(

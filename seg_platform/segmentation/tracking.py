@@ -14,7 +14,7 @@ from pydantic import Field
 from seg_platform.core import settings
 from seg_platform.core.mlflow_registry import registry_client
 
-DEFAULT_UI = "http://127.0.0.1:5000"
+DEFAULT_UI = settings.DEFAULT_MLFLOW_UI
 
 # The UI shows an experiment as model development (runs, models), not GenAI (traces), when its
 # tag `mlflow.experimentKind` says so. MLflow 3.17's UI decides by its own "GenAI / Machine
@@ -75,10 +75,16 @@ class MlflowResource(dg.ConfigurableResource):
         default="customer_predictions",
         description="MLflow experiment of the propensity and value model runs.",
     )
-    ui_url: str = Field(
-        default=DEFAULT_UI,
-        description="Where people open the MLflow UI, for the run links in Dagster metadata.",
+    ui_url: str | None = Field(
+        default=None,
+        description="Where people open the MLflow UI, for the run links in Dagster metadata. "
+        "Unset: the address `seg-platform mlflow-ui --port P` recorded in the platform home, "
+        f"else {DEFAULT_UI}.",
     )
+
+    def ui(self) -> str:
+        """The MLflow UI's address for links (`ui_url`, else the one recorded in the home)."""
+        return (self.ui_url or settings.mlflow_ui_url()).rstrip("/")
 
     def uri(self) -> str:
         return self.tracking_uri or settings.platform_home().ensure().mlflow_tracking_uri
@@ -111,11 +117,16 @@ class MlflowResource(dg.ConfigurableResource):
         return registry_client(self.uri())
 
     def run_url(self, experiment_id: str, run_id: str) -> str:
-        return f"{self.ui_url}/#/experiments/{experiment_id}/runs/{run_id}?{WORKFLOW_QUERY}"
+        return f"{self.ui()}/#/experiments/{experiment_id}/runs/{run_id}?{WORKFLOW_QUERY}"
+
+    def artifact_url(self, experiment_id: str, run_id: str, path: str) -> str:
+        """The run page opened on one of its artifacts (the UI previews HTML and images)."""
+        run = f"{self.ui()}/#/experiments/{experiment_id}/runs/{run_id}"
+        return f"{run}/artifacts/{path}?{WORKFLOW_QUERY}"
 
     def experiment_url(self, experiment_id: str) -> str:
         """The experiment's run table, with the selection metrics as columns."""
-        return experiment_link(self.ui_url, experiment_id)
+        return experiment_link(self.ui(), experiment_id)
 
 
 def experiment_link(ui_url: str, experiment_id: str) -> str:

@@ -9,8 +9,6 @@ when every one passes; its check `exactly_one_champion` watches the alias.
 """
 
 import datetime as dt
-import tempfile
-from pathlib import Path
 
 import dagster as dg
 import numpy as np
@@ -222,7 +220,12 @@ def segment_tables(
     """Stable ids, names, actions and migration for the month's segments; report to MLflow."""
 
     from seg_platform.segments.build import build_month
-    from seg_platform.segments.report import report_html
+    from seg_platform.segments.report import (
+        log_report,
+        month_report,
+        size_metadata,
+        with_share_pct,
+    )
 
     params = month_parameters(context.partition_key)
     as_of_date, month = params["as_of_date"], month_key(context.partition_key)
@@ -276,22 +279,10 @@ def segment_tables(
             replace_partition(con, table, source, "as_of_date", as_of_date)
         con.execute("DROP TABLE _assignments_new; DROP TABLE _profiles_new; "
                     "DROP TABLE _migration_new")  # fmt: skip
-        (parent_run,) = fetch_one(
-            con,
-            f"SELECT any_value(mlflow_parent_run_id) FROM {CANDIDATES} WHERE as_of_date = ? "
-            "AND model_version = ?",
-            [as_of_date, version],
-        )
-
-    # The report, logged with the month's segmentation run.
-    run_url = None
-    if parent_run:
-        with tempfile.TemporaryDirectory() as tmp:
-            path = Path(tmp) / f"segment_report_{month}.html"
-            path.write_text(report_html(month, built.profiles, built.migration))
-            mlflow_tracking.client().log_artifact(parent_run, str(path))
-        experiment = mlflow_tracking.client().get_run(parent_run).info.experiment_id
-        run_url = mlflow_tracking.run_url(experiment, parent_run)
+        # The report, logged with the month's segmentation run (the outlook's asset logs it
+        # again with each segment's churn and value once the predictions are in).
+        parent_run, page = month_report(con, as_of_date, with_outlook=False)
+    run_url = log_report(mlflow_tracking, parent_run, month, page) if parent_run else None
     link = {"segment_report": dg.MetadataValue.url(run_url)} if run_url else {}
 
     profiles = built.profiles
@@ -314,7 +305,8 @@ def segment_tables(
         asset_key="segment_profiles",
         metadata={
             "dagster/row_count": profiles.height,
-            "segments": markdown(table),
+            "segments": markdown(with_share_pct(table)),
+            **size_metadata(profiles),
             "retired_segment_ids": ", ".join(map(str, built.checks["retired"])) or "none",
             "segments_without_reachable_channel": undeliverable.height,
             "reach": (

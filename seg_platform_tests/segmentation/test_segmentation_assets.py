@@ -294,3 +294,130 @@ def test_segment_tables_keep_ids_across_months_and_name_every_segment(segmented)
                  "migration_reconciles", "unchanged_customers_keep_their_segment",
                  "segments_differ_in_later_outcomes"):  # fmt: skip
         assert checks[name], name
+
+
+def test_segment_sizes_and_shares_are_numeric_metadata_per_month(segmented):
+    """Issue 21 point 7: one number per segment name and month, so the UI plots them."""
+    home, truth, results = segmented
+    with connect(home.warehouse, read_only=True) as con:
+        profiles = con.sql(
+            "SELECT strftime(as_of_date, '%Y-%m-01') AS month, name, customers "
+            "FROM segments.segment_profiles"
+        ).pl()
+    for month, result in results.items():
+        (event,) = [
+            e for e in result.get_asset_materialization_events()
+            if e.asset_key.to_user_string() == "segment_profiles"
+        ]  # fmt: skip
+        metadata = {k: v.value for k, v in event.materialization.metadata.items()}
+        table = dict(profiles.filter(pl.col("month") == month).select("name", "customers").rows())
+        sizes = {k.removeprefix("size/"): v for k, v in metadata.items() if k.startswith("size/")}
+        shares = {
+            k.removeprefix("share_pct/"): v
+            for k, v in metadata.items()
+            if k.startswith("share_pct/")
+        }
+        assert sizes == table
+        assert all(isinstance(v, int) for v in sizes.values())
+        assert all(isinstance(v, float) for v in shares.values())
+        assert metadata["customers_assigned"] == sum(sizes.values()) == len(truth)
+        assert metadata["segment_count"] == len(table)
+        assert sum(shares.values()) == pytest.approx(100.0, abs=0.01 * len(shares))
+        for name, customers in table.items():
+            assert shares[name] == pytest.approx(100.0 * customers / len(truth), abs=0.005)
+        assert "share_pct" in metadata["segments"]
+
+
+def _report_link(result) -> str:
+    (event,) = [
+        e for e in result.get_asset_materialization_events()
+        if e.asset_key.to_user_string() == "segment_profiles"
+    ]  # fmt: skip
+    return event.materialization.metadata["segment_report"].value
+
+
+def test_the_logged_report_shows_the_months_sizes_side_by_side(segmented):
+    home, truth, results = segmented
+    run_id = _report_link(results["2025-12-01"]).split("/runs/")[1].split("/")[0]
+    with connect(home.warehouse, read_only=True) as con:
+        december = con.sql(
+            "SELECT name, customers, share FROM segments.segment_profiles "
+            "WHERE as_of_date = DATE '2025-12-31'"
+        ).pl()
+    client = mlflow.MlflowClient(home.mlflow_tracking_uri)
+    page = Path(client.download_artifacts(run_id, "segment_report_2025-12.html")).read_text()
+    assert 'alt="size trends"' in page
+    assert "<th>2025-11</th><th>2025-12</th>" in page
+    for name, customers, share in december.iter_rows():
+        assert f"{customers} ({round(share * 100, 1)}%)" in page, name
+
+
+def test_the_report_is_one_link_away_from_the_asset_page_and_the_demo(segmented, capsys):
+    from seg_platform.runner import print_next_steps
+
+    home, truth, results = segmented
+    link = _report_link(results["2025-12-01"])
+    assert link.startswith("http://127.0.0.1:5000/#/experiments/")
+    assert "/artifacts/segment_report_2025-12.html" in link
+    print_next_steps(home)
+    out = capsys.readouterr().out
+    (printed,) = [line.strip() for line in out.splitlines() if "/artifacts/" in line]
+    assert printed.startswith("http://127.0.0.1:5000/#/experiments/"), out
+    run_id, name = printed.split("?")[0].split("/runs/")[1].split("/artifacts/")
+    # (Earlier tests here re-ran December with failing checks: its newest sweep has no report.)
+    assert name.startswith("segment_report_2025-1") and f"; {name})" in out, out
+    client = mlflow.MlflowClient(home.mlflow_tracking_uri)
+    assert name in {a.path for a in client.list_artifacts(run_id)}
+
+
+def test_the_outlook_logs_the_report_again_with_churn_and_value(segmented):
+    """Predictions come after the segment tables: `segment_outlook` logs the month's report
+    again with each segment's churn (percent) and predicted value."""
+    from seg_platform.definitions import defs
+
+    home, truth, results = segmented
+    with connect(home.warehouse) as con:
+        assignments = con.sql(
+            "SELECT profile_id, as_of_date, segment_id FROM segments.segment_assignments "
+            "WHERE as_of_date = DATE '2025-12-31'"
+        ).pl()
+        rng = np.random.default_rng(7)
+        predictions = assignments.select(
+            "profile_id", "as_of_date",
+            pl.Series("churn_probability", rng.uniform(0, 1, assignments.height)),
+            pl.Series("purchase_probability", rng.uniform(0, 1, assignments.height)),
+            pl.Series("predicted_value_12m", rng.uniform(0, 500, assignments.height)),
+        )  # fmt: skip
+        con.execute("CREATE SCHEMA IF NOT EXISTS predictions")
+        frame_to_temp_table(con, "_p", predictions)
+        con.execute("CREATE OR REPLACE TABLE predictions.customer_predictions AS FROM _p")
+        names = dict(con.sql(
+            "SELECT segment_id, name FROM segments.segment_profiles "
+            "WHERE as_of_date = DATE '2025-12-31'").fetchall())  # fmt: skip
+    (outlook_asset,) = [a for a in defs.assets if "segment_outlook" in
+                        {k.path[-1] for k in a.keys}]  # fmt: skip
+    result = dg.materialize(
+        [outlook_asset],
+        partition_key="2025-12-01",
+        resources={
+            "warehouse": WarehouseResource(database=str(home.warehouse)),
+            "mlflow_tracking": MlflowResource(),
+        },
+    )
+    (event,) = result.get_asset_materialization_events()
+    link = event.materialization.metadata["segment_report"].value
+    run_id, name = link.split("?")[0].split("/runs/")[1].split("/artifacts/")
+    assert name == "segment_report_2025-12.html"
+    client = mlflow.MlflowClient(home.mlflow_tracking_uri)
+    page = Path(client.download_artifacts(run_id, name)).read_text()
+    assert "No predictions for this month yet" not in page
+    expected = (
+        predictions.join(assignments, on=["profile_id", "as_of_date"])
+        .group_by("segment_id")
+        .agg(pl.col("churn_probability").mean(), pl.col("predicted_value_12m").mean())
+    )
+    for sid, churn, value in expected.iter_rows():
+        # Churn in percent (of the 4-decimal mean), then the mean predicted value.
+        cells = f"<td>{sid}</td><td>{names[sid]}</td><td>{round(round(churn, 4) * 100, 1)}</td>"
+        assert cells in page, (cells, page[-3000:])
+        assert f"<td>{round(value, 2)}</td>" in page
