@@ -79,6 +79,8 @@ def test_full_pipeline_launched_from_the_dagster_ui(tmp_path, company):
     chromium = require_chromium()
     month = company["end_month"]  # the latest month of data, e.g. 2025-12
     partition = f"{month}-01"
+    year, number = map(int, month.split("-"))
+    previous = f"{year - (number == 1)}-{(number - 2) % 12 + 1:02d}-01"
     artifacts = artifacts_dir()
     home = settings.platform_home(tmp_path / "home").ensure()
     sources = company["out"] / "landing" / "sources.yaml"
@@ -96,6 +98,11 @@ def test_full_pipeline_launched_from_the_dagster_ui(tmp_path, company):
             run_id = status = None
             outcome = "_error"
             try:
+                # The month before first, so the segment sizes have two months to plot.
+                before, before_status = launch_and_watch(page, url, previous)
+                assert before_status == "SUCCESS", (
+                    f"run {before} for {previous}: {failed_steps(url, before)}"
+                )
                 run_id, status = launch_and_watch(page, url, partition)
                 outcome = "" if status == "SUCCESS" else "_" + re.sub(r"\W+", "_", status.lower())
             finally:
@@ -110,12 +117,54 @@ def test_full_pipeline_launched_from_the_dagster_ui(tmp_path, company):
             f"({failed_steps(url, run_id)}; screenshot {shot}); seg-platform ui log:\n"
             f"{tail(server_log)}"
         )
-    assert shot.stat().st_size > 10_000
+        assert shot.stat().st_size > 10_000
+        with sync_playwright() as p:
+            browser = p.chromium.launch(
+                executable_path=str(chromium), headless=True, args=CHROMIUM_ARGS
+            )
+            page = browser.new_page(viewport={"width": 1600, "height": 1000})
+            page.set_default_timeout(UI_TIMEOUT_MS)
+            try:
+                tour_segment_assets(page, url, artifacts)
+            finally:
+                browser.close()
 
     # The server is stopped: nothing holds the warehouse any more.
     counts = month_row_counts(home.warehouse, partition)
     empty = sorted(table for table, rows in counts.items() if not rows)
     assert not empty, f"no rows for {month} in {empty} (rows per table: {counts})"
+
+
+def tour_segment_assets(page: Page, url: str, artifacts: Path) -> None:
+    """What a user looks at after the runs, each page saved as a screenshot: the segments
+    group's asset graph; `segment_profiles` with its column schema (DuckDB types, meanings);
+    its plots of the segment sizes and shares across the two months built."""
+    page.add_locator_handler(
+        page.get_by_text("Join the Dagster community"),
+        lambda: page.get_by_role("button", name="Skip").click(),
+    )
+    page.goto(f"{url}/locations/seg_platform/asset-groups/segments")
+    for name in ("segment_assignments", "segment_profiles", "segmentation_champion"):
+        expect(page.get_by_text(name, exact=True).first).to_be_visible(timeout=UI_TIMEOUT_MS)
+    page.screenshot(path=str(artifacts / "dagster_ui_segments_graph.png"))
+
+    page.goto(f"{url}/assets/segment_profiles")
+    columns = page.get_by_text("distinguishing_features", exact=True).first
+    expect(columns).to_be_visible(timeout=UI_TIMEOUT_MS)
+    columns.scroll_into_view_if_needed()
+    expect(page.get_by_text("VARCHAR[]", exact=True).first).to_be_visible()
+    expect(page.get_by_text(re.compile(r"^Its share of the month's")).first).to_be_attached()
+    page.screenshot(path=str(artifacts / "dagster_ui_segment_profiles_columns.png"))
+
+    # The metadata section's "Plots" view: one plot per numeric entry across the partitions.
+    page.get_by_role("button", name=re.compile("Plots")).first.click()
+    try:
+        expect(page.get_by_text(re.compile(r"^share_pct/")).first).to_be_visible(
+            timeout=UI_TIMEOUT_MS
+        )
+        expect(page.get_by_text(re.compile(r"^size/")).first).to_be_visible()
+    finally:
+        page.screenshot(path=str(artifacts / "dagster_ui_segment_sizes_over_months.png"))
 
 
 def launch_and_watch(page: Page, url: str, partition: str) -> tuple[str, str]:
