@@ -22,7 +22,7 @@ import json, os, sys, time
 os.environ["SEG_PLATFORM_HOME"] = sys.argv[2]
 from seg_platform.resources import SegmentationConfig
 from seg_platform.segmentation.assets import segment_month
-from seg_platform.segmentation.tracking import MlflowResource
+from seg_platform.core.tracking import MlflowResource
 from seg_platform.core.warehouse import connect
 t = time.perf_counter()
 with connect(sys.argv[1]) as con:

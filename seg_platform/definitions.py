@@ -12,6 +12,7 @@ from seg_platform.core.metadata import with_column_schemas
 from seg_platform.core.partitions import daily_partitions_for, monthly_partitions_for
 from seg_platform.core.paths import SQL_ROOT
 from seg_platform.core.table_columns import load_catalog
+from seg_platform.core.tracking import MlflowResource
 from seg_platform.features.checks import build_catalog_asset, build_feature_checks
 from seg_platform.identity.assets import IDENTITY_ASSETS, IDENTITY_CHECKS
 from seg_platform.orchestration import (
@@ -32,7 +33,6 @@ from seg_platform.resources import (
     WarehouseResource,
 )
 from seg_platform.segmentation.assets import SEGMENTATION_ASSETS, SEGMENTATION_CHECKS
-from seg_platform.segmentation.tracking import MlflowResource
 from seg_platform.segments.assets import SEGMENTS_ASSETS, SEGMENTS_CHECKS
 from seg_platform.sources.assets import RAW_ASSETS, RAW_CHECKS
 from seg_platform.sql_models.assets import load_sql_assets

@@ -586,7 +586,7 @@ def segment_report_link(home: settings.PlatformHome) -> tuple[str, str] | None:
     if not runs:
         return None
     from seg_platform.core.mlflow_registry import registry_client
-    from seg_platform.segmentation.tracking import WORKFLOW_QUERY
+    from seg_platform.core.tracking import WORKFLOW_QUERY
 
     client = registry_client(home.mlflow_tracking_uri)
     for month, run_id in runs:

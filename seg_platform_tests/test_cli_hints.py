@@ -98,7 +98,7 @@ def test_mlflow_ui_records_its_port_and_the_links_follow(tmp_path, monkeypatch):
     """Run links (the segment report's on the Dagster asset page, the demo's closing lines)
     use the port `seg-platform mlflow-ui --port P` serves on, not a fixed 5000."""
     from seg_platform import cli as cli_module
-    from seg_platform.segmentation.tracking import MlflowResource
+    from seg_platform.core.tracking import MlflowResource
 
     started = []
     monkeypatch.setattr(cli_module, "_exec", lambda cmd, env: started.append(cmd) or 0)

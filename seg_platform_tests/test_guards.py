@@ -40,7 +40,7 @@ DAGSTER_LAYER = [
     "seg_platform.*.checks",
     "seg_platform.*.resources",
     "seg_platform.predictions.daily",  # the daily scoring assets
-    "seg_platform.segmentation.tracking",  # MlflowResource
+    "seg_platform.core.tracking",  # MlflowResource
 ]
 
 

@@ -20,7 +20,7 @@ import pytest
 from playwright.sync_api import Error as PlaywrightError
 from playwright.sync_api import expect, sync_playwright
 
-from seg_platform.segmentation.tracking import experiment_link
+from seg_platform.core.tracking import experiment_link
 from seg_platform_tests.conftest import free_port, running_server
 from seg_platform_tests.segmentation.test_segmentation_assets import materialize, plant
 from seg_platform_tests.test_dagster_ui_browser import (

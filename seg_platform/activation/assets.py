@@ -28,6 +28,7 @@ from seg_platform.activation.lift import lift_table
 from seg_platform.core.calendar import month_end_before, month_key, month_parameters
 from seg_platform.core.metadata import markdown
 from seg_platform.core.partitions import monthly_partitions
+from seg_platform.core.tracking import MlflowResource
 from seg_platform.core.warehouse import (
     fetch_frame,
     fetch_one,
@@ -45,7 +46,6 @@ from seg_platform.resources import (
     PredictionsConfig,
     WarehouseResource,
 )
-from seg_platform.segmentation.tracking import MlflowResource
 
 LIFT = "activation.lift"
 TRIGGERS = "activation.survey_triggers"

@@ -15,6 +15,7 @@ import dagster as dg
 import polars as pl
 
 from seg_platform.core.metadata import markdown
+from seg_platform.core.tracking import MlflowResource
 from seg_platform.core.warehouse import fetch_one
 from seg_platform.core.yaml_files import config_errors_as_failures
 from seg_platform.identity.build import (
@@ -29,7 +30,6 @@ from seg_platform.identity.build import (
 )
 from seg_platform.identity.rules import IdentityRules
 from seg_platform.resources import IdentityConfig, SourcesResource, WarehouseResource
-from seg_platform.segmentation.tracking import MlflowResource
 from seg_platform.sources.contract import SOURCES
 
 # MLflow experiment of the duplicate models, one run per identity build that trained one.

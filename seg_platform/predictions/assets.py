@@ -35,6 +35,7 @@ from seg_platform.core.mlflow_registry import (
     versions_with_aliases,
 )
 from seg_platform.core.partitions import monthly_partitions
+from seg_platform.core.tracking import MlflowResource
 from seg_platform.core.warehouse import (
     fetch_frame,
     frame_to_temp_table,
@@ -75,7 +76,6 @@ from seg_platform.predictions.propensity import (
     thread_limit,
 )
 from seg_platform.resources import PredictionsConfig, WarehouseResource
-from seg_platform.segmentation.tracking import MlflowResource
 
 EVALUATIONS = "predictions.model_evaluations"
 VALUES = "predictions.customer_value"

@@ -24,6 +24,7 @@ from seg_platform.core.calendar import day_parameters, month_key, month_paramete
 from seg_platform.core.metadata import markdown
 from seg_platform.core.mlflow_registry import CHAMPION, alias_version, load_registered
 from seg_platform.core.partitions import daily_partitions, skip_partition_without_data
+from seg_platform.core.tracking import MlflowResource
 from seg_platform.core.warehouse import (
     fetch_frame,
     fetch_one,
@@ -43,7 +44,6 @@ from seg_platform.predictions.data import known_features
 from seg_platform.predictions.overlays import Family, check_columns, evaluate, load_overlays
 from seg_platform.resources import PredictionsConfig, WarehouseResource
 from seg_platform.segmentation.assets import feature_columns
-from seg_platform.segmentation.tracking import MlflowResource
 from seg_platform.sources.span import record_data_span
 
 SCORES = "predictions.daily_scores"

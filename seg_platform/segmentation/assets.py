@@ -35,6 +35,7 @@ from seg_platform.core.mlflow_registry import (
 )
 from seg_platform.core.partitions import monthly_partitions
 from seg_platform.core.paths import SQL_ROOT
+from seg_platform.core.tracking import MlflowResource
 from seg_platform.core.warehouse import (
     fetch_one,
     frame_to_temp_table,
@@ -42,7 +43,6 @@ from seg_platform.core.warehouse import (
     table_exists,
 )
 from seg_platform.resources import SegmentationConfig, WarehouseResource
-from seg_platform.segmentation.tracking import MlflowResource
 from seg_platform.sources.span import data_span
 from seg_platform.sql_models.project import load_project
 

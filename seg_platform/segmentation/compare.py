@@ -3,7 +3,7 @@
 import polars as pl
 
 from seg_platform.core.calendar import month_key
-from seg_platform.segmentation.tracking import MlflowResource
+from seg_platform.core.tracking import MlflowResource
 
 COLUMNS = {
     "tags.candidate": "candidate",

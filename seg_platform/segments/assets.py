@@ -26,6 +26,7 @@ from seg_platform.core.mlflow_registry import (
 from seg_platform.core.partitions import monthly_partitions
 from seg_platform.core.paths import SQL_ROOT
 from seg_platform.core.quality import Expectation, validate_frame
+from seg_platform.core.tracking import MlflowResource
 from seg_platform.core.warehouse import (
     fetch_frame,
     fetch_one,
@@ -44,7 +45,6 @@ from seg_platform.segmentation.assets import (
     feature_columns,
     load_features,
 )
-from seg_platform.segmentation.tracking import MlflowResource
 from seg_platform.segments.playbook import ACTION_TYPES, load_playbook
 from seg_platform.sql_models.project import load_project
 

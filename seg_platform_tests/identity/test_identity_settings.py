@@ -10,11 +10,11 @@ import dagster as dg
 import polars as pl
 import pytest
 
+from seg_platform.core.tracking import MlflowResource
 from seg_platform.core.warehouse import connect
 from seg_platform.identity.assets import IDENTITY_ASSETS, IDENTITY_CHECKS, identity_graph
 from seg_platform.identity.rules import DEFAULT_LIMITS, IdentityRules
 from seg_platform.resources import IdentityConfig, SourcesResource, WarehouseResource
-from seg_platform.segmentation.tracking import MlflowResource
 from seg_platform.sources.assets import RAW_ASSETS, RAW_CHECKS
 from seg_platform.sources.config import SourceConfigError, load_sources_config
 from seg_platform_tests.identity.person_records import read_febrl, write_crm_landing

@@ -16,10 +16,10 @@ from sklearn.datasets import make_blobs
 from sklearn.metrics import adjusted_rand_score
 
 from seg_platform.cli import main
+from seg_platform.core.tracking import MlflowResource
 from seg_platform.core.warehouse import connect, frame_to_temp_table
 from seg_platform.resources import SegmentationConfig, WarehouseResource
 from seg_platform.segmentation.assets import SEGMENTATION_ASSETS, SEGMENTATION_CHECKS
-from seg_platform.segmentation.tracking import MlflowResource
 from seg_platform.segments.assets import SEGMENTS_ASSETS, SEGMENTS_CHECKS
 
 MONTHS = ["2025-10-01", "2025-11-01", "2025-12-01"]
