@@ -28,8 +28,12 @@ $(COMPILED): $(STAMP)
 demo: setup  ## generate the synthetic sample and materialize every asset
 	$(BIN)/seg-platform demo
 
+# A pytest-xdist worker per core (at most 4: each holds Dagster and MLflow, ~1.5 GB at its
+# peak); `make test TEST_WORKERS=0` runs in one process. How tests are shared out: conftest.py.
+TEST_WORKERS ?= auto
+
 test: guards  ## the static guards, then the default test suite (slow scale runs excluded)
-	$(BIN)/python -m pytest -m "not slow"
+	$(BIN)/python -m pytest -m "not slow" -n $(TEST_WORKERS) --maxprocesses 4
 
 # Only the files that declare the marker are collected: collecting the others imports Dagster,
 # MLflow and GX, which alone takes longer than the unit tests.
@@ -39,7 +43,7 @@ test-unit: setup  ## the tests of pure logic: no Dagster run, no server, under a
 	$(BIN)/python -m pytest -m unit $(sort $(UNIT_FILES))
 
 test-all: guards  ## every test, the slow scale runs too
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest -n $(TEST_WORKERS) --maxprocesses 4
 
 ui: setup  ## Dagster UI on http://127.0.0.1:3000
 	$(BIN)/seg-platform ui

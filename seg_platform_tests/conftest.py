@@ -1,6 +1,10 @@
-"""Shared fixtures: a temporary platform home, so no test writes outside tmp_path."""
+"""Shared fixtures: a temporary platform home, so no test writes outside tmp_path; and how
+`make test` shares the tests out between its pytest-xdist workers."""
 
+import inspect
+import json
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -15,6 +19,101 @@ from seg_platform.core import settings
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED_DATA = REPO.parent / "shared" / "data"
+
+
+TESTS = Path(__file__).resolve().parent
+
+
+# How `make test` shares the tests out between its pytest-xdist workers (`-n`, with the
+# `--dist loadgroup` of pyproject.toml's addopts). Tests that share a costly fixture (the
+# session's demo, a module's company) must run on one worker, or each worker builds it again.
+# xdist's own `xdist_group` marks are lost with pytest 9.2 (pytest-xdist issue 1386: the group
+# travels in the node id, which pytest no longer lets it change), so each worker writes the
+# groups it found to a folder the controller made, and the controller's scheduler reads them.
+_GROUPS_DIR = pytest.StashKey[Path]()
+
+
+def _groups_dir(config) -> Path:
+    if _GROUPS_DIR not in config.stash:
+        config.stash[_GROUPS_DIR] = Path(tempfile.mkdtemp(prefix="pytest-groups-"))
+    return config.stash[_GROUPS_DIR]
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_configure_node(node):
+    """The controller tells each worker where to leave its groups."""
+    node.workerinput["seg_groups_dir"] = str(_groups_dir(node.config))
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_xdist_make_scheduler(config, log):
+    if config.getvalue("dist") != "loadgroup":
+        return None
+    from xdist.scheduler import LoadScopeScheduling
+
+    class SharedFixtureScheduling(LoadScopeScheduling):
+        """xdist's scheduling by scope, a scope being a group of tests sharing a fixture;
+        every other test is a scope of its own."""
+
+        groups: dict[str, str] | None = None
+
+        def _split_scope(self, nodeid: str) -> str:
+            if self.groups is None:  # first called once every worker has collected
+                self.groups = {}
+                for found in sorted(_groups_dir(config).glob("*.json")):
+                    self.groups.update(json.loads(found.read_text()))
+            return self.groups.get(nodeid, nodeid)
+
+    return SharedFixtureScheduling(config, log)
+
+
+def pytest_unconfigure(config):
+    if _GROUPS_DIR in config.stash:
+        shutil.rmtree(config.stash[_GROUPS_DIR], ignore_errors=True)
+
+
+def pytest_collection_modifyitems(config, items):
+    """On an xdist worker: the groups of tests sharing a fixture, for the controller; and the
+    order the tests are handed out in (kept with --no-loadscope-reorder): the shared fixtures'
+    groups first, then the end-to-end tests, so no long test starts last."""
+    folder = getattr(config, "workerinput", {}).get("seg_groups_dir")
+    if folder is None:  # one process runs everything
+        return
+    groups = _shared_fixture_groups(items)
+    worker = config.workerinput["workerid"]
+    written = Path(folder) / f"{worker}.tmp"
+    written.write_text(json.dumps({item.nodeid: group for item, group in groups.items()}))
+    written.rename(written.with_suffix(".json"))
+    items.sort(key=lambda item: 0 if item in groups else 1 if "e2e" in item.keywords else 2)
+
+
+def _shared_fixture_groups(items) -> dict:
+    """A group name for each test using a fixture of this suite wider than one test (session,
+    package, module or class scope); tests that share any such fixture share a group."""
+    parent: dict[str, str] = {}
+
+    def root(key: str) -> str:
+        while parent.setdefault(key, key) != key:
+            key = parent[key]
+        return key
+
+    keys_of = {}
+    for item in items:
+        keys = []
+        for name in item.fixturenames:
+            defs = item._fixtureinfo.name2fixturedefs.get(name)
+            if not defs or defs[-1].scope == "function":
+                continue
+            source = Path(inspect.getfile(defs[-1].func)).resolve()
+            if not source.is_relative_to(TESTS):  # pytest's own (tmp_path_factory, ...)
+                continue
+            wide = defs[-1].scope in ("session", "package")
+            keys.append(f"{name}@{source}" if wide else item.nodeid.split("::")[0])
+        for key in keys[1:]:
+            parent[root(key)] = root(keys[0])
+        if keys:
+            keys_of[item] = keys[0]
+    return {item: root(key).replace("@", ":") for item, key in keys_of.items()}
 
 
 @pytest.fixture
