@@ -1,6 +1,7 @@
 """A killed run does not jam the platform: it is marked failed, and the run queue moves on."""
 
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -14,6 +15,8 @@ from seg_platform.core import settings
 from seg_platform.synthetic.company import generate
 from seg_platform_tests.conftest import free_port, running_server
 
+# A step's line as `seg-platform run` prints it (test_progress.py).
+STEP = re.compile(r"^    (\S+) +([\d.]+) s  (.*)$")
 FINISHED = {dg.DagsterRunStatus.SUCCESS, dg.DagsterRunStatus.FAILURE}
 OLD_DAGSTER_YAML = """\
 # Written by seg_platform: a local Dagster instance (sqlite storage in this folder).
@@ -112,11 +115,13 @@ def kill_a_cli_run(home: settings.PlatformHome, sources) -> str:
 
 @pytest.mark.e2e
 def test_the_cli_fails_a_killed_run_and_goes_on(tmp_path, company):
+    """The run after it goes on, `--quiet`: what that leaves is checked here too (the step
+    lines are test_progress.py's), so the suite runs the pipeline once less."""
     home = settings.platform_home(tmp_path / "home")
     killed = kill_a_cli_run(home, company)
 
     again = subprocess.run(
-        [sys.executable, "-m", "seg_platform.cli", "run", "--last-months", "1"],
+        [sys.executable, "-m", "seg_platform.cli", "run", "--last-months", "1", "--quiet"],
         env=cli_env(home, company),
         capture_output=True,
         text=True,
@@ -124,6 +129,12 @@ def test_the_cli_fails_a_killed_run_and_goes_on(tmp_path, company):
     )
     assert f"Run {killed} was left started by a process that is gone" in again.stdout
     assert "Traceback" not in again.stderr
+    # --quiet leaves only the summaries.
+    assert again.returncode == 0, again.stdout + again.stderr
+    assert not [line for line in again.stdout.splitlines() if STEP.match(line)]
+    assert "Month 2025-12" not in again.stdout and "done in" not in again.stdout
+    assert "The pipeline succeeded." in again.stdout
+    assert "Monthly snapshots built: 2025-12" in again.stdout  # the summaries stay
     with dg.DagsterInstance.from_config(str(home.dagster_home)) as instance:
         assert instance.get_run_by_id(killed).status == dg.DagsterRunStatus.FAILURE
         later = [r for r in instance.get_runs() if r.run_id != killed]

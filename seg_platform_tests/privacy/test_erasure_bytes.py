@@ -1,10 +1,14 @@
 """Erasure is physical and durable: after the run that processes a request, no byte of the
 person is left anywhere under the platform home, and no later run can bring them back."""
 
+import shutil
+from pathlib import Path
+
 import duckdb
 import polars as pl
 import pytest
 
+from seg_platform.core import settings
 from seg_platform.runner import run_pipeline
 
 REQUEST_HEADER = "request_id,requested_at,email,phone,user_id,crm_id,customer_key\n"
@@ -75,10 +79,19 @@ def _request(landing, rows: list[str]) -> None:
     )
 
 
-@pytest.fixture
-def target(demo_copy):
-    """A customer of the demo's December with at least five kinds of identifier, in feeds."""
-    home, landing = demo_copy
+def _copy_home(home, landing, to) -> tuple[settings.PlatformHome, Path]:
+    shutil.copytree(home.root, to / "home")
+    shutil.copytree(landing, to / "landing")
+    return settings.platform_home(to / "home"), to / "landing"
+
+
+@pytest.fixture(scope="module")
+def erased(demo_december, tmp_path_factory):
+    """A customer of the demo's December with at least five kinds of identifier, in feeds, on a
+    copy of the demo; then a run that processes a request to erase them (their e-mail upper-cased
+    and padded, as a person may write it). Both tests start from this run: one run, not two."""
+    demo, company = demo_december
+    home, landing = _copy_home(demo, company / "landing", tmp_path_factory.mktemp("erased"))
     profile = _frame(
         home,
         """SELECT f.profile_id FROM activation.feed_members f
@@ -93,38 +106,41 @@ def target(demo_copy):
         "AND id_type = 'email'",
         [profile],
     )["e"][0]
-    return home, landing, profile, person, email
+    on_disk_before = _bytes_left(home.root, [n for kind in person.values() for n in kind])
+    request = f"req_bytes_1,2026-01-05 10:00:00,  {email.upper()} ,,,,"
+    _request(landing, [request])
+    with pytest.MonkeyPatch.context() as env:
+        env.setenv(settings.HOME_ENV, str(home.root))
+        env.setenv("DAGSTER_HOME", str(home.dagster_home))
+        env.setenv(settings.SOURCES_ENV, str(landing / "sources.yaml"))
+        code = run_pipeline(months=1)
+    return home, landing, profile, person, request, on_disk_before, code
 
 
-def test_no_byte_of_an_erased_person_is_left_under_the_home(target):
-    home, landing, profile, person, email = target
+def test_no_byte_of_an_erased_person_is_left_under_the_home(erased):
+    home, landing, profile, person, request, on_disk_before, code = erased
     needles = [n for kind in person.values() for n in kind]
     assert len(person["identifiers"]) >= 5 and len(person["records"]) >= 5
-    assert _bytes_left(home.root, needles), "the person must be on disk before the request"
+    assert on_disk_before, "the person must be on disk before the request"
 
-    _request(landing, [f"req_bytes_1,2026-01-05 10:00:00,  {email.upper()} ,,,,"])
-    assert run_pipeline(months=1) == 0
-
+    assert code == 0
     assert _bytes_left(home.root, needles) == []
     log = _frame(home, "SELECT request_id, persons FROM privacy.erasure_log")
     assert log.rows() == [("req_bytes_1", 1)]
 
 
-def test_a_malformed_request_never_brings_an_erased_person_back(target):
-    home, landing, profile, person, email = target
-    _request(landing, [f"req_dur_1,2026-01-05 10:00:00,{email},,,,"])
-    assert run_pipeline(months=1) == 0
+def test_a_malformed_request_never_brings_an_erased_person_back(erased, tmp_path, monkeypatch):
+    erased_home, erased_landing, profile, person, request, _, code = erased
+    home, landing = _copy_home(erased_home, erased_landing, tmp_path)
+    monkeypatch.setenv(settings.HOME_ENV, str(home.root))
+    monkeypatch.setenv("DAGSTER_HOME", str(home.dagster_home))
+    monkeypatch.setenv(settings.SOURCES_ENV, str(landing / "sources.yaml"))
+    assert code == 0
     assert _bytes_left(home.root, person["identifiers"]) == []
 
     # Next run: the landing files still hold the person (they are the company's), and a second
     # request is malformed (no identifier at all, and a date that is not one).
-    _request(
-        landing,
-        [
-            f"req_dur_1,2026-01-05 10:00:00,{email},,,,",
-            "req_dur_2,not-a-date,,,,,",
-        ],
-    )
+    _request(landing, [request, "req_dur_2,not-a-date,,,,,"])
     run_pipeline(months=1)
     # The person's rows were suppressed at load: never written, not merely deleted later.
     counts = _frame(
