@@ -547,7 +547,7 @@ def _probabilistic_edges(con, rules: IdentityRules, result: IdentityResult) -> i
         WHERE l.value <> r.value
         GROUP BY ALL ORDER BY ALL
     """)
-    _cluster_duplicates(con, rules, names)
+    _cluster_duplicates(con, rules, names, result.linkage)
     con.execute("""
         INSERT INTO _edges
         SELECT 'crm_contacts', 'probabilistic', probability, 'crm_id', left_value, 'crm_id',
@@ -631,8 +631,49 @@ def _household_sql(names: list[str]) -> str:
     )"""
 
 
-def _cluster_duplicates(con, rules: IdentityRules, names: list[str]) -> None:
-    """Adds `refused` to `_dedup`: why the clustering's safeguards refused a pair (else NULL)."""
+# Two birth dates split a cluster unless the model learnt that more than this share of true
+# matches have unrelated birth dates (files whose dates were replaced at random, as Febrl's
+# duplicates are in about 5% of pairs): there a different date is no proof of two people.
+UNRELATED_BIRTH_DATES_MAX_M = 0.02
+# Birth dates that stand for "unknown" in many CRMs (a form's default, the epoch): they say
+# nothing about who a record is.
+PLACEHOLDER_BIRTH_DATES = ("19000101", "19010101", "19700101")
+
+
+def _birth_dates_conflict_sql(names: list[str]) -> str:
+    """SQL over a pair's normalised birth dates (`a.date_of_birth`, `b.date_of_birth`,
+    YYYYMMDD): true when both are known and cannot be one person's date mistyped.
+
+    One person has one birth date; a record of them may carry it with one typo (a digit
+    wrong, two digits swapped: 19850310 / 19580310), with day and month swapped (19850310 /
+    19851003), or as a placeholder (1900-01-01). Two dates further apart are two people, what
+    ever else they share: a father and his Jr., twins' elder siblings, two John Smiths.
+    """
+    if "date_of_birth" not in names:
+        return "false"
+    placeholders = ", ".join(f"'{d}'" for d in PLACEHOLDER_BIRTH_DATES)
+    return f"""(
+        a.date_of_birth NOT IN ({placeholders}) AND b.date_of_birth NOT IN ({placeholders})
+        AND damerau_levenshtein(a.date_of_birth, b.date_of_birth) > 1
+        AND NOT (left(a.date_of_birth, 4) = left(b.date_of_birth, 4)
+                 AND substr(a.date_of_birth, 5, 2) = substr(b.date_of_birth, 7, 2)
+                 AND substr(a.date_of_birth, 7, 2) = substr(b.date_of_birth, 5, 2))
+    )"""
+
+
+def _cluster_duplicates(
+    con, rules: IdentityRules, names: list[str], linkage: dict | None = None
+) -> None:
+    """Adds `refused` to `_dedup`: why the clustering's safeguards refused a pair (else NULL).
+
+    Two birth dates no typo explains split a cluster unless the model learnt from the data
+    (`linkage["unrelated_birth_dates_m"]`) that true matches often carry unrelated dates; the
+    decision is recorded in `linkage["birth_dates_split_clusters"]`.
+    """
+    unrelated = (linkage or {}).get("unrelated_birth_dates_m")
+    split_on_dates = unrelated is None or unrelated <= UNRELATED_BIRTH_DATES_MAX_M
+    if linkage is not None and "date_of_birth" in names:
+        linkage["birth_dates_split_clusters"] = split_on_dates
     dedup = con.sql(
         "SELECT left_value, right_value, probability, household FROM _dedup "
         "ORDER BY left_value, right_value"
@@ -643,8 +684,9 @@ def _cluster_duplicates(con, rules: IdentityRules, names: list[str]) -> None:
     src = np.array([index[v] for v in dedup["left_value"].to_list()], np.int64)
     dst = np.array([index[v] for v in dedup["right_value"].to_list()], np.int64)
     # Household pairs never link, nor end in one cluster through other records: any two
-    # records of a cluster that are two household members (whatever their own pair scored)
-    # make it clustered again at stricter thresholds. The other pairs keep the safeguards.
+    # records of a cluster that are two household members, or that carry two birth dates no
+    # typo explains (whatever their own pair scored), make it split link by link. The other
+    # pairs keep the safeguards.
     keep = ~household
     labels = components(len(ids), src, dst, keep)
     frame_to_temp_table(
@@ -664,6 +706,7 @@ def _cluster_duplicates(con, rules: IdentityRules, names: list[str]) -> None:
         JOIN _names a ON a.unique_id = x.raw_value
         JOIN _names b ON b.unique_id = y.raw_value
         WHERE coalesce({_household_sql(names)}, false)
+           OR coalesce({_birth_dates_conflict_sql(names if split_on_dates else [])}, false)
         ORDER BY ALL
     """).fetchall()
     apart_src = np.array([a for a, _ in apart], np.int64)
@@ -677,7 +720,10 @@ def _cluster_duplicates(con, rules: IdentityRules, names: list[str]) -> None:
     text = {
         TIGHTENED: "loose cluster (below dedup_min_density): link below a stricter threshold",
         OVERSIZE: "cluster above dedup_max_cluster_size records",
-        APART: "cluster holding two household members: link below a stricter threshold",
+        APART: (
+            "cluster holding two different people (household members, or two birth dates): "
+            "link below a stricter threshold"
+        ),
     }
     refused = pl.DataFrame(
         {

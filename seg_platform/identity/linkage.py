@@ -595,6 +595,20 @@ def _train(linker: Linker, spec: LinkageSpec, n_records: int) -> dict[str, str]:
     return sessions
 
 
+def _unrelated_birth_dates_m(linker: Linker) -> float | None:
+    """The share of true matches whose birth dates are unrelated (the date comparison's last
+    level, more than ten years apart or nothing alike) as EM learnt it from the data; None
+    when no birth date is compared or EM did not train that level (the prior is no evidence).
+    """
+    for comparison in linker._settings_obj.comparisons:
+        if comparison.output_column_name != "date_of_birth":
+            continue
+        levels = [lv for lv in comparison.comparison_levels if not lv.is_null_level]
+        last = levels[-1]
+        return float(last.m_probability) if last._has_estimated_m_values else None
+    return None
+
+
 def _model_report(linker: Linker, prior: float, sessions: dict[str, str]) -> dict:
     """What the trained model is: its levels' m, u and match weights, Splink's JSON, the chart."""
     weights = []
@@ -621,6 +635,7 @@ def _model_report(linker: Linker, prior: float, sessions: dict[str, str]) -> dic
         "prior": prior,
         "em_sessions": sessions,
         "weights": weights,
+        "unrelated_birth_dates_m": _unrelated_birth_dates_m(linker),
         "model": linker.misc.save_model_to_json(),
         "chart": chart,
     }
