@@ -74,7 +74,7 @@ def test_good_feed_passes_every_check_and_reports_counts(home, tmp_path, monkeyp
         "true",
         "all 60 rows as expected",
     ]
-    meta = result.asset_materializations_for_node("raw__orders")  # the op of raw/orders[0].metadata
+    meta = result.asset_materializations_for_node("raw__orders")[0].metadata  # the op of raw/orders
     assert meta["rows_read"].value == 61
     assert meta["duplicates_removed"].value == 1
     assert meta["dagster/row_count"].value == 60
@@ -156,7 +156,7 @@ def test_online_retail_example_runs_on_the_real_file(home):
     result = materialize(home, REPO / "examples" / "online_retail" / "sources.yaml")
     assert result.success
     assert all(c.passed for c in check_results(result).values())
-    meta = result.asset_materializations_for_node("raw__orders")  # the op of raw/orders[0].metadata
+    meta = result.asset_materializations_for_node("raw__orders")[0].metadata  # the op of raw/orders
     # Published facts of the file: 541,909 lines, 135,080 without CustomerID.
     assert meta["rows_read"].value == 541_909
     assert meta["rows_filtered"].value == 135_080

@@ -502,7 +502,7 @@ def test_warn_checks_name_conflicting_files_missing_columns_and_empty_files(home
     assert "orders/2025-01.csv (1), orders/2025-02.csv (1)" in checks[CONFLICTS_CHECK].description
     assert "orders/2025-02.csv (email)" in checks[COLUMNS_CHECK].description
     assert "orders/2025-03.csv" in checks[EMPTY_CHECK].description
-    meta = result.asset_materializations_for_node("raw__orders")  # the op of raw/orders[0].metadata
+    meta = result.asset_materializations_for_node("raw__orders")[0].metadata  # the op of raw/orders
     assert meta["key_conflicts"].value == 2
     assert meta["files_missing_columns"].value == {"orders/2025-02.csv": ["email"]}
     assert meta["empty_files"].value == ["orders/2025-03.csv"]
