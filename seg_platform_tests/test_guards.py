@@ -36,6 +36,7 @@ DAGSTER_LAYER = [
     "seg_platform.resources",
     "seg_platform.core.partitions",
     "seg_platform.core.metadata",  # Dagster metadata values for the UI
+    "seg_platform.core.layers",  # asset keys prefixed by layer
     "seg_platform.*.assets",
     "seg_platform.*.checks",
     "seg_platform.*.resources",

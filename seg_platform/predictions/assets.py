@@ -23,6 +23,7 @@ import numpy as np
 import polars as pl
 
 from seg_platform.core.calendar import add_months, month_key, month_parameters
+from seg_platform.core.layers import in_layer, layer_key
 from seg_platform.core.metadata import column_schema, markdown
 from seg_platform.core.mlflow_registry import (
     CHAMPION,
@@ -312,15 +313,15 @@ EVALUATION_SCHEMA = {
 
 
 @dg.asset(
-    group_name="predictions",
+    **in_layer("predictions"),
     kinds={"sklearn", "mlflow", "duckdb"},
-    deps=["customer_features"],
+    deps=[layer_key("features", "customer_features")],
     partitions_def=monthly_partitions,
     metadata={"dagster/table_name": EVALUATIONS},
     check_specs=[
         dg.AssetCheckSpec(
             "models_beat_recency_baseline",
-            asset="propensity_models",
+            asset=layer_key("predictions", "propensity_models"),
             blocking=False,
             description="Each trained model beats the recency-only baseline in ROC AUC and PR "
             "AUC on the active customers of the evaluation month (a warning: a model that does "
@@ -328,7 +329,7 @@ EVALUATION_SCHEMA = {
         ),
         dg.AssetCheckSpec(
             "one_champion_per_model",
-            asset="propensity_models",
+            asset=layer_key("predictions", "propensity_models"),
             blocking=True,
             description="Each propensity model has exactly one `champion` version once one "
             "has been trained.",
@@ -504,15 +505,15 @@ def backtest_windows(month: str, holdout_months: int, cutoffs: int) -> list[tupl
 
 
 @dg.asset(
-    group_name="predictions",
+    **in_layer("predictions"),
     kinds={"scipy", "mlflow", "duckdb"},
-    deps=["customer_features"],
+    deps=[layer_key("features", "customer_features")],
     partitions_def=monthly_partitions,
     metadata={"dagster/table_name": VALUES, "dagster/column_schema": VALUE_COLUMNS},
     check_specs=[
         dg.AssetCheckSpec(
             "backtest_purchases_within_tolerance",
-            asset="customer_lifetime_value",
+            asset=layer_key("predictions", "customer_lifetime_value"),
             blocking=False,
             description="Rolling backtest: refitted before each of several holdouts (one "
             "month apart), the median absolute error of predicted against actual holdout "
@@ -520,7 +521,7 @@ def backtest_windows(month: str, holdout_months: int, cutoffs: int) -> list[tupl
         ),
         dg.AssetCheckSpec(
             "backtest_revenue_within_tolerance",
-            asset="customer_lifetime_value",
+            asset=layer_key("predictions", "customer_lifetime_value"),
             blocking=False,
             description="Rolling backtest: the median absolute error of predicted against "
             "actual holdout revenue is within `clv_max_revenue_error` (a warning: order values "
@@ -529,7 +530,7 @@ def backtest_windows(month: str, holdout_months: int, cutoffs: int) -> list[tupl
         ),
         dg.AssetCheckSpec(
             "lifetime_value_fit_identified",
-            asset="customer_lifetime_value",
+            asset=layer_key("predictions", "customer_lifetime_value"),
             blocking=False,
             description="BG/NBD's fit is sound: no parameter at the optimiser's bounds, no "
             "flat likelihood direction, P(alive) not (nearly) the same for every repeat "
@@ -538,7 +539,7 @@ def backtest_windows(month: str, holdout_months: int, cutoffs: int) -> list[tupl
         ),
         dg.AssetCheckSpec(
             "values_valid",
-            asset="customer_lifetime_value",
+            asset=layer_key("predictions", "customer_lifetime_value"),
             blocking=True,
             description="One row per buyer; P(alive) in [0, 1] where published; expected "
             "purchases and value finite and not negative.",
@@ -815,27 +816,30 @@ PREDICTION_COLUMNS = column_schema(
 
 
 @dg.asset(
-    group_name="predictions",
+    **in_layer("predictions"),
     kinds={"sklearn", "mlflow", "duckdb"},
-    deps=["propensity_models", "customer_lifetime_value"],
+    deps=[
+        layer_key("predictions", "propensity_models"),
+        layer_key("predictions", "customer_lifetime_value"),
+    ],
     partitions_def=monthly_partitions,
     metadata={"dagster/table_name": PREDICTIONS, "dagster/column_schema": PREDICTION_COLUMNS},
     check_specs=[
         dg.AssetCheckSpec(
             "probabilities_in_unit_interval",
-            asset="customer_predictions",
+            asset=layer_key("predictions", "customer_predictions"),
             blocking=True,
             description="Every probability and P(alive) is in [0, 1].",
         ),
         dg.AssetCheckSpec(
             "one_row_per_profile",
-            asset="customer_predictions",
+            asset=layer_key("predictions", "customer_predictions"),
             blocking=True,
             description="One row per known customer of the month.",
         ),
         dg.AssetCheckSpec(
             "no_missing_scores_for_active_profiles",
-            asset="customer_predictions",
+            asset=layer_key("predictions", "customer_predictions"),
             blocking=True,
             description="Every active customer (an event or order in the last "
             "90 days) has a churn and a purchase probability once the models "
@@ -965,13 +969,18 @@ def prediction_checks(table: pl.DataFrame, expected_rows: int, models: dict, ass
 
 
 @dg.asset(
-    group_name="predictions",
+    **in_layer("predictions"),
     kinds={"duckdb", "mlflow"},
     partitions_def=monthly_partitions,
-    deps=["segment_assignments", "segment_profiles", "customer_predictions"],
+    deps=[
+        layer_key("segments", "segment_assignments"),
+        layer_key("segments", "segment_profiles"),
+        layer_key("predictions", "customer_predictions"),
+    ],
     check_specs=[
         dg.AssetCheckSpec(
-            "outlook_covers_every_segment", asset="segment_outlook", blocking=False,
+            "outlook_covers_every_segment",
+            asset=layer_key("predictions", "segment_outlook"), blocking=False,
             description="Warning: every segment of the month (segments.segment_profiles) has "
             "an outlook row, that is members with predictions.",
         )

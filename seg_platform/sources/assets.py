@@ -11,6 +11,7 @@ import dagster as dg
 import polars as pl
 
 from seg_platform.core.identifiers import fill_phone_table
+from seg_platform.core.layers import in_layer, layer_key
 from seg_platform.core.metadata import column_schema, markdown
 from seg_platform.core.quality import can_push_down, max_gx_rows, validate_frame, validate_relation
 from seg_platform.core.warehouse import fetch_one, quote
@@ -147,7 +148,7 @@ def file_check_results(source: Source, result: IngestResult) -> list[dg.AssetChe
     return [
         dg.AssetCheckResult(
             check_name=CONFLICTS_CHECK,
-            asset_key=source.name,
+            asset_key=layer_key("raw", source.name),
             passed=not conflicts,
             severity=warn,
             description=(
@@ -165,7 +166,7 @@ def file_check_results(source: Source, result: IngestResult) -> list[dg.AssetChe
         ),
         dg.AssetCheckResult(
             check_name=COLUMNS_CHECK,
-            asset_key=source.name,
+            asset_key=layer_key("raw", source.name),
             passed=not missing,
             severity=warn,
             description=(
@@ -184,7 +185,7 @@ def file_check_results(source: Source, result: IngestResult) -> list[dg.AssetChe
         ),
         dg.AssetCheckResult(
             check_name=EMPTY_CHECK,
-            asset_key=source.name,
+            asset_key=layer_key("raw", source.name),
             passed=not empty,
             severity=warn,
             description=(
@@ -240,7 +241,7 @@ def pseudonymising(
 def build_raw_asset(source: Source) -> dg.AssetsDefinition:
     @dg.asset(
         name=source.name,
-        group_name="raw",
+        **in_layer("raw"),
         kinds={"duckdb"},
         description=(
             f"{source.meaning} Typed and deduplicated on `{source.key}`; each row keeps its "
@@ -253,7 +254,7 @@ def build_raw_asset(source: Source) -> dg.AssetsDefinition:
             "dagster/column_schema": _column_schema(source),
         },
         check_specs=[
-            dg.AssetCheckSpec(name, asset=source.name, description=description)
+            dg.AssetCheckSpec(name, asset=layer_key("raw", source.name), description=description)
             for name, description in FILE_CHECKS.items()
         ],
     )
@@ -297,7 +298,7 @@ def build_raw_asset(source: Source) -> dg.AssetsDefinition:
 
 def build_raw_check(source: Source) -> dg.AssetChecksDefinition:
     @dg.asset_check(
-        asset=source.name,
+        asset=layer_key("raw", source.name),
         name=CHECK_NAME,
         blocking=True,
         description=(

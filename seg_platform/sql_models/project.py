@@ -1,11 +1,12 @@
 """Read `dbt_like_sql/`: one SQL file per table, its dependencies parsed with sqlglot.
 
-A model is `dbt_like_sql/<layer>/<name>.sql`: the table `<layer>.<name>`, the Dagster asset `<name>`
-in group `<layer>`. Its leading `--` comment is the description; the tables it reads (found by
-parsing the SQL, never by pattern matching) are its dependencies. A model that uses one of the
-as-of parameters (`$as_of`, `$as_of_date`, `$month_start`) is a monthly snapshot: one partition per
-month, stored in one table with an `as_of_date` column. An output column documented with a
-trailing comment `-- sources | window | meaning [| nulls <= 0.9]` is a catalog entry (a feature).
+A model is `dbt_like_sql/<layer>/<name>.sql`: the table `<layer>.<name>`, the Dagster asset
+`<layer>/<name>` in group `<layer>`. Its leading `--` comment is the description; the tables it
+reads (found by parsing the SQL, never by pattern matching) are its dependencies. A model that
+uses one of the as-of parameters (`$as_of`, `$as_of_date`, `$month_start`) is a monthly snapshot:
+one partition per month, stored in one table with an `as_of_date` column. An output column
+documented with a trailing comment `-- sources | window | meaning [| nulls <= 0.9]` is a catalog
+entry (a feature).
 
 This module knows nothing of Dagster or DuckDB connections; it is plain parsing.
 """

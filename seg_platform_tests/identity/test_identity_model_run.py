@@ -45,7 +45,7 @@ def test_the_duplicate_model_is_logged_to_mlflow(home, tmp_path):
     assert result.success
     (event,) = [
         m for m in result.get_asset_materialization_events()
-        if m.asset_key == dg.AssetKey("identity_map")
+        if m.asset_key == dg.AssetKey(["identity", "identity_map"])
     ]  # fmt: skip
     metadata = event.materialization.metadata
     run_id = metadata["mlflow_run_id"].value

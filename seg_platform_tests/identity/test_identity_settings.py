@@ -267,7 +267,7 @@ def materialize(home, sources_yaml, identity=None, assets=None):
 def identity_map_metadata(result) -> dict:
     (event,) = [
         m for m in result.get_asset_materialization_events()
-        if m.asset_key == dg.AssetKey("identity_map")
+        if m.asset_key == dg.AssetKey(["identity", "identity_map"])
     ]  # fmt: skip
     return event.materialization.metadata
 
@@ -353,7 +353,7 @@ def test_erasure_requests_are_normalised_with_the_files_rules(home, tmp_path):
     second.write_text(f"version: 1\nsources:\n{contacts}{erasure}{rules}")
     # the contact is loaded and resolved first; the request arrives later
     assert materialize(home, first, assets=[*RAW_ASSETS, identity_graph]).success
-    erasure_step = [a for a in RAW_ASSETS if a.key == dg.AssetKey("erasure_requests")]
+    erasure_step = [a for a in RAW_ASSETS if a.key == dg.AssetKey(["raw", "erasure_requests"])]
     assert materialize(home, second, assets=erasure_step).success
     with connect(home.warehouse) as con:
         assert con.execute(

@@ -100,7 +100,7 @@ def test_a_month_without_an_acceptable_candidate_keeps_the_champion(planted):
     champion = {
         e.asset_key.to_user_string(): e.materialization.metadata
         for e in result.get_asset_materialization_events()
-    }["segmentation_champion"]
+    }["segments/segmentation_champion"]
     assert champion["champion_moved"].value is False
     assert checks["exactly_one_champion"].passed
 
