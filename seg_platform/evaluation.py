@@ -10,10 +10,10 @@ import duckdb
 import polars as pl
 
 from seg_platform.core.calendar import add_months
+from seg_platform.core.identity_rules import IdentityRules
 from seg_platform.core.settings import PlatformHome
 from seg_platform.core.warehouse import connect, fetch_one, table_exists
 from seg_platform.identity.build import record_identifiers_sql
-from seg_platform.identity.rules import IdentityRules
 from seg_platform.sources.contract import LINKING_SOURCES as SOURCES
 
 

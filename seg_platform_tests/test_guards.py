@@ -33,9 +33,10 @@ DAGSTER_LAYER = [
     "seg_platform.orchestration",
     "seg_platform.run_guard",
     "seg_platform.ui_server",
-    "seg_platform.resources",
     "seg_platform.core.partitions",
     "seg_platform.core.metadata",  # Dagster metadata values for the UI
+    "seg_platform.core.failures",  # configuration mistakes as Dagster failures
+    "seg_platform.core.resources",  # WarehouseResource
     "seg_platform.*.assets",
     "seg_platform.*.checks",
     "seg_platform.*.resources",

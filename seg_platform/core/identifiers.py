@@ -27,7 +27,7 @@ IDENTIFIER_TYPES = (
 
 
 class NormalisationRules(Protocol):
-    """What normalisation reads of the identity rules (`identity.rules.IdentityRules`)."""
+    """What normalisation reads of the identity rules (`core.identity_rules.IdentityRules`)."""
 
     dotless_email_domains: tuple[str, ...]
     strip_plus_tags: bool

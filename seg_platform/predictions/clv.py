@@ -41,6 +41,7 @@ from seg_platform.predictions.btyd import (
     condition_number,
     params_at_bound,
 )
+from seg_platform.predictions.settings import DEFAULTS
 
 DAYS_PER_WEEK = 7.0
 WEEKS_PER_MONTH = 365.25 / 12 / DAYS_PER_WEEK
@@ -169,7 +170,9 @@ class ClvModel:
         return out
 
 
-def fit_clv(summary: pl.DataFrame, min_buyers: int = 50, min_repeat_buyers: int = 20) -> ClvModel:
+def fit_clv(
+    summary: pl.DataFrame, min_buyers: int = DEFAULTS.min_buyers, min_repeat_buyers: int = 20
+) -> ClvModel:
     """BG/NBD on every buyer, Gamma-Gamma on repeat buyers, both by maximum likelihood."""
     repeat = summary.filter((pl.col("frequency") > 0) & (pl.col("monetary") > 0))
     if summary.height < min_buyers or repeat.height < min_repeat_buyers:
@@ -191,7 +194,7 @@ def fit_clv(summary: pl.DataFrame, min_buyers: int = 50, min_repeat_buyers: int 
 
 
 def fit_value_model(
-    transactions: pl.DataFrame, calibration_end: dt.date, min_buyers: int = 50
+    transactions: pl.DataFrame, calibration_end: dt.date, min_buyers: int = DEFAULTS.min_buyers
 ) -> tuple[ClvModel, pl.DataFrame]:
     """The value model of the purchases up to `calibration_end`, and their RFM summary:
     BG/NBD + Gamma-Gamma when BG/NBD's fit is sound, otherwise the `nbd` fallback (the
@@ -249,7 +252,7 @@ def backtest(
     transactions: pl.DataFrame,
     calibration_end: dt.date,
     holdout_end: dt.date,
-    min_buyers: int = 50,
+    min_buyers: int = DEFAULTS.min_buyers,
 ) -> dict:
     """Fit on purchases up to `calibration_end` (the same model choice as the monthly fit,
     fallback included), predict the holdout (calibration_end, holdout_end] for those
@@ -310,7 +313,7 @@ def backtest(
 def rolling_backtest(
     transactions: pl.DataFrame,
     windows: list[tuple[dt.date, dt.date]],
-    min_buyers: int = 50,
+    min_buyers: int = DEFAULTS.min_buyers,
 ) -> tuple[list[dict], dict]:
     """`backtest` over several (calibration_end, holdout_end) windows, and the figures the
     model is judged on: median and worst (largest absolute) error of purchases and revenue.

@@ -26,6 +26,7 @@ from seg_platform.segments.naming import (
     unique_name,
 )
 from seg_platform.segments.playbook import Action, action_for
+from seg_platform.segments.settings import DEFAULTS
 
 RFM_KEYS = {key for _, _, high, low in RFM for _, key in (high, low)}
 
@@ -64,8 +65,8 @@ def build_month(
     previous: Previous | None,
     playbook: dict[str, Action],
     meanings: dict[str, str],
-    max_match_ratio: float = 1.0,
-    unchanged_quantile: float = 0.25,
+    max_match_ratio: float = DEFAULTS.max_match_ratio,
+    unchanged_quantile: float = DEFAULTS.unchanged_quantile,
     reach: dict[str, np.ndarray] | None = None,
 ) -> MonthSegments:
     """The month's three tables. `transform` maps raw features to the model's fitted space

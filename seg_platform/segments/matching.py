@@ -15,6 +15,8 @@ import numpy as np
 from scipy.optimize import linear_sum_assignment
 from sklearn.metrics import pairwise_distances
 
+from seg_platform.segments.settings import DEFAULTS
+
 SPLIT_SHARE = 0.25  # a segment sending at least this share of its members to 2+ segments split
 
 
@@ -32,7 +34,7 @@ def match_clusters(
     previous_centroids: np.ndarray,
     centroids: np.ndarray,
     next_id: int,
-    max_ratio: float = 1.0,
+    max_ratio: float = DEFAULTS.max_match_ratio,
 ) -> tuple[list[int], list[int | None], list[float | None]]:
     """Stable ids for this month's `centroids` given last month's ids and centroids.
 

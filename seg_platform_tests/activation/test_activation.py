@@ -730,7 +730,7 @@ BAD_CONFIG_FILES = {
         "destinations.d.consent_channel: Input should be",
     ),
     "segment_assignments": (
-        "segmentation", "playbook", "actions:\n  default:\n    type: shout\n", DECEMBER,
+        "segments", "playbook", "actions:\n  default:\n    type: shout\n", DECEMBER,
         "actions.default",
     ),
     "customer_overlays": (

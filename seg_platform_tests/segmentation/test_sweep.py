@@ -143,7 +143,7 @@ def test_guarded_scaler_never_inflates_a_near_constant_column():
 
 
 def test_zero_sweep_processes_is_a_clear_configuration_error():
-    from seg_platform.resources import SegmentationConfig
+    from seg_platform.segmentation.resources import SegmentationConfig
 
     assert SegmentationConfig(jobs=2).sweep_config().jobs == 2
     with pytest.raises(ValueError, match=r"segmentation.config.jobs = 0: use -1"):
