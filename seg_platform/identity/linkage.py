@@ -33,6 +33,8 @@ from splink.backends.duckdb import DuckDBAPI
 from splink.blocking_analysis import count_comparisons_from_blocking_rules
 from splink.internals.exceptions import SplinkException
 
+from seg_platform.core.warehouse import memory_connection
+
 LinkType = Literal["dedupe_only", "link_only"]
 ComparisonKind = Literal[
     "name",
@@ -626,14 +628,6 @@ def _model_report(linker: Linker, prior: float, sessions: dict[str, str]) -> dic
     }
 
 
-def _connect(temp_dir: str) -> duckdb.DuckDBPyConnection:
-    """A private in-memory DuckDB connection that spills only into `temp_dir`."""
-    con = duckdb.connect(":memory:")
-    con.execute(f"SET temp_directory = '{temp_dir}'")
-    con.execute("SET enable_progress_bar = false")
-    return con
-
-
 def _collect(con: duckdb.DuckDBPyConnection, table: str, id_column: str) -> pl.DataFrame:
     """The scored pairs as `id_l, id_r, match_probability`, earlier frame / smaller id left."""
     source = "source_dataset"
@@ -690,7 +684,7 @@ def predict_links(
     if any(f.height == 0 for f in frame_list):
         return _empty_output(id_dtype)
     with tempfile.TemporaryDirectory(prefix="seg_linkage_") as temp_dir:
-        con = _connect(temp_dir)
+        con = memory_connection(temp_dir)  # private, spilling only into temp_dir
         try:
             pairs = _run_splink(con, frame_list, spec, id_column, report)
         finally:

@@ -29,6 +29,7 @@ import yaml
 
 from seg_platform.core.identifiers import IDENTIFIER_TYPES
 from seg_platform.core.identity_rules import BLOCKING_COLUMNS, IdentitySettings
+from seg_platform.core.warehouse import memory_connection
 from seg_platform.core.yaml_files import ConfigFileError
 from seg_platform.sources.contract import SOURCES, Source
 
@@ -507,7 +508,7 @@ def check_expression(expression: str, where: str) -> str:
 
 
 def _check_duckdb_parse(expression: str, where: str) -> None:
-    with duckdb.connect() as con:
+    with memory_connection() as con:
         serialized = con.execute(
             "SELECT json_serialize_sql(?)", [f"SELECT ({expression}) FROM _file"]
         ).fetchall()[0][0]
@@ -606,7 +607,7 @@ def _extra_blocked(value: dict[str, list[str]]) -> dict[str, list[str]]:
     patterns = [(kind, pattern) for kind, listed in value.items() for pattern in listed]
     if not patterns:
         return value
-    with duckdb.connect() as con:
+    with memory_connection() as con:
         for kind, pattern in patterns:
             try:
                 con.execute("SELECT regexp_matches('', ?, 'i')", [pattern]).fetchall()
