@@ -359,6 +359,7 @@ def person_spec(
     def usable(rules: Sequence[BlockingRule]) -> tuple[BlockingRule, ...]:
         return tuple(tuple(r) for r in rules if have.issuperset(rule_columns(r)))
 
+    broad: tuple[tuple[str, ...], ...]
     if blocking_rules:
         blocking, broad = usable(blocking_rules), ()
         if len(blocking) != len(blocking_rules):
@@ -423,6 +424,7 @@ def _comparison(spec: ColumnComparison) -> Any:
     col = spec.column
     thresholds = list(spec.thresholds or _DEFAULT_THRESHOLDS.get(spec.kind, ()))
     distances = [int(t) for t in thresholds]
+    creator: Any  # one of Splink's comparison creators
     if spec.kind == "name":
         creator = cl.NameComparison(col, jaro_winkler_thresholds=thresholds)
     elif spec.kind == "person_name":

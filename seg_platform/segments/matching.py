@@ -55,11 +55,13 @@ def match_clusters(
             if cost[old, new] <= max_ratio * nearest[new]:
                 ids[new] = matched[new] = int(previous_ids[old])
                 distance[new] = float(cost[old, new])
-    for c in range(k):
-        if ids[c] is None:
-            ids[c] = next_id
+    assigned: list[int] = []
+    for own in ids:
+        if own is None:
+            own = next_id
             next_id += 1
-    return [int(i) for i in ids], matched, distance
+        assigned.append(int(own))
+    return assigned, matched, distance
 
 
 def lineage(

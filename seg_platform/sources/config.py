@@ -386,9 +386,8 @@ def _source_config(
             if contract.max_quarantine_share is not None
             else defaults.max_quarantine_share
         )
-    ts_format = settings.timestamp_format or ()
-    if isinstance(ts_format, str):
-        ts_format = (ts_format,)
+    given = settings.timestamp_format or ()
+    ts_format = (given,) if isinstance(given, str) else tuple(given)
     return SourceConfig(
         contract=contract,
         pattern=pattern,
@@ -527,7 +526,7 @@ def _check_duckdb_parse(expression: str, where: str) -> None:
         if kind not in _ALLOWED_DUCKDB_CLASSES:
             raise SourceConfigError(
                 f"{where}: {expression!r} must be a scalar expression over the file's columns; "
-                f"DuckDB reads a {kind.lower().replace('_', ' ')} in it ({DOCS_HINT})."
+                f"DuckDB reads a {str(kind).lower().replace('_', ' ')} in it ({DOCS_HINT})."
             )
         if kind == "FUNCTION" and (
             name not in ALLOWED_FUNCTIONS or part.get("schema") or part.get("catalog")
@@ -673,7 +672,7 @@ def _identity_annotation(name: str, annotation: Any) -> Any:
     """The resource field's type with its check attached."""
     if name in _ITEM_CHECKS:
         (item,) = typing.get_args(annotation)  # list[X]
-        return list[Annotated[item, pydantic.AfterValidator(_ITEM_CHECKS[name])]]
+        return list[Annotated[item, pydantic.AfterValidator(_ITEM_CHECKS[name])]]  # type: ignore[valid-type]
     check = _VALUE_CHECKS.get(name) or _scalar_check(annotation)
     return Annotated[annotation, pydantic.AfterValidator(check)] if check else annotation
 
@@ -703,7 +702,9 @@ def identity_settings_model() -> type[pydantic.BaseModel]:
         )
         for name, info in IdentitySettings.model_fields.items()
     }
-    return pydantic.create_model("IdentitySettings", __base__=_StrictModel, **fields)
+    return pydantic.create_model(  # type: ignore[call-overload]  # fields built at run time
+        "IdentitySettings", __base__=_StrictModel, **fields
+    )
 
 
 def unchecked_identity_settings() -> list[str]:
@@ -737,7 +738,7 @@ def identity_settings_table() -> str:
     defaults = IdentitySettings.defaults()
     rows = "".join(
         f"| `{name}` | `{json.dumps(defaults[name])}` | "
-        f"{info.description.rsplit(' Default: ', 1)[0]} |\n"
+        f"{(info.description or '').rsplit(' Default: ', 1)[0]} |\n"
         for name, info in IdentitySettings.model_fields.items()
     )
     return "| setting | default | meaning |\n|---|---|---|\n" + rows
