@@ -135,7 +135,9 @@ def test_every_sql_statement_runs_through_the_warehouse_module():
 
 
 def test_mypy_checks_only_pure_modules():
-    files = {module_name(REPO / f) for f in CONFIG["tool"]["mypy"]["files"]}
+    files = {module_name(p) for f in CONFIG["tool"]["mypy"]["files"] for p in REPO.glob(f)}
+    files &= set(package_modules())  # not the `__init__`s that import nothing
+    assert len(files) >= 85  # the globs found the synthetic generator's modules
     assert all(is_pure(m) for m in files), sorted(m for m in files if not is_pure(m))
 
 

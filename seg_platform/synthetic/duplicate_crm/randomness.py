@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import unicodedata
+from collections.abc import Sequence
+from typing import TypeVar
 
 import numpy as np
 
@@ -15,6 +17,8 @@ def zipf_weights(n: int, s: float = 1.0, q: float = 8.0) -> np.ndarray:
     w = 1.0 / (np.arange(1, n + 1) + q) ** s
     return w / w.sum()
 
+
+T = TypeVar("T")
 
 MALE_W = zipf_weights(len(MALE_NAMES), 1.0, 4.0)
 FEMALE_W = zipf_weights(len(FEMALE_NAMES), 1.0, 4.0)
@@ -39,15 +43,15 @@ class Rand:
         """Uniform in [lo, hi]."""
         return int(self.g.integers(lo, hi + 1))
 
-    def pick(self, values):
+    def pick(self, values: Sequence[T]) -> T:
         return values[int(self.g.integers(0, len(values)))]
 
-    def weighted(self, values, weights) -> object:
+    def weighted(self, values: Sequence[T], weights) -> T:
         cum = np.cumsum(weights)
         i = int(np.searchsorted(cum, self.g.random() * cum[-1], side="right"))
         return values[min(i, len(values) - 1)]
 
-    def pairs(self, pairs):
+    def pairs(self, pairs: Sequence[tuple[T, float]]) -> T:
         return self.weighted([v for v, _ in pairs], [w for _, w in pairs])
 
 

@@ -377,8 +377,9 @@ def record(r: Rand, pop: Population, p: Person, t: int, ch: int) -> tuple[dict, 
         row["user_id"] = p.user_id
 
     for col in ("first_name", "last_name", "full_name", "company", "city", "address", "email"):
-        if row[col] and r.p(SPACE_RATE):
-            row[col] = spaces(r, row[col])
+        value = row[col]
+        if value and r.p(SPACE_RATE):
+            row[col] = spaces(r, value)
             tags.append("spaces")
     if case:
         tags.append(f"case:{case}")

@@ -102,7 +102,7 @@ def generate_duplicate_crm(
     for p in pop.people:
         p.n_records = records_per_person(r, share_duplicated, min_records, max_records)
         times = record_times(r, p.n_records, start, stop)
-        prev: dict | None = None
+        prev: tuple[dict, list[str], int] | None = None
         for i, t in enumerate(times):
             ch = int(r.weighted(range(len(CHANNELS)), CHANNEL_MIX))
             if prev is not None and t - times[i - 1] < 3 * 86400 and r.p(DOUBLE_SUBMIT_RATE):
