@@ -599,6 +599,20 @@ def _train(linker: Linker, spec: LinkageSpec, n_records: int) -> dict[str, str]:
     return sessions
 
 
+def _unrelated_m(linker: Linker, column: str) -> float | None:
+    """The share of true matches that fall in the last level of `column`'s comparison
+    (birth dates more than ten years apart or nothing alike; first names that are no typo,
+    no variant of each other) as EM learnt it from the data; None when `column` is not
+    compared or EM did not train that level (a prior is no evidence about the data).
+    """
+    for comparison in linker._settings_obj.comparisons:
+        if comparison.output_column_name != column:
+            continue
+        last = [lv for lv in comparison.comparison_levels if not lv.is_null_level][-1]
+        return float(last.m_probability) if last._has_estimated_m_values else None
+    return None
+
+
 def _model_report(linker: Linker, prior: float, sessions: dict[str, str]) -> dict:
     """What the trained model is: its levels' m, u and match weights, Splink's JSON, the chart."""
     weights = []
@@ -625,6 +639,8 @@ def _model_report(linker: Linker, prior: float, sessions: dict[str, str]) -> dic
         "prior": prior,
         "em_sessions": sessions,
         "weights": weights,
+        "unrelated_birth_dates_m": _unrelated_m(linker, "date_of_birth"),
+        "unrelated_first_names_m": _unrelated_m(linker, "first_name"),
         "model": linker.misc.save_model_to_json(),
         "chart": chart,
     }
