@@ -609,7 +609,10 @@ def _unrelated_m(linker: Linker, column: str) -> float | None:
         if comparison.output_column_name != column:
             continue
         last = [lv for lv in comparison.comparison_levels if not lv.is_null_level][-1]
-        return float(last.m_probability) if last._has_estimated_m_values else None
+        if not last._has_estimated_m_values:
+            return None
+        assert last.m_probability is not None  # EM estimated it
+        return float(last.m_probability)
     return None
 
 
