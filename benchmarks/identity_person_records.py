@@ -14,7 +14,7 @@ For each Febrl file (/work/shared/data/febrl, ground truth in rec_id: `rec-N-org
    materialized in-process in a fresh warehouse, profiles read from identity.record_profiles.
 
 With `--messy-crm SEED ...`, the platform also runs on the generator's duplicate-heavy CRM
-(seg_platform/synthetic/duplicate_crm.py: `--crm-persons` persons, 4-20 records for the
+(seg_platform/synthetic/duplicate_crm/: `--crm-persons` persons, 4-20 records for the
 duplicated ones, typos, nicknames, households, namesakes), scored against its truth, and
 beside it Splink's recommended person model built for that file (`splink_crm_model`: the
 input cleaned the way the tutorials do, ForenameSurname / DateOfBirth / Email / Postcode

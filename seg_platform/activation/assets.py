@@ -25,10 +25,13 @@ from seg_platform.activation.destinations import (
 )
 from seg_platform.activation.feeds import feed_frames, record_written
 from seg_platform.activation.lift import lift_table
+from seg_platform.activation.resources import ActivationConfig
 from seg_platform.core.calendar import month_end_before, month_key, month_parameters
+from seg_platform.core.failures import config_errors_as_failures
 from seg_platform.core.layers import in_layer, layer_key
 from seg_platform.core.metadata import markdown
 from seg_platform.core.partitions import monthly_partitions
+from seg_platform.core.resources import WarehouseResource
 from seg_platform.core.tracking import MlflowResource
 from seg_platform.core.warehouse import (
     fetch_frame,
@@ -39,14 +42,10 @@ from seg_platform.core.warehouse import (
     replace_tables,
     table_exists,
 )
-from seg_platform.core.yaml_files import config_errors_as_failures, sql_string
+from seg_platform.core.yaml_files import sql_string
 from seg_platform.features.labels import outcome_labels
 from seg_platform.predictions.overlays import check_columns, condition_sql, evaluate, load_overlays
-from seg_platform.resources import (
-    ActivationConfig,
-    PredictionsConfig,
-    WarehouseResource,
-)
+from seg_platform.predictions.resources import PredictionsConfig
 
 LIFT = "activation.lift"
 TRIGGERS = "activation.survey_triggers"

@@ -16,10 +16,10 @@ import polars as pl
 from seg_platform.core.calendar import month_end_before, month_parameters
 from seg_platform.core.layers import in_layer, layer_key
 from seg_platform.core.metadata import markdown
+from seg_platform.core.resources import WarehouseResource
 from seg_platform.core.warehouse import fetch_one, frame_to_temp_table, replace_tables, table_exists
 from seg_platform.features.catalog import CATALOG_TABLE, catalog_frame
 from seg_platform.features.quality import PSI_WARN, drift, feature_stats, numeric_columns
-from seg_platform.resources import WarehouseResource
 from seg_platform.sources.contract import SOURCES
 from seg_platform.sql_models.project import Model
 

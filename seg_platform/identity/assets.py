@@ -14,11 +14,13 @@ from pathlib import Path
 import dagster as dg
 import polars as pl
 
+from seg_platform.core.failures import config_errors_as_failures
+from seg_platform.core.identity_rules import IdentityRules
 from seg_platform.core.layers import layer_key, layer_specs
 from seg_platform.core.metadata import markdown
+from seg_platform.core.resources import WarehouseResource
 from seg_platform.core.tracking import MlflowResource
 from seg_platform.core.warehouse import fetch_one
-from seg_platform.core.yaml_files import config_errors_as_failures
 from seg_platform.identity.build import (
     AUDIT,
     CHANGES,
@@ -29,9 +31,9 @@ from seg_platform.identity.build import (
     IdentityResult,
     build_identity,
 )
-from seg_platform.identity.rules import IdentityRules
-from seg_platform.resources import IdentityConfig, SourcesResource, WarehouseResource
+from seg_platform.identity.tables import SPECS
 from seg_platform.sources.contract import SOURCES
+from seg_platform.sources.resources import IdentityConfig, SourcesResource
 
 # MLflow experiment of the duplicate models, one run per identity build that trained one.
 IDENTITY_EXPERIMENT = "identity"
@@ -51,38 +53,6 @@ LINKS_SQL = f"""
            count(*) FILTER (status = 'dropped_limit') AS over_limit,
            count(*) FILTER (status = 'dropped_cluster') AS cluster_safeguard
     FROM {EDGES} GROUP BY rule ORDER BY rule"""
-SPECS = {
-    "identity_map": (
-        MAP,
-        "Which profile each identifier (email, phone, user id, cookie, "
-        "device, CRM / billing / shop id) belongs to: the answer to 'who did this?'.",
-    ),
-    "identity_edges": (
-        EDGES,
-        "Links between identifiers seen together on a record (or matched "
-        "by Splink), with source, rule, evidence and whether the link was used.",
-    ),
-    "profiles": (
-        PROFILES,
-        "One row per person: first and last seen, records, sources present "
-        "and how many identifiers of each type they hold.",
-    ),
-    "identity_audit": (
-        AUDIT,
-        "Why identities were not merged: blocked junk values, shared "
-        "identifiers not used as bridges, limits enforced, component sizes.",
-    ),
-    "identity_changes": (
-        CHANGES,
-        "History of profile merges and splits: old id, new id, "
-        "reason and the run that made the change.",
-    ),
-    "match_rate": (
-        MATCH_RATE,
-        "Per source, the share of records attributed to a profile with at "
-        "least one known (non-anonymous) identifier.",
-    ),
-}
 
 
 @dg.multi_asset(

@@ -18,6 +18,7 @@ import polars as pl
 
 from seg_platform.core.identifiers import e164 as _e164
 from seg_platform.core.identifiers import email_sql as _email_sql
+from seg_platform.core.identity_rules import KNOWN_TYPES, IdentityRules
 from seg_platform.core.warehouse import (
     fetch_one,
     frame_to_temp_table,
@@ -37,7 +38,6 @@ from seg_platform.identity.graph import (
     dedup_clusters,
     resolve,
 )
-from seg_platform.identity.rules import KNOWN_TYPES, IdentityRules
 from seg_platform.sources.contract import LINKING_SOURCES, SOURCES, Source
 
 SCHEMA = "identity"

@@ -21,10 +21,12 @@ import numpy as np
 import polars as pl
 
 from seg_platform.core.calendar import day_parameters, month_key, month_parameters
+from seg_platform.core.failures import config_errors_as_failures
 from seg_platform.core.layers import layer_key, layer_specs
 from seg_platform.core.metadata import markdown
 from seg_platform.core.mlflow_registry import CHAMPION, alias_version, load_registered
 from seg_platform.core.partitions import daily_partitions, skip_partition_without_data
+from seg_platform.core.resources import WarehouseResource
 from seg_platform.core.tracking import MlflowResource
 from seg_platform.core.warehouse import (
     fetch_frame,
@@ -33,18 +35,13 @@ from seg_platform.core.warehouse import (
     replace_partition,
     table_exists,
 )
-from seg_platform.core.yaml_files import config_errors_as_failures
-from seg_platform.predictions.assets import (
-    PREDICTIONS,
-    TARGETS,
-    prediction_checks,
-    score_customers,
-    scoring_model,
-)
+from seg_platform.predictions.checks import prediction_checks
 from seg_platform.predictions.data import known_features
 from seg_platform.predictions.overlays import Family, check_columns, evaluate, load_overlays
-from seg_platform.resources import PredictionsConfig, WarehouseResource
-from seg_platform.segmentation.assets import feature_columns
+from seg_platform.predictions.propensity import TARGETS
+from seg_platform.predictions.resources import PredictionsConfig
+from seg_platform.predictions.scoring import PREDICTIONS, score_customers, scoring_model
+from seg_platform.segmentation.data import feature_columns
 from seg_platform.sources.span import record_data_span
 
 SCORES = "predictions.daily_scores"

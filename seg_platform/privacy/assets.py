@@ -5,13 +5,14 @@
 import dagster as dg
 import polars as pl
 
+from seg_platform.core.failures import config_errors_as_failures
 from seg_platform.core.layers import in_layer, layer_key
 from seg_platform.core.metadata import markdown
+from seg_platform.core.resources import WarehouseResource
 from seg_platform.core.warehouse import fetch_one, rewrite_without_free_blocks
-from seg_platform.core.yaml_files import config_errors_as_failures
 from seg_platform.privacy.erasure import erase
 from seg_platform.privacy.published import PublishedOutputs
-from seg_platform.resources import IdentityConfig, SourcesResource, WarehouseResource
+from seg_platform.sources.resources import IdentityConfig, SourcesResource
 from seg_platform.sources.suppression import ERASED, salted
 
 IDENTITY_KEYS = [layer_key("identity", "identity_map")]

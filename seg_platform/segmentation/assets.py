@@ -36,6 +36,7 @@ from seg_platform.core.mlflow_registry import (
 )
 from seg_platform.core.partitions import monthly_partitions
 from seg_platform.core.paths import SQL_ROOT
+from seg_platform.core.resources import WarehouseResource
 from seg_platform.core.tracking import MlflowResource
 from seg_platform.core.warehouse import (
     fetch_one,
@@ -43,13 +44,17 @@ from seg_platform.core.warehouse import (
     replace_partition,
     table_exists,
 )
-from seg_platform.resources import SegmentationConfig, WarehouseResource
+from seg_platform.segmentation.data import (
+    CANDIDATES,
+    FEATURES,
+    SEGMENTS,
+    feature_columns,
+    load_features,
+)
+from seg_platform.segmentation.resources import SegmentationConfig
 from seg_platform.sources.span import data_span
 from seg_platform.sql_models.project import load_project
 
-FEATURES = "features.customer_features"
-SEGMENTS = "segmentation.customer_segments"
-CANDIDATES = "segmentation.candidates"
 # Our own classes inside the logged pipeline, for MLflow's skops (safe) serialisation; loading
 # the model needs the same list: mlflow.sklearn.load_model(uri, skops_trusted_types=...).
 # The clusterers' own are added from the algorithm registry where the model is logged (importing
@@ -61,18 +66,6 @@ TRUSTED_TYPES = [
     "seg_platform.segmentation.preprocess.GuardedRobustScaler",
     "seg_platform.segmentation.sweep.RankedSegments",
 ]
-
-
-def load_features(con, as_of_date: dt.date) -> pl.DataFrame:
-    """The month's features of known customers (at least one non-anonymous identifier)."""
-    return con.sql(
-        f"SELECT f.* FROM {FEATURES} f JOIN identity.profiles p USING (profile_id) "
-        f"WHERE p.known AND f.as_of_date = '{as_of_date}' ORDER BY f.profile_id"
-    ).pl()
-
-
-def feature_columns(frame: pl.DataFrame) -> list[str]:
-    return [c for c, t in frame.schema.items() if t.is_numeric()]
 
 
 def _digest(con, as_of_date: dt.date) -> str:

@@ -15,6 +15,7 @@ import numpy as np
 import polars as pl
 
 from seg_platform.core.calendar import month_end_before, month_key, month_parameters
+from seg_platform.core.failures import config_errors_as_failures
 from seg_platform.core.layers import in_layer, layer_key, layer_specs
 from seg_platform.core.metadata import markdown
 from seg_platform.core.mlflow_registry import (
@@ -27,6 +28,7 @@ from seg_platform.core.mlflow_registry import (
 from seg_platform.core.partitions import monthly_partitions
 from seg_platform.core.paths import SQL_ROOT
 from seg_platform.core.quality import Expectation, validate_frame
+from seg_platform.core.resources import WarehouseResource
 from seg_platform.core.tracking import MlflowResource
 from seg_platform.core.warehouse import (
     fetch_frame,
@@ -36,17 +38,17 @@ from seg_platform.core.warehouse import (
     replace_partition,
     table_exists,
 )
-from seg_platform.core.yaml_files import config_errors_as_failures, sql_string
+from seg_platform.core.yaml_files import sql_string
 from seg_platform.features.catalog import catalog_frame
 from seg_platform.features.labels import outcome_labels
-from seg_platform.resources import SegmentationConfig, WarehouseResource
-from seg_platform.segmentation.assets import (
+from seg_platform.segmentation.data import (
     CANDIDATES,
     SEGMENTS,
     feature_columns,
     load_features,
 )
 from seg_platform.segments.playbook import ACTION_TYPES, load_playbook
+from seg_platform.segments.resources import SegmentsConfig
 from seg_platform.sql_models.project import load_project
 
 ASSIGNMENTS = "segments.segment_assignments"
@@ -217,7 +219,7 @@ CHECK_SPECS = [
 def segment_tables(
     context: dg.AssetExecutionContext,
     warehouse: WarehouseResource,
-    segmentation: SegmentationConfig,
+    segments: SegmentsConfig,
     mlflow_tracking: MlflowResource,
 ):
     """Stable ids, names, actions and migration for the month's segments; report to MLflow."""
@@ -233,7 +235,7 @@ def segment_tables(
     params = month_parameters(context.partition_key)
     as_of_date, month = params["as_of_date"], month_key(context.partition_key)
     with config_errors_as_failures():
-        playbook = load_playbook(segmentation.playbook or None)
+        playbook = load_playbook(segments.playbook or None)
     meanings = {
         r["feature"]: r["meaning"] for r in catalog_frame(load_project(SQL_ROOT)).to_dicts()
     }
@@ -270,7 +272,7 @@ def segment_tables(
             clusters["distance"].to_numpy(),
             None if probability.null_count() == len(probability) else probability.to_numpy(),
             version, preprocess.transform, previous, playbook, meanings,
-            segmentation.max_match_ratio, segmentation.unchanged_quantile, reach,
+            segments.max_match_ratio, segments.unchanged_quantile, reach,
         )  # fmt: skip
 
         frame_to_temp_table(con, "_assignments_new", built.assignments)
@@ -332,10 +334,10 @@ def segment_tables(
             **link,
         },
     )
-    yield from _checks(built, separation, stability, segmentation, len(features))
+    yield from _checks(built, separation, stability, segments, len(features))
 
 
-def _checks(built, separation: dict, stability: dict, config: SegmentationConfig, customers: int):
+def _checks(built, separation: dict, stability: dict, config: SegmentsConfig, customers: int):
     assignments, profiles, migration = built.assignments, built.profiles, built.migration
     outcomes = validate_frame(
         assignments,

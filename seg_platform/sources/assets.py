@@ -14,8 +14,8 @@ from seg_platform.core.identifiers import fill_phone_table
 from seg_platform.core.layers import in_layer, layer_key
 from seg_platform.core.metadata import column_schema, markdown
 from seg_platform.core.quality import can_push_down, max_gx_rows, validate_frame, validate_relation
+from seg_platform.core.resources import WarehouseResource
 from seg_platform.core.warehouse import fetch_one, quote
-from seg_platform.resources import IdentityConfig, SourcesResource, WarehouseResource
 from seg_platform.sources.config import SourceConfigError, SourcesConfig
 from seg_platform.sources.contract import LINEAGE_COLUMNS, SOURCES, Column, Source
 from seg_platform.sources.ingest import (
@@ -27,6 +27,7 @@ from seg_platform.sources.ingest import (
     rule_fix,
     table_name,
 )
+from seg_platform.sources.resources import IdentityConfig, SourcesResource
 from seg_platform.sources.span import record_data_span
 from seg_platform.sources.suites import raw_suite, suite_columns
 from seg_platform.sources.suppression import (

@@ -15,11 +15,11 @@ from seg_platform.core.layers import in_layer, layer_key
 from seg_platform.core.metadata import column_schema, markdown, masked_preview
 from seg_platform.core.partitions import monthly_partitions, skip_partition_without_data
 from seg_platform.core.paths import SQL_ROOT
+from seg_platform.core.resources import WarehouseResource
 from seg_platform.core.settings import DataSpan
 from seg_platform.core.warehouse import fetch_one
-from seg_platform.identity.assets import SPECS as IDENTITY_SPECS
 from seg_platform.identity.build import SCHEMA as IDENTITY_SCHEMA
-from seg_platform.resources import WarehouseResource
+from seg_platform.identity.tables import SPECS as IDENTITY_SPECS
 from seg_platform.sources.contract import SOURCES
 from seg_platform.sources.span import record_data_span
 from seg_platform.sql_models.project import (

@@ -87,7 +87,8 @@ def leading_comment(sql: str) -> tuple[str, tuple[str, ...]]:
     A line `-- grain: col, col` names the columns that identify a row; the other lines are the
     description, joined into one paragraph.
     """
-    lines, grain = [], ()
+    lines: list[str] = []
+    grain: tuple[str, ...] = ()
     for raw in sql.splitlines():
         line = raw.strip()
         if not line:
@@ -129,8 +130,8 @@ def _catalog_entry(path: Path, name: str, comment: str, line: int) -> CatalogEnt
             if not rule:
                 continue
             if rule.startswith("nulls<="):
-                rules["max_null_share"] = float(rule.removeprefix("nulls<="))
-                if not 0 <= rules["max_null_share"] <= 1:
+                share = rules["max_null_share"] = float(rule.removeprefix("nulls<="))
+                if not 0 <= share <= 1:
                     raise ValueError
             elif rule.startswith("range"):
                 low, high = rule.removeprefix("range").split("..")
@@ -209,7 +210,8 @@ def parse_model(path: Path, layer: str) -> Model:
             f"known: {', '.join('$' + k for k in AS_OF_PARAMETERS)}",
         )
 
-    columns, catalog = [], []
+    columns: list[str] = []
+    catalog: list[CatalogEntry] = []
     select = tree if isinstance(tree, exp.Select) else tree.find(exp.Select)
     for projection in select.expressions if select is not None else []:
         if isinstance(projection, exp.Star):

@@ -739,7 +739,7 @@ BAD_CONFIG_FILES = {
         "destinations.d.consent_channel: Input should be",
     ),
     "segments/segment_assignments": (
-        "segmentation", "playbook", "actions:\n  default:\n    type: shout\n", DECEMBER,
+        "segments", "playbook", "actions:\n  default:\n    type: shout\n", DECEMBER,
         "actions.default",
     ),
     "predictions/customer_overlays": (

@@ -8,11 +8,12 @@ import polars as pl
 import pytest
 from mlflow.tracking import MlflowClient
 
+from seg_platform.core.resources import WarehouseResource
 from seg_platform.core.tracking import MlflowResource
 from seg_platform.core.warehouse import connect
 from seg_platform.identity.assets import IDENTITY_ASSETS, IDENTITY_CHECKS, IDENTITY_EXPERIMENT
-from seg_platform.resources import IdentityConfig, SourcesResource, WarehouseResource
 from seg_platform.sources.assets import RAW_ASSETS, RAW_CHECKS
+from seg_platform.sources.resources import IdentityConfig, SourcesResource
 from seg_platform_tests.identity.person_records import read_febrl, write_crm_landing
 
 FEBRL = Path(__file__).resolve().parents[2].parent / "shared" / "data" / "febrl"

@@ -10,13 +10,14 @@ import dagster as dg
 import polars as pl
 import pytest
 
+from seg_platform.core.identity_rules import DEFAULT_LIMITS, IdentityRules
+from seg_platform.core.resources import WarehouseResource
 from seg_platform.core.tracking import MlflowResource
 from seg_platform.core.warehouse import connect
 from seg_platform.identity.assets import IDENTITY_ASSETS, IDENTITY_CHECKS, identity_graph
-from seg_platform.identity.rules import DEFAULT_LIMITS, IdentityRules
-from seg_platform.resources import IdentityConfig, SourcesResource, WarehouseResource
 from seg_platform.sources.assets import RAW_ASSETS, RAW_CHECKS
 from seg_platform.sources.config import SourceConfigError, load_sources_config
+from seg_platform.sources.resources import IdentityConfig, SourcesResource
 from seg_platform_tests.identity.person_records import read_febrl, write_crm_landing
 
 FEBRL = Path(__file__).resolve().parents[2].parent / "shared" / "data" / "febrl"
@@ -377,9 +378,8 @@ def test_erasure_requests_are_normalised_with_the_files_rules(home, tmp_path):
 
 
 def erase_step(home, sources_yaml, identity):
-    from seg_platform.activation.resources import published_outputs
+    from seg_platform.activation.resources import ActivationConfig, published_outputs
     from seg_platform.privacy.assets import erasure
-    from seg_platform.resources import ActivationConfig
 
     return dg.materialize(
         [erasure],

@@ -202,8 +202,8 @@ def test_a_landline_or_switchboard_shared_by_different_people_links_nobody(tmp_p
     Clark their office switchboard: each number links nobody (blocked with the reason), while
     each person's own records stay together. Before, the landline made Michael and Barbara one
     profile, and the switchboard Brenda and Barbara Clark."""
+    from seg_platform.core.identity_rules import IdentityRules
     from seg_platform.identity.build import SHARED, build_identity
-    from seg_platform.identity.rules import IdentityRules
     from seg_platform.sources.config import load_sources_config
     from seg_platform.sources.contract import SOURCES
     from seg_platform.sources.ingest import ingest_source
@@ -283,8 +283,8 @@ def test_national_phone_numbers_are_read_in_their_records_country(tmp_path):
 def _build_crm(tmp_path, header: str, rows: list[str]) -> dict[str, str]:
     """`rows` (CSV lines under `header`) as the only source, the identity layer built in
     memory; each record's profile."""
+    from seg_platform.core.identity_rules import IdentityRules
     from seg_platform.identity.build import build_identity
-    from seg_platform.identity.rules import IdentityRules
     from seg_platform.sources.config import load_sources_config
     from seg_platform.sources.contract import SOURCES
     from seg_platform.sources.ingest import ingest_source

@@ -16,11 +16,13 @@ from sklearn.datasets import make_blobs
 from sklearn.metrics import adjusted_rand_score
 
 from seg_platform.cli import main
+from seg_platform.core.resources import WarehouseResource
 from seg_platform.core.tracking import MlflowResource
 from seg_platform.core.warehouse import connect, frame_to_temp_table
-from seg_platform.resources import SegmentationConfig, WarehouseResource
 from seg_platform.segmentation.assets import SEGMENTATION_ASSETS, SEGMENTATION_CHECKS
+from seg_platform.segmentation.resources import SegmentationConfig
 from seg_platform.segments.assets import SEGMENTS_ASSETS, SEGMENTS_CHECKS
+from seg_platform.segments.resources import SegmentsConfig
 
 MONTHS = ["2025-10-01", "2025-11-01", "2025-12-01"]
 CONFIG = dict(k_min=4, k_max=7, bootstrap=2, selection_sample=1500, silhouette_sample=800,
@@ -57,6 +59,7 @@ def materialize(home, month, **config):
     resources = {
         "warehouse": WarehouseResource(database=str(home.warehouse)),
         "segmentation": SegmentationConfig(**{**CONFIG, **config}),
+        "segments": SegmentsConfig(),
         "mlflow_tracking": MlflowResource(),
     }
     return dg.materialize(

@@ -7,9 +7,10 @@ import sys
 import dagster as dg
 import pytest
 
+from seg_platform.core.resources import WarehouseResource
 from seg_platform.core.warehouse import connect
-from seg_platform.resources import IdentityConfig, SourcesResource, WarehouseResource
 from seg_platform.sources.assets import CHECK_NAME, RAW_ASSETS, RAW_CHECKS
+from seg_platform.sources.resources import IdentityConfig, SourcesResource
 from seg_platform_tests.conftest import REPO, SHARED_DATA
 
 GOOD = "order_line_id,order_id,order_ts,customer_key,amount\n" + "".join(

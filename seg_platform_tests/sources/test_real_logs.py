@@ -8,12 +8,13 @@ from pathlib import Path
 import dagster as dg
 import pytest
 
+from seg_platform.core.resources import WarehouseResource
 from seg_platform.core.warehouse import connect
-from seg_platform.resources import IdentityConfig, SourcesResource, WarehouseResource
 from seg_platform.sources.assets import CHECK_NAME, RAW_ASSETS, RAW_CHECKS
 from seg_platform.sources.config import SourceConfigError, load_sources_config
 from seg_platform.sources.contract import SOURCES
 from seg_platform.sources.ingest import ingest_source, rule_fix
+from seg_platform.sources.resources import IdentityConfig, SourcesResource
 
 
 def write_landing(tmp_path: Path, files: dict[str, str], orders_yaml: str) -> Path:

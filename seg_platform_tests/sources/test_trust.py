@@ -10,8 +10,8 @@ from pathlib import Path
 import dagster as dg
 import pytest
 
+from seg_platform.core.resources import WarehouseResource
 from seg_platform.core.warehouse import connect
-from seg_platform.resources import IdentityConfig, SourcesResource, WarehouseResource
 from seg_platform.sources.assets import (
     CHECK_NAME,
     COLUMNS_CHECK,
@@ -23,6 +23,7 @@ from seg_platform.sources.assets import (
 from seg_platform.sources.config import SourceConfigError, load_sources_config
 from seg_platform.sources.contract import SOURCES
 from seg_platform.sources.ingest import ingest_source
+from seg_platform.sources.resources import IdentityConfig, SourcesResource
 
 ORDERS_HEADER = "order_line_id,order_id,order_ts,customer_key,email,amount\n"
 
