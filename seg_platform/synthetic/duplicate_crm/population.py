@@ -14,16 +14,12 @@ from seg_platform.synthetic.duplicate_crm.places import (
     City,
 )
 from seg_platform.synthetic.duplicate_crm.randomness import (
-    FEMALE_W,
-    MALE_W,
-    SURNAME_W,
     Rand,
     strip_accents,
     zipf_weights,
 )
 from seg_platform.synthetic.duplicate_crm.rates import (
     ACCOUNT_RATE,
-    COMMON_NAME_RATE,
     EMPLOYED_RATE,
     FAMILY_EMAIL_RATE,
     HOUSEHOLD_MIX,
@@ -41,8 +37,6 @@ from seg_platform.synthetic.duplicate_crm.rates import (
     TWIN_RATE,
 )
 from seg_platform.synthetic.duplicate_crm.vocabulary import (
-    COMMON_FEMALE,
-    COMMON_MALE,
     FEMALE_NAMES,
     MALE_NAMES,
     MIDDLE_INITIALS,
@@ -237,11 +231,12 @@ class Population:
     # -- persons -------------------------------------------------------------------------
 
     def _first_name(self, sex: str) -> str:
-        names, w = (MALE_NAMES, MALE_W) if sex == "M" else (FEMALE_NAMES, FEMALE_W)
+        names, w = MALE_NAMES if sex == "M" else FEMALE_NAMES
         return names[int(self.r.weighted(range(len(names)), w))]
 
-    def _surname(self) -> str:
-        return SURNAMES[int(self.r.weighted(range(len(SURNAMES)), SURNAME_W))]
+    def _surname(self, country: str) -> str:
+        names, w = SURNAMES[country]
+        return names[int(self.r.weighted(range(len(names)), w))]
 
     def _dob(self, lo_year: int, hi_year: int) -> date:
         hi_year = min(hi_year, 2006)
@@ -263,7 +258,7 @@ class Population:
             hh.landline = self._landline_for(city)
         self.households.append(hh)
         head_sex = "M" if r.p(0.5) else "F"
-        head = self._person(hh, "head", head_sex, self._surname(), self._dob(1940, 2001))
+        head = self._person(hh, "head", head_sex, self._surname(country), self._dob(1940, 2001))
         hh.surname = head.last
         members = [head]
         rest = size - 1
@@ -271,10 +266,10 @@ class Population:
             sex = ("F" if head_sex == "M" else "M") if r.p(0.92) else head_sex
             same = r.p(SAME_SURNAME_RATE)
             dob = head.dob + timedelta(days=int(r.g.normal(0, 4 * 365)))
-            partner = self._person(hh, "partner", sex, head.last if same else self._surname(),
-                                   self._dob(dob.year, dob.year))  # fmt: skip
+            last = head.last if same else self._surname(country)
+            partner = self._person(hh, "partner", sex, last, self._dob(dob.year, dob.year))
             if same and sex == "F" and r.p(MARRIAGE_IN_WINDOW):
-                partner.maiden = self._surname()
+                partner.maiden = self._surname(country)
                 partner.marriage_ts = r.int(self.start, self.end)
             members.append(partner)
             rest -= 1
@@ -314,8 +309,6 @@ class Population:
     def _person(self, hh: _Household, relation: str, sex: str, last: str, dob: date) -> Person:
         r = self.r
         first = self._first_name(sex)
-        if r.p(COMMON_NAME_RATE):
-            first, last = r.pick(COMMON_MALE if sex == "M" else COMMON_FEMALE)
         middle = r.pick(MIDDLE_INITIALS) if r.p(0.35) else ""
         self.n_persons += 1
         return Person(f"P{self.n_persons:07d}", hh, relation, sex, first, middle, last, dob)

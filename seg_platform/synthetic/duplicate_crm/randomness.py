@@ -9,7 +9,6 @@ from typing import TypeVar
 import numpy as np
 
 from seg_platform.synthetic.duplicate_crm.rates import NEIGHBOURS
-from seg_platform.synthetic.duplicate_crm.vocabulary import FEMALE_NAMES, MALE_NAMES, SURNAMES
 
 
 def zipf_weights(n: int, s: float = 1.0, q: float = 8.0) -> np.ndarray:
@@ -19,10 +18,6 @@ def zipf_weights(n: int, s: float = 1.0, q: float = 8.0) -> np.ndarray:
 
 
 T = TypeVar("T")
-
-MALE_W = zipf_weights(len(MALE_NAMES), 1.0, 4.0)
-FEMALE_W = zipf_weights(len(FEMALE_NAMES), 1.0, 4.0)
-SURNAME_W = zipf_weights(len(SURNAMES), 1.0, 8.0)
 
 
 class Rand:

@@ -68,7 +68,6 @@ NEW_EMAIL_RATE = 0.1  # a second personal address from some time on
 EMPLOYED_RATE = 0.6
 JOB_CHANGE_RATE = 0.3
 ACCOUNT_RATE = 0.12
-COMMON_NAME_RATE = 0.006  # persons given one of the COMMON_* full names outright
 HEAVY_SHARE = 0.3  # of duplicated persons: min_records..max_records records
 HEAVY_EXPONENT = 2.0  # power law of the heavy tail
 YEARS = 9  # records spread over this many years before `end`

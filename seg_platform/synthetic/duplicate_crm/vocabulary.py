@@ -1,7 +1,9 @@
-"""Names with a realistic frequency skew (Zipf-Mandelbrot over the list order), nicknames,
-spellings, titles; the source and its columns."""
+"""Names at real population frequencies (`names`), nicknames, spellings, titles; the source
+and its columns."""
 
 from __future__ import annotations
+
+from seg_platform.synthetic.duplicate_crm.names import name_tables
 
 SOURCE = "crm_contacts"
 COLUMNS = (
@@ -10,82 +12,6 @@ COLUMNS = (
     "created_at", "updated_at",
 )  # fmt: skip
 
-MALE_NAMES = (
-    "James", "John", "Robert", "Michael", "William", "David", "Richard", "Joseph", "Thomas",
-    "Charles", "Christopher", "Daniel", "Matthew", "Anthony", "Mark", "Donald", "Steven", "Paul",
-    "Andrew", "Joshua", "Kenneth", "Kevin", "Brian", "George", "Timothy", "Ronald", "Edward",
-    "Jason", "Jeffrey", "Ryan", "Jacob", "Gary", "Nicholas", "Eric", "Jonathan", "Stephen",
-    "Larry", "Justin", "Scott", "Brandon", "Benjamin", "Samuel", "Gregory", "Alexander", "Frank",
-    "Patrick", "Raymond", "Jack", "Dennis", "Jerry", "Tyler", "Aaron", "José", "Adam", "Nathan",
-    "Henry", "Douglas", "Zachary", "Peter", "Kyle", "Ethan", "Walter", "Noah", "Jeremy",
-    "Christian", "Keith", "Roger", "Terry", "Gerald", "Harold", "Sean", "Austin", "Carl",
-    "Arthur", "Lawrence", "Dylan", "Jesse", "Jordan", "Bryan", "Billy", "Joe", "Bruce",
-    "Gabriel", "Logan", "Albert", "Willie", "Alan", "Juan", "Wayne", "Elijah", "Randy", "Roy",
-    "Vincent", "Ralph", "Eugene", "Russell", "Bobby", "Mason", "Philip", "Louis", "Oliver",
-    "Harry", "Liam", "Connor", "Callum", "Declan", "Rhys", "Owen", "Gareth", "Ian", "Graham",
-    "Nigel", "Colin", "Neil", "Stuart", "Malcolm", "Hamish", "Angus", "Jamie", "Alfie",
-    "Charlie", "Archie", "Leo", "Theo", "Max", "Mohammed", "Ahmed", "Ali", "Omar", "Wei", "Jun",
-    "Hiroshi", "Raj", "Arjun", "Rahul", "Vikram", "Carlos", "Luis", "Miguel", "Diego", "Mateo",
-    "Pierre", "Jean", "Luca", "Marco", "Giovanni", "Hans", "Lars", "Sven", "Björn", "Olivier",
-    "François", "André", "Tomasz", "Piotr", "Ivan", "Dmitri", "Sergei", "Kwame", "Chinedu",
-)  # fmt: skip
-FEMALE_NAMES = (
-    "Mary", "Patricia", "Jennifer", "Linda", "Elizabeth", "Barbara", "Susan", "Jessica",
-    "Sarah", "Karen", "Lisa", "Nancy", "Betty", "Margaret", "Sandra", "Ashley", "Kimberly",
-    "Emily", "Donna", "Michelle", "Carol", "Amanda", "Dorothy", "Melissa", "Deborah",
-    "Stephanie", "Rebecca", "Sharon", "Laura", "Cynthia", "Kathleen", "Amy", "Angela",
-    "Shirley", "Anna", "Brenda", "Pamela", "Emma", "Nicole", "Helen", "Samantha", "Katherine",
-    "Christine", "Debra", "Rachel", "Carolyn", "Janet", "Catherine", "Maria", "Heather",
-    "Diane", "Ruth", "Julie", "Olivia", "Joyce", "Virginia", "Victoria", "Kelly", "Lauren",
-    "Christina", "Joan", "Evelyn", "Judith", "Megan", "Andrea", "Cheryl", "Hannah",
-    "Jacqueline", "Martha", "Gloria", "Teresa", "Ann", "Sara", "Madison", "Frances", "Kathryn",
-    "Janice", "Abigail", "Alice", "Judy", "Sophia", "Grace", "Denise", "Amber", "Doris",
-    "Marilyn", "Danielle", "Beverly", "Isabella", "Theresa", "Diana", "Natalie", "Brittany",
-    "Charlotte", "Marie", "Kayla", "Alexis", "Lori", "Chloé", "Priya", "Ananya", "Aisha",
-    "Fatima", "Mei", "Yuki", "Sakura", "Sofia", "Lucía", "Camila", "Valentina", "Chiara",
-    "Giulia", "Anja", "Ingrid", "Zoë", "Renée", "Amélie", "Agnieszka", "Olga", "Svetlana",
-    "Ngozi", "Amara", "Siobhan", "Niamh", "Aoife", "Sinéad", "Bethan", "Fiona", "Morag",
-    "Eilidh", "Isla", "Freya", "Poppy", "Ellie", "Amelia", "Jade", "Leah", "Holly", "Gemma",
-    "Claire", "Joanne", "Tracey", "Wendy", "Yvonne", "Lorraine", "Paula", "Alison", "Gillian",
-    "Nadia", "Leila", "Mariam", "Rosa", "Carmen", "Elena", "Irina", "Hye-jin", "Min-ji",
-)  # fmt: skip
-SURNAMES = (
-    "Smith", "Johnson", "Williams", "Brown", "Jones", "Garcia", "Miller", "Davis", "Rodriguez",
-    "Martinez", "Hernandez", "Lopez", "Gonzalez", "Wilson", "Anderson", "Thomas", "Taylor",
-    "Moore", "Jackson", "Martin", "Lee", "Perez", "Thompson", "White", "Harris", "Sanchez",
-    "Clark", "Ramirez", "Lewis", "Robinson", "Walker", "Young", "Allen", "King", "Wright",
-    "Scott", "Torres", "Nguyen", "Hill", "Flores", "Green", "Adams", "Nelson", "Baker", "Hall",
-    "Rivera", "Campbell", "Mitchell", "Carter", "Roberts", "Gomez", "Phillips", "Evans",
-    "Turner", "Diaz", "Parker", "Cruz", "Edwards", "Collins", "Reyes", "Stewart", "Morris",
-    "Morales", "Murphy", "Cook", "Rogers", "Gutierrez", "Ortiz", "Morgan", "Cooper", "Peterson",
-    "Bailey", "Reed", "Kelly", "Howard", "Ramos", "Kim", "Cox", "Ward", "Richardson", "Watson",
-    "Brooks", "Chavez", "Wood", "James", "Bennett", "Gray", "Mendoza", "Ruiz", "Hughes",
-    "Price", "Alvarez", "Castillo", "Sanders", "Patel", "Myers", "Long", "Ross", "Foster",
-    "Jimenez", "Powell", "Jenkins", "Perry", "Russell", "Sullivan", "Bell", "Coleman", "Butler",
-    "Henderson", "Barnes", "Gonzales", "Fisher", "Vasquez", "Simmons", "Romero", "Jordan",
-    "Patterson", "Alexander", "Hamilton", "Graham", "Reynolds", "Griffin", "Wallace", "Moreno",
-    "West", "Cole", "Hayes", "Bryant", "Herrera", "Gibson", "Ellis", "Tran", "Medina",
-    "Aguilar", "Stevens", "Murray", "Ford", "Castro", "Marshall", "Owens", "Harrison",
-    "Fernandez", "McDonald", "Woods", "Washington", "Kennedy", "Wells", "Vargas", "Henry",
-    "Chen", "Freeman", "Webb", "Tucker", "Guzman", "Burns", "Crawford", "Olson", "Simpson",
-    "Porter", "Hunter", "Gordon", "Mendez", "Silva", "Shaw", "Snyder", "Mason", "Dixon",
-    "Muñoz", "Hunt", "Hicks", "Holmes", "Palmer", "Wagner", "Black", "Robertson", "Boyd",
-    "Rose", "Stone", "Salazar", "Fox", "Warren", "Mills", "Meyer", "Rice", "Schmidt", "Garza",
-    "Daniels", "Ferguson", "Nichols", "Stephens", "Soto", "Weaver", "Ryan", "Gardner", "Payne",
-    "Grant", "Dunn", "Kelley", "Spencer", "Hawkins", "Arnold", "Pierce", "Vazquez", "Hansen",
-    "Peters", "Santos", "Hart", "Bradley", "Knight", "Elliott", "Cunningham", "Duncan",
-    "Armstrong", "Hudson", "Carroll", "Lane", "Riley", "Andrews", "Alvarado", "Ray", "Delgado",
-    "Berry", "Perkins", "Hoffman", "Johnston", "Matthews", "Peña", "Richards", "Contreras",
-    "Willis", "Carpenter", "Lawrence", "Sandoval", "O'Brien", "O'Connor", "O'Neill",
-    "MacDonald", "McCarthy", "MacLeod", "Fraser", "Thomson", "Davies", "Lloyd", "Hughes-Jones",
-    "Singh", "Shah", "Kumar", "Sharma", "Khan", "Ahmed", "Hussain", "Ali", "Wang", "Li",
-    "Zhang", "Liu", "Huang", "Wong", "Tanaka", "Suzuki", "Sato", "Park", "Choi", "Okafor",
-    "Mensah", "Adeyemi", "Kowalski", "Nowak", "Müller", "Schneider", "Fischer", "Weber",
-    "Rossi", "Russo", "Bianchi", "Dubois", "Lefèvre", "Moreau", "Laurent", "Tremblay",
-    "Gagnon", "Roy", "Côté", "Bouchard", "Gauthier", "Ivanov", "Petrov", "Novak", "Jansen",
-    "de Vries", "van der Berg", "de la Cruz", "Van Dyke", "Larsen", "Nielsen", "Johansson",
-    "Eriksson", "Andersson", "Byrne", "Doyle", "Walsh", "Quinn", "Brennan", "Gallagher",
-)  # fmt: skip
 MIDDLE_INITIALS = "ABCDEFGHJKLMNPRSTW"
 
 # Nicknames people go by or salespeople type, and spellings of the same name heard aloud.
@@ -146,7 +72,8 @@ SURNAME_SPELLINGS: dict[str, tuple[str, ...]] = {
     "Gonzalez": ("Gonzales",), "Gonzales": ("Gonzalez",), "Johansson": ("Johanson",),
     "McCarthy": ("MacCarthy", "Mccarthy"), "Ivanov": ("Ivanoff",), "Petrov": ("Petroff",),
 }  # fmt: skip
-# Full names that come up again and again, for distinct persons (hard negatives).
-COMMON_MALE = (("John", "Smith"), ("David", "Jones"), ("Michael", "Brown"), ("James", "Wilson"))
-COMMON_FEMALE = (("Mary", "Johnson"), ("Maria", "Garcia"), ("Sarah", "Williams"))
 TITLES = ("Dr.", "Mr.", "Mrs.", "Ms.", "Prof.", "Dr")
+
+# Surnames per country and first names per sex: (names, shares of people). The planted
+# surname spellings are real surnames too: they are in the tail at tail frequency.
+SURNAMES, MALE_NAMES, FEMALE_NAMES = name_tables(SURNAME_SPELLINGS)
