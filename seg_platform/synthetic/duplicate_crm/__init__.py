@@ -22,13 +22,14 @@ What makes it hard, on purpose:
 * Hard negatives: households (partners with one surname, adult children, twins with the same
   surname, birth date and address, a Jr. with his father's name) sharing an address, a
   landline and sometimes a family email; colleagues sharing a company, a switchboard number
-  and an email domain; neighbours in one building; a Zipf name distribution, so that common
-  names (John Smith) recur in one city; surname and city shared by unrelated persons.
+  and an email domain; neighbours in one building; namesakes as often as real name frequencies give
+  them (`names`: census-weighted lists with a long tail); surname and city shared by
+  unrelated persons.
 
 Deterministic: the same arguments give byte-identical files (numpy `Generator` streams keyed
-by the seed; no wall-clock time). Only local name lists are used.
+by the seed; no wall-clock time). Names come from the pinned Faker release, offline.
 
-The package follows the generator's steps: `vocabulary`, `places`, `work` (what people are
+The package follows the generator's steps: `names`, `vocabulary`, `places`, `work` (what people are
 called, where they live, where they work), `rates` (channels and defect rates), `randomness`,
 `population`, `records` (one person written down by one channel), `writing`
 (`generate_duplicate_crm`) and `scoring` (a clustering against the truth).
