@@ -20,7 +20,7 @@ from common import LOAD_RAW, child, generate, work_folder
 IDENTITY = """
 import json, sys, time
 from seg_platform.identity.build import build_identity
-from seg_platform.identity.rules import IdentityRules
+from seg_platform.core.identity_rules import IdentityRules
 from seg_platform.core.warehouse import connect
 t = time.perf_counter()
 with connect(sys.argv[1]) as con:

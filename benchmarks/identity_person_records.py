@@ -14,13 +14,15 @@ For each Febrl file (/work/shared/data/febrl, ground truth in rec_id: `rec-N-org
    materialized in-process in a fresh warehouse, profiles read from identity.record_profiles.
 
 With `--messy-crm SEED ...`, the platform also runs on the generator's duplicate-heavy CRM
-(seg_platform/synthetic/duplicate_crm.py: `--crm-persons` persons, 4-20 records for the
+(seg_platform/synthetic/duplicate_crm/: `--crm-persons` persons, 4-20 records for the
 duplicated ones, typos, nicknames, households, namesakes), scored against its truth, and
 beside it Splink's recommended person model built for that file (`splink_crm_model`: the
 input cleaned the way the tutorials do, ForenameSurname / DateOfBirth / Email / Postcode
 comparisons, prior from deterministic rules, u by sampling, m by EM): its clusters at the
 tutorial threshold and at 0.5, 0.9, 0.99, 0.999, its raw pairs at the tutorial threshold,
 and the best F1 it reaches at any threshold (picked with the truth, so an upper bound).
+`--causes` adds the platform's false-positive and false-negative pairs there by cause
+(`error_causes`: twins, households, namesakes, chains through other records, refused links).
 
 Splink rows are scored twice: the clusters of `cluster_pairwise_predictions_at_threshold` at the
 example's threshold (every pair inside a cluster is predicted), and the raw predicted pairs.
@@ -30,6 +32,7 @@ Nothing is downloaded.
 """
 
 import argparse
+import itertools
 import json
 import logging
 import sys
@@ -44,6 +47,7 @@ sys.path.insert(0, str(REPO))  # seg_platform_tests is not an installed package
 
 from common import work_folder  # noqa: E402  (benchmarks/ is on sys.path)
 
+from seg_platform.core.warehouse import connect as duckdb_connect  # noqa: E402
 from seg_platform_tests.identity.person_records import (  # noqa: E402
     pair_scores,
     pairwise_from_clusters,
@@ -367,6 +371,109 @@ def messy_crm_row(seed: int, persons: int, folder: Path) -> dict:
     )  # fmt: skip
 
 
+def _relation(a: dict, b: dict) -> str:
+    """How two different true persons of the messy CRM (rows of truth/crm_people) relate."""
+    same_name = a["first_name"] == b["first_name"] and a["last_name"] == b["last_name"]
+    if a["twin_of"] == b["person_id"] or b["twin_of"] == a["person_id"]:
+        return "twins (one surname, birth date, address)"
+    if a["household_id"] == b["household_id"]:
+        if same_name:
+            return "household: father and son of one name"
+        return "household: other members"
+    if same_name:
+        return "namesakes (one full name)"
+    if a["last_name"] == b["last_name"]:
+        return "unrelated, one surname"
+    if a["first_name"] == b["first_name"]:
+        return "unrelated, one first name"
+    if a["company"] and a["company"] == b["company"]:
+        return "colleagues"
+    return "unrelated, other"
+
+
+# Attributes whose disagreement could tell two persons apart (email is no such attribute:
+# one person has several).
+_TELLING = ("date_of_birth", "postcode", "city", "phone")
+
+
+def error_causes(folder: Path) -> dict:
+    """The platform's false-positive and false-negative pairs on the messy CRM of `folder`,
+    by cause, counted as record pairs (the unit of pairwise precision and recall).
+
+    False positives, by how the two true persons in one profile relate (`_relation`), whether
+    a used probabilistic link joins them directly or only through other records or hard
+    identifiers, and, for persons of one full name, whether anything but the email differs
+    between their records (else no linker can tell them apart from the records alone).
+    False negatives (a person in several profiles), by the best link between the parts: refused
+    (with its reason) or none at or above the threshold.
+    """
+    truth = pl.read_parquet(folder / "truth" / "crm_persons.parquet")
+    people = {
+        r["person_id"]: r
+        for r in pl.read_parquet(folder / "truth" / "crm_people.parquet").to_dicts()
+    }
+    person_of = dict(zip(truth["crm_id"], truth["person_id"], strict=True))
+    with duckdb_connect(folder / "home" / "warehouse.duckdb", read_only=True) as con:
+        profile_of = dict(
+            con.execute(
+                "SELECT record_key, profile_id FROM identity.record_profiles "
+                "WHERE source = 'crm_contacts'"
+            ).fetchall()
+        )
+        links = {
+            frozenset((left, right)): (probability, status, reason)
+            for left, right, probability, status, reason in con.execute(
+                "SELECT left_value, right_value, probability, status, reason "
+                "FROM identity.identity_edges WHERE rule = 'probabilistic'"
+            ).fetchall()
+        }
+        values = {
+            r[0]: r[1:]
+            for r in con.execute(
+                "SELECT crm_id, nullif(trim(date_of_birth), ''), "
+                "upper(regexp_replace(postcode, '\\s', '', 'g')), lower(trim(city)), "
+                "right(regexp_replace(phone, '[^0-9]', '', 'g'), 9) FROM raw.crm_contacts"
+            ).fetchall()
+        }
+
+    def differ(x: str, y: str) -> bool:
+        return any(a and b and a != b for a, b in zip(values[x], values[y], strict=True))
+
+    false_pos: Counter = Counter()
+    by_profile: dict = {}
+    for crm_id, profile in profile_of.items():
+        by_profile.setdefault(profile, {}).setdefault(person_of[crm_id], []).append(crm_id)
+    for persons in by_profile.values():
+        for p1, p2 in itertools.combinations(sorted(persons), 2):
+            r1, r2 = persons[p1], persons[p2]
+            cause = _relation(people[p1], people[p2])
+            direct = any(
+                links.get(frozenset((x, y)), (0, None, None))[1] == "used" for x in r1 for y in r2
+            )
+            cause += ", direct link" if direct else ", through other records"
+            if "one name" in cause or "one full name" in cause:
+                if not any(differ(x, y) for x in r1 for y in r2):
+                    cause += ", nothing but the email differs"
+            false_pos[cause] += len(r1) * len(r2)
+    false_neg: Counter = Counter()
+    by_person: dict = {}
+    for crm_id, profile in profile_of.items():
+        by_person.setdefault(person_of[crm_id], {}).setdefault(profile, []).append(crm_id)
+    for parts in by_person.values():
+        for r1, r2 in itertools.combinations(parts.values(), 2):
+            found = [links[k] for x in r1 for y in r2 if (k := frozenset((x, y))) in links]
+            if found:
+                best = max(found, key=lambda link: link[0])
+                cause = f"refused: {best[2] or best[1]}"
+            else:
+                cause = "no link at or above the threshold"
+            false_neg[cause] += len(r1) * len(r2)
+    return {
+        "false_positive_pairs": dict(false_pos.most_common()),
+        "false_negative_pairs": dict(false_neg.most_common()),
+    }
+
+
 def splink_crm_rows(
     seed: int, folder: Path, max_iterations: int, tutorial_threshold: float
 ) -> list[dict]:
@@ -433,6 +540,10 @@ def main() -> None:
         help="also run the platform on the generator's messy CRM, one per seed",
     )
     parser.add_argument("--crm-persons", type=int, default=2000)
+    parser.add_argument(
+        "--causes", action="store_true",
+        help="with --messy-crm: the platform's false-positive and false-negative pairs by cause",
+    )  # fmt: skip
     parser.add_argument("--keep", action="store_true", help="keep the temporary folder")
     args = parser.parse_args()
 
@@ -477,8 +588,11 @@ def main() -> None:
                     pairwise_from_clusters(clusters, all_ids=ids), run["seconds"], **extra)
             )  # fmt: skip
 
+        causes = {}
         for seed in args.messy_crm:
             rows.append(messy_crm_row(seed, args.crm_persons, work / f"crm_{seed}"))
+            if args.causes:
+                causes[f"crm s{seed}"] = error_causes(work / f"crm_{seed}")
             rows.extend(
                 splink_crm_rows(seed, work / f"crm_{seed}", args.max_iterations, args.threshold)
             )
@@ -497,6 +611,11 @@ def main() -> None:
         )
     for r in rows:
         print(json.dumps(r))
+    for file, found in causes.items():
+        for kind, counts in found.items():
+            print(f"{file} {kind.replace('_', ' ')} by cause ({sum(counts.values())}):")
+            for cause, n in counts.items():
+                print(f"  {n:6d}  {cause}")
 
 
 if __name__ == "__main__":

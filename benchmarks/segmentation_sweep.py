@@ -20,7 +20,7 @@ from common import child, work_folder
 SEGMENT = """
 import json, os, sys, time
 os.environ["SEG_PLATFORM_HOME"] = sys.argv[2]
-from seg_platform.resources import SegmentationConfig
+from seg_platform.segmentation.resources import SegmentationConfig
 from seg_platform.segmentation.assets import segment_month
 from seg_platform.core.tracking import MlflowResource
 from seg_platform.core.warehouse import connect

@@ -286,10 +286,11 @@ def _evaluate(args) -> int:
 
 
 def _candidates(args) -> int:
+    from seg_platform.core.tracking import MlflowResource
     from seg_platform.segmentation.compare import candidates_frame
 
     try:
-        frame = candidates_frame(args.month)
+        frame = candidates_frame(args.month, MlflowResource())
     except LookupError as exc:
         print(f"error: {exc}; run the pipeline first: {settings.command_hint('run')}",
               file=sys.stderr)  # fmt: skip

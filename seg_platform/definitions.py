@@ -6,11 +6,12 @@ from pathlib import Path
 import dagster as dg
 
 from seg_platform.activation.assets import ACTIVATION_ASSETS
-from seg_platform.activation.resources import published_outputs
+from seg_platform.activation.resources import ActivationConfig, published_outputs
 from seg_platform.core import settings
 from seg_platform.core.metadata import with_column_schemas
 from seg_platform.core.partitions import daily_partitions_for, monthly_partitions_for
 from seg_platform.core.paths import SQL_ROOT
+from seg_platform.core.resources import WarehouseResource
 from seg_platform.core.table_columns import load_catalog
 from seg_platform.core.tracking import MlflowResource
 from seg_platform.features.checks import build_catalog_asset, build_feature_checks
@@ -23,18 +24,14 @@ from seg_platform.orchestration import (
 )
 from seg_platform.predictions.assets import PREDICTION_ASSETS
 from seg_platform.predictions.daily import DAILY_ASSETS
+from seg_platform.predictions.resources import PredictionsConfig
 from seg_platform.privacy.assets import PRIVACY_ASSETS
-from seg_platform.resources import (
-    ActivationConfig,
-    IdentityConfig,
-    PredictionsConfig,
-    SegmentationConfig,
-    SourcesResource,
-    WarehouseResource,
-)
 from seg_platform.segmentation.assets import SEGMENTATION_ASSETS, SEGMENTATION_CHECKS
+from seg_platform.segmentation.resources import SegmentationConfig
 from seg_platform.segments.assets import SEGMENTS_ASSETS, SEGMENTS_CHECKS
+from seg_platform.segments.resources import SegmentsConfig
 from seg_platform.sources.assets import RAW_ASSETS, RAW_CHECKS
+from seg_platform.sources.resources import IdentityConfig, SourcesResource
 from seg_platform.sql_models.assets import load_sql_assets
 
 # Dagster's own snapshot of every schedule reads the deprecated
@@ -200,6 +197,7 @@ def make_definitions(sql_root: Path = SQL_ROOT) -> dg.Definitions:
             "sources": SourcesResource(),
             "identity": IdentityConfig(),
             "segmentation": SegmentationConfig(),
+            "segments": SegmentsConfig(),
             "predictions": PredictionsConfig(),
             "activation": ActivationConfig(),
             "published_outputs": published_outputs,

@@ -5,15 +5,16 @@ by this command, never by the pipeline.
 """
 
 from pathlib import Path
+from typing import Any, cast
 
 import duckdb
 import polars as pl
 
 from seg_platform.core.calendar import add_months
+from seg_platform.core.identity_rules import IdentityRules
 from seg_platform.core.settings import PlatformHome
 from seg_platform.core.warehouse import connect, fetch_one, table_exists
 from seg_platform.identity.build import record_identifiers_sql
-from seg_platform.identity.rules import IdentityRules
 from seg_platform.sources.contract import LINKING_SOURCES as SOURCES
 
 
@@ -282,24 +283,23 @@ def segment_metrics(con: duckdb.DuckDBPyConnection, truth: Path) -> dict:
         _with_archetypes(con, truth, "segments.segment_assignments", "segment_id")
     )
     months = sorted(frame["month"].unique().to_list())
-    pairs = {}
+    pairs: dict[str, dict[str, Any]] = {}
     for before, after in zip(months, months[1:], strict=False):
         a = frame.filter(pl.col("month") == before, pl.col("active"))
         b = frame.filter(pl.col("month") == after, pl.col("active"))
         both = a.join(b, on="person_id", suffix="_next")
         switched = both["archetype"] != both["archetype_next"]
         moved = both["segment"] != both["segment_next"]
+        n_switched, n_moved = int(switched.sum()), int(moved.sum())
+        n_both = int((switched & moved).sum())
+        agreement = float(cast(float, (switched == moved).mean())) if both.height else None
         pairs[after] = {
             "persons_in_both_months": both.height,
-            "planted_switches": int(switched.sum()),
-            "observed_moves": int(moved.sum()),
-            "agreement": round(float((switched == moved).mean()), 4) if both.height else None,
-            "switches_detected": round(float((switched & moved).sum() / switched.sum()), 4)
-            if switched.sum()
-            else None,
-            "moves_explained": round(float((switched & moved).sum() / moved.sum()), 4)
-            if moved.sum()
-            else None,
+            "planted_switches": n_switched,
+            "observed_moves": n_moved,
+            "agreement": round(agreement, 4) if agreement is not None else None,
+            "switches_detected": round(n_both / n_switched, 4) if n_switched else None,
+            "moves_explained": round(n_both / n_moved, 4) if n_moved else None,
         }
     # A switch in month m shows as a move into m or into m + 1.
     detected_late = []
@@ -314,9 +314,9 @@ def segment_metrics(con: duckdb.DuckDBPyConnection, truth: Path) -> dict:
         )
         switched = j["archetype"] != j["archetype_1"]
         moved = (j["segment"] != j["segment_1"]) | (j["segment_1"] != j["segment_2"])
-        if switched.sum():
-            detected_late.append(float((switched & moved).sum() / switched.sum()))
-    stable = {}
+        if int(switched.sum()):
+            detected_late.append(int((switched & moved).sum()) / int(switched.sum()))
+    stable: dict[str, dict[str, Any]] = {}
     for (archetype,), part in frame.filter(pl.col("active")).group_by(["archetype"]):
         majority = (
             part.group_by("month", "segment").len()
@@ -374,7 +374,7 @@ def prediction_metrics(con: duckdb.DuckDBPyConnection, truth: Path) -> dict:
 
         months[month] = {
             "persons": main.height,
-            "churn_rate_active": round(float(active["churned"].mean()), 4),
+            "churn_rate_active": round(float(cast(float, active["churned"].mean())), 4),
             "churn_roc_auc": auc(active),
             "churn_roc_auc_all": auc(main),
         }

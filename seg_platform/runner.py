@@ -22,15 +22,17 @@ if TYPE_CHECKING:
 
 
 class StepProgress:
-    """A Dagster event listener that prints one line per step as it finishes: its name, its
-    seconds, and the rows it wrote or the checks it ran (FAILED when it failed).
+    """A Dagster event listener that prints one line per step as it finishes: its name (from
+    `names`, see `step_names`), its seconds, and the rows it wrote or the checks it ran (FAILED
+    when it failed).
 
     Subscribed to one run's events with `DagsterInstance.add_event_listener`: the runner
     executes in process, so each event reaches it as soon as Dagster stores it.
     """
 
-    def __init__(self, out: TextIO | None = None):
+    def __init__(self, out: TextIO | None = None, names: dict[str, str] | None = None):
         self.out = out if out is not None else sys.stdout
+        self.names = names or {}
         self.rows: dict[str, int] = {}
         self.checks: dict[str, list[str]] = {}
         self.started: dict[str, float] = {}
@@ -76,14 +78,36 @@ class StepProgress:
 
     def _line(self, step: str, seconds: float | None, outcome: str) -> None:
         took = f"{seconds:7.1f} s" if seconds is not None else f"{'':>9}"
-        print(f"    {step:<52} {took}  {outcome}".rstrip(), file=self.out, flush=True)
+        name = self.names.get(step, step)
+        print(f"    {name:<60} {took}  {outcome}".rstrip(), file=self.out, flush=True)
+
+
+def step_names(job) -> dict[str, str]:
+    """How the progress lines name the steps of `job` (Dagster's step keys join a key's parts
+    with `__`): the asset a step builds (`raw/orders`), the layer and op of a step that builds
+    several (`identity/identity_graph`), the asset and name of the check a step runs
+    (`raw/orders.meets_source_contract`)."""
+    names = {}
+    for assets_def in job.asset_layer.asset_graph.assets_defs:
+        if not assets_def.is_executable:
+            continue
+        op = assets_def.node_def.name
+        keys = sorted(key.to_user_string() for key in assets_def.keys)
+        checks = list(assets_def.check_keys)
+        if len(keys) == 1:
+            names[op] = keys[0]
+        elif keys:
+            names[op] = f"{keys[0].split('/')[0]}/{op}" if "/" in keys[0] else op
+        elif len(checks) == 1:
+            names[op] = f"{checks[0].asset_key.to_user_string()}.{checks[0].name}"
+    return names
 
 
 def _execute(job, instance, progress: bool, run_id: str, **kwargs):
     """`job.execute_in_process` with the step lines of `StepProgress` when `progress`."""
     if progress:
         # Keyed by the run's id, which is new for each run: the listener hears this run only.
-        instance.add_event_listener(run_id, StepProgress())
+        instance.add_event_listener(run_id, StepProgress(names=step_names(job)))
     return job.execute_in_process(instance=instance, run_id=run_id, **kwargs)
 
 
@@ -228,6 +252,7 @@ def score_day(day: str | None = None) -> int:
 
     from seg_platform import run_guard
     from seg_platform.definitions import DAILY_JOB, defs
+    from seg_platform.predictions.daily import OVERLAYS_KEY, SCORES_KEY
 
     defs = current_definitions(defs)
     calendar = settings.current_partitions(home)
@@ -259,8 +284,7 @@ def score_day(day: str | None = None) -> int:
     for event in result.all_events:
         if event.event_type_value == "ASSET_MATERIALIZATION":
             metadata = event.event_specific_data.materialization.metadata
-            key = event.asset_key.to_user_string()
-            if key == "daily_customer_scores":
+            if event.asset_key == SCORES_KEY:
                 print(
                     f"Scored {day}: {metadata['dagster/row_count'].value:,} customers; new "
                     f"customers segmented: {metadata['new_customers_segmented'].value:,} "
@@ -269,7 +293,7 @@ def score_day(day: str | None = None) -> int:
                     f"{metadata['segmented_as_of'].value}, no re-fit); propensities refreshed: "
                     f"{metadata['propensities_refreshed'].value:,}"
                 )
-            elif key == "customer_overlays":
+            elif event.asset_key == OVERLAYS_KEY:
                 print(f"Overlays:\n{metadata['overlays'].value}")
     print("Tables: predictions.daily_scores, predictions.customer_overlays")
     return 0

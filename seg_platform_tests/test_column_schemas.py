@@ -24,9 +24,10 @@ def _add_later_tables(home) -> None:
                FROM activation.experiment_groups
                WHERE as_of_date = '2025-12-31' AND "group" = 'treatment'"""
         )
-    lift = [a for a in defs.assets if dg.AssetKey("campaign_lift") in a.keys]
+    key = dg.AssetKey(["activation", "campaign_lift"])
+    lift = [a for a in defs.assets if key in a.keys]
     result = dg.materialize(
-        lift, partition_key="2026-01-01", resources=defs.resources, selection=["campaign_lift"]
+        lift, partition_key="2026-01-01", resources=defs.resources, selection=[key]
     )
     assert result.success
 
@@ -59,9 +60,11 @@ def test_every_table_asset_shows_its_warehouse_columns_with_types_and_meanings(d
     shown = _schemas()
     # Every table-writing group is covered, not only the SQL models.
     assets = {asset for asset, _ in shown.values()}
-    assert {"orders", "identity_map", "customer_segments", "segment_profiles",
-            "customer_predictions", "daily_customer_scores", "activation_audiences",
-            "campaign_lift", "erasure", "stg_orders", "customer_features"} <= assets  # fmt: skip
+    assert {"raw/orders", "identity/identity_map", "segmentation/customer_segments",
+            "segments/segment_profiles", "predictions/customer_predictions",
+            "predictions/daily_customer_scores", "activation/activation_audiences",
+            "activation/campaign_lift", "privacy/erasure", "staging/stg_orders",
+            "features/customer_features"} <= assets  # fmt: skip
 
     with duckdb.connect(str(home.warehouse), read_only=True) as con:
         tables = {
@@ -90,20 +93,20 @@ def test_every_table_asset_shows_its_warehouse_columns_with_types_and_meanings(d
 
 
 def _published(asset: str) -> dg.TableSchema:
-    key = dg.AssetKey(asset)
+    key = dg.AssetKey.from_user_string(asset)
     schema = _schema(defs.resolve_assets_def(key).specs_by_key[key].metadata[COLUMN_SCHEMA])
     assert schema is not None
     return schema
 
 
 def test_segment_profiles_shows_duckdb_types_and_a_meaning_per_column():
-    columns = {c.name: c for c in _published("segment_profiles").columns}
+    columns = {c.name: c for c in _published("segments/segment_profiles").columns}
     assert columns["customers"].type == "BIGINT"
     assert columns["distinguishing_features"].type == "VARCHAR[]"
     assert columns["feature_means"].type.startswith("STRUCT(")
     assert "z-score" in columns["feature_zscores"].description
     # SQL models keep the meanings of their catalog comments, now with real types.
-    features = {c.name: c for c in _published("customer_features").columns}
+    features = {c.name: c for c in _published("features/customer_features").columns}
     assert features["orders_90d"].type in ("BIGINT", "INTEGER", "HUGEINT")
     assert "(source: " in features["orders_90d"].description
     assert {c.type for c in features.values()} <= {"VARCHAR", "DATE", "BIGINT", "DOUBLE"}

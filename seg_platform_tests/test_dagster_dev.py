@@ -63,8 +63,10 @@ def test_seg_platform_ui_loads_every_group_and_stops_on_sigterm_to_its_pid(tmp_p
             for repo in location["repositories"]
             for node in repo["assetNodes"]
         }
-        assert groups["orders"] == "raw" and groups["customer_predictions"] == "predictions"
-        assert groups["daily_customer_scores"] == "predictions"
+        # Keys are prefixed by their layer, as the UI's asset catalog shows them.
+        assert groups["raw/orders"] == "raw"
+        assert groups["predictions/customer_predictions"] == "predictions"
+        assert groups["predictions/daily_customer_scores"] == "predictions"
         assert set(groups.values()) >= {
             "raw", "identity", "staging", "features", "segmentation", "segments", "predictions"
         }  # fmt: skip

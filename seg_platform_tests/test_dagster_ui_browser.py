@@ -148,7 +148,7 @@ def tour_segment_assets(page: Page, url: str, artifacts: Path) -> None:
         expect(page.get_by_text(name, exact=True).first).to_be_visible(timeout=UI_TIMEOUT_MS)
     page.screenshot(path=str(artifacts / "dagster_ui_segments_graph.png"))
 
-    page.goto(f"{url}/assets/segment_profiles")
+    page.goto(f"{url}/assets/segments/segment_profiles")  # the key segments/segment_profiles
     columns = page.get_by_text("distinguishing_features", exact=True).first
     expect(columns).to_be_visible(timeout=UI_TIMEOUT_MS)
     columns.scroll_into_view_if_needed()

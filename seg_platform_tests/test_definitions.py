@@ -28,14 +28,29 @@ def test_every_asset_is_documented_grouped_and_checked():
         assert key in checked, f"{key} has no asset check"
 
 
+def test_every_asset_key_is_prefixed_by_its_layer():
+    """`raw/orders`, `segments/segment_profiles`: the key's first part is the asset's group and
+    its last part the table's name, for every asset and every check's target (README,
+    "Asset keys")."""
+    graph = defs.resolve_asset_graph()
+    unprefixed = [
+        key.to_user_string()
+        for key in graph.get_all_asset_keys()
+        if len(key.path) != 2 or key.path[0] != graph.get(key).group_name
+    ]
+    assert not unprefixed, f"keys without their group as prefix: {unprefixed}"
+    assert {key.asset_key for key in graph.asset_check_keys} <= graph.get_all_asset_keys()
+    assert dg.AssetKey(["segments", "segment_profiles"]) in graph.get_all_asset_keys()
+
+
 def test_raw_assets_one_per_source_with_blocking_contract_check():
     graph = defs.resolve_asset_graph()
     raw = {
         k.to_user_string() for k in graph.get_all_asset_keys() if graph.get(k).group_name == "raw"
     }
-    assert raw == set(SOURCES)
+    assert raw == {f"raw/{name}" for name in SOURCES}
     specs = [spec for check in RAW_CHECKS for spec in check.check_specs]
-    assert {s.asset_key.to_user_string() for s in specs} == set(SOURCES)
+    assert {s.asset_key.to_user_string() for s in specs} == {f"raw/{name}" for name in SOURCES}
     assert all(s.blocking and s.name == "meets_source_contract" for s in specs)
 
 
@@ -49,17 +64,19 @@ def test_every_asset_has_an_owner_a_layer_and_a_pii_tag():
         assert node.tags.get("layer") == node.group_name, key
         assert node.tags.get("pii") in ("true", "false"), key
 
-    def pii(name: str) -> str:
-        return graph.get(dg.AssetKey(name)).tags["pii"]
+    def pii(key: str) -> str:
+        return graph.get(dg.AssetKey.from_user_string(key)).tags["pii"]
 
     # Names, emails, identifiers; identifier -> profile; per-person scores and feeds.
-    for name in ("crm_contacts", "identity_map", "profiles", "identity_edges", "activation_feeds"):
-        assert pii(name) == "true", name
+    for key in ("raw/crm_contacts", "identity/identity_map", "identity/profiles",
+                "identity/identity_edges", "activation/activation_feeds"):  # fmt: skip
+        assert pii(key) == "true", key
     # One row per segment, per candidate model or per source: aggregates.
-    for name in ("segment_profiles", "segment_migration", "segmentation_candidates", "match_rate"):
-        assert pii(name) == "false", name
-    assert graph.get(dg.AssetKey("segment_profiles")).owners == ["team:growth"]
-    assert graph.get(dg.AssetKey("crm_contacts")).owners == ["team:data-platform"]
+    for key in ("segments/segment_profiles", "segments/segment_migration",
+                "segmentation/segmentation_candidates", "identity/match_rate"):  # fmt: skip
+        assert pii(key) == "false", key
+    assert graph.get(dg.AssetKey(["segments", "segment_profiles"])).owners == ["team:growth"]
+    assert graph.get(dg.AssetKey(["raw", "crm_contacts"])).owners == ["team:data-platform"]
 
 
 def launchpad_fields(config_type, path: str):

@@ -111,7 +111,9 @@ def test_the_partial_month_is_marked(example_run):
         in done.stdout
     )
     with dg.DagsterInstance.from_config(str(home.dagster_home)) as instance:
-        records = instance.fetch_materializations(dg.AssetKey("customer_segments"), limit=10)
+        records = instance.fetch_materializations(
+            dg.AssetKey(["segmentation", "customer_segments"]), limit=10
+        )
         metadata = {r.partition_key[:7]: r.asset_materialization.metadata for r in records.records}
     assert metadata["2011-12"]["partial"].value is True
     assert metadata["2011-12"]["partial_month"].value.startswith("2011-12 is a partial month")

@@ -33,9 +33,11 @@ DAGSTER_LAYER = [
     "seg_platform.orchestration",
     "seg_platform.run_guard",
     "seg_platform.ui_server",
-    "seg_platform.resources",
     "seg_platform.core.partitions",
     "seg_platform.core.metadata",  # Dagster metadata values for the UI
+    "seg_platform.core.layers",  # asset keys prefixed by layer
+    "seg_platform.core.failures",  # configuration mistakes as Dagster failures
+    "seg_platform.core.resources",  # WarehouseResource
     "seg_platform.*.assets",
     "seg_platform.*.checks",
     "seg_platform.*.resources",
@@ -101,8 +103,42 @@ def test_every_top_level_module_has_a_layer():
     assert not sorted(top - named), "put each new top-level module or package in a layer"
 
 
+def duckdb_connections(path: Path) -> list[int]:
+    """Lines of `path` that open a DuckDB connection (`duckdb.connect(...)`, or `connect`
+    imported from duckdb)."""
+    tree = ast.parse(path.read_text())
+    direct = any(
+        isinstance(n, ast.ImportFrom) and n.module == "duckdb"
+        and any(a.name == "connect" for a in n.names)
+        for n in ast.walk(tree)
+    )  # fmt: skip
+    return [
+        node.lineno
+        for node in ast.walk(tree)
+        if isinstance(node, ast.Call) and (
+            (isinstance(node.func, ast.Attribute) and node.func.attr == "connect"
+             and isinstance(node.func.value, ast.Name) and node.func.value.id == "duckdb")
+            or (direct and isinstance(node.func, ast.Name) and node.func.id == "connect"))
+    ]  # fmt: skip
+
+
+def test_every_sql_statement_runs_through_the_warehouse_module():
+    """Only `core/warehouse.py` opens DuckDB connections (the warehouse's, and in-memory ones
+    for checking SQL and for Splink), so a second engine can be put behind that one module."""
+    opened = {
+        f"{path.relative_to(REPO)}:{line}"
+        for module, path in package_modules().items()
+        if module != "seg_platform.core.warehouse"
+        for line in duckdb_connections(path)
+    }
+    assert not sorted(opened), "open connections with seg_platform.core.warehouse instead"
+    assert duckdb_connections(PACKAGE / "core" / "warehouse.py")  # the walk finds them
+
+
 def test_mypy_checks_only_pure_modules():
-    files = {module_name(REPO / f) for f in CONFIG["tool"]["mypy"]["files"]}
+    files = {module_name(p) for f in CONFIG["tool"]["mypy"]["files"] for p in REPO.glob(f)}
+    files &= set(package_modules())  # not the `__init__`s that import nothing
+    assert len(files) >= 85  # the globs found the synthetic generator's modules
     assert all(is_pure(m) for m in files), sorted(m for m in files if not is_pure(m))
 
 

@@ -98,7 +98,7 @@ def test_a_month_after_the_data_ends_with_no_data_not_a_failure(home, tmp_path, 
     assert result.success
     assert not result.get_asset_materialization_events()
     steps = {e.step_key for e in result.all_events if e.event_type_value == "STEP_SUCCESS"}
-    assert steps == {"customer_features"}, steps
+    assert steps == {"features__customer_features"}, steps  # features/customer_features
     observed = [e for e in result.all_events if e.event_type_value == "ASSET_OBSERVATION"]
     metadata = observed[0].event_specific_data.asset_observation.metadata
     assert metadata["no_data"].value.startswith(
@@ -122,40 +122,44 @@ def test_the_cli_runs_over_the_span_its_load_wrote(home):
     assert current_definitions(fresh) is fresh  # unchanged span: nothing rebuilt
 
 
-def freshness(instance, name: str, now: dt.datetime) -> str:
-    """The freshness state the daemon would record for asset `name` at `now`."""
+def freshness(instance, key: str, now: dt.datetime) -> str:
+    """The freshness state the daemon would record for asset `key` (`segments/...`) at `now`."""
     import asyncio
 
     from dagster._core.definitions.freshness_evaluator import FRESHNESS_EVALUATORS_BY_POLICY_TYPE
     from dagster._core.loader import LoadingContextForTest
     from dagster._core.test_utils import freeze_time
 
-    node = defs.resolve_asset_graph().get(dg.AssetKey(name))
+    node = defs.resolve_asset_graph().get(dg.AssetKey.from_user_string(key))
     evaluator = FRESHNESS_EVALUATORS_BY_POLICY_TYPE[type(node.freshness_policy)]()
     with freeze_time(now):
         state = asyncio.run(evaluator.evaluate_freshness(LoadingContextForTest(instance), node))
     return state.value
 
 
-def built(instance, name: str, at: dt.datetime, partition: str) -> None:
+def built(instance, key: str, at: dt.datetime, partition: str) -> None:
     from dagster._core.test_utils import freeze_time
 
     with freeze_time(at):
-        instance.report_runless_asset_event(dg.AssetMaterialization(name, partition=partition))
+        materialization = dg.AssetMaterialization(
+            dg.AssetKey.from_user_string(key), partition=partition
+        )
+        instance.report_runless_asset_event(materialization)
 
 
 def test_this_months_segments_are_late_until_built_after_the_monthly_schedule():
     """Due 30 h after the monthly schedule's tick (1st, 03:00 UTC): the 2nd at 09:00 UTC."""
     utc = dt.UTC
     due = dt.datetime(2026, 2, 2, 9, 0, 1, tzinfo=utc)
+    key = "segments/segment_profiles"
     with dg.DagsterInstance.ephemeral() as instance:
-        assert freshness(instance, "segment_profiles", due) == "UNKNOWN"  # never built
-        built(instance, "segment_profiles", dt.datetime(2026, 1, 1, 6, tzinfo=utc), "2025-12-01")
-        assert freshness(instance, "segment_profiles", due - dt.timedelta(seconds=2)) == "PASS"
-        assert freshness(instance, "segment_profiles", due) == "FAIL"  # January's run is late
-        built(instance, "segment_profiles", dt.datetime(2026, 2, 1, 5, tzinfo=utc), "2026-01-01")
-        assert freshness(instance, "segment_profiles", due) == "PASS"
-        assert freshness(instance, "segment_profiles", due + dt.timedelta(days=28)) == "FAIL"
+        assert freshness(instance, key, due) == "UNKNOWN"  # never built
+        built(instance, key, dt.datetime(2026, 1, 1, 6, tzinfo=utc), "2025-12-01")
+        assert freshness(instance, key, due - dt.timedelta(seconds=2)) == "PASS"
+        assert freshness(instance, key, due) == "FAIL"  # January's run is late
+        built(instance, key, dt.datetime(2026, 2, 1, 5, tzinfo=utc), "2026-01-01")
+        assert freshness(instance, key, due) == "PASS"
+        assert freshness(instance, key, due + dt.timedelta(days=28)) == "FAIL"
 
 
 def test_the_days_scores_are_late_three_hours_after_the_daily_schedule():
@@ -163,15 +167,17 @@ def test_the_days_scores_are_late_three_hours_after_the_daily_schedule():
     daily scores carry a freshness policy."""
     utc = dt.UTC
     day = dt.datetime(2026, 3, 5, tzinfo=utc)
+    key = "predictions/daily_customer_scores"
     with dg.DagsterInstance.ephemeral() as instance:
-        built(instance, "daily_customer_scores", day - dt.timedelta(hours=18), "2026-03-03")
+        built(instance, key, day - dt.timedelta(hours=18), "2026-03-03")
         before, after = day.replace(hour=7, minute=59), day.replace(hour=8, minute=1)
-        assert freshness(instance, "daily_customer_scores", before) == "PASS"
-        assert freshness(instance, "daily_customer_scores", after) == "FAIL"
+        assert freshness(instance, key, before) == "PASS"
+        assert freshness(instance, key, after) == "FAIL"
     graph = defs.resolve_asset_graph()
     with_policy = {k.to_user_string() for k in graph.get_all_asset_keys()
                    if graph.get(k).freshness_policy}  # fmt: skip
     assert with_policy == {
-        "customer_segments", "segment_assignments", "segment_profiles", "segment_migration",
-        "daily_customer_scores",
+        "segmentation/customer_segments", "segments/segment_assignments",
+        "segments/segment_profiles", "segments/segment_migration",
+        "predictions/daily_customer_scores",
     }  # fmt: skip

@@ -98,8 +98,11 @@ def test_every_planted_malformed_row_is_caught_and_no_valid_row_is(
     assert "null_share_within_limits" in failed
     assert "sessions_30d" in failed["null_share_within_limits"].description  # the UI says why
     materialized = {e.asset_key.to_user_string() for e in result.get_asset_materialization_events()}
-    assert materialized == {"customer_features"}
-    assert not materialized & {"customer_segments", "segment_assignments", "segmentation_champion"}
+    assert materialized == {"features/customer_features"}
+    assert not materialized & {
+        "segmentation/customer_segments", "segments/segment_assignments",
+        "segments/segmentation_champion",
+    }  # fmt: skip
     assert client.get_model_version_by_alias("customer_segmentation", "champion").version == (
         champion
     )

@@ -62,9 +62,10 @@ def test_step_lines_name_seconds_rows_checks_and_failures(capsys):
     out = capsys.readouterr().out
     lines = {m[1]: (float(m[2]), m[3]) for m in map(STEP.match, out.splitlines()) if m}
     assert lines["small_table"][1] == "1,234 rows"
-    assert lines["small_table_small_table_is_small"][1] == "1 check"
-    assert lines["small_table_small_table_is_large"][1] == "1 check, 1 FAILED"
-    assert lines["small_table_small_table_looks_odd"][1] == "1 check, 1 warning"
+    # A check's step is named by its asset and its name, as the failure summary names it.
+    assert lines["small_table.small_table_is_small"][1] == "1 check"
+    assert lines["small_table.small_table_is_large"][1] == "1 check, 1 FAILED"
+    assert lines["small_table.small_table_looks_odd"][1] == "1 check, 1 warning"
     assert lines["broken_table"][1] == "FAILED"
     assert all(seconds >= 0 for seconds, _ in lines.values())
     assert re.search(r"^    next_table +not run: ", out, re.M), out
@@ -85,10 +86,14 @@ def test_run_prints_steps_and_months(tmp_path, company):  # noqa: F811
         orders = con.execute("SELECT count(*) FROM raw.orders").fetchone()[0]
         features = con.execute("SELECT count(*) FROM features.customer_features").fetchone()[0]
     # Each line tells the rows the step wrote, as the warehouse holds them.
-    assert steps["orders"].startswith(f"{orders:,} rows"), steps["orders"]
-    assert steps["customer_features"] == f"{features:,} rows"
-    assert steps["orders_meets_source_contract"] == "1 check"
-    assert {"identity_graph", "segmentation_sweep", "propensity_models"} <= steps.keys()
+    # Steps are named by the asset keys they build, which start with their layer.
+    assert steps["raw/orders"].startswith(f"{orders:,} rows"), steps["raw/orders"]
+    assert steps["features/customer_features"] == f"{features:,} rows"
+    assert steps["raw/orders.meets_source_contract"] == "1 check"
+    assert {
+        "identity/identity_graph", "segmentation/segmentation_sweep",
+        "predictions/propensity_models",
+    } <= steps.keys()  # fmt: skip
     assert "Current tables (raw, identity, staging):" in lines
     assert "Month 2025-12 (1 of 1):" in lines
     assert any(re.fullmatch(r"  Month 2025-12 done in \d+ s", line) for line in lines)

@@ -64,4 +64,5 @@ def test_wheel_in_a_fresh_venv_loads_the_definitions_with_the_sql_models(tmp_pat
     shipped = {p.stem: p.parent.name for p in (REPO / "dbt_like_sql").glob("*/*.sql")}
     assert {"staging", "features"} <= set(shipped.values())
     for table, layer in shipped.items():
-        assert table in loaded["groups"].get(layer, []), (table, layer, loaded["groups"])
+        key = f"{layer}/{table}"  # the asset of the SQL file, keyed by its layer
+        assert key in loaded["groups"].get(layer, []), (key, layer, loaded["groups"])

@@ -25,9 +25,13 @@ from seg_platform.activation.destinations import (
 )
 from seg_platform.activation.feeds import feed_frames, record_written
 from seg_platform.activation.lift import lift_table
+from seg_platform.activation.resources import ActivationConfig
 from seg_platform.core.calendar import month_end_before, month_key, month_parameters
+from seg_platform.core.failures import config_errors_as_failures
+from seg_platform.core.layers import in_layer, layer_key
 from seg_platform.core.metadata import markdown
 from seg_platform.core.partitions import monthly_partitions
+from seg_platform.core.resources import WarehouseResource
 from seg_platform.core.tracking import MlflowResource
 from seg_platform.core.warehouse import (
     fetch_frame,
@@ -38,49 +42,46 @@ from seg_platform.core.warehouse import (
     replace_tables,
     table_exists,
 )
-from seg_platform.core.yaml_files import config_errors_as_failures, sql_string
+from seg_platform.core.yaml_files import sql_string
 from seg_platform.features.labels import outcome_labels
 from seg_platform.predictions.overlays import check_columns, condition_sql, evaluate, load_overlays
-from seg_platform.resources import (
-    ActivationConfig,
-    PredictionsConfig,
-    WarehouseResource,
-)
+from seg_platform.predictions.resources import PredictionsConfig
 
 LIFT = "activation.lift"
 TRIGGERS = "activation.survey_triggers"
 REPORT = "activation.survey_report"
 LIFT_EXPERIMENT = "activation_lift"
-IDENTITY_KEYS = ["identity_map"]
+IDENTITY_KEYS = [layer_key("identity", "identity_map")]
 
 
 # ------------------------------------------------------------------------------------------
 # Audiences and their checks
 
 
+AUDIENCES_KEY = layer_key("activation", "activation_audiences")
 AUDIENCE_CHECKS = [
     dg.AssetCheckSpec(
-        "no_opted_out_customer_in_feeds", asset="activation_audiences", blocking=True,
+        "no_opted_out_customer_in_feeds", asset=AUDIENCES_KEY, blocking=True,
         description="No feed row for a customer whose latest consent change for the "
         "destination's channel (or `all`) is an opt-out.",
     ),
     dg.AssetCheckSpec(
-        "no_control_member_in_feeds", asset="activation_audiences", blocking=True,
+        "no_control_member_in_feeds", asset=AUDIENCES_KEY, blocking=True,
         description="No feed row for a customer in the month's control group.",
     ),
     dg.AssetCheckSpec(
-        "feed_segments_are_validated_segments", asset="activation_audiences", blocking=True,
+        "feed_segments_are_validated_segments", asset=AUDIENCES_KEY, blocking=True,
         description="Every feed row's segment id and name is one of this month's segments "
         "(segments.segment_profiles, built only when the segment checks passed).",
     ),
     dg.AssetCheckSpec(
-        "feed_counts_reconcile", asset="activation_audiences", blocking=True,
+        "feed_counts_reconcile", asset=AUDIENCES_KEY, blocking=True,
         description="For every destination and segment it receives: feed rows = segment size "
         "(segments.segment_profiles) - holdout - opted out - unreachable; for overlays: "
         "feed rows = members - holdout - opted out - unreachable.",
     ),
     dg.AssetCheckSpec(
-        "hashed_destinations_carry_no_raw_identifiers", asset="activation_audiences",
+        "hashed_destinations_carry_no_raw_identifiers", asset=AUDIENCES_KEY,
         blocking=True,
         description="Destinations marked hashed_only (ad audiences) carry only 64-hex SHA-256 "
         "values, never a raw email, phone or id.",
@@ -89,11 +90,12 @@ AUDIENCE_CHECKS = [
 
 
 @dg.asset(
-    group_name="activation",
+    **in_layer("activation"),
     kinds={"duckdb"},
     partitions_def=monthly_partitions,
-    deps=["segment_assignments", "segment_profiles", "customer_predictions", "consent",
-          "identity_map", "erasure"],
+    deps=[layer_key("segments", "segment_assignments"), layer_key("segments", "segment_profiles"),
+          layer_key("predictions", "customer_predictions"), layer_key("raw", "consent"),
+          layer_key("identity", "identity_map"), layer_key("privacy", "erasure")],
     check_specs=AUDIENCE_CHECKS,
     description="Who goes to which destination this month: control groups (a deterministic "
     "holdout per segment), consent, each destination's rows with their action (segments and "
@@ -275,17 +277,19 @@ def audience_checks(con, as_of_date: dt.date, destinations) -> list[dg.AssetChec
 
 
 @dg.asset(
-    group_name="activation",
+    **in_layer("activation"),
     kinds={"duckdb", "parquet", "csv"},
     partitions_def=monthly_partitions,
-    deps=["activation_audiences"],
+    deps=[AUDIENCES_KEY],
     check_specs=[
         dg.AssetCheckSpec(
-            "files_match_tables", asset="activation_feeds", blocking=True,
+            "files_match_tables",
+            asset=layer_key("activation", "activation_feeds"), blocking=True,
             description="Every published file reads back with as many rows as its table.",
         ),
         dg.AssetCheckSpec(
-            "every_feed_reaches_someone", asset="activation_feeds", blocking=False,
+            "every_feed_reaches_someone",
+            asset=layer_key("activation", "activation_feeds"), blocking=False,
             description="Warning: every destination's feed publishes at least one member. A "
             "feed with nobody in it says why: no segment's action goes to its channel, or its "
             "candidates are held out, opted out or unreachable (no identifier it needs).",
@@ -442,13 +446,14 @@ def _empty_feeds_check(reach: pl.DataFrame, destinations) -> dg.AssetCheckResult
 
 
 @dg.asset(
-    group_name="activation",
+    **in_layer("activation"),
     kinds={"duckdb"},
     partitions_def=monthly_partitions,
-    deps=["activation_audiences"],
+    deps=[AUDIENCES_KEY],
     check_specs=[
         dg.AssetCheckSpec(
-            "survey_triggers_are_valid", asset="survey_triggers", blocking=True,
+            "survey_triggers_are_valid",
+            asset=layer_key("activation", "survey_triggers"), blocking=True,
             description="Each trigger is for a treatment-group member of a validated segment, "
             "at most once per customer and survey, and no survey is asked again within its "
             "cooldown.",
@@ -534,13 +539,15 @@ UNTRIGGERED = "(not triggered by the platform)"
 
 
 @dg.asset(
-    group_name="activation",
+    **in_layer("activation"),
     kinds={"duckdb"},
     partitions_def=monthly_partitions,
-    deps=["survey_triggers", "survey_responses", "identity_map", "erasure"],
+    deps=[layer_key("activation", "survey_triggers"), layer_key("raw", "survey_responses"),
+          layer_key("identity", "identity_map"), layer_key("privacy", "erasure")],
     check_specs=[
         dg.AssetCheckSpec(
-            "every_response_accounted_for", asset="survey_report", blocking=False,
+            "every_response_accounted_for",
+            asset=layer_key("activation", "survey_report"), blocking=False,
             description="Responses in the month's report (matched to a trigger, answered "
             "without one, or from someone the identity graph does not know), plus those "
             "answering surveys asked after the month, add up to the raw responses.",
@@ -676,13 +683,14 @@ def survey_report(
 
 
 @dg.asset(
-    group_name="activation",
+    **in_layer("activation"),
     kinds={"duckdb", "mlflow"},
     partitions_def=monthly_partitions,
-    deps=["activation_feeds"],
+    deps=[layer_key("activation", "activation_feeds")],
     check_specs=[
         dg.AssetCheckSpec(
-            "lift_covers_every_segment", asset="campaign_lift", blocking=False,
+            "lift_covers_every_segment",
+            asset=layer_key("activation", "campaign_lift"), blocking=False,
             description="Every segment of a measured month has a lift row per measured metric, "
             "with treated and control counts adding up to the segment's size.",
         )

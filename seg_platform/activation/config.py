@@ -70,10 +70,11 @@ Text = Annotated[str, Field(min_length=1)]
 
 
 class DestinationSpec(StrictModel):
-    consent_channel: Literal[CHANNELS]
+    # Literal of the tuples (pydantic reads them at run time; mypy cannot).
+    consent_channel: Literal[CHANNELS]  # type: ignore[valid-type]
     segments: Annotated[tuple[Name, ...] | None, BeforeValidator(_all_or_list)] = None
     overlays: Annotated[dict[OverlayKey, Text], BeforeValidator(_empty_mapping)] = {}
-    identifiers: tuple[Literal[IDENTIFIERS], ...] = Field(min_length=1)
+    identifiers: tuple[Literal[IDENTIFIERS], ...] = Field(min_length=1)  # type: ignore[valid-type]
     requires_opt_in: bool = False
     hashed_only: bool = False
     kind: Annotated[str, AfterValidator(_check_kind)] = DEFAULT_KIND

@@ -46,6 +46,8 @@ import numpy as np
 import polars as pl
 from scipy import stats
 
+from seg_platform.activation.settings import DEFAULTS
+
 __all__ = [
     "METRICS",
     "OUTPUT_COLUMNS",
@@ -82,7 +84,9 @@ def _z(confidence: float) -> float:
     return float(stats.norm.ppf(0.5 + confidence / 2.0))
 
 
-def wilson_interval(successes, n, confidence: float = 0.95) -> tuple[np.ndarray, np.ndarray]:
+def wilson_interval(
+    successes, n, confidence: float = DEFAULTS.confidence
+) -> tuple[np.ndarray, np.ndarray]:
     """Wilson score interval for a proportion successes / n (arrays or scalars, n > 0).
 
     centre = (x + z^2/2) / (n + z^2),
@@ -99,7 +103,7 @@ def wilson_interval(successes, n, confidence: float = 0.95) -> tuple[np.ndarray,
 
 
 def newcombe_interval(
-    x_treated, n_treated, x_control, n_control, confidence: float = 0.95
+    x_treated, n_treated, x_control, n_control, confidence: float = DEFAULTS.confidence
 ) -> tuple[np.ndarray, np.ndarray]:
     """Newcombe's hybrid score interval (method 10) for p_treated - p_control.
 
@@ -147,7 +151,7 @@ def _welch_se_df(var1, n1, var2, n2) -> tuple[np.ndarray, np.ndarray]:
 
 
 def welch_interval(
-    mean1, var1, n1, mean2, var2, n2, confidence: float = 0.95
+    mean1, var1, n1, mean2, var2, n2, confidence: float = DEFAULTS.confidence
 ) -> tuple[np.ndarray, np.ndarray]:
     """Welch's t interval for mean1 - mean2 from group means, sample variances (ddof=1) and
     sizes (n >= 2). Without variation in either group the interval is the point estimate."""
@@ -287,7 +291,11 @@ def _metric_rows(stats_frame: pl.DataFrame, metric: str, confidence: float, min_
     }
 
 
-def lift_table(frame: pl.DataFrame, confidence: float = 0.95, min_group: int = 30) -> pl.DataFrame:
+def lift_table(
+    frame: pl.DataFrame,
+    confidence: float = DEFAULTS.confidence,
+    min_group: int = DEFAULTS.min_group,
+) -> pl.DataFrame:
     """Treatment-versus-holdout lift per segment and overall, for each metric in METRICS.
 
     frame: one row per customer with segment_id, segment_name, group ("treatment" or

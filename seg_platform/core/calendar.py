@@ -7,6 +7,7 @@ snapshot is as of its last instant.
 
 import calendar as _calendar
 import datetime as dt
+from typing import TypedDict
 
 # The last month of data is partial when its last event is more than this many days before the
 # month's last day: a week allows for a shop closed over a holiday or a quiet weekend.
@@ -49,7 +50,15 @@ def month_end_before(month: str | dt.date, months: int = 1) -> dt.date:
     return month_end(add_months(month, -months))
 
 
-def month_parameters(month: str | dt.date) -> dict[str, object]:
+class MonthParameters(TypedDict):
+    """A month's as-of parameters (the SQL models' `$as_of`, `$as_of_date`, `$month_start`)."""
+
+    as_of: dt.datetime
+    as_of_date: dt.date
+    month_start: dt.date
+
+
+def month_parameters(month: str | dt.date) -> MonthParameters:
     """The SQL models' as-of parameters of a month: `as_of` (its last instant), `as_of_date`
     (its last day) and `month_start` (its first day)."""
     last = month_end(month)

@@ -27,12 +27,17 @@ IDENTIFIER_TYPES = (
 
 
 class NormalisationRules(Protocol):
-    """What normalisation reads of the identity rules (`identity.rules.IdentityRules`)."""
+    """What normalisation reads of the identity rules (`core.identity_rules.IdentityRules`).
+    Read-only properties, so a frozen dataclass satisfies it."""
 
-    dotless_email_domains: tuple[str, ...]
-    strip_plus_tags: bool
-    email_domain_aliases: dict[str, str]
-    default_phone_region: str
+    @property
+    def dotless_email_domains(self) -> tuple[str, ...]: ...
+    @property
+    def strip_plus_tags(self) -> bool: ...
+    @property
+    def email_domain_aliases(self) -> dict[str, str]: ...
+    @property
+    def default_phone_region(self) -> str: ...
 
 
 def email_sql(rules: NormalisationRules, v: str) -> str:

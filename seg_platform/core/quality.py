@@ -72,6 +72,7 @@ def validate_frame(
     pending: dict[tuple, list] = {}
     for result in results:
         config = result.expectation_config
+        assert config is not None  # GX fills it on every result of a suite's validation
         pending.setdefault((config.type, config.kwargs.get("column")), []).append(result)
     outcomes = []
     for expectation in expectations:

@@ -59,6 +59,18 @@ def connect(database: Path | str, read_only: bool = False) -> Iterator[duckdb.Du
         con.close()
 
 
+def memory_connection(temp_dir: str | None = None) -> duckdb.DuckDBPyConnection:
+    """A private in-memory DuckDB connection, for checking SQL a user wrote and for Splink's
+    work (spilling only into `temp_dir` when given). The caller closes it (or uses `with`).
+    The one other place a connection is opened, so a second engine has one module to replace.
+    """
+    con = duckdb.connect(":memory:")
+    if temp_dir is not None:
+        con.execute(f"SET temp_directory = {_string(temp_dir)}")
+    con.execute("SET enable_progress_bar = false")
+    return con
+
+
 def quote(identifier: str) -> str:
     """Quote an SQL identifier for DuckDB."""
     return '"' + identifier.replace('"', '""') + '"'

@@ -9,8 +9,7 @@ checked here, when the file is read, and quoted again where they reach SQL (`sql
 import re
 import types
 import typing
-from collections.abc import Iterator, Mapping
-from contextlib import contextmanager
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Annotated, Any, TypeVar
 
@@ -161,15 +160,3 @@ def sql_string(value: str) -> str:
     """`value` as a DuckDB string literal (quotes doubled), for SQL that cannot take a bound
     parameter (a view's body, a CASE over configured names)."""
     return "'" + str(value).replace("'", "''") + "'"
-
-
-@contextmanager
-def config_errors_as_failures() -> Iterator[None]:
-    """Inside an asset: a configuration mistake fails the step as a user error (Dagster's
-    `Failure`, no retry, no traceback), its message the file's error lines."""
-    try:
-        yield
-    except ConfigFileError as exc:
-        import dagster as dg
-
-        raise dg.Failure(description=str(exc), allow_retries=False) from None

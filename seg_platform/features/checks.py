@@ -14,11 +14,12 @@ import dagster as dg
 import polars as pl
 
 from seg_platform.core.calendar import month_end_before, month_parameters
+from seg_platform.core.layers import in_layer, layer_key
 from seg_platform.core.metadata import markdown
+from seg_platform.core.resources import WarehouseResource
 from seg_platform.core.warehouse import fetch_one, frame_to_temp_table, replace_tables, table_exists
 from seg_platform.features.catalog import CATALOG_TABLE, catalog_frame
 from seg_platform.features.quality import PSI_WARN, drift, feature_stats, numeric_columns
-from seg_platform.resources import WarehouseResource
 from seg_platform.sources.contract import SOURCES
 from seg_platform.sql_models.project import Model
 
@@ -37,7 +38,7 @@ def _as_of(context: dg.AssetCheckExecutionContext) -> dt.date:
 
 
 def build_feature_checks(model: Model) -> list[dg.AssetChecksDefinition]:
-    asset = dg.AssetKey(model.name)
+    asset = layer_key(model.layer, model.name)
     table = model.table
 
     @dg.asset_check(
@@ -187,12 +188,12 @@ def build_feature_checks(model: Model) -> list[dg.AssetChecksDefinition]:
 def build_catalog_asset(
     models: list[Model],
 ) -> tuple[dg.AssetsDefinition, dg.AssetChecksDefinition]:
-    """The asset `feature_catalog` (table features.feature_catalog) and its check."""
+    """The asset `features/feature_catalog` (table features.feature_catalog) and its check."""
     documented = [m for m in models if m.catalog]
 
     @dg.asset(
         name="feature_catalog",
-        group_name="features",
+        **in_layer("features"),
         kinds={"duckdb"},
         description="What every feature means: name, one-line meaning, sources, window, the "
         "null share and range it is checked against, and the SQL file defining it. Generated "

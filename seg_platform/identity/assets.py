@@ -14,10 +14,13 @@ from pathlib import Path
 import dagster as dg
 import polars as pl
 
+from seg_platform.core.failures import config_errors_as_failures
+from seg_platform.core.identity_rules import IdentityRules
+from seg_platform.core.layers import layer_key, layer_specs
 from seg_platform.core.metadata import markdown
+from seg_platform.core.resources import WarehouseResource
 from seg_platform.core.tracking import MlflowResource
 from seg_platform.core.warehouse import fetch_one
-from seg_platform.core.yaml_files import config_errors_as_failures
 from seg_platform.identity.build import (
     AUDIT,
     CHANGES,
@@ -28,9 +31,9 @@ from seg_platform.identity.build import (
     IdentityResult,
     build_identity,
 )
-from seg_platform.identity.rules import IdentityRules
-from seg_platform.resources import IdentityConfig, SourcesResource, WarehouseResource
+from seg_platform.identity.tables import SPECS
 from seg_platform.sources.contract import SOURCES
+from seg_platform.sources.resources import IdentityConfig, SourcesResource
 
 # MLflow experiment of the duplicate models, one run per identity build that trained one.
 IDENTITY_EXPERIMENT = "identity"
@@ -41,7 +44,7 @@ WEIGHT_SCHEMA = {
     "u_probability": pl.Float64, "match_weight": pl.Float64,
 }  # fmt: skip
 
-RAW_KEYS = [dg.AssetKey(name) for name in SOURCES]
+RAW_KEYS = [layer_key("raw", name) for name in SOURCES]
 # Links by rule: how many were used and how many refused (and why, in identity_edges.reason).
 LINKS_SQL = f"""
     SELECT rule, count(*) AS links, count(*) FILTER (status = 'used') AS used,
@@ -50,52 +53,22 @@ LINKS_SQL = f"""
            count(*) FILTER (status = 'dropped_limit') AS over_limit,
            count(*) FILTER (status = 'dropped_cluster') AS cluster_safeguard
     FROM {EDGES} GROUP BY rule ORDER BY rule"""
-SPECS = {
-    "identity_map": (
-        MAP,
-        "Which profile each identifier (email, phone, user id, cookie, "
-        "device, CRM / billing / shop id) belongs to: the answer to 'who did this?'.",
-    ),
-    "identity_edges": (
-        EDGES,
-        "Links between identifiers seen together on a record (or matched "
-        "by Splink), with source, rule, evidence and whether the link was used.",
-    ),
-    "profiles": (
-        PROFILES,
-        "One row per person: first and last seen, records, sources present "
-        "and how many identifiers of each type they hold.",
-    ),
-    "identity_audit": (
-        AUDIT,
-        "Why identities were not merged: blocked junk values, shared "
-        "identifiers not used as bridges, limits enforced, component sizes.",
-    ),
-    "identity_changes": (
-        CHANGES,
-        "History of profile merges and splits: old id, new id, "
-        "reason and the run that made the change.",
-    ),
-    "match_rate": (
-        MATCH_RATE,
-        "Per source, the share of records attributed to a profile with at "
-        "least one known (non-anonymous) identifier.",
-    ),
-}
 
 
 @dg.multi_asset(
-    specs=[
-        dg.AssetSpec(
-            name,
-            group_name="identity",
-            kinds={"duckdb", "scipy", "mlflow"} if name == "identity_map" else {"duckdb"},
-            deps=RAW_KEYS,
-            description=f"{meaning} Table `{table}`.",
-            metadata={"dagster/table_name": table},
-        )
-        for name, (table, meaning) in SPECS.items()
-    ],
+    specs=layer_specs(
+        "identity",
+        [
+            dg.AssetSpec(
+                name,
+                kinds={"duckdb", "scipy", "mlflow"} if name == "identity_map" else {"duckdb"},
+                deps=RAW_KEYS,
+                description=f"{meaning} Table `{table}`.",
+                metadata={"dagster/table_name": table},
+            )
+            for name, (table, meaning) in SPECS.items()
+        ],
+    ),
 )
 def identity_graph(
     context: dg.AssetExecutionContext,
@@ -168,7 +141,7 @@ def identity_graph(
             }
         if name == "match_rate":
             metadata["by_source"] = markdown(rates)
-        yield dg.MaterializeResult(asset_key=name, metadata=metadata)
+        yield dg.MaterializeResult(asset_key=layer_key("identity", name), metadata=metadata)
 
 
 def _log_model_run(
@@ -278,7 +251,7 @@ def _rules(identity: IdentityConfig, sources: SourcesResource) -> IdentityRules:
         return identity.rules(sources.load())
 
 
-@dg.asset_check(asset="identity_map", blocking=True)
+@dg.asset_check(asset=layer_key("identity", "identity_map"), blocking=True)
 def identifiers_map_to_one_profile(warehouse: WarehouseResource) -> dg.AssetCheckResult:
     """Every identifier maps to exactly one profile (no duplicates, no missing profile)."""
     with warehouse.get_connection() as con:
@@ -304,7 +277,7 @@ def identifiers_map_to_one_profile(warehouse: WarehouseResource) -> dg.AssetChec
     )
 
 
-@dg.asset_check(asset="profiles", blocking=True)
+@dg.asset_check(asset=layer_key("identity", "profiles"), blocking=True)
 def profiles_within_identifier_limits(
     warehouse: WarehouseResource, sources: SourcesResource, identity: IdentityConfig
 ) -> dg.AssetCheckResult:
@@ -330,7 +303,7 @@ def profiles_within_identifier_limits(
     )
 
 
-@dg.asset_check(asset="profiles", blocking=True)
+@dg.asset_check(asset=layer_key("identity", "profiles"), blocking=True)
 def largest_profile_within_cap(
     warehouse: WarehouseResource, sources: SourcesResource, identity: IdentityConfig
 ) -> dg.AssetCheckResult:
@@ -355,7 +328,7 @@ def largest_profile_within_cap(
     )
 
 
-@dg.asset_check(asset="match_rate")
+@dg.asset_check(asset=layer_key("identity", "match_rate"))
 def match_rate_above_floor(
     warehouse: WarehouseResource, sources: SourcesResource, identity: IdentityConfig
 ) -> dg.AssetCheckResult:
@@ -375,7 +348,7 @@ def match_rate_above_floor(
     )
 
 
-@dg.asset_check(asset="identity_edges", blocking=True)
+@dg.asset_check(asset=layer_key("identity", "identity_edges"), blocking=True)
 def used_edges_stay_within_one_profile(warehouse: WarehouseResource) -> dg.AssetCheckResult:
     """Every link marked used joins two identifiers of the same profile."""
     with warehouse.get_connection() as con:
@@ -394,7 +367,7 @@ def used_edges_stay_within_one_profile(warehouse: WarehouseResource) -> dg.Asset
     )
 
 
-@dg.asset_check(asset="identity_audit")
+@dg.asset_check(asset=layer_key("identity", "identity_audit"))
 def audit_counts_every_profile(warehouse: WarehouseResource) -> dg.AssetCheckResult:
     """The component-size distribution in the audit adds up to the number of profiles."""
     with warehouse.get_connection() as con:
@@ -410,7 +383,7 @@ def audit_counts_every_profile(warehouse: WarehouseResource) -> dg.AssetCheckRes
     )
 
 
-@dg.asset_check(asset="identity_changes")
+@dg.asset_check(asset=layer_key("identity", "identity_changes"))
 def changes_point_at_current_profiles(
     context: dg.AssetCheckExecutionContext, warehouse: WarehouseResource
 ) -> dg.AssetCheckResult:
@@ -430,7 +403,7 @@ def changes_point_at_current_profiles(
     )
 
 
-@dg.asset_check(asset="identity_edges")
+@dg.asset_check(asset=layer_key("identity", "identity_edges"))
 def probabilistic_links_mostly_used(
     warehouse: WarehouseResource, sources: SourcesResource, identity: IdentityConfig
 ) -> dg.AssetCheckResult:

@@ -18,6 +18,7 @@ import polars as pl
 
 from seg_platform.core.identifiers import e164 as _e164
 from seg_platform.core.identifiers import email_sql as _email_sql
+from seg_platform.core.identity_rules import KNOWN_TYPES, IdentityRules
 from seg_platform.core.warehouse import (
     fetch_one,
     frame_to_temp_table,
@@ -37,7 +38,6 @@ from seg_platform.identity.graph import (
     dedup_clusters,
     resolve,
 )
-from seg_platform.identity.rules import KNOWN_TYPES, IdentityRules
 from seg_platform.sources.contract import LINKING_SOURCES, SOURCES, Source
 
 SCHEMA = "identity"
@@ -534,11 +534,12 @@ def _probabilistic_edges(con, rules: IdentityRules, result: IdentityResult) -> i
     frame_to_temp_table(con, "_links", pairs)
     names = [c for c in ("first_name", "last_name", "date_of_birth") if c in present]
     frame_to_temp_table(con, "_names", contacts.select("unique_id", *names))
+    twins = _twins_apart(result.linkage, names)
     con.execute(f"""
         CREATE OR REPLACE TEMP TABLE _dedup AS
         SELECT l.value AS left_value, r.value AS right_value,
                max(p.match_probability) AS probability,
-               bool_and(coalesce({_household_sql(names)}, false)) AS household
+               bool_and(coalesce({_household_sql(names, twins)}, false)) AS household
         FROM _links p
         JOIN _values l ON l.id_type = 'crm_id' AND l.raw_value = p.id_l
         JOIN _values r ON r.id_type = 'crm_id' AND r.raw_value = p.id_r
@@ -547,7 +548,7 @@ def _probabilistic_edges(con, rules: IdentityRules, result: IdentityResult) -> i
         WHERE l.value <> r.value
         GROUP BY ALL ORDER BY ALL
     """)
-    _cluster_duplicates(con, rules, names)
+    _cluster_duplicates(con, rules, names, result.linkage)
     con.execute("""
         INSERT INTO _edges
         SELECT 'crm_contacts', 'probabilistic', probability, 'crm_id', left_value, 'crm_id',
@@ -558,8 +559,8 @@ def _probabilistic_edges(con, rules: IdentityRules, result: IdentityResult) -> i
 
 
 HOUSEHOLD = (
-    "same family name, clearly different first names, birth dates not known to be equal: "
-    "two members of one household"
+    "same family name, clearly different first names, birth dates not known to be equal "
+    "(or twins): two members of one household"
 )
 
 
@@ -596,18 +597,30 @@ def _different_first_names_sql(fa: str, fb: str) -> str:
     )"""
 
 
-def _household_sql(names: list[str]) -> str:
+def _twins_apart(linkage: dict, names: list[str]) -> bool:
+    """Whether clearly different first names split records with one family name and birth
+    date too (twins): only when EM learnt from the data that true matches almost never carry
+    unrelated first names (`UNRELATED_FIRST_NAMES_MAX_M`); recorded in `linkage`."""
+    unrelated = linkage.get("unrelated_first_names_m")
+    apart = unrelated is not None and unrelated <= UNRELATED_FIRST_NAMES_MAX_M
+    if {"first_name", "last_name", "date_of_birth"}.issubset(names):
+        linkage["twins_kept_apart"] = apart
+    return apart
+
+
+def _household_sql(names: list[str], twins: bool = False) -> str:
     """SQL over the name columns of a pair (`a.*`, `b.*`): true when the two contacts are two
     people of one household rather than one person entered twice.
 
     They share a family name (up to one typo) while their first names clearly differ (not
     equal, not one typo apart, Jaro-Winkler below 0.7, neither an initial or a prefix of the
     other, not nicknames of one name, neither equal to the other's family name, which is a
-    swap) and their birth dates
-    are not known to be equal. Partners, siblings and a parent and child share an address, a
-    landline and often a family e-mail: the very evidence the model adds up. One person's
-    records with a changed first name (a nickname) and no birth date are kept apart too: a
-    missed duplicate costs less than two people merged.
+    swap) and their birth dates are not known to be equal; with `twins`, whatever their birth
+    dates (twins share one, and a person's records keep their first name). Partners,
+    siblings and a parent and child share an address, a landline and often a family e-mail:
+    the very evidence the model adds up. One person's records with a changed first name (a
+    nickname) and no birth date are kept apart too: a missed duplicate costs less than two
+    people merged.
     """
     if not {"first_name", "last_name"}.issubset(names):
         return "false"
@@ -615,7 +628,7 @@ def _household_sql(names: list[str]) -> str:
     fa, fb = first.format("a"), first.format("b")
     dob = (
         "AND NOT coalesce(damerau_levenshtein(a.date_of_birth, b.date_of_birth) <= 1, false)"
-        if "date_of_birth" in names
+        if "date_of_birth" in names and not twins
         else ""
     )
     return f"""(
@@ -631,8 +644,55 @@ def _household_sql(names: list[str]) -> str:
     )"""
 
 
-def _cluster_duplicates(con, rules: IdentityRules, names: list[str]) -> None:
-    """Adds `refused` to `_dedup`: why the clustering's safeguards refused a pair (else NULL)."""
+# Two birth dates split a cluster unless the model learnt that more than this share of true
+# matches have unrelated birth dates (files whose dates were replaced at random, as Febrl's
+# duplicates are in about 5% of pairs): there a different date is no proof of two people.
+UNRELATED_BIRTH_DATES_MAX_M = 0.02
+# Two records with one family name and birth date but clearly different first names are
+# twins, not one person, when EM learnt that at most this share of true matches have first
+# names that are no typo or variant of each other (Febrl replaced about 20% of its
+# duplicates' first names; a CRM's records of one person keep the name or a nickname).
+UNRELATED_FIRST_NAMES_MAX_M = 0.1
+# Birth dates that stand for "unknown" in many CRMs (a form's default, the epoch): they say
+# nothing about who a record is.
+PLACEHOLDER_BIRTH_DATES = ("19000101", "19010101", "19700101")
+
+
+def _birth_dates_conflict_sql(names: list[str]) -> str:
+    """SQL over a pair's normalised birth dates (`a.date_of_birth`, `b.date_of_birth`,
+    YYYYMMDD): true when both are known and cannot be one person's date mistyped.
+
+    One person has one birth date; a record of them may carry it with one typo (a digit
+    wrong, two digits swapped: 19850310 / 19580310), with day and month swapped (19850310 /
+    19851003), or as a placeholder (1900-01-01). Two dates further apart are two people, what
+    ever else they share: a father and his Jr., twins' elder siblings, two John Smiths.
+    """
+    if "date_of_birth" not in names:
+        return "false"
+    placeholders = ", ".join(f"'{d}'" for d in PLACEHOLDER_BIRTH_DATES)
+    return f"""(
+        a.date_of_birth NOT IN ({placeholders}) AND b.date_of_birth NOT IN ({placeholders})
+        AND damerau_levenshtein(a.date_of_birth, b.date_of_birth) > 1
+        AND NOT (left(a.date_of_birth, 4) = left(b.date_of_birth, 4)
+                 AND substr(a.date_of_birth, 5, 2) = substr(b.date_of_birth, 7, 2)
+                 AND substr(a.date_of_birth, 7, 2) = substr(b.date_of_birth, 5, 2))
+    )"""
+
+
+def _cluster_duplicates(
+    con, rules: IdentityRules, names: list[str], linkage: dict | None = None
+) -> None:
+    """Adds `refused` to `_dedup`: why the clustering's safeguards refused a pair (else NULL).
+
+    Two birth dates no typo explains split a cluster unless the model learnt from the data
+    (`linkage["unrelated_birth_dates_m"]`) that true matches often carry unrelated dates; the
+    decision is recorded in `linkage["birth_dates_split_clusters"]`.
+    """
+    twins = _twins_apart(linkage or {}, names)
+    unrelated = (linkage or {}).get("unrelated_birth_dates_m")
+    split_on_dates = unrelated is None or unrelated <= UNRELATED_BIRTH_DATES_MAX_M
+    if linkage is not None and "date_of_birth" in names:
+        linkage["birth_dates_split_clusters"] = split_on_dates
     dedup = con.sql(
         "SELECT left_value, right_value, probability, household FROM _dedup "
         "ORDER BY left_value, right_value"
@@ -643,8 +703,9 @@ def _cluster_duplicates(con, rules: IdentityRules, names: list[str]) -> None:
     src = np.array([index[v] for v in dedup["left_value"].to_list()], np.int64)
     dst = np.array([index[v] for v in dedup["right_value"].to_list()], np.int64)
     # Household pairs never link, nor end in one cluster through other records: any two
-    # records of a cluster that are two household members (whatever their own pair scored)
-    # make it clustered again at stricter thresholds. The other pairs keep the safeguards.
+    # records of a cluster that are two household members, or that carry two birth dates no
+    # typo explains (whatever their own pair scored), make it split link by link. The other
+    # pairs keep the safeguards.
     keep = ~household
     labels = components(len(ids), src, dst, keep)
     frame_to_temp_table(
@@ -663,7 +724,8 @@ def _cluster_duplicates(con, rules: IdentityRules, names: list[str]) -> None:
         FROM n x JOIN n y ON x.comp = y.comp AND x.node < y.node
         JOIN _names a ON a.unique_id = x.raw_value
         JOIN _names b ON b.unique_id = y.raw_value
-        WHERE coalesce({_household_sql(names)}, false)
+        WHERE coalesce({_household_sql(names, twins)}, false)
+           OR coalesce({_birth_dates_conflict_sql(names if split_on_dates else [])}, false)
         ORDER BY ALL
     """).fetchall()
     apart_src = np.array([a for a, _ in apart], np.int64)
@@ -677,7 +739,10 @@ def _cluster_duplicates(con, rules: IdentityRules, names: list[str]) -> None:
     text = {
         TIGHTENED: "loose cluster (below dedup_min_density): link below a stricter threshold",
         OVERSIZE: "cluster above dedup_max_cluster_size records",
-        APART: "cluster holding two household members: link below a stricter threshold",
+        APART: (
+            "cluster holding two different people (household members, or two birth dates): "
+            "link below a stricter threshold"
+        ),
     }
     refused = pl.DataFrame(
         {

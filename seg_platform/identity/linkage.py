@@ -33,6 +33,8 @@ from splink.backends.duckdb import DuckDBAPI
 from splink.blocking_analysis import count_comparisons_from_blocking_rules
 from splink.internals.exceptions import SplinkException
 
+from seg_platform.core.warehouse import memory_connection
+
 LinkType = Literal["dedupe_only", "link_only"]
 ComparisonKind = Literal[
     "name",
@@ -357,6 +359,7 @@ def person_spec(
     def usable(rules: Sequence[BlockingRule]) -> tuple[BlockingRule, ...]:
         return tuple(tuple(r) for r in rules if have.issuperset(rule_columns(r)))
 
+    broad: tuple[tuple[str, ...], ...]
     if blocking_rules:
         blocking, broad = usable(blocking_rules), ()
         if len(blocking) != len(blocking_rules):
@@ -421,6 +424,7 @@ def _comparison(spec: ColumnComparison) -> Any:
     col = spec.column
     thresholds = list(spec.thresholds or _DEFAULT_THRESHOLDS.get(spec.kind, ()))
     distances = [int(t) for t in thresholds]
+    creator: Any  # one of Splink's comparison creators
     if spec.kind == "name":
         creator = cl.NameComparison(col, jaro_winkler_thresholds=thresholds)
     elif spec.kind == "person_name":
@@ -595,6 +599,23 @@ def _train(linker: Linker, spec: LinkageSpec, n_records: int) -> dict[str, str]:
     return sessions
 
 
+def _unrelated_m(linker: Linker, column: str) -> float | None:
+    """The share of true matches that fall in the last level of `column`'s comparison
+    (birth dates more than ten years apart or nothing alike; first names that are no typo,
+    no variant of each other) as EM learnt it from the data; None when `column` is not
+    compared or EM did not train that level (a prior is no evidence about the data).
+    """
+    for comparison in linker._settings_obj.comparisons:
+        if comparison.output_column_name != column:
+            continue
+        last = [lv for lv in comparison.comparison_levels if not lv.is_null_level][-1]
+        if not last._has_estimated_m_values:
+            return None
+        assert last.m_probability is not None  # EM estimated it
+        return float(last.m_probability)
+    return None
+
+
 def _model_report(linker: Linker, prior: float, sessions: dict[str, str]) -> dict:
     """What the trained model is: its levels' m, u and match weights, Splink's JSON, the chart."""
     weights = []
@@ -621,17 +642,11 @@ def _model_report(linker: Linker, prior: float, sessions: dict[str, str]) -> dic
         "prior": prior,
         "em_sessions": sessions,
         "weights": weights,
+        "unrelated_birth_dates_m": _unrelated_m(linker, "date_of_birth"),
+        "unrelated_first_names_m": _unrelated_m(linker, "first_name"),
         "model": linker.misc.save_model_to_json(),
         "chart": chart,
     }
-
-
-def _connect(temp_dir: str) -> duckdb.DuckDBPyConnection:
-    """A private in-memory DuckDB connection that spills only into `temp_dir`."""
-    con = duckdb.connect(":memory:")
-    con.execute(f"SET temp_directory = '{temp_dir}'")
-    con.execute("SET enable_progress_bar = false")
-    return con
 
 
 def _collect(con: duckdb.DuckDBPyConnection, table: str, id_column: str) -> pl.DataFrame:
@@ -690,7 +705,7 @@ def predict_links(
     if any(f.height == 0 for f in frame_list):
         return _empty_output(id_dtype)
     with tempfile.TemporaryDirectory(prefix="seg_linkage_") as temp_dir:
-        con = _connect(temp_dir)
+        con = memory_connection(temp_dir)  # private, spilling only into temp_dir
         try:
             pairs = _run_splink(con, frame_list, spec, id_column, report)
         finally:

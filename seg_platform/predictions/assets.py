@@ -23,18 +23,18 @@ import numpy as np
 import polars as pl
 
 from seg_platform.core.calendar import add_months, month_key, month_parameters
+from seg_platform.core.layers import in_layer, layer_key
 from seg_platform.core.metadata import column_schema, markdown
 from seg_platform.core.mlflow_registry import (
     CHAMPION,
     alias_version,
     is_registered,
-    load_registered,
     remember_model,
     set_alias,
-    versions,
     versions_with_aliases,
 )
 from seg_platform.core.partitions import monthly_partitions
+from seg_platform.core.resources import WarehouseResource
 from seg_platform.core.tracking import MlflowResource
 from seg_platform.core.warehouse import (
     fetch_frame,
@@ -42,7 +42,7 @@ from seg_platform.core.warehouse import (
     replace_partition,
     table_exists,
 )
-from seg_platform.features.labels import LABEL_COLUMNS
+from seg_platform.predictions.checks import prediction_checks
 from seg_platform.predictions.clv import (
     WEEKS_PER_MONTH,
     NotEnoughBuyers,
@@ -75,43 +75,27 @@ from seg_platform.predictions.propensity import (
     split_months,
     thread_limit,
 )
-from seg_platform.resources import PredictionsConfig, WarehouseResource
+from seg_platform.predictions.resources import PredictionsConfig
+from seg_platform.predictions.scoring import (
+    PREDICTIONS,
+    active_mask,
+    feature_matrix,
+    load_version,
+    model_columns,
+    percentile,
+    registered_name,
+    score_customers,
+    scoring_model,
+)
 
 EVALUATIONS = "predictions.model_evaluations"
 VALUES = "predictions.customer_value"
 BACKTESTS = "predictions.clv_backtest"
-PREDICTIONS = "predictions.customer_predictions"
 # sklearn classes skops does not trust by default, inside our own (self-written) model files.
 TRUSTED_TYPES = [
     "sklearn.calibration._CalibratedClassifier",
     "sklearn.ensemble._hist_gradient_boosting.predictor.TreePredictor",
 ]
-NON_FEATURES = {"profile_id", "as_of_date", "label_month"}
-
-
-def registered_name(target: Target) -> str:
-    return f"{target.name}_propensity"
-
-
-def model_columns(frame: pl.DataFrame) -> list[str]:
-    """The numeric feature columns a propensity model uses (labels excluded)."""
-    skip = NON_FEATURES | set(LABEL_COLUMNS) | {"horizon_complete_30d", "horizon_complete_90d"}
-    return [c for c, t in frame.schema.items() if t.is_numeric() and c not in skip]
-
-
-def _matrix(frame: pl.DataFrame, columns: list[str]) -> np.ndarray:
-    return frame.select(columns).to_numpy().astype(np.float64)
-
-
-def _active(frame: pl.DataFrame, days: int) -> np.ndarray:
-    recency = frame["days_since_last_activity"]
-    return (recency.is_not_null() & (recency <= days)).to_numpy()
-
-
-def load_version(tracking: MlflowResource, name: str, version) -> tuple[object, list[str]]:
-    return load_registered(tracking.uri(), version), json.loads(version.tags["features"])
-
-
 # -- propensity models --------------------------------------------------------------------
 
 
@@ -152,9 +136,9 @@ def train_target(
     columns = [
         c for c in model_columns(test) if train[c].cast(pl.Float64).drop_nans().count() >= present
     ]
-    X, y = _matrix(train, columns), train[target.label].cast(pl.Int8).to_numpy()
-    Xe, ye = _matrix(test, columns), test[target.label].cast(pl.Int8).to_numpy()
-    active = _active(test, config.active_days)
+    X, y = feature_matrix(train, columns), train[target.label].cast(pl.Int8).to_numpy()
+    Xe, ye = feature_matrix(test, columns), test[target.label].cast(pl.Int8).to_numpy()
+    active = active_mask(test, config.active_days)
     if len(np.unique(y)) < 2 or len(np.unique(ye[active])) < 2:
         return {**base, "trained": False, "reason": "only one outcome in the training or "
                 "evaluation customers"}  # fmt: skip
@@ -173,7 +157,7 @@ def train_target(
         if current is not None:
             champion_model, champion_columns = load_version(tracking, name, current)
             if set(champion_columns) <= set(test.columns):
-                champion_X = _matrix(test, champion_columns)
+                champion_X = feature_matrix(test, champion_columns)
                 scores["champion"] = champion_model.predict_proba(champion_X)[:, 1]
         importances = permutation_importances(
             model, Xe[active], ye[active], columns, config.seed, config.permutation_sample,
@@ -312,15 +296,15 @@ EVALUATION_SCHEMA = {
 
 
 @dg.asset(
-    group_name="predictions",
+    **in_layer("predictions"),
     kinds={"sklearn", "mlflow", "duckdb"},
-    deps=["customer_features"],
+    deps=[layer_key("features", "customer_features")],
     partitions_def=monthly_partitions,
     metadata={"dagster/table_name": EVALUATIONS},
     check_specs=[
         dg.AssetCheckSpec(
             "models_beat_recency_baseline",
-            asset="propensity_models",
+            asset=layer_key("predictions", "propensity_models"),
             blocking=False,
             description="Each trained model beats the recency-only baseline in ROC AUC and PR "
             "AUC on the active customers of the evaluation month (a warning: a model that does "
@@ -328,7 +312,7 @@ EVALUATION_SCHEMA = {
         ),
         dg.AssetCheckSpec(
             "one_champion_per_model",
-            asset="propensity_models",
+            asset=layer_key("predictions", "propensity_models"),
             blocking=True,
             description="Each propensity model has exactly one `champion` version once one "
             "has been trained.",
@@ -504,15 +488,15 @@ def backtest_windows(month: str, holdout_months: int, cutoffs: int) -> list[tupl
 
 
 @dg.asset(
-    group_name="predictions",
+    **in_layer("predictions"),
     kinds={"scipy", "mlflow", "duckdb"},
-    deps=["customer_features"],
+    deps=[layer_key("features", "customer_features")],
     partitions_def=monthly_partitions,
     metadata={"dagster/table_name": VALUES, "dagster/column_schema": VALUE_COLUMNS},
     check_specs=[
         dg.AssetCheckSpec(
             "backtest_purchases_within_tolerance",
-            asset="customer_lifetime_value",
+            asset=layer_key("predictions", "customer_lifetime_value"),
             blocking=False,
             description="Rolling backtest: refitted before each of several holdouts (one "
             "month apart), the median absolute error of predicted against actual holdout "
@@ -520,7 +504,7 @@ def backtest_windows(month: str, holdout_months: int, cutoffs: int) -> list[tupl
         ),
         dg.AssetCheckSpec(
             "backtest_revenue_within_tolerance",
-            asset="customer_lifetime_value",
+            asset=layer_key("predictions", "customer_lifetime_value"),
             blocking=False,
             description="Rolling backtest: the median absolute error of predicted against "
             "actual holdout revenue is within `clv_max_revenue_error` (a warning: order values "
@@ -529,7 +513,7 @@ def backtest_windows(month: str, holdout_months: int, cutoffs: int) -> list[tupl
         ),
         dg.AssetCheckSpec(
             "lifetime_value_fit_identified",
-            asset="customer_lifetime_value",
+            asset=layer_key("predictions", "customer_lifetime_value"),
             blocking=False,
             description="BG/NBD's fit is sound: no parameter at the optimiser's bounds, no "
             "flat likelihood direction, P(alive) not (nearly) the same for every repeat "
@@ -538,7 +522,7 @@ def backtest_windows(month: str, holdout_months: int, cutoffs: int) -> list[tupl
         ),
         dg.AssetCheckSpec(
             "values_valid",
-            asset="customer_lifetime_value",
+            asset=layer_key("predictions", "customer_lifetime_value"),
             blocking=True,
             description="One row per buyer; P(alive) in [0, 1] where published; expected "
             "purchases and value finite and not negative.",
@@ -738,56 +722,6 @@ def fit_check(model, reason: str) -> dg.AssetCheckResult:
 # -- customer predictions -------------------------------------------------------------------
 
 
-def scoring_model(client, tracking, target: Target, month: str):
-    """The model that scores `month`: the champion, unless it was trained for a later month
-    (a backfill), then the newest version trained for this month or before that beat the
-    baseline. (model, columns, version) or None."""
-    name = registered_name(target)
-    current = alias_version(client, name, CHAMPION)
-    if current is not None and current.tags.get("month", "") <= month:
-        return (*load_version(tracking, name, current), int(current.version))
-    if not is_registered(client, name):
-        return None
-    earlier = [
-        v for v in versions(client, name)
-        if v.tags.get("month", "") <= month and v.tags.get("beats_baseline") == "True"
-    ]  # fmt: skip
-    if not earlier:
-        return None
-    chosen = max(earlier, key=lambda v: (v.tags["month"], int(v.version)))
-    return (*load_version(tracking, name, chosen), int(chosen.version))
-
-
-def percentile(column: str) -> pl.Expr:
-    """Share of scored customers (in %) whose value is at most this one's."""
-    return (
-        (pl.col(column).rank("max") / pl.col(column).count() * 100)
-        .round(2)
-        .alias(column.replace("_probability", "").replace("_12m", "") + "_percentile")
-    )
-
-
-def score_customers(features: pl.DataFrame, models: dict, active_days: int) -> pl.DataFrame:
-    """Churn and purchase probabilities (NULL where no model exists) for every row of
-    `features`, with the model version that produced them."""
-    out = features.select("profile_id").with_columns(
-        active=pl.Series(_active(features, active_days))
-    )
-    for target in TARGETS:
-        found = models.get(target.name)
-        if found is None or features.is_empty():
-            p = pl.Series([None] * features.height, dtype=pl.Float64)
-            version = found[2] if found else None
-        else:
-            model, columns, version = found
-            p = pl.Series(model.predict_proba(_matrix(features, columns))[:, 1])
-        out = out.with_columns(
-            p.alias(f"{target.name}_probability"),
-            pl.lit(version, dtype=pl.Int64).alias(f"{target.name}_model_version"),
-        )
-    return out
-
-
 PREDICTION_COLUMNS = column_schema(
     [
         ("profile_id", "VARCHAR", "The customer (identity profile)."),
@@ -815,27 +749,30 @@ PREDICTION_COLUMNS = column_schema(
 
 
 @dg.asset(
-    group_name="predictions",
+    **in_layer("predictions"),
     kinds={"sklearn", "mlflow", "duckdb"},
-    deps=["propensity_models", "customer_lifetime_value"],
+    deps=[
+        layer_key("predictions", "propensity_models"),
+        layer_key("predictions", "customer_lifetime_value"),
+    ],
     partitions_def=monthly_partitions,
     metadata={"dagster/table_name": PREDICTIONS, "dagster/column_schema": PREDICTION_COLUMNS},
     check_specs=[
         dg.AssetCheckSpec(
             "probabilities_in_unit_interval",
-            asset="customer_predictions",
+            asset=layer_key("predictions", "customer_predictions"),
             blocking=True,
             description="Every probability and P(alive) is in [0, 1].",
         ),
         dg.AssetCheckSpec(
             "one_row_per_profile",
-            asset="customer_predictions",
+            asset=layer_key("predictions", "customer_predictions"),
             blocking=True,
             description="One row per known customer of the month.",
         ),
         dg.AssetCheckSpec(
             "no_missing_scores_for_active_profiles",
-            asset="customer_predictions",
+            asset=layer_key("predictions", "customer_predictions"),
             blocking=True,
             description="Every active customer (an event or order in the last "
             "90 days) has a churn and a purchase probability once the models "
@@ -920,58 +857,19 @@ def customer_predictions(
     yield from prediction_checks(table, features.height, models)
 
 
-def prediction_checks(table: pl.DataFrame, expected_rows: int, models: dict, asset=None):
-    """The three checks every scores table passes (monthly and daily)."""
-    key = {"asset_key": asset} if asset else {}
-    columns = [
-        c for c in ("churn_probability", "purchase_probability", "p_alive") if c in table.columns
-    ]
-    outside = {
-        c: table.filter(~pl.col(c).is_between(0.0, 1.0) | pl.col(c).is_nan()).height
-        for c in columns
-    }
-    yield dg.AssetCheckResult(
-        **key, check_name="probabilities_in_unit_interval", passed=not any(outside.values()),
-        metadata={**{f"{c}_outside": n for c, n in outside.items()}, "threshold": "0 <= p <= 1"},
-        description=None if not any(outside.values()) else f"Out of [0, 1]: {outside}",
-    )  # fmt: skip
-    duplicates = table.height - table["profile_id"].n_unique()
-    passed = duplicates == 0 and table.height == expected_rows
-    yield dg.AssetCheckResult(
-        **key, check_name="one_row_per_profile", passed=passed,
-        metadata={"rows": table.height, "distinct_profiles": table["profile_id"].n_unique(),
-                  "known_customers": expected_rows},
-        description=None if passed else (
-            f"{table.height} rows, {duplicates} duplicates, {expected_rows} known customers"),
-    )  # fmt: skip
-    active = table.filter(pl.col("active"))
-    missing, notes = {}, {}
-    for target in TARGETS:
-        column = f"{target.name}_probability"
-        if models.get(target.name) is None:
-            notes[target.name] = "no model yet"
-            continue
-        missing[target.name] = active[column].null_count()
-    bad = {k: v for k, v in missing.items() if v}
-    yield dg.AssetCheckResult(
-        **key, check_name="no_missing_scores_for_active_profiles", passed=not bad,
-        metadata={"active_profiles": active.height,
-                  **{f"{k}_missing": v for k, v in missing.items()},
-                  **{f"{k}_not_evaluated": v for k, v in notes.items()}},
-        description=(f"Active customers without a score: {bad}" if bad else (
-            f"Not evaluated for {', '.join(notes)}: no model trained yet (too little "
-            "labelled history)." if notes else None)),
-    )  # fmt: skip
-
-
 @dg.asset(
-    group_name="predictions",
+    **in_layer("predictions"),
     kinds={"duckdb", "mlflow"},
     partitions_def=monthly_partitions,
-    deps=["segment_assignments", "segment_profiles", "customer_predictions"],
+    deps=[
+        layer_key("segments", "segment_assignments"),
+        layer_key("segments", "segment_profiles"),
+        layer_key("predictions", "customer_predictions"),
+    ],
     check_specs=[
         dg.AssetCheckSpec(
-            "outlook_covers_every_segment", asset="segment_outlook", blocking=False,
+            "outlook_covers_every_segment",
+            asset=layer_key("predictions", "segment_outlook"), blocking=False,
             description="Warning: every segment of the month (segments.segment_profiles) has "
             "an outlook row, that is members with predictions.",
         )

@@ -28,6 +28,7 @@ P(alive) is NULL for everyone then; churn propensity is the lapse signal to use.
 
 import datetime as dt
 from dataclasses import dataclass
+from typing import cast
 
 import numpy as np
 import polars as pl
@@ -41,6 +42,7 @@ from seg_platform.predictions.btyd import (
     condition_number,
     params_at_bound,
 )
+from seg_platform.predictions.settings import DEFAULTS
 
 DAYS_PER_WEEK = 7.0
 WEEKS_PER_MONTH = 365.25 / 12 / DAYS_PER_WEEK
@@ -125,6 +127,7 @@ def diagnose_bgnbd(bg: BGNBD, summary: pl.DataFrame) -> FitDiagnosis:
         reasons.append(f"at the optimiser's bound: {values}")
     # The one-rate limit's (r, alpha) direction is flat by nature: judged without it.
     kept = [i for i, k in enumerate(bg.params) if not (one_rate and k in ("r", "alpha"))]
+    assert bg.hessian is not None  # set by BGNBD.fit
     condition = condition_number(bg.hessian[np.ix_(kept, kept)])
     if not condition < CONDITION_LIMIT:
         reasons.append(
@@ -140,6 +143,11 @@ def diagnose_bgnbd(bg: BGNBD, summary: pl.DataFrame) -> FitDiagnosis:
     return FitDiagnosis(at_bound, condition, p05, reasons, bool(one_rate))
 
 
+def _mean(values: pl.Series) -> float:
+    """The mean of a numeric series as a float (polars types it as any scalar)."""
+    return float(cast(float, values.mean()))
+
+
 @dataclass
 class ClvModel:
     bgnbd: BGNBD
@@ -147,7 +155,7 @@ class ClvModel:
     mean_repeat_value: float  # fallback order value when Gamma-Gamma has no finite mean
     buyers: int
     repeat_buyers: int
-    diagnosis: FitDiagnosis | None = None
+    diagnosis: FitDiagnosis
     method: str = BGNBD_METHOD
     nbd: NBD | None = None  # the fallback's purchase rate
 
@@ -169,7 +177,9 @@ class ClvModel:
         return out
 
 
-def fit_clv(summary: pl.DataFrame, min_buyers: int = 50, min_repeat_buyers: int = 20) -> ClvModel:
+def fit_clv(
+    summary: pl.DataFrame, min_buyers: int = DEFAULTS.min_buyers, min_repeat_buyers: int = 20
+) -> ClvModel:
     """BG/NBD on every buyer, Gamma-Gamma on repeat buyers, both by maximum likelihood."""
     repeat = summary.filter((pl.col("frequency") > 0) & (pl.col("monetary") > 0))
     if summary.height < min_buyers or repeat.height < min_repeat_buyers:
@@ -185,13 +195,13 @@ def fit_clv(summary: pl.DataFrame, min_buyers: int = 50, min_repeat_buyers: int 
     if gg is not None and params_at_bound(gg.params):
         gg = None  # spend not identified either: each buyer's own mean repeat value
     return ClvModel(
-        bg, gg, float(repeat["monetary"].mean()), summary.height, repeat.height,
+        bg, gg, _mean(repeat["monetary"]), summary.height, repeat.height,
         diagnosis=diagnose_bgnbd(bg, summary),
     )  # fmt: skip
 
 
 def fit_value_model(
-    transactions: pl.DataFrame, calibration_end: dt.date, min_buyers: int = 50
+    transactions: pl.DataFrame, calibration_end: dt.date, min_buyers: int = DEFAULTS.min_buyers
 ) -> tuple[ClvModel, pl.DataFrame]:
     """The value model of the purchases up to `calibration_end`, and their RFM summary:
     BG/NBD + Gamma-Gamma when BG/NBD's fit is sound, otherwise the `nbd` fallback (the
@@ -225,6 +235,7 @@ def predict_clv(model: ClvModel, summary: pl.DataFrame, horizon_weeks: float) ->
         purchases = bg.expected_purchases(horizon_weeks, x, t_x, T)
         alive = np.where(x > 0, bg.p_alive(x, t_x, T), np.nan)
     else:
+        assert model.nbd is not None  # set with the fallback method
         purchases = model.nbd.expected_purchases(horizon_weeks, x, T)
         alive = np.full(len(x), np.nan)
     m = summary["monetary"].fill_null(0.0).to_numpy()
@@ -249,7 +260,7 @@ def backtest(
     transactions: pl.DataFrame,
     calibration_end: dt.date,
     holdout_end: dt.date,
-    min_buyers: int = 50,
+    min_buyers: int = DEFAULTS.min_buyers,
 ) -> dict:
     """Fit on purchases up to `calibration_end` (the same model choice as the monthly fit,
     fallback included), predict the holdout (calibration_end, holdout_end] for those
@@ -297,7 +308,7 @@ def backtest(
         "actual_purchases": a_purchases,
         "purchases_error": _relative(p_purchases, a_purchases),
         "purchases_mae": round(
-            float((joined["expected_purchases"] - joined["actual_purchases"]).abs().mean()), 4
+            _mean((joined["expected_purchases"] - joined["actual_purchases"]).abs()), 4
         ),
         "predicted_revenue": round(p_revenue, 2),
         "actual_revenue": round(a_revenue, 2),
@@ -310,7 +321,7 @@ def backtest(
 def rolling_backtest(
     transactions: pl.DataFrame,
     windows: list[tuple[dt.date, dt.date]],
-    min_buyers: int = 50,
+    min_buyers: int = DEFAULTS.min_buyers,
 ) -> tuple[list[dict], dict]:
     """`backtest` over several (calibration_end, holdout_end) windows, and the figures the
     model is judged on: median and worst (largest absolute) error of purchases and revenue.

@@ -21,9 +21,12 @@ import numpy as np
 import polars as pl
 
 from seg_platform.core.calendar import day_parameters, month_key, month_parameters
+from seg_platform.core.failures import config_errors_as_failures
+from seg_platform.core.layers import layer_key, layer_specs
 from seg_platform.core.metadata import markdown
 from seg_platform.core.mlflow_registry import CHAMPION, alias_version, load_registered
 from seg_platform.core.partitions import daily_partitions, skip_partition_without_data
+from seg_platform.core.resources import WarehouseResource
 from seg_platform.core.tracking import MlflowResource
 from seg_platform.core.warehouse import (
     fetch_frame,
@@ -32,18 +35,13 @@ from seg_platform.core.warehouse import (
     replace_partition,
     table_exists,
 )
-from seg_platform.core.yaml_files import config_errors_as_failures
-from seg_platform.predictions.assets import (
-    PREDICTIONS,
-    TARGETS,
-    prediction_checks,
-    score_customers,
-    scoring_model,
-)
+from seg_platform.predictions.checks import prediction_checks
 from seg_platform.predictions.data import known_features
 from seg_platform.predictions.overlays import Family, check_columns, evaluate, load_overlays
-from seg_platform.resources import PredictionsConfig, WarehouseResource
-from seg_platform.segmentation.assets import feature_columns
+from seg_platform.predictions.propensity import TARGETS
+from seg_platform.predictions.resources import PredictionsConfig
+from seg_platform.predictions.scoring import PREDICTIONS, score_customers, scoring_model
+from seg_platform.segmentation.data import feature_columns
 from seg_platform.sources.span import record_data_span
 
 SCORES = "predictions.daily_scores"
@@ -124,11 +122,18 @@ def changed_since(con, since: dt.datetime, until: dt.datetime) -> pl.DataFrame:
     )  # fmt: skip
 
 
+# The keys the day's results name (the specs below declare them, in layer `predictions`).
+SCORES_KEY = layer_key("predictions", "daily_customer_scores")
+OVERLAYS_KEY = layer_key("predictions", "customer_overlays")
+
+
 @dg.multi_asset(
-    specs=[
+    specs=layer_specs("predictions", [
         dg.AssetSpec(
-            "daily_customer_scores", group_name="predictions", kinds={"sklearn", "duckdb"},
-            deps=["stg_events", "stg_orders", "segmentation_champion", "propensity_models"],
+            "daily_customer_scores", kinds={"sklearn", "duckdb"},
+            deps=[layer_key("staging", "stg_events"), layer_key("staging", "stg_orders"),
+                  layer_key("segments", "segmentation_champion"),
+                  layer_key("predictions", "propensity_models")],
             description="Every known customer's segment and propensities as of the end of "
             "the day, without a re-fit: new customers get a segment from the `champion` "
             "segmentation pipeline (MLflow registry); propensities are refreshed for customers "
@@ -136,27 +141,27 @@ def changed_since(con, since: dt.datetime, until: dt.datetime) -> pl.DataFrame:
             metadata={"dagster/table_name": SCORES}, skippable=True,
         ),
         dg.AssetSpec(
-            "customer_overlays", group_name="predictions", kinds={"duckdb"},
-            deps=["daily_customer_scores"],
+            "customer_overlays", kinds={"duckdb"},
+            deps=[SCORES_KEY],
             description="Rule-based overlays teams define in YAML (lifecycle: new / at risk / "
             "loyal / engaged / dormant; intent: e.g. 3+ pricing views in 7 days), beside the "
             "model segments. Table `predictions.customer_overlays`.",
             metadata={"dagster/table_name": OVERLAYS}, skippable=True,
         ),
-    ],
+    ]),
     check_specs=[
-        dg.AssetCheckSpec("probabilities_in_unit_interval", asset="daily_customer_scores",
+        dg.AssetCheckSpec("probabilities_in_unit_interval", asset=SCORES_KEY,
                           blocking=True, description="Every probability is in [0, 1]."),
-        dg.AssetCheckSpec("one_row_per_profile", asset="daily_customer_scores", blocking=True,
+        dg.AssetCheckSpec("one_row_per_profile", asset=SCORES_KEY, blocking=True,
                           description="One row per known customer as of the day."),
         dg.AssetCheckSpec("no_missing_scores_for_active_profiles",
-                          asset="daily_customer_scores", blocking=True,
+                          asset=SCORES_KEY, blocking=True,
                           description="Every active customer has a churn and a purchase "
                           "probability once the models exist."),
-        dg.AssetCheckSpec("every_customer_has_a_segment", asset="daily_customer_scores",
+        dg.AssetCheckSpec("every_customer_has_a_segment", asset=SCORES_KEY,
                           blocking=True, description="Every known customer, new ones "
                           "included, has a segment id and name."),
-        dg.AssetCheckSpec("one_exclusive_overlay_per_customer", asset="customer_overlays",
+        dg.AssetCheckSpec("one_exclusive_overlay_per_customer", asset=OVERLAYS_KEY,
                           blocking=True, description="Every customer has exactly one overlay "
                           "of each exclusive family (e.g. one lifecycle stage)."),
     ],
@@ -310,7 +315,7 @@ def _score_the_day(
         overlays.group_by("family", "overlay").agg(customers=pl.len()).sort("family", "overlay")
     )
     yield dg.MaterializeResult(
-        asset_key="daily_customer_scores",
+        asset_key=SCORES_KEY,
         metadata={
             "dagster/row_count": table.height,
             "new_customers_segmented": int(new.sum()),
@@ -321,13 +326,13 @@ def _score_the_day(
         },
     )
     yield dg.MaterializeResult(
-        asset_key="customer_overlays",
+        asset_key=OVERLAYS_KEY,
         metadata={"dagster/row_count": overlays.height, "overlays": markdown(counts)},
     )
-    yield from prediction_checks(table, features.height, models, asset="daily_customer_scores")
+    yield from prediction_checks(table, features.height, models, asset=SCORES_KEY)
     unassigned = table.filter(pl.col("segment_id").is_null() | pl.col("segment_name").is_null())
     yield dg.AssetCheckResult(
-        asset_key="daily_customer_scores", check_name="every_customer_has_a_segment",
+        asset_key=SCORES_KEY, check_name="every_customer_has_a_segment",
         passed=unassigned.is_empty(),
         metadata={"without_segment": unassigned.height, "new_customers": int(new.sum())},
         description=None if unassigned.is_empty() else (
@@ -338,7 +343,7 @@ def _score_the_day(
         per = overlays.filter(pl.col("family") == family.name).group_by("profile_id").len()
         wrong[family.name] = (table.height - per.height) + per.filter(pl.col("len") > 1).height
     yield dg.AssetCheckResult(
-        asset_key="customer_overlays", check_name="one_exclusive_overlay_per_customer",
+        asset_key=OVERLAYS_KEY, check_name="one_exclusive_overlay_per_customer",
         passed=not any(wrong.values()),
         metadata={f"{k}_customers_without_exactly_one": v for k, v in wrong.items()},
         description=None if not any(wrong.values()) else f"Not exactly one overlay: {wrong}",

@@ -7,6 +7,7 @@ are the ones the table would hold). Daily scoring computes them as of the end of
 """
 
 import datetime as dt
+from collections.abc import Mapping
 
 import polars as pl
 
@@ -37,7 +38,9 @@ def known_features(con, params: dict[str, object], stored: bool = True) -> pl.Da
         con.execute("DROP TABLE IF EXISTS _known_features")
 
 
-def _known_features_table(con, params: dict[str, object], into: str, stored: bool = True) -> None:
+def _known_features_table(
+    con, params: Mapping[str, object], into: str, stored: bool = True
+) -> None:
     """Temp table `into`: what `known_features` returns, left in DuckDB."""
     as_of_date = params["as_of_date"]
     source = f"(SELECT * FROM {FEATURES} WHERE as_of_date = '{as_of_date}')"

@@ -16,6 +16,7 @@ import numpy as np
 from threadpoolctl import threadpool_limits
 
 from seg_platform.core.calendar import add_months
+from seg_platform.predictions.settings import DEFAULTS
 
 # Recency of a customer who never did the thing: far beyond any window the features use.
 NEVER_DAYS = 3650.0
@@ -130,7 +131,11 @@ class RecencyBaseline:
 
 
 def fit_propensity(
-    X: np.ndarray, y: np.ndarray, seed: int, calibration: str = "isotonic", jobs: int | None = None
+    X: np.ndarray,
+    y: np.ndarray,
+    seed: int,
+    calibration: str = DEFAULTS.calibration,
+    jobs: int | None = None,
 ):
     """Gradient boosting (NaN-aware, so empty sources need no imputation), calibrated by
     `calibration` ('isotonic' or 'sigmoid') over 3 folds of the training rows, fitted in `jobs`

@@ -5,21 +5,23 @@
 import dagster as dg
 import polars as pl
 
+from seg_platform.core.failures import config_errors_as_failures
+from seg_platform.core.layers import in_layer, layer_key
 from seg_platform.core.metadata import markdown
+from seg_platform.core.resources import WarehouseResource
 from seg_platform.core.warehouse import fetch_one, rewrite_without_free_blocks
-from seg_platform.core.yaml_files import config_errors_as_failures
 from seg_platform.privacy.erasure import erase
 from seg_platform.privacy.published import PublishedOutputs
-from seg_platform.resources import IdentityConfig, SourcesResource, WarehouseResource
+from seg_platform.sources.resources import IdentityConfig, SourcesResource
 from seg_platform.sources.suppression import ERASED, salted
 
-IDENTITY_KEYS = ["identity_map"]
+IDENTITY_KEYS = [layer_key("identity", "identity_map")]
 
 
 @dg.asset(
-    group_name="privacy",
+    **in_layer("privacy"),
     kinds={"duckdb"},
-    deps=["erasure_requests", *IDENTITY_KEYS],
+    deps=[layer_key("raw", "erasure_requests"), *IDENTITY_KEYS],
     description="Right to erasure: every person named in `raw.erasure_requests` (or erased "
     "before) is deleted from every raw, identity, feature, segment, prediction and activation "
     "table and from the published feed files, before anything downstream reads them; segment "
@@ -27,7 +29,7 @@ IDENTITY_KEYS = ["identity_map"]
     "and `privacy.erased_identifiers` (SHA-256 only).",
     check_specs=[
         dg.AssetCheckSpec(
-            "erased_persons_are_gone", asset="erasure", blocking=True,
+            "erased_persons_are_gone", asset=layer_key("privacy", "erasure"), blocking=True,
             description="No identifier left in the identity map hashes to a requested or "
             "previously erased identifier, and no published feed row belongs to an erased "
             "profile.",

@@ -29,6 +29,7 @@ without the identifiers.
 from dataclasses import dataclass, field
 
 from seg_platform.core.identifiers import identifier_hash_sql
+from seg_platform.core.identity_rules import IdentityRules
 from seg_platform.core.warehouse import fetch_one, quote, replace_tables, table_exists
 from seg_platform.identity.build import (
     AUDIT,
@@ -39,7 +40,6 @@ from seg_platform.identity.build import (
     PROFILES,
     VALUES,
 )
-from seg_platform.identity.rules import IdentityRules
 from seg_platform.privacy.published import PublishedOutputs
 from seg_platform.sources.contract import SOURCES
 from seg_platform.sources.suppression import ERASED, SCHEMA, ensure_privacy_tables, salted

@@ -24,6 +24,7 @@ from seg_platform.core.calendar import (
     month_parameters,
     partial_month_note,
 )
+from seg_platform.core.layers import layer_key, layer_specs
 from seg_platform.core.metadata import markdown
 from seg_platform.core.mlflow_registry import (
     CHALLENGER,
@@ -35,6 +36,7 @@ from seg_platform.core.mlflow_registry import (
 )
 from seg_platform.core.partitions import monthly_partitions
 from seg_platform.core.paths import SQL_ROOT
+from seg_platform.core.resources import WarehouseResource
 from seg_platform.core.tracking import MlflowResource
 from seg_platform.core.warehouse import (
     fetch_one,
@@ -42,13 +44,17 @@ from seg_platform.core.warehouse import (
     replace_partition,
     table_exists,
 )
-from seg_platform.resources import SegmentationConfig, WarehouseResource
+from seg_platform.segmentation.data import (
+    CANDIDATES,
+    FEATURES,
+    SEGMENTS,
+    feature_columns,
+    load_features,
+)
+from seg_platform.segmentation.resources import SegmentationConfig
 from seg_platform.sources.span import data_span
 from seg_platform.sql_models.project import load_project
 
-FEATURES = "features.customer_features"
-SEGMENTS = "segmentation.customer_segments"
-CANDIDATES = "segmentation.candidates"
 # Our own classes inside the logged pipeline, for MLflow's skops (safe) serialisation; loading
 # the model needs the same list: mlflow.sklearn.load_model(uri, skops_trusted_types=...).
 # The clusterers' own are added from the algorithm registry where the model is logged (importing
@@ -60,18 +66,6 @@ TRUSTED_TYPES = [
     "seg_platform.segmentation.preprocess.GuardedRobustScaler",
     "seg_platform.segmentation.sweep.RankedSegments",
 ]
-
-
-def load_features(con, as_of_date: dt.date) -> pl.DataFrame:
-    """The month's features of known customers (at least one non-anonymous identifier)."""
-    return con.sql(
-        f"SELECT f.* FROM {FEATURES} f JOIN identity.profiles p USING (profile_id) "
-        f"WHERE p.known AND f.as_of_date = '{as_of_date}' ORDER BY f.profile_id"
-    ).pl()
-
-
-def feature_columns(frame: pl.DataFrame) -> list[str]:
-    return [c for c, t in frame.schema.items() if t.is_numeric()]
 
 
 def _digest(con, as_of_date: dt.date) -> str:
@@ -353,31 +347,32 @@ CANDIDATE_SCHEMA = {
 
 
 @dg.multi_asset(
-    specs=[
-        dg.AssetSpec(
-            "customer_segments",
-            group_name="segmentation",
-            kinds={"sklearn", "mlflow", "duckdb"},
-            deps=["customer_features"],
-            description="Each known customer's segment for the month, from the chosen "
-            "clustering: segment id (0 = largest), distance to its centre (and membership "
-            "probability for mixtures), runner-up segment, model version. Table "
-            f"`{SEGMENTS}`.",
-            metadata={"dagster/table_name": SEGMENTS},
-            skippable=True,
-        ),
-        dg.AssetSpec(
-            "segmentation_candidates",
-            group_name="segmentation",
-            kinds={"mlflow", "duckdb"},
-            deps=["customer_features"],
-            description="Every candidate model of the month's sweep with its metrics, whether "
-            "it met the selection rule, which one was chosen and its MLflow run. Table "
-            f"`{CANDIDATES}`.",
-            metadata={"dagster/table_name": CANDIDATES},
-            skippable=True,
-        ),
-    ],
+    specs=layer_specs(
+        "segmentation",
+        [
+            dg.AssetSpec(
+                "customer_segments",
+                kinds={"sklearn", "mlflow", "duckdb"},
+                deps=[layer_key("features", "customer_features")],
+                description="Each known customer's segment for the month, from the chosen "
+                "clustering: segment id (0 = largest), distance to its centre (and membership "
+                "probability for mixtures), runner-up segment, model version. Table "
+                f"`{SEGMENTS}`.",
+                metadata={"dagster/table_name": SEGMENTS},
+                skippable=True,
+            ),
+            dg.AssetSpec(
+                "segmentation_candidates",
+                kinds={"mlflow", "duckdb"},
+                deps=[layer_key("features", "customer_features")],
+                description="Every candidate model of the month's sweep with its metrics, whether "
+                "it met the selection rule, which one was chosen and its MLflow run. Table "
+                f"`{CANDIDATES}`.",
+                metadata={"dagster/table_name": CANDIDATES},
+                skippable=True,
+            ),
+        ],
+    ),
     partitions_def=monthly_partitions,
 )
 def segmentation_sweep(
@@ -419,7 +414,7 @@ def segmentation_sweep(
         context.log.warning(out["partial"])
     link = dg.MetadataValue.url(out["run_url"])
     yield dg.MaterializeResult(
-        asset_key="customer_segments",
+        asset_key=layer_key("segmentation", "customer_segments"),
         metadata={
             "dagster/row_count": out["customers"],
             "chosen_candidate": chosen.candidate.name,
@@ -437,7 +432,7 @@ def segmentation_sweep(
         },
     )
     yield dg.MaterializeResult(
-        asset_key="segmentation_candidates",
+        asset_key=layer_key("segmentation", "segmentation_candidates"),
         metadata={
             "dagster/row_count": out["candidates"].height,
             "mlflow_run": link,
@@ -534,7 +529,12 @@ MODEL_CHECKS = {"segment_count_within_range", "smallest_segment_share_above_floo
 
 
 def _check(name: str, description: str, evaluate):
-    @dg.asset_check(asset="customer_segments", name=name, blocking=True, description=description)
+    @dg.asset_check(
+        asset=layer_key("segmentation", "customer_segments"),
+        name=name,
+        blocking=True,
+        description=description,
+    )
     def _c(
         context: dg.AssetCheckExecutionContext,
         warehouse: WarehouseResource,
@@ -647,7 +647,7 @@ SEGMENT_CHECKS = [
 
 
 @dg.asset_check(
-    asset="segmentation_candidates",
+    asset=layer_key("segmentation", "segmentation_candidates"),
     name="every_candidate_logged",
     blocking=False,
     description="Every configured candidate has a row (and an MLflow run) for the month.",

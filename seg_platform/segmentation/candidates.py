@@ -17,6 +17,7 @@ from sklearn.metrics import (
 
 # NearestCentroid is re-exported: models logged before the registry name it here.
 from seg_platform.segmentation.algorithms import NearestCentroid, algorithm
+from seg_platform.segmentation.settings import DEFAULTS
 
 __all__ = ["Candidate", "NearestCentroid", "Scored", "default_candidates", "score_candidate"]
 
@@ -37,10 +38,10 @@ class Candidate:
 
 
 def default_candidates(
-    k_min: int = 3,
-    k_max: int = 10,
-    algorithms=("kmeans", "gmm", "ward", "hdbscan"),
-    ward_k: tuple[int, int] = (5, 8),
+    k_min: int = DEFAULTS.k_min,
+    k_max: int = DEFAULTS.k_max,
+    algorithms: tuple[str, ...] = DEFAULTS.algorithms,
+    ward_k: tuple[int, int] = (DEFAULTS.min_segments, DEFAULTS.max_segments),
 ) -> list[Candidate]:
     """Every k in [k_min, k_max] for an algorithm with k (k-means, Gaussian mixtures); only the
     actionable range `ward_k` for a quadratic one (Ward: fitted on a smaller sample, so each k

@@ -1,9 +1,10 @@
 """Candidates of a month side by side, from MLflow (`seg-platform candidates`)."""
 
+from typing import Any
+
 import polars as pl
 
 from seg_platform.core.calendar import month_key
-from seg_platform.core.tracking import MlflowResource
 
 COLUMNS = {
     "tags.candidate": "candidate",
@@ -20,11 +21,11 @@ COLUMNS = {
 }
 
 
-def candidates_frame(month: str | None, tracking: MlflowResource | None = None) -> pl.DataFrame:
-    """One row per candidate of the month's latest parent run (latest month if none given)."""
+def candidates_frame(month: str | None, tracking: Any) -> pl.DataFrame:
+    """One row per candidate of the month's latest parent run (latest month if none given).
+    `tracking`: the MLflow resource (`core.tracking.MlflowResource`) whose experiment is read."""
     import mlflow
 
-    tracking = tracking or MlflowResource()
     experiment_id = tracking.setup()
     parents = mlflow.search_runs(
         [experiment_id],

@@ -64,14 +64,31 @@ def silhouette_png(values: np.ndarray | None, labels: np.ndarray, title: str, pa
     return path
 
 
+# Algorithm-specific metrics that show an elbow against the segment count, each drawn for every
+# algorithm that reports it (`Algorithm.metrics`: k-means reports inertia, mixtures BIC).
+ELBOW_METRICS = ("inertia", "bic")
+
+
+def elbow_lines(rows: list[dict], metric: str) -> dict[str, list[tuple[int, float]]]:
+    """Per algorithm reporting `metric` for candidates with a k: its (k, value) points."""
+    lines: dict[str, list[tuple[int, float]]] = {}
+    for r in rows:
+        if r["k"] is not None and r.get(metric) is not None:
+            lines.setdefault(r["algorithm"], []).append((r["k"], r[metric]))
+    return {algorithm: sorted(points) for algorithm, points in lines.items()}
+
+
 def elbow_png(rows: list[dict], path: Path) -> Path:
-    """Inertia (k-means) and BIC (mixtures) against the segment count."""
-    fig, axes = plt.subplots(1, 2, figsize=(9, 4))
-    for ax, algorithm, metric in ((axes[0], "kmeans", "inertia"), (axes[1], "gmm", "bic")):
-        points = sorted((r["k"], r[metric]) for r in rows if r["algorithm"] == algorithm)
-        if points:
-            ax.plot(*zip(*points, strict=True), marker="o")
-        ax.set(title=f"{algorithm}: {metric} by k", xlabel="segments", ylabel=metric)
+    """Each elbow metric against the segment count, one line per algorithm reporting it."""
+    fig, axes = plt.subplots(1, len(ELBOW_METRICS), figsize=(9, 4))
+    for ax, metric in zip(axes, ELBOW_METRICS, strict=True):
+        lines = elbow_lines(rows, metric)
+        for algorithm, points in lines.items():
+            ax.plot(*zip(*points, strict=True), marker="o", label=algorithm)
+        if len(lines) > 1:
+            ax.legend()
+        title = f"{', '.join(lines)}: {metric} by k" if lines else f"{metric} by k"
+        ax.set(title=title, xlabel="segments", ylabel=metric)
     fig.tight_layout()
     fig.savefig(path, dpi=80)
     plt.close(fig)

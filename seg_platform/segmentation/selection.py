@@ -6,6 +6,8 @@ import math
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from seg_platform.segmentation.settings import DEFAULTS
+
 if TYPE_CHECKING:  # scikit-learn behind it: the resources read the rule's defaults at load
     from seg_platform.segmentation.candidates import Scored
 
@@ -14,10 +16,10 @@ if TYPE_CHECKING:  # scikit-learn behind it: the resources read the rule's defau
 class SelectionRule:
     """Best silhouette among actionable, large-enough and stable candidates."""
 
-    min_segments: int = 5
-    max_segments: int = 8
-    min_segment_share: float = 0.02
-    min_stability: float = 0.8
+    min_segments: int = DEFAULTS.min_segments
+    max_segments: int = DEFAULTS.max_segments
+    min_segment_share: float = DEFAULTS.min_segment_share
+    min_stability: float = DEFAULTS.min_stability
     # Within this much of the best silhouette, keep last month's segment count: segments then
     # stay comparable month to month instead of flipping between near-equal solutions.
     incumbent_tolerance: float = 0.005

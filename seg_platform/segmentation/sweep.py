@@ -18,20 +18,21 @@ from seg_platform.segmentation.algorithms import algorithm, algorithm_of, mean_c
 from seg_platform.segmentation.candidates import Candidate, Scored, score_candidate
 from seg_platform.segmentation.preprocess import fit_preprocessing
 from seg_platform.segmentation.selection import SelectionRule
+from seg_platform.segmentation.settings import DEFAULTS
 
 
 @dataclass
 class SweepConfig:
     candidates: list[Candidate]
     rule: SelectionRule = field(default_factory=SelectionRule)
-    selection_sample: int = 20_000
+    selection_sample: int = DEFAULTS.selection_sample
     preprocess_sample: int = 200_000
-    silhouette_sample: int = 5_000
-    quadratic_sample: int = 2_000
-    bootstrap: int = 5
-    pca_variance: float | None = None
-    min_cluster_share: float = 0.02
-    seed: int = 42
+    silhouette_sample: int = DEFAULTS.silhouette_sample
+    quadratic_sample: int = DEFAULTS.quadratic_sample
+    bootstrap: int = DEFAULTS.bootstrap
+    pca_variance: float | None = DEFAULTS.pca_variance
+    min_cluster_share: float = DEFAULTS.min_segment_share
+    seed: int = DEFAULTS.seed
     incumbent_k: int | None = None  # last month's segment count (selection prefers it on ties)
     jobs: int = 1  # candidates scored side by side (joblib processes); -1 = one per core
 

@@ -15,6 +15,8 @@ import numpy as np
 import polars as pl
 
 from seg_platform.core.calendar import month_end_before, month_key, month_parameters
+from seg_platform.core.failures import config_errors_as_failures
+from seg_platform.core.layers import in_layer, layer_key, layer_specs
 from seg_platform.core.metadata import markdown
 from seg_platform.core.mlflow_registry import (
     CHAMPION,
@@ -26,6 +28,7 @@ from seg_platform.core.mlflow_registry import (
 from seg_platform.core.partitions import monthly_partitions
 from seg_platform.core.paths import SQL_ROOT
 from seg_platform.core.quality import Expectation, validate_frame
+from seg_platform.core.resources import WarehouseResource
 from seg_platform.core.tracking import MlflowResource
 from seg_platform.core.warehouse import (
     fetch_frame,
@@ -35,17 +38,17 @@ from seg_platform.core.warehouse import (
     replace_partition,
     table_exists,
 )
-from seg_platform.core.yaml_files import config_errors_as_failures, sql_string
+from seg_platform.core.yaml_files import sql_string
 from seg_platform.features.catalog import catalog_frame
 from seg_platform.features.labels import outcome_labels
-from seg_platform.resources import SegmentationConfig, WarehouseResource
-from seg_platform.segmentation.assets import (
+from seg_platform.segmentation.data import (
     CANDIDATES,
     SEGMENTS,
     feature_columns,
     load_features,
 )
 from seg_platform.segments.playbook import ACTION_TYPES, load_playbook
+from seg_platform.segments.resources import SegmentsConfig
 from seg_platform.sql_models.project import load_project
 
 ASSIGNMENTS = "segments.segment_assignments"
@@ -155,7 +158,9 @@ def outcome_separation(con, assignments_table: str, month: str) -> dict:
 
 
 def _spec(asset: str, name: str, description: str, blocking: bool = True) -> dg.AssetCheckSpec:
-    return dg.AssetCheckSpec(name, asset=asset, blocking=blocking, description=description)
+    return dg.AssetCheckSpec(
+        name, asset=layer_key("segments", asset), blocking=blocking, description=description
+    )
 
 
 CHECK_SPECS = [
@@ -179,10 +184,10 @@ CHECK_SPECS = [
 
 
 @dg.multi_asset(
-    specs=[
+    specs=layer_specs("segments", [
         dg.AssetSpec(
-            "segment_assignments", group_name="segments", kinds={"duckdb"},
-            deps=["customer_segments"],
+            "segment_assignments", kinds={"duckdb"},
+            deps=[layer_key("segmentation", "customer_segments")],
             description="Each known customer's segment for the month: stable segment id "
             "(kept across months while the segment persists) and name, distance to its centre "
             "(and membership probability for mixtures), runner-up segment. Table "
@@ -190,8 +195,8 @@ CHECK_SPECS = [
             metadata={"dagster/table_name": ASSIGNMENTS}, skippable=True,
         ),
         dg.AssetSpec(
-            "segment_profiles", group_name="segments", kinds={"duckdb", "mlflow"},
-            deps=["customer_segments"],
+            "segment_profiles", kinds={"duckdb", "mlflow"},
+            deps=[layer_key("segmentation", "customer_segments")],
             description="One row per segment and month: size, share, feature means and "
             "z-scores against all customers, the features that most set it apart, a name and "
             "a one-paragraph description derived from them, its one action from the playbook "
@@ -201,20 +206,20 @@ CHECK_SPECS = [
             metadata={"dagster/table_name": PROFILES}, skippable=True,
         ),
         dg.AssetSpec(
-            "segment_migration", group_name="segments", kinds={"duckdb"},
-            deps=["customer_segments"],
+            "segment_migration", kinds={"duckdb"},
+            deps=[layer_key("segmentation", "customer_segments")],
             description="Customers by last month's segment and this month's: stayed, moved, "
             f"new (no segment last month) and departed (none this month). Table `{MIGRATION}`.",
             metadata={"dagster/table_name": MIGRATION}, skippable=True,
         ),
-    ],
+    ]),
     check_specs=CHECK_SPECS,
     partitions_def=monthly_partitions,
 )  # fmt: skip
 def segment_tables(
     context: dg.AssetExecutionContext,
     warehouse: WarehouseResource,
-    segmentation: SegmentationConfig,
+    segments: SegmentsConfig,
     mlflow_tracking: MlflowResource,
 ):
     """Stable ids, names, actions and migration for the month's segments; report to MLflow."""
@@ -230,7 +235,7 @@ def segment_tables(
     params = month_parameters(context.partition_key)
     as_of_date, month = params["as_of_date"], month_key(context.partition_key)
     with config_errors_as_failures():
-        playbook = load_playbook(segmentation.playbook or None)
+        playbook = load_playbook(segments.playbook or None)
     meanings = {
         r["feature"]: r["meaning"] for r in catalog_frame(load_project(SQL_ROOT)).to_dicts()
     }
@@ -267,7 +272,7 @@ def segment_tables(
             clusters["distance"].to_numpy(),
             None if probability.null_count() == len(probability) else probability.to_numpy(),
             version, preprocess.transform, previous, playbook, meanings,
-            segmentation.max_match_ratio, segmentation.unchanged_quantile, reach,
+            segments.max_match_ratio, segments.unchanged_quantile, reach,
         )  # fmt: skip
 
         frame_to_temp_table(con, "_assignments_new", built.assignments)
@@ -293,7 +298,7 @@ def segment_tables(
     undeliverable = profiles.filter(~pl.col("action_deliverable"))
     stability = built.checks["stability"]
     yield dg.MaterializeResult(
-        asset_key="segment_assignments",
+        asset_key=layer_key("segments", "segment_assignments"),
         metadata={
             "dagster/row_count": built.assignments.height,
             "model_version": version,
@@ -302,7 +307,7 @@ def segment_tables(
         },
     )
     yield dg.MaterializeResult(
-        asset_key="segment_profiles",
+        asset_key=layer_key("segments", "segment_profiles"),
         metadata={
             "dagster/row_count": profiles.height,
             "segments": markdown(with_share_pct(table)),
@@ -321,7 +326,7 @@ def segment_tables(
     )
     moved = built.migration.filter(pl.col("movement") == "moved")["customers"].sum()
     yield dg.MaterializeResult(
-        asset_key="segment_migration",
+        asset_key=layer_key("segments", "segment_migration"),
         metadata={
             "dagster/row_count": built.migration.height,
             "customers_moved": int(moved or 0),
@@ -329,10 +334,10 @@ def segment_tables(
             **link,
         },
     )
-    yield from _checks(built, separation, stability, segmentation, len(features))
+    yield from _checks(built, separation, stability, segments, len(features))
 
 
-def _checks(built, separation: dict, stability: dict, config: SegmentationConfig, customers: int):
+def _checks(built, separation: dict, stability: dict, config: SegmentsConfig, customers: int):
     assignments, profiles, migration = built.assignments, built.profiles, built.migration
     outcomes = validate_frame(
         assignments,
@@ -349,7 +354,7 @@ def _checks(built, separation: dict, stability: dict, config: SegmentationConfig
         best = max(separation["spreads"].values())
         passed = best >= config.min_outcome_spread
         yield dg.AssetCheckResult(
-            asset_key="segment_assignments",
+            asset_key=layer_key("segments", "segment_assignments"),
             check_name="segments_differ_in_later_outcomes",
             passed=passed,
             metadata={
@@ -363,7 +368,7 @@ def _checks(built, separation: dict, stability: dict, config: SegmentationConfig
         )  # fmt: skip
     else:
         yield dg.AssetCheckResult(
-            asset_key="segment_assignments",
+            asset_key=layer_key("segments", "segment_assignments"),
             check_name="segments_differ_in_later_outcomes",
             passed=True,
             metadata={"evaluated": False, "reason": separation["reason"]},
@@ -373,7 +378,7 @@ def _checks(built, separation: dict, stability: dict, config: SegmentationConfig
     if stability["evaluated"]:
         kept = stability["kept_segment_share"]
         yield dg.AssetCheckResult(
-            asset_key="segment_assignments",
+            asset_key=layer_key("segments", "segment_assignments"),
             check_name="unchanged_customers_keep_their_segment",
             passed=kept >= config.min_kept_share,
             severity=dg.AssetCheckSeverity.WARN,
@@ -384,7 +389,7 @@ def _checks(built, separation: dict, stability: dict, config: SegmentationConfig
         )  # fmt: skip
     else:
         yield dg.AssetCheckResult(
-            asset_key="segment_assignments",
+            asset_key=layer_key("segments", "segment_assignments"),
             check_name="unchanged_customers_keep_their_segment",
             passed=True,
             severity=dg.AssetCheckSeverity.WARN,
@@ -418,7 +423,7 @@ def _checks(built, separation: dict, stability: dict, config: SegmentationConfig
     )  # fmt: skip
     wrong = {s: (n, arriving.get(s)) for s, n in sizes.items() if arriving and arriving.get(s) != n}
     yield dg.AssetCheckResult(
-        asset_key="segment_migration",
+        asset_key=layer_key("segments", "segment_migration"),
         check_name="migration_reconciles",
         passed=not wrong,
         metadata={
@@ -433,7 +438,7 @@ def _checks(built, separation: dict, stability: dict, config: SegmentationConfig
 def _result(asset: str, name: str, outcomes) -> dg.AssetCheckResult:
     failed = [o for o in outcomes if not o.success]
     return dg.AssetCheckResult(
-        asset_key=asset,
+        asset_key=layer_key("segments", asset),
         check_name=name,
         passed=not failed,
         metadata={o.expectation.label: o.observed for o in outcomes},
@@ -449,9 +454,12 @@ def _result(asset: str, name: str, outcomes) -> dg.AssetCheckResult:
 
 @dg.asset(
     name="segmentation_champion",
-    group_name="segments",
+    **in_layer("segments"),
     kinds={"mlflow"},
-    deps=["segment_assignments", "segment_profiles", "segment_migration"],
+    deps=[
+        layer_key("segments", name)
+        for name in ("segment_assignments", "segment_profiles", "segment_migration")
+    ],
     partitions_def=monthly_partitions,
     description="Moves the MLflow alias `champion` of the model `customer_segmentation` to the "
     "month's registered version. It runs only when the segmentation and segment validation "
@@ -504,7 +512,7 @@ SEGMENTS_ASSETS = [segment_tables, segmentation_champion]
 
 
 @dg.asset_check(
-    asset="segmentation_champion",
+    asset=layer_key("segments", "segmentation_champion"),
     name="exactly_one_champion",
     blocking=False,
     description="The registered model has exactly one `champion` version, from this month or "

@@ -7,6 +7,7 @@ Plain functions over Polars frames and NumPy arrays; the Dagster assets sit arou
 import datetime as dt
 import warnings
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 import polars as pl
@@ -26,6 +27,7 @@ from seg_platform.segments.naming import (
     unique_name,
 )
 from seg_platform.segments.playbook import Action, action_for
+from seg_platform.segments.settings import DEFAULTS
 
 RFM_KEYS = {key for _, _, high, low in RFM for _, key in (high, low)}
 
@@ -47,7 +49,7 @@ class MonthSegments:
     assignments: pl.DataFrame
     profiles: pl.DataFrame
     migration: pl.DataFrame
-    checks: dict[str, dict] = field(default_factory=dict)
+    checks: dict[str, Any] = field(default_factory=dict)
 
 
 def build_month(
@@ -64,8 +66,8 @@ def build_month(
     previous: Previous | None,
     playbook: dict[str, Action],
     meanings: dict[str, str],
-    max_match_ratio: float = 1.0,
-    unchanged_quantile: float = 0.25,
+    max_match_ratio: float = DEFAULTS.max_match_ratio,
+    unchanged_quantile: float = DEFAULTS.unchanged_quantile,
     reach: dict[str, np.ndarray] | None = None,
 ) -> MonthSegments:
     """The month's three tables. `transform` maps raw features to the model's fitted space
@@ -102,24 +104,28 @@ def build_month(
     generated = name_segments(z, columns, observed)
     scores = theme_scores(z, columns, observed)
     by_rfm = rfm_observed(columns, observed)
-    names, themes, high_value = [], [], [g.high_value for g in generated]
+    carried: list[str | None] = []  # a matched segment's name from last month, or None
+    themes: list[str] = []
+    high_value = [g.high_value for g in generated]
     taken: set[str] = set()
     for i, source in enumerate(matched):  # matched segments keep their name (and so action)
         if (
             source is not None and previous is not None and source in previous.names
             and _still_shown(previous.themes.get(source), scores[i], by_rfm)
         ):  # fmt: skip
-            names.append(previous.names[source])
+            carried.append(previous.names[source])
             themes.append(previous.themes.get(source, generated[i].theme))
             high_value[i] = previous.high_value.get(source, high_value[i])
-            taken.add(names[-1])
+            taken.add(previous.names[source])
         else:
-            names.append(None)
+            carried.append(None)
             themes.append(generated[i].theme)
-    for i, name in enumerate(names):
+    names: list[str] = []
+    for i, name in enumerate(carried):
         if name is None:
-            names[i] = unique_name(generated[i].name, scores[i], taken, generated[i].theme)
-            taken.add(names[i])
+            name = unique_name(generated[i].name, scores[i], taken, generated[i].theme)
+            taken.add(name)
+        names.append(name)
     shares = _reach_shares(reach, cluster, clusters)
     actions = [
         action_for(playbook, t, h, r) for t, h, r in zip(themes, high_value, shares, strict=True)
@@ -277,12 +283,12 @@ def _stability(previous, profile_ids, Z, segment_id, transform, centroids, quant
             rows.append(i)
     if not rows:
         return {"evaluated": False, "reason": "no customer in both months"}
-    prev_rows, rows = np.array(prev_rows), np.array(rows)
-    moved = np.linalg.norm(transform(previous.X[prev_rows]) - Z[rows], axis=1)
+    before, now = np.array(prev_rows), np.array(rows)
+    moved = np.linalg.norm(transform(previous.X[before]) - Z[now], axis=1)
     # "Barely moved": within the quantile of moves, and well inside a segment's spread.
     limit = float(np.quantile(moved, quantile))
     calm = moved <= limit
-    kept = previous.assignments["segment_id"].to_numpy()[prev_rows][calm] == segment_id[rows][calm]
+    kept = previous.assignments["segment_id"].to_numpy()[before][calm] == segment_id[now][calm]
     return {
         "evaluated": True,
         "customers_in_both_months": int(len(rows)),

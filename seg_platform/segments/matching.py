@@ -15,6 +15,8 @@ import numpy as np
 from scipy.optimize import linear_sum_assignment
 from sklearn.metrics import pairwise_distances
 
+from seg_platform.segments.settings import DEFAULTS
+
 SPLIT_SHARE = 0.25  # a segment sending at least this share of its members to 2+ segments split
 
 
@@ -32,7 +34,7 @@ def match_clusters(
     previous_centroids: np.ndarray,
     centroids: np.ndarray,
     next_id: int,
-    max_ratio: float = 1.0,
+    max_ratio: float = DEFAULTS.max_match_ratio,
 ) -> tuple[list[int], list[int | None], list[float | None]]:
     """Stable ids for this month's `centroids` given last month's ids and centroids.
 
@@ -53,11 +55,13 @@ def match_clusters(
             if cost[old, new] <= max_ratio * nearest[new]:
                 ids[new] = matched[new] = int(previous_ids[old])
                 distance[new] = float(cost[old, new])
-    for c in range(k):
-        if ids[c] is None:
-            ids[c] = next_id
+    assigned: list[int] = []
+    for own in ids:
+        if own is None:
+            own = next_id
             next_id += 1
-    return [int(i) for i in ids], matched, distance
+        assigned.append(int(own))
+    return assigned, matched, distance
 
 
 def lineage(

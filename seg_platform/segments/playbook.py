@@ -42,7 +42,7 @@ def _check_key(key: str) -> str:
 
 
 class ActionSpec(StrictModel):
-    type: Literal[ACTION_TYPES]
+    type: Literal[ACTION_TYPES]  # type: ignore[valid-type]  # the tuple, read by pydantic
     channel: Name
     text: str = Field(min_length=1)
     # Tried when `channel` reaches too few of the segment's members.
@@ -53,8 +53,9 @@ class ChannelSpec(StrictModel):
     """What reaches a customer on an action channel: any one of `identifiers`, and no
     opt-out (latest change) of the consent channel `consent` or of `all`."""
 
-    identifiers: tuple[Literal[REACH_IDENTIFIERS], ...] = Field(min_length=1)
-    consent: Literal[tuple(c for c in CONSENT_CHANNELS if c != "all")]
+    # Literal of the tuples (pydantic reads them at run time; mypy cannot).
+    identifiers: tuple[Literal[REACH_IDENTIFIERS], ...] = Field(min_length=1)  # type: ignore[valid-type]
+    consent: Literal[tuple(c for c in CONSENT_CHANNELS if c != "all")]  # type: ignore[valid-type]
 
 
 DEFAULT_CHANNELS = {
@@ -79,7 +80,8 @@ class PlaybookFile(StrictModel):
 
     @model_validator(mode="after")
     def _channels_known(self) -> "PlaybookFile":
-        for key, spec in self.actions.items():
+        for key, first in self.actions.items():
+            spec: ActionSpec | None = first
             while spec is not None:
                 if spec.channel not in self.channels:
                     raise ValueError(
@@ -147,7 +149,7 @@ def action_for(
         return playbook[keys[0]]
     floor = getattr(playbook, "min_reachable_share", DEFAULT_MIN_REACHABLE_SHARE)
     for key in keys:
-        action = playbook[key]
+        action: Action | None = playbook[key]
         while action is not None:
             share = reach.get(action.channel, 0.0)
             if share >= floor:

@@ -42,12 +42,12 @@ def split_aligned_text(
         names = _header_names(con, path, first, source)
         con.execute("DELETE FROM _text_lines WHERE line = ?", [first])
     else:
-        width = fetch_one(
+        common = fetch_one(
             con,
             "SELECT len(fields) FROM _text_lines GROUP BY len(fields) "
             "ORDER BY count(*) DESC, min(line) LIMIT 1",
         )
-        names = [f"column{i}" for i in range(width[0] if width else 0)]
+        names = [f"column{i}" for i in range(common[0] if common else 0)]
     width = len(names)
     rule = f"'unreadable line (' || len(fields) || ' fields, expected {width})'"
     con.execute(

@@ -11,10 +11,11 @@ import dagster as dg
 import polars as pl
 
 from seg_platform.core.identifiers import fill_phone_table
+from seg_platform.core.layers import in_layer, layer_key
 from seg_platform.core.metadata import column_schema, markdown
 from seg_platform.core.quality import can_push_down, max_gx_rows, validate_frame, validate_relation
+from seg_platform.core.resources import WarehouseResource
 from seg_platform.core.warehouse import fetch_one, quote
-from seg_platform.resources import IdentityConfig, SourcesResource, WarehouseResource
 from seg_platform.sources.config import SourceConfigError, SourcesConfig
 from seg_platform.sources.contract import LINEAGE_COLUMNS, SOURCES, Column, Source
 from seg_platform.sources.ingest import (
@@ -26,6 +27,7 @@ from seg_platform.sources.ingest import (
     rule_fix,
     table_name,
 )
+from seg_platform.sources.resources import IdentityConfig, SourcesResource
 from seg_platform.sources.span import record_data_span
 from seg_platform.sources.suites import raw_suite, suite_columns
 from seg_platform.sources.suppression import (
@@ -147,7 +149,7 @@ def file_check_results(source: Source, result: IngestResult) -> list[dg.AssetChe
     return [
         dg.AssetCheckResult(
             check_name=CONFLICTS_CHECK,
-            asset_key=source.name,
+            asset_key=layer_key("raw", source.name),
             passed=not conflicts,
             severity=warn,
             description=(
@@ -165,7 +167,7 @@ def file_check_results(source: Source, result: IngestResult) -> list[dg.AssetChe
         ),
         dg.AssetCheckResult(
             check_name=COLUMNS_CHECK,
-            asset_key=source.name,
+            asset_key=layer_key("raw", source.name),
             passed=not missing,
             severity=warn,
             description=(
@@ -184,7 +186,7 @@ def file_check_results(source: Source, result: IngestResult) -> list[dg.AssetChe
         ),
         dg.AssetCheckResult(
             check_name=EMPTY_CHECK,
-            asset_key=source.name,
+            asset_key=layer_key("raw", source.name),
             passed=not empty,
             severity=warn,
             description=(
@@ -240,7 +242,7 @@ def pseudonymising(
 def build_raw_asset(source: Source) -> dg.AssetsDefinition:
     @dg.asset(
         name=source.name,
-        group_name="raw",
+        **in_layer("raw"),
         kinds={"duckdb"},
         description=(
             f"{source.meaning} Typed and deduplicated on `{source.key}`; each row keeps its "
@@ -253,7 +255,7 @@ def build_raw_asset(source: Source) -> dg.AssetsDefinition:
             "dagster/column_schema": _column_schema(source),
         },
         check_specs=[
-            dg.AssetCheckSpec(name, asset=source.name, description=description)
+            dg.AssetCheckSpec(name, asset=layer_key("raw", source.name), description=description)
             for name, description in FILE_CHECKS.items()
         ],
     )
@@ -297,7 +299,7 @@ def build_raw_asset(source: Source) -> dg.AssetsDefinition:
 
 def build_raw_check(source: Source) -> dg.AssetChecksDefinition:
     @dg.asset_check(
-        asset=source.name,
+        asset=layer_key("raw", source.name),
         name=CHECK_NAME,
         blocking=True,
         description=(

@@ -4,7 +4,7 @@ The file is validated by typed models (pydantic, `extra="forbid"`); every mistak
 (unknown source, setting or column, unsafe SQL, a path outside the data folder, a missing file)
 raises `SourceConfigError` with one message per problem, `<file>: sources.<name>.<setting>: <what
 is wrong>`, never a traceback. The optional `identity:` section holds settings of the identity
-rules: the fields of the `identity` resource (`seg_platform.resources.IdentityConfig`), checked
+rules: the fields of `core.identity_rules.IdentitySettings` (the `identity` resource), checked
 here (`check_identity_settings`) for the file and for the launchpad alike.
 """
 
@@ -28,6 +28,8 @@ import sqlglot.expressions as exp
 import yaml
 
 from seg_platform.core.identifiers import IDENTIFIER_TYPES
+from seg_platform.core.identity_rules import BLOCKING_COLUMNS, IdentitySettings
+from seg_platform.core.warehouse import memory_connection
 from seg_platform.core.yaml_files import ConfigFileError
 from seg_platform.sources.contract import SOURCES, Source
 
@@ -166,7 +168,7 @@ class SourcesFile(_Model):
     defaults: DefaultSettings = DefaultSettings()
     allowed_roots: list[str] = []
     sources: dict[str, SourceSettings] = {}
-    # Checked on its own by `identity_settings_model()` (built from the identity resource).
+    # Checked on its own by `identity_settings_model()` (built from `IdentitySettings`).
     identity: dict[str, Any] = {}
 
 
@@ -384,9 +386,8 @@ def _source_config(
             if contract.max_quarantine_share is not None
             else defaults.max_quarantine_share
         )
-    ts_format = settings.timestamp_format or ()
-    if isinstance(ts_format, str):
-        ts_format = (ts_format,)
+    given = settings.timestamp_format or ()
+    ts_format = (given,) if isinstance(given, str) else tuple(given)
     return SourceConfig(
         contract=contract,
         pattern=pattern,
@@ -506,7 +507,7 @@ def check_expression(expression: str, where: str) -> str:
 
 
 def _check_duckdb_parse(expression: str, where: str) -> None:
-    with duckdb.connect() as con:
+    with memory_connection() as con:
         serialized = con.execute(
             "SELECT json_serialize_sql(?)", [f"SELECT ({expression}) FROM _file"]
         ).fetchall()[0][0]
@@ -525,7 +526,7 @@ def _check_duckdb_parse(expression: str, where: str) -> None:
         if kind not in _ALLOWED_DUCKDB_CLASSES:
             raise SourceConfigError(
                 f"{where}: {expression!r} must be a scalar expression over the file's columns; "
-                f"DuckDB reads a {kind.lower().replace('_', ' ')} in it ({DOCS_HINT})."
+                f"DuckDB reads a {str(kind).lower().replace('_', ' ')} in it ({DOCS_HINT})."
             )
         if kind == "FUNCTION" and (
             name not in ALLOWED_FUNCTIONS or part.get("schema") or part.get("catalog")
@@ -550,12 +551,6 @@ def _expression_nodes(node) -> typing.Iterator[dict]:
 
 # --- The identity: section ---------------------------------------------------------------------
 
-# Person columns of crm_contacts a blocking rule of the duplicate model may name. They reach
-# Splink's SQL as column names, so nothing else is accepted.
-BLOCKING_COLUMNS = (
-    "first_name", "last_name", "full_name", "date_of_birth", "address", "postcode", "city",
-    "email", "phone", "company", "role", "country",
-)  # fmt: skip
 # Settings that merge per identifier type across defaults, sources.yaml and the launchpad;
 # any other setting given in a later place replaces the earlier value whole.
 MERGED_PER_TYPE = ("limits", "extra_blocked")
@@ -611,7 +606,7 @@ def _extra_blocked(value: dict[str, list[str]]) -> dict[str, list[str]]:
     patterns = [(kind, pattern) for kind, listed in value.items() for pattern in listed]
     if not patterns:
         return value
-    with duckdb.connect() as con:
+    with memory_connection() as con:
         for kind, pattern in patterns:
             try:
                 con.execute("SELECT regexp_matches('', ?, 'i')", [pattern]).fetchall()
@@ -677,7 +672,7 @@ def _identity_annotation(name: str, annotation: Any) -> Any:
     """The resource field's type with its check attached."""
     if name in _ITEM_CHECKS:
         (item,) = typing.get_args(annotation)  # list[X]
-        return list[Annotated[item, pydantic.AfterValidator(_ITEM_CHECKS[name])]]
+        return list[Annotated[item, pydantic.AfterValidator(_ITEM_CHECKS[name])]]  # type: ignore[valid-type]
     check = _VALUE_CHECKS.get(name) or _scalar_check(annotation)
     return Annotated[annotation, pydantic.AfterValidator(check)] if check else annotation
 
@@ -700,26 +695,24 @@ def _unset_removed(annotation: Any) -> Any:
 def identity_settings_model() -> type[pydantic.BaseModel]:
     """The `identity:` section: one optional setting per field of the `identity` resource,
     with the resource's type and description, and the checks above."""
-    from seg_platform.resources import IdentityConfig  # it imports this module: read it late
-
     fields = {
         name: (
             _identity_annotation(name, _unset_removed(info.annotation)),
             pydantic.Field(default=None, description=info.description),
         )
-        for name, info in IdentityConfig.model_fields.items()
+        for name, info in IdentitySettings.model_fields.items()
     }
-    return pydantic.create_model("IdentitySettings", __base__=_StrictModel, **fields)
+    return pydantic.create_model(  # type: ignore[call-overload]  # fields built at run time
+        "IdentitySettings", __base__=_StrictModel, **fields
+    )
 
 
 def unchecked_identity_settings() -> list[str]:
     """Settings of the identity resource with no check of their values (should be none)."""
-    from seg_platform.resources import IdentityConfig
-
     checked = {**_VALUE_CHECKS, **_ITEM_CHECKS}
     return [
         name
-        for name, info in IdentityConfig.model_fields.items()
+        for name, info in IdentitySettings.model_fields.items()
         if name not in checked and _scalar_check(_unset_removed(info.annotation)) is None
     ]
 
@@ -742,13 +735,11 @@ def check_identity_settings(
 
 def identity_settings_table() -> str:
     """The settings as a Markdown table (setting, default, meaning) for the docs."""
-    from seg_platform.resources import IdentityConfig
-
-    defaults = IdentityConfig.defaults()
+    defaults = IdentitySettings.defaults()
     rows = "".join(
         f"| `{name}` | `{json.dumps(defaults[name])}` | "
-        f"{info.description.rsplit(' Default: ', 1)[0]} |\n"
-        for name, info in IdentityConfig.model_fields.items()
+        f"{(info.description or '').rsplit(' Default: ', 1)[0]} |\n"
+        for name, info in IdentitySettings.model_fields.items()
     )
     return "| setting | default | meaning |\n|---|---|---|\n" + rows
 

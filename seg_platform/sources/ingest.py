@@ -127,7 +127,7 @@ def ingest_source(
     """
     ensure_raw_schema(con)
     source_config = config.sources.get(source.name) if config else None
-    if source_config is None:
+    if config is None or source_config is None:
         _replace(con, source, _empty_table_sql(source), None)
         return IngestResult(source=source.name, configured=False)
 
@@ -589,8 +589,8 @@ def _checked_sql(source: Source, cfg: SourceConfig, bounds: tuple[str, str]) -> 
                 f"{column.name} is not one of {', '.join(column.accepted)}",
                 shown,
             )
-        low, high = cfg.ranges.get(column.name, (column.minimum, column.maximum))
-        for bound, op, word in ((low, "<", "below"), (high, ">", "above")):
+        least, most = cfg.ranges.get(column.name, (column.minimum, column.maximum))
+        for bound, op, word in ((least, "<", "below"), (most, ">", "above")):
             if bound is not None:
                 check(
                     f"{value} {op} {float(bound)!r}",

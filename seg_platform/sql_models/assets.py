@@ -11,14 +11,15 @@ from pathlib import Path
 import dagster as dg
 
 from seg_platform.core.calendar import month_parameters
+from seg_platform.core.layers import in_layer, layer_key
 from seg_platform.core.metadata import column_schema, markdown, masked_preview
 from seg_platform.core.partitions import monthly_partitions, skip_partition_without_data
 from seg_platform.core.paths import SQL_ROOT
+from seg_platform.core.resources import WarehouseResource
 from seg_platform.core.settings import DataSpan
 from seg_platform.core.warehouse import fetch_one
-from seg_platform.identity.assets import SPECS as IDENTITY_SPECS
 from seg_platform.identity.build import SCHEMA as IDENTITY_SCHEMA
-from seg_platform.resources import WarehouseResource
+from seg_platform.identity.tables import SPECS as IDENTITY_SPECS
 from seg_platform.sources.contract import SOURCES
 from seg_platform.sources.span import record_data_span
 from seg_platform.sql_models.project import (
@@ -29,23 +30,31 @@ from seg_platform.sql_models.project import (
 )
 from seg_platform.sql_models.run import build_model
 
-IDENTITY_MAP = dg.AssetKey("identity_map")
-ERASURE = dg.AssetKey("erasure")
+IDENTITY_MAP = layer_key("identity", "identity_map")
+ERASURE = layer_key("privacy", "erasure")
 
 
 def upstream_keys() -> dict[str, list[dg.AssetKey]]:
     """Tables built outside dbt_like_sql/, with the assets that build them."""
     keys: dict[str, list[dg.AssetKey]] = {}
     for name in SOURCES:
-        keys[f"raw.{name}"] = [dg.AssetKey(name)]
+        keys[f"raw.{name}"] = [layer_key("raw", name)]
         # identity.profiled_<source>: the raw table with each record's profile (a view).
-        keys[f"{IDENTITY_SCHEMA}.profiled_{name}"] = [IDENTITY_MAP, dg.AssetKey(name)]
+        keys[f"{IDENTITY_SCHEMA}.profiled_{name}"] = [IDENTITY_MAP, layer_key("raw", name)]
     for name, (table, _meaning) in IDENTITY_SPECS.items():
-        keys[table] = [dg.AssetKey(name)]
+        keys[table] = [layer_key("identity", name)]
     keys[f"{IDENTITY_SCHEMA}.identifier_values"] = [IDENTITY_MAP]
-    keys[f"{IDENTITY_SCHEMA}.record_profiles"] = [IDENTITY_MAP, *(dg.AssetKey(s) for s in SOURCES)]
+    keys[f"{IDENTITY_SCHEMA}.record_profiles"] = [
+        IDENTITY_MAP,
+        *(layer_key("raw", s) for s in SOURCES),
+    ]
     # Erasure deletes people from raw and identity tables before any model reads them.
     return {table: [*deps, ERASURE] for table, deps in keys.items()}
+
+
+def model_key(model: Model) -> dg.AssetKey:
+    """`<layer>/<name>`: the key of the asset building the table `<layer>.<name>`."""
+    return layer_key(model.layer, model.name)
 
 
 def model_deps(model: Model, models: dict[str, Model]) -> list[dg.AssetKey]:
@@ -53,7 +62,7 @@ def model_deps(model: Model, models: dict[str, Model]) -> list[dg.AssetKey]:
     deps: list[dg.AssetKey] = []
     for table in model.reads:
         if table in models:
-            deps.append(dg.AssetKey(models[table].name))
+            deps.append(model_key(models[table]))
         elif table in outside:
             deps.extend(outside[table])
         else:
@@ -86,7 +95,7 @@ def build_model_asset(model: Model, models: dict[str, Model]) -> dg.AssetsDefini
 
     @dg.asset(
         name=model.name,
-        group_name=model.layer,
+        **in_layer(model.layer),
         kinds={"duckdb", "sql"},
         deps=model_deps(model, models),
         description=f"{model.description} Table `{model.table}`, from `{relative}`.",
@@ -143,7 +152,7 @@ def build_grain_check(model: Model) -> dg.AssetChecksDefinition:
     profile = "profile_id" in model.columns
 
     @dg.asset_check(
-        asset=dg.AssetKey(model.name),
+        asset=model_key(model),
         name="rows_unique_on_grain",
         blocking=True,
         description=(

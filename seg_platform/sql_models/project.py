@@ -1,11 +1,12 @@
 """Read `dbt_like_sql/`: one SQL file per table, its dependencies parsed with sqlglot.
 
-A model is `dbt_like_sql/<layer>/<name>.sql`: the table `<layer>.<name>`, the Dagster asset `<name>`
-in group `<layer>`. Its leading `--` comment is the description; the tables it reads (found by
-parsing the SQL, never by pattern matching) are its dependencies. A model that uses one of the
-as-of parameters (`$as_of`, `$as_of_date`, `$month_start`) is a monthly snapshot: one partition per
-month, stored in one table with an `as_of_date` column. An output column documented with a
-trailing comment `-- sources | window | meaning [| nulls <= 0.9]` is a catalog entry (a feature).
+A model is `dbt_like_sql/<layer>/<name>.sql`: the table `<layer>.<name>`, the Dagster asset
+`<layer>/<name>` in group `<layer>`. Its leading `--` comment is the description; the tables it
+reads (found by parsing the SQL, never by pattern matching) are its dependencies. A model that
+uses one of the as-of parameters (`$as_of`, `$as_of_date`, `$month_start`) is a monthly snapshot:
+one partition per month, stored in one table with an `as_of_date` column. An output column
+documented with a trailing comment `-- sources | window | meaning [| nulls <= 0.9]` is a catalog
+entry (a feature).
 
 This module knows nothing of Dagster or DuckDB connections; it is plain parsing.
 """
@@ -86,7 +87,8 @@ def leading_comment(sql: str) -> tuple[str, tuple[str, ...]]:
     A line `-- grain: col, col` names the columns that identify a row; the other lines are the
     description, joined into one paragraph.
     """
-    lines, grain = [], ()
+    lines: list[str] = []
+    grain: tuple[str, ...] = ()
     for raw in sql.splitlines():
         line = raw.strip()
         if not line:
@@ -128,8 +130,8 @@ def _catalog_entry(path: Path, name: str, comment: str, line: int) -> CatalogEnt
             if not rule:
                 continue
             if rule.startswith("nulls<="):
-                rules["max_null_share"] = float(rule.removeprefix("nulls<="))
-                if not 0 <= rules["max_null_share"] <= 1:
+                share = rules["max_null_share"] = float(rule.removeprefix("nulls<="))
+                if not 0 <= share <= 1:
                     raise ValueError
             elif rule.startswith("range"):
                 low, high = rule.removeprefix("range").split("..")
@@ -208,7 +210,8 @@ def parse_model(path: Path, layer: str) -> Model:
             f"known: {', '.join('$' + k for k in AS_OF_PARAMETERS)}",
         )
 
-    columns, catalog = [], []
+    columns: list[str] = []
+    catalog: list[CatalogEntry] = []
     select = tree if isinstance(tree, exp.Select) else tree.find(exp.Select)
     for projection in select.expressions if select is not None else []:
         if isinstance(projection, exp.Star):

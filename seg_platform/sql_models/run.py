@@ -7,6 +7,7 @@ transaction, so readers see the old month or the new one, never half of it.
 
 import re
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 import duckdb
@@ -46,7 +47,7 @@ def _execute(con: duckdb.DuckDBPyConnection, model: Model, prefix: str, params=N
 
 
 def compute_snapshot(
-    con: duckdb.DuckDBPyConnection, model: Model, params: dict[str, object], into: str
+    con: duckdb.DuckDBPyConnection, model: Model, params: Mapping[str, object], into: str
 ) -> None:
     """Compute a snapshot model as of any instant into the temporary table `into`, without
     touching its stored table (daily scoring, and past months a table does not hold yet).

@@ -16,6 +16,7 @@ from seg_platform.identity.assets import SPECS
 
 DECEMBER = "2025-12-01"
 DESTINATIONS = ("ads_audience", "crm", "email_platform", "in_app")
+IDENTITY = [f"identity/{name}" for name in SPECS]  # the identity step's asset keys
 
 
 def _frame(home, sql, params=None) -> pl.DataFrame:
@@ -24,7 +25,8 @@ def _frame(home, sql, params=None) -> pl.DataFrame:
 
 
 def _materialize(selection: list[str], partition: str | None = DECEMBER):
-    assets = [a for a in defs.assets if any(k.path[-1] in selection for k in a.keys)]
+    """Materialize the assets of `selection` (keys: `activation/activation_feeds`)."""
+    assets = [a for a in defs.assets if any(k.to_user_string() in selection for k in a.keys)]
     result = dg.materialize(
         assets, partition_key=partition, resources=defs.resources, selection=selection,
         raise_on_error=False,
@@ -215,9 +217,9 @@ def test_opting_out_of_email_leaves_only_the_email_feed(demo_copy):
         f.write(f"cns_test_optout,2025-12-30 12:00:00,  {email.upper()} ,,,email,opt_out\n")
 
     # Publishing the same rows again writes the same bytes; the opt-out changes one feed only.
-    identity = list(SPECS)  # the new spelling of the email is normalised by the identity step
+    # The new spelling of the email is normalised by the identity step.
     result, checks = _materialize(
-        ["consent", *identity, "activation_audiences", "activation_feeds"]
+        ["raw/consent", *IDENTITY, "activation/activation_audiences", "activation/activation_feeds"]
     )
     assert result.success and all(checks.values()), checks
     after = _frame(home, "FROM activation.feed_members WHERE as_of_date = '2025-12-31'")
@@ -292,7 +294,7 @@ def test_feeds_and_erasure_go_through_the_destination_interface(demo_copy, tmp_p
     folder = home.root / "activation"
     files_before = {p: p.stat().st_mtime_ns for p in folder.rglob("*")}
 
-    result, checks = _materialize(["activation_feeds"])
+    result, checks = _materialize(["activation/activation_feeds"])
     assert result.success and all(checks.values()), checks
     published = [c for c in _MemoryDestination.calls if c[0] == "publish"]
     assert sorted(c[1] for c in published) == sorted(DESTINATIONS)
@@ -313,7 +315,9 @@ def test_feeds_and_erasure_go_through_the_destination_interface(demo_copy, tmp_p
         "request_id,requested_at,email,phone,user_id,crm_id,customer_key\n"
         f"req_test_1,2026-01-05 10:00:00,{email},,,,\n"
     )
-    result, checks = _materialize(["erasure_requests", *SPECS, "erasure"], partition=None)
+    result, checks = _materialize(
+        ["raw/erasure_requests", *IDENTITY, "privacy/erasure"], partition=None
+    )
     assert result.success and all(checks.values()), checks
     erased = [c for c in _MemoryDestination.calls if c[0] == "erase"]
     assert "email_platform" in {c[1] for c in erased}
@@ -444,7 +448,7 @@ def test_lift_recovers_a_planted_treatment_effect(demo_copy):
     with duckdb.connect(str(home.warehouse)) as con:
         con.register("planted", orders)
         con.execute("INSERT INTO staging.stg_orders SELECT * FROM planted")
-    result, checks = _materialize(["campaign_lift"], partition="2026-01-01")
+    result, checks = _materialize(["activation/campaign_lift"], partition="2026-01-01")
     assert result.success and all(checks.values()), checks
     lift = _frame(home, "FROM activation.lift WHERE as_of_date = '2026-01-31'")
     overall = lift.filter((pl.col("segment_id") == "all") & (pl.col("metric") == "conversion"))
@@ -492,7 +496,7 @@ def test_a_company_nobody_can_be_reached_in_warns_and_measures_no_lift(demo_copy
     cannot reach anyone, every empty feed is a warning, and no lift is reported for a
     campaign that reached no one (issue 19, point 3)."""
     home, _ = demo_copy
-    result, _ = _materialize(["activation_feeds"])
+    result, _ = _materialize(["activation/activation_feeds"])
     warn = _check_events(result)["every_feed_reaches_someone"]
     assert warn.passed, warn.description  # the demo company reaches someone in every feed
 
@@ -500,8 +504,13 @@ def test_a_company_nobody_can_be_reached_in_warns_and_measures_no_lift(demo_copy
     with duckdb.connect(str(home.warehouse)) as con:
         con.execute("DELETE FROM identity.identity_map "
                     "WHERE id_type IN ('email', 'phone', 'user_id', 'crm_id')")  # fmt: skip
-    segment_keys = ["segment_assignments", "segment_profiles", "segment_migration"]
-    result, checks = _materialize([*segment_keys, "activation_audiences", "activation_feeds"])
+    segment_keys = [
+        f"segments/{name}"
+        for name in ("segment_assignments", "segment_profiles", "segment_migration")
+    ]
+    result, checks = _materialize(
+        [*segment_keys, "activation/activation_audiences", "activation/activation_feeds"]
+    )
     assert result.success, checks
     profiles = _frame(home, "FROM segments.segment_profiles WHERE as_of_date = '2025-12-31'")
     assert profiles.height >= 5
@@ -517,7 +526,7 @@ def test_a_company_nobody_can_be_reached_in_warns_and_measures_no_lift(demo_copy
     assert "0 of " in warn.description and "unreachable" in warn.description
 
     # January's orders arrive; December reached nobody, so there is no lift to report.
-    result, _ = _materialize(["campaign_lift"], partition="2026-01-01")
+    result, _ = _materialize(["activation/campaign_lift"], partition="2026-01-01")
     assert result.success
     (measured,) = _frame(
         home, "SELECT count(*) AS n FROM duckdb_tables() "
@@ -599,7 +608,7 @@ def test_survey_answers_are_reported_by_trigger_and_segment(demo_copy):
     (landing / "survey_responses" / "survey_responses_2026-01.csv").write_text(
         "\n".join(lines) + "\n"
     )
-    result, checks = _materialize(["survey_responses", *SPECS, "survey_report"])
+    result, checks = _materialize(["raw/survey_responses", *IDENTITY, "activation/survey_report"])
     assert result.success and checks["every_response_accounted_for"], checks
     assert all(checks.values()), checks
     report = _frame(home, "FROM activation.survey_report WHERE survey_id = 'nps'")
@@ -717,23 +726,23 @@ def test_default_activation_files_load():
 
 
 BAD_CONFIG_FILES = {
-    # asset: (resource, field, file text, partition, start of the step's error text)
-    "activation_feeds": (
+    # asset key: (resource, field, file text, partition, start of the step's error text)
+    "activation/activation_feeds": (
         "activation", "destinations",
         "destinations:\n  d:\n    consent_channel: fax\n    identifiers: [email]\n", DECEMBER,
         "destinations.d.consent_channel: Input should be 'email', 'sms', 'ads', 'in_app' or "
         "'crm', not 'fax'",
     ),
-    "erasure": (
+    "privacy/erasure": (
         "activation", "destinations",
         "destinations:\n  d:\n    consent_channel: fax\n    identifiers: [email]\n", None,
         "destinations.d.consent_channel: Input should be",
     ),
-    "segment_assignments": (
-        "segmentation", "playbook", "actions:\n  default:\n    type: shout\n", DECEMBER,
+    "segments/segment_assignments": (
+        "segments", "playbook", "actions:\n  default:\n    type: shout\n", DECEMBER,
         "actions.default",
     ),
-    "customer_overlays": (
+    "predictions/customer_overlays": (
         "predictions", "overlays", "families: [1, 2]\n", "2025-12-31", "families",
     ),
 }  # fmt: skip
@@ -749,7 +758,7 @@ def test_a_bad_configuration_file_fails_the_step_as_a_user_error(home, tmp_path,
     bad.write_text(text)
     configured = type(defs.resources[resource])(**{field: str(bad)})
     resources = {**defs.resources, resource: configured}
-    assets = [a for a in defs.assets if any(k.path[-1] == asset for k in a.keys)]
+    assets = [a for a in defs.assets if any(k.to_user_string() == asset for k in a.keys)]
     result = dg.materialize(
         assets, partition_key=partition, resources=resources,
         selection=[k for a in assets for k in a.keys], raise_on_error=False,

@@ -6,8 +6,9 @@ import polars as pl
 
 from seg_platform.activation import audiences as aud
 from seg_platform.activation.assets import activation_feeds
+from seg_platform.activation.resources import ActivationConfig
+from seg_platform.core.resources import WarehouseResource
 from seg_platform.core.warehouse import connect, frame_to_temp_table
-from seg_platform.resources import ActivationConfig, WarehouseResource
 
 DESTINATIONS = """version: 1
 destinations:

@@ -2,10 +2,10 @@
 
 from pathlib import Path
 
+from seg_platform.core.identity_rules import IdentityRules
 from seg_platform.core.paths import SQL_ROOT
 from seg_platform.core.warehouse import connect
 from seg_platform.identity.build import build_identity
-from seg_platform.identity.rules import IdentityRules
 from seg_platform.sources.config import load_sources_config
 from seg_platform.sources.contract import SOURCES
 from seg_platform.sources.ingest import ingest_source

@@ -63,7 +63,7 @@ def test_good_features_pass_every_check(home, tmp_path, monkeypatch):
     result, checks, materialized = run(home, tmp_path, monkeypatch, sabotage=False)
     assert result.success
     feature_checks = {
-        name: e for (asset, name), e in checks.items() if asset == "customer_features"
+        name: e for (asset, name), e in checks.items() if asset == "features/customer_features"
     }
     assert set(feature_checks) == {
         "rows_unique_on_grain", "one_row_per_profile", "features_finite_and_in_range",
@@ -71,7 +71,11 @@ def test_good_features_pass_every_check(home, tmp_path, monkeypatch):
     }  # fmt: skip
     assert all(e.passed for e in feature_checks.values())
     assert feature_checks["one_row_per_profile"].metadata["rows"].value == 4
-    assert {"customer_features", "active_this_week", "feature_catalog"} <= materialized
+    assert {
+        "features/customer_features",
+        "marts/active_this_week",
+        "features/feature_catalog",
+    } <= materialized  # a new SQL folder is a new layer: its assets are keyed `marts/...`
     with connect(home.warehouse) as con:
         assert con.execute("SELECT count(*) FROM marts.active_this_week").fetchall() == [(2,)]
         catalog = con.execute("SELECT count(*) FROM features.feature_catalog").fetchall()[0][0]
@@ -81,15 +85,15 @@ def test_good_features_pass_every_check(home, tmp_path, monkeypatch):
 def test_broken_features_fail_the_blocking_checks_and_stop_downstream(home, tmp_path, monkeypatch):
     result, checks, materialized = run(home, tmp_path, monkeypatch, sabotage=True)
     assert not result.success
-    finite = checks[("customer_features", "features_finite_and_in_range")]
-    nulls = checks[("customer_features", "null_share_within_limits")]
-    rows = checks[("customer_features", "one_row_per_profile")]
+    finite = checks[("features/customer_features", "features_finite_and_in_range")]
+    nulls = checks[("features/customer_features", "null_share_within_limits")]
+    rows = checks[("features/customer_features", "one_row_per_profile")]
     assert not finite.passed and not nulls.passed and not rows.passed
     assert "sessions_7d" in finite.description and "email_open_rate" in finite.description
     assert "orders_90d" in nulls.description
     assert rows.metadata["rows"].value == 2 and rows.metadata["profiles_known_at_as_of"].value == 4
-    assert "customer_features" in materialized
-    assert "active_this_week" not in materialized  # blocked by the failed checks
+    assert "features/customer_features" in materialized
+    assert "marts/active_this_week" not in materialized  # blocked by the failed checks
 
 
 @pytest.mark.parametrize(

@@ -185,10 +185,11 @@ def run_platform(landing_sources_yaml: Path, home: Path) -> dict:
     "errors"}` (errors: one line per failed step); `clusters` is read whenever the identity
     tables were written, and is empty when they were not.
     """
+    from seg_platform.core.resources import WarehouseResource
     from seg_platform.core.tracking import MlflowResource
     from seg_platform.identity.assets import IDENTITY_ASSETS, IDENTITY_CHECKS
-    from seg_platform.resources import IdentityConfig, SourcesResource, WarehouseResource
     from seg_platform.sources.assets import RAW_ASSETS, RAW_CHECKS
+    from seg_platform.sources.resources import IdentityConfig, SourcesResource
 
     home = Path(home)
     home.mkdir(parents=True, exist_ok=True)

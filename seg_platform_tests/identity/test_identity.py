@@ -6,14 +6,15 @@ import shutil
 import dagster as dg
 import pytest
 
+from seg_platform.core.identity_rules import IdentityRules
+from seg_platform.core.resources import WarehouseResource
 from seg_platform.core.tracking import MlflowResource
 from seg_platform.core.warehouse import connect
 from seg_platform.evaluation import identity_metrics
 from seg_platform.identity.assets import IDENTITY_ASSETS, IDENTITY_CHECKS
 from seg_platform.identity.build import record_identifiers_sql
-from seg_platform.identity.rules import IdentityRules
-from seg_platform.resources import IdentityConfig, SourcesResource, WarehouseResource
 from seg_platform.sources.assets import RAW_ASSETS, RAW_CHECKS
+from seg_platform.sources.resources import IdentityConfig, SourcesResource
 from seg_platform.synthetic.company import generate
 
 MONTH_IN_NAME = re.compile(r"_(\d{4}-\d{2})\.csv(\.gz)?$")

@@ -8,11 +8,12 @@ import polars as pl
 import pytest
 from mlflow.tracking import MlflowClient
 
+from seg_platform.core.resources import WarehouseResource
 from seg_platform.core.tracking import MlflowResource
 from seg_platform.core.warehouse import connect
 from seg_platform.identity.assets import IDENTITY_ASSETS, IDENTITY_CHECKS, IDENTITY_EXPERIMENT
-from seg_platform.resources import IdentityConfig, SourcesResource, WarehouseResource
 from seg_platform.sources.assets import RAW_ASSETS, RAW_CHECKS
+from seg_platform.sources.resources import IdentityConfig, SourcesResource
 from seg_platform_tests.identity.person_records import read_febrl, write_crm_landing
 
 FEBRL = Path(__file__).resolve().parents[2].parent / "shared" / "data" / "febrl"
@@ -45,7 +46,7 @@ def test_the_duplicate_model_is_logged_to_mlflow(home, tmp_path):
     assert result.success
     (event,) = [
         m for m in result.get_asset_materialization_events()
-        if m.asset_key == dg.AssetKey("identity_map")
+        if m.asset_key == dg.AssetKey(["identity", "identity_map"])
     ]  # fmt: skip
     metadata = event.materialization.metadata
     run_id = metadata["mlflow_run_id"].value

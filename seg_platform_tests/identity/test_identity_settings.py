@@ -10,13 +10,14 @@ import dagster as dg
 import polars as pl
 import pytest
 
+from seg_platform.core.identity_rules import DEFAULT_LIMITS, IdentityRules
+from seg_platform.core.resources import WarehouseResource
 from seg_platform.core.tracking import MlflowResource
 from seg_platform.core.warehouse import connect
 from seg_platform.identity.assets import IDENTITY_ASSETS, IDENTITY_CHECKS, identity_graph
-from seg_platform.identity.rules import DEFAULT_LIMITS, IdentityRules
-from seg_platform.resources import IdentityConfig, SourcesResource, WarehouseResource
 from seg_platform.sources.assets import RAW_ASSETS, RAW_CHECKS
 from seg_platform.sources.config import SourceConfigError, load_sources_config
+from seg_platform.sources.resources import IdentityConfig, SourcesResource
 from seg_platform_tests.identity.person_records import read_febrl, write_crm_landing
 
 FEBRL = Path(__file__).resolve().parents[2].parent / "shared" / "data" / "febrl"
@@ -267,7 +268,7 @@ def materialize(home, sources_yaml, identity=None, assets=None):
 def identity_map_metadata(result) -> dict:
     (event,) = [
         m for m in result.get_asset_materialization_events()
-        if m.asset_key == dg.AssetKey("identity_map")
+        if m.asset_key == dg.AssetKey(["identity", "identity_map"])
     ]  # fmt: skip
     return event.materialization.metadata
 
@@ -353,7 +354,7 @@ def test_erasure_requests_are_normalised_with_the_files_rules(home, tmp_path):
     second.write_text(f"version: 1\nsources:\n{contacts}{erasure}{rules}")
     # the contact is loaded and resolved first; the request arrives later
     assert materialize(home, first, assets=[*RAW_ASSETS, identity_graph]).success
-    erasure_step = [a for a in RAW_ASSETS if a.key == dg.AssetKey("erasure_requests")]
+    erasure_step = [a for a in RAW_ASSETS if a.key == dg.AssetKey(["raw", "erasure_requests"])]
     assert materialize(home, second, assets=erasure_step).success
     with connect(home.warehouse) as con:
         assert con.execute(
@@ -377,9 +378,8 @@ def test_erasure_requests_are_normalised_with_the_files_rules(home, tmp_path):
 
 
 def erase_step(home, sources_yaml, identity):
-    from seg_platform.activation.resources import published_outputs
+    from seg_platform.activation.resources import ActivationConfig, published_outputs
     from seg_platform.privacy.assets import erasure
-    from seg_platform.resources import ActivationConfig
 
     return dg.materialize(
         [erasure],

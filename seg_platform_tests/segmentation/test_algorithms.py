@@ -86,3 +86,19 @@ def test_an_algorithm_registered_in_the_dict_alone_is_swept(monkeypatch):
     assert np.allclose(result.distance, np.linalg.norm(Z - own[result.segment], axis=1))
     assert result.probability is None  # no `membership`
     assert toy.trusted_types[0] in algorithms.trusted_types()
+
+
+def test_the_elbow_plot_draws_every_algorithm_reporting_inertia_or_bic():
+    """A registered algorithm whose `metrics` report inertia gets its line in elbow.png, with
+    no edit of the report (the plot used to name k-means and gmm)."""
+    from seg_platform.segmentation.report import elbow_lines
+
+    rows = [
+        {"algorithm": "kmeans", "k": 4, "inertia": 9.0, "bic": None},
+        {"algorithm": "kmeans", "k": 3, "inertia": 12.0, "bic": None},
+        {"algorithm": "bands", "k": 3, "inertia": 20.0, "bic": None},
+        {"algorithm": "gmm", "k": 3, "inertia": None, "bic": 150.0},
+        {"algorithm": "hdbscan", "k": None, "inertia": None, "bic": None},
+    ]
+    assert elbow_lines(rows, "inertia") == {"kmeans": [(3, 12.0), (4, 9.0)], "bands": [(3, 20.0)]}
+    assert elbow_lines(rows, "bic") == {"gmm": [(3, 150.0)]}

@@ -16,12 +16,14 @@ from sklearn.datasets import make_blobs
 
 from seg_platform.core import settings
 from seg_platform.core.partitions import partial_month_note
+from seg_platform.core.resources import WarehouseResource
 from seg_platform.core.tracking import MlflowResource
 from seg_platform.core.warehouse import connect, frame_to_temp_table
-from seg_platform.resources import SegmentationConfig, WarehouseResource
 from seg_platform.segmentation.assets import SEGMENTATION_ASSETS, SEGMENTATION_CHECKS
+from seg_platform.segmentation.resources import SegmentationConfig
 from seg_platform.segmentation.selection import SelectionRule, unmet_reason
 from seg_platform.segments.assets import SEGMENTS_ASSETS, SEGMENTS_CHECKS
+from seg_platform.segments.resources import SegmentsConfig
 
 MONTHS = ["2025-11-01", "2025-12-01"]
 CONFIG = dict(k_min=4, k_max=7, bootstrap=2, selection_sample=1500, silhouette_sample=800,
@@ -56,6 +58,7 @@ def materialize(home, month, **config):
     resources = {
         "warehouse": WarehouseResource(database=str(home.warehouse)),
         "segmentation": SegmentationConfig(**{**CONFIG, **config}),
+        "segments": SegmentsConfig(),
         "mlflow_tracking": MlflowResource(),
     }
     return dg.materialize(
@@ -100,7 +103,7 @@ def test_a_month_without_an_acceptable_candidate_keeps_the_champion(planted):
     champion = {
         e.asset_key.to_user_string(): e.materialization.metadata
         for e in result.get_asset_materialization_events()
-    }["segmentation_champion"]
+    }["segments/segmentation_champion"]
     assert champion["champion_moved"].value is False
     assert checks["exactly_one_champion"].passed
 

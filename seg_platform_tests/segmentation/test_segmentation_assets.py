@@ -16,11 +16,13 @@ from sklearn.datasets import make_blobs
 from sklearn.metrics import adjusted_rand_score
 
 from seg_platform.cli import main
+from seg_platform.core.resources import WarehouseResource
 from seg_platform.core.tracking import MlflowResource
 from seg_platform.core.warehouse import connect, frame_to_temp_table
-from seg_platform.resources import SegmentationConfig, WarehouseResource
 from seg_platform.segmentation.assets import SEGMENTATION_ASSETS, SEGMENTATION_CHECKS
+from seg_platform.segmentation.resources import SegmentationConfig
 from seg_platform.segments.assets import SEGMENTS_ASSETS, SEGMENTS_CHECKS
+from seg_platform.segments.resources import SegmentsConfig
 
 MONTHS = ["2025-10-01", "2025-11-01", "2025-12-01"]
 CONFIG = dict(k_min=4, k_max=7, bootstrap=2, selection_sample=1500, silhouette_sample=800,
@@ -57,6 +59,7 @@ def materialize(home, month, **config):
     resources = {
         "warehouse": WarehouseResource(database=str(home.warehouse)),
         "segmentation": SegmentationConfig(**{**CONFIG, **config}),
+        "segments": SegmentsConfig(),
         "mlflow_tracking": MlflowResource(),
     }
     return dg.materialize(
@@ -137,7 +140,7 @@ def test_the_mlflow_ui_compares_candidates_side_by_side(segmented):
     (segments,) = [
         m
         for m in results["2025-12-01"].asset_materializations_for_node("segmentation_sweep")
-        if m.asset_key == dg.AssetKey("customer_segments")
+        if m.asset_key == dg.AssetKey(["segmentation", "customer_segments"])
     ]
     assert segments.metadata["mlflow_experiment"].value.endswith(
         f"/#/experiments/{experiment.experiment_id}/runs?workflowType=machine_learning"
@@ -235,7 +238,7 @@ def test_failed_validation_keeps_the_new_version_a_challenger(segmented):
     failed = {e.check_name for e in result.get_asset_check_evaluations() if not e.passed}
     assert {"selection_rule_met", "smallest_segment_share_above_floor"} <= failed
     materialized = {e.asset_key.to_user_string() for e in result.get_asset_materialization_events()}
-    assert "segmentation_champion" not in materialized
+    assert "segments/segmentation_champion" not in materialized
     client = mlflow.MlflowClient(home.mlflow_tracking_uri)
     newest = max(
         client.search_model_versions("name = 'customer_segmentation'"), key=lambda v: int(v.version)
@@ -307,7 +310,7 @@ def test_segment_sizes_and_shares_are_numeric_metadata_per_month(segmented):
     for month, result in results.items():
         (event,) = [
             e for e in result.get_asset_materialization_events()
-            if e.asset_key.to_user_string() == "segment_profiles"
+            if e.asset_key.to_user_string() == "segments/segment_profiles"
         ]  # fmt: skip
         metadata = {k: v.value for k, v in event.materialization.metadata.items()}
         table = dict(profiles.filter(pl.col("month") == month).select("name", "customers").rows())
@@ -331,7 +334,7 @@ def test_segment_sizes_and_shares_are_numeric_metadata_per_month(segmented):
 def _report_link(result) -> str:
     (event,) = [
         e for e in result.get_asset_materialization_events()
-        if e.asset_key.to_user_string() == "segment_profiles"
+        if e.asset_key.to_user_string() == "segments/segment_profiles"
     ]  # fmt: skip
     return event.materialization.metadata["segment_report"].value
 
@@ -394,8 +397,8 @@ def test_the_outlook_logs_the_report_again_with_churn_and_value(segmented):
         names = dict(con.sql(
             "SELECT segment_id, name FROM segments.segment_profiles "
             "WHERE as_of_date = DATE '2025-12-31'").fetchall())  # fmt: skip
-    (outlook_asset,) = [a for a in defs.assets if "segment_outlook" in
-                        {k.path[-1] for k in a.keys}]  # fmt: skip
+    (outlook_asset,) = [a for a in defs.assets
+                        if dg.AssetKey(["predictions", "segment_outlook"]) in a.keys]  # fmt: skip
     result = dg.materialize(
         [outlook_asset],
         partition_key="2025-12-01",

@@ -143,8 +143,30 @@ def test_guarded_scaler_never_inflates_a_near_constant_column():
 
 
 def test_zero_sweep_processes_is_a_clear_configuration_error():
-    from seg_platform.resources import SegmentationConfig
+    from seg_platform.segmentation.resources import SegmentationConfig
 
     assert SegmentationConfig(jobs=2).sweep_config().jobs == 2
     with pytest.raises(ValueError, match=r"segmentation.config.jobs = 0: use -1"):
         SegmentationConfig(jobs=0).sweep_config()
+
+
+def test_an_algorithm_registered_in_one_place_is_selectable_by_name_in_the_launchpad(monkeypatch):
+    """A new entry in `ALGORITHMS` alone (no edit of the resource, the candidates or the sweep)
+    is accepted by `resources.segmentation.config.algorithms` and swept end to end."""
+    from seg_platform.segmentation.algorithms import ALGORITHMS, Algorithm
+    from seg_platform.segmentation.resources import SegmentationConfig
+    from seg_platform_tests.segmentation.test_algorithms import SplitOnFirstAxis
+
+    toy = Algorithm("bands", lambda k, seed, share: SplitOnFirstAxis(k or 2), SplitOnFirstAxis)
+    monkeypatch.setitem(ALGORITHMS, "bands", toy)
+    config = SegmentationConfig(
+        algorithms=["bands"], k_min=2, k_max=4, min_segments=2, max_segments=4,
+        selection_sample=1000, bootstrap=2, jobs=1,
+    ).sweep_config()  # fmt: skip
+    assert [c.name for c in config.candidates] == ["bands_k2", "bands_k3", "bands_k4"]
+    X, y = make_blobs(n_samples=1500, centers=[[-20], [0], [20]], random_state=0)
+    result = run_sweep(X, config)
+    assert result.chosen.candidate.name == "bands_k3"
+    assert adjusted_rand_score(y, result.segment) == 1.0
+    with pytest.raises(ValueError, match="algorithms: unknown dbscan; registered: kmeans, gmm"):
+        SegmentationConfig(algorithms=["dbscan"]).sweep_config()

@@ -15,7 +15,7 @@ from sklearn.cluster import KMeans
 
 from seg_platform.core.warehouse import connect
 from seg_platform.features.catalog import catalog_frame
-from seg_platform.segmentation.assets import feature_columns, load_features
+from seg_platform.segmentation.data import feature_columns, load_features
 from seg_platform.segmentation.preprocess import fit_preprocessing
 from seg_platform.segments.assets import channel_reach
 from seg_platform.segments.build import build_month

@@ -7,9 +7,10 @@ import sys
 import dagster as dg
 import pytest
 
+from seg_platform.core.resources import WarehouseResource
 from seg_platform.core.warehouse import connect
-from seg_platform.resources import IdentityConfig, SourcesResource, WarehouseResource
 from seg_platform.sources.assets import CHECK_NAME, RAW_ASSETS, RAW_CHECKS
+from seg_platform.sources.resources import IdentityConfig, SourcesResource
 from seg_platform_tests.conftest import REPO, SHARED_DATA
 
 GOOD = "order_line_id,order_id,order_ts,customer_key,amount\n" + "".join(
@@ -27,7 +28,7 @@ def landing_with(tmp_path, orders_csv: str, extra_yaml: str = ""):
     return root / "sources.yaml"
 
 
-@dg.asset(deps=["orders"], group_name="test")
+@dg.asset(deps=[dg.AssetKey(["raw", "orders"])], group_name="test")
 def downstream_of_orders() -> None:
     """Stands in for the identity layer: must not run when orders' check fails."""
 
@@ -62,9 +63,9 @@ def test_good_feed_passes_every_check_and_reports_counts(home, tmp_path, monkeyp
     checks = check_results(result)
     assert set(checks) == {a.key.to_user_string() for a in RAW_ASSETS}
     assert all(c.passed for c in checks.values())
-    engine = checks["orders"].metadata["expectations_engine"].value
+    engine = checks["raw/orders"].metadata["expectations_engine"].value
     assert engine.startswith("duckdb" if gx_max_rows == "0" else "great_expectations")
-    table = checks["orders"].metadata["expectations"].value
+    table = checks["raw/orders"].metadata["expectations"].value
     rows = {
         cells[0]: cells[1:]
         for line in table.splitlines()[2:]
@@ -74,12 +75,12 @@ def test_good_feed_passes_every_check_and_reports_counts(home, tmp_path, monkeyp
         "true",
         "all 60 rows as expected",
     ]
-    meta = result.asset_materializations_for_node("orders")[0].metadata
+    meta = result.asset_materializations_for_node("raw__orders")[0].metadata  # the op of raw/orders
     assert meta["rows_read"].value == 61
     assert meta["duplicates_removed"].value == 1
     assert meta["dagster/row_count"].value == 60
     assert meta["rows_quarantined"].value == 0
-    web = result.asset_materializations_for_node("web_events")[0].metadata
+    web = result.asset_materializations_for_node("raw__web_events")[0].metadata
     assert web["configured"].value is False
 
 
@@ -87,7 +88,7 @@ def test_broken_feed_fails_the_blocking_check_and_stops_downstream(home, tmp_pat
     bad_rows = "".join(f"X{i},O,not-a-date,K1,1\n" for i in range(10))  # 10 of 70: 14%
     result = materialize(home, landing_with(tmp_path, GOOD + bad_rows), [downstream_of_orders])
     assert not result.success
-    check = check_results(result)["orders"]
+    check = check_results(result)["raw/orders"]
     assert not check.passed
     assert "14.3% of its rows were quarantined (10 of 70), above the limit of 5.0%" in (
         check.description
@@ -100,7 +101,7 @@ def test_broken_feed_fails_the_blocking_check_and_stops_downstream(home, tmp_pat
     assert check.metadata["observed_quarantine_share"].value == pytest.approx(10 / 70, abs=1e-6)
     assert check.metadata["threshold_quarantine_share"].value == 0.05
     materialized = {e.asset_key.to_user_string() for e in result.get_asset_materialization_events()}
-    assert "orders" in materialized and "downstream_of_orders" not in materialized
+    assert "raw/orders" in materialized and "downstream_of_orders" not in materialized
 
 
 def test_limit_is_configurable_per_source(home, tmp_path):
@@ -156,7 +157,7 @@ def test_online_retail_example_runs_on_the_real_file(home):
     result = materialize(home, REPO / "examples" / "online_retail" / "sources.yaml")
     assert result.success
     assert all(c.passed for c in check_results(result).values())
-    meta = result.asset_materializations_for_node("orders")[0].metadata
+    meta = result.asset_materializations_for_node("raw__orders")[0].metadata  # the op of raw/orders
     # Published facts of the file: 541,909 lines, 135,080 without CustomerID.
     assert meta["rows_read"].value == 541_909
     assert meta["rows_filtered"].value == 135_080

@@ -8,12 +8,13 @@ from pathlib import Path
 import dagster as dg
 import pytest
 
+from seg_platform.core.resources import WarehouseResource
 from seg_platform.core.warehouse import connect
-from seg_platform.resources import IdentityConfig, SourcesResource, WarehouseResource
 from seg_platform.sources.assets import CHECK_NAME, RAW_ASSETS, RAW_CHECKS
 from seg_platform.sources.config import SourceConfigError, load_sources_config
 from seg_platform.sources.contract import SOURCES
 from seg_platform.sources.ingest import ingest_source, rule_fix
+from seg_platform.sources.resources import IdentityConfig, SourcesResource
 
 
 def write_landing(tmp_path: Path, files: dict[str, str], orders_yaml: str) -> Path:
@@ -54,7 +55,7 @@ def orders_check(result) -> dg.AssetCheckEvaluation:
     (check,) = [
         e
         for e in result.get_asset_check_evaluations()
-        if e.check_name == CHECK_NAME and e.asset_key.to_user_string() == "orders"
+        if e.check_name == CHECK_NAME and e.asset_key.to_user_string() == "raw/orders"
     ]
     return check
 
@@ -94,7 +95,7 @@ def test_old_history_names_timestamp_min_and_loads_once_it_is_set(home, tmp_path
     )  # the same files, the setting the message named
     again = materialize(home, sources_yaml)
     assert again.success and orders_check(again).passed
-    meta = again.asset_materializations_for_node("orders")[0].metadata
+    meta = again.asset_materializations_for_node("raw__orders")[0].metadata  # the op of raw/orders
     assert (meta["dagster/row_count"].value, meta["rows_quarantined"].value) == (300, 0)
     with connect(home.warehouse) as con:
         first, amount = con.execute("SELECT min(order_ts), sum(amount) FROM raw.orders").fetchone()
@@ -228,7 +229,7 @@ def test_the_asset_reports_what_was_dropped_and_kept(home, tmp_path):
         tmp_path, {"orders.csv": IDENTICAL}, "path: orders/*.csv\nexact_duplicates: drop\n"
     )
     result = materialize(home, sources_yaml)
-    meta = result.asset_materializations_for_node("orders")[0].metadata
+    meta = result.asset_materializations_for_node("raw__orders")[0].metadata  # the op of raw/orders
     assert meta["exact_duplicates"].value == "drop"
     assert meta["duplicates_removed"].value == 3 and meta["dagster/row_count"].value == 3
 

@@ -10,8 +10,8 @@ from pathlib import Path
 import dagster as dg
 import pytest
 
+from seg_platform.core.resources import WarehouseResource
 from seg_platform.core.warehouse import connect
-from seg_platform.resources import IdentityConfig, SourcesResource, WarehouseResource
 from seg_platform.sources.assets import (
     CHECK_NAME,
     COLUMNS_CHECK,
@@ -23,6 +23,7 @@ from seg_platform.sources.assets import (
 from seg_platform.sources.config import SourceConfigError, load_sources_config
 from seg_platform.sources.contract import SOURCES
 from seg_platform.sources.ingest import ingest_source
+from seg_platform.sources.resources import IdentityConfig, SourcesResource
 
 ORDERS_HEADER = "order_line_id,order_id,order_ts,customer_key,email,amount\n"
 
@@ -463,7 +464,7 @@ def test_no_value_from_a_customer_record_reaches_dagster(home, tmp_path):
     check = next(
         e
         for e in result.get_asset_check_evaluations()
-        if e.check_name == CHECK_NAME and e.asset_key.to_user_string() == "crm_contacts"
+        if e.check_name == CHECK_NAME and e.asset_key.to_user_string() == "raw/crm_contacts"
     )
     assert "\n5 rows: created_at is not a timestamp; `timestamp_format`" in check.description
 
@@ -494,7 +495,7 @@ def test_warn_checks_name_conflicting_files_missing_columns_and_empty_files(home
     checks = {
         e.check_name: e
         for e in result.get_asset_check_evaluations()
-        if e.asset_key.to_user_string() == "orders"
+        if e.asset_key.to_user_string() == "raw/orders"
     }
     assert checks[CHECK_NAME].passed
     for name in (CONFLICTS_CHECK, COLUMNS_CHECK, EMPTY_CHECK):
@@ -502,13 +503,15 @@ def test_warn_checks_name_conflicting_files_missing_columns_and_empty_files(home
     assert "orders/2025-01.csv (1), orders/2025-02.csv (1)" in checks[CONFLICTS_CHECK].description
     assert "orders/2025-02.csv (email)" in checks[COLUMNS_CHECK].description
     assert "orders/2025-03.csv" in checks[EMPTY_CHECK].description
-    meta = result.asset_materializations_for_node("orders")[0].metadata
+    meta = result.asset_materializations_for_node("raw__orders")[0].metadata  # the op of raw/orders
     assert meta["key_conflicts"].value == 2
     assert meta["files_missing_columns"].value == {"orders/2025-02.csv": ["email"]}
     assert meta["empty_files"].value == ["orders/2025-03.csv"]
     assert meta["rows_suppressed"].value == 0
     others = [
-        e for e in result.get_asset_check_evaluations() if e.asset_key.to_user_string() != "orders"
+        e
+        for e in result.get_asset_check_evaluations()
+        if e.asset_key.to_user_string() != "raw/orders"
     ]
     assert all(e.passed for e in others)
 

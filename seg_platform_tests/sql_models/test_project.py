@@ -61,9 +61,11 @@ def test_a_new_sql_file_is_a_new_asset_without_python_changes(tmp_path):
     for path in SQL_ROOT.glob("*/*.sql"):
         model_file(tmp_path, f"{path.parent.name}/{path.name}", path.read_text())
     models, assets, checks = load_sql_assets(tmp_path)
-    spec = next(s for a in assets for s in a.specs if s.key == dg.AssetKey("big_spenders"))
+    spec = next(
+        s for a in assets for s in a.specs if s.key == dg.AssetKey(["marts", "big_spenders"])
+    )
     assert spec.group_name == "marts"
-    assert {d.asset_key for d in spec.deps} == {dg.AssetKey("customer_features")}
+    assert {d.asset_key for d in spec.deps} == {dg.AssetKey(["features", "customer_features"])}
     assert spec.partitions_def is not None  # uses $as_of_date: a monthly snapshot
     assert spec.description.startswith("Customers who spent over 1,000")
     assert any(c.check_specs and next(iter(c.check_specs)).asset_key == spec.key for c in checks)

@@ -1,5 +1,7 @@
 """How people's contact details are written: phone formats, email variants, name typos."""
 
+from typing import Any
+
 import numpy as np
 import polars as pl
 
@@ -40,7 +42,7 @@ def phone_numbers(pidx: np.ndarray, fmt: np.ndarray | None, salt: int) -> pl.Ser
     ln = pl.col("l").cast(pl.String).str.zfill(4)
     if fmt is None:
         return df.select(pl.concat_str(pl.lit("+1"), a, e, ln)).to_series()
-    expr = pl.when(pl.col("f") == 0).then(
+    expr: Any = pl.when(pl.col("f") == 0).then(
         pl.concat_str(pl.lit("+1 "), a, pl.lit("-"), e, pl.lit("-"), ln)
     )
     pieces = (
@@ -67,7 +69,7 @@ def email_variants(emails: pl.Series, codes: np.ndarray, tag: np.ndarray) -> pl.
     e = pl.col("e")
     parts = e.str.split_exact("@", 1)
     local, domain = parts.struct.field("field_0"), parts.struct.field("field_1")
-    gmail = pl.when(local.str.contains(".", literal=True)).then(
+    gmail: Any = pl.when(local.str.contains(".", literal=True)).then(
         pl.concat_str(local.str.replace_all(".", "", literal=True), pl.lit("@"), domain)
     )
     gmail = gmail.otherwise(pl.concat_str(local, pl.lit("+"), pl.col("t"), pl.lit("@"), domain))

@@ -122,8 +122,9 @@ def _consent_frame(w: World) -> pl.DataFrame:
     ready = w.signup_ts.copy()  # nothing before sign-up (and after the opt-in)
     ready[opt_in] = in_ts + 60
     lo = np.maximum(ready, w0)
-    who, ts = [opt_in], [in_ts]
-    channel, status = [np.zeros(len(opt_in), np.int64)], [np.zeros(len(opt_in), np.int64)]
+    who_parts, ts_parts = [opt_in], [in_ts]
+    channel_parts = [np.zeros(len(opt_in), np.int64)]
+    status_parts = [np.zeros(len(opt_in), np.int64)]
     channels = tuple(c for c, _ in CONSENT_OPT_OUT_SHARES)
     for c, (_, share) in enumerate(CONSENT_OPT_OUT_SHARES):
         t = lo + (rng.random(n) * np.maximum(w1 - lo, 0)).astype(np.int64)
@@ -136,12 +137,12 @@ def _consent_frame(w: World) -> pl.DataFrame:
         back_lo = t[back] + DAY
         back_ts = back_lo + (rng.random(len(back)) * np.maximum(w1 - back_lo, 0)).astype(np.int64)
         kept = back_ts < w1
-        who += [out, back[kept]]
-        ts += [t[out], back_ts[kept]]
-        channel += [np.full(len(out), c + 1), np.full(int(kept.sum()), c + 1)]
-        status += [np.ones(len(out), np.int64), np.zeros(int(kept.sum()), np.int64)]
-    who, ts = np.concatenate(who), np.concatenate(ts)
-    channel, status = np.concatenate(channel), np.concatenate(status)
+        who_parts += [out, back[kept]]
+        ts_parts += [t[out], back_ts[kept]]
+        channel_parts += [np.full(len(out), c + 1), np.full(int(kept.sum()), c + 1)]
+        status_parts += [np.ones(len(out), np.int64), np.zeros(int(kept.sum()), np.int64)]
+    who, ts = np.concatenate(who_parts), np.concatenate(ts_parts)
+    channel, status = np.concatenate(channel_parts), np.concatenate(status_parts)
     keep = ts < w1
     order = np.lexsort((channel[keep], who[keep], ts[keep]))
     who, ts = who[keep][order], ts[keep][order]

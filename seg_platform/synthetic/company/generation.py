@@ -4,6 +4,7 @@ import json
 import shutil
 import time
 from pathlib import Path
+from typing import Any, cast
 
 import polars as pl
 
@@ -92,7 +93,7 @@ def generate(
             month_rows = MONTH_ROWS[name]
             if m < months:
                 # The frame goes straight to the writer: no second reference keeps it alive.
-                files[name].write_month(m, month_rows(world, m, active, True))
+                files[name].write_month(m, cast(pl.DataFrame, month_rows(world, m, active, True)))
             else:
                 month_rows(world, m, active, False)  # outcome months: activity and revenue only
     truth.close()
@@ -101,10 +102,10 @@ def generate(
     gz = {name for name, f in files.items() if f.gz}
     (landing / "sources.yaml").write_text(sources_yaml(gz))
     write_parquet(persons_frame(world), truth_dir / "persons.parquet")
-    p, m = person_months(world)
-    write_parquet(archetypes_frame(world, p, m), truth_dir / "archetypes.parquet")
-    write_parquet(outcomes_frame(world, p, m), truth_dir / "outcomes.parquet")
-    del p, m
+    person, month = person_months(world)
+    write_parquet(archetypes_frame(world, person, month), truth_dir / "archetypes.parquet")
+    write_parquet(outcomes_frame(world, person, month), truth_dir / "outcomes.parquet")
+    del person, month
     malformed = pl.concat(truth.malformed, how="vertical_relaxed")
     write_parquet(malformed, truth_dir / "malformed.parquet")
     dup_schema = {"source": pl.String, "record_key": pl.String, "copies": pl.Int64}
@@ -113,7 +114,7 @@ def generate(
     traps = traps_frame(truth)
     write_parquet(traps, truth_dir / "traps.parquet")
 
-    summary = {
+    summary: dict[str, Any] = {
         "customers": customers,
         "months": months,
         "start_month": world.labels[0],

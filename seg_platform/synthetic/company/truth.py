@@ -117,7 +117,8 @@ def traps_frame(truth: Truth) -> pl.DataFrame:
 def person_months(w: World) -> tuple[np.ndarray, np.ndarray]:
     """(person, month) pairs of every written month a person had signed up by, sorted."""
     joined = w.signup_m[:, None] <= np.arange(w.months)[None, :]
-    return np.nonzero(joined)
+    person, month = np.nonzero(joined)
+    return person, month
 
 
 def archetypes_frame(w: World, p: np.ndarray, m: np.ndarray) -> pl.DataFrame:

@@ -20,7 +20,7 @@ def pick_rows(rng: np.random.Generator, table: np.ndarray, rows: np.ndarray) -> 
     return np.clip(out, 0, k - 1)
 
 
-def pick_n(rng: np.random.Generator, probs: np.ndarray, n: int) -> np.ndarray:
+def pick_n(rng: np.random.Generator, probs: np.ndarray | list[float], n: int) -> np.ndarray:
     return pick_rows(rng, np.asarray(probs, dtype=np.float64)[None, :], np.zeros(n, dtype=np.int64))
 
 
