@@ -429,12 +429,19 @@ def _names_sql() -> str:
         f"ELSE list_last(string_split({full}, ' ')) END"
     )
     dob = "trim(r.date_of_birth)"
-    split = "r.first_name IS NULL AND r.last_name IS NULL"
+    # A record with only one of first_name / last_name takes the other from its full_name
+    # ("Wolfram" + "Wolfram Anastasi"): else the household rule, which needs both, cannot
+    # tell it from another member of the family. A one-word full_name is a given name only
+    # when no name column is filled.
+    first = "nullif(trim(r.first_name), '')"
+    last = "nullif(trim(r.last_name), '')"
+    two_words = f"{full} LIKE '% %'"
     return f"""
-               nullif(lower(trim(CASE WHEN {split} THEN {first_of_full}
-                                     ELSE r.first_name END)), '') AS first_name,
-               nullif(lower(trim(CASE WHEN {split} AND {full} LIKE '% %'
-                                     THEN {last_of_full} ELSE r.last_name END)), '') AS last_name,
+               nullif(lower(trim(CASE WHEN {first} IS NOT NULL THEN {first}
+                                     WHEN {last} IS NULL OR {two_words} THEN {first_of_full}
+                                     END)), '') AS first_name,
+               nullif(lower(trim(CASE WHEN {last} IS NOT NULL THEN {last}
+                                     WHEN {two_words} THEN {last_of_full} END)), '') AS last_name,
                strftime(coalesce(try_strptime({dob}, '%Y-%m-%d'), try_strptime({dob}, '%Y%m%d'))
                         ::DATE, '%Y%m%d') AS date_of_birth"""
 
@@ -584,16 +591,26 @@ def _nickname_table(con) -> None:
         )
 
 
+# Spelling variants of one first name score at least this Jaro-Winkler similarity (Steven /
+# Stephen 0.89, Sean / Shawn 0.81, Caitlin / Kaitlyn 0.81); two different names of one length
+# that share a few letters score 0.7-0.8 (Faris / Carin 0.73, Michael / Charles 0.74,
+# Emily / Marilyn 0.79).
+FIRST_NAMES_ALIKE_MIN_JW = 0.8
+
+
 def _different_first_names_sql(fa: str, fb: str) -> str:
     """SQL: two normalised first names (letters only) that clearly belong to two people: not
-    one typo apart, Jaro-Winkler below 0.7, neither an initial or a prefix of the other, not
-    nicknames of one name (`_nicknames`)."""
+    one typo apart, Jaro-Winkler below 0.8, neither an initial or a prefix of the other, not
+    nicknames of one name (`_nicknames`), even with a typo in the nickname (Damny for Danny)."""
     return f"""(
         length({fa}) > 1 AND length({fb}) > 1
         AND damerau_levenshtein({fa}, {fb}) > 1
-        AND jaro_winkler_similarity({fa}, {fb}) < 0.7
+        AND jaro_winkler_similarity({fa}, {fb}) < {FIRST_NAMES_ALIKE_MIN_JW}
         AND NOT starts_with({fa}, {fb}) AND NOT starts_with({fb}, {fa})
-        AND NOT EXISTS (SELECT 1 FROM _nicknames n WHERE n.a = {fa} AND n.b = {fb})
+        AND NOT EXISTS (SELECT 1 FROM _nicknames n
+                        WHERE n.a = {fa} AND damerau_levenshtein(n.b, {fb}) <= 1)
+        AND NOT EXISTS (SELECT 1 FROM _nicknames n
+                        WHERE n.a = {fb} AND damerau_levenshtein(n.b, {fa}) <= 1)
     )"""
 
 
@@ -613,7 +630,7 @@ def _household_sql(names: list[str], twins: bool = False) -> str:
     people of one household rather than one person entered twice.
 
     They share a family name (up to one typo) while their first names clearly differ (not
-    equal, not one typo apart, Jaro-Winkler below 0.7, neither an initial or a prefix of the
+    equal, not one typo apart, Jaro-Winkler below 0.8, neither an initial or a prefix of the
     other, not nicknames of one name, neither equal to the other's family name, which is a
     swap) and their birth dates are not known to be equal; with `twins`, whatever their birth
     dates (twins share one, and a person's records keep their first name). Partners,
@@ -633,11 +650,7 @@ def _household_sql(names: list[str], twins: bool = False) -> str:
     )
     return f"""(
         damerau_levenshtein(a.last_name, b.last_name) <= 1
-        AND length({fa}) > 1 AND length({fb}) > 1
-        AND damerau_levenshtein({fa}, {fb}) > 1
-        AND jaro_winkler_similarity({fa}, {fb}) < 0.7
-        AND NOT starts_with({fa}, {fb}) AND NOT starts_with({fb}, {fa})
-        AND NOT EXISTS (SELECT 1 FROM _nicknames n WHERE n.a = {fa} AND n.b = {fb})
+        AND {_different_first_names_sql(fa, fb)}
         AND a.first_name IS DISTINCT FROM b.last_name
         AND b.first_name IS DISTINCT FROM a.last_name
         {dob}

@@ -115,6 +115,19 @@ def test_a_cluster_above_the_maximum_size_loses_its_links():
         (("bobby", "mueller", None), ("rob", "mueller", None), False),  # two of one name
         (("anna", "mueller", None), ("boris", "schmidt", None), False),  # other family
         ((None, "mueller", None), ("boris", "mueller", None), False),  # first name unknown
+        # two names of one length sharing a few letters (Jaro-Winkler 0.7-0.8) are two people
+        (("faris", "contrafatto", None), ("carin", "contrafatto", None), True),
+        (("michael", "bond", None), ("charles", "bond", None), True),
+        (("patrick", "gozzi", None), ("eric", "gozzi", None), True),
+        (("emily", "johnston", None), ("marilyn", "johnston", None), True),
+        # spelling variants of one name stay alike
+        (("steven", "mueller", None), ("stephen", "mueller", None), False),
+        (("sean", "mueller", None), ("shawn", "mueller", None), False),
+        (("caitlin", "mueller", None), ("kaitlyn", "mueller", None), False),
+        (("christopher", "mueller", None), ("kristopher", "mueller", None), False),
+        # a nickname with a typo (Damny for Danny), a nickname with a middle initial
+        (("damny", "mueller", None), ("daniel", "mueller", None), False),
+        (("nick d.", "mueller", None), ("nicholas", "mueller", None), False),
     ],
 )
 def test_household_members_are_told_apart_from_one_person(a, b, household):
@@ -192,6 +205,37 @@ def test_the_given_name_is_taken_from_a_full_name_after_its_title(full_name, fir
         con.execute(f"CREATE TABLE raw.crm_contacts ({', '.join(c + ' VARCHAR' for c in columns)})")
         con.execute(
             "INSERT INTO raw.crm_contacts (crm_id, full_name) VALUES ('c1', ?)", [full_name]
+        )
+        row = con.execute(f"SELECT first_name, last_name FROM ({_people_sql()})").fetchone()
+    assert row == (first, last)
+
+
+@pytest.mark.parametrize(
+    ("first_name", "last_name", "full_name", "first", "last"),
+    [
+        ("Wolfram", None, "Wolfram Anastasi", "wolfram", "anastasi"),  # no last name
+        (None, "Kernan", "Emily Kernan", "emily", "kernan"),  # no first name
+        ("", "Murray", "MURRAY, HANNY", "hanny", "murray"),  # an empty first name
+        ("Larry", "Molina", "Lawrence Molina", "larry", "molina"),  # both filled: kept
+        (None, "Kernan", "Kernan", None, "kernan"),  # a one-word full name
+        (None, None, "Cher", "cher", None),  # only a one-word full name: the given name
+    ],
+)
+def test_a_missing_name_is_taken_from_the_full_name(first_name, last_name, full_name, first, last):
+    """A record with a first name but no last name (or the other way round) and a full name
+    gets the missing half from the full name: without both, the household rule cannot tell
+    it from another member of the family sharing its address and landline."""
+    from seg_platform.identity.build import _people_sql
+
+    with duckdb.connect() as con:
+        con.execute("CREATE SCHEMA raw")
+        con.execute(
+            "CREATE TABLE raw.crm_contacts (first_name VARCHAR, last_name VARCHAR, "
+            "full_name VARCHAR, date_of_birth VARCHAR, email VARCHAR, phone VARCHAR)"
+        )
+        con.execute(
+            "INSERT INTO raw.crm_contacts (first_name, last_name, full_name) VALUES (?, ?, ?)",
+            [first_name, last_name, full_name],
         )
         row = con.execute(f"SELECT first_name, last_name FROM ({_people_sql()})").fetchone()
     assert row == (first, last)
