@@ -545,8 +545,8 @@ def _probabilistic_edges(con, rules: IdentityRules, result: IdentityResult) -> i
     names = [c for c in ("first_name", "last_name", "date_of_birth") if c in present]
     frame_to_temp_table(con, "_names", contacts.select("unique_id", *names))
     twins = _twins_apart(result.linkage, names)
-    place = next((c for c in ("postcode", "address") if c in present), None)
-    _no_first_name_ambiguous(con, contacts, names, place if twins else None)
+    places = [c for c in ("postcode", "address", "phone") if c in present and twins]
+    _no_first_name_ambiguous(con, contacts, names, places)
     con.execute(f"""
         CREATE OR REPLACE TEMP TABLE _dedup AS
         SELECT l.value AS left_value, r.value AS right_value,
@@ -576,45 +576,56 @@ HOUSEHOLD = (
     "(or twins): two members of one household"
 )
 AMBIGUOUS = (
-    "no first name, and records of its family name at its postcode (or address) carry "
+    "no first name, and records of its family name at its postcode, address or phone carry "
     "clearly different first names: which household member it is, is unknown"
 )
 
 
 def _no_first_name_ambiguous(
-    con, contacts: pl.DataFrame, names: list[str], place: str | None
+    con, contacts: pl.DataFrame, names: list[str], places: list[str]
 ) -> None:
     """`_ambiguous(unique_id)`: contacts with a family name but no first name, where records of
-    that family name (up to one typo) at the same postcode (else address) carry clearly
-    different first names (`_different_first_names_sql`): "Kernan" at the Kernans' address
-    may be Emily or Lawrence. The address, landline and family e-mail such a record shares
-    are the whole household's, so a link to one member says nothing about which one it is.
-    Only where the data keeps first names (`place` is None otherwise: in a file whose
+    that family name (up to one typo) sharing its postcode, address or phone (`places`, the
+    columns present) carry clearly different first names (`_different_first_names_sql`):
+    "Kernan" at the Kernans' address may be Emily or Lawrence. The address, landline and
+    family e-mail such a record shares are the whole household's, so a link to one member
+    says nothing about which one it is.
+    Only where the data keeps first names (`places` is empty otherwise: in a file whose
     duplicates' first names were replaced, two first names at one address may be one person)."""
     ids = contacts.select("unique_id").clear()
-    if place is None or not {"first_name", "last_name"}.issubset(names):
+    if not places or not {"first_name", "last_name"}.issubset(names):
         frame_to_temp_table(con, "_ambiguous", ids)
         return
+    # One row per contact and place it has (postcode, address, phone), so the records sharing
+    # any of them meet on one equality join.
+    named = contacts.filter(pl.col("last_name").is_not_null())
     frame_to_temp_table(
         con,
         "_places",
-        contacts.select(
-            "unique_id", "first_name", "last_name", pl.col(place).alias("place")
-        ).filter(pl.col("place").is_not_null() & pl.col("last_name").is_not_null()),
-    )
+        pl.concat(
+            [
+                named.select(
+                    "unique_id", "first_name", "last_name",
+                    (pl.lit(c + ":") + pl.col(c)).alias("place"),
+                ).filter(pl.col("place").is_not_null())
+                for c in places
+            ]
+        ),
+    )  # fmt: skip
     first = "regexp_replace({}.first_name, '[^a-z]', '', 'g')"
     fy, fz = first.format("y"), first.format("z")
     con.execute(f"""
         CREATE OR REPLACE TEMP TABLE _ambiguous AS
-        SELECT DISTINCT x.unique_id
-        FROM _places x
-        JOIN _places y ON y.place = x.place AND y.first_name IS NOT NULL
-             AND damerau_levenshtein(y.last_name, x.last_name) <= 1
-        JOIN _places z ON z.place = x.place AND z.first_name IS NOT NULL
-             AND damerau_levenshtein(z.last_name, x.last_name) <= 1
-             AND y.unique_id < z.unique_id
-        WHERE x.first_name IS NULL
-          AND {_different_first_names_sql(fy, fz, FIRST_NAMES_ALIKE_MIN_JW_KEPT)}
+        WITH met AS (  -- named records of its family name sharing a place with x
+            SELECT DISTINCT x.unique_id AS x, y.unique_id, y.first_name
+            FROM _places x
+            JOIN _places y ON y.place = x.place AND y.first_name IS NOT NULL
+                 AND damerau_levenshtein(y.last_name, x.last_name) <= 1
+            WHERE x.first_name IS NULL
+        )
+        SELECT DISTINCT y.x AS unique_id
+        FROM met y JOIN met z ON z.x = y.x AND y.unique_id < z.unique_id
+        WHERE {_different_first_names_sql(fy, fz, FIRST_NAMES_ALIKE_MIN_JW_KEPT)}
     """)
 
 

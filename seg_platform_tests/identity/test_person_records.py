@@ -478,7 +478,8 @@ def test_a_record_with_only_a_family_name_is_ambiguous_in_a_household():
     """ "Kernan" without a first name at the postcode where Emily and Lawrence Kernan live may
     be either: its links to a named record are refused, unless a birth date says which one.
     "Fitzgerald" at a postcode where one Fitzgerald lives is no riddle; nor is "Kernan"
-    where only Robert and his nickname Bob are."""
+    where only Robert and his nickname Bob are. The household may meet on a postcode, an
+    address or a landline."""
     import polars as pl
 
     from seg_platform.core.warehouse import frame_to_temp_table
@@ -497,15 +498,36 @@ def test_a_record_with_only_a_family_name_is_ambiguous_in_a_household():
                           "kernan", "kernen", "kernan"],
             "date_of_birth": [None, "19770213", "19770213", None, "19490801", None, None, None],
             "postcode": ["10440", "10440", "10440", "98152", "98152", "2000", "2000", "2000"],
+            "phone": [None, None, None, None, "+1206", None, None, "+1212"],
         }
     )  # fmt: skip
+    # David Behan moved (another postcode) but kept the landline the record without a first
+    # name carries; Jason Behan lives at its postcode
+    contacts = pl.concat(
+        [
+            contacts,
+            pl.DataFrame(
+                {
+                    "unique_id": ["behan", "jason", "david"],
+                    "first_name": [None, "jason", "david"],
+                    "last_name": ["behan"] * 3,
+                    "date_of_birth": [None] * 3,
+                    "postcode": ["3000", "3000", "4000"],
+                    "phone": ["+1718", None, "+1718"],
+                }
+            ),
+        ]
+    )
     names = ["first_name", "last_name", "date_of_birth"]
     with duckdb.connect() as con:
         _nickname_table(con)
-        _no_first_name_ambiguous(con, contacts, names, "postcode")
+        _no_first_name_ambiguous(con, contacts, names, ["postcode"])
         ambiguous = {r for (r,) in con.execute("SELECT unique_id FROM _ambiguous").fetchall()}
         assert ambiguous == {"kernan"}
-        frame_to_temp_table(con, "_names", contacts.drop("postcode"))
+        _no_first_name_ambiguous(con, contacts, names, ["postcode", "phone"])
+        ambiguous = {r for (r,) in con.execute("SELECT unique_id FROM _ambiguous").fetchall()}
+        assert ambiguous == {"kernan", "behan"}
+        frame_to_temp_table(con, "_names", contacts.drop("postcode", "phone"))
         sql = (
             f"SELECT b.unique_id, coalesce({_ambiguous_pair_sql(names)}, false) "
             "FROM _names a, _names b WHERE a.unique_id = 'kernan' AND b.unique_id <> 'kernan' "
@@ -516,5 +538,5 @@ def test_a_record_with_only_a_family_name_is_ambiguous_in_a_household():
         assert refused["emily"] and not refused["lawrence"]
         assert not refused["kernan2"]  # two records without a first name: left to the model
         # without a place column (or where the data does not keep first names): no rule
-        _no_first_name_ambiguous(con, contacts, names, None)
+        _no_first_name_ambiguous(con, contacts, names, [])
         assert con.execute("SELECT count(*) FROM _ambiguous").fetchone() == (0,)
