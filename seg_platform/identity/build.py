@@ -238,7 +238,7 @@ def _shared_contact_points(con) -> None:
     stricter bar for alike first names (`FIRST_NAMES_ALIKE_MIN_JW_KEPT`: Faris and Carin) holds
     here whatever the data: a value refused here is still compared by the model.
     """
-    first = "regexp_replace({}.first_name, '[^a-z]', '', 'g')"
+    first = FIRST_NAME_LETTERS
     fa, fb = first.format("a"), first.format("b")
     con.execute(f"""
         CREATE OR REPLACE TEMP TABLE _shared_raw AS
@@ -612,7 +612,7 @@ def _no_first_name_ambiguous(
             ]
         ),
     )  # fmt: skip
-    first = "regexp_replace({}.first_name, '[^a-z]', '', 'g')"
+    first = FIRST_NAME_LETTERS
     fy, fz = first.format("y"), first.format("z")
     con.execute(f"""
         CREATE OR REPLACE TEMP TABLE _ambiguous AS
@@ -677,6 +677,13 @@ FIRST_NAMES_ALIKE_MIN_JW = 0.7
 FIRST_NAMES_ALIKE_MIN_JW_KEPT = 0.8
 
 
+# A first name as compared by the household rules: letters only, without a middle initial
+# entered after it ("Patrick D." is Patrick); `{}` is the record's alias.
+FIRST_NAME_LETTERS = (
+    "regexp_replace(regexp_replace({}.first_name, ' [a-z]\\.?$', ''), '[^a-z]', '', 'g')"
+)
+
+
 def _different_first_names_sql(fa: str, fb: str, min_jw: float = FIRST_NAMES_ALIKE_MIN_JW) -> str:
     """SQL: two normalised first names (letters only) that clearly belong to two people: not
     one typo apart, Jaro-Winkler below `min_jw`, neither an initial or a prefix of the other, not
@@ -697,9 +704,11 @@ def _different_first_names_sql(fa: str, fb: str, min_jw: float = FIRST_NAMES_ALI
 
 def _other_initial_sql(fa: str, fb: str) -> str:
     """SQL: first name `fa` is an initial ("L", "L.") that is not the initial of `fb` nor of
-    one of its nicknames (B for Robert is Bob's): L. George is not Carmelita George."""
+    one of its nicknames (B for Robert is Bob's), nor its second letter (the first two
+    swapped by a typo: K for "aKrl"): L. George is not Carmelita George."""
     return f"""
         length({fa}) = 1 AND length({fb}) >= 1 AND NOT starts_with({fb}, {fa})
+        AND substr({fb}, 2, 1) <> {fa}
         AND NOT EXISTS (SELECT 1 FROM _nicknames n WHERE n.a = {fb} AND starts_with(n.b, {fa}))"""
 
 
@@ -731,7 +740,7 @@ def _household_sql(names: list[str], twins: bool = False) -> str:
     """
     if not {"first_name", "last_name"}.issubset(names):
         return "false"
-    first = "regexp_replace({}.first_name, '[^a-z]', '', 'g')"
+    first = FIRST_NAME_LETTERS
     fa, fb = first.format("a"), first.format("b")
     dob = (
         "AND NOT coalesce(damerau_levenshtein(a.date_of_birth, b.date_of_birth) <= 1, false)"
