@@ -234,9 +234,12 @@ def _shared_contact_points(con) -> None:
     of Michael and of Barbara: linking through it merges two people. Clearly different people
     are contacts whose first names clearly differ (`_different_first_names_sql`, and not a swap
     of given and family name). Each person's own records still come together when the model
-    finds them alike (name, the shared value, address), under the household rule.
+    finds them alike (name, the shared value, address), under the household rule; so the
+    stricter bar for alike first names (`FIRST_NAMES_ALIKE_MIN_JW_KEPT`: Faris and Carin) holds
+    here whatever the data: a value refused here is still compared by the model.
     """
-    first = "regexp_replace({}.first_name, '[^a-z]', '', 'g')"
+    first = FIRST_NAME_LETTERS
+    fa, fb = first.format("a"), first.format("b")
     con.execute(f"""
         CREATE OR REPLACE TEMP TABLE _shared_raw AS
         WITH p AS ({_people_sql()}),
@@ -252,7 +255,7 @@ def _shared_contact_points(con) -> None:
             SELECT DISTINCT a.id_type, a.value
             FROM r a JOIN r b
               ON a.id_type = b.id_type AND a.value = b.value AND a.first_name < b.first_name
-            WHERE {_different_first_names_sql(first.format("a"), first.format("b"))}
+            WHERE {_different_first_names_sql(fa, fb, FIRST_NAMES_ALIKE_MIN_JW_KEPT)}
               AND a.first_name IS DISTINCT FROM b.last_name
               AND b.first_name IS DISTINCT FROM a.last_name
         )
@@ -429,12 +432,19 @@ def _names_sql() -> str:
         f"ELSE list_last(string_split({full}, ' ')) END"
     )
     dob = "trim(r.date_of_birth)"
-    split = "r.first_name IS NULL AND r.last_name IS NULL"
+    # A record with only one of first_name / last_name takes the other from its full_name
+    # ("Wolfram" + "Wolfram Anastasi"): else the household rule, which needs both, cannot
+    # tell it from another member of the family. A one-word full_name is a given name only
+    # when no name column is filled.
+    first = "nullif(trim(r.first_name), '')"
+    last = "nullif(trim(r.last_name), '')"
+    two_words = f"{full} LIKE '% %'"
     return f"""
-               nullif(lower(trim(CASE WHEN {split} THEN {first_of_full}
-                                     ELSE r.first_name END)), '') AS first_name,
-               nullif(lower(trim(CASE WHEN {split} AND {full} LIKE '% %'
-                                     THEN {last_of_full} ELSE r.last_name END)), '') AS last_name,
+               nullif(lower(trim(CASE WHEN {first} IS NOT NULL THEN {first}
+                                     WHEN {last} IS NULL OR {two_words} THEN {first_of_full}
+                                     END)), '') AS first_name,
+               nullif(lower(trim(CASE WHEN {last} IS NOT NULL THEN {last}
+                                     WHEN {two_words} THEN {last_of_full} END)), '') AS last_name,
                strftime(coalesce(try_strptime({dob}, '%Y-%m-%d'), try_strptime({dob}, '%Y%m%d'))
                         ::DATE, '%Y%m%d') AS date_of_birth"""
 
@@ -535,11 +545,14 @@ def _probabilistic_edges(con, rules: IdentityRules, result: IdentityResult) -> i
     names = [c for c in ("first_name", "last_name", "date_of_birth") if c in present]
     frame_to_temp_table(con, "_names", contacts.select("unique_id", *names))
     twins = _twins_apart(result.linkage, names)
+    places = [c for c in ("postcode", "address", "phone") if c in present and twins]
+    _no_first_name_ambiguous(con, contacts, names, places)
     con.execute(f"""
         CREATE OR REPLACE TEMP TABLE _dedup AS
         SELECT l.value AS left_value, r.value AS right_value,
                max(p.match_probability) AS probability,
-               bool_and(coalesce({_household_sql(names, twins)}, false)) AS household
+               bool_and(coalesce({_household_sql(names, twins)}, false)) AS household,
+               bool_and(coalesce({_ambiguous_pair_sql(names)}, false)) AS ambiguous
         FROM _links p
         JOIN _values l ON l.id_type = 'crm_id' AND l.raw_value = p.id_l
         JOIN _values r ON r.id_type = 'crm_id' AND r.raw_value = p.id_r
@@ -562,6 +575,76 @@ HOUSEHOLD = (
     "same family name, clearly different first names, birth dates not known to be equal "
     "(or twins): two members of one household"
 )
+AMBIGUOUS = (
+    "no first name, and records of its family name at its postcode, address or phone carry "
+    "clearly different first names: which household member it is, is unknown"
+)
+
+
+def _no_first_name_ambiguous(
+    con, contacts: pl.DataFrame, names: list[str], places: list[str]
+) -> None:
+    """`_ambiguous(unique_id)`: contacts with a family name but no first name, where records of
+    that family name (up to one typo) sharing its postcode, address or phone (`places`, the
+    columns present) carry clearly different first names (`_different_first_names_sql`):
+    "Kernan" at the Kernans' address may be Emily or Lawrence. The address, landline and
+    family e-mail such a record shares are the whole household's, so a link to one member
+    says nothing about which one it is.
+    Only where the data keeps first names (`places` is empty otherwise: in a file whose
+    duplicates' first names were replaced, two first names at one address may be one person)."""
+    ids = contacts.select("unique_id").clear()
+    if not places or not {"first_name", "last_name"}.issubset(names):
+        frame_to_temp_table(con, "_ambiguous", ids)
+        return
+    # One row per contact and place it has (postcode, address, phone), so the records sharing
+    # any of them meet on one equality join.
+    named = contacts.filter(pl.col("last_name").is_not_null())
+    frame_to_temp_table(
+        con,
+        "_places",
+        pl.concat(
+            [
+                named.select(
+                    "unique_id", "first_name", "last_name",
+                    (pl.lit(c + ":") + pl.col(c)).alias("place"),
+                ).filter(pl.col("place").is_not_null())
+                for c in places
+            ]
+        ),
+    )  # fmt: skip
+    first = FIRST_NAME_LETTERS
+    fy, fz = first.format("y"), first.format("z")
+    con.execute(f"""
+        CREATE OR REPLACE TEMP TABLE _ambiguous AS
+        WITH met AS (  -- named records of its family name sharing a place with x
+            SELECT DISTINCT x.unique_id AS x, y.unique_id, y.first_name
+            FROM _places x
+            JOIN _places y ON y.place = x.place AND y.first_name IS NOT NULL
+                 AND damerau_levenshtein(y.last_name, x.last_name) <= 1
+            WHERE x.first_name IS NULL
+        )
+        SELECT DISTINCT y.x AS unique_id
+        FROM met y JOIN met z ON z.x = y.x AND y.unique_id < z.unique_id
+        WHERE {_different_first_names_sql(fy, fz, FIRST_NAMES_ALIKE_MIN_JW_KEPT)}
+    """)
+
+
+def _ambiguous_pair_sql(names: list[str]) -> str:
+    """SQL over a pair (`a.*`, `b.*` of `_names`): one is `_ambiguous` (no first name, a
+    family name held by several household members), the other has a first name, and their
+    birth dates are not known to be one (equal or one typo apart)."""
+    if not {"first_name", "last_name"}.issubset(names):
+        return "false"
+    dob = (
+        "AND NOT coalesce(damerau_levenshtein(a.date_of_birth, b.date_of_birth) <= 1, false)"
+        if "date_of_birth" in names
+        else ""
+    )
+    return f"""(
+        ((a.unique_id IN (SELECT unique_id FROM _ambiguous) AND b.first_name IS NOT NULL)
+         OR (b.unique_id IN (SELECT unique_id FROM _ambiguous) AND a.first_name IS NOT NULL))
+        {dob}
+    )"""
 
 
 def _nickname_table(con) -> None:
@@ -584,17 +667,49 @@ def _nickname_table(con) -> None:
         )
 
 
-def _different_first_names_sql(fa: str, fb: str) -> str:
+# First names at least this Jaro-Winkler similar may be one person's. Spelling variants of one
+# name score at least 0.8 (Steven / Stephen 0.89, Sean / Shawn 0.81, Caitlin / Kaitlyn 0.81);
+# two names of one length that share a few letters 0.7-0.8 (Faris / Carin 0.73, Michael /
+# Charles 0.74, Emily / Marilyn 0.79). Where the data keeps first names (the gate of the
+# twins rule, `_twins_apart`), the stricter bar holds; in files whose duplicates' names were
+# re-typed or replaced (Febrl), 0.7-0.8 may still be one person and the looser one holds.
+FIRST_NAMES_ALIKE_MIN_JW = 0.7
+FIRST_NAMES_ALIKE_MIN_JW_KEPT = 0.8
+
+
+# A first name as compared by the household rules: letters only, without a middle initial
+# entered after it ("Patrick D." is Patrick); `{}` is the record's alias.
+FIRST_NAME_LETTERS = (
+    "regexp_replace(regexp_replace({}.first_name, ' [a-z]\\.?$', ''), '[^a-z]', '', 'g')"
+)
+
+
+def _different_first_names_sql(fa: str, fb: str, min_jw: float = FIRST_NAMES_ALIKE_MIN_JW) -> str:
     """SQL: two normalised first names (letters only) that clearly belong to two people: not
-    one typo apart, Jaro-Winkler below 0.7, neither an initial or a prefix of the other, not
-    nicknames of one name (`_nicknames`)."""
+    one typo apart, Jaro-Winkler below `min_jw`, neither an initial or a prefix of the other, not
+    nicknames of one name (`_nicknames`), even with a typo in the nickname (Damny for Danny);
+    or an initial that is not the other's (`_other_initial_sql`)."""
     return f"""(
-        length({fa}) > 1 AND length({fb}) > 1
+        ({_other_initial_sql(fa, fb)}) OR ({_other_initial_sql(fb, fa)})
+        OR (length({fa}) > 1 AND length({fb}) > 1
         AND damerau_levenshtein({fa}, {fb}) > 1
-        AND jaro_winkler_similarity({fa}, {fb}) < 0.7
+        AND jaro_winkler_similarity({fa}, {fb}) < {min_jw}
         AND NOT starts_with({fa}, {fb}) AND NOT starts_with({fb}, {fa})
-        AND NOT EXISTS (SELECT 1 FROM _nicknames n WHERE n.a = {fa} AND n.b = {fb})
+        AND NOT EXISTS (SELECT 1 FROM _nicknames n
+                        WHERE n.a = {fa} AND damerau_levenshtein(n.b, {fb}) <= 1)
+        AND NOT EXISTS (SELECT 1 FROM _nicknames n
+                        WHERE n.a = {fb} AND damerau_levenshtein(n.b, {fa}) <= 1))
     )"""
+
+
+def _other_initial_sql(fa: str, fb: str) -> str:
+    """SQL: first name `fa` is an initial ("L", "L.") that is not the initial of `fb` nor of
+    one of its nicknames (B for Robert is Bob's), nor its second letter (the first two
+    swapped by a typo: K for "aKrl"): L. George is not Carmelita George."""
+    return f"""
+        length({fa}) = 1 AND length({fb}) >= 1 AND NOT starts_with({fb}, {fa})
+        AND substr({fb}, 2, 1) <> {fa}
+        AND NOT EXISTS (SELECT 1 FROM _nicknames n WHERE n.a = {fb} AND starts_with(n.b, {fa}))"""
 
 
 def _twins_apart(linkage: dict, names: list[str]) -> bool:
@@ -613,7 +728,8 @@ def _household_sql(names: list[str], twins: bool = False) -> str:
     people of one household rather than one person entered twice.
 
     They share a family name (up to one typo) while their first names clearly differ (not
-    equal, not one typo apart, Jaro-Winkler below 0.7, neither an initial or a prefix of the
+    equal, not one typo apart, Jaro-Winkler below 0.7 (0.8 with `twins`: the data keeps
+    first names), neither an initial or a prefix of the
     other, not nicknames of one name, neither equal to the other's family name, which is a
     swap) and their birth dates are not known to be equal; with `twins`, whatever their birth
     dates (twins share one, and a person's records keep their first name). Partners,
@@ -624,20 +740,17 @@ def _household_sql(names: list[str], twins: bool = False) -> str:
     """
     if not {"first_name", "last_name"}.issubset(names):
         return "false"
-    first = "regexp_replace({}.first_name, '[^a-z]', '', 'g')"
+    first = FIRST_NAME_LETTERS
     fa, fb = first.format("a"), first.format("b")
     dob = (
         "AND NOT coalesce(damerau_levenshtein(a.date_of_birth, b.date_of_birth) <= 1, false)"
         if "date_of_birth" in names and not twins
         else ""
     )
+    min_jw = FIRST_NAMES_ALIKE_MIN_JW_KEPT if twins else FIRST_NAMES_ALIKE_MIN_JW
     return f"""(
         damerau_levenshtein(a.last_name, b.last_name) <= 1
-        AND length({fa}) > 1 AND length({fb}) > 1
-        AND damerau_levenshtein({fa}, {fb}) > 1
-        AND jaro_winkler_similarity({fa}, {fb}) < 0.7
-        AND NOT starts_with({fa}, {fb}) AND NOT starts_with({fb}, {fa})
-        AND NOT EXISTS (SELECT 1 FROM _nicknames n WHERE n.a = {fa} AND n.b = {fb})
+        AND {_different_first_names_sql(fa, fb, min_jw)}
         AND a.first_name IS DISTINCT FROM b.last_name
         AND b.first_name IS DISTINCT FROM a.last_name
         {dob}
@@ -694,10 +807,11 @@ def _cluster_duplicates(
     if linkage is not None and "date_of_birth" in names:
         linkage["birth_dates_split_clusters"] = split_on_dates
     dedup = con.sql(
-        "SELECT left_value, right_value, probability, household FROM _dedup "
+        "SELECT left_value, right_value, probability, household, ambiguous FROM _dedup "
         "ORDER BY left_value, right_value"
     ).pl()
     household = dedup["household"].to_numpy()
+    ambiguous = dedup["ambiguous"].to_numpy() & ~household
     ids = pl.concat([dedup["left_value"], dedup["right_value"]]).unique().sort()
     index = {v: i for i, v in enumerate(ids.to_list())}
     src = np.array([index[v] for v in dedup["left_value"].to_list()], np.int64)
@@ -706,7 +820,7 @@ def _cluster_duplicates(
     # records of a cluster that are two household members, or that carry two birth dates no
     # typo explains (whatever their own pair scored), make it split link by link. The other
     # pairs keep the safeguards.
-    keep = ~household
+    keep = ~household & ~ambiguous
     labels = components(len(ids), src, dst, keep)
     frame_to_temp_table(
         con,
@@ -748,7 +862,8 @@ def _cluster_duplicates(
         {
             "i": np.arange(len(src)),
             "refused": [
-                HOUSEHOLD if h else text.get(int(r)) for h, r in zip(household, reason, strict=True)
+                HOUSEHOLD if h else AMBIGUOUS if a else text.get(int(r))
+                for h, a, r in zip(household, ambiguous, reason, strict=True)
             ],
         },
         schema={"i": pl.Int64, "refused": pl.String},

@@ -115,12 +115,51 @@ def test_a_cluster_above_the_maximum_size_loses_its_links():
         (("bobby", "mueller", None), ("rob", "mueller", None), False),  # two of one name
         (("anna", "mueller", None), ("boris", "schmidt", None), False),  # other family
         ((None, "mueller", None), ("boris", "mueller", None), False),  # first name unknown
+        # an initial that is not the other's, nor a nickname's (B. for Robert is Bob)
+        (("l", "george", None), ("carmelita", "george", None), True),
+        (("l.", "george", None), ("c.", "george", None), True),
+        (("b.", "mueller", None), ("robert", "mueller", None), False),
+        (("k", "brown", None), ("akrl-georg", "brown", None), False),  # first letters swapped
+        # a nickname with a typo (Damny for Danny), a nickname with a middle initial
+        (("damny", "mueller", None), ("daniel", "mueller", None), False),
+        (("nick d.", "mueller", None), ("nicholas", "mueller", None), False),
     ],
 )
 def test_household_members_are_told_apart_from_one_person(a, b, household):
     """Two contacts with one family name and clearly different first names, birth dates not
     known to be equal, are two people of one household: the model's evidence (address,
     postcode, city, landline) is shared by the whole family, so the pair is refused."""
+    assert _is_household(a, b) == household
+
+
+@pytest.mark.parametrize(
+    ("a", "b", "household"),
+    [
+        # two names of one length sharing a few letters (Jaro-Winkler 0.7-0.8) are two people
+        ("faris", "carin", True),
+        ("michael", "charles", True),
+        ("patrick", "eric", True),
+        ("emily", "marilyn", True),
+        # spelling variants of one name stay alike
+        ("steven", "stephen", False),
+        ("sean", "shawn", False),
+        ("caitlin", "kaitlyn", False),
+        ("christopher", "kristopher", False),
+        # a middle initial after the name; a nickname with a typo
+        ("payrick d.", "paddy", False),
+        ("patrick d.", "eric", True),
+    ],
+)
+def test_first_names_alike_only_as_variants_where_the_data_keeps_names(a, b, household):
+    """Where the data keeps first names (the twins gate), Faris and Carin Contrafatto
+    (Jaro-Winkler 0.73) are two people; elsewhere (names replaced in a file's duplicates, as
+    in Febrl) only names below 0.7 are."""
+    pair = (a, "contrafatto", None), (b, "contrafatto", None)
+    assert _is_household(*pair, twins=True) == household
+    assert not _is_household(*pair)
+
+
+def _is_household(a: tuple, b: tuple, twins: bool = False) -> bool:
     from seg_platform.identity.build import _household_sql, _nickname_table
 
     columns = ("first_name", "last_name", "date_of_birth")
@@ -138,8 +177,8 @@ def test_household_members_are_told_apart_from_one_person(a, b, household):
             "CREATE VIEW b AS SELECT b_first_name AS first_name, b_last_name AS last_name, "
             "b_date_of_birth AS date_of_birth FROM p"
         )
-        sql = f"SELECT coalesce({_household_sql(list(columns))}, false) FROM a, b"
-        assert con.execute(sql).fetchall() == [(household,)]
+        sql = f"SELECT coalesce({_household_sql(list(columns), twins)}, false) FROM a, b"
+        return con.execute(sql).fetchone()[0]
 
 
 def test_two_people_kept_apart_are_not_joined_through_a_third_record():
@@ -192,6 +231,37 @@ def test_the_given_name_is_taken_from_a_full_name_after_its_title(full_name, fir
         con.execute(f"CREATE TABLE raw.crm_contacts ({', '.join(c + ' VARCHAR' for c in columns)})")
         con.execute(
             "INSERT INTO raw.crm_contacts (crm_id, full_name) VALUES ('c1', ?)", [full_name]
+        )
+        row = con.execute(f"SELECT first_name, last_name FROM ({_people_sql()})").fetchone()
+    assert row == (first, last)
+
+
+@pytest.mark.parametrize(
+    ("first_name", "last_name", "full_name", "first", "last"),
+    [
+        ("Wolfram", None, "Wolfram Anastasi", "wolfram", "anastasi"),  # no last name
+        (None, "Kernan", "Emily Kernan", "emily", "kernan"),  # no first name
+        ("", "Murray", "MURRAY, HANNY", "hanny", "murray"),  # an empty first name
+        ("Larry", "Molina", "Lawrence Molina", "larry", "molina"),  # both filled: kept
+        (None, "Kernan", "Kernan", None, "kernan"),  # a one-word full name
+        (None, None, "Cher", "cher", None),  # only a one-word full name: the given name
+    ],
+)
+def test_a_missing_name_is_taken_from_the_full_name(first_name, last_name, full_name, first, last):
+    """A record with a first name but no last name (or the other way round) and a full name
+    gets the missing half from the full name: without both, the household rule cannot tell
+    it from another member of the family sharing its address and landline."""
+    from seg_platform.identity.build import _people_sql
+
+    with duckdb.connect() as con:
+        con.execute("CREATE SCHEMA raw")
+        con.execute(
+            "CREATE TABLE raw.crm_contacts (first_name VARCHAR, last_name VARCHAR, "
+            "full_name VARCHAR, date_of_birth VARCHAR, email VARCHAR, phone VARCHAR)"
+        )
+        con.execute(
+            "INSERT INTO raw.crm_contacts (first_name, last_name, full_name) VALUES (?, ?, ?)",
+            [first_name, last_name, full_name],
         )
         row = con.execute(f"SELECT first_name, last_name FROM ({_people_sql()})").fetchone()
     assert row == (first, last)
@@ -406,3 +476,71 @@ def test_twins_are_kept_apart_when_the_data_keeps_first_names(unrelated_first_na
                     "'19800101' AS date_of_birth")  # fmt: skip
         sql = f"SELECT coalesce({_household_sql(names, twins)}, false) FROM a, b"
         assert con.execute(sql).fetchall() == [(apart,)]
+
+
+def test_a_record_with_only_a_family_name_is_ambiguous_in_a_household():
+    """ "Kernan" without a first name at the postcode where Emily and Lawrence Kernan live may
+    be either: its links to a named record are refused, unless a birth date says which one.
+    "Fitzgerald" at a postcode where one Fitzgerald lives is no riddle; nor is "Kernan"
+    where only Robert and his nickname Bob are. The household may meet on a postcode, an
+    address or a landline."""
+    import polars as pl
+
+    from seg_platform.core.warehouse import frame_to_temp_table
+    from seg_platform.identity.build import (
+        _ambiguous_pair_sql,
+        _nickname_table,
+        _no_first_name_ambiguous,
+    )
+
+    contacts = pl.DataFrame(
+        {
+            "unique_id": ["emily", "lawrence", "kernan", "victoria", "fitzgerald",
+                          "robert", "bob", "kernan2"],
+            "first_name": ["emily", "lawrence", None, "victoria", None, "robert", "bob", None],
+            "last_name": ["kernan", "kernan", "kernan", "fitzgerald", "fitzgerald",
+                          "kernan", "kernen", "kernan"],
+            "date_of_birth": [None, "19770213", "19770213", None, "19490801", None, None, None],
+            "postcode": ["10440", "10440", "10440", "98152", "98152", "2000", "2000", "2000"],
+            "phone": [None, None, None, None, "+1206", None, None, "+1212"],
+        }
+    )  # fmt: skip
+    # David Behan moved (another postcode) but kept the landline the record without a first
+    # name carries; Jason Behan lives at its postcode
+    contacts = pl.concat(
+        [
+            contacts,
+            pl.DataFrame(
+                {
+                    "unique_id": ["behan", "jason", "david"],
+                    "first_name": [None, "jason", "david"],
+                    "last_name": ["behan"] * 3,
+                    "date_of_birth": [None] * 3,
+                    "postcode": ["3000", "3000", "4000"],
+                    "phone": ["+1718", None, "+1718"],
+                }
+            ),
+        ]
+    )
+    names = ["first_name", "last_name", "date_of_birth"]
+    with duckdb.connect() as con:
+        _nickname_table(con)
+        _no_first_name_ambiguous(con, contacts, names, ["postcode"])
+        ambiguous = {r for (r,) in con.execute("SELECT unique_id FROM _ambiguous").fetchall()}
+        assert ambiguous == {"kernan"}
+        _no_first_name_ambiguous(con, contacts, names, ["postcode", "phone"])
+        ambiguous = {r for (r,) in con.execute("SELECT unique_id FROM _ambiguous").fetchall()}
+        assert ambiguous == {"kernan", "behan"}
+        frame_to_temp_table(con, "_names", contacts.drop("postcode", "phone"))
+        sql = (
+            f"SELECT b.unique_id, coalesce({_ambiguous_pair_sql(names)}, false) "
+            "FROM _names a, _names b WHERE a.unique_id = 'kernan' AND b.unique_id <> 'kernan' "
+            "ORDER BY 1"
+        )
+        refused = dict(con.execute(sql).fetchall())
+        # Emily's records: refused; Lawrence's: the birth date says it is him
+        assert refused["emily"] and not refused["lawrence"]
+        assert not refused["kernan2"]  # two records without a first name: left to the model
+        # without a place column (or where the data does not keep first names): no rule
+        _no_first_name_ambiguous(con, contacts, names, [])
+        assert con.execute("SELECT count(*) FROM _ambiguous").fetchone() == (0,)
