@@ -129,11 +129,15 @@ def serve(port: int) -> int:
         target = {"module_name": "seg_platform.definitions", "location_name": LOCATION_NAME}
         workspace.write_text(yaml.safe_dump({"load_from": [{"python_module": target}]}))
         try:
+            # The instance (and so its SQLite storage) first, in this process alone: the daemon
+            # and the code server creating a fresh home's storage at the same moment stamp its
+            # schema twice, and the code location then fails to load ("alembic_version has more
+            # than one head present").
+            instance = stack.enter_context(dg.DagsterInstance.get())
             daemon = subprocess.Popen(
                 [_bin("dagster-daemon"), "run", "-w", str(workspace)], stdin=subprocess.DEVNULL
             )
             stack.callback(_stop, daemon)
-            instance = stack.enter_context(dg.DagsterInstance.get())
             context = stack.enter_context(
                 WorkspaceProcessContext(
                     instance,
