@@ -1,0 +1,106 @@
+"""Apache Spark, the engine past one machine (issue 22): its session and its lake of tables.
+
+DuckDB stays the embedded default. With Spark, tables live in a lake folder as Parquet, one
+folder per table (`<lake>/<schema>/<table>`), registered in the session's catalog under the same
+`<schema>.<table>` names the SQL models use. pyspark is an optional extra
+(`pip install 'seg-platform[spark]'`): nothing imports it unless Spark is asked for.
+
+A session is set up so that values match DuckDB's: time zone UTC, TIMESTAMP without a time zone
+(DuckDB's TIMESTAMP), Arrow for transfers to Python; the web UI is off and shuffles are sized
+for the cluster (`shuffle_partitions`).
+"""
+
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+_MASTER = re.compile(
+    r"^(local(\[(\d+|\*)\])?|spark://[\w.\-]+:\d+(,[\w.\-]+:\d+)*|yarn|k8s://\S+)$"
+)
+_CONNECT = re.compile(r"^sc://[\w.\-]+(:\d+)?(/.*)?$")
+_NAME = re.compile(r"^[a-z_][a-z0-9_]*$")
+
+
+class SparkUnavailable(RuntimeError):
+    """Spark was asked for but pyspark (or Java) is not installed."""
+
+
+@dataclass(frozen=True)
+class SparkSettings:
+    """Where Spark runs and where its tables live."""
+
+    master: str = "local[2]"  # local[N], spark://host:port, yarn, k8s://..., or sc://host:port
+    lake: Path = Path("lake")
+    shuffle_partitions: int = 4
+    app_name: str = "seg-platform"
+    driver_memory: str = "1g"
+    executor_memory: str = "1g"
+
+    def __post_init__(self) -> None:
+        if not (_MASTER.match(self.master) or _CONNECT.match(self.master)):
+            raise ValueError(
+                f"Spark master {self.master!r} is not one of local[N], spark://host:port, yarn, "
+                "k8s://..., sc://host:port (Spark Connect)"
+            )
+        if not 1 <= self.shuffle_partitions <= 100_000:
+            raise ValueError("shuffle_partitions must be between 1 and 100000")
+        for memory in (self.driver_memory, self.executor_memory):
+            if not re.fullmatch(r"\d+[kmgt]", memory):
+                raise ValueError(f"memory {memory!r} is a number and a unit, e.g. 1g or 512m")
+
+
+def _pyspark():
+    try:
+        import pyspark.sql
+    except ImportError:
+        raise SparkUnavailable(
+            "Spark was asked for but pyspark is not installed: pip install 'seg-platform[spark]'"
+        ) from None
+    return pyspark.sql
+
+
+def session(settings: SparkSettings) -> Any:
+    """A SparkSession for `settings` (the one already running in this process if there is one
+    with the same master)."""
+    sql = _pyspark()
+    lake = settings.lake.resolve()
+    if _CONNECT.match(settings.master):
+        return sql.SparkSession.builder.remote(settings.master).getOrCreate()
+    builder = (
+        sql.SparkSession.builder.master(settings.master)
+        .appName(settings.app_name)
+        .config("spark.ui.enabled", "false")
+        .config("spark.ui.showConsoleProgress", "false")
+        .config("spark.sql.shuffle.partitions", str(settings.shuffle_partitions))
+        .config("spark.sql.session.timeZone", "UTC")
+        .config("spark.sql.timestampType", "TIMESTAMP_NTZ")
+        .config("spark.sql.parquet.inferTimestampNTZ.enabled", "true")
+        .config("spark.sql.execution.arrow.pyspark.enabled", "true")
+        .config("spark.sql.warehouse.dir", str(lake / "_catalog"))
+        .config("spark.driver.memory", settings.driver_memory)
+        .config("spark.executor.memory", settings.executor_memory)
+    )
+    if settings.master.startswith(("local", "spark://")):
+        # Tests and single hosts: never listen beyond the loopback interface.
+        builder = builder.config("spark.driver.host", "127.0.0.1").config(
+            "spark.driver.bindAddress", "127.0.0.1"
+        )
+    return builder.getOrCreate()
+
+
+def table_path(lake: Path, table: str) -> Path:
+    """The folder of `<schema>.<table>` in the lake (names checked: they become paths)."""
+    schema, _, name = table.partition(".")
+    if not (_NAME.match(schema) and _NAME.match(name)):
+        raise ValueError(f"{table!r} is not a <schema>.<table> name of letters, digits and _")
+    return lake / schema / name
+
+
+def register(spark: Any, lake: Path, table: str) -> None:
+    """Make the Parquet folder of `table` queryable as `<schema>.<table>` in the session."""
+    path = table_path(lake, table)
+    schema = table.split(".")[0]
+    spark.sql(f"CREATE DATABASE IF NOT EXISTS {schema}")
+    spark.sql(f"DROP TABLE IF EXISTS {table}")
+    spark.sql(f"CREATE TABLE {table} USING parquet LOCATION '{path.resolve().as_posix()}'")
