@@ -2,15 +2,28 @@
 
 DuckDB stays the embedded default. With Spark, tables live in a lake folder as Parquet, one
 folder per table (`<lake>/<schema>/<table>`), registered in the session's catalog under the same
-`<schema>.<table>` names the SQL models use. pyspark is an optional extra
-(`pip install 'seg-platform[spark]'`): nothing imports it unless Spark is asked for.
+`<schema>.<table>` names the SQL models use.
+
+A table is replaced by writing a new version beside the current one (`<table>/v<n>/`) and then
+switching the table's pointer file (`<table>/_CURRENT`, replaced by an atomic rename): a run
+killed or failing mid-write leaves the previous version current and readable, never half a
+table. The version before the current one is kept for readers still on it; older ones are
+removed. (Delta Lake or Iceberg give the same guarantee on object stores, where a rename is not
+atomic; their jars come from Maven, which this project's CI cannot reach.)
+
+pyspark is an optional extra (`pip install 'seg-platform[spark]'`): nothing imports it unless
+Spark is asked for.
 
 A session is set up so that values match DuckDB's: time zone UTC, TIMESTAMP without a time zone
 (DuckDB's TIMESTAMP), Arrow for transfers to Python; the web UI is off and shuffles are sized
 for the cluster (`shuffle_partitions`).
 """
 
+import os
 import re
+import shutil
+import signal
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -97,10 +110,54 @@ def table_path(lake: Path, table: str) -> Path:
     return lake / schema / name
 
 
+POINTER = "_CURRENT"
+# Test hook, as the DuckDB warehouse's: SIGKILL this process just before the pointer switch of
+# the listed tables (comma-separated), to prove a killed run leaves the previous version.
+KILL_BEFORE_COMMIT_ENV = "SEG_PLATFORM_KILL_BEFORE_COMMIT"
+
+
+def current_location(lake: Path, table: str) -> Path | None:
+    """The folder holding `table`'s current rows: its current version, or the table's folder
+    itself for Parquet written there directly (an export); None when there is no table."""
+    folder = table_path(lake, table)
+    pointer = folder / POINTER
+    if pointer.is_file():
+        version = pointer.read_text().strip()
+        if not re.fullmatch(r"v\d+", version):
+            raise ValueError(f"{pointer} does not name a version")
+        return folder / version
+    if folder.is_dir() and any(folder.glob("*.parquet")):
+        return folder
+    return None
+
+
 def register(spark: Any, lake: Path, table: str) -> None:
-    """Make the Parquet folder of `table` queryable as `<schema>.<table>` in the session."""
-    path = table_path(lake, table)
+    """Make the current rows of `table` queryable as `<schema>.<table>` in the session."""
+    location = current_location(lake, table)
+    if location is None:
+        raise FileNotFoundError(f"no table {table} in the lake")
     schema = table.split(".")[0]
     spark.sql(f"CREATE DATABASE IF NOT EXISTS {schema}")
     spark.sql(f"DROP TABLE IF EXISTS {table}")
-    spark.sql(f"CREATE TABLE {table} USING parquet LOCATION '{path.resolve().as_posix()}'")
+    spark.sql(f"CREATE TABLE {table} USING parquet LOCATION '{location.resolve().as_posix()}'")
+
+
+def write_table(spark: Any, frame: Any, lake: Path, table: str) -> Path:
+    """Replace `table` with the rows of the DataFrame `frame`: write a new version, then switch
+    the pointer to it (atomic), then register it. Returns the new version's folder."""
+    folder = table_path(lake, table)
+    folder.mkdir(parents=True, exist_ok=True)
+    previous = current_location(lake, table)
+    version = folder / f"v{time.time_ns()}"
+    frame.write.mode("errorifexists").parquet(version.resolve().as_posix())
+    if table in {t for t in os.environ.get(KILL_BEFORE_COMMIT_ENV, "").split(",") if t}:
+        os.kill(os.getpid(), signal.SIGKILL)
+    staged = folder / f".{POINTER}.{os.getpid()}"
+    staged.write_text(version.name)
+    os.replace(staged, folder / POINTER)
+    register(spark, lake, table)
+    keep = {version.name, previous.name if previous is not None else ""}
+    for old in folder.glob("v*"):
+        if old.is_dir() and old.name not in keep:
+            shutil.rmtree(old, ignore_errors=True)
+    return version

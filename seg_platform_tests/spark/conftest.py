@@ -11,11 +11,20 @@ import urllib.request
 from contextlib import ExitStack
 from pathlib import Path
 
+import duckdb
+import polars as pl
 import pytest
 
+from seg_platform.core.calendar import month_parameters
+from seg_platform.core.paths import SQL_ROOT
+from seg_platform.core.spark import table_path
+from seg_platform.sql_models.project import load_project
+from seg_platform.sql_models.run import compute_snapshot
 from seg_platform_tests.conftest import free_port, running_server
 
 WORKERS = 2
+MONTH = "2025-12"
+MODELS = load_project(SQL_ROOT)
 
 
 def _spark_env(root: Path) -> dict:
@@ -78,3 +87,64 @@ def spark_env(tmp_path_factory):
             os.environ.pop(key, None)
         else:
             os.environ[key] = value
+
+
+@pytest.fixture(scope="session")
+def demo_lake(demo_december, tmp_path_factory):
+    """The tables the models read, as Parquet; the DuckDB types of every table; and each
+    model's rows as DuckDB computes them."""
+    home, _ = demo_december
+    root = tmp_path_factory.mktemp("lake")
+    con = duckdb.connect(str(home.warehouse), read_only=True)
+    try:
+        schemas: dict = {}
+        for schema, table, column, type_ in con.sql(
+            "SELECT table_schema, table_name, column_name, data_type "
+            "FROM information_schema.columns ORDER BY table_schema, table_name, ordinal_position"
+        ).fetchall():
+            schemas.setdefault(schema, {}).setdefault(table, {})[column] = type_
+        for table in sorted({t for m in MODELS for t in m.reads}):
+            folder = table_path(root, table)
+            folder.mkdir(parents=True)
+            con.execute(
+                f"COPY (SELECT * FROM {table}) TO '{folder}/part-0.parquet' (FORMAT parquet)"
+            )
+        expected = {}
+        for model in MODELS:
+            if model.partitioned:
+                compute_snapshot(con, model, model_params(model), "_expected")
+                expected[model.table] = con.sql("SELECT * FROM _expected").pl()
+            else:
+                expected[model.table] = con.sql(model.sql).pl()
+    finally:
+        con.close()
+    return root, schemas, expected
+
+
+def model_params(model) -> dict:
+    return {k: v for k, v in month_parameters(MONTH).items() if k in model.parameters}
+
+
+def assert_same_rows(expected: pl.DataFrame, got: pl.DataFrame, grain: tuple[str, ...]) -> None:
+    """Same columns, same rows (ordered by the grain), floats to 1e-9 relative."""
+    assert got.columns == expected.columns
+    assert got.height == expected.height
+    key = list(grain)
+    expected, got = expected.sort(key), got.sort(key)
+    differing = []
+    for name in expected.columns:
+        a, b = expected[name], got[name]
+        if a.dtype.is_float() or b.dtype.is_float():
+            pair = pl.DataFrame({"a": a.cast(pl.Float64), "b": b.cast(pl.Float64)})
+            a_, b_ = pl.col("a"), pl.col("b")
+            tolerance = 1e-9 * pl.max_horizontal(pl.lit(1.0), a_.abs())
+            close = ((a_ - b_).abs() <= tolerance).fill_null(False)
+            same = pair.select(close | (a_.is_null() & b_.is_null())).to_series()
+        elif a.dtype != b.dtype and not (a.dtype.is_integer() and b.dtype.is_integer()):
+            differing.append(f"{name} ({a.dtype} on DuckDB, {b.dtype} on Spark)")
+            continue
+        else:
+            same = a.eq_missing(b.cast(a.dtype))
+        if not same.all():
+            differing.append(f"{name} ({(~same).sum()} rows)")
+    assert not differing, f"columns differing between DuckDB and Spark: {differing}"
