@@ -23,6 +23,7 @@ import os
 import re
 import shutil
 import signal
+import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -49,6 +50,9 @@ class SparkSettings:
     app_name: str = "seg-platform"
     driver_memory: str = "1g"
     executor_memory: str = "1g"
+    # The Python the executors run (scoring, segment assignment): this interpreter by default,
+    # right for local[N] and for workers on this host; a cluster names its own.
+    python: str | None = None
 
     def __post_init__(self) -> None:
         if not (_MASTER.match(self.master) or _CONNECT.match(self.master)):
@@ -78,6 +82,11 @@ def session(settings: SparkSettings) -> Any:
     with the same master)."""
     sql = _pyspark()
     lake = settings.lake.resolve()
+    # pyspark's driver reads the executors' Python from the environment only.
+    if settings.python:
+        os.environ["PYSPARK_PYTHON"] = settings.python
+    else:
+        os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
     if _CONNECT.match(settings.master):
         return sql.SparkSession.builder.remote(settings.master).getOrCreate()
     builder = (
@@ -93,6 +102,7 @@ def session(settings: SparkSettings) -> Any:
         .config("spark.sql.warehouse.dir", str(lake / "_catalog"))
         .config("spark.driver.memory", settings.driver_memory)
         .config("spark.executor.memory", settings.executor_memory)
+        .config("spark.pyspark.python", os.environ["PYSPARK_PYTHON"])
     )
     if settings.master.startswith(("local", "spark://")):
         # Tests and single hosts: never listen beyond the loopback interface.

@@ -6,6 +6,7 @@ Everything binds the loopback interface; nothing is downloaded (the classes ship
 
 import json
 import os
+import signal
 import sys
 import urllib.request
 from contextlib import ExitStack
@@ -17,7 +18,7 @@ import pytest
 
 from seg_platform.core.calendar import month_parameters
 from seg_platform.core.paths import SQL_ROOT
-from seg_platform.core.spark import table_path
+from seg_platform.core.spark import SparkSettings, session, table_path
 from seg_platform.sql_models.project import load_project
 from seg_platform.sql_models.run import compute_snapshot
 from seg_platform_tests.conftest import free_port, running_server
@@ -53,26 +54,38 @@ def _alive_workers(ui_port: int) -> int:
 def standalone_cluster(tmp_path_factory):
     """`spark://127.0.0.1:<port>`: a master and two one-core workers, stopped after the tests."""
     root = tmp_path_factory.mktemp("spark-cluster")
-    env = _spark_env(root)
+    # No REST submission server (it would take the fixed port 6066): jobs come from sessions.
+    env = {**_spark_env(root), "SPARK_MASTER_OPTS": "-Dspark.master.rest.enabled=false"}
     spark_class = str(Path(env["SPARK_HOME"]) / "bin" / "spark-class")
     port, ui_port = free_port(), free_port()
     url = f"spark://127.0.0.1:{port}"
     master = [spark_class, "org.apache.spark.deploy.master.Master", "--host", "127.0.0.1"]
     master += ["--port", str(port), "--webui-port", str(ui_port)]
     with ExitStack() as stack:
-        stack.enter_context(
-            running_server(master, env, lambda: _alive_workers(ui_port) >= 0, timeout=180)
-        )
+        servers = [
+            stack.enter_context(
+                running_server(master, env, lambda: _alive_workers(ui_port) >= 0, timeout=180)
+            )
+        ]
         for n in range(WORKERS):
             worker = [spark_class, "org.apache.spark.deploy.worker.Worker", "--host", "127.0.0.1"]
             worker += ["--cores", "1", "--memory", "1g", "--webui-port", str(free_port())]
             worker += ["--work-dir", str(root / f"work{n}"), url]
-            stack.enter_context(
-                running_server(
-                    worker, env, lambda n=n: _alive_workers(ui_port) >= n + 1, timeout=180
+            servers.append(
+                stack.enter_context(
+                    running_server(
+                        worker, env, lambda n=n: _alive_workers(ui_port) >= n + 1, timeout=180
+                    )
                 )
             )
         yield url
+        # A test cluster has nothing to save: killed at once (the JVMs take ~30 s each to
+        # stop on SIGTERM); running_server then finds them stopped.
+        for server in reversed(servers):
+            try:
+                os.killpg(server.pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
 
 
 @pytest.fixture(scope="session")
@@ -87,6 +100,26 @@ def spark_env(tmp_path_factory):
             os.environ.pop(key, None)
         else:
             os.environ[key] = value
+
+
+@pytest.fixture(scope="module", params=["local", "cluster"])
+def engine_session(request, spark_env, tmp_path_factory):
+    """A Spark session on `local[2]`, then (the module's tests again) one on the standalone
+    cluster; stopped after the module."""
+    if request.param == "local":
+        master = "local[2]"
+    else:
+        master = request.getfixturevalue("standalone_cluster")
+    settings = SparkSettings(
+        master=master,
+        lake=tmp_path_factory.mktemp(f"lake-{request.param}"),
+        shuffle_partitions=2,
+        executor_memory="512m",
+    )
+    spark = session(settings)
+    assert spark.sparkContext.master == master
+    yield spark
+    spark.stop()
 
 
 @pytest.fixture(scope="session")

@@ -10,29 +10,19 @@ import polars as pl
 import pytest
 import sqlglot
 
-from seg_platform.core.spark import SparkSettings, register, session
+from seg_platform.core.spark import register
 from seg_platform.sql_models.portability import to_spark
 from seg_platform_tests.spark.conftest import MODELS, assert_same_rows, model_params
 
 pytestmark = pytest.mark.spark
 
 
-@pytest.fixture(scope="module", params=["local", "cluster"])
-def spark(request, demo_lake, spark_env):
+@pytest.fixture(scope="module")
+def spark(engine_session, demo_lake):
     """A session on `local[2]`, then one on the standalone cluster, with the lake registered."""
-    master = (
-        "local[2]" if request.param == "local" else request.getfixturevalue("standalone_cluster")
-    )
-    root = demo_lake[0]
-    settings = SparkSettings(
-        master=master, lake=root, shuffle_partitions=2, driver_memory="1g", executor_memory="512m"
-    )
-    spark = session(settings)
-    assert spark.sparkContext.master == master
     for table in sorted({t for m in MODELS for t in m.reads}):
-        register(spark, root, table)
-    yield spark
-    spark.stop()
+        register(engine_session, demo_lake[0], table)
+    return engine_session
 
 
 @pytest.mark.parametrize("model", MODELS, ids=[m.table for m in MODELS])
