@@ -9,7 +9,7 @@ import os
 import signal
 import sys
 import urllib.request
-from contextlib import ExitStack
+from contextlib import ExitStack, contextmanager
 from pathlib import Path
 
 import duckdb
@@ -120,6 +120,20 @@ def engine_session(request, spark_env, tmp_path_factory):
     assert spark.sparkContext.master == master
     yield spark
     spark.stop()
+
+
+@contextmanager
+def demo_warehouse(demo_december):
+    """The demo's warehouse, read-only, with MLflow pointed at the demo's tracking store."""
+    import mlflow
+
+    home, _ = demo_december
+    mlflow.set_tracking_uri(home.mlflow_tracking_uri)
+    con = duckdb.connect(str(home.warehouse), read_only=True)
+    try:
+        yield con, home.mlflow_tracking_uri
+    finally:
+        con.close()
 
 
 @pytest.fixture(scope="session")

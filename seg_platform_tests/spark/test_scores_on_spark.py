@@ -2,7 +2,6 @@
 the executors as the DuckDB engine stored them (probabilities to 1e-6, the same active flags
 and model versions), with the features spread over several partitions."""
 
-import duckdb
 import mlflow
 import numpy as np
 import polars as pl
@@ -15,6 +14,7 @@ from seg_platform.predictions.propensity import TARGETS
 from seg_platform.predictions.scoring import PREDICTIONS, scoring_model
 from seg_platform.predictions.settings import PredictionsSettings
 from seg_platform.predictions.spark_scoring import score_on_spark
+from seg_platform_tests.spark.conftest import demo_warehouse
 
 pytestmark = pytest.mark.spark
 
@@ -22,17 +22,12 @@ pytestmark = pytest.mark.spark
 @pytest.fixture(scope="module")
 def december(demo_december):
     """The stored scores, the features they were computed from and the models that scored."""
-    home, _ = demo_december
-    con = duckdb.connect(str(home.warehouse), read_only=True)
-    try:
+    with demo_warehouse(demo_december) as (con, tracking_uri):
         features = known_features(con, month_parameters("2025-12"))
         stored = con.sql(
             f"SELECT * FROM {PREDICTIONS} WHERE as_of_date = '2025-12-31' ORDER BY profile_id"
         ).pl()
-    finally:
-        con.close()
-    tracking = MlflowResource(tracking_uri=home.mlflow_tracking_uri)
-    mlflow.set_tracking_uri(home.mlflow_tracking_uri)
+    tracking = MlflowResource(tracking_uri=tracking_uri)
     client = mlflow.MlflowClient()
     models = {t.name: scoring_model(client, tracking, t, "2025-12") for t in TARGETS}
     return stored, features, models

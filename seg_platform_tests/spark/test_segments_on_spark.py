@@ -3,7 +3,6 @@ demo customer on the executors exactly as the DuckDB engine stored them (same se
 runner-up for every customer, so ARI 1.0; distances to 1e-9; probability null where the
 clusterer has none), with the features spread over several partitions."""
 
-import duckdb
 import mlflow
 import numpy as np
 import polars as pl
@@ -13,6 +12,7 @@ from sklearn.metrics import adjusted_rand_score
 from seg_platform.core.mlflow_registry import load_registered
 from seg_platform.segmentation.data import SEGMENTS, feature_columns, load_features
 from seg_platform.segmentation.spark_assign import assign_on_spark
+from seg_platform_tests.spark.conftest import demo_warehouse
 
 pytestmark = pytest.mark.spark
 
@@ -20,20 +20,15 @@ pytestmark = pytest.mark.spark
 @pytest.fixture(scope="module")
 def december(demo_december):
     """The stored assignments, the features they were made from and the registered model."""
-    home, _ = demo_december
-    con = duckdb.connect(str(home.warehouse), read_only=True)
-    try:
+    with demo_warehouse(demo_december) as (con, tracking_uri):
         stored = con.sql(
             f"SELECT * FROM {SEGMENTS} WHERE as_of_date = '2025-12-31' ORDER BY profile_id"
         ).pl()
         features = load_features(con, stored["as_of_date"][0])
-    finally:
-        con.close()
-    mlflow.set_tracking_uri(home.mlflow_tracking_uri)
     version = mlflow.MlflowClient().get_model_version(
         "customer_segmentation", str(stored["model_version"][0])
     )
-    return stored, features, load_registered(home.mlflow_tracking_uri, version)
+    return stored, features, load_registered(tracking_uri, version)
 
 
 def test_every_customer_is_placed_on_spark_as_on_duckdb(engine_session, december):
