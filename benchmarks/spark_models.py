@@ -25,7 +25,7 @@ from pathlib import Path
 import duckdb
 
 from seg_platform.core.paths import SQL_ROOT
-from seg_platform.core.spark import SparkSettings, register, session, table_path
+from seg_platform.core.spark import SparkSettings, new_version, register, session, switch_to
 from seg_platform.sql_models.project import load_project
 from seg_platform.sql_models.run import build_model
 from seg_platform.sql_models.run_spark import build_model_on_spark
@@ -51,9 +51,10 @@ def main() -> None:
         with duckdb.connect(str(scratch), read_only=True) as con:
             customers = con.sql("SELECT count(*) FROM identity.profiles").fetchall()[0][0]
             for table in inputs:
-                folder = table_path(lake, table)
-                folder.mkdir(parents=True)
-                con.execute(f"COPY (FROM {table}) TO '{folder}/part-0.parquet' (FORMAT parquet)")
+                version = new_version(lake, table)
+                version.mkdir()
+                con.execute(f"COPY (FROM {table}) TO '{version}/part-0.parquet' (FORMAT parquet)")
+                switch_to(lake, table, version)
         export = time.perf_counter() - started
 
         started = time.perf_counter()

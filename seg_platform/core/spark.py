@@ -127,18 +127,19 @@ KILL_BEFORE_COMMIT_ENV = "SEG_PLATFORM_KILL_BEFORE_COMMIT"
 
 
 def current_location(lake: Path, table: str) -> Path | None:
-    """The folder holding `table`'s current rows: its current version, or the table's folder
-    itself for Parquet written there directly (an export); None when there is no table."""
-    folder = table_path(lake, table)
-    pointer = folder / POINTER
-    if pointer.is_file():
-        version = pointer.read_text().strip()
-        if not re.fullmatch(r"v\d+", version):
-            raise ValueError(f"{pointer} does not name a version")
-        return folder / version
-    if folder.is_dir() and any(folder.glob("*.parquet")):
-        return folder
-    return None
+    """The folder holding `table`'s current version; None when there is no table."""
+    pointer = table_path(lake, table) / POINTER
+    if not pointer.is_file():
+        return None
+    version = pointer.read_text().strip()
+    if not re.fullmatch(r"v\d+", version):
+        raise ValueError(f"{pointer} does not name a version")
+    return pointer.parent / version
+
+
+def tables(lake: Path) -> list[str]:
+    """Every table of the lake (`<schema>.<table>`), sorted."""
+    return sorted(f"{p.parent.parent.name}.{p.parent.name}" for p in lake.glob(f"*/*/{POINTER}"))
 
 
 def register(spark: Any, lake: Path, table: str) -> None:
@@ -152,22 +153,41 @@ def register(spark: Any, lake: Path, table: str) -> None:
     spark.sql(f"CREATE TABLE {table} USING parquet LOCATION '{location.resolve().as_posix()}'")
 
 
-def write_table(spark: Any, frame: Any, lake: Path, table: str) -> Path:
-    """Replace `table` with the rows of the DataFrame `frame`: write a new version, then switch
-    the pointer to it (atomic), then register it. Returns the new version's folder."""
+def new_version(lake: Path, table: str) -> Path:
+    """A folder for a new version of `table` (not created: writers create it), to fill with
+    Parquet files and then `switch_to`. Spark writes one with `write_table`; another engine
+    (DuckDB's `COPY ... TO`) may write one too, to hand a table over."""
     folder = table_path(lake, table)
     folder.mkdir(parents=True, exist_ok=True)
+    return folder / f"v{time.time_ns()}"
+
+
+def switch_to(lake: Path, table: str, version: Path, keep_previous: bool = True) -> None:
+    """Make `version` the current version of `table` (an atomic rename of its pointer), then
+    remove older versions: all but the one before, or with `keep_previous` false (erasure)
+    every other one."""
+    folder = table_path(lake, table)
+    if version.parent != folder or not version.is_dir():
+        raise ValueError(f"{version} is not a written version of {table}")
     previous = current_location(lake, table)
-    version = folder / f"v{time.time_ns()}"
-    frame.write.mode("errorifexists").parquet(version.resolve().as_posix())
     if table in {t for t in os.environ.get(KILL_BEFORE_COMMIT_ENV, "").split(",") if t}:
         os.kill(os.getpid(), signal.SIGKILL)
     staged = folder / f".{POINTER}.{os.getpid()}"
     staged.write_text(version.name)
     os.replace(staged, folder / POINTER)
-    register(spark, lake, table)
-    keep = {version.name, previous.name if previous is not None else ""}
+    keep = {version.name}
+    if keep_previous and previous is not None:
+        keep.add(previous.name)
     for old in folder.glob("v*"):
         if old.is_dir() and old.name not in keep:
-            shutil.rmtree(old, ignore_errors=True)
+            shutil.rmtree(old)
+
+
+def write_table(spark: Any, frame: Any, lake: Path, table: str, keep_previous: bool = True) -> Path:
+    """Replace `table` with the rows of the DataFrame `frame`: write a new version, switch the
+    pointer to it, register it. Returns the new version's folder."""
+    version = new_version(lake, table)
+    frame.write.mode("errorifexists").parquet(version.resolve().as_posix())
+    switch_to(lake, table, version, keep_previous)
+    register(spark, lake, table)
     return version

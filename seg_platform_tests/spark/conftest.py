@@ -18,7 +18,7 @@ import pytest
 
 from seg_platform.core.calendar import month_parameters
 from seg_platform.core.paths import SQL_ROOT
-from seg_platform.core.spark import SparkSettings, session, table_path
+from seg_platform.core.spark import SparkSettings, new_version, session, switch_to
 from seg_platform.sql_models.project import load_project
 from seg_platform.sql_models.run import compute_snapshot
 from seg_platform_tests.conftest import free_port, running_server
@@ -151,11 +151,10 @@ def demo_lake(demo_december, tmp_path_factory):
         ).fetchall():
             schemas.setdefault(schema, {}).setdefault(table, {})[column] = type_
         for table in sorted({t for m in MODELS for t in m.reads}):
-            folder = table_path(root, table)
-            folder.mkdir(parents=True)
-            con.execute(
-                f"COPY (SELECT * FROM {table}) TO '{folder}/part-0.parquet' (FORMAT parquet)"
-            )
+            version = new_version(root, table)
+            version.mkdir()
+            con.execute(f"COPY (FROM {table}) TO '{version}/part-0.parquet' (FORMAT parquet)")
+            switch_to(root, table, version)
         expected = {}
         for model in MODELS:
             if model.partitioned:

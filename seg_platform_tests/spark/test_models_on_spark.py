@@ -18,7 +18,9 @@ from seg_platform.core.spark import (
     register,
     session,
     table_path,
+    tables,
 )
+from seg_platform.privacy.spark_erasure import erase_in_lake
 from seg_platform.sql_models.run_spark import build_model_on_spark
 from seg_platform_tests.spark.conftest import MODELS, MONTH, assert_same_rows
 
@@ -120,3 +122,32 @@ def test_a_run_killed_while_writing_leaves_the_previous_table(built, tmp_path):
     # The next run succeeds and removes the killed run's leftover version.
     build_model_on_spark(spark, FEATURES, lake, MONTH)
     assert len(list(folder.glob("v*"))) == 2  # the new version and the one before it
+
+
+def test_erasure_removes_the_people_from_every_version_of_every_table(built):
+    """Runs last in this module: it changes the lake."""
+    spark, lake, _ = built
+    features = _rows(spark, FEATURES.table)
+    erased = features["profile_id"].unique().sort().head(3).to_list()
+    assert len(erased) == 3
+    before = {}
+    for table in tables(lake):
+        register(spark, lake, table)
+        if "profile_id" in spark.table(table).columns:
+            before[table] = _rows(spark, table)
+    assert FEATURES.table in before and "staging.stg_events" in before
+    assert len(list(table_path(lake, FEATURES.table).glob("v*"))) == 2  # a previous version
+
+    deleted = erase_in_lake(spark, lake, erased)
+
+    assert set(deleted) == set(before)
+    assert deleted[FEATURES.table] >= 3
+    for table, rows in before.items():
+        folder = table_path(lake, table)
+        versions = [p for p in folder.glob("v*") if p.is_dir()]
+        assert versions == [current_location(lake, table)], table  # no older version is left
+        on_disk = pl.read_parquet(f"{folder}/**/*.parquet")
+        assert on_disk.filter(pl.col("profile_id").is_in(erased)).height == 0, table
+        kept = rows.filter(~pl.col("profile_id").is_in(erased))
+        assert rows.height - kept.height == deleted[table], table
+        assert_same_rows(kept, _rows(spark, table), tuple(rows.columns))
