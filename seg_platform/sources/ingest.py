@@ -399,7 +399,7 @@ def _load_changes(
         result.identical_rows_kept = _identical_in_table(con, source, policy)
         return result
     con.execute("CREATE OR REPLACE TEMP TABLE _drop (source_file VARCHAR)")
-    con.executemany("INSERT INTO _drop VALUES (?)", [(d,) for d in drop])
+    con.execute("INSERT INTO _drop SELECT unnest(?::VARCHAR[])", [drop])
     con.execute("CREATE OR REPLACE TEMP TABLE _rank (file_idx INTEGER, source_file VARCHAR)")
     con.executemany("INSERT INTO _rank VALUES (?, ?)", [(f.index, f.name) for f in plan.files])
     own_rows = f"SELECT * FROM {ROWS_TABLE} WHERE source = {name}"
@@ -495,7 +495,8 @@ def _load_changes(
     anywhere = set().union(*(set(p) for p in provided.values() if p is not None))
     missing = {n: sorted(anywhere - set(p)) if p is not None else [] for n, p in provided.items()}
     con.execute("CREATE OR REPLACE TEMP TABLE _missing (source_file VARCHAR, m VARCHAR[])")
-    con.executemany("INSERT INTO _missing VALUES (?, ?)", list(missing.items()))
+    if missing:
+        con.executemany("INSERT INTO _missing VALUES (?, ?)", list(missing.items()))
     con.execute(_LEDGER_TEMP)
     con.execute(
         f"""INSERT INTO _ledger
