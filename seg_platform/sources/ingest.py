@@ -29,6 +29,8 @@ from seg_platform.sources.config import SourceConfig, SourceConfigError, Sources
 from seg_platform.sources.contract import LINEAGE_COLUMNS, Column, Source
 from seg_platform.sources.ledger import (
     LEDGER_COLUMNS,
+    LOADS_COLUMNS,
+    LOADS_TABLE,
     ROWS_COLUMNS,
     ROWS_TABLE,
     FileState,
@@ -118,6 +120,7 @@ def ensure_raw_schema(con: duckdb.DuckDBPyConnection) -> None:
         (QUARANTINE_TABLE, QUARANTINE_COLUMNS),
         (FILES_TABLE, FILES_COLUMNS),
         (ROWS_TABLE, ROWS_COLUMNS),
+        (LOADS_TABLE, LOADS_COLUMNS),
     ):
         typed = ", ".join(f"{name} {type_}" for name, type_ in columns)
         con.execute(f"CREATE TABLE IF NOT EXISTS {table} ({typed})")
@@ -195,6 +198,18 @@ def ingest_source(
     result.files_unchanged = 0 if plan.full else len(plan.unchanged)
     result.files_changed = 0 if plan.full else len(plan.changed) + len(plan.expired)
     result.files_removed = 0 if plan.full else len(plan.removed)
+    con.execute(
+        f"INSERT INTO {LOADS_TABLE} VALUES (?, current_localtimestamp(), ?, ?, ?, ?, ?, ?)",
+        [
+            source.name,
+            result.mode,
+            result.reload_reason,
+            result.files_loaded,
+            result.files_unchanged,
+            result.files_changed,
+            result.files_removed,
+        ],
+    )
     return result
 
 

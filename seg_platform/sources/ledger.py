@@ -35,6 +35,19 @@ ROWS_COLUMNS = (
     ("conflict", "BOOLEAN"),  # another row of this record id and version differs
 )
 
+# One row per load of a source: what the ledger decided (the CLI's summary reads the latest).
+LOADS_TABLE = "raw.source_loads"
+LOADS_COLUMNS = (
+    ("source", "VARCHAR"),
+    ("loaded_at", "TIMESTAMP"),
+    ("mode", "VARCHAR"),  # full or incremental
+    ("reason", "VARCHAR"),  # why full
+    ("files_loaded", "BIGINT"),
+    ("files_unchanged", "BIGINT"),
+    ("files_changed", "BIGINT"),
+    ("files_removed", "BIGINT"),
+)
+
 # The ledger columns added to raw.source_files (one row per source and file).
 LEDGER_COLUMNS = (
     ("file_size", "BIGINT"),

@@ -234,3 +234,42 @@ def test_new_erasure_reloads_in_full(tmp_path, monthly):
         )
         _load(fresh, landing, incremental=False)
         assert _tables(con) == _tables(fresh)
+
+
+def _raw_metadata(result, name: str) -> dict:
+    (event,) = [
+        m.materialization
+        for m in result.get_asset_materialization_events()
+        if m.materialization.asset_key.path[-1] == name
+    ]
+    return {k: getattr(v, "value", v) for k, v in event.metadata.items()}
+
+
+def test_asset_says_what_it_read_and_full_reload_is_one_setting(home, tmp_path):
+    import dagster as dg
+
+    from seg_platform.core.resources import WarehouseResource
+    from seg_platform.sources.assets import RAW_ASSETS
+    from seg_platform.sources.resources import IdentityConfig, SourcesResource
+
+    landing = tmp_path / "landing"
+    landing.mkdir()
+    (landing / "sources.yaml").write_text(YAML)
+    for month in (1, 2):
+        _deliver(landing, month)
+    crm = [a for a in RAW_ASSETS if a.key.path[-1] == "crm_contacts"]
+    resources = {
+        "warehouse": WarehouseResource(database=str(home.warehouse)),
+        "sources": SourcesResource(config_path=str(landing / "sources.yaml")),
+        "identity": IdentityConfig(),
+    }
+    seen = []
+    # Run config replaces the resource's whole config (as the launchpad does).
+    full = {"config_path": str(landing / "sources.yaml"), "full_reload": True}
+    for run_config in (None, None, None, {"resources": {"sources": {"config": full}}}):
+        if len(seen) == 2:
+            _deliver(landing, 3)
+        result = dg.materialize(crm, resources=resources, run_config=run_config)
+        meta = _raw_metadata(result, "crm_contacts")
+        seen.append((meta["load_mode"], meta["files_loaded"], meta["files_unchanged"]))
+    assert seen == [("full", 2, 0), ("incremental", 0, 2), ("incremental", 1, 2), ("full", 3, 0)]
