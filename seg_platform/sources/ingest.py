@@ -169,20 +169,12 @@ def ingest_source(
 
     bounds = _timestamp_bounds(config, source.name, now)
     files = file_states(source_config)
-    state = {
-        "load_settings": settings_fingerprint(source, source_config, bounds[0]),
-        # Without a suppression callback nothing is suppressed: a state of its own.
-        "suppression": suppression_state if suppress is not None else "none",
-        "timestamp_max": bounds[1],
-    }
+    settings = settings_fingerprint(source, source_config, bounds[0])
+    # Without a suppression callback nothing is suppressed: a state of its own.
+    suppression = suppression_state if suppress is not None else "none"
+    state = {"load_settings": settings, "suppression": suppression, "timestamp_max": bounds[1]}
     plan = plan_load(
-        con,
-        source,
-        files,
-        state["load_settings"],
-        state["suppression"],
-        bounds[1],
-        full_reload=not incremental,
+        con, source, files, settings, suppression, bounds[1], full_reload=not incremental
     )
     if not plan.full and not table_exists(con, SCHEMA, source.name):
         plan.full, plan.reason = True, "raw table missing"
@@ -252,7 +244,7 @@ def _stage(
                 missing[f.index],
                 f.size,
                 f.fingerprint,
-                sorted(found[f.index]) if found[f.index] is not None else None,
+                _sorted_or_none(found[f.index]),
             )
             for f in files
         ],
@@ -263,6 +255,10 @@ def _stage(
     con.execute(f"CREATE TEMP TABLE _checked AS {_checked_sql(source, source_config, bounds)}")
     con.execute("DROP TABLE _stage")  # the text copy is no longer needed: free its memory
     return found
+
+
+def _sorted_or_none(columns: set[str] | None) -> list[str] | None:
+    return sorted(columns) if columns is not None else None
 
 
 def _load_full(
@@ -505,8 +501,7 @@ def _load_changes(
     }
     for f in staged:
         if f.name in load:
-            columns = found[f.index]
-            provided[f.name] = sorted(columns) if columns is not None else None
+            provided[f.name] = _sorted_or_none(found[f.index])
     anywhere = set().union(*(set(p) for p in provided.values() if p is not None))
     missing = {n: sorted(anywhere - set(p)) if p is not None else [] for n, p in provided.items()}
     con.execute("CREATE OR REPLACE TEMP TABLE _missing (source_file VARCHAR, m VARCHAR[])")
