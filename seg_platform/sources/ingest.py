@@ -421,12 +421,15 @@ def _load_changes(
         JOIN {table} t ON t.source_file = i.source_file AND t.source_row = i.source_row
         WHERE i.source_file IN (SELECT source_file FROM _drop)
     """)
-    holders = {
-        r[0]
-        for r in con.execute(
-            f"SELECT DISTINCT source_file FROM ({own_rows}) WHERE part IN (SELECT part FROM _lost)"
-        ).fetchall()
-    }
+    holders = set()
+    if drop:
+        holders = {
+            r[0]
+            for r in con.execute(
+                f"SELECT DISTINCT source_file FROM ({own_rows}) "
+                "WHERE part IN (SELECT part FROM _lost)"
+            ).fetchall()
+        }
     again = sorted(holders - set(drop) - set(load))
     staged = [by_name[n] for n in sorted({*load, *again}, key=lambda n: by_name[n].index)]
     load_idx = ", ".join(str(by_name[n].index) for n in load) or "NULL"
@@ -474,20 +477,17 @@ def _load_changes(
             OR (file_idx IN ({again_idx})
                 AND {_part_sql(source, policy)} IN (SELECT part FROM _lost)))
     """)
-    rows = _dedup_rows_sql(source, policy, "_pool")
-    table_sql = f"""
-        CREATE OR REPLACE TABLE {table} AS
-        SELECT * FROM (
-            SELECT {cols}, {lineage} FROM {table} t
-            WHERE source_file NOT IN (SELECT source_file FROM _drop)
-              AND NOT EXISTS (SELECT 1 FROM _held h
-                              WHERE h.source_file = t.source_file
-                                AND h.source_row = t.source_row)
-            UNION ALL
-            SELECT {cols}, {lineage} FROM ({rows})
-        )
-        ORDER BY {quote(source.timestamp)}, {quote(source.key)}, source_file, source_row
-    """
+    # In place: the rows of dropped files and the affected groups' stored winners leave, the
+    # new winners come in (sorted as a full load sorts; the file's row order may differ from
+    # a full load's, which rewrites the table: rewriting it here was most of the cost).
+    table_sql = [
+        f"DELETE FROM {table} WHERE source_file IN (SELECT source_file FROM _drop)",
+        f"DELETE FROM {table} AS t USING _held h "
+        "WHERE t.source_file = h.source_file AND t.source_row = h.source_row",
+        f"""INSERT INTO {table} SELECT {cols}, {lineage}
+            FROM ({_dedup_rows_sql(source, policy, "_pool")})
+            ORDER BY {quote(source.timestamp)}, {quote(source.key)}, source_file, source_row""",
+    ]
 
     # The ledger rows: unchanged files keep their load's counts, loaded files get new ones;
     # rows kept, conflicts and missing columns are counted again for every file below.
@@ -522,7 +522,7 @@ def _load_changes(
     rows_columns = ", ".join(column for column, _ in ROWS_COLUMNS)
     in_drop = "source_file IN (SELECT source_file FROM _drop)"
     statements = [
-        (table, table_sql),
+        *((table, sql) for sql in table_sql),
         (QUARANTINE_TABLE, f"DELETE FROM {QUARANTINE_TABLE} WHERE source = {name} AND {in_drop}"),
         (ROWS_TABLE, f"DELETE FROM {ROWS_TABLE} WHERE source = {name} AND {in_drop}"),
         (

@@ -137,8 +137,15 @@ def _load(con, landing: Path, incremental: bool, now: dt.datetime = NOW) -> dict
 
 
 def _tables(con) -> dict:
-    """Everything a load writes, row for row (raw tables in their stored order)."""
-    out = {name: con.execute(f"SELECT * FROM raw.{name}").fetchall() for name in TABLES}
+    """Everything a load writes, row for row (raw tables sorted as a full load stores them;
+    an incremental load inserts in place, so the stored order may differ)."""
+    out = {
+        name: con.execute(
+            f"SELECT * FROM raw.{name} ORDER BY {SOURCES[name].timestamp}, {SOURCES[name].key}, "
+            "source_file, source_row"
+        ).fetchall()
+        for name in TABLES
+    }
     out["quarantine"] = con.execute("SELECT * FROM raw.quarantine ORDER BY ALL").fetchall()
     out["files"] = con.execute(
         f"SELECT {COUNTS} FROM raw.source_files ORDER BY source, source_file"
