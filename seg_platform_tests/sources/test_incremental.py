@@ -280,3 +280,26 @@ def test_asset_says_what_it_read_and_full_reload_is_one_setting(home, tmp_path):
         meta = _raw_metadata(result, "crm_contacts")
         seen.append((meta["load_mode"], meta["files_loaded"], meta["files_unchanged"]))
     assert seen == [("full", 2, 0), ("incremental", 0, 2), ("incremental", 1, 2), ("full", 3, 0)]
+
+
+def test_a_warehouse_from_before_the_ledger_upgrades_in_place(tmp_path):
+    landing = tmp_path / "landing"
+    landing.mkdir()
+    (landing / "sources.yaml").write_text(YAML)
+    _deliver(landing, 1)
+    with connect(tmp_path / "old.duckdb") as con:
+        # raw.source_files as the version before the ledger wrote it.
+        con.execute("CREATE SCHEMA raw")
+        con.execute(
+            "CREATE TABLE raw.source_files (source VARCHAR, source_file VARCHAR, "
+            "rows_read BIGINT, rows_filtered BIGINT, rows_quarantined BIGINT, rows_kept BIGINT, "
+            "rows_suppressed BIGINT, key_conflicts BIGINT, missing_columns VARCHAR[])"
+        )
+        con.execute(
+            "INSERT INTO raw.source_files VALUES ('crm_contacts', 'x.csv', 1, 0, 0, 1, 0, 0, [])"
+        )
+        _erase(con)
+        first = _load(con, landing, incremental=True)["crm_contacts"]
+        second = _load(con, landing, incremental=True)["crm_contacts"]
+    assert (first.mode, first.reload_reason) == ("full", "first load with a ledger")
+    assert (second.mode, second.files_loaded, second.files_unchanged) == ("incremental", 0, 1)
