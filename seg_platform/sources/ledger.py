@@ -121,7 +121,6 @@ def settings_fingerprint(source: Source, cfg: SourceConfig, timestamp_min: str) 
     parts = (
         LOAD_RULES_VERSION,
         repr(source),
-        str(cfg.base_dir),
         cfg.format,
         sorted(cfg.read_options.items()),
         sorted(cfg.columns.items()),
