@@ -3,7 +3,9 @@ quarantine with their file, position and reason.
 
 Plain DuckDB, no Dagster: each file is staged as text with its position, every value is parsed
 and checked in one SQL pass, valid rows are deduplicated on the source's key, and the table, its
-quarantine rows and its per-file counts are replaced in one transaction.
+quarantine rows and its per-file counts are replaced in one transaction. An incremental load
+(`incremental=True`) reads only the files the ledger (`sources.ledger`) finds new or changed and
+changes the same tables in place, in one transaction, to what a full load would write.
 
 Each quarantined row has two explanations: `reason` quotes the offending values (it stays in the
 warehouse, next to the record) and `rule` names only the column and the rule broken. Whatever
