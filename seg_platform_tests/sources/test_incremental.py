@@ -303,3 +303,30 @@ def test_a_warehouse_from_before_the_ledger_upgrades_in_place(tmp_path):
         second = _load(con, landing, incremental=True)["crm_contacts"]
     assert (first.mode, first.reload_reason) == ("full", "first load with a ledger")
     assert (second.mode, second.files_loaded, second.files_unchanged) == ("incremental", 0, 1)
+
+
+def test_a_failed_incremental_load_leaves_the_previous_tables(tmp_path, monkeypatch):
+    import duckdb
+
+    import seg_platform.sources.ingest as ingest
+    from seg_platform.sources.config import SourceConfigError
+
+    landing = tmp_path / "landing"
+    landing.mkdir()
+    (landing / "sources.yaml").write_text(YAML)
+    _deliver(landing, 1)
+    with connect(tmp_path / "w.duckdb") as con:
+        _erase(con)
+        _load(con, landing, incremental=True)
+        before = _tables(con)
+        # A bad new file: a clear error, nothing changed.
+        (landing / "crm" / "crm_2025-02.csv").write_bytes(b"\x00\xff\xfe binary \x00" * 50)
+        with pytest.raises(SourceConfigError, match="crm_2025-02.csv"):
+            _load(con, landing, incremental=True)
+        assert _tables(con) == before
+        # A database error inside the swap: rolled back, nothing changed.
+        _deliver(landing, 2)
+        monkeypatch.setattr(ingest, "_ledger_insert_sql", lambda *a: "SELECT * FROM no_such")
+        with pytest.raises(duckdb.Error):
+            _load(con, landing, incremental=True)
+        assert _tables(con) == before
