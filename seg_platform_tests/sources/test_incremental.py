@@ -330,3 +330,25 @@ def test_a_failed_incremental_load_leaves_the_previous_tables(tmp_path, monkeypa
         with pytest.raises(duckdb.Error):
             _load(con, landing, incremental=True)
         assert _tables(con) == before
+
+
+def test_keyless_duplicates_dropped_incrementally_as_in_a_full_load(tmp_path):
+    """`exact_duplicates: drop`: identical lines without an id are one record across files
+    (the same line arrives every month), also when an older file changes."""
+    landing = tmp_path / "landing"
+    landing.mkdir()
+    drop = "    path: orders/*.csv\n    exact_duplicates: drop\n"
+    (landing / "sources.yaml").write_text(YAML.replace("    path: orders/*.csv\n", drop))
+    with connect(tmp_path / "incremental.duckdb") as con:
+        _erase(con)
+        for month in range(1, 7):
+            _deliver(landing, month)
+            _load(con, landing, incremental=True)
+        (landing / "orders" / "orders_2025-06.csv").write_text(
+            (landing / "orders" / "orders_2025-06.csv").read_text().replace("O0,", "O0b,")
+        )
+        result = _load(con, landing, incremental=True)["orders"]
+        assert (result.mode, result.files_changed) == ("incremental", 1)
+        kept = con.execute("SELECT count(*) FROM raw.orders WHERE order_id = 'O0'").fetchone()
+        assert kept == (1,)  # one of six identical lines, from the latest file still holding it
+        assert _tables(con) == _full_load(tmp_path, landing, "full")
