@@ -21,8 +21,6 @@ from seg_platform.sources.suppression import (
     suppression_state,
 )
 
-pytestmark = pytest.mark.unit
-
 NOW = dt.datetime(2026, 1, 15)
 ERASED_EMAIL = "gone@x.com"
 YAML = """\
