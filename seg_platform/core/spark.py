@@ -36,6 +36,15 @@ _CONNECT = re.compile(r"^sc://[\w.\-]+(:\d+)?(/.*)?$")
 _NAME = re.compile(r"^[a-z_][a-z0-9_]*$")
 
 
+# What makes Spark's values DuckDB's: UTC, TIMESTAMP without a time zone, Arrow transfers.
+_SESSION_SQL = {
+    "spark.sql.session.timeZone": "UTC",
+    "spark.sql.timestampType": "TIMESTAMP_NTZ",
+    "spark.sql.parquet.inferTimestampNTZ.enabled": "true",
+    "spark.sql.execution.arrow.pyspark.enabled": "true",
+}
+
+
 class SparkUnavailable(RuntimeError):
     """Spark was asked for but pyspark (or Java) is not installed."""
 
@@ -88,22 +97,25 @@ def session(settings: SparkSettings) -> Any:
     else:
         os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
     if _CONNECT.match(settings.master):
-        return sql.SparkSession.builder.remote(settings.master).getOrCreate()
+        # A Spark Connect server owns its cluster settings; the SQL ones are per session.
+        remote = sql.SparkSession.builder.remote(settings.master).getOrCreate()
+        for key, value in _SESSION_SQL.items():
+            remote.conf.set(key, value)
+        remote.conf.set("spark.sql.shuffle.partitions", str(settings.shuffle_partitions))
+        return remote
     builder = (
         sql.SparkSession.builder.master(settings.master)
         .appName(settings.app_name)
         .config("spark.ui.enabled", "false")
         .config("spark.ui.showConsoleProgress", "false")
         .config("spark.sql.shuffle.partitions", str(settings.shuffle_partitions))
-        .config("spark.sql.session.timeZone", "UTC")
-        .config("spark.sql.timestampType", "TIMESTAMP_NTZ")
-        .config("spark.sql.parquet.inferTimestampNTZ.enabled", "true")
-        .config("spark.sql.execution.arrow.pyspark.enabled", "true")
         .config("spark.sql.warehouse.dir", str(lake / "_catalog"))
         .config("spark.driver.memory", settings.driver_memory)
         .config("spark.executor.memory", settings.executor_memory)
         .config("spark.pyspark.python", os.environ["PYSPARK_PYTHON"])
     )
+    for key, value in _SESSION_SQL.items():
+        builder = builder.config(key, value)
     if settings.master.startswith(("local", "spark://")):
         # Tests and single hosts: never listen beyond the loopback interface.
         builder = builder.config("spark.driver.host", "127.0.0.1").config(

@@ -7,6 +7,7 @@ Everything binds the loopback interface; nothing is downloaded (the classes ship
 import json
 import os
 import signal
+import socket
 import sys
 import urllib.request
 from contextlib import ExitStack, contextmanager
@@ -102,14 +103,37 @@ def spark_env(tmp_path_factory):
             os.environ[key] = value
 
 
-@pytest.fixture(scope="module", params=["local", "cluster"])
+@pytest.fixture(scope="session")
+def connect_server(tmp_path_factory):
+    """`sc://127.0.0.1:<port>`: a Spark Connect server (pyspark's own jar) on `local[2]`."""
+    root = tmp_path_factory.mktemp("spark-connect")
+    env = _spark_env(root)
+    port = free_port()
+    command = [str(Path(env["SPARK_HOME"]) / "bin" / "spark-submit")]
+    command += ["--class", "org.apache.spark.sql.connect.service.SparkConnectServer"]
+    command += ["--master", "local[2]", "--conf", "spark.ui.enabled=false"]
+    command += ["--conf", "spark.connect.grpc.binding.address=127.0.0.1"]
+    command += ["--conf", f"spark.connect.grpc.binding.port={port}", "spark-internal"]
+
+    def listening() -> bool:
+        with socket.create_connection(("127.0.0.1", port), timeout=2):
+            return True
+
+    with running_server(command, env, listening, timeout=180) as server:
+        yield f"sc://127.0.0.1:{port}"
+        os.killpg(server.pid, signal.SIGKILL)  # nothing to save; SIGTERM takes ~30 s
+
+
+@pytest.fixture(scope="module", params=["local", "cluster", "connect"])
 def engine_session(request, spark_env, tmp_path_factory):
     """A Spark session on `local[2]`, then (the module's tests again) one on the standalone
-    cluster; stopped after the module."""
+    cluster, then one through a Spark Connect server; stopped after the module."""
     if request.param == "local":
         master = "local[2]"
-    else:
+    elif request.param == "cluster":
         master = request.getfixturevalue("standalone_cluster")
+    else:
+        master = request.getfixturevalue("connect_server")
     settings = SparkSettings(
         master=master,
         lake=tmp_path_factory.mktemp(f"lake-{request.param}"),
@@ -117,7 +141,8 @@ def engine_session(request, spark_env, tmp_path_factory):
         executor_memory="512m",
     )
     spark = session(settings)
-    assert spark.sparkContext.master == master
+    if request.param != "connect":  # a Connect client has no SparkContext
+        assert spark.sparkContext.master == master
     yield spark
     spark.stop()
 
