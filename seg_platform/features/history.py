@@ -19,8 +19,9 @@ recomputation would give. The fingerprint of a month covers
 
 - the SQL (the features model's file, the label query's text),
 - every row the computation can read: for each input table, the rows dated at or before the
-  month's end (features) or before the end of its 90-day window (labels), every column hashed,
-  profile ids included; for `identity.profiles`, the id and first_seen the model reads,
+  month's end (features) or before the end of its 90-day window (labels), with every column
+  the features model may read (the whole row; for `identity.profiles` the id and first_seen)
+  or the label query reads (`LABEL_INPUTS`), profile ids included,
 - which sources have any row at all (the model's `present` flags, which read the whole tables),
 - for labels, the set of profiles asked for.
 
@@ -62,7 +63,12 @@ DATED: dict[str, tuple[str, tuple[str, ...] | None]] = {
     "staging.stg_invoices": ("invoice_ts", None),
     "identity.profiles": ("first_seen", ("profile_id", "first_seen")),
 }
-LABEL_INPUTS = ("staging.stg_events", "staging.stg_orders", "staging.stg_invoices")
+# What the label query (`features.labels`) reads of each table: only these columns are hashed.
+LABEL_INPUTS = {
+    "staging.stg_events": ("profile_id", "event_ts"),
+    "staging.stg_orders": ("profile_id", "order_ts", "status", "amount"),
+    "staging.stg_invoices": ("profile_id", "invoice_ts", "status", "amount"),
+}
 # Labels are read from the 30- and 90-day windows: the three months after the month.
 LABEL_MONTHS_AFTER = 3
 
@@ -80,14 +86,16 @@ def writable(con: duckdb.DuckDBPyConnection) -> bool:
 
 class Inputs:
     """Per input table, rows and a sum of row hashes by calendar month, read once and summed up
-    to any cutoff: the fingerprints of every month cost one pass over each table."""
+    to any cutoff: the fingerprints of every month cost one pass over each table (one per set
+    of columns hashed)."""
 
     def __init__(self, con: duckdb.DuckDBPyConnection):
         self.con = con
-        self._months: dict[str, dict[dt.date | None, tuple[int, int]]] = {}
-        self._present: dict[str, object] = {}
+        self._months: dict[tuple, dict[dt.date | None, tuple[int, int]]] = {}
+        self._present: dict[tuple, list[str]] = {}
 
-    def _read(self, table: str) -> None:
+    def _read(self, key: tuple[str, tuple[str, ...] | None]) -> None:
+        table, hashed = key
         schema, name = table.split(".")
         columns = [
             r[0]
@@ -97,7 +105,7 @@ class Inputs:
                 [schema, name],
             ).fetchall()
         ]
-        dated, hashed = DATED.get(table, (None, None))
+        dated = DATED[table][0] if table in DATED else None
         row = f"hash({', '.join(quote(c) for c in hashed)})" if hashed else "hash(t)"
         month = f"date_trunc('month', {quote(dated)})::DATE" if dated else "NULL::DATE"
         source = "source" if "source" in columns else "NULL"
@@ -109,20 +117,24 @@ class Inputs:
         for m, _s, n, h in rows:
             before = by_month.get(m, (0, 0))
             by_month[m] = (before[0] + n, before[1] + int(h or 0))
-        self._months[table] = by_month
+        self._months[key] = by_month
         # What the model's `present` flags see: any row at all, per source where there is one.
-        self._present[table] = sorted({str(s) for _m, s, _n, _h in rows})
+        self._present[key] = sorted({str(s) for _m, s, _n, _h in rows})
 
-    def upto(self, table: str, last_month: dt.date) -> tuple[object, ...]:
+    def upto(
+        self, table: str, last_month: dt.date, hashed: tuple[str, ...] | None = None
+    ) -> tuple[object, ...]:
         """(rows, hash sum, sources present) of `table`'s rows dated in or before the month
-        starting `last_month` (a table without a date column: all its rows)."""
-        if table not in self._months:
-            self._read(table)
-        months = self._months[table]
+        starting `last_month` (a table without a date column: all its rows), hashing the
+        columns `hashed` (default: DATED's)."""
+        key = (table, hashed or (DATED[table][1] if table in DATED else None))
+        if key not in self._months:
+            self._read(key)
+        months = self._months[key]
         undated = table not in DATED
         n = sum(v[0] for m, v in months.items() if undated or (m is not None and m <= last_month))
         h = sum(v[1] for m, v in months.items() if undated or (m is not None and m <= last_month))
-        return n, str(h % 2**128), self._present[table]
+        return n, str(h % 2**128), self._present[key]
 
 
 class History:
@@ -163,7 +175,7 @@ class History:
         return _digest(
             {
                 "sql": hashlib.sha256(sql.encode()).hexdigest(),
-                "inputs": {t: self.inputs.upto(t, last) for t in LABEL_INPUTS},
+                "inputs": {t: self.inputs.upto(t, last, c) for t, c in LABEL_INPUTS.items()},
                 "profiles": str(profiles),
             }
         )

@@ -21,6 +21,7 @@ from seg_platform.sql_models.project import load_project
 from seg_platform.sql_models.run import compute_snapshot
 
 FEATURES = "features.customer_features"
+ORIGINS = ("monthly table", "stored history", "computed")
 
 
 def _features_model():
@@ -45,9 +46,10 @@ def _known_features_table(
     into: str,
     stored: bool = True,
     history: History | None = None,
-) -> None:
+) -> str:
     """Temp table `into`: what `known_features` returns, left in DuckDB. With `history`, a
-    month not in the monthly table comes from (or goes to) the stored history."""
+    month not in the monthly table comes from (or goes to) the stored history. Returns where
+    the rows came from: 'monthly table', 'stored history' or 'computed'."""
     as_of_date = params["as_of_date"]
     source = f"(SELECT * FROM {FEATURES} WHERE as_of_date = '{as_of_date}')"
     if not (
@@ -60,6 +62,9 @@ def _known_features_table(
         else:
             compute_snapshot(con, _features_model(), params, ON_THE_FLY)
             source = ON_THE_FLY
+        origin = "computed" if source == ON_THE_FLY else "stored history"
+    else:
+        origin = "monthly table"
     try:
         con.execute(
             f"CREATE OR REPLACE TEMP TABLE {into} AS SELECT f.* FROM {source} f "
@@ -67,6 +72,7 @@ def _known_features_table(
         )
     finally:
         con.execute(f"DROP TABLE IF EXISTS {ON_THE_FLY}")
+    return origin
 
 
 class FeatureSnapshots:
@@ -81,6 +87,7 @@ class FeatureSnapshots:
     def __init__(self, con):
         self.con = con
         self.tables: dict[dt.date, str] = {}
+        self.origins: dict[dt.date, str] = {}  # where each month's rows came from
         self.history = History(con, _features_model())
 
     def __enter__(self) -> "FeatureSnapshots":
@@ -91,13 +98,22 @@ class FeatureSnapshots:
             self.con.execute(f"DROP TABLE IF EXISTS {table}")
         self.tables.clear()
 
+    def summary(self) -> dict[str, int]:
+        """Months of features by origin, and months of labels stored now (asset metadata)."""
+        counts = {f"feature_months_{k.replace(' ', '_')}": 0 for k in ORIGINS}
+        for origin in self.origins.values():
+            counts[f"feature_months_{origin.replace(' ', '_')}"] += 1
+        return counts | {"label_months_stored_now": len(self.history.stored_labels)}
+
     def table(self, month: str) -> str:
         """Temp table of `month`'s features (month end) of known customers."""
         params = month_parameters(month)
         as_of_date = params["as_of_date"]
         if as_of_date not in self.tables:
             name = f"_snapshot_{as_of_date:%Y%m%d}"
-            _known_features_table(self.con, params, name, history=self.history)
+            self.origins[as_of_date] = _known_features_table(
+                self.con, params, name, history=self.history
+            )
             self.tables[as_of_date] = name
         return self.tables[as_of_date]
 

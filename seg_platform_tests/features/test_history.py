@@ -56,9 +56,14 @@ def model_runs(monkeypatch) -> list[str]:
     return runs
 
 
-def training_rows(con) -> pl.DataFrame:
+def training_rows(con, origins: list | None = None) -> pl.DataFrame:
+    """The churn training rows of MONTHS, as propensity training reads them; `origins` gets
+    where each month's features came from."""
     with FeatureSnapshots(con) as snapshots:
-        return labelled_rows(con, snapshots, MONTHS, LABEL, 10**9, seed=1)[0]
+        rows = labelled_rows(con, snapshots, MONTHS, LABEL, 10**9, seed=1)[0]
+    if origins is not None:
+        origins.append(snapshots.summary())
+    return rows
 
 
 def recomputed(con) -> pl.DataFrame:
@@ -77,9 +82,10 @@ def test_a_second_training_reads_the_stored_months_without_running_the_features_
     warehouse, model_runs
 ):
     with connect(warehouse) as con:
-        first = training_rows(con)
+        origins: list[dict] = []
+        first = training_rows(con, origins)
         assert model_runs == ["2025-02-28", "2025-03-31"]  # cold: not in the monthly table
-        second = training_rows(con)
+        second = training_rows(con, origins)
         assert model_runs == ["2025-02-28", "2025-03-31"]  # read back, not computed again
         expected = recomputed(con).select(first.columns)
         stored = {
@@ -88,6 +94,9 @@ def test_a_second_training_reads_the_stored_months_without_running_the_features_
             ).fetchall()
             for table in HISTORY
         }
+    assert [o["feature_months_computed"] for o in origins] == [2, 0]
+    assert [o["feature_months_stored_history"] for o in origins] == [0, 2]
+    assert [o["label_months_stored_now"] for o in origins] == [2, 0]
     assert first.height > 200
     assert second.equals(first)
     assert first.equals(expected)
@@ -179,3 +188,19 @@ def test_an_erased_person_leaves_the_stored_history_under_any_of_their_ids(wareh
     assert result.rows_deleted["features.feature_history"] == 4  # two ids, two months
     assert left == {table: 0 for table in HISTORY}
     assert others > 200
+
+
+def test_every_table_the_features_and_the_labels_read_is_fingerprinted_by_date():
+    """A table read without a date column in DATED would be hashed whole (still correct, but
+    no month would stay stored once new data arrives): adding one must be a decision."""
+    import re
+
+    import duckdb
+
+    from seg_platform.features.history import DATED, LABEL_INPUTS
+    from seg_platform.features.labels import outcome_labels_sql
+    from seg_platform_tests.features.helpers import FEATURES
+
+    assert set(FEATURES.reads) <= set(DATED)
+    sql, _ = outcome_labels_sql(duckdb.connect(), "2025-02", "profiles")
+    assert set(re.findall(r"staging\.\w+", sql)) == set(LABEL_INPUTS)
