@@ -11,7 +11,7 @@ computed from:
 - `features.label_history`: the outcome labels (`features.labels`) of months whose 30- and
   90-day windows are both over in the data, for the profiles they were asked for;
 - `features.history_months`: per (kind, as_of_date), the fingerprint the rows were computed
-  from, their count and when they were stored.
+  from and their count (no time stamp: the same inputs leave the same tables).
 
 The rule: stored rows are read only while the fingerprint of their inputs is the one they were
 stored with; otherwise they are computed again and replaced. So they are always the rows a
@@ -194,7 +194,7 @@ class History:
         self.con.execute("CREATE SCHEMA IF NOT EXISTS features")
         self.con.execute(
             f"CREATE TABLE IF NOT EXISTS {MONTHS} (kind VARCHAR, as_of_date DATE, "
-            "inputs VARCHAR, rows BIGINT, stored_at TIMESTAMP)"
+            "inputs VARCHAR, rows BIGINT)"
         )
         self.con.execute(
             f"DELETE FROM {MONTHS} WHERE kind = ? AND as_of_date = ?", [kind, as_of_date]
@@ -202,7 +202,7 @@ class History:
         replace_partition(self.con, table, source, "as_of_date", as_of_date)
         (rows,) = fetch_one(self.con, f"SELECT count(*) FROM {source}")
         self.con.execute(
-            f"INSERT INTO {MONTHS} VALUES (?, ?, ?, ?, now()::TIMESTAMP)",
+            f"INSERT INTO {MONTHS} VALUES (?, ?, ?, ?)",
             [kind, as_of_date, inputs, rows],
         )
 
@@ -215,12 +215,14 @@ class History:
         drops it."""
         as_of_date = params["as_of_date"]
         assert isinstance(as_of_date, dt.date)
-        inputs = self.features_fingerprint(as_of_date)
-        if self._stored("features", as_of_date) == inputs:
+        stored = self._stored("features", as_of_date)
+        # A reader that can neither find nor store the month needs no fingerprint.
+        inputs = self.features_fingerprint(as_of_date) if stored or self.store else None
+        if inputs is not None and stored == inputs:
             return f"(SELECT * FROM {FEATURE_HISTORY} WHERE as_of_date = '{as_of_date}')"
         compute_snapshot(self.con, self.model, params, ON_THE_FLY)
         self.computed.append(as_of_date)
-        if self.store:
+        if self.store and inputs is not None:
             self._save("features", FEATURE_HISTORY, ON_THE_FLY, as_of_date, inputs)
         return ON_THE_FLY
 
@@ -231,8 +233,11 @@ class History:
         if not self._closed(month):
             return sql, params
         as_of_date = params["as_of"].date()
+        stored = self._stored("labels", as_of_date)
+        if not (stored or self.store):
+            return sql, params
         inputs = self.labels_fingerprint(month, profiles_table)
-        if self._stored("labels", as_of_date) != inputs:
+        if stored != inputs:
             if not self.store:
                 return sql, params
             self.con.execute(f"CREATE OR REPLACE TEMP TABLE _labels_new AS {sql}", params)
