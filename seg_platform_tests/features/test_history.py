@@ -107,6 +107,19 @@ def test_a_second_training_reads_the_stored_months_without_running_the_features_
 def test_months_are_computed_again_when_their_inputs_change(warehouse, model_runs):
     with connect(warehouse) as con:
         before = training_rows(con)
+        # A new month's data (dated after both months and their label windows) changes
+        # nothing stored: features and labels are read back.
+        con.execute(
+            "INSERT INTO staging.stg_events SELECT * REPLACE ("
+            "event_id || '-july' AS event_id, TIMESTAMP '2025-07-05 12:00:00' AS event_ts, "
+            "DATE '2025-07-05' AS day) FROM staging.stg_events LIMIT 50"
+        )
+        del model_runs[:]
+        with FeatureSnapshots(con) as snapshots:
+            later = labelled_rows(con, snapshots, MONTHS, LABEL, 10**9, seed=1)[0]
+            assert snapshots.history.stored_labels == []
+        assert model_runs == []
+        assert later.equals(before)
         # An identity rebuild merging profile `gone` into `kept` (both active by February):
         # their records now carry `kept`, and `gone` is no longer a profile.
         gone, kept = (
