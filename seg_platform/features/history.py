@@ -29,6 +29,14 @@ An identity rebuild that moves a record to another profile, an erasure, a full r
 content, or a late row dated inside the month all change it; a new month's rows, dated after,
 do not. Rows are hashed with DuckDB's `hash` (a new DuckDB version may only cause a recompute).
 
+Why tables of their own rather than months written into `features.customer_features`: a month
+there is a Dagster partition, written by its asset, gated by its blocking checks (and compared
+by `features_stable_since_last_month` with the month before) and recorded as materialized; a
+month written by training would be a partition Dagster does not know of, whose checks never ran.
+The monthly table stays the schedule's record of a month as it was built, and training reads it
+first; the history is a cache of what training would otherwise compute, so it must equal a
+recomputation now, which the fingerprint guarantees.
+
 Erasure (`privacy.erasure`) deletes an erased person's rows here like in every table keyed by
 profile, and (as these tables' names end in `_history`) every row of a profile id the
 identity graph no longer has: a month stored before a merge may hold the person's old id.
