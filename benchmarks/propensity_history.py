@@ -3,18 +3,19 @@
     python benchmarks/propensity_history.py --customers 100000 --runs 3 --data-root DIR
 
 One synthetic company in one temporary platform home: `refresh_current_tables` and the latest
-month of `monthly_snapshot` run first (as in end_to_end.py, not timed), then the
-`propensity_models` step alone, timed in-process (`execute_in_process` of that asset and its
-checks, Dagster and MLflow included), in three states:
+month's `customer_features` run first (not timed), then the `propensity_models` step alone,
+timed in-process (`execute_in_process` of that asset and its checks, Dagster and MLflow
+included), in three states, `--runs` rounds of the three:
 
 - `cold`: only the latest month's features in the warehouse and no stored history (the history
   tables, when the code has them, are dropped before each run): a first deployment;
 - `again`: the same warehouse, run again without dropping anything: what the next training
   finds after a cold start;
-- `steady`: the 11 months before built by the monthly job's `customer_features` (what a
-  scheduled deployment holds), history as the runs before left it.
+- `steady`: then the 11 months before built by `customer_features` (what a scheduled
+  deployment holds), history as the runs before left it.
 
-Prints one JSON object: each state's seconds per run and median. The script reads nothing that
+Prints one JSON object: each state's seconds per run and median (and each figure to stderr as
+it is measured). The script reads nothing that
 is not on main, so the same command measures a branch and main.
 """
 
@@ -44,7 +45,7 @@ def measure(home: Path, sources: Path, runs: int) -> dict:
     from seg_platform.core.calendar import add_months, month_parameters
     from seg_platform.core.layers import layer_key
     from seg_platform.core.warehouse import connect
-    from seg_platform.definitions import CURRENT_JOB, MONTHLY_JOB, defs
+    from seg_platform.definitions import CURRENT_JOB, defs
     from seg_platform.runner import months_to_build
 
     quiet = {"loggers": {"console": {"config": {"log_level": "CRITICAL"}}}}
@@ -52,12 +53,11 @@ def measure(home: Path, sources: Path, runs: int) -> dict:
     features = layer_key("features", "customer_features")
     out: dict = {}
     with dg.DagsterInstance.get() as instance:
-        for job in (CURRENT_JOB, MONTHLY_JOB):
-            month = months_to_build(platform, 1)[0][-1] if job == MONTHLY_JOB else None
-            result = defs.resolve_job_def(job).execute_in_process(
-                instance=instance, run_config=quiet, partition_key=month
-            )
-            assert result.success, job
+        result = defs.resolve_job_def(CURRENT_JOB).execute_in_process(
+            instance=instance, run_config=quiet
+        )
+        assert result.success, CURRENT_JOB
+        month = months_to_build(platform, 1)[0][-1]
         everything = defs.resolve_implicit_global_asset_job_def()
         current = month_parameters(month[:7])["as_of_date"]
 
@@ -78,15 +78,17 @@ def measure(home: Path, sources: Path, runs: int) -> dict:
                     "DELETE FROM features.customer_features WHERE as_of_date <> ?", [current]
                 )
 
+        step(features, month)
         seconds: dict[str, list[float]] = {"cold": [], "again": [], "steady": []}
         for _ in range(runs):
             forget()
-            seconds["cold"].append(step(propensity, month))
-            seconds["again"].append(step(propensity, month))
-        for back in range(11, 0, -1):
-            step(features, add_months(month[:7], -back) + "-01")
-        for _ in range(runs):
+            for state in ("cold", "again"):
+                seconds[state].append(step(propensity, month))
+                print(state, seconds[state][-1], file=sys.stderr, flush=True)
+            for back in range(11, 0, -1):
+                step(features, add_months(month[:7], -back) + "-01")
             seconds["steady"].append(step(propensity, month))
+            print("steady", seconds["steady"][-1], file=sys.stderr, flush=True)
     out["month"] = month[:7]
     out["seconds"] = seconds
     out["median"] = {k: statistics.median(v) for k, v in seconds.items()}
