@@ -250,6 +250,16 @@ def _shared_contact_points(con) -> None:
                   SELECT 'phone', phone, first_name, last_name FROM p) p
             JOIN _values v USING (id_type, raw_value)
             WHERE v.value IS NOT NULL AND p.first_name IS NOT NULL
+            UNION
+            -- a contact without a first name carries the first names of the contacts that
+            -- share its e-mail (personal): "Allen" with lauren.allen@ and a landline is Lauren
+            SELECT DISTINCT 'phone', ph.value, n.first_name, n.last_name
+            FROM p x
+            JOIN _values ph ON ph.id_type = 'phone' AND ph.raw_value = x.phone
+            JOIN _values e ON e.id_type = 'email' AND e.raw_value = x.email
+            JOIN _values ne ON ne.id_type = 'email' AND ne.value = e.value
+            JOIN p n ON n.email = ne.raw_value AND n.first_name IS NOT NULL
+            WHERE x.first_name IS NULL AND ph.value IS NOT NULL AND e.value IS NOT NULL
         ),
         shared AS (
             SELECT DISTINCT a.id_type, a.value
@@ -543,16 +553,16 @@ def _probabilistic_edges(con, rules: IdentityRules, result: IdentityResult) -> i
         return 0
     frame_to_temp_table(con, "_links", pairs)
     names = [c for c in ("first_name", "last_name", "date_of_birth") if c in present]
-    frame_to_temp_table(con, "_names", contacts.select("unique_id", *names))
+    frame_to_temp_table(
+        con, "_names", contacts.select("unique_id", *names, pl.col("email").alias("_email"))
+    )
     twins = _twins_apart(result.linkage, names)
-    places = [c for c in ("postcode", "address", "phone") if c in present and twins]
-    _no_first_name_ambiguous(con, contacts, names, places)
     con.execute(f"""
         CREATE OR REPLACE TEMP TABLE _dedup AS
         SELECT l.value AS left_value, r.value AS right_value,
                max(p.match_probability) AS probability,
                bool_and(coalesce({_household_sql(names, twins)}, false)) AS household,
-               bool_and(coalesce({_ambiguous_pair_sql(names)}, false)) AS ambiguous
+               bool_and(coalesce({_ambiguous_pair_sql(names, twins)}, false)) AS ambiguous
         FROM _links p
         JOIN _values l ON l.id_type = 'crm_id' AND l.raw_value = p.id_l
         JOIN _values r ON r.id_type = 'crm_id' AND r.raw_value = p.id_r
@@ -575,65 +585,30 @@ HOUSEHOLD = (
     "same family name, clearly different first names, birth dates not known to be equal "
     "(or twins): two members of one household"
 )
-AMBIGUOUS = (
-    "no first name, and records of its family name at its postcode, address or phone carry "
-    "clearly different first names: which household member it is, is unknown"
+HOUSEHOLD_KEPT = (
+    "clearly different first names where the data keeps first names: two people (a "
+    "household, a switchboard, a lodger)"
+)
+NO_FIRST_NAME = (
+    "no first name: the family name, address, postcode and landline are the household's, and "
+    "neither birth date nor e-mail says which member it is"
 )
 
 
-def _no_first_name_ambiguous(
-    con, contacts: pl.DataFrame, names: list[str], places: list[str]
-) -> None:
-    """`_ambiguous(unique_id)`: contacts with a family name but no first name, where records of
-    that family name (up to one typo) sharing its postcode, address or phone (`places`, the
-    columns present) carry clearly different first names (`_different_first_names_sql`):
-    "Kernan" at the Kernans' address may be Emily or Lawrence. The address, landline and
-    family e-mail such a record shares are the whole household's, so a link to one member
-    says nothing about which one it is.
-    Only where the data keeps first names (`places` is empty otherwise: in a file whose
-    duplicates' first names were replaced, two first names at one address may be one person)."""
-    ids = contacts.select("unique_id").clear()
-    if not places or not {"first_name", "last_name"}.issubset(names):
-        frame_to_temp_table(con, "_ambiguous", ids)
-        return
-    # One row per contact and place it has (postcode, address, phone), so the records sharing
-    # any of them meet on one equality join.
-    named = contacts.filter(pl.col("last_name").is_not_null())
-    frame_to_temp_table(
-        con,
-        "_places",
-        pl.concat(
-            [
-                named.select(
-                    "unique_id", "first_name", "last_name",
-                    (pl.lit(c + ":") + pl.col(c)).alias("place"),
-                ).filter(pl.col("place").is_not_null())
-                for c in places
-            ]
-        ),
-    )  # fmt: skip
-    first = FIRST_NAME_LETTERS
-    fy, fz = first.format("y"), first.format("z")
-    con.execute(f"""
-        CREATE OR REPLACE TEMP TABLE _ambiguous AS
-        WITH met AS (  -- named records of its family name sharing a place with x
-            SELECT DISTINCT x.unique_id AS x, y.unique_id, y.first_name
-            FROM _places x
-            JOIN _places y ON y.place = x.place AND y.first_name IS NOT NULL
-                 AND damerau_levenshtein(y.last_name, x.last_name) <= 1
-            WHERE x.first_name IS NULL
-        )
-        SELECT DISTINCT y.x AS unique_id
-        FROM met y JOIN met z ON z.x = y.x AND y.unique_id < z.unique_id
-        WHERE {_different_first_names_sql(fy, fz, FIRST_NAMES_ALIKE_MIN_JW_KEPT)}
-    """)
+def _ambiguous_pair_sql(names: list[str], kept: bool) -> str:
+    """SQL over a pair (`a.*`, `b.*` of `_names`, with the normalised e-mail `_email`): true
+    when either record has no first name and nothing personal to one person agrees: neither
+    the birth date (up to a typo) nor the e-mail.
 
-
-def _ambiguous_pair_sql(names: list[str]) -> str:
-    """SQL over a pair (`a.*`, `b.*` of `_names`): one is `_ambiguous` (no first name, a
-    family name held by several household members), the other has a first name, and their
-    birth dates are not known to be one (equal or one typo apart)."""
-    if not {"first_name", "last_name"}.issubset(names):
+    A record "Kernan" at the Kernans' address, with their landline, may be Emily or Lawrence:
+    a family name, an address, a postcode, a city and a landline are the whole household's, and
+    they say which household a record is of, not which member (and the other members may be
+    in the CRM only under other addresses, so whether the household has several cannot be
+    seen). Only where the data keeps first names (`kept`, the twins gate `_twins_apart`): in
+    a file whose duplicates' names were replaced or dropped at random, a record without one is
+    no more ambiguous than any other.
+    """
+    if not kept or not {"first_name", "last_name"}.issubset(names):
         return "false"
     dob = (
         "AND NOT coalesce(damerau_levenshtein(a.date_of_birth, b.date_of_birth) <= 1, false)"
@@ -641,8 +616,8 @@ def _ambiguous_pair_sql(names: list[str]) -> str:
         else ""
     )
     return f"""(
-        ((a.unique_id IN (SELECT unique_id FROM _ambiguous) AND b.first_name IS NOT NULL)
-         OR (b.unique_id IN (SELECT unique_id FROM _ambiguous) AND a.first_name IS NOT NULL))
+        (a.first_name IS NULL OR b.first_name IS NULL)
+        AND NOT coalesce(a._email = b._email, false)
         {dob}
     )"""
 
@@ -748,9 +723,11 @@ def _household_sql(names: list[str], twins: bool = False) -> str:
         else ""
     )
     min_jw = FIRST_NAMES_ALIKE_MIN_JW_KEPT if twins else FIRST_NAMES_ALIKE_MIN_JW
+    # Where the data keeps first names, two unrelated first names are two people whatever
+    # the family names say (one missing, a partner's own name, a lodger at the address).
+    family = "" if twins else "damerau_levenshtein(a.last_name, b.last_name) <= 1 AND"
     return f"""(
-        damerau_levenshtein(a.last_name, b.last_name) <= 1
-        AND {_different_first_names_sql(fa, fb, min_jw)}
+        {family} {_different_first_names_sql(fa, fb, min_jw)}
         AND a.first_name IS DISTINCT FROM b.last_name
         AND b.first_name IS DISTINCT FROM a.last_name
         {dob}
@@ -848,21 +825,25 @@ def _cluster_duplicates(
     reason[keep] = dedup_clusters(
         len(ids), src[keep], dst[keep], dedup["probability"].to_numpy()[keep],
         rules.dedup_max_cluster_size, rules.dedup_min_density,
-        apart=(apart_src, apart_dst),
+        apart=(apart_src, apart_dst), certain=np.inf if twins else None,
     )  # fmt: skip
     text = {
         TIGHTENED: "loose cluster (below dedup_min_density): link below a stricter threshold",
         OVERSIZE: "cluster above dedup_max_cluster_size records",
         APART: (
             "cluster holding two different people (household members, or two birth dates): "
-            "link below a stricter threshold"
+            "a weaker link than each person's own"
         ),
     }
     refused = pl.DataFrame(
         {
             "i": np.arange(len(src)),
             "refused": [
-                HOUSEHOLD if h else AMBIGUOUS if a else text.get(int(r))
+                (HOUSEHOLD_KEPT if twins else HOUSEHOLD)
+                if h
+                else NO_FIRST_NAME
+                if a
+                else text.get(int(r))
                 for h, a, r in zip(household, ambiguous, reason, strict=True)
             ],
         },
