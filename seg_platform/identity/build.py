@@ -244,16 +244,17 @@ def _shared_contact_points(con) -> None:
         CREATE OR REPLACE TEMP TABLE _shared_raw AS
         WITH p AS ({_people_sql()}),
         r AS (
-            SELECT DISTINCT v.id_type, v.value, p.first_name, p.last_name
-            FROM (SELECT 'email' AS id_type, email AS raw_value, first_name, last_name FROM p
+            SELECT DISTINCT v.id_type, v.value, p.first_name, p.last_name, p.suffix
+            FROM (SELECT 'email' AS id_type, email AS raw_value, first_name, last_name,
+                         suffix FROM p
                   UNION ALL
-                  SELECT 'phone', phone, first_name, last_name FROM p) p
+                  SELECT 'phone', phone, first_name, last_name, suffix FROM p) p
             JOIN _values v USING (id_type, raw_value)
             WHERE v.value IS NOT NULL AND p.first_name IS NOT NULL
             UNION
             -- a contact without a first name carries the first names of the contacts that
             -- share its e-mail (personal): "Allen" with lauren.allen@ and a landline is Lauren
-            SELECT DISTINCT 'phone', ph.value, n.first_name, n.last_name
+            SELECT DISTINCT 'phone', ph.value, n.first_name, n.last_name, n.suffix
             FROM p x
             JOIN _values ph ON ph.id_type = 'phone' AND ph.raw_value = x.phone
             JOIN _values e ON e.id_type = 'email' AND e.raw_value = x.email
@@ -268,6 +269,14 @@ def _shared_contact_points(con) -> None:
             WHERE {_different_first_names_sql(fa, fb, FIRST_NAMES_ALIKE_MIN_JW_KEPT)}
               AND a.first_name IS DISTINCT FROM b.last_name
               AND b.first_name IS DISTINCT FROM a.last_name
+            UNION
+            -- one name of two generations (Xavier Akhtar and Xavier Akhtar Jr.): the
+            -- household's landline is the father's and the son's
+            SELECT DISTINCT a.id_type, a.value
+            FROM r a JOIN r b
+              ON a.id_type = 'phone' AND b.id_type = 'phone' AND a.value = b.value
+             AND a.first_name = b.first_name
+             AND coalesce(a.suffix, '') < coalesce(b.suffix, '')
         )
         SELECT DISTINCT v.id_type, v.raw_value, v.value
         FROM _values v JOIN shared s USING (id_type, value)
@@ -426,12 +435,18 @@ PERSON_COLUMN_MIN_FILL = 0.01
 _TITLES = "(mr|mrs|ms|miss|mx|dr|prof|sir|dame|rev)"
 
 
+# A generational suffix at the end of a family or full name: Jr., Sr., II, III, IV.
+_SUFFIX = ",? +(jr\\.?|sr\\.?|ii|iii|iv)\\s*$"
+
+
 def _names_sql() -> str:
     """The select list of a CRM contact's (`r`) normalised first name, family name and birth
     date: from `first_name` and `last_name`, else split from `full_name`."""
     full = "trim(regexp_replace(lower(r.full_name), '\\s+', ' ', 'g'))"
     # A leading title ("Dr. John A. Smith") is not the given name.
     full = f"regexp_replace({full}, '^{_TITLES}\\.? ', '')"
+    # A generational suffix ("Smith Jr.", "John Smith III") is no part of the family name.
+    full = f"regexp_replace({full}, '{_SUFFIX}', '')"
     # "Smith, John" is family name first; otherwise the first word is the given name.
     first_of_full = (
         f"CASE WHEN {full} LIKE '%,%' THEN trim(split_part({full}, ',', 2)) "
@@ -447,8 +462,12 @@ def _names_sql() -> str:
     # tell it from another member of the family. A one-word full_name is a given name only
     # when no name column is filled.
     first = "nullif(trim(r.first_name), '')"
-    last = "nullif(trim(r.last_name), '')"
+    last = f"nullif(trim(regexp_replace(lower(r.last_name), '{_SUFFIX}', '')), '')"
     two_words = f"{full} LIKE '% %'"
+    suffix = (
+        f"coalesce(nullif(regexp_extract(lower(r.last_name), '{_SUFFIX}', 1), ''), "
+        f"regexp_extract(lower(r.full_name), '{_SUFFIX}', 1))"
+    )
     return f"""
                nullif(lower(trim(CASE WHEN {first} IS NOT NULL THEN {first}
                                      WHEN {last} IS NULL OR {two_words} THEN {first_of_full}
@@ -456,7 +475,8 @@ def _names_sql() -> str:
                nullif(lower(trim(CASE WHEN {last} IS NOT NULL THEN {last}
                                      WHEN {two_words} THEN {last_of_full} END)), '') AS last_name,
                strftime(coalesce(try_strptime({dob}, '%Y-%m-%d'), try_strptime({dob}, '%Y%m%d'))
-                        ::DATE, '%Y%m%d') AS date_of_birth"""
+                        ::DATE, '%Y%m%d') AS date_of_birth,
+               nullif(replace(trim({suffix}), '.', ''), '') AS suffix"""
 
 
 def _people_sql() -> str:
@@ -515,7 +535,7 @@ def _probabilistic_edges(con, rules: IdentityRules, result: IdentityResult) -> i
         return 0
     from seg_platform.identity.linkage import person_spec, predict_links
 
-    filled = contacts.drop("unique_id", "orphan").select(
+    filled = contacts.drop("unique_id", "orphan", "suffix").select(
         (pl.all().is_not_null().mean() >= PERSON_COLUMN_MIN_FILL) & (pl.all().n_unique() > 2)
     )
     present = [c for c in filled.columns if filled[c][0]]
@@ -554,7 +574,9 @@ def _probabilistic_edges(con, rules: IdentityRules, result: IdentityResult) -> i
     frame_to_temp_table(con, "_links", pairs)
     names = [c for c in ("first_name", "last_name", "date_of_birth") if c in present]
     frame_to_temp_table(
-        con, "_names", contacts.select("unique_id", *names, pl.col("email").alias("_email"))
+        con,
+        "_names",
+        contacts.select("unique_id", *names, "suffix", pl.col("email").alias("_email")),
     )
     twins = _twins_apart(result.linkage, names)
     con.execute(f"""
@@ -562,7 +584,8 @@ def _probabilistic_edges(con, rules: IdentityRules, result: IdentityResult) -> i
         SELECT l.value AS left_value, r.value AS right_value,
                max(p.match_probability) AS probability,
                bool_and(coalesce({_household_sql(names, twins)}, false)) AS household,
-               bool_and(coalesce({_ambiguous_pair_sql(names, twins)}, false)) AS ambiguous
+               bool_and(coalesce({_ambiguous_pair_sql(names, twins)}, false)) AS ambiguous,
+               bool_and(coalesce({_generations_sql(names)}, false)) AS generations
         FROM _links p
         JOIN _values l ON l.id_type = 'crm_id' AND l.raw_value = p.id_l
         JOIN _values r ON r.id_type = 'crm_id' AND r.raw_value = p.id_r
@@ -619,6 +642,33 @@ def _ambiguous_pair_sql(names: list[str], kept: bool) -> str:
         (a.first_name IS NULL OR b.first_name IS NULL)
         AND NOT coalesce(a._email = b._email, false)
         {dob}
+    )"""
+
+
+GENERATIONS = (
+    "a generational suffix (Jr., Sr., II) on one record and another or none on the other: "
+    "two people of one name, and neither birth date nor e-mail says which one it is"
+)
+
+
+def _generations_sql(names: list[str]) -> str:
+    """SQL over a pair (`a.*`, `b.*` of `_names`, with `suffix` and `_email`): true when the
+    two records carry different generational suffixes (Jr. and Sr., or Jr. and none) and
+    nothing personal to one person agrees (neither the birth date, up to a typo, nor the
+    e-mail); two suffixes both given and different (Jr. and Sr.) always.
+
+    "Xavier Akhtar Jr." says that two Xavier Akhtars exist, most often at one address with one
+    landline: a record without the suffix may be the father's or the son's (a son's records
+    often drop it), so the name, address and landline cannot say which."""
+    dob = (
+        "AND NOT coalesce(damerau_levenshtein(a.date_of_birth, b.date_of_birth) <= 1, false)"
+        if "date_of_birth" in names
+        else ""
+    )
+    return f"""(
+        coalesce(a.suffix, '') <> coalesce(b.suffix, '')
+        AND ((a.suffix IS NOT NULL AND b.suffix IS NOT NULL)
+             OR (NOT coalesce(a._email = b._email, false) {dob}))
     )"""
 
 
@@ -784,11 +834,13 @@ def _cluster_duplicates(
     if linkage is not None and "date_of_birth" in names:
         linkage["birth_dates_split_clusters"] = split_on_dates
     dedup = con.sql(
-        "SELECT left_value, right_value, probability, household, ambiguous FROM _dedup "
+        "SELECT left_value, right_value, probability, household, ambiguous, generations "
+        "FROM _dedup "
         "ORDER BY left_value, right_value"
     ).pl()
     household = dedup["household"].to_numpy()
     ambiguous = dedup["ambiguous"].to_numpy() & ~household
+    generations = dedup["generations"].to_numpy() & ~household & ~ambiguous
     ids = pl.concat([dedup["left_value"], dedup["right_value"]]).unique().sort()
     index = {v: i for i, v in enumerate(ids.to_list())}
     src = np.array([index[v] for v in dedup["left_value"].to_list()], np.int64)
@@ -797,7 +849,7 @@ def _cluster_duplicates(
     # records of a cluster that are two household members, or that carry two birth dates no
     # typo explains (whatever their own pair scored), make it split link by link. The other
     # pairs keep the safeguards.
-    keep = ~household & ~ambiguous
+    keep = ~household & ~ambiguous & ~generations
     labels = components(len(ids), src, dst, keep)
     frame_to_temp_table(
         con,
@@ -843,8 +895,10 @@ def _cluster_duplicates(
                 if h
                 else NO_FIRST_NAME
                 if a
+                else GENERATIONS
+                if g
                 else text.get(int(r))
-                for h, a, r in zip(household, ambiguous, reason, strict=True)
+                for h, a, g, r in zip(household, ambiguous, generations, reason, strict=True)
             ],
         },
         schema={"i": pl.Int64, "refused": pl.String},

@@ -299,6 +299,79 @@ def test_a_missing_name_is_taken_from_the_full_name(first_name, last_name, full_
     assert row == (first, last)
 
 
+@pytest.mark.parametrize(
+    ("last_name", "full_name", "last", "suffix"),
+    [
+        ("Akhtar Jr.", None, "akhtar", "jr"),
+        ("Basheerah Jr", None, "basheerah", "jr"),
+        ("Smith, Sr.", None, "smith", "sr"),
+        (None, "John Smith III", "smith", "iii"),
+        ("Junior", None, "junior", None),  # a family name, no suffix
+        ("Akhtar", None, "akhtar", None),
+    ],
+)
+def test_a_generational_suffix_is_no_part_of_the_family_name(last_name, full_name, last, suffix):
+    """ "Akhtar Jr." is the family name Akhtar with the suffix Jr.: the family-name comparisons
+    and the household rules see Akhtar, the suffix rule sees Jr. (before: "akhtar jr." was a
+    family name of its own, four edits from the father's)."""
+    from seg_platform.identity.build import _people_sql
+
+    with duckdb.connect() as con:
+        con.execute("CREATE SCHEMA raw")
+        con.execute(
+            "CREATE TABLE raw.crm_contacts (first_name VARCHAR, last_name VARCHAR, "
+            "full_name VARCHAR, date_of_birth VARCHAR, email VARCHAR, phone VARCHAR)"
+        )
+        con.execute(
+            "INSERT INTO raw.crm_contacts (first_name, last_name, full_name) VALUES ('x', ?, ?)",
+            [last_name, full_name],
+        )
+        row = con.execute(f"SELECT last_name, suffix FROM ({_people_sql()})").fetchone()
+    assert row == (last, suffix)
+
+
+def test_a_junior_and_a_record_without_the_suffix_link_only_on_something_personal():
+    """ "Xavier Akhtar Jr." says two Xavier Akhtars exist; a record without the suffix may be
+    the father's or the son's. It links to the Jr. record only on a birth date (up to a typo)
+    or an e-mail they share; a Jr. and a Sr. never. Two records without a suffix are left to
+    the model."""
+    import polars as pl
+
+    from seg_platform.core.warehouse import frame_to_temp_table
+    from seg_platform.identity.build import _generations_sql
+
+    contacts = pl.DataFrame(
+        {
+            "unique_id": ["jr", "father", "son", "born", "senior", "plain"],
+            "first_name": ["xavier"] * 6,
+            "last_name": ["akhtar"] * 6,
+            "date_of_birth": ["19930101", "19510703", None, "19930110", None, None],
+            "suffix": ["jr", None, None, None, "sr", None],
+            "_email": ["x@trey.com", "x@bt.com", "x@trey.com", None, "x@trey.com", "x@bt.com"],
+        }
+    )
+    names = ["first_name", "last_name", "date_of_birth"]
+    with duckdb.connect() as con:
+        frame_to_temp_table(con, "_names", contacts)
+        sql = (
+            f"SELECT b.unique_id, coalesce({_generations_sql(names)}, false) "
+            "FROM _names a, _names b WHERE a.unique_id = 'jr' AND b.unique_id <> 'jr'"
+        )
+        refused = dict(con.execute(sql).fetchall())
+        assert refused == {
+            "father": True,  # another birth date, another e-mail
+            "son": False,  # his work e-mail
+            "born": False,  # his birth date with a typo
+            "senior": True,  # Jr. and Sr.: two people whatever they share
+            "plain": True,
+        }
+        sql = (
+            f"SELECT coalesce({_generations_sql(names)}, false) FROM _names a, _names b "
+            "WHERE a.unique_id = 'father' AND b.unique_id = 'plain'"
+        )
+        assert con.execute(sql).fetchone() == (False,)
+
+
 def _crm_identity(tmp_path, rows: list[tuple]) -> tuple[dict, list]:
     """Build identity from CRM contacts (crm_id, first, last, email, phone): each record's
     profile, and the phones blocked with their reason."""
@@ -369,6 +442,24 @@ def test_a_landline_on_a_record_without_a_first_name_is_its_e_mails_persons(tmp_
         ("c2", "Lauren", "Allen", "lauren.allen@yahoo.com", "+1 862 294 0607"),
         ("c3", "Kevin", "Allen", "allen.kevin@gmail.com", landline),
         ("c4", "Kevin", "Allen", "allen.kevin@gmail.com", None),
+    ]
+    profile, blocked = _crm_identity(tmp_path, rows)
+    assert blocked == [(landline, SHARED)]
+    assert profile["c1"] == profile["c2"] != profile["c3"] == profile["c4"]
+
+
+def test_a_landline_of_a_father_and_his_junior_links_neither(tmp_path):
+    """Xavier Akhtar and Xavier Akhtar Jr. both gave the household landline: one name of two
+    generations, so the landline is shared by two people and links nobody; each keeps his own
+    records (his e-mail). Before, the landline made father and son one profile."""
+    from seg_platform.identity.build import SHARED
+
+    landline = "+44 117 295 9930"
+    rows = [
+        ("c1", "Xavier", "Akhtar", "xavier.akhtar@btinternet.com", landline),
+        ("c2", "Xavier", "Akhtar", "xavier.akhtar@btinternet.com", None),
+        ("c3", "Xavier", "Akhtar Jr.", "xavier.akhtar@treyresearch.com", landline),
+        ("c4", "Xavier", "Akhtar Jr", "xavier.akhtar@treyresearch.com", None),
     ]
     profile, blocked = _crm_identity(tmp_path, rows)
     assert blocked == [(landline, SHARED)]
