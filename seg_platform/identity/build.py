@@ -721,10 +721,19 @@ def _different_first_names_sql(fa: str, fb: str, min_jw: float = FIRST_NAMES_ALI
         AND jaro_winkler_similarity({fa}, {fb}) < {min_jw}
         AND NOT starts_with({fa}, {fb}) AND NOT starts_with({fb}, {fa})
         AND NOT EXISTS (SELECT 1 FROM _nicknames n
-                        WHERE n.a = {fa} AND damerau_levenshtein(n.b, {fb}) <= 1)
+                        WHERE n.a = {fa} AND ({_nickname_form_sql("n.b", fb)}))
         AND NOT EXISTS (SELECT 1 FROM _nicknames n
-                        WHERE n.a = {fb} AND damerau_levenshtein(n.b, {fa}) <= 1))
+                        WHERE n.a = {fb} AND ({_nickname_form_sql("n.b", fa)})))
     )"""
+
+
+def _nickname_form_sql(nickname: str, name: str) -> str:
+    """SQL: `name` is `nickname` with a typo (Damny for Danny) or a diminutive of it, the short
+    form with a pet ending and perhaps its last letter doubled (Rob: Robbie, Robby; Dan:
+    Danny; the list has Robby for Robert but not Robbie)."""
+    return f"""damerau_levenshtein({nickname}, {name}) <= 1
+        OR (length({nickname}) >= 3 AND starts_with({name}, {nickname})
+            AND regexp_full_match(substr({name}, length({nickname}) + 1), '[a-z]?(ie|y|ey|i)'))"""
 
 
 def _other_initial_sql(fa: str, fb: str) -> str:

@@ -148,6 +148,10 @@ def test_household_members_are_told_apart_from_one_person(a, b, household):
         # a middle initial after the name; a nickname with a typo
         ("payrick d.", "paddy", False),
         ("patrick d.", "eric", True),
+        # a diminutive of a listed nickname (Tommie of Tom, which the list has for Thomas,
+        # with Tommy but not Tommie); Robin is no pet form of Rob
+        ("tommie", "thomas", False),
+        ("robin", "robert", True),
     ],
 )
 def test_first_names_alike_only_as_variants_where_the_data_keeps_names(a, b, household):
