@@ -244,12 +244,23 @@ def _shared_contact_points(con) -> None:
         CREATE OR REPLACE TEMP TABLE _shared_raw AS
         WITH p AS ({_people_sql()}),
         r AS (
-            SELECT DISTINCT v.id_type, v.value, p.first_name, p.last_name
-            FROM (SELECT 'email' AS id_type, email AS raw_value, first_name, last_name FROM p
+            SELECT DISTINCT v.id_type, v.value, p.first_name, p.last_name, p.suffix
+            FROM (SELECT 'email' AS id_type, email AS raw_value, first_name, last_name,
+                         suffix FROM p
                   UNION ALL
-                  SELECT 'phone', phone, first_name, last_name FROM p) p
+                  SELECT 'phone', phone, first_name, last_name, suffix FROM p) p
             JOIN _values v USING (id_type, raw_value)
             WHERE v.value IS NOT NULL AND p.first_name IS NOT NULL
+            UNION
+            -- a contact without a first name carries the first names of the contacts that
+            -- share its e-mail (personal): "Allen" with lauren.allen@ and a landline is Lauren
+            SELECT DISTINCT 'phone', ph.value, n.first_name, n.last_name, n.suffix
+            FROM p x
+            JOIN _values ph ON ph.id_type = 'phone' AND ph.raw_value = x.phone
+            JOIN _values e ON e.id_type = 'email' AND e.raw_value = x.email
+            JOIN _values ne ON ne.id_type = 'email' AND ne.value = e.value
+            JOIN p n ON n.email = ne.raw_value AND n.first_name IS NOT NULL
+            WHERE x.first_name IS NULL AND ph.value IS NOT NULL AND e.value IS NOT NULL
         ),
         shared AS (
             SELECT DISTINCT a.id_type, a.value
@@ -258,6 +269,14 @@ def _shared_contact_points(con) -> None:
             WHERE {_different_first_names_sql(fa, fb, FIRST_NAMES_ALIKE_MIN_JW_KEPT)}
               AND a.first_name IS DISTINCT FROM b.last_name
               AND b.first_name IS DISTINCT FROM a.last_name
+            UNION
+            -- one name of two generations (Xavier Akhtar and Xavier Akhtar Jr.): the
+            -- household's landline is the father's and the son's
+            SELECT DISTINCT a.id_type, a.value
+            FROM r a JOIN r b
+              ON a.id_type = 'phone' AND b.id_type = 'phone' AND a.value = b.value
+             AND a.first_name = b.first_name
+             AND coalesce(a.suffix, '') < coalesce(b.suffix, '')
         )
         SELECT DISTINCT v.id_type, v.raw_value, v.value
         FROM _values v JOIN shared s USING (id_type, value)
@@ -416,12 +435,18 @@ PERSON_COLUMN_MIN_FILL = 0.01
 _TITLES = "(mr|mrs|ms|miss|mx|dr|prof|sir|dame|rev)"
 
 
+# A generational suffix at the end of a family or full name: Jr., Sr., II, III, IV.
+_SUFFIX = ",? +(jr\\.?|sr\\.?|ii|iii|iv)\\s*$"
+
+
 def _names_sql() -> str:
     """The select list of a CRM contact's (`r`) normalised first name, family name and birth
     date: from `first_name` and `last_name`, else split from `full_name`."""
     full = "trim(regexp_replace(lower(r.full_name), '\\s+', ' ', 'g'))"
     # A leading title ("Dr. John A. Smith") is not the given name.
     full = f"regexp_replace({full}, '^{_TITLES}\\.? ', '')"
+    # A generational suffix ("Smith Jr.", "John Smith III") is no part of the family name.
+    full = f"regexp_replace({full}, '{_SUFFIX}', '')"
     # "Smith, John" is family name first; otherwise the first word is the given name.
     first_of_full = (
         f"CASE WHEN {full} LIKE '%,%' THEN trim(split_part({full}, ',', 2)) "
@@ -437,8 +462,12 @@ def _names_sql() -> str:
     # tell it from another member of the family. A one-word full_name is a given name only
     # when no name column is filled.
     first = "nullif(trim(r.first_name), '')"
-    last = "nullif(trim(r.last_name), '')"
+    last = f"nullif(trim(regexp_replace(lower(r.last_name), '{_SUFFIX}', '')), '')"
     two_words = f"{full} LIKE '% %'"
+    suffix = (
+        f"coalesce(nullif(regexp_extract(lower(r.last_name), '{_SUFFIX}', 1), ''), "
+        f"regexp_extract(lower(r.full_name), '{_SUFFIX}', 1))"
+    )
     return f"""
                nullif(lower(trim(CASE WHEN {first} IS NOT NULL THEN {first}
                                      WHEN {last} IS NULL OR {two_words} THEN {first_of_full}
@@ -446,7 +475,8 @@ def _names_sql() -> str:
                nullif(lower(trim(CASE WHEN {last} IS NOT NULL THEN {last}
                                      WHEN {two_words} THEN {last_of_full} END)), '') AS last_name,
                strftime(coalesce(try_strptime({dob}, '%Y-%m-%d'), try_strptime({dob}, '%Y%m%d'))
-                        ::DATE, '%Y%m%d') AS date_of_birth"""
+                        ::DATE, '%Y%m%d') AS date_of_birth,
+               nullif(replace(trim({suffix}), '.', ''), '') AS suffix"""
 
 
 def _people_sql() -> str:
@@ -505,7 +535,7 @@ def _probabilistic_edges(con, rules: IdentityRules, result: IdentityResult) -> i
         return 0
     from seg_platform.identity.linkage import person_spec, predict_links
 
-    filled = contacts.drop("unique_id", "orphan").select(
+    filled = contacts.drop("unique_id", "orphan", "suffix").select(
         (pl.all().is_not_null().mean() >= PERSON_COLUMN_MIN_FILL) & (pl.all().n_unique() > 2)
     )
     present = [c for c in filled.columns if filled[c][0]]
@@ -543,16 +573,19 @@ def _probabilistic_edges(con, rules: IdentityRules, result: IdentityResult) -> i
         return 0
     frame_to_temp_table(con, "_links", pairs)
     names = [c for c in ("first_name", "last_name", "date_of_birth") if c in present]
-    frame_to_temp_table(con, "_names", contacts.select("unique_id", *names))
+    frame_to_temp_table(
+        con,
+        "_names",
+        contacts.select("unique_id", *names, "suffix", pl.col("email").alias("_email")),
+    )
     twins = _twins_apart(result.linkage, names)
-    places = [c for c in ("postcode", "address", "phone") if c in present and twins]
-    _no_first_name_ambiguous(con, contacts, names, places)
     con.execute(f"""
         CREATE OR REPLACE TEMP TABLE _dedup AS
         SELECT l.value AS left_value, r.value AS right_value,
                max(p.match_probability) AS probability,
                bool_and(coalesce({_household_sql(names, twins)}, false)) AS household,
-               bool_and(coalesce({_ambiguous_pair_sql(names)}, false)) AS ambiguous
+               bool_and(coalesce({_ambiguous_pair_sql(names, twins)}, false)) AS ambiguous,
+               bool_and(coalesce({_generations_sql(names)}, false)) AS generations
         FROM _links p
         JOIN _values l ON l.id_type = 'crm_id' AND l.raw_value = p.id_l
         JOIN _values r ON r.id_type = 'crm_id' AND r.raw_value = p.id_r
@@ -575,65 +608,30 @@ HOUSEHOLD = (
     "same family name, clearly different first names, birth dates not known to be equal "
     "(or twins): two members of one household"
 )
-AMBIGUOUS = (
-    "no first name, and records of its family name at its postcode, address or phone carry "
-    "clearly different first names: which household member it is, is unknown"
+HOUSEHOLD_KEPT = (
+    "clearly different first names where the data keeps first names: two people (a "
+    "household, a switchboard, a lodger)"
+)
+NO_FIRST_NAME = (
+    "no first name: the family name, address, postcode and landline are the household's, and "
+    "neither birth date nor e-mail says which member it is"
 )
 
 
-def _no_first_name_ambiguous(
-    con, contacts: pl.DataFrame, names: list[str], places: list[str]
-) -> None:
-    """`_ambiguous(unique_id)`: contacts with a family name but no first name, where records of
-    that family name (up to one typo) sharing its postcode, address or phone (`places`, the
-    columns present) carry clearly different first names (`_different_first_names_sql`):
-    "Kernan" at the Kernans' address may be Emily or Lawrence. The address, landline and
-    family e-mail such a record shares are the whole household's, so a link to one member
-    says nothing about which one it is.
-    Only where the data keeps first names (`places` is empty otherwise: in a file whose
-    duplicates' first names were replaced, two first names at one address may be one person)."""
-    ids = contacts.select("unique_id").clear()
-    if not places or not {"first_name", "last_name"}.issubset(names):
-        frame_to_temp_table(con, "_ambiguous", ids)
-        return
-    # One row per contact and place it has (postcode, address, phone), so the records sharing
-    # any of them meet on one equality join.
-    named = contacts.filter(pl.col("last_name").is_not_null())
-    frame_to_temp_table(
-        con,
-        "_places",
-        pl.concat(
-            [
-                named.select(
-                    "unique_id", "first_name", "last_name",
-                    (pl.lit(c + ":") + pl.col(c)).alias("place"),
-                ).filter(pl.col("place").is_not_null())
-                for c in places
-            ]
-        ),
-    )  # fmt: skip
-    first = FIRST_NAME_LETTERS
-    fy, fz = first.format("y"), first.format("z")
-    con.execute(f"""
-        CREATE OR REPLACE TEMP TABLE _ambiguous AS
-        WITH met AS (  -- named records of its family name sharing a place with x
-            SELECT DISTINCT x.unique_id AS x, y.unique_id, y.first_name
-            FROM _places x
-            JOIN _places y ON y.place = x.place AND y.first_name IS NOT NULL
-                 AND damerau_levenshtein(y.last_name, x.last_name) <= 1
-            WHERE x.first_name IS NULL
-        )
-        SELECT DISTINCT y.x AS unique_id
-        FROM met y JOIN met z ON z.x = y.x AND y.unique_id < z.unique_id
-        WHERE {_different_first_names_sql(fy, fz, FIRST_NAMES_ALIKE_MIN_JW_KEPT)}
-    """)
+def _ambiguous_pair_sql(names: list[str], kept: bool) -> str:
+    """SQL over a pair (`a.*`, `b.*` of `_names`, with the normalised e-mail `_email`): true
+    when either record has no first name and nothing personal to one person agrees: neither
+    the birth date (up to a typo) nor the e-mail.
 
-
-def _ambiguous_pair_sql(names: list[str]) -> str:
-    """SQL over a pair (`a.*`, `b.*` of `_names`): one is `_ambiguous` (no first name, a
-    family name held by several household members), the other has a first name, and their
-    birth dates are not known to be one (equal or one typo apart)."""
-    if not {"first_name", "last_name"}.issubset(names):
+    A record "Kernan" at the Kernans' address, with their landline, may be Emily or Lawrence:
+    a family name, an address, a postcode, a city and a landline are the whole household's, and
+    they say which household a record is of, not which member (and the other members may be
+    in the CRM only under other addresses, so whether the household has several cannot be
+    seen). Only where the data keeps first names (`kept`, the twins gate `_twins_apart`): in
+    a file whose duplicates' names were replaced or dropped at random, a record without one is
+    no more ambiguous than any other.
+    """
+    if not kept or not {"first_name", "last_name"}.issubset(names):
         return "false"
     dob = (
         "AND NOT coalesce(damerau_levenshtein(a.date_of_birth, b.date_of_birth) <= 1, false)"
@@ -641,9 +639,36 @@ def _ambiguous_pair_sql(names: list[str]) -> str:
         else ""
     )
     return f"""(
-        ((a.unique_id IN (SELECT unique_id FROM _ambiguous) AND b.first_name IS NOT NULL)
-         OR (b.unique_id IN (SELECT unique_id FROM _ambiguous) AND a.first_name IS NOT NULL))
+        (a.first_name IS NULL OR b.first_name IS NULL)
+        AND NOT coalesce(a._email = b._email, false)
         {dob}
+    )"""
+
+
+GENERATIONS = (
+    "a generational suffix (Jr., Sr., II) on one record and another or none on the other: "
+    "two people of one name, and neither birth date nor e-mail says which one it is"
+)
+
+
+def _generations_sql(names: list[str]) -> str:
+    """SQL over a pair (`a.*`, `b.*` of `_names`, with `suffix` and `_email`): true when the
+    two records carry different generational suffixes (Jr. and Sr., or Jr. and none) and
+    nothing personal to one person agrees (neither the birth date, up to a typo, nor the
+    e-mail); two suffixes both given and different (Jr. and Sr.) always.
+
+    "Xavier Akhtar Jr." says that two Xavier Akhtars exist, most often at one address with one
+    landline: a record without the suffix may be the father's or the son's (a son's records
+    often drop it), so the name, address and landline cannot say which."""
+    dob = (
+        "AND NOT coalesce(damerau_levenshtein(a.date_of_birth, b.date_of_birth) <= 1, false)"
+        if "date_of_birth" in names
+        else ""
+    )
+    return f"""(
+        coalesce(a.suffix, '') <> coalesce(b.suffix, '')
+        AND ((a.suffix IS NOT NULL AND b.suffix IS NOT NULL)
+             OR (NOT coalesce(a._email = b._email, false) {dob}))
     )"""
 
 
@@ -696,10 +721,19 @@ def _different_first_names_sql(fa: str, fb: str, min_jw: float = FIRST_NAMES_ALI
         AND jaro_winkler_similarity({fa}, {fb}) < {min_jw}
         AND NOT starts_with({fa}, {fb}) AND NOT starts_with({fb}, {fa})
         AND NOT EXISTS (SELECT 1 FROM _nicknames n
-                        WHERE n.a = {fa} AND damerau_levenshtein(n.b, {fb}) <= 1)
+                        WHERE n.a = {fa} AND ({_nickname_form_sql("n.b", fb)}))
         AND NOT EXISTS (SELECT 1 FROM _nicknames n
-                        WHERE n.a = {fb} AND damerau_levenshtein(n.b, {fa}) <= 1))
+                        WHERE n.a = {fb} AND ({_nickname_form_sql("n.b", fa)})))
     )"""
+
+
+def _nickname_form_sql(nickname: str, name: str) -> str:
+    """SQL: `name` is `nickname` with a typo (Damny for Danny) or a diminutive of it, the short
+    form with a pet ending and perhaps its last letter doubled (Rob: Robbie, Robby; Dan:
+    Danny; the list has Robby for Robert but not Robbie)."""
+    return f"""damerau_levenshtein({nickname}, {name}) <= 1
+        OR (length({nickname}) >= 3 AND starts_with({name}, {nickname})
+            AND regexp_full_match(substr({name}, length({nickname}) + 1), '[a-z]?(ie|y|ey|i)'))"""
 
 
 def _other_initial_sql(fa: str, fb: str) -> str:
@@ -748,9 +782,11 @@ def _household_sql(names: list[str], twins: bool = False) -> str:
         else ""
     )
     min_jw = FIRST_NAMES_ALIKE_MIN_JW_KEPT if twins else FIRST_NAMES_ALIKE_MIN_JW
+    # Where the data keeps first names, two unrelated first names are two people whatever
+    # the family names say (one missing, a partner's own name, a lodger at the address).
+    family = "" if twins else "damerau_levenshtein(a.last_name, b.last_name) <= 1 AND"
     return f"""(
-        damerau_levenshtein(a.last_name, b.last_name) <= 1
-        AND {_different_first_names_sql(fa, fb, min_jw)}
+        {family} {_different_first_names_sql(fa, fb, min_jw)}
         AND a.first_name IS DISTINCT FROM b.last_name
         AND b.first_name IS DISTINCT FROM a.last_name
         {dob}
@@ -807,11 +843,13 @@ def _cluster_duplicates(
     if linkage is not None and "date_of_birth" in names:
         linkage["birth_dates_split_clusters"] = split_on_dates
     dedup = con.sql(
-        "SELECT left_value, right_value, probability, household, ambiguous FROM _dedup "
+        "SELECT left_value, right_value, probability, household, ambiguous, generations "
+        "FROM _dedup "
         "ORDER BY left_value, right_value"
     ).pl()
     household = dedup["household"].to_numpy()
     ambiguous = dedup["ambiguous"].to_numpy() & ~household
+    generations = dedup["generations"].to_numpy() & ~household & ~ambiguous
     ids = pl.concat([dedup["left_value"], dedup["right_value"]]).unique().sort()
     index = {v: i for i, v in enumerate(ids.to_list())}
     src = np.array([index[v] for v in dedup["left_value"].to_list()], np.int64)
@@ -820,7 +858,7 @@ def _cluster_duplicates(
     # records of a cluster that are two household members, or that carry two birth dates no
     # typo explains (whatever their own pair scored), make it split link by link. The other
     # pairs keep the safeguards.
-    keep = ~household & ~ambiguous
+    keep = ~household & ~ambiguous & ~generations
     labels = components(len(ids), src, dst, keep)
     frame_to_temp_table(
         con,
@@ -848,22 +886,28 @@ def _cluster_duplicates(
     reason[keep] = dedup_clusters(
         len(ids), src[keep], dst[keep], dedup["probability"].to_numpy()[keep],
         rules.dedup_max_cluster_size, rules.dedup_min_density,
-        apart=(apart_src, apart_dst),
+        apart=(apart_src, apart_dst), certain=np.inf if twins else None,
     )  # fmt: skip
     text = {
         TIGHTENED: "loose cluster (below dedup_min_density): link below a stricter threshold",
         OVERSIZE: "cluster above dedup_max_cluster_size records",
         APART: (
             "cluster holding two different people (household members, or two birth dates): "
-            "link below a stricter threshold"
+            "a weaker link than each person's own"
         ),
     }
     refused = pl.DataFrame(
         {
             "i": np.arange(len(src)),
             "refused": [
-                HOUSEHOLD if h else AMBIGUOUS if a else text.get(int(r))
-                for h, a, r in zip(household, ambiguous, reason, strict=True)
+                (HOUSEHOLD_KEPT if twins else HOUSEHOLD)
+                if h
+                else NO_FIRST_NAME
+                if a
+                else GENERATIONS
+                if g
+                else text.get(int(r))
+                for h, a, g, r in zip(household, ambiguous, generations, reason, strict=True)
             ],
         },
         schema={"i": pl.Int64, "refused": pl.String},

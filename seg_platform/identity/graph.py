@@ -227,6 +227,7 @@ def dedup_clusters(
     min_density: float,
     steps: tuple[float, ...] = (0.99, 0.999, 0.9999, 0.99999),
     apart: tuple[np.ndarray, np.ndarray] | None = None,
+    certain: float | None = None,
 ) -> np.ndarray:
     """Cluster duplicate records from their pairwise match probabilities, as Splink does
     (connected components of the pairs above the threshold), with cluster-level safeguards.
@@ -241,7 +242,10 @@ def dedup_clusters(
     split by `_split_apart`: its records are joined again link by link, strongest first, and a
     link below the last step that would put an `apart` pair into one cluster is refused. A
     person's own strong links survive; the record that bridged two people goes with the one
-    it matches best.
+    it matches best. A link at `certain` or above (default: the last step) is never refused
+    there; `certain=inf` (where the data shows that a person's records keep their first name,
+    so two first names are stronger evidence than any number of shared household fields)
+    refuses any link that would join such a pair.
 
     Returns, per pair, KEPT, TIGHTENED (dropped by a stricter threshold), APART (refused
     because it would join two people kept apart) or OVERSIZE.
@@ -250,7 +254,8 @@ def dedup_clusters(
     probability = np.asarray(probability, np.float64)
     reason = np.full(len(src), KEPT, np.int8)
     if apart is not None and len(apart[0]):
-        reason[_split_apart(n_nodes, src, dst, probability, apart, steps[-1])] = APART
+        certain = steps[-1] if certain is None else certain
+        reason[_split_apart(n_nodes, src, dst, probability, apart, certain)] = APART
     for step in (*steps, None):
         active = reason == KEPT
         labels = components(n_nodes, src, dst, active)

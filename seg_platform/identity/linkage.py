@@ -97,6 +97,10 @@ class ColumnComparison:
             non-null level, most similar first and "anything else" last; they must sum to 1.
             Used as they are when EM does not run (small inputs) and as EM's starting point
             otherwise. Empty for Splink's defaults.
+        swapped_with: `person_name` only: the other name column (first and last name). A pair
+            whose two names are equal crosswise ("Taylor, Colin" entered as first "Taylor",
+            last "Colin") gets its own level after the exact one, with the prior m
+            `SWAPPED_NAMES_M` taken from the exact level's.
     """
 
     column: str
@@ -104,6 +108,7 @@ class ColumnComparison:
     thresholds: tuple[float, ...] = ()
     term_frequency: bool = False
     m_probabilities: tuple[float, ...] = ()
+    swapped_with: str = ""
 
     def __post_init__(self) -> None:
         if self.kind not in get_args(ComparisonKind):
@@ -353,6 +358,13 @@ def person_spec(
     """
     have = set(present)
     comparisons = tuple(c for name, c in _PERSON_COMPARISONS.items() if name in have)
+    if {"first_name", "last_name"} <= have:
+        comparisons = tuple(
+            _with_swap(c, "last_name" if c.column == "first_name" else "first_name")
+            if c.column in ("first_name", "last_name")
+            else c
+            for c in comparisons
+        )
     if not comparisons:
         raise ValueError("no comparable person column is filled")
 
@@ -381,6 +393,23 @@ def person_spec(
         deterministic_rules=usable(_PERSON_DETERMINISTIC),
         threshold=threshold,
     )
+
+
+# Prior share of one person's record pairs whose first and last names are swapped (a form
+# filled "Surname, Name" the wrong way round); taken from the exact level's prior.
+SWAPPED_NAMES_M = 0.01
+# Jaro-Winkler similarity each name must reach with the other record's other name to count as
+# swapped: the typo level of the name comparisons (`person_name`'s first threshold).
+SWAPPED_NAMES_MIN_JW = 0.88
+SWAPPED_LABEL = "First and last name swapped"
+
+
+def _with_swap(c: ColumnComparison, other: str) -> ColumnComparison:
+    """`c` (a person name) with a level for names swapped with the `other` name column."""
+    m = c.m_probabilities
+    if m:
+        m = (m[0] - SWAPPED_NAMES_M, SWAPPED_NAMES_M, *m[1:])
+    return dataclasses.replace(c, swapped_with=other, m_probabilities=m)
 
 
 FEBRL_SPEC = LinkageSpec(
@@ -428,7 +457,7 @@ def _comparison(spec: ColumnComparison) -> Any:
     if spec.kind == "name":
         creator = cl.NameComparison(col, jaro_winkler_thresholds=thresholds)
     elif spec.kind == "person_name":
-        creator = _person_name(col, thresholds)
+        creator = _person_name(col, thresholds, spec.swapped_with)
     elif spec.kind == "jaro_winkler":
         creator = cl.JaroWinklerAtThresholds(col, thresholds)
     elif spec.kind == "email":
@@ -468,12 +497,20 @@ def _email_strict(col: str) -> Any:
     )
 
 
-def _person_name(col: str, jaro_winkler_thresholds: Sequence[float]) -> Any:
-    """Exact, one typo (Damerau-Levenshtein <= 1), Jaro-Winkler levels, anything else."""
+def _person_name(col: str, jaro_winkler_thresholds: Sequence[float], swapped_with: str) -> Any:
+    """Exact, (names swapped with `swapped_with`), one typo (Damerau-Levenshtein <= 1),
+    Jaro-Winkler levels, anything else."""
+    # Both names swapped, each up to a typo ("shephsrdson jacob" for Jacob Shepherdson).
+    crosswise = " AND ".join(
+        f"jaro_winkler_similarity({x}_l, {y}_r) >= {SWAPPED_NAMES_MIN_JW}"
+        for x, y in ((col, swapped_with), (swapped_with, col))
+    )
+    swapped = [cll.CustomLevel(crosswise, label_for_charts=SWAPPED_LABEL)] if swapped_with else []
     return cl.CustomComparison(
         comparison_levels=[
             cll.NullLevel(col),
             cll.ExactMatchLevel(col),
+            *swapped,
             cll.DamerauLevenshteinLevel(col, 1),
             *[cll.JaroWinklerLevel(col, t) for t in jaro_winkler_thresholds],
             cll.ElseLevel(),
@@ -608,11 +645,13 @@ def _unrelated_m(linker: Linker, column: str) -> float | None:
     for comparison in linker._settings_obj.comparisons:
         if comparison.output_column_name != column:
             continue
-        last = [lv for lv in comparison.comparison_levels if not lv.is_null_level][-1]
-        if not last._has_estimated_m_values:
+        levels = [lv for lv in comparison.comparison_levels if not lv.is_null_level]
+        # Names swapped count as unrelated first names too: the first-name field holds the
+        # family name (and the household rule, which reads first names, sees two names).
+        counted = [levels[-1], *(lv for lv in levels if lv.label_for_charts == SWAPPED_LABEL)]
+        if not all(lv._has_estimated_m_values for lv in counted):
             return None
-        assert last.m_probability is not None  # EM estimated it
-        return float(last.m_probability)
+        return float(sum(lv.m_probability or 0.0 for lv in counted))
     return None
 
 

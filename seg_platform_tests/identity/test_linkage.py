@@ -288,3 +288,32 @@ def test_blocking_rules_set_by_the_user_replace_the_automatic_choice():
     assert ("first_name", "last_name") in automatic.blocking_rules
     assert ("last_name",) in automatic.broad_blocking_rules
     assert all("postcode" not in " ".join(r) for r in automatic.broad_blocking_rules)
+
+
+def test_first_and_last_name_swapped_is_one_person(crm):
+    """A form filled "Surname, Name" the wrong way round: the copy's first name is the
+    original's last name and the other way round, with the same phone, company and role. With
+    the swapped-names level (person columns with both names) the pair links; without it both
+    names count as unrelated and it does not (before: Colin Taylor entered as "Taylor Colin"
+    was missed twice on the messy CRM)."""
+    from seg_platform.identity.linkage import person_spec
+
+    contacts, _, _ = crm
+    contacts = contacts.filter(pl.col("phone").is_not_null())
+    originals = contacts.head(10)
+    swapped = originals.with_columns(
+        unique_id=pl.lit("s") + pl.col("unique_id"),
+        first_name=pl.col("last_name"),
+        last_name=pl.col("first_name"),
+        email=pl.lit(None, pl.String),
+    )
+    frame = pl.concat([contacts, swapped])
+    present = ["first_name", "last_name", "email", "phone", "company", "role"]
+    spec = person_spec(present)
+    assert [c.swapped_with for c in spec.comparisons[:2]] == ["last_name", "first_name"]
+    expected = {tuple(sorted((i, "s" + i))) for i in originals["unique_id"].to_list()}
+    found = _pairs(predict_links(frame, spec)) & expected
+    plain = replace(spec, comparisons=CRM_CONTACTS_SPEC.comparisons[:6])  # the same, unswapped
+    found_plain = _pairs(predict_links(frame, plain)) & expected
+    assert len(found) == len(expected), expected - found
+    assert len(found_plain) < len(expected) / 2

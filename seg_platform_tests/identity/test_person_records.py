@@ -148,6 +148,10 @@ def test_household_members_are_told_apart_from_one_person(a, b, household):
         # a middle initial after the name; a nickname with a typo
         ("payrick d.", "paddy", False),
         ("patrick d.", "eric", True),
+        # a diminutive of a listed nickname (Tommie of Tom, which the list has for Thomas,
+        # with Tommy but not Tommie); Robin is no pet form of Rob
+        ("tommie", "thomas", False),
+        ("robin", "robert", True),
     ],
 )
 def test_first_names_alike_only_as_variants_where_the_data_keeps_names(a, b, household):
@@ -157,6 +161,24 @@ def test_first_names_alike_only_as_variants_where_the_data_keeps_names(a, b, hou
     pair = (a, "contrafatto", None), (b, "contrafatto", None)
     assert _is_household(*pair, twins=True) == household
     assert not _is_household(*pair)
+
+
+@pytest.mark.parametrize(
+    ("a", "b"),
+    [
+        (("lisa", "monk", None), ("jeff", "lynch", None)),  # a partner with her own name
+        (("dalbir", None, None), ("amber", "saabir", None)),  # no family name on one
+    ],
+)
+def test_where_the_data_keeps_first_names_two_first_names_are_two_people(a, b):
+    """Lisa Monk and Jeff Lynch share an address, a postcode and a landline; Dalbir (no family
+    name) and Amber Saabir an address. Where the data keeps first names, unrelated first names
+    are two people whatever the family names say; elsewhere (Febrl) the family name must agree
+    before the rule speaks. Before, only one family name made two first names two people."""
+    assert _is_household(a, b, twins=True)
+    assert not _is_household(a, b)
+    # a given and family name swapped is no second person
+    assert not _is_household(("monk", "lisa", None), ("lisa", "monk", None), twins=True)
 
 
 def _is_household(a: tuple, b: tuple, twins: bool = False) -> bool:
@@ -206,6 +228,20 @@ def test_keeping_two_people_apart_keeps_each_persons_own_links():
     assert (dedup_clusters(4, src, dst, p, 50, 0.25) == KEPT).all()
     labels = components(4, src, dst, reason == KEPT)
     assert labels[0] == labels[1] != labels[3]
+
+
+def test_two_people_are_kept_apart_whatever_the_links_between_them_score():
+    """Records 0 and 2 are two people (a cannot-link); record 1, without a first name, links to
+    both near certainly (the household's address, postcode and landline). By default a link at
+    the last step (0.99999) or above overrides the rule (a record whose first name was
+    replaced); where the data keeps first names (`certain=inf`) no link does, and the record
+    goes with the stronger one. Before, both links stayed and the two people were one."""
+    src, dst = np.array([0, 1]), np.array([1, 2])
+    p = np.array([0.9999999, 0.999999])
+    apart = (np.array([0]), np.array([2]))
+    assert (dedup_clusters(3, src, dst, p, 50, 0.25, apart=apart) == KEPT).all()
+    reason = dedup_clusters(3, src, dst, p, 50, 0.25, apart=apart, certain=np.inf)
+    assert reason.tolist() == [KEPT, APART]
 
 
 @pytest.mark.parametrize(
@@ -267,26 +303,88 @@ def test_a_missing_name_is_taken_from_the_full_name(first_name, last_name, full_
     assert row == (first, last)
 
 
-def test_a_landline_or_switchboard_shared_by_different_people_links_nobody(tmp_path):
-    """Michael and Barbara Nguyen both gave the household landline, Brenda Snyder and Barbara
-    Clark their office switchboard: each number links nobody (blocked with the reason), while
-    each person's own records stay together. Before, the landline made Michael and Barbara one
-    profile, and the switchboard Brenda and Barbara Clark."""
+@pytest.mark.parametrize(
+    ("last_name", "full_name", "last", "suffix"),
+    [
+        ("Akhtar Jr.", None, "akhtar", "jr"),
+        ("Basheerah Jr", None, "basheerah", "jr"),
+        ("Smith, Sr.", None, "smith", "sr"),
+        (None, "John Smith III", "smith", "iii"),
+        ("Junior", None, "junior", None),  # a family name, no suffix
+        ("Akhtar", None, "akhtar", None),
+    ],
+)
+def test_a_generational_suffix_is_no_part_of_the_family_name(last_name, full_name, last, suffix):
+    """ "Akhtar Jr." is the family name Akhtar with the suffix Jr.: the family-name comparisons
+    and the household rules see Akhtar, the suffix rule sees Jr. (before: "akhtar jr." was a
+    family name of its own, four edits from the father's)."""
+    from seg_platform.identity.build import _people_sql
+
+    with duckdb.connect() as con:
+        con.execute("CREATE SCHEMA raw")
+        con.execute(
+            "CREATE TABLE raw.crm_contacts (first_name VARCHAR, last_name VARCHAR, "
+            "full_name VARCHAR, date_of_birth VARCHAR, email VARCHAR, phone VARCHAR)"
+        )
+        con.execute(
+            "INSERT INTO raw.crm_contacts (first_name, last_name, full_name) VALUES ('x', ?, ?)",
+            [last_name, full_name],
+        )
+        row = con.execute(f"SELECT last_name, suffix FROM ({_people_sql()})").fetchone()
+    assert row == (last, suffix)
+
+
+def test_a_junior_and_a_record_without_the_suffix_link_only_on_something_personal():
+    """ "Xavier Akhtar Jr." says two Xavier Akhtars exist; a record without the suffix may be
+    the father's or the son's. It links to the Jr. record only on a birth date (up to a typo)
+    or an e-mail they share; a Jr. and a Sr. never. Two records without a suffix are left to
+    the model."""
+    import polars as pl
+
+    from seg_platform.core.warehouse import frame_to_temp_table
+    from seg_platform.identity.build import _generations_sql
+
+    contacts = pl.DataFrame(
+        {
+            "unique_id": ["jr", "father", "son", "born", "senior", "plain"],
+            "first_name": ["xavier"] * 6,
+            "last_name": ["akhtar"] * 6,
+            "date_of_birth": ["19930101", "19510703", None, "19930110", None, None],
+            "suffix": ["jr", None, None, None, "sr", None],
+            "_email": ["x@trey.com", "x@bt.com", "x@trey.com", None, "x@trey.com", "x@bt.com"],
+        }
+    )
+    names = ["first_name", "last_name", "date_of_birth"]
+    with duckdb.connect() as con:
+        frame_to_temp_table(con, "_names", contacts)
+        sql = (
+            f"SELECT b.unique_id, coalesce({_generations_sql(names)}, false) "
+            "FROM _names a, _names b WHERE a.unique_id = 'jr' AND b.unique_id <> 'jr'"
+        )
+        refused = dict(con.execute(sql).fetchall())
+        assert refused == {
+            "father": True,  # another birth date, another e-mail
+            "son": False,  # his work e-mail
+            "born": False,  # his birth date with a typo
+            "senior": True,  # Jr. and Sr.: two people whatever they share
+            "plain": True,
+        }
+        sql = (
+            f"SELECT coalesce({_generations_sql(names)}, false) FROM _names a, _names b "
+            "WHERE a.unique_id = 'father' AND b.unique_id = 'plain'"
+        )
+        assert con.execute(sql).fetchone() == (False,)
+
+
+def _crm_identity(tmp_path, rows: list[tuple]) -> tuple[dict, list]:
+    """Build identity from CRM contacts (crm_id, first, last, email, phone): each record's
+    profile, and the phones blocked with their reason."""
     from seg_platform.core.identity_rules import IdentityRules
-    from seg_platform.identity.build import SHARED, build_identity
+    from seg_platform.identity.build import build_identity
     from seg_platform.sources.config import load_sources_config
     from seg_platform.sources.contract import SOURCES
     from seg_platform.sources.ingest import ingest_source
 
-    landline, office = "+1 617 267 4688", "+1 212 555 0100"
-    rows = [
-        ("c1", "Michael", "Nguyen", "michael.nguyen@gmail.com", "+1 617 805 5034"),
-        ("c2", "Mike", "Nguyen", "michael.nguyen@gmail.com", landline),
-        ("c3", "Barbara", "Nguyen", "barbara.nguyen@gmail.com", landline),
-        ("c4", "Barbara", "Nguyen", "barbara.nguyen@gmail.com", None),
-        ("c5", "Brenda", "Snyder", "brenda.snyder@harboranalytics.com", office),
-        ("c6", "Barbara", "Clark", "barbara.clark@harboranalytics.com", office),
-    ]
     folder = tmp_path / "landing"
     (folder / "crm_contacts").mkdir(parents=True)
     lines = ["crm_id,first_name,last_name,email,phone,created_at"]
@@ -310,9 +408,66 @@ def test_a_landline_or_switchboard_shared_by_different_people_links_nobody(tmp_p
             "SELECT raw_value, blocked_reason FROM identity.identifier_values "
             "WHERE id_type = 'phone' AND blocked_reason IS NOT NULL ORDER BY raw_value"
         ).fetchall()
+    return profile, blocked
+
+
+def test_a_landline_or_switchboard_shared_by_different_people_links_nobody(tmp_path):
+    """Michael and Barbara Nguyen both gave the household landline, Brenda Snyder and Barbara
+    Clark their office switchboard: each number links nobody (blocked with the reason), while
+    each person's own records stay together. Before, the landline made Michael and Barbara one
+    profile, and the switchboard Brenda and Barbara Clark."""
+    from seg_platform.identity.build import SHARED
+
+    landline, office = "+1 617 267 4688", "+1 212 555 0100"
+    rows = [
+        ("c1", "Michael", "Nguyen", "michael.nguyen@gmail.com", "+1 617 805 5034"),
+        ("c2", "Mike", "Nguyen", "michael.nguyen@gmail.com", landline),
+        ("c3", "Barbara", "Nguyen", "barbara.nguyen@gmail.com", landline),
+        ("c4", "Barbara", "Nguyen", "barbara.nguyen@gmail.com", None),
+        ("c5", "Brenda", "Snyder", "brenda.snyder@harboranalytics.com", office),
+        ("c6", "Barbara", "Clark", "barbara.clark@harboranalytics.com", office),
+    ]
+    profile, blocked = _crm_identity(tmp_path, rows)
     assert profile["c1"] == profile["c2"] != profile["c3"] == profile["c4"]
     assert profile["c5"] != profile["c6"]
     assert blocked == [(office, SHARED), (landline, SHARED)]
+
+
+def test_a_landline_on_a_record_without_a_first_name_is_its_e_mails_persons(tmp_path):
+    """An "Allen" record without a first name carries Lauren Allen's e-mail and the household
+    landline, which Kevin Allen gave too: through its e-mail the record is Lauren's, so the
+    landline is shared by Lauren and Kevin and links nobody. Before, the landline joined the
+    record to Kevin and its e-mail to Lauren: Lauren and Kevin became one profile."""
+    from seg_platform.identity.build import SHARED
+
+    landline = "+1 973 801 6058"
+    rows = [
+        ("c1", "", "Allen", "lauren.allen@yahoo.com", landline),
+        ("c2", "Lauren", "Allen", "lauren.allen@yahoo.com", "+1 862 294 0607"),
+        ("c3", "Kevin", "Allen", "allen.kevin@gmail.com", landline),
+        ("c4", "Kevin", "Allen", "allen.kevin@gmail.com", None),
+    ]
+    profile, blocked = _crm_identity(tmp_path, rows)
+    assert blocked == [(landline, SHARED)]
+    assert profile["c1"] == profile["c2"] != profile["c3"] == profile["c4"]
+
+
+def test_a_landline_of_a_father_and_his_junior_links_neither(tmp_path):
+    """Xavier Akhtar and Xavier Akhtar Jr. both gave the household landline: one name of two
+    generations, so the landline is shared by two people and links nobody; each keeps his own
+    records (his e-mail). Before, the landline made father and son one profile."""
+    from seg_platform.identity.build import SHARED
+
+    landline = "+44 117 295 9930"
+    rows = [
+        ("c1", "Xavier", "Akhtar", "xavier.akhtar@btinternet.com", landline),
+        ("c2", "Xavier", "Akhtar", "xavier.akhtar@btinternet.com", None),
+        ("c3", "Xavier", "Akhtar Jr.", "xavier.akhtar@treyresearch.com", landline),
+        ("c4", "Xavier", "Akhtar Jr", "xavier.akhtar@treyresearch.com", None),
+    ]
+    profile, blocked = _crm_identity(tmp_path, rows)
+    assert blocked == [(landline, SHARED)]
+    assert profile["c1"] == profile["c2"] != profile["c3"] == profile["c4"]
 
 
 def test_national_phone_numbers_are_read_in_their_records_country(tmp_path):
@@ -478,69 +633,45 @@ def test_twins_are_kept_apart_when_the_data_keeps_first_names(unrelated_first_na
         assert con.execute(sql).fetchall() == [(apart,)]
 
 
-def test_a_record_with_only_a_family_name_is_ambiguous_in_a_household():
-    """ "Kernan" without a first name at the postcode where Emily and Lawrence Kernan live may
-    be either: its links to a named record are refused, unless a birth date says which one.
-    "Fitzgerald" at a postcode where one Fitzgerald lives is no riddle; nor is "Kernan"
-    where only Robert and his nickname Bob are. The household may meet on a postcode, an
-    address or a landline."""
+def test_a_record_without_a_first_name_links_only_on_something_personal():
+    """ "Kernan" without a first name, at the Kernans' postcode with their landline, may be
+    Emily or Lawrence; so may a second "Kernan" record: a family name, an address and a
+    landline are the household's. A birth date (up to a typo) or an e-mail says which member
+    it is. Where the data does not keep first names (Febrl's duplicates lost or changed them at
+    random) the rule is off. Before, only a record at a place where two named members were
+    seen was refused: Sara McLaverty took William's "McLaverty" record (his named record had
+    no address)."""
     import polars as pl
 
     from seg_platform.core.warehouse import frame_to_temp_table
-    from seg_platform.identity.build import (
-        _ambiguous_pair_sql,
-        _nickname_table,
-        _no_first_name_ambiguous,
-    )
+    from seg_platform.identity.build import _ambiguous_pair_sql
 
     contacts = pl.DataFrame(
         {
-            "unique_id": ["emily", "lawrence", "kernan", "victoria", "fitzgerald",
-                          "robert", "bob", "kernan2"],
-            "first_name": ["emily", "lawrence", None, "victoria", None, "robert", "bob", None],
-            "last_name": ["kernan", "kernan", "kernan", "fitzgerald", "fitzgerald",
-                          "kernan", "kernen", "kernan"],
-            "date_of_birth": [None, "19770213", "19770213", None, "19490801", None, None, None],
-            "postcode": ["10440", "10440", "10440", "98152", "98152", "2000", "2000", "2000"],
-            "phone": [None, None, None, None, "+1206", None, None, "+1212"],
+            "unique_id": ["kernan", "emily", "lawrence", "kernan2", "mail", "typo"],
+            "first_name": [None, "emily", "lawrence", None, "emily", "lawrence"],
+            "last_name": ["kernan"] * 6,
+            "date_of_birth": ["19770213", None, "19770213", None, None, "19770231"],
+            "_email": ["k@x.com", "e@x.com", None, "k2@x.com", "k@x.com", None],
         }
-    )  # fmt: skip
-    # David Behan moved (another postcode) but kept the landline the record without a first
-    # name carries; Jason Behan lives at its postcode
-    contacts = pl.concat(
-        [
-            contacts,
-            pl.DataFrame(
-                {
-                    "unique_id": ["behan", "jason", "david"],
-                    "first_name": [None, "jason", "david"],
-                    "last_name": ["behan"] * 3,
-                    "date_of_birth": [None] * 3,
-                    "postcode": ["3000", "3000", "4000"],
-                    "phone": ["+1718", None, "+1718"],
-                }
-            ),
-        ]
     )
     names = ["first_name", "last_name", "date_of_birth"]
     with duckdb.connect() as con:
-        _nickname_table(con)
-        _no_first_name_ambiguous(con, contacts, names, ["postcode"])
-        ambiguous = {r for (r,) in con.execute("SELECT unique_id FROM _ambiguous").fetchall()}
-        assert ambiguous == {"kernan"}
-        _no_first_name_ambiguous(con, contacts, names, ["postcode", "phone"])
-        ambiguous = {r for (r,) in con.execute("SELECT unique_id FROM _ambiguous").fetchall()}
-        assert ambiguous == {"kernan", "behan"}
-        frame_to_temp_table(con, "_names", contacts.drop("postcode", "phone"))
-        sql = (
-            f"SELECT b.unique_id, coalesce({_ambiguous_pair_sql(names)}, false) "
-            "FROM _names a, _names b WHERE a.unique_id = 'kernan' AND b.unique_id <> 'kernan' "
-            "ORDER BY 1"
-        )
-        refused = dict(con.execute(sql).fetchall())
-        # Emily's records: refused; Lawrence's: the birth date says it is him
-        assert refused["emily"] and not refused["lawrence"]
-        assert not refused["kernan2"]  # two records without a first name: left to the model
-        # without a place column (or where the data does not keep first names): no rule
-        _no_first_name_ambiguous(con, contacts, names, [])
-        assert con.execute("SELECT count(*) FROM _ambiguous").fetchone() == (0,)
+        frame_to_temp_table(con, "_names", contacts)
+
+        def refused(kept: bool) -> dict:
+            sql = (
+                f"SELECT b.unique_id, coalesce({_ambiguous_pair_sql(names, kept)}, false) "
+                "FROM _names a, _names b WHERE a.unique_id = 'kernan' AND b.unique_id <> 'kernan'"
+            )
+            return dict(con.execute(sql).fetchall())
+
+        assert refused(True) == {
+            "emily": True,  # only household evidence
+            "lawrence": False,  # the birth date says it is him
+            "typo": False,  # ... also with a typo in it
+            "kernan2": True,  # two records without a first name: which members?
+            "mail": False,  # the e-mail says it is Emily's record
+        }
+        assert not any(refused(False).values())
+        assert _ambiguous_pair_sql(["last_name", "date_of_birth"], True) == "false"
