@@ -141,6 +141,12 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--verbose", action="store_true", help="show Dagster's event log")
     p.add_argument("--quiet", action="store_true", help=quiet_help)
     p.add_argument("--last-months", type=int, default=3, metavar="N", help=snapshots_help)
+    p.add_argument(
+        "--full-reload",
+        action="store_true",
+        help="rebuild the raw tables from every landing file (default: read only the files "
+        "that are new or changed since the last run)",
+    )
 
     p = command("demo", _demo, "Generate the bundled sample (if missing) and run everything.")
     p.add_argument("--customers", type=int, default=DEMO_CUSTOMERS, help=CUSTOMERS_HELP)
@@ -215,7 +221,12 @@ def _generate(args) -> int:
 def _run(args) -> int:
     from seg_platform.runner import run_pipeline
 
-    return run_pipeline(verbose=args.verbose, months=args.last_months, quiet=args.quiet)
+    return run_pipeline(
+        verbose=args.verbose,
+        months=args.last_months,
+        quiet=args.quiet,
+        full_reload=args.full_reload,
+    )
 
 
 def _score_day(args) -> int:

@@ -111,9 +111,13 @@ def _execute(job, instance, progress: bool, run_id: str, **kwargs):
     return job.execute_in_process(instance=instance, run_id=run_id, **kwargs)
 
 
-def run_pipeline(verbose: bool = False, months: int | None = None, quiet: bool = False) -> int:
+def run_pipeline(
+    verbose: bool = False, months: int | None = None, quiet: bool = False, full_reload: bool = False
+) -> int:
     """Refresh the current tables, then build the monthly snapshots of every month with data.
 
+    `full_reload` rebuilds the raw tables from every landing file (default: only the files
+    the ledger finds new or changed are read; docs/sources.md, "Incremental loads").
     `months` limits the snapshots to the latest N months (default: all). Prints one line per
     step as it finishes and one per month unless `quiet`; prints what failed and why; returns
     an exit code.
@@ -147,13 +151,14 @@ def run_pipeline(verbose: bool = False, months: int | None = None, quiet: bool =
                 started = time.perf_counter()
                 if not quiet:
                     print("\nCurrent tables (raw, identity, staging):", flush=True)
+                sources = {"sources": {"config": {"full_reload": full_reload}}}
                 result = _execute(
                     defs.resolve_job_def(CURRENT_JOB),
                     instance,
                     not quiet,
                     lock.next_run_id(),
                     raise_on_error=False,
-                    run_config=run_config,
+                    run_config={**run_config, "resources": sources},
                     tags=run_guard.cli_run_tags(),
                 )
                 if not quiet:
@@ -566,6 +571,18 @@ def _print_raw_summary(home: settings.PlatformHome) -> None:
                 f"{rows:>12,}{note}"
             )
         print("  rejected rows and reasons: SELECT * FROM raw.quarantine")
+        if "raw.source_loads" in tables:
+            print("  landing files (read / unchanged / changed / removed; full = every file):")
+            for name, mode, loaded, unchanged, changed, removed in con.execute(
+                "SELECT source, mode, files_loaded, files_unchanged, files_changed, "
+                "files_removed FROM raw.source_loads "
+                "QUALIFY row_number() OVER (PARTITION BY source ORDER BY loaded_at DESC) = 1 "
+                "ORDER BY source"
+            ).fetchall():
+                print(
+                    f"    {'raw.' + name:<22}{mode:<12}{loaded:>5} / {unchanged} / {changed} / "
+                    f"{removed}"
+                )
         if "identity.profiles" in tables:
             profiles, identifiers = fetch_one(
                 con, "SELECT count(*), coalesce(sum(identifiers), 0) FROM identity.profiles"

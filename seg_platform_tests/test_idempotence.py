@@ -35,6 +35,9 @@ RUN_SPECIFIC_COLUMNS = {
     "segmentation.customer_segments": {"model_version": MODEL_VERSION},
     "segments.segment_assignments": {"model_version": MODEL_VERSION},
     "segments.segment_profiles": {"model_version": MODEL_VERSION},
+    # The ledger of landing files: when a file's rows were last read. Unchanged files are not
+    # read again, but `erasure_requests` (pseudonymised) is always reloaded in full.
+    "raw.source_files": {"loaded_at": "when the file was last read: a new time on every load"},
 }
 # Rows that exist only because an earlier run left state outside the warehouse.
 RUN_SPECIFIC_ROWS = {
@@ -44,9 +47,10 @@ RUN_SPECIFIC_ROWS = {
     # history, not the inputs: the other rows (the new fit and the baseline) must not change.
     "predictions.model_evaluations": "model <> 'previous_champion'",
 }
-# Append-only logs (a row per run, by design) would be named here with their reason. There are
-# none: every table is rebuilt from the inputs or replaced per partition.
-APPEND_ONLY_LOGS: dict[str, str] = {}
+# Append-only logs (a row per run, by design), with their reason.
+APPEND_ONLY_LOGS: dict[str, str] = {
+    "raw.source_loads": "one row per load of a source: what the ledger read and skipped",
+}
 
 
 def _relations(con, catalog: str) -> dict[str, str]:

@@ -352,6 +352,7 @@ def propensity_models(
                 context.log.info(
                     f"{target.name}: " + (results[-1].get("note") or results[-1]["reason"])
                 )
+        history = snapshots.summary()
         rows = [r for result in results if result["trained"]
                 for r in _evaluation_rows(as_of_date, result)]  # fmt: skip
         table = pl.DataFrame(rows, schema=EVALUATION_SCHEMA)
@@ -364,6 +365,7 @@ def propensity_models(
         "dagster/row_count": table.height,
         "mlflow_run": dg.MetadataValue.url(url),
         "mlflow_experiment": dg.MetadataValue.url(mlflow_tracking.experiment_url(experiment_id)),
+        **history,
     }
     for r in results:
         if r["trained"]:

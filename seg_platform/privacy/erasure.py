@@ -12,7 +12,8 @@ after the identity graph is rebuilt and before anything reads it:
    in any spelling the sources used) and quarantined rows containing one of those values;
    their identifiers, edges, profile and audit rows leave the identity tables; and every
    other table with a `profile_id` column (features, segments, predictions, activation, all
-   months) loses their rows.
+   months) loses their rows; tables of stored history (named `*_history`) also lose the rows
+   of profile ids the identity graph no longer has (an erased person's id before a merge).
 3. Aggregates stay consistent with what remains: segment sizes and shares, and the migration
    counts, are decreased by the erased members (`segments.segment_profiles`,
    `segments.segment_migration`). Statistical summaries (feature means, model metrics) are
@@ -199,8 +200,14 @@ def erase(con, run_id: str, rules=None, published: PublishedOutputs | None = Non
         ]  # fmt: skip
     if published is not None:
         result.feeds_touched = published.holding(con)
-    for table in _profile_tables(con):
+    tables = _profile_tables(con)
+    for table in tables:
         delete(table, f"profile_id {in_profiles}")
+    # Stored history (`features.history`) may keep a month computed before a rebuild merged a
+    # person's old profile into another: rows of any id the graph no longer has go too.
+    for table in tables:
+        if table.endswith("_history"):
+            delete(table, f"profile_id NOT IN (SELECT profile_id FROM {PROFILES})")
 
     statements.append(
         (ERASED, f"INSERT OR IGNORE INTO {ERASED} SELECT DISTINCT hs FROM _erased_values")

@@ -34,6 +34,7 @@ from seg_platform.sources.suppression import (
     ensure_privacy_tables,
     salted_identifier_sql,
     suppression_condition,
+    suppression_state,
 )
 
 CHECK_NAME = "meets_source_contract"
@@ -105,6 +106,14 @@ def _metadata(con, source: Source, result: IngestResult, exact_duplicates: str =
     if not result.configured:
         metadata["note"] = f"Source '{name}' is not in sources.yaml: empty table, skipped."
         return metadata
+    # What the ledger decided (docs/sources.md, "Incremental loads"); counts are the table's.
+    metadata["load_mode"] = result.mode
+    if result.reload_reason:
+        metadata["full_load_reason"] = result.reload_reason
+    metadata["files_loaded"] = dg.MetadataValue.int(result.files_loaded)
+    metadata["files_unchanged"] = dg.MetadataValue.int(result.files_unchanged)
+    metadata["files_changed"] = dg.MetadataValue.int(result.files_changed)
+    metadata["files_removed"] = dg.MetadataValue.int(result.files_removed)
     if source.key_optional:
         # Never a silent choice: what happened to identical rows without a record id.
         metadata["exact_duplicates"] = exact_duplicates
@@ -119,8 +128,8 @@ def _metadata(con, source: Source, result: IngestResult, exact_duplicates: str =
     )
     files = con.sql(
         f"SELECT source_file, rows_read, rows_filtered, rows_quarantined, rows_suppressed, "
-        f"rows_kept, key_conflicts, array_to_string(missing_columns, ', ') AS missing_columns "
-        f"FROM {FILES_TABLE} WHERE source = '{name}' ORDER BY source_file LIMIT 50"
+        f"rows_kept, key_conflicts, array_to_string(missing_columns, ', ') AS missing_columns, "
+        f"loaded_at FROM {FILES_TABLE} WHERE source = '{name}' ORDER BY source_file LIMIT 50"
     ).pl()
     metadata["files_table"] = markdown(files)
     if result.missing_columns:
@@ -276,6 +285,8 @@ def build_raw_asset(source: Source) -> dg.AssetsDefinition:
                     source,
                     config,
                     suppress=lambda c: suppression_condition(c, source, rules),
+                    incremental=not sources.full_reload,
+                    suppression_state=suppression_state(con, rules),
                     **pseudonymising(source, identity, config),
                 )
                 own = config.sources.get(source.name)
@@ -286,7 +297,10 @@ def build_raw_asset(source: Source) -> dg.AssetsDefinition:
             # A user mistake: one clear message in the UI and CLI, no stack trace to read.
             raise dg.Failure(description=str(exc), allow_retries=False) from None
         context.log.info(
-            f"{source.name}: {result.rows_read:,} read, {result.rows_kept:,} kept, "
+            f"{source.name}: {result.mode} load, {result.files_loaded} file(s) read, "
+            f"{result.files_unchanged} unchanged, {result.files_changed} changed, "
+            f"{result.files_removed} removed; "
+            f"{result.rows_read:,} read, {result.rows_kept:,} kept, "
             f"{result.rows_quarantined:,} quarantined, {result.duplicates_removed:,} duplicates, "
             f"{result.rows_suppressed:,} suppressed (erased people)"
         )

@@ -219,6 +219,26 @@ look at: `no_conflicting_duplicates` (names the files), `files_have_the_same_col
 file and the column: its rows load with that column empty, and identity links through it are
 lost) and `no_empty_files`.
 
+**Incremental loads.** `raw.source_files` is also the ledger of landing files: per file its
+`file_size`, `fingerprint` (SHA-256 of its bytes), `loaded_at`, and the state it was loaded with
+(settings, erased-identifier list, timestamp bound). A run reads only the files that are new
+(a name not in the ledger) or changed (another fingerprint); the rows of a changed or deleted
+file (raw table, quarantine, ledger) are removed first and a changed file is read again. The
+result is the full load's, row for row: new rows are deduplicated against the rows already
+kept (`dedup_order`, then the later file, then the later row), and where a removed file held
+the kept row of a record id, the files holding that id's other rows (found in
+`raw.source_rows`, which keeps per valid row its position and hashes of its id and content,
+never a value) are read again for that id; key conflicts, rows kept and missing columns are
+counted again for every file. A source is rebuilt from all its files when it was never
+loaded with a ledger, when its settings or contract changed, when the erased-identifier list
+changed (so newly erased people leave the earlier files' rows and counts too), and always for
+`erasure_requests`; a file whose row was quarantined for a timestamp in the future is read
+again once that day has passed. The raw asset's metadata (`load_mode`, `files_loaded`,
+`files_unchanged`, `files_changed`, `files_removed`), `raw.source_loads` and the summary of
+`seg-platform run` say what each load did. A full reload is one setting:
+`seg-platform run --full-reload`, or `full_reload: true` under `resources.sources.config` in
+the launchpad.
+
 **Errors.** A missing file, an unreadable file, a path outside the allowed folders, an unknown
 source, setting or column, or a mapping that does not fit the file stops the run with one
 message naming the source and the fix. A source whose quarantined share exceeds its limit fails

@@ -3,7 +3,9 @@ quarantine with their file, position and reason.
 
 Plain DuckDB, no Dagster: each file is staged as text with its position, every value is parsed
 and checked in one SQL pass, valid rows are deduplicated on the source's key, and the table, its
-quarantine rows and its per-file counts are replaced in one transaction.
+quarantine rows and its per-file counts are replaced in one transaction. An incremental load
+(`incremental=True`) reads only the files the ledger (`sources.ledger`) finds new or changed and
+changes the same tables in place, in one transaction, to what a full load would write.
 
 Each quarantined row has two explanations: `reason` quotes the offending values (it stays in the
 warehouse, next to the record) and `rule` names only the column and the rule broken. Whatever
@@ -21,12 +23,24 @@ from pathlib import Path
 
 import duckdb
 
-from seg_platform.core.warehouse import fetch_one, quote, replace_tables
+from seg_platform.core.warehouse import fetch_one, quote, replace_tables, table_exists
 from seg_platform.sources.aligned_text import FIELDS_TABLE as TEXT_FIELDS_TABLE
 from seg_platform.sources.aligned_text import POSITION as TEXT_POSITION
 from seg_platform.sources.aligned_text import split_aligned_text
 from seg_platform.sources.config import SourceConfig, SourceConfigError, SourcesConfig
 from seg_platform.sources.contract import LINEAGE_COLUMNS, Column, Source
+from seg_platform.sources.ledger import (
+    LEDGER_COLUMNS,
+    LOADS_COLUMNS,
+    LOADS_TABLE,
+    ROWS_COLUMNS,
+    ROWS_TABLE,
+    FileState,
+    LoadPlan,
+    file_states,
+    plan_load,
+    settings_fingerprint,
+)
 
 SCHEMA = "raw"
 QUARANTINE_TABLE = "raw.quarantine"
@@ -63,6 +77,14 @@ class IngestResult:
     conflicts_by_file: dict[str, int] = field(default_factory=dict)
     missing_columns: dict[str, list[str]] = field(default_factory=dict)
     empty_files: list[str] = field(default_factory=list)
+    # What the ledger (`sources.ledger`) decided: "full" (every file read; `reload_reason`
+    # says why) or "incremental", and how many files were read, skipped, re-read, dropped.
+    mode: str = "full"
+    reload_reason: str = ""
+    files_loaded: int = 0
+    files_unchanged: int = 0
+    files_changed: int = 0
+    files_removed: int = 0
 
     @property
     def quarantine_share(self) -> float:
@@ -88,6 +110,7 @@ FILES_COLUMNS = (
     ("rows_suppressed", "BIGINT"),
     ("key_conflicts", "BIGINT"),
     ("missing_columns", "VARCHAR[]"),
+    *LEDGER_COLUMNS,
 )
 
 
@@ -95,7 +118,12 @@ def ensure_raw_schema(con: duckdb.DuckDBPyConnection) -> None:
     """Create the raw schema and its shared bookkeeping tables if missing; add the columns
     newer versions track to tables an older version created."""
     con.execute(f"CREATE SCHEMA IF NOT EXISTS {SCHEMA}")
-    for table, columns in ((QUARANTINE_TABLE, QUARANTINE_COLUMNS), (FILES_TABLE, FILES_COLUMNS)):
+    for table, columns in (
+        (QUARANTINE_TABLE, QUARANTINE_COLUMNS),
+        (FILES_TABLE, FILES_COLUMNS),
+        (ROWS_TABLE, ROWS_COLUMNS),
+        (LOADS_TABLE, LOADS_COLUMNS),
+    ):
         typed = ", ".join(f"{name} {type_}" for name, type_ in columns)
         con.execute(f"CREATE TABLE IF NOT EXISTS {table} ({typed})")
         for name, type_ in columns:
@@ -114,8 +142,17 @@ def ingest_source(
     hashed: dict[str, str] | None = None,
     before_final: Callable[[duckdb.DuckDBPyConnection], None] | None = None,
     suppress: Callable[[duckdb.DuckDBPyConnection], str | None] | None = None,
+    incremental: bool = False,
+    suppression_state: str | None = None,
 ) -> IngestResult:
-    """Rebuild `raw.<source>` from its configured files (an empty table when not configured).
+    """Load `raw.<source>` from its configured files (an empty table when not configured).
+
+    By default the table is rebuilt from every file. With `incremental`, only the files the
+    ledger (`sources.ledger`) does not know, or knows with other bytes, are read; the rows of
+    changed and deleted files are removed first; the result equals a full rebuild (same rows,
+    quarantine and per-file counts). `suppression_state` fingerprints the erased-identifier
+    list `suppress` uses (`sources.suppression.suppression_state`): when it changed since the
+    last load, or is not given, the source is rebuilt in full.
 
     `hashed` maps columns to an SQL expression (with `{column}` for the typed value) stored
     instead of the value: a pseudonymised source's identifiers never reach the warehouse raw,
@@ -128,10 +165,57 @@ def ingest_source(
     ensure_raw_schema(con)
     source_config = config.sources.get(source.name) if config else None
     if config is None or source_config is None:
-        _replace(con, source, _empty_table_sql(source), None)
+        rows = f"DELETE FROM {ROWS_TABLE} WHERE source = {_literal(source.name)}"
+        _replace(con, source, _empty_table_sql(source), [rows])
         return IngestResult(source=source.name, configured=False)
 
-    files = source_config.files()
+    bounds = _timestamp_bounds(config, source.name, now)
+    files = file_states(source_config)
+    settings = settings_fingerprint(source, source_config, bounds[0])
+    # Without a suppression callback nothing is suppressed: a state of its own.
+    suppression = suppression_state if suppress is not None else "none"
+    state = {"load_settings": settings, "suppression": suppression, "timestamp_max": bounds[1]}
+    plan = plan_load(
+        con, source, files, settings, suppression, bounds[1], full_reload=not incremental
+    )
+    if not plan.full and not table_exists(con, SCHEMA, source.name):
+        plan.full, plan.reason = True, "raw table missing"
+    if plan.full:
+        result = _load_full(
+            con, source, source_config, files, bounds, state, hashed, before_final, suppress
+        )
+    else:
+        result = _load_changes(con, source, source_config, plan, bounds, state, suppress)
+    result.mode = "full" if plan.full else "incremental"
+    result.reload_reason = plan.reason
+    result.files_loaded = len(plan.to_load)
+    result.files_unchanged = 0 if plan.full else len(plan.unchanged)
+    result.files_changed = 0 if plan.full else len(plan.changed) + len(plan.expired)
+    result.files_removed = 0 if plan.full else len(plan.removed)
+    con.execute(
+        f"INSERT INTO {LOADS_TABLE} VALUES (?, current_localtimestamp(), ?, ?, ?, ?, ?, ?)",
+        [
+            source.name,
+            result.mode,
+            result.reload_reason,
+            result.files_loaded,
+            result.files_unchanged,
+            result.files_changed,
+            result.files_removed,
+        ],
+    )
+    return result
+
+
+def _stage(
+    con: duckdb.DuckDBPyConnection,
+    source: Source,
+    source_config: SourceConfig,
+    files: list[FileState],
+    bounds: tuple[str, str],
+) -> dict[int, set[str] | None]:
+    """Read `files` into the temp table `_checked` (typed rows and their reasons), `_rejects`
+    (unreadable lines) and `_files`; returns the optional columns each file provides."""
     con.execute("DROP TABLE IF EXISTS _stage; DROP TABLE IF EXISTS _rejects")
     staged_cols = ", ".join(f"{quote(c.name)} VARCHAR" for c in source.columns)
     con.execute(
@@ -142,45 +226,352 @@ def ingest_source(
         "record VARCHAR, rule VARCHAR)"
     )
     header_lines, found = {}, {}
-    for idx, path in enumerate(files):
-        header_lines[idx], found[idx] = _stage_file(con, source_config, idx, path)
+    for f in files:
+        header_lines[f.index], found[f.index] = _stage_file(con, source_config, f.index, f.path)
 
-    names = {idx: source_config.display_name(p) for idx, p in enumerate(files)}
     missing = _missing_columns(found)
     con.execute("DROP TABLE IF EXISTS _files")
     con.execute(
         "CREATE TEMP TABLE _files (file_idx INTEGER, source_file VARCHAR, header INTEGER, "
-        "missing_columns VARCHAR[])"
+        "missing_columns VARCHAR[], file_size BIGINT, fingerprint VARCHAR, "
+        "provided_columns VARCHAR[])"
     )
     con.executemany(
-        "INSERT INTO _files VALUES (?, ?, ?, ?)",
-        [(idx, names[idx], header_lines[idx], missing[idx]) for idx in names],
+        "INSERT INTO _files VALUES (?, ?, ?, ?, ?, ?, ?)",
+        [
+            (
+                f.index,
+                f.name,
+                header_lines[f.index],
+                missing[f.index],
+                f.size,
+                f.fingerprint,
+                _sorted_or_none(found[f.index]),
+            )
+            for f in files
+        ],
     )
-    bounds = _timestamp_bounds(config, source.name, now)
     # Parsed and checked once into a table, not a view: the typed table, the quarantine and the
     # per-file counts all read it, and re-parsing every text value for each was most of a load.
     con.execute("DROP TABLE IF EXISTS _checked")
     con.execute(f"CREATE TEMP TABLE _checked AS {_checked_sql(source, source_config, bounds)}")
     con.execute("DROP TABLE _stage")  # the text copy is no longer needed: free its memory
+    return found
+
+
+def _sorted_or_none(columns: set[str] | None) -> list[str] | None:
+    return sorted(columns) if columns is not None else None
+
+
+def _load_full(
+    con: duckdb.DuckDBPyConnection,
+    source: Source,
+    source_config: SourceConfig,
+    files: list[FileState],
+    bounds: tuple[str, str],
+    state: dict,
+    hashed: dict[str, str] | None,
+    before_final: Callable[[duckdb.DuckDBPyConnection], None] | None,
+    suppress: Callable[[duckdb.DuckDBPyConnection], str | None] | None,
+) -> IngestResult:
+    """Rebuild the table, its quarantine rows, ledger rows and row index from every file."""
+    _stage(con, source, source_config, files, bounds)
     if before_final is not None:
         before_final(con)
     _suppress(con, suppress(con) if suppress is not None else None)
-    _count_conflicts(con, source)
+    _index_rows(con, source, source_config.exact_duplicates, "TRUE")
+    _mark_conflicts(con, "_new_rows", "TRUE")
     identical = _identical_rows_kept(con, source, source_config.exact_duplicates)
     if hashed and not fetch_one(con, "SELECT count(*) FROM _checked")[0]:
         # No rows, nothing to hash; DuckDB 2.0 also fails to bind the email expression over
         # an empty view ("BindBuiltinScalarFunction did not return a BoundFunctionExpression").
         hashed = None
+    _future_min(con, source, bounds)
+    con.execute(_LEDGER_TEMP)
+    _ledger_rows(con, "TRUE")
+    con.execute(
+        "CREATE OR REPLACE TEMP TABLE _missing AS "
+        "SELECT source_file, missing_columns AS m FROM _files"
+    )
+    name = _literal(source.name)
+    rows_columns = ", ".join(column for column, _ in ROWS_COLUMNS)
     _replace(
         con,
         source,
         _final_table_sql(source, hashed or {}, source_config.exact_duplicates),
-        # A pseudonymised source never stores a record's text, even when no row needs hashing.
-        _quarantine_sql(source, keep_record=not source.pseudonymised),
+        [
+            f"DELETE FROM {ROWS_TABLE} WHERE source = {name}",
+            f"INSERT INTO {ROWS_TABLE} ({rows_columns}) SELECT {name}, source_file, source_row, "
+            "part, version, content, conflict FROM _new_rows ORDER BY source_file, source_row",
+            # A pseudonymised source never stores a record's text, even when no row needs
+            # hashing.
+            *_quarantine_sql(source, keep_record=not source.pseudonymised, state=state),
+        ],
     )
-    result = _result(con, source, [names[i] for i in sorted(names)])
+    result = _result(con, source, [f.name for f in files])
     result.identical_rows_kept = identical
     return result
+
+
+def _part_sql(source: Source, exact_duplicates: str) -> str:
+    """SQL over `_checked`'s columns: the row's dedup group (NULL: the row is never
+    deduplicated, a keyless row kept with `exact_duplicates: keep`)."""
+    key = quote(source.key)
+    if source.key_optional and exact_duplicates == "drop":
+        record = ", ".join(f"{quote(c.name)} := {quote(c.name)}" for c in source.columns)
+        keyless = f"md5_number('r' || to_json(struct_pack({record}))::VARCHAR)"
+    else:
+        keyless = "NULL"
+    return f"CASE WHEN {key} IS NOT NULL THEN md5_number('k' || {key}::VARCHAR) ELSE {keyless} END"
+
+
+def _index_rows(con: duckdb.DuckDBPyConnection, source: Source, policy: str, where: str) -> None:
+    """Temp table `_new_rows`: the row index entries (`ROWS_TABLE`) of `_checked`'s valid rows
+    that match `where`; `conflict` is filled by `_mark_conflicts`."""
+    key = quote(source.key)
+    versions = [quote(order.split()[0]) for order in source.dedup_order]
+    version = f"list_value({', '.join(versions)})::VARCHAR" if versions else "NULL::VARCHAR"
+    content = ", ".join(quote(c.name) for c in source.columns)
+    con.execute(f"""
+        CREATE OR REPLACE TEMP TABLE _new_rows AS
+        SELECT * FROM (
+            SELECT file_idx, source_file, source_row, {_part_sql(source, policy)} AS part,
+                   CASE WHEN {key} IS NOT NULL THEN {version} END AS version,
+                   CASE WHEN {key} IS NOT NULL THEN hash({content}) END AS content,
+                   false AS conflict
+            FROM _checked WHERE keep AND reason IS NULL AND ({where}))
+        WHERE part IS NOT NULL
+    """)
+
+
+def _mark_conflicts(con: duckdb.DuckDBPyConnection, table: str, where: str) -> None:
+    con.execute(_mark_conflicts_sql(table, where))
+
+
+def _mark_conflicts_sql(table: str, where: str) -> str:
+    """Set `conflict` on the index rows of `table` matching `where`: true when another valid
+    row of the same record id and version (`dedup_order`) has other content. Rows that differ
+    only in the version columns (a CRM contact's `updated_at`) are updates, not conflicts."""
+    return f"""
+        UPDATE {table} AS t SET conflict = x.conflict
+        FROM (
+            SELECT source_file, source_row,
+                   min(content) OVER w <> max(content) OVER w AS conflict
+            FROM {table}
+            WHERE content IS NOT NULL AND ({where}) AND part IN (
+                SELECT part FROM {table} WHERE content IS NOT NULL AND ({where})
+                GROUP BY part HAVING count(*) > 1)
+            WINDOW w AS (PARTITION BY part, version)
+        ) x
+        WHERE t.source_file = x.source_file AND t.source_row = x.source_row AND ({where})
+    """
+
+
+def _future_min(con: duckdb.DuckDBPyConnection, source: Source, bounds: tuple[str, str]) -> None:
+    """Temp table `_future`: per staged file, the earliest value quarantined for being in the
+    future. A later run whose bound has passed it reloads that file."""
+    later = [
+        f"min({quote(c.name)}) FILTER ({quote(c.name)} > TIMESTAMP '{bounds[1]}')"
+        for c in source.columns
+        if c.type == "TIMESTAMP"
+    ]
+    earliest = f"least({', '.join(later)})" if later else "NULL::TIMESTAMP"
+    con.execute(
+        f"CREATE OR REPLACE TEMP TABLE _future AS SELECT file_idx, {earliest} AS future_min "
+        "FROM _checked WHERE keep AND reason IS NOT NULL GROUP BY file_idx"
+    )
+
+
+def _load_changes(
+    con: duckdb.DuckDBPyConnection,
+    source: Source,
+    source_config: SourceConfig,
+    plan: LoadPlan,
+    bounds: tuple[str, str],
+    state: dict,
+    suppress: Callable[[duckdb.DuckDBPyConnection], str | None] | None,
+) -> IngestResult:
+    """Read only the new and changed files into the table, after removing the rows of the
+    changed and deleted ones; the outcome equals `_load_full`'s.
+
+    Dedup: the table holds each group's winner (record id, or whole row for keyless dedup)
+    over every file. A new row competes with that winner only. When a dropped file held a
+    group's winner, the group's other rows are not stored: the files holding them (found in
+    the row index) are read again, and only those groups' rows of them compete."""
+    name = _literal(source.name)
+    table = table_name(source)
+    by_name = {f.name: f for f in plan.files}
+    load, drop = plan.to_load, plan.to_drop
+    policy = source_config.exact_duplicates
+    if not load and not drop:
+        # Nothing to read: only the bound the quarantine quotes and the ledger's state move.
+        bound = f"UPDATE {FILES_TABLE} SET timestamp_max = ? WHERE source = ?"
+        replace_tables(con, _retext_statements(plan, name))
+        con.execute(bound, [plan.timestamp_max, source.name])
+        result = _result(con, source, [f.name for f in plan.files])
+        result.identical_rows_kept = _identical_in_table(con, source, policy)
+        return result
+    con.execute("CREATE OR REPLACE TEMP TABLE _drop (source_file VARCHAR)")
+    con.execute("INSERT INTO _drop SELECT unnest(?::VARCHAR[])", [drop])
+    con.execute("CREATE OR REPLACE TEMP TABLE _rank (file_idx INTEGER, source_file VARCHAR)")
+    con.executemany("INSERT INTO _rank VALUES (?, ?)", [(f.index, f.name) for f in plan.files])
+    own_rows = f"SELECT * FROM {ROWS_TABLE} WHERE source = {name}"
+    # Groups whose stored winner came from a dropped file, and the files holding their rows.
+    con.execute(f"""
+        CREATE OR REPLACE TEMP TABLE _lost AS
+        SELECT DISTINCT i.part FROM ({own_rows}) i
+        JOIN {table} t ON t.source_file = i.source_file AND t.source_row = i.source_row
+        WHERE i.source_file IN (SELECT source_file FROM _drop)
+    """)
+    holders = set()
+    if drop:
+        holders = {
+            r[0]
+            for r in con.execute(
+                f"SELECT DISTINCT source_file FROM ({own_rows}) "
+                "WHERE part IN (SELECT part FROM _lost)"
+            ).fetchall()
+        }
+    again = sorted(holders - set(drop) - set(load))
+    staged = [by_name[n] for n in sorted({*load, *again}, key=lambda n: by_name[n].index)]
+    load_idx = ", ".join(str(by_name[n].index) for n in load) or "NULL"
+    again_idx = ", ".join(str(by_name[n].index) for n in again) or "NULL"
+
+    found = _stage(con, source, source_config, staged, bounds)
+    _suppress(con, suppress(con) if suppress is not None else None)
+    _future_min(con, source, bounds)
+    _index_rows(con, source, policy, f"file_idx IN ({load_idx})")
+    # Groups to decide again: those of the new rows, and those that lost their winner.
+    con.execute(
+        "CREATE OR REPLACE TEMP TABLE _affected AS "
+        "SELECT part FROM _new_rows UNION SELECT part FROM _lost"
+    )
+    # Conflict counts change for the groups of new rows and of the dropped files' rows.
+    con.execute(f"""
+        CREATE OR REPLACE TEMP TABLE _conflict_parts AS
+        SELECT part FROM _new_rows WHERE content IS NOT NULL
+        UNION SELECT part FROM ({own_rows})
+        WHERE content IS NOT NULL AND source_file IN (SELECT source_file FROM _drop)
+    """)
+    cols = ", ".join(quote(c.name) for c in source.columns)
+    lineage = ", ".join(c.name for c in LINEAGE_COLUMNS)
+    # The contenders: stored winners of the affected groups, the new files' valid rows, and
+    # the re-read files' rows of the groups whose winner was dropped.
+    con.execute(f"""
+        CREATE OR REPLACE TEMP TABLE _held AS
+        SELECT t.source_file, t.source_row FROM {table} t
+        SEMI JOIN (SELECT source_file, source_row FROM ({own_rows})
+                   WHERE part IN (SELECT part FROM _affected)) i
+             ON t.source_file = i.source_file AND t.source_row = i.source_row
+        WHERE t.source_file NOT IN (SELECT source_file FROM _drop)
+    """)
+    con.execute(f"""
+        CREATE OR REPLACE TEMP TABLE _pool AS
+        SELECT r.file_idx, t.source_file, t.source_row, true AS keep, NULL::VARCHAR AS reason,
+               {", ".join(f"t.{quote(c.name)}" for c in source.columns)}
+        FROM {table} t SEMI JOIN _held h
+             ON t.source_file = h.source_file AND t.source_row = h.source_row
+        JOIN _rank r ON r.source_file = t.source_file
+        UNION ALL
+        SELECT file_idx, source_file, source_row, keep, reason, {cols} FROM _checked
+        WHERE keep AND reason IS NULL AND (
+            file_idx IN ({load_idx})
+            OR (file_idx IN ({again_idx})
+                AND {_part_sql(source, policy)} IN (SELECT part FROM _lost)))
+    """)
+    # In place: the rows of dropped files and the affected groups' stored winners leave, the
+    # new winners come in (sorted as a full load sorts; the file's row order may differ from
+    # a full load's, which rewrites the table: rewriting it here was most of the cost).
+    table_sql = [
+        f"DELETE FROM {table} WHERE source_file IN (SELECT source_file FROM _drop)",
+        f"DELETE FROM {table} AS t USING _held h "
+        "WHERE t.source_file = h.source_file AND t.source_row = h.source_row",
+        f"""INSERT INTO {table} SELECT {cols}, {lineage}
+            FROM ({_dedup_rows_sql(source, policy, "_pool")})
+            ORDER BY {quote(source.timestamp)}, {quote(source.key)}, source_file, source_row""",
+    ]
+
+    # The ledger rows: unchanged files keep their load's counts, loaded files get new ones;
+    # rows kept, conflicts and missing columns are counted again for every file below.
+    provided = {
+        r[0]: r[1]
+        for r in con.execute(
+            "SELECT source_file, provided_columns FROM raw.source_files WHERE source = ?",
+            [source.name],
+        ).fetchall()
+        if r[0] not in drop and r[0] not in load
+    }
+    for f in staged:
+        if f.name in load:
+            provided[f.name] = _sorted_or_none(found[f.index])
+    anywhere = set().union(*(set(p) for p in provided.values() if p is not None))
+    missing = {n: sorted(anywhere - set(p)) if p is not None else [] for n, p in provided.items()}
+    con.execute("CREATE OR REPLACE TEMP TABLE _missing (source_file VARCHAR, m VARCHAR[])")
+    if missing:
+        con.executemany("INSERT INTO _missing VALUES (?, ?)", list(missing.items()))
+    con.execute(_LEDGER_TEMP)
+    con.execute(
+        f"""INSERT INTO _ledger
+        SELECT source_file, rows_read, rows_filtered, rows_quarantined, rows_suppressed,
+               file_size, fingerprint, loaded_at, future_min, provided_columns
+        FROM {FILES_TABLE}
+        WHERE source = {name} AND source_file NOT IN (SELECT source_file FROM _drop)
+          AND NOT list_contains(?, source_file)""",
+        [load],
+    )
+    _ledger_rows(con, f"file_idx IN ({load_idx})")
+
+    rows_columns = ", ".join(column for column, _ in ROWS_COLUMNS)
+    in_drop = "source_file IN (SELECT source_file FROM _drop)"
+    statements = [
+        *((table, sql) for sql in table_sql),
+        (QUARANTINE_TABLE, f"DELETE FROM {QUARANTINE_TABLE} WHERE source = {name} AND {in_drop}"),
+        (ROWS_TABLE, f"DELETE FROM {ROWS_TABLE} WHERE source = {name} AND {in_drop}"),
+        (
+            ROWS_TABLE,
+            f"INSERT INTO {ROWS_TABLE} ({rows_columns}) SELECT {name}, source_file, "
+            "source_row, part, version, content, conflict FROM _new_rows "
+            "ORDER BY source_file, source_row",
+        ),
+    ]
+    conflict_where = f"source = {name} AND part IN (SELECT part FROM _conflict_parts)"
+    statements += [
+        (ROWS_TABLE, f"UPDATE {ROWS_TABLE} SET conflict = false WHERE {conflict_where}"),
+        (ROWS_TABLE, _mark_conflicts_sql(ROWS_TABLE, conflict_where)),
+    ]
+    statements += [
+        (QUARANTINE_TABLE, sql)
+        for sql in _quarantine_inserts(
+            source, not source.pseudonymised, f"file_idx IN ({load_idx})"
+        )
+    ]
+    retext = _retext_statements(plan, name)
+    ledger = [
+        (FILES_TABLE, f"DELETE FROM {FILES_TABLE} WHERE source = {name}"),
+        (FILES_TABLE, _ledger_insert_sql(source, state)),
+    ]
+    replace_tables(con, statements + retext + ledger)
+    result = _result(con, source, [f.name for f in plan.files])
+    result.identical_rows_kept = _identical_in_table(con, source, policy)
+    return result
+
+
+def _retext_statements(plan: LoadPlan, name: str) -> list[tuple[str, str]]:
+    """The quarantine quotes the bound a row was judged against; rows still in the future
+    (else their file is reloaded) are quoted against today's, as a full load would."""
+    if not plan.previous_timestamp_max:
+        return []
+    old, new = (
+        _literal(f" is in the future (after {day})")
+        for day in (plan.previous_timestamp_max, plan.timestamp_max)
+    )
+    return [
+        (
+            QUARANTINE_TABLE,
+            f"UPDATE {QUARANTINE_TABLE} SET reason = replace(reason, {old}, {new}), "
+            f"rule = replace(rule, {old}, {new}) WHERE source = {name} AND contains(rule, {old})",
+        )
+    ]
 
 
 def _suppress(con: duckdb.DuckDBPyConnection, condition: str | None) -> None:
@@ -195,32 +586,6 @@ def _suppress(con: duckdb.DuckDBPyConnection, condition: str | None) -> None:
         f"WHERE {matched} GROUP BY file_idx"
     )
     con.execute(f"DELETE FROM _checked WHERE {matched}")
-
-
-def _count_conflicts(con: duckdb.DuckDBPyConnection, source: Source) -> None:
-    """Per file, the valid rows whose record id was also delivered with other content.
-
-    Rows that differ only in the source's own version columns (`dedup_order`, e.g. a CRM
-    contact's `updated_at`) are updates, not conflicts; rows without a key are never conflicts.
-    """
-    key = quote(source.key)
-    versions = [quote(order.split()[0]) for order in source.dedup_order]
-    content = ", ".join(quote(c.name) for c in source.columns)
-    window = f"PARTITION BY {', '.join([key, *versions])}"
-    con.execute("DROP TABLE IF EXISTS _conflicts")
-    con.execute(f"""
-        CREATE TEMP TABLE _conflicts AS
-        WITH valid AS (
-            SELECT * FROM _checked WHERE keep AND reason IS NULL AND {key} IS NOT NULL
-        ),
-        repeated AS (SELECT {key} FROM valid GROUP BY {key} HAVING count(*) > 1),
-        versions AS (
-            SELECT file_idx, hash({content}) AS h, min(hash({content})) OVER ({window}) AS lo,
-                   max(hash({content})) OVER ({window}) AS hi
-            FROM valid SEMI JOIN repeated USING ({key})
-        )
-        SELECT file_idx, count(*) AS n FROM versions WHERE lo <> hi GROUP BY file_idx
-    """)
 
 
 def _missing_columns(found: dict[int, set[str] | None]) -> dict[int, list[str]]:
@@ -658,13 +1023,25 @@ def _identical_rows_kept(con: duckdb.DuckDBPyConnection, source: Source, policy:
 def _final_table_sql(source: Source, hashed: dict[str, str], exact_duplicates: str = "keep") -> str:
     """The typed table: valid rows, one per record id (the latest delivery). Rows without an
     id (optional keys) are all kept, or, with `exact_duplicates: drop`, one per identical row."""
-    cols = [quote(c.name) for c in source.columns]
     stored = [
         f"{hashed[c.name].format(column=quote(c.name))} AS {quote(c.name)}"
         if c.name in hashed
         else quote(c.name)
         for c in source.columns
     ]
+    lineage = ", ".join(c.name for c in LINEAGE_COLUMNS)
+    return f"""
+        CREATE OR REPLACE TABLE {table_name(source)} AS
+        SELECT {", ".join(stored)}, {lineage}
+        FROM ({_dedup_rows_sql(source, exact_duplicates, "_checked")})
+        ORDER BY {quote(source.timestamp)}, {quote(source.key)}, source_file, source_row
+    """
+
+
+def _dedup_rows_sql(source: Source, exact_duplicates: str, relation: str) -> str:
+    """The valid rows of `relation` (columns of `_checked`) that survive deduplication: the
+    first by `dedup_order`, then the latest file (`file_idx`) and the latest row."""
+    cols = [quote(c.name) for c in source.columns]
     key = quote(source.key)
     if source.key_optional:
         # Without a key, only rows identical in every column are duplicates.
@@ -672,33 +1049,42 @@ def _final_table_sql(source: Source, hashed: dict[str, str], exact_duplicates: s
     else:
         partition = [key]
     order = [*source.dedup_order, "file_idx DESC", "source_row DESC"]
-    lineage = ", ".join(c.name for c in LINEAGE_COLUMNS)
     latest = (
         f"QUALIFY row_number() OVER (PARTITION BY {', '.join(partition)} "
         f"ORDER BY {', '.join(order)}) = 1"
     )
+    valid = f"SELECT * FROM {relation} WHERE keep AND reason IS NULL"
     if source.key_optional and exact_duplicates == "drop":
-        rows = f"SELECT * FROM _checked WHERE keep AND reason IS NULL {latest}"
-    elif source.key_optional:
+        return f"{valid} {latest}"
+    if source.key_optional:
         # Identical lines of a transaction log can be real (two of one CD on two lines).
-        rows = f"""
-            SELECT * FROM _checked WHERE keep AND reason IS NULL AND {key} IS NULL
+        return f"""
+            {valid} AND {key} IS NULL
             UNION ALL
-            (SELECT * FROM _checked WHERE keep AND reason IS NULL AND {key} IS NOT NULL
-             {latest})"""
-    else:
-        # Repeated keys are few: rank only their rows, not every row of the source.
-        rows = f"""
-            WITH valid AS (SELECT * FROM _checked WHERE keep AND reason IS NULL),
-            repeated AS (SELECT {key} FROM valid GROUP BY {key} HAVING count(*) > 1)
-            SELECT * FROM valid ANTI JOIN repeated USING ({key})
-            UNION ALL
-            (SELECT * FROM valid SEMI JOIN repeated USING ({key}) {latest})"""
+            ({valid} AND {key} IS NOT NULL {latest})"""
+    # Repeated keys are few: rank only their rows, not every row of the source.
     return f"""
-        CREATE OR REPLACE TABLE {table_name(source)} AS
-        SELECT {", ".join(stored)}, {lineage} FROM ({rows})
-        ORDER BY {quote(source.timestamp)}, {key}, source_file, source_row
-    """
+        WITH valid AS ({valid}),
+        repeated AS (SELECT {key} FROM valid GROUP BY {key} HAVING count(*) > 1)
+        SELECT * FROM valid ANTI JOIN repeated USING ({key})
+        UNION ALL
+        (SELECT * FROM valid SEMI JOIN repeated USING ({key}) {latest})"""
+
+
+def _identical_in_table(con: duckdb.DuckDBPyConnection, source: Source, policy: str) -> int:
+    """`_identical_rows_kept` counted on the stored table (which keeps every such row)."""
+    if not source.key_optional or policy != "keep":
+        return 0
+    key = quote(source.key)
+    cols = ", ".join(quote(c.name) for c in source.columns)
+    table = table_name(source)
+    return int(
+        fetch_one(
+            con,
+            f"SELECT count(*) - (SELECT count(*) FROM (SELECT DISTINCT {cols} FROM {table} "
+            f"WHERE {key} IS NULL)) FROM {table} WHERE {key} IS NULL",
+        )[0]
+    )
 
 
 def _empty_table_sql(source: Source) -> str:
@@ -709,44 +1095,92 @@ def _empty_table_sql(source: Source) -> str:
     )
 
 
-def _quarantine_sql(source: Source, keep_record: bool = True) -> list[str]:
+def _quarantine_sql(
+    source: Source, keep_record: bool = True, state: dict | None = None
+) -> list[str]:
+    """The statements writing the loaded files' quarantine rows and every file's ledger row
+    (temp tables `_checked`, `_rejects`, `_files`, `_ledger`, `_missing`)."""
+    return [
+        *_quarantine_inserts(source, keep_record, "TRUE"),
+        _ledger_insert_sql(source, state or {}),
+    ]
+
+
+def _quarantine_inserts(source: Source, keep_record: bool, where: str) -> list[str]:
+    """Insert the quarantined rows of the staged files matching `where` (over `file_idx`)."""
     name = _literal(source.name)
     record = "record" if keep_record else "NULL"
     rejected = "r.record" if keep_record else "NULL"
     # DuckDB's own message for an unreadable line is kept only where records are kept.
     rejected_reason = "r.reason" if keep_record else "r.rule"
     quarantine_columns = ", ".join(column for column, _ in QUARANTINE_COLUMNS)
-    files_columns = ", ".join(column for column, _ in FILES_COLUMNS)
     return [
         f"""INSERT INTO {QUARANTINE_TABLE} ({quarantine_columns})
             SELECT {name}, source_file, source_row, reason, record, rule FROM (
                 SELECT source_file, source_row, reason, {record} AS record, rule FROM _checked
-                WHERE keep AND reason IS NOT NULL
+                WHERE keep AND reason IS NOT NULL AND ({where})
                 UNION ALL
                 SELECT f.source_file, r.line, {rejected_reason}, {rejected}, r.rule
-                FROM _rejects r JOIN _files f USING (file_idx)
-            ) ORDER BY source_file, source_row""",
-        f"""INSERT INTO {FILES_TABLE} ({files_columns})
-            SELECT {name}, f.source_file,
-                   coalesce(c.n, 0) + coalesce(r.n, 0) + coalesce(s.n, 0),
-                   coalesce(c.filtered, 0),
-                   coalesce(c.quarantined, 0) + coalesce(r.n, 0),
-                   coalesce(k.n, 0),
-                   coalesce(s.n, 0),
-                   coalesce(x.n, 0),
-                   f.missing_columns
-            FROM _files f
-            LEFT JOIN (SELECT file_idx, count(*) AS n, count(*) FILTER (NOT keep) AS filtered,
-                              count(*) FILTER (keep AND reason IS NOT NULL) AS quarantined
-                       FROM _checked GROUP BY file_idx) c USING (file_idx)
-            LEFT JOIN (SELECT file_idx, count(*) AS n FROM _rejects GROUP BY file_idx) r
-                USING (file_idx)
-            LEFT JOIN (SELECT source_file, count(*) AS n FROM {table_name(source)}
-                       GROUP BY source_file) k USING (source_file)
-            LEFT JOIN _suppressed s USING (file_idx)
-            LEFT JOIN _conflicts x USING (file_idx)
-            ORDER BY f.source_file""",
+                FROM _rejects r JOIN _files f USING (file_idx) WHERE ({where})
+            ) ORDER BY source_file, source_row"""
     ]
+
+
+def _ledger_rows(con: duckdb.DuckDBPyConnection, where: str) -> None:
+    """Add to the temp table `_ledger` the read counts and file facts of the staged files
+    matching `where` (over `file_idx`)."""
+    con.execute(f"""
+        INSERT INTO _ledger
+        SELECT f.source_file,
+               coalesce(c.n, 0) + coalesce(r.n, 0) + coalesce(s.n, 0),
+               coalesce(c.filtered, 0),
+               coalesce(c.quarantined, 0) + coalesce(r.n, 0),
+               coalesce(s.n, 0),
+               f.file_size, f.fingerprint, current_localtimestamp(), u.future_min,
+               f.provided_columns
+        FROM _files f
+        LEFT JOIN (SELECT file_idx, count(*) AS n, count(*) FILTER (NOT keep) AS filtered,
+                          count(*) FILTER (keep AND reason IS NOT NULL) AS quarantined
+                   FROM _checked GROUP BY file_idx) c USING (file_idx)
+        LEFT JOIN (SELECT file_idx, count(*) AS n FROM _rejects GROUP BY file_idx) r
+            USING (file_idx)
+        LEFT JOIN _suppressed s USING (file_idx)
+        LEFT JOIN _future u USING (file_idx)
+        WHERE ({where})
+    """)
+
+
+_LEDGER_TEMP = (
+    "CREATE OR REPLACE TEMP TABLE _ledger (source_file VARCHAR, rows_read BIGINT, "
+    "rows_filtered BIGINT, rows_quarantined BIGINT, rows_suppressed BIGINT, file_size BIGINT, "
+    "fingerprint VARCHAR, loaded_at TIMESTAMP, future_min TIMESTAMP, "
+    "provided_columns VARCHAR[])"
+)
+
+
+def _ledger_insert_sql(source: Source, state: dict) -> str:
+    """Every file's ledger row from `_ledger` and `_missing`, with the rows kept counted on
+    the new table and the conflicts on the row index (both change as later files arrive)."""
+    name = _literal(source.name)
+    files_columns = ", ".join(column for column, _ in FILES_COLUMNS)
+    settings, suppression, bound = (
+        _literal(state[k]) if state.get(k) is not None else "NULL"
+        for k in ("load_settings", "suppression", "timestamp_max")
+    )
+    return f"""INSERT INTO {FILES_TABLE} ({files_columns})
+        SELECT {name}, l.source_file, l.rows_read, l.rows_filtered, l.rows_quarantined,
+               coalesce(k.n, 0), l.rows_suppressed, coalesce(x.n, 0),
+               coalesce(m.m, []::VARCHAR[]), l.file_size, l.fingerprint, l.loaded_at,
+               {settings}, {suppression}, CAST({bound} AS DATE), l.future_min,
+               l.provided_columns
+        FROM _ledger l
+        LEFT JOIN (SELECT source_file, count(*) AS n FROM {table_name(source)}
+                   GROUP BY source_file) k USING (source_file)
+        LEFT JOIN (SELECT source_file, count(*) AS n FROM {ROWS_TABLE}
+                   WHERE source = {name} AND conflict GROUP BY source_file) x
+            USING (source_file)
+        LEFT JOIN _missing m USING (source_file)
+        ORDER BY l.source_file"""
 
 
 def _replace(con, source: Source, table_sql: str, bookkeeping: list[str] | None) -> None:

@@ -24,12 +24,20 @@ from seg_platform.sources.config import (
 
 
 class SourcesResource(dg.ConfigurableResource):
-    """The sources.yaml: `config_path`, else $SEG_PLATFORM_SOURCES, else the home's sample."""
+    """The sources.yaml: `config_path`, else $SEG_PLATFORM_SOURCES, else the home's sample;
+    `full_reload` (launchpad: `resources.sources.config.full_reload: true`, CLI: `seg-platform
+    run --full-reload`) rebuilds the raw tables from every file instead of the changed ones."""
 
     config_path: str | None = Field(
         default=None,
         description="The sources.yaml describing the landing files. Unset: $SEG_PLATFORM_SOURCES, "
         "else the platform home's sample.",
+    )
+
+    full_reload: bool = Field(
+        default=False,
+        description="Rebuild every raw table from all its landing files. Unset: read only the "
+        "files that are new or changed since the last load (the ledger in raw.source_files).",
     )
 
     @property

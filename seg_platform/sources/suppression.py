@@ -8,6 +8,7 @@ known emails hashed the usual way. The erasure step (`privacy.erasure`) adds to 
 load reads it.
 """
 
+import hashlib
 import secrets
 
 import duckdb
@@ -107,3 +108,17 @@ def suppression_condition(con: duckdb.DuckDBPyConnection, source: Source, rules)
         f"{quote(name)} IN (SELECT raw FROM {SUPPRESSED_VALUES} WHERE id_type = '{id_type}')"
         for name, id_type in columns
     )
+
+
+def suppression_state(con: duckdb.DuckDBPyConnection, rules) -> str:
+    """A fingerprint of what `suppression_condition` suppresses: every erased hash and the
+    rules that normalise identifiers. The ledger stores it with each load; when it changes, a
+    source is loaded again in full, so rows of newly erased people leave the earlier files'
+    rows too and the per-file counts stay those of a full load."""
+    erased = _erased_hashes_sql(con)
+    hashes = ""
+    if erased is not None:
+        hashes = str(
+            fetch_one(con, f"SELECT md5(string_agg(hs, ',' ORDER BY hs)) FROM ({erased})")[0]
+        )
+    return hashlib.sha256(f"{hashes}|{rules!r}".encode()).hexdigest()
