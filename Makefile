@@ -32,8 +32,17 @@ demo: setup  ## generate the synthetic sample and materialize every asset
 # peak); `make test TEST_WORKERS=0` runs in one process. How tests are shared out: conftest.py.
 TEST_WORKERS ?= auto
 
+# The tests' temporary files (homes, warehouses, Dagster's and MLflow's sqlite stores) on a
+# RAM disk when there is one with room: Dagster commits every event to sqlite, and each commit
+# waits for the disk (measured: a 300-customer month 68 s instead of 88 s, the same CPU).
+# pytest removes a passing test's folder at once and the run's after a passing session
+# (tmp_path_retention_policy in pyproject.toml). `make test TEST_TMPDIR=/tmp` keeps the disk.
+TEST_TMPDIR ?= $(shell df -k --output=avail /dev/shm 2>/dev/null \
+	| awk 'NR == 2 && $$1 > 4000000 { print "/dev/shm" }')
+TEST_ENV := $(if $(TEST_TMPDIR),TMPDIR=$(TEST_TMPDIR))
+
 test: guards  ## the static guards, then the default test suite (slow scale runs excluded)
-	$(BIN)/python -m pytest -m "not slow and not spark" -n $(TEST_WORKERS) --maxprocesses 4
+	$(TEST_ENV) $(BIN)/python -m pytest -m "not slow and not spark" -n $(TEST_WORKERS) --maxprocesses 4
 
 # The distributed engine's extra (issue 22): pyspark, pinned in pyproject.toml's `spark` extra
 # (a ~0.5 GB install; Java 17 must be on the machine). The rest stays as requirements.lock has it.
@@ -58,7 +67,7 @@ test-unit: setup  ## the tests of pure logic: no Dagster run, no server, under a
 	$(BIN)/python -m pytest -m unit $(sort $(UNIT_FILES))
 
 test-all: guards setup-spark  ## every test, the slow scale runs and the Spark tier too
-	$(BIN)/python -m pytest -m "not spark" -n $(TEST_WORKERS) --maxprocesses 4
+	$(TEST_ENV) $(BIN)/python -m pytest -m "not spark" -n $(TEST_WORKERS) --maxprocesses 4
 	$(BIN)/python -m pytest -m spark -n 0 seg_platform_tests/spark
 
 ui: setup  ## Dagster UI on http://127.0.0.1:3000

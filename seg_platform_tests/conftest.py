@@ -216,7 +216,7 @@ def running_server(cmd: list[str], env: dict, ready, cwd=None, timeout: float = 
                     pass
                 if time.monotonic() > deadline:
                     pytest.fail(f"{cmd[0]} was not ready within {timeout:.0f} s")
-                time.sleep(1)
+                time.sleep(0.25)
             yield server
         finally:
             _signal_group(server.pid, signal.SIGTERM)

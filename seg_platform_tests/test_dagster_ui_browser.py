@@ -290,7 +290,7 @@ def _wait_until_loaded(server: subprocess.Popen, url: str, log_path: Path) -> No
                 f"seg-platform ui did not load the workspace within {SERVER_TIMEOUT} s:\n"
                 f"{tail(log_path)}"
             )
-        time.sleep(1)
+        time.sleep(0.25)
 
 
 def _stop_group(server: subprocess.Popen) -> None:

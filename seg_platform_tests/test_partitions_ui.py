@@ -43,7 +43,7 @@ def launch_and_wait(port: int, job: str, partition: str, timeout: float = 300) -
     deadline = time.monotonic() + timeout
     while (status := client.get_run_status(run_id).value) not in ("SUCCESS", "FAILURE"):
         assert status != "CANCELED" and time.monotonic() < deadline, status
-        time.sleep(2)
+        time.sleep(0.5)
     return run_id
 
 
@@ -106,6 +106,6 @@ def test_the_newest_offered_partition_ends_with_no_data_through_the_webserver(tm
         deadline = time.monotonic() + 60
         while offered(port, "monthly_snapshot") != ["2025-10-01", "2025-11-01", "2025-12-01"]:
             assert time.monotonic() < deadline, offered(port, "monthly_snapshot")[-3:]
-            time.sleep(2)
+            time.sleep(0.5)
         days = offered(port, "daily_scoring")
         assert (days[0], days[-1]) == ("2025-10-01", "2025-12-31")

@@ -2,17 +2,13 @@
 `--quiet` leaves only the summaries."""
 
 import re
-import subprocess
-import sys
 import uuid
 
 import dagster as dg
 import duckdb
-import pytest
 
 from seg_platform.core import settings
 from seg_platform.runner import _execute
-from seg_platform_tests.test_runs_monitoring import cli_env, company  # noqa: F401 (fixture)
 
 STEP = re.compile(r"^    (\S+) +([\d.]+) s  (.*)$")
 
@@ -73,14 +69,14 @@ def test_step_lines_name_seconds_rows_checks_and_failures(capsys):
 
 # What `--quiet` leaves (the summaries, no step or month line) is checked on the run after a
 # killed one (test_runs_monitoring.py): a second pipeline run here would cost 20-50 s.
-@pytest.mark.e2e
-def test_run_prints_steps_and_months(tmp_path, company):  # noqa: F811
-    home = settings.platform_home(tmp_path / "home").ensure()
-    cmd = [sys.executable, "-m", "seg_platform.cli", "run", "--last-months", "1"]
-    env = cli_env(home, company)
-    loud = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=900)
-    assert loud.returncode == 0, loud.stdout + loud.stderr
-    lines = loud.stdout.splitlines()
+def assert_run_prints_steps_and_months(
+    returncode: int, stdout: str, stderr: str, home: settings.PlatformHome
+) -> None:
+    """What `seg-platform run --last-months 1` printed on test_runs_monitoring's company: a
+    line per step as it finishes, a line per month. Asserted on the run that
+    test_runs_one_writer.py makes anyway, so the suite runs the pipeline once less."""
+    assert returncode == 0, stdout + stderr
+    lines = stdout.splitlines()
     steps = {m[1]: m[3] for m in map(STEP.match, lines) if m}
     with duckdb.connect(str(home.warehouse), read_only=True) as con:
         orders = con.execute("SELECT count(*) FROM raw.orders").fetchone()[0]

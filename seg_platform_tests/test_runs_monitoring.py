@@ -181,7 +181,7 @@ def test_a_killed_run_does_not_hold_the_queue(tmp_path, company):
             while time.monotonic() < deadline:
                 if instance.get_run_by_id(queued).status in FINISHED:
                     break
-                time.sleep(2)
+                time.sleep(0.5)
             dead = instance.get_run_by_id(killed)
             assert dead.status == dg.DagsterRunStatus.FAILURE
             failure = instance.all_logs(killed, of_type=dg.DagsterEventType.RUN_FAILURE)

@@ -1,4 +1,5 @@
-"""A second run on a home that is being written to stops with one line, before any Dagster run."""
+"""A second run on a home that is being written to stops with one line, before any Dagster run;
+the first run's own lines are checked too (test_progress.py), so the suite runs it once."""
 
 import json
 import subprocess
@@ -10,6 +11,7 @@ import pytest
 
 from seg_platform import run_guard
 from seg_platform.core import settings
+from seg_platform_tests.test_progress import assert_run_prints_steps_and_months
 from seg_platform_tests.test_runs_monitoring import cli_env, company  # noqa: F401 (fixture)
 
 
@@ -57,3 +59,5 @@ def test_a_second_run_says_who_holds_the_warehouse(tmp_path, company):  # noqa: 
     # The refused command created no Dagster run: every run is the first command's.
     assert all(r.tags.get(run_guard.PID_TAG) == str(first.pid) for r in runs), runs
     assert first.returncode in (0, 1), err  # (1: a failed step; it was never interrupted)
+    # The first run is the one test_progress.py reads: its step and month lines.
+    assert_run_prints_steps_and_months(first.returncode, out, err, home)
