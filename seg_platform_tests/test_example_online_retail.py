@@ -13,10 +13,10 @@ import time
 import mlflow
 import polars as pl
 import pytest
-from conftest import REPO, SHARED_DATA
 
 from seg_platform.core import settings
 from seg_platform.core.warehouse import connect
+from seg_platform_tests.conftest import REPO, SHARED_DATA
 
 DATA = SHARED_DATA / "online_retail"
 
