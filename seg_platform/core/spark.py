@@ -96,15 +96,20 @@ def session(settings: SparkSettings) -> Any:
         os.environ["PYSPARK_PYTHON"] = settings.python
     else:
         os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
+    # A fresh builder each time: `SparkSession.builder` is shared and keeps the options of
+    # earlier sessions (a Spark Connect URL among them).
     if _CONNECT.match(settings.master):
         # A Spark Connect server owns its cluster settings; the SQL ones are per session.
-        remote = sql.SparkSession.builder.remote(settings.master).getOrCreate()
+        remote = sql.SparkSession.Builder().remote(settings.master).getOrCreate()
         for key, value in _SESSION_SQL.items():
             remote.conf.set(key, value)
         remote.conf.set("spark.sql.shuffle.partitions", str(settings.shuffle_partitions))
         return remote
+    # A Spark Connect session earlier in this process leaves pyspark in Connect mode.
+    os.environ.pop("SPARK_CONNECT_MODE_ENABLED", None)
     builder = (
-        sql.SparkSession.builder.master(settings.master)
+        sql.SparkSession.Builder()
+        .master(settings.master)
         .appName(settings.app_name)
         .config("spark.ui.enabled", "false")
         .config("spark.ui.showConsoleProgress", "false")
