@@ -22,12 +22,13 @@ for the cluster (`shuffle_partitions`).
 import os
 import re
 import shutil
-import signal
 import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+
+from seg_platform.core.warehouse import kill_before_commit
 
 _MASTER = re.compile(
     r"^(local(\[(\d+|\*)\])?|spark://[\w.\-]+:\d+(,[\w.\-]+:\d+)*|yarn|k8s://\S+)$"
@@ -138,9 +139,6 @@ def table_path(lake: Path, table: str) -> Path:
 
 
 POINTER = "_CURRENT"
-# Test hook, as the DuckDB warehouse's: SIGKILL this process just before the pointer switch of
-# the listed tables (comma-separated), to prove a killed run leaves the previous version.
-KILL_BEFORE_COMMIT_ENV = "SEG_PLATFORM_KILL_BEFORE_COMMIT"
 
 
 def current_location(lake: Path, table: str) -> Path | None:
@@ -164,10 +162,13 @@ def register(spark: Any, lake: Path, table: str) -> None:
     location = current_location(lake, table)
     if location is None:
         raise FileNotFoundError(f"no table {table} in the lake")
+    path = location.resolve().as_posix()
+    if "'" in path or "\\" in path:
+        raise ValueError(f"the lake's path cannot hold quotes or backslashes: {path}")
     schema = table.split(".")[0]
     spark.sql(f"CREATE DATABASE IF NOT EXISTS {schema}")
     spark.sql(f"DROP TABLE IF EXISTS {table}")
-    spark.sql(f"CREATE TABLE {table} USING parquet LOCATION '{location.resolve().as_posix()}'")
+    spark.sql(f"CREATE TABLE {table} USING parquet LOCATION '{path}'")
 
 
 def new_version(lake: Path, table: str) -> Path:
@@ -187,8 +188,7 @@ def switch_to(lake: Path, table: str, version: Path, keep_previous: bool = True)
     if version.parent != folder or not version.is_dir():
         raise ValueError(f"{version} is not a written version of {table}")
     previous = current_location(lake, table)
-    if table in {t for t in os.environ.get(KILL_BEFORE_COMMIT_ENV, "").split(",") if t}:
-        os.kill(os.getpid(), signal.SIGKILL)
+    kill_before_commit([table])
     staged = folder / f".{POINTER}.{os.getpid()}"
     staged.write_text(version.name)
     os.replace(staged, folder / POINTER)

@@ -8,7 +8,7 @@ import datetime as dt
 import json
 import os
 import signal
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -76,6 +76,15 @@ def quote(identifier: str) -> str:
     return '"' + identifier.replace('"', '""') + '"'
 
 
+def kill_before_commit(tables: Iterable[str]) -> None:
+    """Test hook: SIGKILL this process when one of `tables` is listed (comma-separated) in
+    SEG_PLATFORM_KILL_BEFORE_COMMIT, just before its new rows would become current. Proves a
+    killed run leaves the previous tables, in the warehouse and in the Spark lake alike."""
+    listed = {t for t in os.environ.get(KILL_BEFORE_COMMIT_ENV, "").split(",") if t}
+    if listed & set(tables):
+        os.kill(os.getpid(), signal.SIGKILL)
+
+
 def replace_tables(
     con: duckdb.DuckDBPyConnection,
     statements: Sequence[tuple[str, str]],
@@ -85,13 +94,11 @@ def replace_tables(
     Each SQL is executed as given (e.g. `CREATE OR REPLACE TABLE raw.x AS ...`); the table names
     only serve the kill-before-commit test hook. Any error rolls everything back.
     """
-    kill_at = {t for t in os.environ.get(KILL_BEFORE_COMMIT_ENV, "").split(",") if t}
     con.execute("BEGIN TRANSACTION")
     try:
         for _table, sql in statements:
             con.execute(sql)
-        if kill_at & {table for table, _ in statements}:
-            os.kill(os.getpid(), signal.SIGKILL)
+        kill_before_commit(table for table, _ in statements)
         con.execute("COMMIT")
     except BaseException:
         con.execute("ROLLBACK")

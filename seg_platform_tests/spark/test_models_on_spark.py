@@ -2,6 +2,7 @@
 staging tables and December's (then November's) features come out as DuckDB builds them; and a
 run killed while writing leaves the previous table current and readable."""
 
+import os
 import shutil
 import signal
 import subprocess
@@ -12,7 +13,6 @@ import polars as pl
 import pytest
 
 from seg_platform.core.spark import (
-    KILL_BEFORE_COMMIT_ENV,
     SparkSettings,
     current_location,
     register,
@@ -20,6 +20,7 @@ from seg_platform.core.spark import (
     table_path,
     tables,
 )
+from seg_platform.core.warehouse import KILL_BEFORE_COMMIT_ENV
 from seg_platform.privacy.spark_erasure import erase_in_lake
 from seg_platform.sql_models.run_spark import build_model_on_spark
 from seg_platform_tests.spark.conftest import MODELS, MONTH, assert_same_rows
@@ -100,7 +101,7 @@ def test_a_run_killed_while_writing_leaves_the_previous_table(built, tmp_path):
     before = pl.read_parquet(before_location / "*.parquet")
     versions_before = {p.name for p in folder.glob("v*")}
 
-    env = {**__import__("os").environ, KILL_BEFORE_COMMIT_ENV: FEATURES.table}
+    env = {**os.environ, KILL_BEFORE_COMMIT_ENV: FEATURES.table}
     killed = subprocess.run(
         [sys.executable, "-c", KILLED_BUILD, str(lake)],
         env=env,
