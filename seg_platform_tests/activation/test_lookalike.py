@@ -3,12 +3,15 @@ through the identity map) scored against every other customer on the segmentatio
 space; the top N published as an audience; each build an MLflow run with its precision on a
 held-out part of the seed."""
 
+import datetime as dt
+
 import duckdb
 import mlflow
 import numpy as np
 import polars as pl
 import pytest
 
+from seg_platform.activation.feeds import FeedErasure
 from seg_platform.activation.lookalike import (
     LookalikeError,
     holdout_precision,
@@ -149,6 +152,20 @@ def test_a_lookalike_of_one_archetype_beats_a_random_audience_and_is_published(
             ).fetchall()
         )
     assert counts == {"bargains": 150, "seg_zero": 20}
+
+    # Erasure scrubs a lookalike's files like a feed's: the person's id leaves the files.
+    erased = members["profile_id"][0]
+    folder = home.root / "activation"
+    with duckdb.connect(str(home.warehouse)) as con:
+        con.execute("CREATE TEMP TABLE _erased_profiles AS SELECT ? AS profile_id", [erased])
+        feeds = FeedErasure(None, folder)
+        holding = feeds.holding(con)
+        assert ("lookalike_bargains", dt.date(2025, 12, 31)) in holding
+        con.execute("DELETE FROM activation.lookalike_members WHERE profile_id = ?", [erased])
+        feeds.scrub(con, holding, [erased])
+    for file in (folder / "lookalike_bargains").iterdir():
+        assert erased.encode() not in file.read_bytes(), file.name
+    assert pl.read_csv(folder / published["file"].sort()[0]).height == 149
 
 
 def test_bad_seeds_fail_the_cli_with_one_line(demo_copy, tmp_path, capsys):

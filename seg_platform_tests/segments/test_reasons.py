@@ -13,7 +13,7 @@ import pytest
 
 from seg_platform.features.catalog import human_label
 from seg_platform.segmentation.data import feature_columns, load_features
-from seg_platform.segments.reasons import assignment_reasons, reason_text
+from seg_platform.segments import reasons as why
 
 DECEMBER = dt.date(2025, 12, 31)
 
@@ -36,7 +36,7 @@ def test_reasons_rank_features_by_distance_from_the_segment_centre_in_scaled_spa
     # `a`, and has no value for `c` (no reason from it, however far its imputed value is).
     X = np.array([[1.0, 9.0, np.nan], [2.0, 1.0, 5.0], [3.0, 2.0, 5.0], [10.0, 10.0, 1.0]])
     Z = np.array([[0.0, 3.0, 9.0], [0.5, 0.0, 0.0], [1.0, 0.0, 0.0], [5.0, 5.0, 5.0]])
-    frame = assignment_reasons(
+    frame = why.assignment_reasons(
         DECEMBER, pl.Series(["p1", "p2", "p3", "p4"]), X, ["a", "b", "c"],
         np.array([0, 0, 0, 1]), Z, ["a", "b", "c"],
         {"a": "orders ever", "b": "pricing page views in the last 7 days"},
@@ -56,10 +56,10 @@ def test_reasons_rank_features_by_distance_from_the_segment_centre_in_scaled_spa
 
 
 def test_reason_text_reads_like_a_marketer_would_say_it():
-    assert reason_text("pricing page views in the last 7 days", 6.0, 0.4) == (
+    assert why.reason_text("pricing page views in the last 7 days", 6.0, 0.4) == (
         "pricing page views in the last 7 days: 6 against 0.40 on average in the segment"
     )
-    assert reason_text("money spent", 1234.4, 87.24) == (
+    assert why.reason_text("money spent", 1234.4, 87.24) == (
         "money spent: 1,234 against 87.2 on average in the segment"
     )
 
