@@ -206,11 +206,15 @@ def in_holdout(profile_ids: list[str], salt: str, share: float = HOLDOUT_SHARE) 
     )
 
 
-def holdout_precision(Z: np.ndarray, seed: np.ndarray, salt: str) -> dict[str, float]:
-    """Fit on the seed without its held-out part; rank every other row; the share of the top
-    h (h = held-out seed members) that are held out, and a random audience's expected share."""
+def holdout_precision(
+    Z: np.ndarray, seed: np.ndarray, salt: str, ids: list[str] | None = None
+) -> dict[str, float]:
+    """Fit on the seed without its held-out part (chosen by a hash of each row's id, default
+    its position); rank every other row; the share of the top h (h = held-out seed members)
+    that are held out, and a random audience's expected share."""
     rows = np.flatnonzero(seed)
-    held = rows[in_holdout([str(r) for r in rows], salt)]
+    keys = [ids[r] for r in rows] if ids is not None else [str(r) for r in rows]
+    held = rows[in_holdout(keys, salt)]
     if len(held) == 0 or len(held) == len(rows):  # tiny seeds: hold out one, keep one
         held = rows[:1]
     train = np.setdiff1d(rows, held)
@@ -339,7 +343,7 @@ def build_lookalike(
     )
     Z = model[:-1].transform(X)
 
-    metrics = holdout_precision(Z, seed, salt=req.name)
+    metrics = holdout_precision(Z, seed, salt=req.name, ids=assignments["profile_id"].to_list())
     scores = similarity(Z, np.flatnonzero(seed))
     others = np.flatnonzero(~seed)
     top = others[np.argsort(-scores[others], kind="stable")[: req.size]]

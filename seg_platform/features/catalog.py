@@ -104,11 +104,6 @@ def render_features_doc(models: list[Model]) -> str:
 def human_label(meaning: str) -> str:
     """A feature's short label for people, from its catalog meaning: the first clause, lower
     case ("Pricing page views in the last 7 days." -> "pricing page views in the last 7
-    days"); what follows a semicolon (when it is empty, how it is smoothed) is left out."""
+    days"); what follows a semicolon (e.g. when it is empty) is left out."""
     text = meaning.split(";")[0].strip().rstrip(".").strip()
     return text[:1].lower() + text[1:] if text else text
-
-
-def feature_labels(models: list[Model]) -> dict[str, str]:
-    """Each catalogued feature's human label (`human_label` of its meaning)."""
-    return {m["feature"]: human_label(m["meaning"]) for m in catalog_frame(models).to_dicts()}
