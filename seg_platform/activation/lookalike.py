@@ -429,7 +429,10 @@ def build_from_home(
                   seed=Path(seed) if seed else None, month=month)  # fmt: skip
     home = settings.platform_home()
     if not home.warehouse.exists():
-        raise LookalikeError(f"no warehouse in {home.root}: run the pipeline first")
+        raise LookalikeError(
+            f"no warehouse in {home.root}: run the pipeline first: "
+            f"{settings.command_hint('run', home)}"
+        )
     try:
         with connect(home.warehouse) as con:
             return build_lookalike(con, req, tracking, IdentityRules(), folder)

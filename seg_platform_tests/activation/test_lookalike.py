@@ -180,3 +180,9 @@ def test_bad_seeds_fail_the_cli_with_one_line(demo_copy, tmp_path, capsys):
     assert "at least 10 are needed" in err and "1 seed rows matched no customer" in err
     assert main(["lookalike", "--segment", "999", "--size", "5", "--name", "x"]) == 2
     assert "segment 999 has no members" in capsys.readouterr().err
+
+
+def test_without_a_warehouse_the_cli_says_which_run_to_start(home, capsys):
+    assert main(["lookalike", "--segment", "0", "--size", "5", "--name", "x"]) == 2
+    err = capsys.readouterr().err
+    assert f"run --home {home.root}" in err and err.count("\n") == 1
