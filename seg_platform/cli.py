@@ -180,6 +180,22 @@ def _parser() -> argparse.ArgumentParser:
     )
 
     p = command(
+        "lookalike",
+        _lookalike,
+        "Publish the customers most like a seed (a segment, or a CSV of identifiers or profile "
+        "ids) as an audience; the build is an MLflow run with its held-out precision.",
+    )
+    seed = p.add_mutually_exclusive_group(required=True)
+    seed.add_argument("--segment", type=int, metavar="ID", help="seed: this segment's members")
+    seed.add_argument(
+        "--seed", metavar="FILE", help="seed: a CSV with a header: profile_id, an identifier "
+        "type (email, user_id, crm_id, ...) or id_type,value",
+    )  # fmt: skip
+    p.add_argument("--size", type=int, required=True, metavar="N", help="customers to publish")
+    p.add_argument("--name", required=True, help="the audience's name (lower_case)")
+    p.add_argument("--month", type=month_argument, help="YYYY-MM (default: the latest segmented)")
+
+    p = command(
         "ui",
         _ui,
         "Start the Dagster UI and daemon on 127.0.0.1 (requests from other sites refused).",
@@ -322,6 +338,21 @@ def _candidates(args) -> int:
             r.get("meets_rule") or "",
         ]  # fmt: skip
         print("  " + "".join(f"{c!s:>12}" for c in cells))
+    return 0
+
+
+def _lookalike(args) -> int:
+    from seg_platform.activation.lookalike import LookalikeError, build_from_home, summary
+    from seg_platform.activation.resources import ActivationConfig
+    from seg_platform.core.tracking import MlflowResource
+
+    try:
+        built = build_from_home(args.name, args.size, args.segment, args.seed, args.month,
+                                MlflowResource(), ActivationConfig().folder())  # fmt: skip
+    except LookalikeError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    print(summary(built))
     return 0
 
 
