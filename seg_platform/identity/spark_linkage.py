@@ -129,11 +129,12 @@ def _duckdb_function(function: str) -> Any:
     import pandas as pd
 
     def call(a: pd.Series, b: pd.Series) -> pd.Series:
-        import duckdb
         import pyarrow as pa
 
+        from seg_platform.core.warehouse import memory_connection
+
         pairs = pa.table({"a": pa.array(a, pa.string()), "b": pa.array(b, pa.string())})
-        con = duckdb.connect()
+        con = memory_connection()
         try:
             con.register("pairs", pairs)
             out = con.sql(f"SELECT {function}(a, b) AS v FROM pairs").to_arrow_table()
