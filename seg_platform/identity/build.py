@@ -468,15 +468,54 @@ def _names_sql() -> str:
         f"coalesce(nullif(regexp_extract(lower(r.last_name), '{_SUFFIX}', 1), ''), "
         f"regexp_extract(lower(r.full_name), '{_SUFFIX}', 1))"
     )
-    return f"""
-               nullif(lower(trim(CASE WHEN {first} IS NOT NULL THEN {first}
+    given = f"""nullif(lower(trim(CASE WHEN {first} IS NOT NULL THEN {first}
                                      WHEN {last} IS NULL OR {two_words} THEN {first_of_full}
-                                     END)), '') AS first_name,
-               nullif(lower(trim(CASE WHEN {last} IS NOT NULL THEN {last}
-                                     WHEN {two_words} THEN {last_of_full} END)), '') AS last_name,
+                                     END)), '')"""
+    family = f"""nullif(lower(trim(CASE WHEN {last} IS NOT NULL THEN {last}
+                                     WHEN {two_words} THEN {last_of_full} END)), '')"""
+    return f"""
+               coalesce({given}, {_given_of_email_sql(family)}) AS first_name,
+               coalesce({family}, {_family_of_email_sql(given)}) AS last_name,
                strftime(coalesce(try_strptime({dob}, '%Y-%m-%d'), try_strptime({dob}, '%Y%m%d'))
                         ::DATE, '%Y%m%d') AS date_of_birth,
                nullif(replace(trim({suffix}), '.', ''), '') AS suffix"""
+
+
+# Local parts of e-mails that are not a person's own name before the family name
+# ("the.smiths", "mr.smith", "home.smith").
+_NOT_GIVEN_NAMES = ("the", "mr", "mrs", "ms", "miss", "dr", "family", "home", "house", "info")
+
+
+def _email_local_sql() -> str:
+    """SQL: a contact's (`r`) e-mail local part, lower case, without a +tag or trailing digits."""
+    local = "lower(split_part(split_part(trim(r.email), '@', 1), '+', 1))"
+    return f"regexp_replace({local}, '[0-9]+$', '')"
+
+
+def _given_of_email_sql(family: str) -> str:
+    """SQL: the given name (or initial) a contact without one gives in its e-mail, when the
+    local part is that name, then the family name `family` ("jacob.schmidtke@",
+    "t.vanrooij@", "kgaynard@"): a person's own address names them, a family's does not
+    ("the.smiths@", "peri.home@"); else NULL."""
+    local = f"regexp_replace({_email_local_sql()}, '[^a-z]', '', 'g')"
+    fam = f"regexp_replace({family}, '[^a-z]', '', 'g')"
+    given = f"left({local}, length({local}) - length({fam}))"
+    stop = ", ".join(f"'{w}'" for w in _NOT_GIVEN_NAMES)
+    return f"""CASE WHEN length({fam}) >= 2 AND length({local}) > length({fam})
+                     AND ends_with({local}, {fam}) AND {given} NOT IN ({stop})
+                THEN {given} END"""
+
+
+def _family_of_email_sql(given: str) -> str:
+    """SQL: the family name a contact without one gives in its e-mail, when the local part is
+    its given name `given`, a separator, then one word ("xavier.akhtar@", "joy_shan@"); else
+    NULL (without a separator "jimmychambers@" of Jim cannot be split)."""
+    local = _email_local_sql()
+    rest = f"substr({local}, length({given}) + 2)"
+    return f"""CASE WHEN length({given}) >= 2 AND starts_with({local}, {given})
+                     AND substr({local}, length({given}) + 1, 1) IN ('.', '_', '-')
+                     AND regexp_full_match({rest}, '[a-z]{{2,}}')
+                THEN {rest} END"""
 
 
 def _people_sql() -> str:
