@@ -23,6 +23,10 @@ tutorial threshold and at 0.5, 0.9, 0.99, 0.999, its raw pairs at the tutorial t
 and the best F1 it reaches at any threshold (picked with the truth, so an upper bound).
 `--causes` adds the platform's false-positive and false-negative pairs there by cause
 (`error_causes`: twins, households, namesakes, chains through other records, refused links).
+`--blank-first-names SHARE` empties the given name of that share of records, drawn at random
+(seed 0), in every file before any model sees it (on the messy CRM a record with a
+`last_name` also loses its `full_name`, which would give the given name back): does a file
+with many missing first names lose recall?
 
 Splink rows are scored twice: the clusters of `cluster_pairwise_predictions_at_threshold` at the
 example's threshold (every pair inside a cluster is predicted), and the raw predicted pairs.
@@ -40,6 +44,7 @@ import time
 from collections import Counter
 from pathlib import Path
 
+import numpy as np
 import polars as pl
 
 REPO = Path(__file__).resolve().parents[1]
@@ -349,11 +354,31 @@ def row(file: str, method: str, records: int, scores: dict, seconds: float, **ex
     }
 
 
-def messy_crm_row(seed: int, persons: int, folder: Path) -> dict:
+def blank_first_names(frame: pl.DataFrame, share: float, first: str) -> pl.DataFrame:
+    """`frame` with column `first` emptied on `share` of its rows (seeded draw); where a
+    `last_name` and a `full_name` are present, the full name is emptied too (it would give
+    the given name back)."""
+    if share <= 0:
+        return frame
+    draw = pl.Series(np.random.default_rng(0).random(frame.height) < share)
+    out = frame.with_columns(pl.when(draw).then(None).otherwise(pl.col(first)).alias(first))
+    if {"full_name", "last_name"} <= set(frame.columns):
+        has_last = pl.col("last_name").is_not_null() & (pl.col("last_name").str.strip_chars() != "")
+        out = out.with_columns(
+            pl.when(draw & has_last).then(None).otherwise(pl.col("full_name")).alias("full_name")
+        )
+    return out
+
+
+def messy_crm_row(seed: int, persons: int, folder: Path, blank: float = 0.0) -> dict:
     """The platform on the generator's duplicate-heavy CRM, scored against its truth."""
     from seg_platform.synthetic.duplicate_crm import generate_duplicate_crm, pairwise_scores
 
     landing = generate_duplicate_crm(persons, seed, folder)
+    if blank:
+        csv = folder / "landing" / "crm_contacts" / "contacts.csv"
+        contacts = pl.read_csv(csv, infer_schema=False)
+        blank_first_names(contacts, blank, "first_name").write_csv(csv)
     run = run_platform(landing, folder / "home")
     clusters = run["clusters"]
     scores = pairwise_scores(
@@ -544,13 +569,19 @@ def main() -> None:
         "--causes", action="store_true",
         help="with --messy-crm: the platform's false-positive and false-negative pairs by cause",
     )  # fmt: skip
+    parser.add_argument(
+        "--blank-first-names", type=float, default=0.0, metavar="SHARE",
+        help="empty the given name of this share of records in every file (seeded)",
+    )  # fmt: skip
     parser.add_argument("--keep", action="store_true", help="keep the temporary folder")
     args = parser.parse_args()
 
     rows = []
     with work_folder("identity-person-records-", args.keep) as work:
         for name in args.files:
-            frame = read_febrl(args.data / f"{name}.csv")
+            frame = blank_first_names(
+                read_febrl(args.data / f"{name}.csv"), args.blank_first_names, "given_name"
+            )
             ids = frame["rec_id"].to_list()
             records = len(ids)
             for label, with_ssn in (("platform columns", False), ("all columns", True)):
@@ -590,7 +621,9 @@ def main() -> None:
 
         causes = {}
         for seed in args.messy_crm:
-            rows.append(messy_crm_row(seed, args.crm_persons, work / f"crm_{seed}"))
+            rows.append(
+                messy_crm_row(seed, args.crm_persons, work / f"crm_{seed}", args.blank_first_names)
+            )
             if args.causes:
                 causes[f"crm s{seed}"] = error_causes(work / f"crm_{seed}")
             rows.extend(
