@@ -44,7 +44,6 @@ import time
 from collections import Counter
 from pathlib import Path
 
-import numpy as np
 import polars as pl
 
 REPO = Path(__file__).resolve().parents[1]
@@ -54,6 +53,7 @@ from common import work_folder  # noqa: E402  (benchmarks/ is on sys.path)
 
 from seg_platform.core.warehouse import connect as duckdb_connect  # noqa: E402
 from seg_platform_tests.identity.person_records import (  # noqa: E402
+    blank_first_names,
     pair_scores,
     pairwise_from_clusters,
     pairwise_from_pairs,
@@ -352,22 +352,6 @@ def row(file: str, method: str, records: int, scores: dict, seconds: float, **ex
         "seconds": seconds,
         **extra,
     }
-
-
-def blank_first_names(frame: pl.DataFrame, share: float, first: str) -> pl.DataFrame:
-    """`frame` with column `first` emptied on `share` of its rows (seeded draw); where a
-    `last_name` and a `full_name` are present, the full name is emptied too (it would give
-    the given name back)."""
-    if share <= 0:
-        return frame
-    draw = pl.Series(np.random.default_rng(0).random(frame.height) < share)
-    out = frame.with_columns(pl.when(draw).then(None).otherwise(pl.col(first)).alias(first))
-    if {"full_name", "last_name"} <= set(frame.columns):
-        has_last = pl.col("last_name").is_not_null() & (pl.col("last_name").str.strip_chars() != "")
-        out = out.with_columns(
-            pl.when(draw & has_last).then(None).otherwise(pl.col("full_name")).alias("full_name")
-        )
-    return out
 
 
 def messy_crm_row(seed: int, persons: int, folder: Path, blank: float = 0.0) -> dict:

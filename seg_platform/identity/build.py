@@ -612,11 +612,17 @@ def _probabilistic_edges(con, rules: IdentityRules, result: IdentityResult) -> i
         return 0
     frame_to_temp_table(con, "_links", pairs)
     names = [c for c in ("first_name", "last_name", "date_of_birth") if c in present]
+    # A phone no two clearly different people carry (not `_shared_raw`) is personal.
+    shared = con.sql("SELECT value FROM _shared_raw WHERE id_type = 'phone'").pl()["value"]
+    personal_phone = pl.when(pl.col("phone").is_in(shared.implode())).then(None)
     frame_to_temp_table(
         con,
         "_names",
-        contacts.select("unique_id", *names, "suffix", pl.col("email").alias("_email")),
-    )
+        contacts.select(
+            "unique_id", *names, "suffix", pl.col("email").alias("_email"),
+            personal_phone.otherwise(pl.col("phone")).alias("_phone"),
+        ),
+    )  # fmt: skip
     twins = _twins_apart(result.linkage, names)
     con.execute(f"""
         CREATE OR REPLACE TEMP TABLE _dedup AS
@@ -653,14 +659,16 @@ HOUSEHOLD_KEPT = (
 )
 NO_FIRST_NAME = (
     "no first name: the family name, address, postcode and landline are the household's, and "
-    "neither birth date nor e-mail says which member it is"
+    "neither birth date, e-mail nor a phone of one person says which member it is"
 )
 
 
 def _ambiguous_pair_sql(names: list[str], kept: bool) -> str:
-    """SQL over a pair (`a.*`, `b.*` of `_names`, with the normalised e-mail `_email`): true
-    when either record has no first name and nothing personal to one person agrees: neither
-    the birth date (up to a typo) nor the e-mail.
+    """SQL over a pair (`a.*`, `b.*` of `_names`, with the normalised e-mail `_email` and the
+    phone `_phone` when no two clearly different people carry it): true when either record
+    has no first name and nothing personal to one person agrees: neither the birth date (up
+    to a typo), nor the e-mail, nor such a phone (a mobile, or a landline only one person of
+    the household was seen with).
 
     A record "Kernan" at the Kernans' address, with their landline, may be Emily or Lawrence:
     a family name, an address, a postcode, a city and a landline are the whole household's, and
@@ -680,6 +688,7 @@ def _ambiguous_pair_sql(names: list[str], kept: bool) -> str:
     return f"""(
         (a.first_name IS NULL OR b.first_name IS NULL)
         AND NOT coalesce(a._email = b._email, false)
+        AND NOT coalesce(a._phone = b._phone, false)
         {dob}
     )"""
 

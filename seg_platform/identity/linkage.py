@@ -665,10 +665,12 @@ def _unrelated_m(linker: Linker, column: str) -> float | None:
         levels = [lv for lv in comparison.comparison_levels if not lv.is_null_level]
         # Names swapped count as unrelated first names too: the first-name field holds the
         # family name (and the household rule, which reads first names, sees two names).
-        counted = [levels[-1], *(lv for lv in levels if lv.label_for_charts == SWAPPED_LABEL)]
-        if not all(lv._has_estimated_m_values for lv in counted):
+        # A swapped level EM saw no pair of (its training blocks hold none) counts as none:
+        # else one rare level would leave the whole decision to the priors.
+        if not levels[-1]._has_estimated_m_values:
             return None
-        return float(sum(lv.m_probability or 0.0 for lv in counted))
+        counted = [levels[-1], *(lv for lv in levels if lv.label_for_charts == SWAPPED_LABEL)]
+        return float(sum(lv.m_probability or 0.0 for lv in counted if lv._has_estimated_m_values))
     return None
 
 

@@ -692,11 +692,14 @@ def test_a_record_without_a_first_name_links_only_on_something_personal():
 
     contacts = pl.DataFrame(
         {
-            "unique_id": ["kernan", "emily", "lawrence", "kernan2", "mail", "typo"],
-            "first_name": [None, "emily", "lawrence", None, "emily", "lawrence"],
-            "last_name": ["kernan"] * 6,
-            "date_of_birth": ["19770213", None, "19770213", None, None, "19770231"],
-            "_email": ["k@x.com", "e@x.com", None, "k2@x.com", "k@x.com", None],
+            "unique_id": ["kernan", "emily", "lawrence", "kernan2", "mail", "typo", "mobile"],
+            "first_name": [None, "emily", "lawrence", None, "emily", "lawrence", "emily"],
+            "last_name": ["kernan"] * 7,
+            "date_of_birth": ["19770213", None, "19770213", None, None, "19770231", None],
+            "_email": ["k@x.com", "e@x.com", None, "k2@x.com", "k@x.com", None, None],
+            # the phone of one person (no two different people carry it); a landline shared
+            # by Emily and Lawrence is no `_phone` (NULL), as `_probabilistic_edges` writes it
+            "_phone": ["+15550001", None, None, None, None, None, "+15550001"],
         }
     )
     names = ["first_name", "last_name", "date_of_birth"]
@@ -716,6 +719,7 @@ def test_a_record_without_a_first_name_links_only_on_something_personal():
             "typo": False,  # ... also with a typo in it
             "kernan2": True,  # two records without a first name: which members?
             "mail": False,  # the e-mail says it is Emily's record
+            "mobile": False,  # ... as a phone no one else carries does
         }
         assert not any(refused(False).values())
         assert _ambiguous_pair_sql(["last_name", "date_of_birth"], True) == "false"
