@@ -324,8 +324,8 @@ def test_names_swapped_meet_their_person_without_a_shared_email_or_phone(crm):
     """ "Douglas Robin" (a full name written family name first) or "Taylor, Colin" entered the
     wrong way round, with nothing but the names and the city in common with the person's other
     records: the names in either order block the pair, so the swapped-names level can score it.
-    Before: blocking on (first_name, last_name) never compared such a pair (10 and 46 missed
-    pairs of the messy CRM, seeds 11 and 12)."""
+    Before: blocking on (first_name, last_name) never compared such a pair (on the messy CRM,
+    seed 11, Colin Taylor's two swapped records stayed apart from his other 18)."""
     from seg_platform.identity.linkage import person_spec
 
     contacts, _, _ = crm
@@ -347,8 +347,8 @@ def test_names_swapped_meet_their_person_without_a_shared_email_or_phone(crm):
 def test_one_user_name_at_two_providers_is_the_same_user_name():
     """ "mota.anne@gmial.com" (a domain typo) and "motaanne@gmail.com" (Gmail ignores dots, so
     the address is stored without them) are one person's user name: separators do not count.
-    Before: the model saw two unrelated e-mails and left 13 records of one person apart (messy
-    CRM, seed 12)."""
+    Before: the model saw two unrelated e-mails and kept one of 14 records of one person
+    apart (messy CRM, seed 12)."""
     import duckdb
 
     from seg_platform.identity.linkage import _email_strict

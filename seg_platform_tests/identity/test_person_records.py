@@ -330,7 +330,7 @@ def test_a_missing_name_is_taken_from_the_persons_own_e_mail(
     name ("|Schmidtke| Jacob.Schmidtke@...") names its person, as one without a family name
     whose e-mail is the given name, a separator and one word does. Before: such records had
     no first name, so the model compared one name and the household rule refused their links
-    (14 of the missed pairs of the messy CRM, seeds 11 and 12)."""
+    (on the messy CRM, seed 11: "|Schmidtke|" stayed apart from Jacob Schmidtke)."""
     from seg_platform.identity.build import _people_sql
 
     with duckdb.connect() as con:
