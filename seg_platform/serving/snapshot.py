@@ -7,6 +7,7 @@ Identifiers are stored as `sha256('<type>:<normalised value>')` (what
 """
 
 from pathlib import Path
+from typing import Any
 
 import duckdb
 import polars as pl
@@ -15,13 +16,13 @@ from seg_platform.core.serving import TABLES, publish, serving_root
 from seg_platform.core.warehouse import fetch_frame, fetch_one, frame_to_temp_table, table_exists
 from seg_platform.predictions.overlays import check_columns, evaluate, load_overlays
 
-PROFILE_COLUMNS = {
+PROFILE_COLUMNS: dict[str, Any] = {
     "profile_id": pl.String, "as_of_date": pl.Date, "segment_id": pl.Int64,
     "segment_name": pl.String, "action": pl.String, "churn_probability": pl.Float64,
     "purchase_probability": pl.Float64, "predicted_value_12m": pl.Float64,
     "predicted_value_percentile": pl.Float64,
 }  # fmt: skip
-EMPTY = {
+EMPTY: dict[str, dict[str, Any]] = {
     "identifiers": {"key": pl.String, "profile_id": pl.String},
     "overlays": {"profile_id": pl.String, "family": pl.String, "overlay": pl.String},
     "consent": {"profile_id": pl.String, "channel": pl.String, "status": pl.String},
@@ -93,7 +94,7 @@ def build_tables(con: duckdb.DuckDBPyConnection, overlays_path: str | Path | Non
         ORDER BY a.profile_id
         """,
         params,
-    ).cast(PROFILE_COLUMNS)  # type: ignore[arg-type]
+    ).cast(pl.Schema(PROFILE_COLUMNS))
     frame_to_temp_table(con, "_serving_profiles", tables["profiles"].select("profile_id"))
     tables["identifiers"] = fetch_frame(
         con,
@@ -115,7 +116,7 @@ def build_tables(con: duckdb.DuckDBPyConnection, overlays_path: str | Path | Non
             "FROM segments.assignment_reasons JOIN _serving_profiles USING (profile_id) "
             "WHERE month = ? ORDER BY profile_id, rank",
             [reasons_month],
-        ).cast(EMPTY["reasons"])  # type: ignore[arg-type]
+        ).cast(pl.Schema(EMPTY["reasons"]))
     features_month = _latest(con, "features", "customer_features")
     if features_month is not None:
         features = fetch_frame(
