@@ -3,7 +3,9 @@ segment with its name and action, propensity and value scores, overlays, consent
 the reasons for the segment and the signals intent overlays are evaluated over.
 
 Identifiers are stored as `sha256('<type>:<normalised value>')` (what
-`core.identifiers.identifier_hash_sql` computes), never as text: the snapshot holds no raw PII.
+`core.identifiers.identifier_hash_sql` computes) and `sha256('<type>:<raw text>')` for the
+spellings the sources hold (`identity.identifier_values`), never as text: the snapshot holds no
+raw PII.
 """
 
 from pathlib import Path
@@ -23,7 +25,7 @@ PROFILE_COLUMNS: dict[str, Any] = {
     "predicted_value_percentile": pl.Float64,
 }  # fmt: skip
 EMPTY: dict[str, dict[str, Any]] = {
-    "identifiers": {"key": pl.String, "profile_id": pl.String},
+    "identifiers": {"kind": pl.String, "key": pl.String, "profile_id": pl.String},
     "overlays": {"profile_id": pl.String, "family": pl.String, "overlay": pl.String},
     "consent": {"profile_id": pl.String, "channel": pl.String, "status": pl.String},
     "reasons": {
@@ -96,11 +98,22 @@ def build_tables(con: duckdb.DuckDBPyConnection, overlays_path: str | Path | Non
         params,
     ).cast(pl.Schema(PROFILE_COLUMNS))
     frame_to_temp_table(con, "_serving_profiles", tables["profiles"].select("profile_id"))
+    # Keyed by the normalised value (what a lookup normalises to) and, for the spellings the
+    # sources hold, by the raw text as written: a lookup in a spelling seen before needs no
+    # normalisation at all (and a phone gets the region its records' country gave it).
+    raw = (
+        "UNION ALL SELECT 'raw' AS kind, sha256(v.id_type || ':' || v.raw_value) AS key, "
+        "m.profile_id FROM identity.identifier_values v JOIN identity.identity_map m "
+        "USING (id_type, value) JOIN _serving_profiles USING (profile_id) "
+        "WHERE v.raw_value IS NOT NULL"
+        if table_exists(con, "identity", "identifier_values")
+        else ""
+    )
     tables["identifiers"] = fetch_frame(
         con,
-        "SELECT sha256(id_type || ':' || value) AS key, m.profile_id "
-        "FROM identity.identity_map m JOIN _serving_profiles USING (profile_id) "
-        "WHERE value IS NOT NULL ORDER BY key",
+        "SELECT DISTINCT * FROM (SELECT 'value' AS kind, sha256(id_type || ':' || value) AS key, "
+        "m.profile_id FROM identity.identity_map m JOIN _serving_profiles USING (profile_id) "
+        f"WHERE value IS NOT NULL {raw}) ORDER BY kind, key",
     )
     if table_exists(con, "activation", "consent_status"):
         tables["consent"] = fetch_frame(

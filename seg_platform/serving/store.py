@@ -10,6 +10,7 @@ the overlays file is then evaluated over that one row with the family's own chec
 """
 
 import datetime as dt
+import hashlib
 import threading
 from collections import defaultdict
 from dataclasses import dataclass, field
@@ -31,6 +32,7 @@ INTENT = "intent"
 # Live counters: signal -> (page-path prefix of a web page view, window in days), as
 # dbt_like_sql/staging/stg_events.sql classifies pages and customer_features.sql windows them.
 LIVE_COUNTS = {"pricing_views_7d": ("/pricing", 7), "compare_views_7d": ("/compare", 7)}
+CACHE_SIZE = 200_000  # normalised identifiers remembered (about 40 MB at most)
 ID_ALIASES = {"cookie": "anonymous_id", "cookie_id": "anonymous_id", "device": "device_id"}
 
 
@@ -49,8 +51,17 @@ class IdentifierKeys:
         }
         self.con.execute("CREATE TEMP TABLE _lookup (v VARCHAR)")
         self.phone_sql = f"SELECT {identifier_hash_sql(rules, 'phone', 'v')} FROM _lookup"
+        self.cache: dict[tuple[str, str], str] = {}
 
     def key(self, id_type: str, value: str) -> str | None:
+        cached = self.cache.get((id_type, value))
+        if cached is None:
+            cached = self.cache[(id_type, value)] = self._key(id_type, value) or ""
+            if len(self.cache) > CACHE_SIZE:
+                self.cache.pop(next(iter(self.cache)))  # the oldest entry
+        return cached or None
+
+    def _key(self, id_type: str, value: str) -> str | None:
         with self.lock:
             if id_type != "phone":
                 row = self.con.execute(self.sql[id_type], [value]).fetchone()
@@ -71,6 +82,7 @@ class Snapshot:
     folder: Path | None
     manifest: dict
     ids: dict[str, str] = field(default_factory=dict)
+    raw_ids: dict[str, str] = field(default_factory=dict)
     profiles: dict[str, dict] = field(default_factory=dict)
     overlays: dict[str, list[dict]] = field(default_factory=dict)
     consent: dict[str, dict[str, str]] = field(default_factory=dict)
@@ -91,8 +103,10 @@ def load_snapshot(folder: Path) -> Snapshot:
     """A published snapshot folder as dicts keyed by profile id (identifier hash for `ids`)."""
     tables = read_tables(folder)
     snap = Snapshot(folder, read_manifest(folder))
-    snap.ids = dict(zip(tables["identifiers"]["key"], tables["identifiers"]["profile_id"],
-                        strict=True))  # fmt: skip
+    ids = tables["identifiers"]
+    for kind, target in (("value", snap.ids), ("raw", snap.raw_ids)):
+        part = ids.filter(pl.col("kind") == kind)
+        target.update(zip(part["key"], part["profile_id"], strict=True))
     for row in tables["profiles"].iter_rows(named=True):
         snap.profiles[row["profile_id"]] = {k: _jsonable(v) for k, v in row.items()}
     for pid, family, overlay in tables["overlays"].iter_rows():
@@ -135,21 +149,23 @@ class ProfileStore:
         except (OSError, pl.exceptions.PolarsError, ValueError):
             return False  # replaced while being read: the next poll reads the newer one
         with self.lock:
-            self.snapshot = snap
             as_of = snap.features_as_of()
-            for pid in list(self.live_events):
-                # Events up to the new features' day are in its counts; gone people go.
-                kept = [
-                    e for e in self.live_events[pid]
-                    if pid in snap.profiles and (as_of is None or e[0].date() > as_of)
-                ]  # fmt: skip
-                if kept:
-                    self.live_events[pid] = kept
-                else:
-                    del self.live_events[pid]
-            self.live_intent = {}
-            for pid in self.live_events:
-                self._evaluate(pid)
+            # Events up to the new features' day are in its counts; people gone are dropped.
+            events = {
+                pid: kept
+                for pid, kept in (
+                    (pid, [e for e in evs if as_of is None or e[0].date() > as_of])
+                    for pid, evs in self.live_events.items()
+                    if pid in snap.profiles
+                )
+                if kept
+            }
+            intent = {pid: self._evaluate(snap, events[pid], pid) for pid in events}
+            # Live state first, then the snapshot: a lookup never sees the new snapshot
+            # without its live overlays.
+            self.live_events = defaultdict(list, events)
+            self.live_intent = intent
+            self.snapshot = snap
         return True
 
     # -- lookups --------------------------------------------------------------------------
@@ -159,8 +175,12 @@ class ProfileStore:
         id_type = ID_ALIASES.get(id_type, id_type)
         if id_type == "profile_id":
             return value if value in self.snapshot.profiles else None
+        snap = self.snapshot
+        raw = hashlib.sha256(f"{id_type}:{value}".encode()).hexdigest()
+        if raw in snap.raw_ids:
+            return snap.raw_ids[raw]
         key = self.keys.key(id_type, value)
-        return self.snapshot.ids.get(key) if key else None
+        return snap.ids.get(key) if key else None
 
     def profile(self, profile_id: str) -> dict | None:
         snap = self.snapshot
@@ -187,14 +207,15 @@ class ProfileStore:
         """Count one accepted event of `profile_id` and re-evaluate its intent overlays."""
         with self.lock:
             self.live_events[profile_id].append((ts, page_path))
-            return self._evaluate(profile_id)
+            names = self._evaluate(self.snapshot, self.live_events[profile_id], profile_id)
+            self.live_intent[profile_id] = names
+            return names
 
-    def _evaluate(self, profile_id: str) -> list[str]:
-        snap = self.snapshot
+    def _evaluate(self, snap: Snapshot, events: list, profile_id: str) -> list[str]:
+        """The intent overlays of one customer: the snapshot's signals and the live events."""
         base = snap.signals.get(profile_id)
         if self.intent is None or base is None:
             return []
-        events = self.live_events.get(profile_id, [])
         now = dt.datetime.now(dt.UTC).replace(tzinfo=None)
         end = max([now, *(ts for ts, _ in events)])
         as_of = snap.features_as_of()
@@ -212,6 +233,4 @@ class ProfileStore:
         frame = pl.DataFrame([row], schema=snap.signal_schema, orient="row")
         frame_to_temp_table(self.eval_con, "_live_signals", frame)
         matched = evaluate(self.eval_con, [self.intent], "_live_signals")
-        names = matched["overlay"].to_list()
-        self.live_intent[profile_id] = names
-        return names
+        return matched["overlay"].to_list()
