@@ -311,12 +311,14 @@ def score_day(day: str | None = None) -> int:
 def _publish_serving(home: settings.PlatformHome, quiet: bool) -> list[str]:
     """Publish the profile service's snapshot of the tables just built (docs/serving.md);
     a failure to publish, as a failure line."""
+    import duckdb
+
     from seg_platform.serving.snapshot import publish_from_warehouse
 
     try:
         with connect(home.warehouse, read_only=True) as con:
             folder = publish_from_warehouse(con, home.root)
-    except (OSError, WarehouseLockedError, ValueError) as exc:
+    except (OSError, WarehouseLockedError, ValueError, duckdb.Error) as exc:
         return [f"publishing the serving snapshot failed: {str(exc).splitlines()[0]}"]
     if not quiet:
         print(f"\nServing snapshot published: {folder}", flush=True)
