@@ -198,16 +198,22 @@ def test_events_move_a_customer_into_the_overlay_and_a_new_snapshot_is_served(de
         old_version = after["snapshot"]
         with duckdb.connect(str(home.warehouse)) as con:
             con.execute(
-                "CREATE TABLE segments.assignment_reasons (month DATE, profile_id VARCHAR, "
-                "rank INTEGER, feature VARCHAR, customer_value DOUBLE, segment_average DOUBLE, "
-                "reason VARCHAR)"
+                "CREATE TABLE IF NOT EXISTS segments.assignment_reasons (month DATE, "
+                "profile_id VARCHAR, rank INTEGER, feature VARCHAR, customer_value DOUBLE, "
+                "segment_average DOUBLE, reason VARCHAR)"
+            )
+            ((month,),) = con.execute(
+                "SELECT max(as_of_date) FROM segments.segment_assignments"
+            ).fetchall()
+            con.execute(
+                "DELETE FROM segments.assignment_reasons WHERE profile_id = ?", [profile_id]
             )
             con.execute(
                 "INSERT INTO segments.assignment_reasons VALUES "
-                "('2025-12-01', ?, 2, 'tenure_days', 40, 300, 'second'), "
-                "('2025-12-01', ?, 1, 'pricing_views_7d', 6, 0.4, 'first'), "
-                "('2025-11-01', ?, 1, 'orders_90d', 0, 2, 'an older month')",
-                [profile_id] * 3,
+                "($m, $p, 2, 'tenure_days', 40, 300, 'second'), "
+                "($m, $p, 1, 'pricing_views_7d', 6, 0.4, 'first'), "
+                "($m - INTERVAL 1 MONTH, $p, 1, 'orders_90d', 0, 2, 'an older month')",
+                {"m": month, "p": profile_id},
             )
         from seg_platform.core.warehouse import connect
         from seg_platform.serving.snapshot import publish_from_warehouse
