@@ -202,6 +202,15 @@ def _parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--port", type=port_argument, default=3000, help=PORT_HELP)
 
+    p = command(
+        "serve",
+        _serve,
+        "Start the real-time profile service on 127.0.0.1: lookups by any identifier and "
+        "behaviour events in (docs/serving.md).",
+        sources=True,
+    )
+    p.add_argument("--port", type=port_argument, default=8765, help=PORT_HELP)
+
     p = command("mlflow-ui", _mlflow_ui, "Start the MLflow UI on 127.0.0.1.")
     p.add_argument("--port", type=port_argument, default=5000, help=PORT_HELP)
 
@@ -367,6 +376,16 @@ def _ui(args) -> int:
 
     print(f"Dagster UI: http://{HOST}:{args.port}  (Ctrl-C to stop)", flush=True)
     return serve(args.port)
+
+
+def _serve(args) -> int:
+    if code := _port_taken(args.port, "profile service"):
+        return code
+    from seg_platform.serving.app import serve
+
+    home = settings.platform_home()
+    sources = settings.sources_config_path()
+    return serve(home.root, sources if sources.exists() else None, args.port)
 
 
 def _mlflow_ui(args) -> int:
