@@ -120,7 +120,10 @@ def register_similarities(spark: Any) -> None:
     from pyspark.sql.functions import pandas_udf
 
     for function, name in _UDFS.items():
-        udf = pandas_udf(_duckdb_function(function), _UDF_TYPES[function])  # type: ignore[call-overload]
+        # Typed as Any: pyspark's overloads want a literal type hint, and the guards also run
+        # where the spark extra is not installed.
+        make_udf: Any = pandas_udf
+        udf = make_udf(_duckdb_function(function), _UDF_TYPES[function])
         spark.udf.register(name, udf)
 
 
