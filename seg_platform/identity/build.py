@@ -141,7 +141,7 @@ def build_identity(
     incremental.invalidate(con)
     _write_outputs(con, rules)
     _write_model(con, result.linkage)
-    incremental.write_state(con, rules, plan)
+    incremental.write_state(con, rules, plan, run_id)
     result.incremental = plan.summary()
     lap("outputs")
     stats = fetch_one(

@@ -23,20 +23,26 @@ import polars as pl
 from seg_platform.core.identity_rules import IdentityRules
 from seg_platform.core.warehouse import fetch_one, frame_to_temp_table, table_exists
 from seg_platform.identity.graph import DROPPED_CLUSTER, EDGE_STATUS, components, resolve
+from seg_platform.sources.contract import SOURCES
 from seg_platform.sources.suppression import suppression_state
 
 SCHEMA = "identity"
 STATE = f"{SCHEMA}.identity_state"
 COMPONENTS = f"{SCHEMA}.identity_components"
+# One row per build (append-only): incremental or full and why, components re-resolved and kept.
+BUILDS = f"{SCHEMA}.identity_builds"
 # Bump when a change of the identity code alters what a component resolves to: the next build
 # is then a full one, as the stored fingerprints no longer describe the same computation.
 INCREMENTAL_VERSION = "1"
 _LOADS = "raw.source_loads"
 # Loads after which stored components may hold records that are gone: a source rebuilt from
 # every file (first load, settings or erasure list changed, --full-reload), a file changed or
-# removed.
+# removed. Pseudonymised sources (erasure requests, reloaded in full on every run) hold no
+# identifier of the graph; erasures are the suppression fingerprint's business.
+_GRAPH_SOURCES = ", ".join(f"'{s.name}'" for s in SOURCES.values() if not s.pseudonymised)
 _UNSAFE_LOADS = (
-    f"SELECT count(*) FROM {_LOADS} WHERE mode = 'full' OR files_changed > 0 OR files_removed > 0"
+    f"SELECT count(*) FROM {_LOADS} WHERE source IN ({_GRAPH_SOURCES}) "
+    "AND (mode = 'full' OR files_changed > 0 OR files_removed > 0)"
 )
 
 
@@ -374,7 +380,9 @@ def restore_labels(con: duckdb.DuckDBPyConnection) -> None:
 # State for the next build.
 
 
-def write_state(con: duckdb.DuckDBPyConnection, rules: IdentityRules, plan: IdentityPlan) -> None:
+def write_state(
+    con: duckdb.DuckDBPyConnection, rules: IdentityRules, plan: IdentityPlan, run_id: str
+) -> None:
     """Store every component's fingerprints and outcome (`identity.identity_components`) and
     the state they hold for (`identity.identity_state`), after the outputs are written.
 
@@ -466,3 +474,16 @@ def write_state(con: duckdb.DuckDBPyConnection, rules: IdentityRules, plan: Iden
         "?::VARCHAR AS suppression, ?::BIGINT AS unsafe_loads",
         [plan.rules, plan.suppression, plan.unsafe_loads],
     )
+    con.execute(
+        f"CREATE TABLE IF NOT EXISTS {BUILDS} (run_id VARCHAR, mode VARCHAR, full_reason VARCHAR, "
+        "components_resolved BIGINT, components_kept BIGINT, identifiers_resolved BIGINT, "
+        "identifiers_kept BIGINT)"
+    )
+    summary = plan.summary()
+    con.execute(
+        f"INSERT INTO {BUILDS} VALUES (?, ?, ?, ?, ?, ?, ?)",
+        [run_id, *(summary[k] for k in (
+            "mode", "full_reason", "components_resolved", "components_kept",
+            "identifiers_resolved", "identifiers_kept",
+        ))],
+    )  # fmt: skip
