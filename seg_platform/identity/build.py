@@ -144,6 +144,7 @@ def build_identity(
     incremental.write_state(con, rules, plan, run_id)
     result.incremental = plan.summary()
     lap("outputs")
+    result.seconds |= plan.seconds  # parts of the steps above
     stats = fetch_one(
         con,
         f"SELECT (SELECT count(*) FROM {PROFILES}), (SELECT count(*) FROM {MAP}), "

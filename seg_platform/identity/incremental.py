@@ -14,6 +14,7 @@ or a landing file changed, removed or reloaded in full per the ledger (`raw.sour
 """
 
 import hashlib
+import time
 from dataclasses import dataclass, field
 
 import duckdb
@@ -127,7 +128,7 @@ def _pairs_sql(edge_nodes: str) -> str:
     """
 
 
-def fingerprint_components(con: duckdb.DuckDBPyConnection) -> None:
+def fingerprint_components(con: duckdb.DuckDBPyConnection) -> float:
     """`_comp_nodes(node_id, comp, pos)`, `_comp_pairs(pair_id, comp, pos)` and
     `_comp_prints(comp, structure, evidence, identifiers)` from `_nodes` and `_pairs`.
 
@@ -137,8 +138,9 @@ def fingerprint_components(con: duckdb.DuckDBPyConnection) -> None:
     pairs (positions of their ends, duplicate flag, in pair order): the resolution's whole
     input except the evidence, which `evidence` hashes and which matters only where a limit
     cut the component. Positions are within the component, so other components do not move
-    them.
+    them. Returns the seconds it took.
     """
+    started = time.perf_counter()
     n = fetch_one(con, "SELECT count(*) FROM _nodes")[0]
     pairs = con.sql("SELECT pair_id, src, dst, refused FROM _pairs ORDER BY pair_id").pl()
     keep = ~pairs["refused"].to_numpy()
@@ -178,6 +180,7 @@ def fingerprint_components(con: duckdb.DuckDBPyConnection) -> None:
                coalesce(p.evidence, '') AS evidence, n.identifiers
         FROM n LEFT JOIN p USING (comp)
     """)
+    return round(time.perf_counter() - started, 3)
 
 
 def _positions(labels: np.ndarray) -> np.ndarray:
@@ -210,7 +213,7 @@ def resolve_changed(
     everything.
     """
     con.execute(_pairs_sql(edge_nodes))
-    fingerprint_components(con)
+    plan.seconds["components.fingerprints"] = fingerprint_components(con)
     # A stored component without a limit cut resolved the same whatever its evidence.
     con.execute(f"""
         CREATE OR REPLACE TEMP TABLE _kept AS
@@ -389,8 +392,9 @@ def write_state(
     Needs `_pairs`, `_nodes`, `_pair_status`, `_hubs`; computes the components if the build
     did not (a full one). The evidence fingerprint is stored only for a component a limit cut.
     """
+    started = time.perf_counter()
     if not plan.incremental:
-        fingerprint_components(con)
+        plan.seconds["outputs.fingerprints"] = fingerprint_components(con)
         plan.components_resolved, plan.identifiers_resolved = fetch_one(
             con, "SELECT count(*), coalesce(sum(identifiers), 0) FROM _comp_prints"
         )
@@ -479,6 +483,7 @@ def write_state(
         "components_resolved BIGINT, components_kept BIGINT, identifiers_resolved BIGINT, "
         "identifiers_kept BIGINT)"
     )
+    plan.seconds["outputs.state"] = round(time.perf_counter() - started, 3)
     summary = plan.summary()
     con.execute(
         f"INSERT INTO {BUILDS} VALUES (?, ?, ?, ?, ?, ?, ?)",
