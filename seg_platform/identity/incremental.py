@@ -134,15 +134,17 @@ def fingerprint_components(con: duckdb.DuckDBPyConnection) -> float:
 
     A component is a connected component of the pairs the deduplication did not refuse: the
     resolution never looks past one (hubs, groups of duplicates, limits and splits are all
-    within). `structure` hashes its identifiers (type, value, rank, in node order) and its
-    pairs (positions of their ends, duplicate flag, in pair order): the resolution's whole
+    within). `structure` hashes its identifiers (type, value, rank, position in node order)
+    and its pairs (position, positions of their ends, duplicate flag): the resolution's whole
     input except the evidence, which `evidence` hashes and which matters only where a limit
     cut the component. Positions are within the component, so other components do not move
     them. Returns the seconds it took.
     """
     started = time.perf_counter()
     n = fetch_one(con, "SELECT count(*) FROM _nodes")[0]
-    pairs = con.sql("SELECT pair_id, src, dst, refused FROM _pairs ORDER BY pair_id").pl()
+    pairs = con.sql(
+        "SELECT src, dst, refused, duplicate, evidence FROM _pairs ORDER BY pair_id"
+    ).pl()
     keep = ~pairs["refused"].to_numpy()
     src, dst = pairs["src"].to_numpy(), pairs["dst"].to_numpy()
     comp = components(n, src, dst, keep) if n else np.array([], np.int64)
@@ -156,28 +158,45 @@ def fingerprint_components(con: duckdb.DuckDBPyConnection) -> float:
         con,
         "_comp_pairs",
         pl.DataFrame(
-            {"pair_id": kept_pairs, "comp": pair_comp, "pos": _positions(pair_comp)},
-            schema={"pair_id": pl.Int64, "comp": pl.Int64, "pos": pl.Int64},
+            {
+                "pair_id": kept_pairs,
+                "comp": pair_comp,
+                "pos": _positions(pair_comp),
+                "a": pos[src[kept_pairs]],
+                "b": pos[dst[kept_pairs]],
+                "duplicate": pairs["duplicate"].to_numpy()[kept_pairs],
+                "evidence": pairs["evidence"].to_numpy()[kept_pairs],
+            },
+            schema={
+                "pair_id": pl.Int64, "comp": pl.Int64, "pos": pl.Int64, "a": pl.Int64,
+                "b": pl.Int64, "duplicate": pl.Boolean, "evidence": pl.Int64,
+            },
         ),
-    )
+    )  # fmt: skip
+    # Each element (an identifier with its position, a link with its own and its ends'
+    # positions) is hashed twice (DuckDB's 64-bit hash, two orders of its fields) and the
+    # hashes summed per component: 128 bits that the positions make depend on the order, with
+    # no sort and no long string. Another DuckDB version may hash otherwise: then nothing
+    # matches and everything is resolved again, as in a full build.
     con.execute("""
         CREATE OR REPLACE TEMP TABLE _comp_prints AS
         WITH n AS (
             SELECT c.comp, count(*) AS identifiers,
-                   md5(string_agg(n.id_type || ':' || n.value || ':' || n.rank, '|'
-                                  ORDER BY n.node_id)) AS h
+                   sum(hash(c.pos, n.id_type, n.value, n.rank)) AS h1,
+                   sum(hash(n.rank, n.value, n.id_type, c.pos, 'second')) AS h2
             FROM _nodes n JOIN _comp_nodes c USING (node_id) GROUP BY c.comp
         ), p AS (
-            SELECT cp.comp,
-                   md5(string_agg(a.pos || '-' || b.pos || ':' || p.duplicate::INTEGER, '|'
-                                  ORDER BY p.pair_id)) AS h,
-                   md5(string_agg(p.evidence::VARCHAR, '|' ORDER BY p.pair_id)) AS evidence
-            FROM _comp_pairs cp JOIN _pairs p USING (pair_id)
-            JOIN _comp_nodes a ON a.node_id = p.src JOIN _comp_nodes b ON b.node_id = p.dst
-            GROUP BY cp.comp
+            SELECT comp, count(*) AS links,
+                   sum(hash(pos, a, b, duplicate)) AS h1,
+                   sum(hash(duplicate, b, a, pos, 'second')) AS h2,
+                   sum(hash(pos, evidence)) AS e1,
+                   sum(hash(evidence, pos, 'second')) AS e2
+            FROM _comp_pairs GROUP BY comp
         )
-        SELECT n.comp, md5(n.h || '#' || coalesce(p.h, '')) AS structure,
-               coalesce(p.evidence, '') AS evidence, n.identifiers
+        SELECT n.comp,
+               concat_ws('-', n.identifiers, n.h1, n.h2, coalesce(p.links, 0),
+                         coalesce(p.h1, 0), coalesce(p.h2, 0)) AS structure,
+               concat_ws('-', coalesce(p.e1, 0), coalesce(p.e2, 0)) AS evidence, n.identifiers
         FROM n LEFT JOIN p USING (comp)
     """)
     return round(time.perf_counter() - started, 3)
@@ -418,10 +437,8 @@ def write_state(
             WHERE cn.comp IN (SELECT comp FROM _cut_comps) ORDER BY cn.comp, cn.pos
         """).pl()
         sub_pairs = con.sql("""
-            SELECT cp.comp, a.pos AS src, b.pos AS dst, p.evidence, p.duplicate
-            FROM _comp_pairs cp JOIN _pairs p USING (pair_id)
-            JOIN _comp_nodes a ON a.node_id = p.src JOIN _comp_nodes b ON b.node_id = p.dst
-            WHERE cp.comp IN (SELECT comp FROM _cut_comps) ORDER BY cp.comp, p.pair_id
+            SELECT comp, a AS src, b AS dst, evidence, duplicate FROM _comp_pairs
+            WHERE comp IN (SELECT comp FROM _cut_comps) ORDER BY comp, pair_id
         """).pl()
         limits = np.array([rules.limits.get(t, 10**9) for t in rules.priority], np.int64)
         node_parts = sub_nodes.partition_by("comp", as_dict=True, maintain_order=True)
