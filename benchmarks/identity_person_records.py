@@ -23,6 +23,10 @@ tutorial threshold and at 0.5, 0.9, 0.99, 0.999, its raw pairs at the tutorial t
 and the best F1 it reaches at any threshold (picked with the truth, so an upper bound).
 `--causes` adds the platform's false-positive and false-negative pairs there by cause
 (`error_causes`: twins, households, namesakes, chains through other records, refused links).
+`--blank-first-names SHARE` empties the given name of that share of records, drawn at random
+(seed 0), in every file before any model sees it (on the messy CRM a record with a
+`last_name` also loses its `full_name`, which would give the given name back): does a file
+with many missing first names lose recall?
 
 Splink rows are scored twice: the clusters of `cluster_pairwise_predictions_at_threshold` at the
 example's threshold (every pair inside a cluster is predicted), and the raw predicted pairs.
@@ -49,6 +53,7 @@ from common import work_folder  # noqa: E402  (benchmarks/ is on sys.path)
 
 from seg_platform.core.warehouse import connect as duckdb_connect  # noqa: E402
 from seg_platform_tests.identity.person_records import (  # noqa: E402
+    blank_first_names,
     pair_scores,
     pairwise_from_clusters,
     pairwise_from_pairs,
@@ -349,11 +354,15 @@ def row(file: str, method: str, records: int, scores: dict, seconds: float, **ex
     }
 
 
-def messy_crm_row(seed: int, persons: int, folder: Path) -> dict:
+def messy_crm_row(seed: int, persons: int, folder: Path, blank: float = 0.0) -> dict:
     """The platform on the generator's duplicate-heavy CRM, scored against its truth."""
     from seg_platform.synthetic.duplicate_crm import generate_duplicate_crm, pairwise_scores
 
     landing = generate_duplicate_crm(persons, seed, folder)
+    if blank:
+        csv = folder / "landing" / "crm_contacts" / "contacts.csv"
+        contacts = pl.read_csv(csv, infer_schema=False)
+        blank_first_names(contacts, blank, "first_name").write_csv(csv)
     run = run_platform(landing, folder / "home")
     clusters = run["clusters"]
     scores = pairwise_scores(
@@ -544,13 +553,19 @@ def main() -> None:
         "--causes", action="store_true",
         help="with --messy-crm: the platform's false-positive and false-negative pairs by cause",
     )  # fmt: skip
+    parser.add_argument(
+        "--blank-first-names", type=float, default=0.0, metavar="SHARE",
+        help="empty the given name of this share of records in every file (seeded)",
+    )  # fmt: skip
     parser.add_argument("--keep", action="store_true", help="keep the temporary folder")
     args = parser.parse_args()
 
     rows = []
     with work_folder("identity-person-records-", args.keep) as work:
         for name in args.files:
-            frame = read_febrl(args.data / f"{name}.csv")
+            frame = blank_first_names(
+                read_febrl(args.data / f"{name}.csv"), args.blank_first_names, "given_name"
+            )
             ids = frame["rec_id"].to_list()
             records = len(ids)
             for label, with_ssn in (("platform columns", False), ("all columns", True)):
@@ -590,7 +605,9 @@ def main() -> None:
 
         causes = {}
         for seed in args.messy_crm:
-            rows.append(messy_crm_row(seed, args.crm_persons, work / f"crm_{seed}"))
+            rows.append(
+                messy_crm_row(seed, args.crm_persons, work / f"crm_{seed}", args.blank_first_names)
+            )
             if args.causes:
                 causes[f"crm s{seed}"] = error_causes(work / f"crm_{seed}")
             rows.extend(

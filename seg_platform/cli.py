@@ -180,11 +180,36 @@ def _parser() -> argparse.ArgumentParser:
     )
 
     p = command(
+        "lookalike",
+        _lookalike,
+        "Publish the customers most like a seed (a segment, or a CSV of identifiers or profile "
+        "ids) as an audience; the build is an MLflow run with its held-out precision.",
+    )
+    seed = p.add_mutually_exclusive_group(required=True)
+    seed.add_argument("--segment", type=int, metavar="ID", help="seed: this segment's members")
+    seed.add_argument(
+        "--seed", metavar="FILE", help="seed: a CSV with a header: profile_id, an identifier "
+        "type (email, user_id, crm_id, ...) or id_type,value",
+    )  # fmt: skip
+    p.add_argument("--size", type=int, required=True, metavar="N", help="customers to publish")
+    p.add_argument("--name", required=True, help="the audience's name (lower_case)")
+    p.add_argument("--month", type=month_argument, help="YYYY-MM (default: the latest segmented)")
+
+    p = command(
         "ui",
         _ui,
         "Start the Dagster UI and daemon on 127.0.0.1 (requests from other sites refused).",
     )
     p.add_argument("--port", type=port_argument, default=3000, help=PORT_HELP)
+
+    p = command(
+        "serve",
+        _serve,
+        "Start the real-time profile service on 127.0.0.1: lookups by any identifier and "
+        "behaviour events in (docs/serving.md).",
+        sources=True,
+    )
+    p.add_argument("--port", type=port_argument, default=8765, help=PORT_HELP)
 
     p = command("mlflow-ui", _mlflow_ui, "Start the MLflow UI on 127.0.0.1.")
     p.add_argument("--port", type=port_argument, default=5000, help=PORT_HELP)
@@ -325,6 +350,21 @@ def _candidates(args) -> int:
     return 0
 
 
+def _lookalike(args) -> int:
+    from seg_platform.activation.lookalike import LookalikeError, build_from_home, summary
+    from seg_platform.activation.resources import ActivationConfig
+    from seg_platform.core.tracking import MlflowResource
+
+    try:
+        built = build_from_home(args.name, args.size, args.segment, args.seed, args.month,
+                                MlflowResource(), ActivationConfig().folder())  # fmt: skip
+    except LookalikeError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    print(summary(built))
+    return 0
+
+
 def _num(value, digits: int = 3) -> str:
     return "" if value is None or value != value else f"{value:.{digits}f}"
 
@@ -336,6 +376,16 @@ def _ui(args) -> int:
 
     print(f"Dagster UI: http://{HOST}:{args.port}  (Ctrl-C to stop)", flush=True)
     return serve(args.port)
+
+
+def _serve(args) -> int:
+    if code := _port_taken(args.port, "profile service"):
+        return code
+    from seg_platform.serving.app import serve
+
+    home = settings.platform_home()
+    sources = settings.sources_config_path()
+    return serve(home.root, sources if sources.exists() else None, args.port)
 
 
 def _mlflow_ui(args) -> int:

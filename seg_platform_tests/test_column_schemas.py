@@ -6,6 +6,7 @@ import dagster as dg
 import duckdb
 import pytest
 
+from seg_platform.cli import main
 from seg_platform.columns import check
 from seg_platform.core.metadata import COLUMN_SCHEMA, OTHER_TABLE, TABLE_NAME
 from seg_platform.definitions import defs
@@ -14,8 +15,10 @@ from seg_platform.runner import score_day
 
 def _add_later_tables(home) -> None:
     """The tables a month's pipeline does not build: the daily scores and overlays (the daily
-    job) and the lift (once January's outcomes are in: one planted order per treated customer)."""
+    job), a lookalike audience (`seg-platform lookalike`) and the lift (once January's outcomes
+    are in: one planted order per treated customer)."""
     assert score_day() == 0
+    assert main(["lookalike", "--segment", "0", "--size", "10", "--name", "schema"]) == 0
     with duckdb.connect(str(home.warehouse)) as con:
         con.execute(
             """INSERT INTO staging.stg_orders

@@ -43,6 +43,7 @@ DAGSTER_LAYER = [
     "seg_platform.*.resources",
     "seg_platform.predictions.daily",  # the daily scoring assets
     "seg_platform.core.tracking",  # MlflowResource
+    "seg_platform.serving.app",  # the identity rules of a run (sources.resources.IdentityConfig)
 ]
 
 

@@ -326,7 +326,7 @@ def activation_feeds(
             con.execute(
                 f"CREATE OR REPLACE VIEW activation.{quote('feed_' + d.name)} AS "
                 f"SELECT as_of_date, profile_id, audience_kind, audience, segment_id, "
-                f"segment_name, action_type, action, {ids} FROM {aud.FEED} "
+                f"segment_name, action_type, action, reasons, {ids} FROM {aud.FEED} "
                 f"WHERE destination = {sql_string(d.name)}"
             )
         published = fetch_frame(

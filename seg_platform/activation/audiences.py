@@ -42,6 +42,8 @@ FEED = f"{SCHEMA}.feed_members"
 CHANGES = f"{SCHEMA}.feed_changes"
 COUNTS = f"{SCHEMA}.feed_counts"
 PUBLISHED = f"{SCHEMA}.published_feeds"
+LOOKALIKE_MEMBERS = f"{SCHEMA}.lookalike_members"
+LOOKALIKE_PREFIX = "lookalike_"  # a lookalike audience's files: destination lookalike_<name>
 IDENTIFIER_COLUMNS = RAW_IDENTIFIERS + HASHED_IDENTIFIERS
 FEED_COLUMNS = (
     "as_of_date", "destination", "profile_id", "audience_kind", "audience", "segment_id",
@@ -68,7 +70,7 @@ def ensure_tables(con) -> None:
         CREATE TABLE IF NOT EXISTS {FEED} (
             as_of_date DATE, destination VARCHAR, profile_id VARCHAR, audience_kind VARCHAR,
             audience VARCHAR, segment_id BIGINT, segment_name VARCHAR, action_type VARCHAR,
-            action VARCHAR, {ids})""")
+            action VARCHAR, reasons VARCHAR, {ids})""")
 
 
 def consent_status_sql() -> str:
@@ -235,9 +237,17 @@ def feed_sql(destinations: list[Destination]) -> str:
         for i in IDENTIFIER_COLUMNS
     )  # fmt: skip
     cols = ", ".join(f"c.{c}" for c in FEED_COLUMNS)
+    # Why each member is in their segment (segments.assignment_reasons in words), on segment
+    # rows only; ad audiences (hashed_only) receive no behaviour, only hashed identifiers.
+    hashed = [sql_string(d.name) for d in destinations if d.hashed_only]
+    no_reasons = f"c.destination IN ({', '.join(hashed)})" if hashed else "false"
     return f"""
-        SELECT {cols}, {ids}
+        SELECT {cols},
+               CASE WHEN c.audience_kind = 'segment' AND NOT {no_reasons} THEN a.reasons
+               END AS reasons, {ids}
         FROM _candidates c LEFT JOIN _contacts k ON k.profile_id = c.profile_id
+        LEFT JOIN segments.segment_assignments a
+          ON a.profile_id = c.profile_id AND a.as_of_date = c.as_of_date
         WHERE c.status = 'published'
         ORDER BY c.destination, c.audience_kind DESC, c.audience, c.profile_id"""
 

@@ -9,7 +9,7 @@ import polars as pl
 
 from seg_platform.activation import audiences as aud
 from seg_platform.activation.config import Destination, load_destinations
-from seg_platform.activation.destinations import Written, make_destination
+from seg_platform.activation.destinations import DEFAULT_KIND, Written, make_destination
 from seg_platform.core.calendar import month_key
 from seg_platform.core.warehouse import (
     fetch_frame,
@@ -25,11 +25,15 @@ def feed_frames(con, destination, as_of_date: dt.date) -> dict[str, pl.DataFrame
     """One destination-month's feed rows from the tables, by feed kind, in a stable order."""
     name = destination.name
     ids = ", ".join(quote(i) for i in destination.identifiers)
+    # Ad audiences (hashed_only) get no reasons; feeds written before members carried reasons
+    # are rewritten by erasure as they were.
+    known = {r[0] for r in con.execute(f"DESCRIBE {aud.FEED}").fetchall()}
+    reasons = "reasons, " if "reasons" in known and not destination.hashed_only else ""
     members = fetch_frame(
         con,
         f"SELECT strftime(as_of_date, '%Y-%m') AS month, destination, profile_id, "
-        f"audience_kind, audience, segment_id, segment_name, action_type, action, {ids} "
-        f"FROM {aud.FEED} WHERE destination = ? AND as_of_date = ? "
+        f"audience_kind, audience, segment_id, segment_name, action_type, action, {reasons}"
+        f"{ids} FROM {aud.FEED} WHERE destination = ? AND as_of_date = ? "
         "ORDER BY audience_kind DESC, audience, profile_id",
         [name, as_of_date],
     )
@@ -42,6 +46,25 @@ def feed_frames(con, destination, as_of_date: dt.date) -> dict[str, pl.DataFrame
         [name, as_of_date],
     )
     return {"members": members, "changes": changes}
+
+
+def lookalike_file_frame(audience: pl.DataFrame) -> pl.DataFrame:
+    """A lookalike audience's published rows: month, audience, rank, profile id, similarity."""
+    return audience.sort("rank").select(
+        pl.col("as_of_date").dt.strftime("%Y-%m").alias("month"),
+        "audience", "rank", "profile_id", "similarity",
+    )  # fmt: skip
+
+
+def lookalike_frames(con, name: str, as_of_date: dt.date) -> dict[str, pl.DataFrame]:
+    """The lookalike audience `lookalike_<name>`'s rows of the month, from its table."""
+    audience = fetch_frame(
+        con,
+        f"SELECT as_of_date, audience, rank, profile_id, similarity FROM "
+        f"{aud.LOOKALIKE_MEMBERS} WHERE audience = ? AND as_of_date = ? ORDER BY rank",
+        [name.removeprefix(aud.LOOKALIKE_PREFIX), as_of_date],
+    )
+    return {"members": lookalike_file_frame(audience)}
 
 
 def record_written(con, name: str, as_of_date: dt.date, written: list[Written]) -> int:
@@ -73,16 +96,20 @@ class FeedErasure:
 
     def holding(self, con) -> list[tuple[str, dt.date]]:
         tables = [t for t in ("feed_members", "feed_changes") if table_exists(con, aud.SCHEMA, t)]
-        if not tables:
-            return []
-        return con.execute(
-            " UNION ".join(
-                f"SELECT destination, as_of_date FROM {aud.SCHEMA}.{t} "
+        parts = [
+            f"SELECT destination, as_of_date FROM {aud.SCHEMA}.{t} "
+            "WHERE profile_id IN (SELECT profile_id FROM _erased_profiles)"
+            for t in tables
+        ]
+        if table_exists(con, *aud.LOOKALIKE_MEMBERS.split(".")):
+            parts.append(
+                f"SELECT '{aud.LOOKALIKE_PREFIX}' || audience, as_of_date FROM "
+                f"{aud.LOOKALIKE_MEMBERS} "
                 "WHERE profile_id IN (SELECT profile_id FROM _erased_profiles)"
-                for t in tables
             )
-            + " ORDER BY ALL"
-        ).fetchall()
+        if not parts:
+            return []
+        return con.execute(" UNION ".join(parts) + " ORDER BY ALL").fetchall()
 
     def scrub(self, con, outputs: list[tuple[str, dt.date]], profile_ids: list[str]) -> int:
         if not outputs or not table_exists(con, aud.SCHEMA, "published_feeds"):
@@ -95,12 +122,17 @@ class FeedErasure:
         )
         rewritten = 0
         for name, as_of_date in outputs:
-            if (name, as_of_date) not in published or name not in self._destinations:
+            if (name, as_of_date) not in published:
                 continue
-            spec = self._destinations[name]
-            target = make_destination(name, spec.kind, self.folder)
-            written = target.erase(
-                month_key(as_of_date), profile_ids, feed_frames(con, spec, as_of_date)
-            )
+            if name in self._destinations:
+                spec = self._destinations[name]
+                target = make_destination(name, spec.kind, self.folder)
+                remaining = feed_frames(con, spec, as_of_date)
+            elif name.startswith(aud.LOOKALIKE_PREFIX):  # `seg-platform lookalike` files
+                target = make_destination(name, DEFAULT_KIND, self.folder)
+                remaining = lookalike_frames(con, name, as_of_date)
+            else:
+                continue
+            written = target.erase(month_key(as_of_date), profile_ids, remaining)
             rewritten += record_written(con, name, as_of_date, written)
         return rewritten

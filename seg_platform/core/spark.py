@@ -77,6 +77,12 @@ class SparkSettings:
                 raise ValueError(f"memory {memory!r} is a number and a unit, e.g. 1g or 512m")
 
 
+def _splink_jar() -> str:
+    from splink.backends.spark import similarity_jar_location
+
+    return similarity_jar_location()
+
+
 def _pyspark():
     try:
         import pyspark.sql
@@ -119,6 +125,9 @@ def session(settings: SparkSettings) -> Any:
         .config("spark.driver.memory", settings.driver_memory)
         .config("spark.executor.memory", settings.executor_memory)
         .config("spark.pyspark.python", os.environ["PYSPARK_PYTHON"])
+        # Splink's string similarity UDFs (identity linkage on Spark): the jar ships inside
+        # the Splink wheel.
+        .config("spark.jars", _splink_jar())
     )
     for key, value in _SESSION_SQL.items():
         builder = builder.config(key, value)

@@ -99,3 +99,11 @@ def render_features_doc(models: list[Model]) -> str:
             )
         out.append("")
     return "\n".join(out)
+
+
+def human_label(meaning: str) -> str:
+    """A feature's short label for people, from its catalog meaning: the first clause, lower
+    case ("Pricing page views in the last 7 days." -> "pricing page views in the last 7
+    days"); what follows a semicolon (e.g. when it is empty) is left out."""
+    text = meaning.split(";")[0].strip().rstrip(".").strip()
+    return text[:1].lower() + text[1:] if text else text

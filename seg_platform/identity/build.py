@@ -486,15 +486,54 @@ def _names_sql() -> str:
         f"coalesce(nullif(regexp_extract(lower(r.last_name), '{_SUFFIX}', 1), ''), "
         f"regexp_extract(lower(r.full_name), '{_SUFFIX}', 1))"
     )
-    return f"""
-               nullif(lower(trim(CASE WHEN {first} IS NOT NULL THEN {first}
+    given = f"""nullif(lower(trim(CASE WHEN {first} IS NOT NULL THEN {first}
                                      WHEN {last} IS NULL OR {two_words} THEN {first_of_full}
-                                     END)), '') AS first_name,
-               nullif(lower(trim(CASE WHEN {last} IS NOT NULL THEN {last}
-                                     WHEN {two_words} THEN {last_of_full} END)), '') AS last_name,
+                                     END)), '')"""
+    family = f"""nullif(lower(trim(CASE WHEN {last} IS NOT NULL THEN {last}
+                                     WHEN {two_words} THEN {last_of_full} END)), '')"""
+    return f"""
+               coalesce({given}, {_given_of_email_sql(family)}) AS first_name,
+               coalesce({family}, {_family_of_email_sql(given)}) AS last_name,
                strftime(coalesce(try_strptime({dob}, '%Y-%m-%d'), try_strptime({dob}, '%Y%m%d'))
                         ::DATE, '%Y%m%d') AS date_of_birth,
                nullif(replace(trim({suffix}), '.', ''), '') AS suffix"""
+
+
+# Local parts of e-mails that are not a person's own name before the family name
+# ("the.smiths", "mr.smith", "home.smith").
+_NOT_GIVEN_NAMES = ("the", "mr", "mrs", "ms", "miss", "dr", "family", "home", "house", "info")
+
+
+def _email_local_sql() -> str:
+    """SQL: a contact's (`r`) e-mail local part, lower case, without a +tag or trailing digits."""
+    local = "lower(split_part(split_part(trim(r.email), '@', 1), '+', 1))"
+    return f"regexp_replace({local}, '[0-9]+$', '')"
+
+
+def _given_of_email_sql(family: str) -> str:
+    """SQL: the given name (or initial) a contact without one gives in its e-mail, when the
+    local part is that name, then the family name `family` ("jacob.schmidtke@",
+    "t.vanrooij@", "kgaynard@"): a person's own address names them, a family's does not
+    ("the.smiths@", "peri.home@"); else NULL."""
+    local = f"regexp_replace({_email_local_sql()}, '[^a-z]', '', 'g')"
+    fam = f"regexp_replace({family}, '[^a-z]', '', 'g')"
+    given = f"left({local}, length({local}) - length({fam}))"
+    stop = ", ".join(f"'{w}'" for w in _NOT_GIVEN_NAMES)
+    return f"""CASE WHEN length({fam}) >= 2 AND length({local}) > length({fam})
+                     AND ends_with({local}, {fam}) AND {given} NOT IN ({stop})
+                THEN {given} END"""
+
+
+def _family_of_email_sql(given: str) -> str:
+    """SQL: the family name a contact without one gives in its e-mail, when the local part is
+    its given name `given`, a separator, then one word ("xavier.akhtar@", "joy_shan@"); else
+    NULL (without a separator "jimmychambers@" of Jim cannot be split)."""
+    local = _email_local_sql()
+    rest = f"substr({local}, length({given}) + 2)"
+    return f"""CASE WHEN length({given}) >= 2 AND starts_with({local}, {given})
+                     AND substr({local}, length({given}) + 1, 1) IN ('.', '_', '-')
+                     AND regexp_full_match({rest}, '[a-z]{{2,}}')
+                THEN {rest} END"""
 
 
 def _people_sql() -> str:
@@ -591,11 +630,17 @@ def _probabilistic_edges(con, rules: IdentityRules, result: IdentityResult) -> i
         return 0
     frame_to_temp_table(con, "_links", pairs)
     names = [c for c in ("first_name", "last_name", "date_of_birth") if c in present]
+    # A phone no two clearly different people carry (not `_shared_raw`) is personal.
+    shared = con.sql("SELECT value FROM _shared_raw WHERE id_type = 'phone'").pl()["value"]
+    personal_phone = pl.when(pl.col("phone").is_in(shared.implode())).then(None)
     frame_to_temp_table(
         con,
         "_names",
-        contacts.select("unique_id", *names, "suffix", pl.col("email").alias("_email")),
-    )
+        contacts.select(
+            "unique_id", *names, "suffix", pl.col("email").alias("_email"),
+            personal_phone.otherwise(pl.col("phone")).alias("_phone"),
+        ),
+    )  # fmt: skip
     twins = _twins_apart(result.linkage, names)
     con.execute(f"""
         CREATE OR REPLACE TEMP TABLE _dedup AS
@@ -632,14 +677,16 @@ HOUSEHOLD_KEPT = (
 )
 NO_FIRST_NAME = (
     "no first name: the family name, address, postcode and landline are the household's, and "
-    "neither birth date nor e-mail says which member it is"
+    "neither birth date, e-mail nor a phone of one person says which member it is"
 )
 
 
 def _ambiguous_pair_sql(names: list[str], kept: bool) -> str:
-    """SQL over a pair (`a.*`, `b.*` of `_names`, with the normalised e-mail `_email`): true
-    when either record has no first name and nothing personal to one person agrees: neither
-    the birth date (up to a typo) nor the e-mail.
+    """SQL over a pair (`a.*`, `b.*` of `_names`, with the normalised e-mail `_email` and the
+    phone `_phone` when no two clearly different people carry it): true when either record
+    has no first name and nothing personal to one person agrees: neither the birth date (up
+    to a typo), nor the e-mail, nor such a phone (a mobile, or a landline only one person of
+    the household was seen with).
 
     A record "Kernan" at the Kernans' address, with their landline, may be Emily or Lawrence:
     a family name, an address, a postcode, a city and a landline are the whole household's, and
@@ -659,6 +706,7 @@ def _ambiguous_pair_sql(names: list[str], kept: bool) -> str:
     return f"""(
         (a.first_name IS NULL OR b.first_name IS NULL)
         AND NOT coalesce(a._email = b._email, false)
+        AND NOT coalesce(a._phone = b._phone, false)
         {dob}
     )"""
 

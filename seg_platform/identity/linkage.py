@@ -28,7 +28,7 @@ import duckdb
 import polars as pl
 import splink.comparison_level_library as cll
 import splink.comparison_library as cl
-from splink import ColumnExpression, Linker, SettingsCreator, block_on
+from splink import Linker, SettingsCreator, block_on
 from splink.backends.duckdb import DuckDBAPI
 from splink.blocking_analysis import count_comparisons_from_blocking_rules
 from splink.internals.exceptions import SplinkException
@@ -284,7 +284,9 @@ _PERSON_KEYS = ("date_of_birth", "postcode", "address")
 # Candidate blocking rules, most selective first; a rule is used when all its columns are
 # present. Any single typo leaves at least one rule that still brings the pair together.
 _PERSON_BLOCKING: tuple[BlockingRule, ...] = (
-    ("first_name", "last_name"),
+    # Both names, in either order: "Taylor, Colin" entered the wrong way round, or a full name
+    # written family name first ("Douglas Robin"), meets its person's other records.
+    ("least(first_name, last_name)", "greatest(first_name, last_name)"),
     ("last_name", "date_of_birth"),
     ("first_name", "date_of_birth"),
     ("date_of_birth", "postcode"),
@@ -305,11 +307,21 @@ def _prefix(column: str, length: int) -> str:
 
 
 _PREFIX_ITEM = re.compile(r"substr\((\w+), 1, \d+\)")
+_ORDERED_ITEM = re.compile(r"(?:least|greatest)\((\w+), (\w+)\)")
 
 
 def rule_columns(rule: BlockingRule) -> set[str]:
-    """The columns a blocking rule reads (an item is a column or a `_prefix` of one)."""
-    return {m.group(1) if (m := _PREFIX_ITEM.fullmatch(item)) else item for item in rule}
+    """The columns a blocking rule reads (an item is a column, a `_prefix` of one, or the
+    `least` / `greatest` of two)."""
+    columns: set[str] = set()
+    for item in rule:
+        if m := _PREFIX_ITEM.fullmatch(item):
+            columns.add(m.group(1))
+        elif m := _ORDERED_ITEM.fullmatch(item):
+            columns.update(m.groups())
+        else:
+            columns.add(item)
+    return columns
 
 
 # Broader rules, for what a typo in two fields hides from the rules above (a misspelt surname
@@ -482,13 +494,18 @@ def _comparison(spec: ColumnComparison) -> Any:
 
 
 def _email_strict(col: str) -> Any:
-    """Exact, same user name (another domain), one typo (Damerau-Levenshtein <= 1), else."""
-    user = ColumnExpression(col).regex_extract("^[^@]+")
+    """Exact, same user name (another domain; dots, dashes and underscores ignored), one typo
+    (Damerau-Levenshtein <= 1), else.
+
+    Separators are ignored because one person writes "mota.anne" at one provider and is
+    stored as "motaanne" at Gmail, where dots do not count (`dotless_email_domains`)."""
+    user = "regexp_replace(regexp_extract({}, '^[^@]+'), '[._-]', '', 'g')"
+    same_user = f"{user.format(col + '_l')} = {user.format(col + '_r')}"
     return cl.CustomComparison(
         comparison_levels=[
             cll.NullLevel(col),
             cll.ExactMatchLevel(col),
-            cll.ExactMatchLevel(user).configure(label_for_charts="Exact match on user name"),
+            cll.CustomLevel(same_user, label_for_charts="Exact match on user name"),
             cll.DamerauLevenshteinLevel(col, 1),
             cll.ElseLevel(),
         ],
@@ -648,10 +665,12 @@ def _unrelated_m(linker: Linker, column: str) -> float | None:
         levels = [lv for lv in comparison.comparison_levels if not lv.is_null_level]
         # Names swapped count as unrelated first names too: the first-name field holds the
         # family name (and the household rule, which reads first names, sees two names).
-        counted = [levels[-1], *(lv for lv in levels if lv.label_for_charts == SWAPPED_LABEL)]
-        if not all(lv._has_estimated_m_values for lv in counted):
+        # A swapped level EM saw no pair of (its training blocks hold none) counts as none:
+        # else one rare level would leave the whole decision to the priors.
+        if not levels[-1]._has_estimated_m_values:
             return None
-        return float(sum(lv.m_probability or 0.0 for lv in counted))
+        counted = [levels[-1], *(lv for lv in levels if lv.label_for_charts == SWAPPED_LABEL)]
+        return float(sum(lv.m_probability or 0.0 for lv in counted if lv._has_estimated_m_values))
     return None
 
 

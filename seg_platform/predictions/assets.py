@@ -58,6 +58,7 @@ from seg_platform.predictions.data import (
     labelled_rows,
     transactions,
 )
+from seg_platform.predictions.fairness import AUDIT as FAIRNESS_AUDIT
 from seg_platform.predictions.outlook import OUTLOOK, segments_without_outlook
 from seg_platform.predictions.outlook import segment_outlook as outlook_frame
 from seg_platform.predictions.propensity import (
@@ -87,6 +88,7 @@ from seg_platform.predictions.scoring import (
     score_customers,
     scoring_model,
 )
+from seg_platform.segments.resources import SegmentsConfig
 
 EVALUATIONS = "predictions.model_evaluations"
 VALUES = "predictions.customer_value"
@@ -920,9 +922,93 @@ def segment_outlook(
     )  # fmt: skip
 
 
+@dg.asset(
+    **in_layer("predictions"),
+    kinds={"duckdb"},
+    partitions_def=monthly_partitions,
+    deps=[
+        layer_key("segments", "segment_assignments"),
+        layer_key("predictions", "customer_predictions"),
+        layer_key("identity", "identity_map"),
+    ],
+    check_specs=[
+        dg.AssetCheckSpec(
+            "no_group_disparity_beyond_ratio",
+            asset=layer_key("predictions", "fairness_audit"), blocking=False,
+            description="Warning: for each sensitive or proxy attribute (age band, country, "
+            "gender where the CRM has them), no group's share of a segment or mean churn or "
+            "purchase probability is below the configured ratio (default 0.8, the four-fifths "
+            "rule) of the highest group's. An audit, not a guarantee (docs/fairness.md).",
+        )
+    ],
+    description="Segment membership and mean scores by sensitive or proxy attribute (age band "
+    "from a CRM date of birth, country, gender where mapped): each group's share of every "
+    "segment and mean churn and purchase probability, against the highest group's (ratio). "
+    "Groups smaller than `fairness_min_group` are suppressed. "
+    f"Table `{FAIRNESS_AUDIT}`.",
+    metadata={"dagster/table_name": FAIRNESS_AUDIT},
+)  # fmt: skip
+def fairness_audit(
+    context: dg.AssetExecutionContext,
+    warehouse: WarehouseResource,
+    segments: SegmentsConfig,
+):
+    from seg_platform.predictions.fairness import attributes, audit, month_members
+
+    as_of_date = month_parameters(context.partition_key)["as_of_date"]
+    with warehouse.get_connection() as con:
+        members = month_members(con, as_of_date)
+        attrs, found = attributes(con, as_of_date)
+        joined = members.join(attrs, on="profile_id", how="left")
+        table, suppressed = audit(
+            as_of_date, joined, found, segments.fairness_min_group, segments.fairness_min_ratio
+        )
+        frame_to_temp_table(con, "_fairness_new", table)
+        replace_partition(con, FAIRNESS_AUDIT, "_fairness_new", "as_of_date", as_of_date)
+        con.execute("DROP TABLE _fairness_new")
+    yield dg.MaterializeResult(metadata={
+        "dagster/row_count": table.height,
+        "attributes": ", ".join(found) or "none in the data",
+        "suppressed_groups": ", ".join(f"{a}: {n}" for a, n in suppressed.items()) or "none",
+    })  # fmt: skip
+    yield fairness_check(table, found, suppressed, segments)
+
+
+def fairness_check(table, found, suppressed, segments) -> dg.AssetCheckResult:
+    """WARN when a group's ratio to the highest group is below the configured ratio."""
+    flagged = table.filter(pl.col("disparity"))
+    threshold = f"ratio_to_best >= {segments.fairness_min_ratio} for groups of >= " \
+                f"{segments.fairness_min_group} customers"  # fmt: skip
+    if not found:
+        return dg.AssetCheckResult(
+            check_name="no_group_disparity_beyond_ratio", passed=True,
+            severity=dg.AssetCheckSeverity.WARN,
+            metadata={"evaluated": False, "threshold": threshold},
+            description="Not evaluated: no sensitive or proxy attribute in the data.",
+        )  # fmt: skip
+    return dg.AssetCheckResult(
+        check_name="no_group_disparity_beyond_ratio",
+        passed=flagged.is_empty(),
+        severity=dg.AssetCheckSeverity.WARN,
+        metadata={
+            "attributes": ", ".join(found),
+            "disparities": flagged.height,
+            "lowest_ratio": float(table["ratio_to_best"].min() or 0) if table.height else 1.0,
+            "suppressed_groups": sum(suppressed.values()),
+            "threshold": threshold,
+            **({"flagged": markdown(flagged.drop("as_of_date").head(20))} if flagged.height
+               else {}),
+        },
+        description=None if flagged.is_empty() else (
+            f"{flagged.height} group measures below {segments.fairness_min_ratio} of the "
+            "highest group's (an audit finding to review, not a verdict)"),
+    )  # fmt: skip
+
+
 PREDICTION_ASSETS = [
     propensity_models,
     customer_lifetime_value,
     customer_predictions,
     segment_outlook,
+    fairness_audit,
 ]

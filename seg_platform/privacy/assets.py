@@ -9,6 +9,7 @@ from seg_platform.core.failures import config_errors_as_failures
 from seg_platform.core.layers import in_layer, layer_key
 from seg_platform.core.metadata import markdown
 from seg_platform.core.resources import WarehouseResource
+from seg_platform.core.serving import republish_without, serving_root
 from seg_platform.core.warehouse import fetch_one, rewrite_without_free_blocks
 from seg_platform.privacy.erasure import erase
 from seg_platform.privacy.published import PublishedOutputs
@@ -62,6 +63,8 @@ def erasure(
             f"SELECT count(*) FROM identity.identity_map WHERE {hashed} "
             f"IN (SELECT identifier_sha256 FROM {ERASED})",
         )
+    # The profile service's snapshot beside the warehouse drops them now, not at the run's end.
+    republish_without(serving_root(warehouse.path.parent), erased)
     # Deleted rows stay in the file's freed blocks: rewrite it so that no byte of them is left.
     rewritten = result.total_rows > 0
     size = rewrite_without_free_blocks(warehouse.path) if rewritten else None

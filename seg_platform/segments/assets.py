@@ -39,7 +39,7 @@ from seg_platform.core.warehouse import (
     table_exists,
 )
 from seg_platform.core.yaml_files import sql_string
-from seg_platform.features.catalog import catalog_frame
+from seg_platform.features.catalog import catalog_frame, human_label
 from seg_platform.features.labels import outcome_labels
 from seg_platform.segmentation.data import (
     CANDIDATES,
@@ -48,6 +48,7 @@ from seg_platform.segmentation.data import (
     load_features,
 )
 from seg_platform.segments.playbook import ACTION_TYPES, load_playbook
+from seg_platform.segments.reasons import REASONS_TABLE, reasons_by_customer
 from seg_platform.segments.resources import SegmentsConfig
 from seg_platform.sql_models.project import load_project
 
@@ -174,6 +175,10 @@ CHECK_SPECS = [
     _spec("segment_assignments", "unchanged_customers_keep_their_segment",
           "Month-over-month stability (warning): of the customers whose features barely moved "
           "since last month, the configured share keeps its segment id.", blocking=False),
+    _spec("segment_assignments", "every_customer_has_reasons",
+          "Every assigned customer has 1 to 3 reasons (segments.assignment_reasons), ranked "
+          "1, 2, 3, and the same reasons in words in the assignments' `reasons` column.",
+          blocking=False),
     _spec("segment_profiles", "names_unique_and_readable",
           "Great Expectations: every segment has a unique name that is not a bare number or "
           "'Cluster n', a description and exactly one action of a known type."),
@@ -190,8 +195,9 @@ CHECK_SPECS = [
             deps=[layer_key("segmentation", "customer_segments")],
             description="Each known customer's segment for the month: stable segment id "
             "(kept across months while the segment persists) and name, distance to its centre "
-            "(and membership probability for mixtures), runner-up segment. Table "
-            f"`{ASSIGNMENTS}`.",
+            "(and membership probability for mixtures), runner-up segment, and why: the "
+            "features on which the customer sits furthest from the segment's centre, in words "
+            f"(`reasons`; one row per reason in `{REASONS_TABLE}`). Table `{ASSIGNMENTS}`.",
             metadata={"dagster/table_name": ASSIGNMENTS}, skippable=True,
         ),
         dg.AssetSpec(
@@ -239,6 +245,7 @@ def segment_tables(
     meanings = {
         r["feature"]: r["meaning"] for r in catalog_frame(load_project(SQL_ROOT)).to_dicts()
     }
+    labels = {feature: human_label(meaning) for feature, meaning in meanings.items()}
     with warehouse.get_connection() as con:
         clusters = fetch_frame(
             con,
@@ -274,16 +281,22 @@ def segment_tables(
             version, preprocess.transform, previous, playbook, meanings,
             segments.max_match_ratio, segments.unchanged_quantile, reach,
         )  # fmt: skip
+        reasons = month_reasons(as_of_date, built.assignments, X, columns, model, labels)
+        built.assignments = built.assignments.join(
+            reasons_by_customer(reasons), on="profile_id", how="left", maintain_order="left"
+        )
 
         frame_to_temp_table(con, "_assignments_new", built.assignments)
+        frame_to_temp_table(con, "_reasons_new", reasons)
         separation = outcome_separation(con, "_assignments_new", context.partition_key)
         frame_to_temp_table(con, "_profiles_new", built.profiles)
         frame_to_temp_table(con, "_migration_new", built.migration)
         for table, source in ((ASSIGNMENTS, "_assignments_new"), (PROFILES, "_profiles_new"),
                               (MIGRATION, "_migration_new")):  # fmt: skip
             replace_partition(con, table, source, "as_of_date", as_of_date)
+        replace_partition(con, REASONS_TABLE, "_reasons_new", "month", as_of_date)
         con.execute("DROP TABLE _assignments_new; DROP TABLE _profiles_new; "
-                    "DROP TABLE _migration_new")  # fmt: skip
+                    "DROP TABLE _migration_new; DROP TABLE _reasons_new")  # fmt: skip
         # The report, logged with the month's segmentation run (the outlook's asset logs it
         # again with each segment's churn and value once the predictions are in).
         parent_run, page = month_report(con, as_of_date, with_outlook=False)
@@ -335,6 +348,41 @@ def segment_tables(
         },
     )
     yield from _checks(built, separation, stability, segments, len(features))
+    yield _reasons_check(built.assignments, reasons)
+
+
+def month_reasons(as_of_date, assignments: pl.DataFrame, X, columns, model, labels):
+    """The month's `segments.assignment_reasons` rows, in the space of the model that
+    assigned the segments (`segments.reasons`)."""
+    from seg_platform.segments.reasons import assignment_reasons, scaled_features
+
+    Z, scaled = scaled_features(model, X, columns)
+    return assignment_reasons(
+        as_of_date, assignments["profile_id"], X, columns,
+        assignments["segment_id"].to_numpy(), Z, scaled, labels,
+    )  # fmt: skip
+
+
+def _reasons_check(assignments: pl.DataFrame, reasons: pl.DataFrame) -> dg.AssetCheckResult:
+    per_customer = reasons.group_by("profile_id").agg(
+        pl.len().alias("n"), (pl.col("rank").sort() == pl.int_range(1, pl.len() + 1)).all()
+        .alias("ranked"),
+    )  # fmt: skip
+    without = assignments.height - per_customer.height
+    misranked = per_customer.filter(~pl.col("ranked") | (pl.col("n") > 3)).height
+    no_text = assignments.filter(pl.col("reasons").is_null()).height
+    bad = without + misranked + no_text
+    return dg.AssetCheckResult(
+        asset_key=layer_key("segments", "segment_assignments"),
+        check_name="every_customer_has_reasons",
+        passed=bad == 0,
+        severity=dg.AssetCheckSeverity.WARN,
+        metadata={"customers_without_reasons": without, "misranked": misranked,
+                  "reasons": reasons.height, "threshold": 0},
+        description=None if bad == 0 else (
+            f"{without:,} customers without reasons, {misranked:,} with reasons not ranked "
+            "1..3"),
+    )  # fmt: skip
 
 
 def _checks(built, separation: dict, stability: dict, config: SegmentsConfig, customers: int):

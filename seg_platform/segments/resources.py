@@ -39,3 +39,17 @@ class SegmentsConfig(dg.ConfigurableResource):
         description="WARN check: the least share of barely moved customers that keep their "
         "segment.",
     )
+    fairness_min_ratio: float = Field(
+        default=DEFAULTS.fairness_min_ratio,
+        gt=0,
+        le=1,
+        description="WARN check of the fairness audit: a group whose share of a segment or "
+        "mean score is below this ratio of the highest group's is a disparity (0.8: the "
+        "four-fifths rule; docs/fairness.md).",
+    )
+    fairness_min_group: int = Field(
+        default=DEFAULTS.fairness_min_group,
+        ge=1,
+        description="Fairness audit: groups with fewer customers are suppressed (no row), so a "
+        "small group's members cannot be singled out.",
+    )

@@ -1274,3 +1274,43 @@ def _result(con, source: Source, files: list[str]) -> IngestResult:
         missing_columns={r[0]: list(r[7]) for r in rows if r[7]},
         empty_files=[r[0] for r in rows if not r[1]],
     )
+
+
+def check_records(
+    con: duckdb.DuckDBPyConnection,
+    config: SourcesConfig,
+    source: str,
+    records: list[dict[str, str | None]],
+    now: dt.datetime | None = None,
+) -> list[tuple[dict[str, object], str | None]]:
+    """Judge `records` (contract column -> text) exactly as a landing row of `source` is judged
+    at load (`_checked_sql`: types, required columns, accepted values, ranges, timestamp
+    bounds): one (typed values, value-free rules broken or None) per record, in order.
+
+    `con` is a private connection (in-memory) this uses for temp tables of its own."""
+    source_config = config.sources[source]
+    contract = source_config.contract
+    bounds = _timestamp_bounds(config, source, now)
+    names = [c.name for c in contract.columns]
+    con.execute("DROP TABLE IF EXISTS _stage; DROP TABLE IF EXISTS _rejects")
+    con.execute("DROP TABLE IF EXISTS _files")
+    staged_cols = ", ".join(f"{quote(n)} VARCHAR" for n in names)
+    con.execute(
+        f"CREATE TEMP TABLE _stage (file_idx INTEGER, ord BIGINT, keep BOOLEAN, {staged_cols})"
+    )
+    con.execute(
+        "CREATE TEMP TABLE _rejects (file_idx INTEGER, line BIGINT, reason VARCHAR, "
+        "record VARCHAR, rule VARCHAR)"
+    )
+    con.execute("CREATE TEMP TABLE _files (file_idx INTEGER, source_file VARCHAR, header INTEGER)")
+    con.execute("INSERT INTO _files VALUES (0, 'request', 0)")
+    con.executemany(
+        f"INSERT INTO _stage VALUES (0, ?, true, {', '.join('?' for _ in names)})",
+        [[i + 1, *(r.get(n) for n in names)] for i, r in enumerate(records)],
+    )
+    rows = con.execute(
+        f"SELECT {', '.join(quote(n) for n in names)}, rule "
+        f"FROM ({_checked_sql(contract, source_config, bounds)}) ORDER BY source_row"
+    ).fetchall()
+    con.execute("DROP TABLE _stage; DROP TABLE _rejects; DROP TABLE _files")
+    return [(dict(zip(names, row[:-1], strict=True)), row[-1]) for row in rows]

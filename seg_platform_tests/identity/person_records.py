@@ -16,6 +16,7 @@ from pathlib import Path
 
 import dagster as dg
 import duckdb
+import numpy as np
 import polars as pl
 
 from seg_platform.core.warehouse import connect
@@ -95,6 +96,22 @@ def write_crm_landing(frame: pl.DataFrame, folder: Path) -> Path:
     path.write_text("\n".join(lines) + "\n")
     load_sources_config(path)  # raises SourceConfigError with the platform's message if wrong
     return path
+
+
+def blank_first_names(frame: pl.DataFrame, share: float, first: str) -> pl.DataFrame:
+    """`frame` with column `first` emptied on `share` of its rows (seeded draw); where a
+    `last_name` and a `full_name` are present, the full name is emptied too (it would give
+    the given name back)."""
+    if share <= 0:
+        return frame
+    draw = pl.Series(np.random.default_rng(0).random(frame.height) < share)
+    out = frame.with_columns(pl.when(draw).then(None).otherwise(pl.col(first)).alias(first))
+    if {"full_name", "last_name"} <= set(frame.columns):
+        has_last = pl.col("last_name").is_not_null() & (pl.col("last_name").str.strip_chars() != "")
+        out = out.with_columns(
+            pl.when(draw & has_last).then(None).otherwise(pl.col("full_name")).alias("full_name")
+        )
+    return out
 
 
 def _pairs(n: int) -> int:

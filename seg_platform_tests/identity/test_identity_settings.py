@@ -299,7 +299,8 @@ def test_the_file_reaches_the_run_and_the_launchpad_beats_it(home, febrl_landing
     assert on.success, [e.message for e in on.get_step_failure_events()]
     assert identity_map_metadata(on)["probabilistic_links"].value > 100
     blocking = identity_map_metadata(on)["duplicate_model_blocking"].value
-    assert {"first_name & last_name", "last_name"} <= set(blocking["rules"])
+    both_names = "least(first_name, last_name) & greatest(first_name, last_name)"
+    assert {both_names, "last_name"} <= set(blocking["rules"])
     assert limits_seen_by_check(on) == {**DEFAULT_LIMITS, "email": 3, "crm_id": 9}
     settings = identity_map_metadata(on)["identity_settings"].value
     assert settings["probabilistic"] == {"value": True, "from": "launchpad"}

@@ -1,0 +1,176 @@
+"""What a run publishes for the profile service (`core.serving`): per customer, the latest
+segment with its name and action, propensity and value scores, overlays, consent per channel,
+the reasons for the segment and the signals intent overlays are evaluated over.
+
+Identifiers are stored as `sha256('<type>:<normalised value>')` (what
+`core.identifiers.identifier_hash_sql` computes) and `sha256('<type>:<raw text>')` for the
+spellings the sources hold (`identity.identifier_values`), never as text: the snapshot holds no
+raw PII.
+"""
+
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import polars as pl
+
+from seg_platform.core.serving import TABLES, publish, serving_root
+from seg_platform.core.warehouse import fetch_frame, fetch_one, frame_to_temp_table, table_exists
+from seg_platform.predictions.overlays import check_columns, evaluate, load_overlays
+
+PROFILE_COLUMNS: dict[str, Any] = {
+    "profile_id": pl.String, "as_of_date": pl.Date, "segment_id": pl.Int64,
+    "segment_name": pl.String, "action": pl.String, "churn_probability": pl.Float64,
+    "purchase_probability": pl.Float64, "predicted_value_12m": pl.Float64,
+    "predicted_value_percentile": pl.Float64,
+}  # fmt: skip
+EMPTY: dict[str, dict[str, Any]] = {
+    "identifiers": {"kind": pl.String, "key": pl.String, "profile_id": pl.String},
+    "overlays": {"profile_id": pl.String, "family": pl.String, "overlay": pl.String},
+    "consent": {"profile_id": pl.String, "channel": pl.String, "status": pl.String},
+    "reasons": {
+        "profile_id": pl.String, "rank": pl.Int32, "feature": pl.String,
+        "customer_value": pl.Float64, "segment_average": pl.Float64, "reason": pl.String,
+    },
+    "signals": {"profile_id": pl.String},
+}  # fmt: skip
+
+
+def _latest(con, schema: str, table: str, column: str = "as_of_date"):
+    if not table_exists(con, schema, table):
+        return None
+    return fetch_one(con, f"SELECT max({column}) FROM {schema}.{table}")[0]
+
+
+def build_tables(con: duckdb.DuckDBPyConnection, overlays_path: str | Path | None = None):
+    """The snapshot's tables and manifest from the warehouse behind `con` (read only)."""
+    tables: dict[str, pl.DataFrame] = {
+        n: pl.DataFrame(schema=schema) for n, schema in EMPTY.items()
+    }
+    month = _latest(con, "segments", "segment_assignments")
+    if month is None or not table_exists(con, "identity", "identity_map"):
+        tables["profiles"] = pl.DataFrame(schema=PROFILE_COLUMNS)
+        return tables, {"month": None, "overlays_day": None}
+    day = _latest(con, "predictions", "daily_scores")
+    predicted = _latest(con, "predictions", "customer_predictions")
+    value_cols = (
+        "p.churn_probability, p.purchase_probability, p.predicted_value_12m, "
+        "p.predicted_value_percentile"
+        if predicted is not None
+        else "NULL::DOUBLE, NULL::DOUBLE, NULL::DOUBLE, NULL::DOUBLE"
+    )
+    joins = (
+        "LEFT JOIN predictions.customer_predictions p "
+        "ON p.profile_id = a.profile_id AND p.as_of_date = $predicted"
+        if predicted is not None
+        else ""
+    )
+    # The day's scores (daily scoring) when newer than the month: the segment of a customer new
+    # since the fit and the refreshed propensities.
+    daily = day is not None and day > month
+    base = (
+        "SELECT profile_id, as_of_date, segment_id, segment_name, churn_probability, "
+        "purchase_probability FROM predictions.daily_scores WHERE as_of_date = $day"
+        if daily
+        else "SELECT profile_id, as_of_date, segment_id, segment_name, NULL::DOUBLE AS "
+        "churn_probability, NULL::DOUBLE AS purchase_probability "
+        "FROM segments.segment_assignments WHERE as_of_date = $month"
+    )
+    params = {"month": month, **({"day": day} if daily else {})}
+    if predicted is not None:
+        params["predicted"] = predicted
+    tables["profiles"] = fetch_frame(
+        con,
+        f"""
+        SELECT a.profile_id, a.as_of_date, a.segment_id, a.segment_name, sp.action,
+               coalesce(a.churn_probability, c.churn_probability) AS churn_probability,
+               coalesce(a.purchase_probability, c.purchase_probability) AS purchase_probability,
+               c.predicted_value_12m, c.predicted_value_percentile
+        FROM ({base}) a
+        LEFT JOIN segments.segment_profiles sp
+          ON sp.segment_id = a.segment_id AND sp.as_of_date = $month
+        LEFT JOIN (SELECT a.profile_id, {value_cols}
+                   FROM segments.segment_assignments a {joins}
+                   WHERE a.as_of_date = $month) c
+          ON c.profile_id = a.profile_id
+        ORDER BY a.profile_id
+        """,
+        params,
+    ).cast(pl.Schema(PROFILE_COLUMNS))
+    frame_to_temp_table(con, "_serving_profiles", tables["profiles"].select("profile_id"))
+    # Keyed by the normalised value (what a lookup normalises to) and, for the spellings the
+    # sources hold, by the raw text as written: a lookup in a spelling seen before needs no
+    # normalisation at all (and a phone gets the region its records' country gave it).
+    raw = (
+        "UNION ALL SELECT 'raw' AS kind, sha256(v.id_type || ':' || v.raw_value) AS key, "
+        "m.profile_id FROM identity.identifier_values v JOIN identity.identity_map m "
+        "USING (id_type, value) JOIN _serving_profiles USING (profile_id) "
+        "WHERE v.raw_value IS NOT NULL"
+        if table_exists(con, "identity", "identifier_values")
+        else ""
+    )
+    tables["identifiers"] = fetch_frame(
+        con,
+        "SELECT DISTINCT * FROM (SELECT 'value' AS kind, sha256(id_type || ':' || value) AS key, "
+        "m.profile_id FROM identity.identity_map m JOIN _serving_profiles USING (profile_id) "
+        f"WHERE value IS NOT NULL {raw}) ORDER BY kind, key",
+    )
+    if table_exists(con, "activation", "consent_status"):
+        tables["consent"] = fetch_frame(
+            con,
+            "SELECT profile_id, channel, status FROM activation.consent_status "
+            "JOIN _serving_profiles USING (profile_id) ORDER BY ALL",
+        )
+    reasons_month = _latest(con, "segments", "assignment_reasons", "month")
+    if reasons_month is not None:
+        tables["reasons"] = fetch_frame(
+            con,
+            "SELECT profile_id, rank, feature, customer_value, segment_average, reason "
+            "FROM segments.assignment_reasons JOIN _serving_profiles USING (profile_id) "
+            "WHERE month = ? ORDER BY profile_id, rank",
+            [reasons_month],
+        ).cast(pl.Schema(EMPTY["reasons"]))
+    features_month = _latest(con, "features", "customer_features")
+    if features_month is not None:
+        features = fetch_frame(
+            con,
+            "SELECT * EXCLUDE (as_of_date) FROM features.customer_features WHERE as_of_date = ?",
+            [features_month],
+        )
+        scored = tables["profiles"].select(
+            "profile_id", "segment_id", "segment_name", "churn_probability",
+            "purchase_probability",
+        )  # fmt: skip
+        tables["signals"] = scored.join(features, on="profile_id", how="left")
+    overlays_day = _latest(con, "predictions", "customer_overlays")
+    if overlays_day is not None:
+        tables["overlays"] = fetch_frame(
+            con,
+            "SELECT profile_id, family, overlay FROM predictions.customer_overlays "
+            "JOIN _serving_profiles USING (profile_id) WHERE as_of_date = ? ORDER BY ALL",
+            [overlays_day],
+        )
+    elif features_month is not None:
+        # No daily scoring yet: the overlays as daily scoring would give them over the month.
+        families = load_overlays(overlays_path)
+        check_columns(families, tables["signals"].columns, overlays_path)
+        frame_to_temp_table(con, "_serving_signals", tables["signals"])
+        tables["overlays"] = evaluate(con, families, "_serving_signals", overlays_path)
+        con.execute("DROP TABLE _serving_signals")
+    con.execute("DROP TABLE _serving_profiles")
+    manifest = {
+        "month": month,
+        "scores_day": day if daily else None,
+        "features_as_of": features_month,
+        "overlays_day": overlays_day,
+        "reasons_month": reasons_month,
+    }
+    return {n: tables[n] for n in TABLES}, manifest
+
+
+def publish_from_warehouse(
+    con: duckdb.DuckDBPyConnection, home_root: Path, overlays_path: str | Path | None = None
+) -> Path:
+    """Build the snapshot from the warehouse and publish it under the home; its folder."""
+    tables, manifest = build_tables(con, overlays_path)
+    return publish(serving_root(home_root), tables, manifest)
