@@ -609,6 +609,17 @@ def _print_raw_summary(home: settings.PlatformHome) -> None:
                 con, "SELECT count(*), coalesce(sum(identifiers), 0) FROM identity.profiles"
             )
             print(f"\n  identity: {profiles:,} profiles holding {identifiers:,} identifiers")
+            if "identity.identity_builds" in tables:
+                mode, reason, resolved, kept = fetch_one(
+                    con,
+                    "SELECT mode, full_reason, components_resolved, components_kept "
+                    "FROM identity.identity_builds ORDER BY rowid DESC LIMIT 1",
+                )
+                how = f"full ({reason})" if mode == "full" else "incremental"
+                print(
+                    f"    graph build: {how}: {resolved:,} components resolved, {kept:,} kept "
+                    "as the last build left them"
+                )
             for rule, links, used, refused, hub, limit, cluster in con.execute(
                 "SELECT rule, count(*), count(*) FILTER (status = 'used'), "
                 "count(*) FILTER (status <> 'used'), count(*) FILTER (status = 'dropped_hub'), "

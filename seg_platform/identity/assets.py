@@ -83,7 +83,8 @@ def identity_graph(
         config = sources.load()
         settings, rules = identity.settings(config), identity.rules(config)
         with warehouse.get_connection() as con:
-            result = build_identity(con, rules, context.run_id)
+            # A full reload of the raw tables rebuilds the graph in full too.
+            result = build_identity(con, rules, context.run_id, full_rebuild=sources.full_reload)
             counts = {
                 name: fetch_one(con, f"SELECT count(*) FROM {table}")[0]
                 for name, (table, _) in SPECS.items()
@@ -98,6 +99,7 @@ def identity_graph(
                 "GROUP BY ALL ORDER BY links DESC, rule, reason LIMIT 5"
             ).pl()
     context.log.info(f"identity: {result}")
+    context.log.info(f"identity build: {json.dumps(result.incremental)}")
     model_run = {}
     if result.linkage.get("model"):
         model_run = _log_model_run(context, mlflow_tracking, result, rules)
@@ -138,6 +140,13 @@ def identity_graph(
                     {n: {"value": v, "from": o} for n, (v, o) in settings.items() if o != "default"}
                 ),
                 "seconds_by_step": dg.MetadataValue.json(result.seconds),
+                # Incremental or full (and why), components re-resolved and kept as they were.
+                "build_mode": dg.MetadataValue.text(result.incremental["mode"]),
+                "components_resolved": dg.MetadataValue.int(
+                    result.incremental["components_resolved"]
+                ),
+                "components_kept": dg.MetadataValue.int(result.incremental["components_kept"]),
+                "incremental": dg.MetadataValue.json(result.incremental),
             }
         if name == "match_rate":
             metadata["by_source"] = markdown(rates)

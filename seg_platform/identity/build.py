@@ -27,6 +27,7 @@ from seg_platform.core.warehouse import (
     table_exists,
 )
 from seg_platform.core.yaml_files import ConfigFileError
+from seg_platform.identity import incremental
 from seg_platform.identity.countries import country_region
 from seg_platform.identity.graph import (
     APART,
@@ -76,6 +77,8 @@ class IdentityResult:
     linkage: dict = field(default_factory=dict, repr=False)
     # Links by rule and what became of them: {(rule, status): edges}.
     links: dict[tuple[str, str], int] = field(default_factory=dict)
+    # Incremental or full, why full, components resolved and kept (identity.incremental).
+    incremental: dict = field(default_factory=dict)
 
 
 def identifier_columns(source: Source, rules: IdentityRules) -> list[tuple[str, str]]:
@@ -92,9 +95,10 @@ def record_key_sql(source: Source, alias: str = "r") -> str:
 
 
 def build_identity(
-    con: duckdb.DuckDBPyConnection, rules: IdentityRules, run_id: str
+    con: duckdb.DuckDBPyConnection, rules: IdentityRules, run_id: str, full_rebuild: bool = False
 ) -> IdentityResult:
-    """Rebuild every identity table from the raw tables."""
+    """Rebuild every identity table from the raw tables. Components of the graph unchanged
+    since the last build keep its outcome unless `full_rebuild` (identity.incremental)."""
     result, clock = IdentityResult(), time.perf_counter()
 
     def lap(name: str) -> None:
@@ -111,6 +115,7 @@ def build_identity(
     con.execute(
         f"CREATE TABLE IF NOT EXISTS {PHONE_CACHE} (digits VARCHAR, region VARCHAR, e164 VARCHAR)"
     )
+    plan = incremental.plan_identity(con, rules, full_rebuild)
     _normalise(con, rules)
     _nickname_table(con)
     _shared_contact_points(con)
@@ -120,13 +125,26 @@ def build_identity(
     _nodes_and_edges(con, rules)
     result.probabilistic_edges = _probabilistic_edges(con, rules, result)
     lap("edges")
-    _resolve_graph(con, rules, result)
+    if plan.incremental and not incremental.resolve_changed(con, rules, _EDGE_NODES, plan):
+        plan.incremental, plan.reason = False, "a kept component is missing from identity_map"
+    if plan.incremental:
+        result.hubs = fetch_one(con, "SELECT count(*) FROM _hubs")[0]
+    else:
+        _resolve_graph(con, rules, result)
     lap("components")
+    if plan.incremental:
+        incremental.restrict_labels_to_resolved(con)
     _stable_ids(con, run_id, result)
+    if plan.incremental:
+        incremental.restore_labels(con)
     lap("stable_ids")
+    incremental.invalidate(con)
     _write_outputs(con, rules)
     _write_model(con, result.linkage)
+    incremental.write_state(con, rules, plan, run_id)
+    result.incremental = plan.summary()
     lap("outputs")
+    result.seconds |= plan.seconds  # parts of the steps above
     stats = fetch_one(
         con,
         f"SELECT (SELECT count(*) FROM {PROFILES}), (SELECT count(*) FROM {MAP}), "

@@ -41,6 +41,8 @@ from seg_platform.identity.build import (
     PROFILES,
     VALUES,
 )
+from seg_platform.identity.incremental import COMPONENTS as INCREMENTAL_COMPONENTS
+from seg_platform.identity.incremental import STATE as INCREMENTAL_STATE
 from seg_platform.privacy.published import PublishedOutputs
 from seg_platform.sources.contract import SOURCES
 from seg_platform.sources.suppression import ERASED, SCHEMA, ensure_privacy_tables, salted
@@ -188,6 +190,11 @@ def erase(con, run_id: str, rules=None, published: PublishedOutputs | None = Non
                   "(SELECT raw_value FROM _erased_raw)")  # fmt: skip
     delete(CHANGES, f"old_profile_id {in_profiles} OR new_profile_id {in_profiles}")
     delete(PHONE_CACHE, "e164 IN (SELECT value FROM _erased_values WHERE id_type = 'phone')")
+    # The incremental identity state fingerprints the graph with the erased people in it: it
+    # goes, and the next identity build is a full one (identity.incremental).
+    for table in (INCREMENTAL_COMPONENTS, INCREMENTAL_STATE):
+        if table_exists(con, *table.split(".")):
+            delete(table, "true")
 
     # Aggregates first (they need the members), then every table keyed by profile.
     if table_exists(con, "segments", "segment_assignments"):
