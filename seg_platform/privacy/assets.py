@@ -8,10 +8,12 @@ import polars as pl
 from seg_platform.core.failures import config_errors_as_failures
 from seg_platform.core.layers import in_layer, layer_key
 from seg_platform.core.metadata import markdown
-from seg_platform.core.resources import WarehouseResource
+from seg_platform.core.resources import EngineResource, WarehouseResource
+from seg_platform.core.spark import tables
 from seg_platform.core.warehouse import fetch_one, rewrite_without_free_blocks
 from seg_platform.privacy.erasure import erase
 from seg_platform.privacy.published import PublishedOutputs
+from seg_platform.privacy.spark_erasure import erase_in_lake
 from seg_platform.sources.resources import IdentityConfig, SourcesResource
 from seg_platform.sources.suppression import ERASED, salted
 
@@ -42,6 +44,7 @@ def erasure(
     identity: IdentityConfig,
     sources: SourcesResource,
     published_outputs: dg.ResourceParam[PublishedOutputs],
+    engine: EngineResource,
 ):
     # Read before anything is deleted: a mistake in destinations.yaml stops the step here, and
     # the request takes effect on the next run (suppression at load keeps the person out).
@@ -62,6 +65,11 @@ def erasure(
             f"SELECT count(*) FROM identity.identity_map WHERE {hashed} "
             f"IN (SELECT identifier_sha256 FROM {ERASED})",
         )
+    # The Spark engine's lake holds copies of these tables: every version without the people.
+    lake_rows = 0
+    if engine.is_spark and tables(engine.settings().lake):
+        spark, lake = engine.session()
+        lake_rows = sum(erase_in_lake(spark, lake, erased).values())
     # Deleted rows stay in the file's freed blocks: rewrite it so that no byte of them is left.
     rewritten = result.total_rows > 0
     size = rewrite_without_free_blocks(warehouse.path) if rewritten else None
@@ -77,6 +85,7 @@ def erasure(
             "persons_erased": result.profiles,
             "rows_deleted": result.total_rows,
             "feed_files_rewritten": republished,
+            **({"lake_rows_deleted": lake_rows} if engine.is_spark else {}),
             "warehouse_rewritten": rewritten,
             "rows_deleted_by_table": markdown(
                 pl.DataFrame(
