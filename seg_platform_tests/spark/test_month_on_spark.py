@@ -113,7 +113,7 @@ def test_spark_steps_wrote_the_lake(both_engines):
     } <= written
     # The DuckDB engine left no lake at all.
     assert not (on_duckdb.root / "lake").exists()
-    features = pl.read_parquet(current_location(lake, "features.customer_features"))
+    features = pl.read_parquet(current_location(lake, "features.customer_features") / "*.parquet")
     stored = read(on_spark, "SELECT count(*) AS n FROM features.customer_features")
     assert features.height == stored["n"][0] > 100
 
