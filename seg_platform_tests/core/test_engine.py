@@ -116,3 +116,18 @@ def test_the_pipeline_refuses_an_unknown_engine_before_it_starts(home, monkeypat
     err = capsys.readouterr().err
     assert err.startswith("error: SEG_PLATFORM_ENGINE='flink' is not an engine")
     assert "Traceback" not in err
+
+
+def test_the_definitions_follow_the_engine(home, monkeypatch):
+    from seg_platform.definitions import MAIN_JOB, MONTHLY_JOB, make_definitions
+
+    monkeypatch.setenv(ENGINE_ENV, "spark")
+    on_spark = make_definitions()
+    for job in (MAIN_JOB, MONTHLY_JOB):
+        assert on_spark.resolve_job_def(job).executor_def is dg.multiprocess_executor
+    assert isinstance(on_spark.resources["engine"], EngineResource)
+    monkeypatch.delenv(ENGINE_ENV)
+    assert make_definitions().resolve_job_def(MAIN_JOB).executor_def is dg.in_process_executor
+    monkeypatch.setenv(ENGINE_ENV, "flink")
+    with pytest.raises(EngineError, match="not an engine"):
+        make_definitions()
