@@ -59,15 +59,22 @@ def _locked(lake: Path, table: str) -> Iterator[None]:
             fcntl.flock(handle, fcntl.LOCK_UN)
 
 
-def to_lake(con: duckdb.DuckDBPyConnection, lake: Path, table: str, source: str = "") -> Path:
+def to_lake(
+    con: duckdb.DuckDBPyConnection,
+    lake: Path,
+    table: str,
+    source: str = "",
+    keep_previous: bool = True,
+) -> Path:
     """Hand DuckDB's `source` (a table, view or temp table; default `table` itself) to the lake
-    as `table`: written as a new version, then switched in. Returns the version's folder."""
+    as `table`: written as a new version, then switched in (every older version removed unless
+    `keep_previous`, as erasure needs). Returns the version's folder."""
     with _locked(lake, table):
         version = new_version(lake, table)
         version.mkdir()
         target = sql_string(str(version.resolve() / "part-0.parquet"))
         con.execute(f"COPY (FROM {source or table}) TO {target} (FORMAT parquet)")
-        switch_to(lake, table, version)
+        switch_to(lake, table, version, keep_previous)
     return version
 
 

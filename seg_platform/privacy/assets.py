@@ -5,12 +5,13 @@
 import dagster as dg
 import polars as pl
 
+from seg_platform.core.engine import to_lake
 from seg_platform.core.failures import config_errors_as_failures
 from seg_platform.core.layers import in_layer, layer_key
 from seg_platform.core.metadata import markdown
 from seg_platform.core.resources import EngineResource, WarehouseResource
 from seg_platform.core.spark import tables
-from seg_platform.core.warehouse import fetch_one, rewrite_without_free_blocks
+from seg_platform.core.warehouse import fetch_one, rewrite_without_free_blocks, table_exists
 from seg_platform.privacy.erasure import erase
 from seg_platform.privacy.published import PublishedOutputs
 from seg_platform.privacy.spark_erasure import erase_in_lake
@@ -58,6 +59,19 @@ def erasure(
         erased = [r[0] for r in con.execute(
             "SELECT profile_id FROM _erased_profiles ORDER BY 1").fetchall()]  # fmt: skip
         republished = published_outputs.scrub(con, result.feeds_touched, erased)
+        # The Spark engine's lake holds copies of these tables: every version without the
+        # people; a table without `profile_id` (e.g. a raw table a model reads) is handed over
+        # again from the warehouse, erased above, with no older version left.
+        lake_rows = 0
+        if engine.is_spark and tables(engine.settings().lake):
+            spark, lake = engine.session()
+            lake_rows = sum(erase_in_lake(spark, lake, erased).values())
+            for table in tables(lake):
+                schema, name = table.split(".")
+                if table_exists(con, schema, name) and "profile_id" not in [
+                    r[0] for r in con.execute(f"DESCRIBE {table}").fetchall()
+                ]:
+                    to_lake(con, lake, table, keep_previous=False)
         (salt,) = fetch_one(con, "SELECT salt FROM privacy.salt")
         hashed = salted(salt, "sha256(id_type || ':' || value)")
         (left,) = fetch_one(
@@ -65,11 +79,6 @@ def erasure(
             f"SELECT count(*) FROM identity.identity_map WHERE {hashed} "
             f"IN (SELECT identifier_sha256 FROM {ERASED})",
         )
-    # The Spark engine's lake holds copies of these tables: every version without the people.
-    lake_rows = 0
-    if engine.is_spark and tables(engine.settings().lake):
-        spark, lake = engine.session()
-        lake_rows = sum(erase_in_lake(spark, lake, erased).values())
     # Deleted rows stay in the file's freed blocks: rewrite it so that no byte of them is left.
     rewritten = result.total_rows > 0
     size = rewrite_without_free_blocks(warehouse.path) if rewritten else None
