@@ -3,8 +3,8 @@
     python benchmarks/spark_month.py --customers 100000 [--months 12] [--master local[2]]
 
 Generates a company (or takes --company, a folder with landing/sources.yaml), then runs
-`seg-platform run --last-months 1` (the current tables, then the latest month) twice, each in its own
-platform home: with the default engine, and with SEG_PLATFORM_ENGINE=spark on --master. Prints
+`seg-platform run --last-months 1` (the current tables, then the latest month) twice, each in
+its own platform home: with the default engine, and with SEG_PLATFORM_ENGINE=spark. Prints
 each step's seconds side by side (the CLI's own step lines), the totals, and writes both
 to benchmarks/results/spark_month_<customers>.md. Needs the spark extra (`make setup-spark`).
 """
