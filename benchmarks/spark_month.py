@@ -33,8 +33,8 @@ def run(company: Path, home: Path, env_extra: dict) -> tuple[dict[str, float], f
         text=True,
     )
     took = time.perf_counter() - started
-    if done.returncode != 0:
-        sys.exit(f"the run failed:\n{done.stdout[-3000:]}\n{done.stderr[-3000:]}")
+    if done.returncode != 0:  # the steps that ran are still compared; the failure is shown
+        print(f"the run in {home} failed:\n{done.stderr[-2000:]}", file=sys.stderr)
     steps: dict[str, float] = {}
     for line in done.stdout.splitlines():
         match = STEP.match(line)
