@@ -17,7 +17,7 @@ from seg_platform.core import settings
 from seg_platform.core.engine import ENGINE_ENV, LAKE_ENV, MASTER_ENV
 from seg_platform.core.spark import current_location, tables
 
-# Two whole runs and a cluster: about 7.5 minutes on a loaded 2-core machine, so more room than
+# Two whole runs and a cluster: 4 minutes, 7.5 on a loaded 2-core machine, so more room than
 # the suite's 600 s per test.
 pytestmark = [pytest.mark.spark, pytest.mark.timeout(1200)]
 
