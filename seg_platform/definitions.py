@@ -8,10 +8,11 @@ import dagster as dg
 from seg_platform.activation.assets import ACTIVATION_ASSETS
 from seg_platform.activation.resources import ActivationConfig, published_outputs
 from seg_platform.core import settings
+from seg_platform.core.engine import engine_name
 from seg_platform.core.metadata import with_column_schemas
 from seg_platform.core.partitions import daily_partitions_for, monthly_partitions_for
 from seg_platform.core.paths import SQL_ROOT
-from seg_platform.core.resources import WarehouseResource
+from seg_platform.core.resources import EngineResource, WarehouseResource, engine_executor
 from seg_platform.core.table_columns import load_catalog
 from seg_platform.core.tracking import MlflowResource
 from seg_platform.features.checks import build_catalog_asset, build_feature_checks
@@ -113,6 +114,7 @@ def with_owners_and_tags(assets: list) -> list:
 def make_definitions(sql_root: Path = SQL_ROOT) -> dg.Definitions:
     """The platform's Definitions, with the SQL models of `sql_root` (tests pass their own),
     over the partitions the platform home's data offers now (`settings.current_partitions`)."""
+    engine = engine_name()  # SEG_PLATFORM_ENGINE, checked before anything is built
     calendar = settings.current_partitions()
     monthly_partitions = monthly_partitions_for(calendar)
     daily_partitions = daily_partitions_for(calendar)
@@ -202,9 +204,10 @@ def make_definitions(sql_root: Path = SQL_ROOT) -> dg.Definitions:
             "activation": ActivationConfig(),
             "published_outputs": published_outputs,
             "mlflow_tracking": MlflowResource(),
+            "engine": EngineResource(),
         },
-        # DuckDB has one writer per file: steps run one after another inside the run's process.
-        executor=dg.in_process_executor,
+        # DuckDB: one writer, steps one after another in the run's process; Spark: side by side.
+        executor=engine_executor(engine),
     )
 
 

@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, TextIO
 
 from seg_platform.core import settings
 from seg_platform.core.calendar import month_key, partial_month_note
+from seg_platform.core.engine import EngineError, engine_name
 from seg_platform.core.paths import SQL_ROOT
 from seg_platform.core.warehouse import WarehouseLockedError, connect, fetch_one, table_exists
 from seg_platform.sources.config import SourceConfigError, load_sources_config
@@ -127,8 +128,9 @@ def run_pipeline(
     os.environ[settings.HOME_ENV] = str(home.root)
     sources_path = settings.sources_config_path()
     try:
+        engine_name()  # SEG_PLATFORM_ENGINE: duckdb or spark
         load_sources_config(sources_path)
-    except SourceConfigError as exc:
+    except (SourceConfigError, EngineError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
 

@@ -26,12 +26,13 @@ from seg_platform.activation.destinations import (
 from seg_platform.activation.feeds import feed_frames, record_written
 from seg_platform.activation.lift import lift_table
 from seg_platform.activation.resources import ActivationConfig
+from seg_platform.activation.spark_feeds import feeds_on_spark
 from seg_platform.core.calendar import month_end_before, month_key, month_parameters
 from seg_platform.core.failures import config_errors_as_failures
 from seg_platform.core.layers import in_layer, layer_key
 from seg_platform.core.metadata import markdown
 from seg_platform.core.partitions import monthly_partitions
-from seg_platform.core.resources import WarehouseResource
+from seg_platform.core.resources import EngineResource, WarehouseResource
 from seg_platform.core.tracking import MlflowResource
 from seg_platform.core.warehouse import (
     fetch_frame,
@@ -109,6 +110,7 @@ def activation_audiences(
     warehouse: WarehouseResource,
     activation: ActivationConfig,
     predictions: PredictionsConfig,
+    engine: EngineResource,
 ):
     with config_errors_as_failures():
         destinations = load_destinations(activation.destinations or None)
@@ -142,8 +144,11 @@ def activation_audiences(
         )  # fmt: skip
         aud.build_contacts(con)
         aud.build_candidates(con, as_of_date, destinations, overlays)
-        con.execute(f"CREATE OR REPLACE TEMP TABLE _feed AS {aud.feed_sql(destinations)}")
-        con.execute(f"CREATE OR REPLACE TEMP TABLE _changes AS {aud.changes_sql(as_of_date)}")
+        if engine.is_spark:
+            feeds_on_spark(*engine.session(), con, destinations, as_of_date)
+        else:
+            con.execute(f"CREATE OR REPLACE TEMP TABLE _feed AS {aud.feed_sql(destinations)}")
+            con.execute(f"CREATE OR REPLACE TEMP TABLE _changes AS {aud.changes_sql(as_of_date)}")
         con.execute(f"CREATE OR REPLACE TEMP TABLE _counts AS {aud.counts_sql()}")
         for table, temp in (
             (aud.GROUPS, "_groups"), (aud.CANDIDATES, "_candidates"), (aud.FEED, "_feed"),

@@ -8,6 +8,7 @@ import datetime as dt
 import json
 import os
 import signal
+import time
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
@@ -30,23 +31,33 @@ class WarehouseLockedError(RuntimeError):
 
 
 @contextmanager
-def connect(database: Path | str, read_only: bool = False) -> Iterator[duckdb.DuckDBPyConnection]:
+def connect(
+    database: Path | str, read_only: bool = False, wait: float = 0
+) -> Iterator[duckdb.DuckDBPyConnection]:
     """Open the warehouse with the platform's session settings (UTC), failing fast on a lock.
 
     DuckDB allows one writing process per file. Dagster's DuckDBResource retries a locked file
     silently for about 100 s, which looks like a hang; we say at once who holds it instead.
+    `wait` (seconds): steps of one run that go side by side (the Spark engine's multiprocess
+    executor) wait their turn for the file instead, then fail the same way.
     """
     path = Path(database)
     path.parent.mkdir(parents=True, exist_ok=True)
-    try:
-        con = duckdb.connect(str(path), read_only=read_only)
-    except duckdb.IOException as exc:
-        if "lock" in str(exc).lower():
+    deadline = time.monotonic() + wait
+    while True:
+        try:
+            con = duckdb.connect(str(path), read_only=read_only)
+            break
+        except duckdb.IOException as exc:
+            if "lock" not in str(exc).lower():
+                raise
+            if time.monotonic() < deadline:
+                time.sleep(0.2)
+                continue
             raise WarehouseLockedError(
                 f"The warehouse {path} is in use by another process ({exc}). "
                 "Only one run may write at a time: wait for it to finish or stop it."
             ) from exc
-        raise
     try:
         con.execute("SET TimeZone = 'UTC'")
         # Long loads would otherwise draw a progress bar into Dagster's logs.

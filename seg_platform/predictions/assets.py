@@ -23,6 +23,7 @@ import numpy as np
 import polars as pl
 
 from seg_platform.core.calendar import add_months, month_key, month_parameters
+from seg_platform.core.engine import to_lake
 from seg_platform.core.layers import in_layer, layer_key
 from seg_platform.core.metadata import column_schema, markdown
 from seg_platform.core.mlflow_registry import (
@@ -34,7 +35,7 @@ from seg_platform.core.mlflow_registry import (
     versions_with_aliases,
 )
 from seg_platform.core.partitions import monthly_partitions
-from seg_platform.core.resources import WarehouseResource
+from seg_platform.core.resources import EngineResource, WarehouseResource
 from seg_platform.core.tracking import MlflowResource
 from seg_platform.core.warehouse import (
     fetch_frame,
@@ -88,6 +89,7 @@ from seg_platform.predictions.scoring import (
     score_customers,
     scoring_model,
 )
+from seg_platform.predictions.spark_scoring import scores_on_spark
 from seg_platform.segments.resources import SegmentsConfig
 
 EVALUATIONS = "predictions.model_evaluations"
@@ -795,6 +797,7 @@ def customer_predictions(
     warehouse: WarehouseResource,
     predictions: PredictionsConfig,
     mlflow_tracking: MlflowResource,
+    engine: EngineResource,
 ):
     month = month_key(context.partition_key)
     params = month_parameters(month)
@@ -804,7 +807,11 @@ def customer_predictions(
     models = {t.name: scoring_model(client, mlflow_tracking, t, month) for t in TARGETS}
     with warehouse.get_connection() as con:
         features = known_features(con, params)
-        scored = score_customers(features, models, predictions.active_days)
+        if engine.is_spark:  # every customer scored on the executors
+            spark, lake = engine.session()
+            scored = scores_on_spark(spark, features, models, predictions.active_days)
+        else:
+            scored = score_customers(features, models, predictions.active_days)
         values = (
             fetch_frame(
                 con,
@@ -843,6 +850,8 @@ def customer_predictions(
         frame_to_temp_table(con, "_predictions_new", table)
         replace_partition(con, PREDICTIONS, "_predictions_new", "as_of_date", as_of_date)
         con.execute("DROP TABLE _predictions_new")
+        if engine.is_spark:
+            to_lake(con, lake, PREDICTIONS)
 
     summary = table.group_by("active").agg(
         customers=pl.len(),

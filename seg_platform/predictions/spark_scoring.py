@@ -51,3 +51,14 @@ def score_on_spark(features: Any, models: dict, active_days: int) -> Any:
             yield from scored.select(arrow_schema.names).cast(arrow_schema).to_batches()
 
     return features.mapInArrow(score, SCORES_SCHEMA)
+
+
+def scores_on_spark(spark: Any, features: pl.DataFrame, models: dict, active_days: int):
+    """`score_customers(features, models, active_days)` computed on the executors: the same
+    polars frame, in the features' row order."""
+    scored = pl.from_arrow(score_on_spark(spark.createDataFrame(features.to_arrow()), models,
+                                          active_days).toArrow())  # fmt: skip
+    assert isinstance(scored, pl.DataFrame)
+    return features.select("profile_id").join(
+        scored, on="profile_id", how="left", maintain_order="left"
+    )

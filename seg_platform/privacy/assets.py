@@ -5,14 +5,17 @@
 import dagster as dg
 import polars as pl
 
+from seg_platform.core.engine import to_lake
 from seg_platform.core.failures import config_errors_as_failures
 from seg_platform.core.layers import in_layer, layer_key
 from seg_platform.core.metadata import markdown
-from seg_platform.core.resources import WarehouseResource
+from seg_platform.core.resources import EngineResource, WarehouseResource
 from seg_platform.core.serving import republish_without, serving_root
-from seg_platform.core.warehouse import fetch_one, rewrite_without_free_blocks
+from seg_platform.core.spark import tables
+from seg_platform.core.warehouse import fetch_one, rewrite_without_free_blocks, table_exists
 from seg_platform.privacy.erasure import erase
 from seg_platform.privacy.published import PublishedOutputs
+from seg_platform.privacy.spark_erasure import erase_in_lake
 from seg_platform.sources.resources import IdentityConfig, SourcesResource
 from seg_platform.sources.suppression import ERASED, salted
 
@@ -43,6 +46,7 @@ def erasure(
     identity: IdentityConfig,
     sources: SourcesResource,
     published_outputs: dg.ResourceParam[PublishedOutputs],
+    engine: EngineResource,
 ):
     # Read before anything is deleted: a mistake in destinations.yaml stops the step here, and
     # the request takes effect on the next run (suppression at load keeps the person out).
@@ -56,6 +60,19 @@ def erasure(
         erased = [r[0] for r in con.execute(
             "SELECT profile_id FROM _erased_profiles ORDER BY 1").fetchall()]  # fmt: skip
         republished = published_outputs.scrub(con, result.feeds_touched, erased)
+        # The Spark engine's lake holds copies of these tables: every version without the
+        # people; a table without `profile_id` (e.g. a raw table a model reads) is handed over
+        # again from the warehouse, erased above, with no older version left.
+        lake_rows = 0
+        if engine.is_spark and tables(engine.settings().lake):
+            spark, lake = engine.session()
+            lake_rows = sum(erase_in_lake(spark, lake, erased).values())
+            for table in tables(lake):
+                schema, name = table.split(".")
+                if table_exists(con, schema, name) and "profile_id" not in [
+                    r[0] for r in con.execute(f"DESCRIBE {table}").fetchall()
+                ]:
+                    to_lake(con, lake, table, keep_previous=False)
         (salt,) = fetch_one(con, "SELECT salt FROM privacy.salt")
         hashed = salted(salt, "sha256(id_type || ':' || value)")
         (left,) = fetch_one(
@@ -80,6 +97,7 @@ def erasure(
             "persons_erased": result.profiles,
             "rows_deleted": result.total_rows,
             "feed_files_rewritten": republished,
+            **({"lake_rows_deleted": lake_rows} if engine.is_spark else {}),
             "warehouse_rewritten": rewritten,
             "rows_deleted_by_table": markdown(
                 pl.DataFrame(

@@ -10,6 +10,7 @@ segments; only when they and the segment tables' checks pass does `segmentation_
 
 import dataclasses
 import datetime as dt
+import functools
 import tempfile
 import time
 import warnings
@@ -24,6 +25,7 @@ from seg_platform.core.calendar import (
     month_parameters,
     partial_month_note,
 )
+from seg_platform.core.engine import to_lake
 from seg_platform.core.layers import layer_key, layer_specs
 from seg_platform.core.metadata import markdown
 from seg_platform.core.mlflow_registry import (
@@ -36,7 +38,7 @@ from seg_platform.core.mlflow_registry import (
 )
 from seg_platform.core.partitions import monthly_partitions
 from seg_platform.core.paths import SQL_ROOT
-from seg_platform.core.resources import WarehouseResource
+from seg_platform.core.resources import EngineResource, WarehouseResource
 from seg_platform.core.tracking import MlflowResource
 from seg_platform.core.warehouse import (
     fetch_one,
@@ -117,8 +119,12 @@ def min_customers(config: SegmentationConfig) -> int:
     return config.min_segments * 20
 
 
-def segment_month(con, month: str, config: SegmentationConfig, tracking: MlflowResource, tags):
-    """Fit, compare, log and register one month's segmentation. Returns what the asset reports."""
+def segment_month(
+    con, month: str, config: SegmentationConfig, tracking: MlflowResource, tags, assign=None
+):
+    """Fit, compare, log and register one month's segmentation. Returns what the asset reports.
+    `assign(pipeline, frame, columns)`, when given, places every customer with the model in use
+    (the Spark engine: on the executors) instead of the driver's own placement."""
     import mlflow
     import numpy as np
     import scipy
@@ -276,8 +282,10 @@ def segment_month(con, month: str, config: SegmentationConfig, tracking: MlflowR
         kept = keepable
     if kept is not None:
         in_use, _, in_use_candidate, champion = kept
-        placement = assign_with(champion, X)
+        placement = assign_with(champion, X) if assign is None else None
         tracking.client().set_tag(parent_id, "kept_champion", str(in_use))
+    if assign is not None:
+        placement = assign(kept[3] if kept is not None else result.pipeline, frame, columns)
     partial = partial_month_note(month, data_span(con)[1])
     if partial:
         tracking.client().set_tag(parent_id, "partial_month", partial)
@@ -380,6 +388,7 @@ def segmentation_sweep(
     warehouse: WarehouseResource,
     segmentation: SegmentationConfig,
     mlflow_tracking: MlflowResource,
+    engine: EngineResource,
 ):
     """Fit every candidate, log them to MLflow, choose one, assign every known customer."""
     code_version = next(m for m in load_project(SQL_ROOT) if m.table == FEATURES).code_version
@@ -387,7 +396,17 @@ def segmentation_sweep(
             "seg_platform_version": _version()}  # fmt: skip
     with warehouse.get_connection() as con:
         try:
-            out = segment_month(con, context.partition_key, segmentation, mlflow_tracking, tags)
+            assign = None
+            if engine.is_spark:  # fitted on the driver, every customer placed on Spark
+                from seg_platform.segmentation.spark_assign import placement_on_spark
+
+                spark, lake = engine.session()
+                assign = functools.partial(placement_on_spark, spark)
+            out = segment_month(
+                con, context.partition_key, segmentation, mlflow_tracking, tags, assign
+            )
+            if engine.is_spark:
+                to_lake(con, lake, SEGMENTS)
         except TooFewCustomers as exc:
             # Not an error in the data: nothing to segment yet. Downstream does not run.
             context.log.warning(str(exc))

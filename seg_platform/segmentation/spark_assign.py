@@ -49,3 +49,25 @@ def assign_on_spark(pipeline: Any, features: Any, columns: Sequence[str]) -> Any
             )
 
     return features.select("profile_id", *names).mapInPandas(place, PLACEMENT_SCHEMA)
+
+
+def placement_on_spark(spark: Any, pipeline: Any, frame: Any, columns: Sequence[str]) -> tuple:
+    """`sweep.assign_with(pipeline, X)` for the rows of the polars `frame` (with `profile_id`
+    and `columns`), computed on the executors: (segment, runner_up, distance, probability),
+    arrays in the frame's row order; probability None where the clusterer has none."""
+    import polars as pl
+
+    names = list(columns)
+    features = spark.createDataFrame(frame.select(["profile_id", *names]).to_arrow())
+    placed = pl.from_arrow(assign_on_spark(pipeline, features, names).toArrow())
+    assert isinstance(placed, pl.DataFrame)
+    placed = frame.select("profile_id").join(
+        placed, on="profile_id", how="left", maintain_order="left"
+    )
+    probability = placed["probability"]
+    return (
+        placed["segment"].to_numpy(),
+        placed["runner_up"].to_numpy(),
+        placed["distance"].to_numpy(),
+        None if probability.null_count() == len(probability) else probability.to_numpy(),
+    )

@@ -15,7 +15,7 @@ from seg_platform.core.layers import in_layer, layer_key
 from seg_platform.core.metadata import column_schema, markdown, masked_preview
 from seg_platform.core.partitions import monthly_partitions, skip_partition_without_data
 from seg_platform.core.paths import SQL_ROOT
-from seg_platform.core.resources import WarehouseResource
+from seg_platform.core.resources import EngineResource, WarehouseResource
 from seg_platform.core.settings import DataSpan
 from seg_platform.core.warehouse import fetch_one
 from seg_platform.identity.build import SCHEMA as IDENTITY_SCHEMA
@@ -29,6 +29,7 @@ from seg_platform.sql_models.project import (
     load_project,
 )
 from seg_platform.sql_models.run import build_model
+from seg_platform.sql_models.run_spark import build_model_with_warehouse
 
 IDENTITY_MAP = layer_key("identity", "identity_map")
 ERASURE = layer_key("privacy", "erasure")
@@ -110,7 +111,9 @@ def build_model_asset(model: Model, models: dict[str, Model]) -> dg.AssetsDefini
             "grain": ", ".join(model.grain),
         },
     )
-    def _asset(context: dg.AssetExecutionContext, warehouse: WarehouseResource):
+    def _asset(
+        context: dg.AssetExecutionContext, warehouse: WarehouseResource, engine: EngineResource
+    ):
         month = context.partition_key if model.partitioned else None
         if month and skip_partition_without_data(
             context, warehouse.path, measure=lambda: _measure_span(warehouse)
@@ -118,7 +121,11 @@ def build_model_asset(model: Model, models: dict[str, Model]) -> dg.AssetsDefini
             return
         with warehouse.get_connection() as con:
             try:
-                result = build_model(con, model, month)
+                if engine.is_spark:
+                    spark, lake = engine.session()
+                    result = build_model_with_warehouse(spark, con, model, lake, month)
+                else:
+                    result = build_model(con, model, month)
             except SqlModelError as exc:
                 raise dg.Failure(description=str(exc), allow_retries=False) from None
             where = f" WHERE {PARTITION_COLUMN} = '{result.month}'" if result.month else ""
