@@ -155,6 +155,19 @@ def demo_december(tmp_path_factory):
     return settings.platform_home(root / "home"), company
 
 
+@pytest.fixture(scope="session")
+def online_retail_november(tmp_path_factory) -> Path:
+    """A warehouse with the shipped Online Retail example (examples/online_retail, the real UCI
+    log in ../shared/data) loaded, resolved and its 2011-11 features built, as the feature and
+    segment tests read it. Built once per session (it reads the 540,000-line file): the tests
+    that use it only read it."""
+    from seg_platform_tests.features.helpers import build_all
+
+    database = tmp_path_factory.mktemp("online_retail") / "warehouse.duckdb"
+    build_all(database, REPO / "examples" / "online_retail" / "sources.yaml", ["2011-11"])
+    return database
+
+
 @pytest.fixture
 def demo_copy(demo_december, tmp_path, monkeypatch):
     """A copy of the demo's home and landing files that a test may change."""
