@@ -13,9 +13,23 @@ import time
 from contextlib import contextmanager
 from pathlib import Path
 
-import pytest
+# One thread per test process for NumPy's BLAS and scikit-learn's OpenMP, and one core counted
+# by joblib (issue 23 point 5: the suite's CPU time). `make test` runs a pytest-xdist worker per
+# core, so every core is busy already; a second BLAS or OpenMP thread per process only waited
+# for its sibling, spinning, at every step. Measured on the busy 2-core machine: nine k-means
+# fits (4,000 rows) 17-19 s CPU with two threads, 0.7 s with one; 30 rounds of pairwise
+# distances and PCA 4.9 s vs 0.5 s. joblib's one core also makes `n_jobs=-1` (the propensity
+# folds and permutation importances) run in process instead of starting a process per core
+# (a Python importing scikit-learn, again in every pipeline subprocess): the same bits, as
+# predictions/test_propensity_processes.py checks; an explicit `n_jobs=2` still starts its
+# processes. Set before NumPy is imported (OpenBLAS reads it when it loads), inherited by the
+# tests' subprocesses; values already in the environment are kept.
+for _name in ("OPENBLAS_NUM_THREADS", "LOKY_MAX_CPU_COUNT"):
+    os.environ.setdefault(_name, "1")
 
-from seg_platform.core import settings
+import pytest  # noqa: E402
+
+from seg_platform.core import settings  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED_DATA = REPO.parent / "shared" / "data"
@@ -153,6 +167,19 @@ def demo_december(tmp_path_factory):
             else:
                 os.environ[key] = value
     return settings.platform_home(root / "home"), company
+
+
+@pytest.fixture(scope="session")
+def online_retail_november(tmp_path_factory) -> Path:
+    """A warehouse with the shipped Online Retail example (examples/online_retail, the real UCI
+    log in ../shared/data) loaded, resolved and its 2011-11 features built, as the feature and
+    segment tests read it. Built once per session (it reads the 540,000-line file): the tests
+    that use it only read it."""
+    from seg_platform_tests.features.helpers import build_all
+
+    database = tmp_path_factory.mktemp("online_retail") / "warehouse.duckdb"
+    build_all(database, REPO / "examples" / "online_retail" / "sources.yaml", ["2011-11"])
+    return database
 
 
 @pytest.fixture

@@ -28,7 +28,7 @@ from seg_platform.segments.naming import (
 )
 from seg_platform.segments.playbook import NO_CHANNEL, action_for, load_playbook
 from seg_platform.synthetic.company import generate
-from seg_platform_tests.conftest import REPO, SHARED_DATA
+from seg_platform_tests.conftest import SHARED_DATA
 from seg_platform_tests.features.helpers import MODELS, build_all
 
 # Orders alone cannot show product usage, cart behaviour, pricing visits, friction or email.
@@ -108,10 +108,8 @@ def test_orders_only_company_gets_names_and_actions_its_data_supports(synthetic_
 
 
 @pytest.mark.skipif(not (SHARED_DATA / "online_retail").exists(), reason="needs ../shared/data")
-def test_online_retail_names_from_orders_and_says_no_channel_reaches(tmp_path):
-    database = tmp_path / "warehouse.duckdb"
-    build_all(database, REPO / "examples" / "online_retail" / "sources.yaml", ["2011-11"])
-    built, observed, reach = segment(database, "2011-11-30", k=8)
+def test_online_retail_names_from_orders_and_says_no_channel_reaches(online_retail_november):
+    built, observed, reach = segment(online_retail_november, "2011-11-30", k=8)
     profiles = built.profiles
     assert_names_and_actions_from_present_sources(profiles, observed)
     assert not set(profiles["theme"]) & NOT_FROM_ORDERS
