@@ -11,7 +11,7 @@ import polars as pl
 import pytest
 
 from seg_platform.core.identity_rules import DEFAULT_LIMITS, IdentityRules
-from seg_platform.core.resources import WarehouseResource
+from seg_platform.core.resources import EngineResource, WarehouseResource
 from seg_platform.core.tracking import MlflowResource
 from seg_platform.core.warehouse import connect
 from seg_platform.identity.assets import IDENTITY_ASSETS, IDENTITY_CHECKS, identity_graph
@@ -391,6 +391,7 @@ def erase_step(home, sources_yaml, identity):
             "activation": ActivationConfig(),
             "published_outputs": published_outputs,
             "mlflow_tracking": MlflowResource(),
+            "engine": EngineResource(),
         },
         raise_on_error=False,
     )

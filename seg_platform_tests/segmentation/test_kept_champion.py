@@ -16,7 +16,7 @@ from sklearn.datasets import make_blobs
 
 from seg_platform.core import settings
 from seg_platform.core.partitions import partial_month_note
-from seg_platform.core.resources import WarehouseResource
+from seg_platform.core.resources import EngineResource, WarehouseResource
 from seg_platform.core.tracking import MlflowResource
 from seg_platform.core.warehouse import connect, frame_to_temp_table
 from seg_platform.segmentation.assets import SEGMENTATION_ASSETS, SEGMENTATION_CHECKS
@@ -60,6 +60,7 @@ def materialize(home, month, **config):
         "segmentation": SegmentationConfig(**{**CONFIG, **config}),
         "segments": SegmentsConfig(),
         "mlflow_tracking": MlflowResource(),
+        "engine": EngineResource(),
     }
     return dg.materialize(
         [*SEGMENTATION_ASSETS, *SEGMENTATION_CHECKS, *SEGMENTS_ASSETS, *SEGMENTS_CHECKS],
