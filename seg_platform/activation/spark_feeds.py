@@ -26,7 +26,12 @@ def feeds_on_spark(
     contacts are DuckDB's temp tables `_candidates` and `_contacts`). Returns rows per table."""
     feed = run_statement_on_spark(
         spark, con, lake, aud.feed_sql(destinations),
-        {"_candidates": f"{WORK}.candidates", "_contacts": f"{WORK}.contacts"},
+        # The members' reasons come from the month's segment assignments.
+        {
+            "_candidates": f"{WORK}.candidates",
+            "_contacts": f"{WORK}.contacts",
+            "segments.segment_assignments": "segments.segment_assignments",
+        },
         f"{WORK}.feed", "_feed",
     )  # fmt: skip
     changes = run_statement_on_spark(

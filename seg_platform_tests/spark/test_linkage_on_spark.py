@@ -30,6 +30,9 @@ def classic_session(request, spark_env, tmp_path_factory):
             lake=tmp_path_factory.mktemp(f"linkage-{request.param}"),
             shuffle_partitions=2,
             executor_memory="512m",
+            # The first session sizes the driver JVM for the whole tier (pyspark keeps one per
+            # process); local[N] keeps its cached blocks and broadcasts in that heap too.
+            driver_memory="2g",
         )
     )
     yield spark

@@ -69,14 +69,19 @@ def both_engines(tmp_path_factory, standalone_cluster, spark_env):
     on_duckdb = run_month(tmp_path_factory.mktemp("duckdb"), company, **{ENGINE_ENV: None})
     spark_root = tmp_path_factory.mktemp("spark")
     lake = spark_root / "lake"
-    on_spark = run_month(
-        spark_root,
-        company,
-        **{ENGINE_ENV: "spark", MASTER_ENV: standalone_cluster, LAKE_ENV: str(lake)},
-    )
-    session = _pyspark().SparkSession.getActiveSession()
-    assert session is not None and session.sparkContext.master == standalone_cluster
-    session.stop()
+    try:
+        on_spark = run_month(
+            spark_root,
+            company,
+            **{ENGINE_ENV: "spark", MASTER_ENV: standalone_cluster, LAKE_ENV: str(lake)},
+        )
+    finally:
+        # Stopped even when the run failed: the next module's sessions start their own.
+        session = _pyspark().SparkSession.getActiveSession()
+        master = session.sparkContext.master if session is not None else None
+        if session is not None:
+            session.stop()
+    assert master == standalone_cluster
     return on_duckdb, on_spark, lake
 
 
