@@ -49,7 +49,8 @@ def read_tables(folder: Path) -> dict[str, pl.DataFrame]:
     return {name: pl.read_parquet(folder / f"{name}.parquet") for name in TABLES}
 
 
-def _fsync(path: Path) -> None:
+def fsync_path(path: Path) -> None:
+    """Flush a file's or a folder's entry to disk (a folder: the names in it)."""
     fd = os.open(path, os.O_RDONLY)
     try:
         os.fsync(fd)
@@ -71,7 +72,7 @@ def publish(root: Path, tables: dict[str, pl.DataFrame], manifest: dict) -> Path
     for name in TABLES:
         path = staging / f"{name}.parquet"
         tables[name].write_parquet(path)
-        _fsync(path)
+        fsync_path(path)
     body = {
         **manifest,
         "version": version,
@@ -79,15 +80,15 @@ def publish(root: Path, tables: dict[str, pl.DataFrame], manifest: dict) -> Path
         "rows": {name: tables[name].height for name in TABLES},
     }
     (staging / MANIFEST).write_text(json.dumps(body, indent=1, default=str))
-    _fsync(staging / MANIFEST)
-    _fsync(staging)
+    fsync_path(staging / MANIFEST)
+    fsync_path(staging)
     folder = root / version
     os.rename(staging, folder)
     pointer = root / f".{POINTER}.tmp"
     pointer.write_text(version + "\n")
-    _fsync(pointer)
+    fsync_path(pointer)
     os.replace(pointer, root / POINTER)
-    _fsync(root)
+    fsync_path(root)
     for old in root.iterdir():
         if old.is_dir() and old.name != version:
             shutil.rmtree(old, ignore_errors=True)

@@ -1016,16 +1016,7 @@ def _orphan_crm_ids(con) -> list[str]:
 
 
 def _resolve_graph(con, rules: IdentityRules, result: IdentityResult) -> None:
-    # One undirected edge per identifier pair, evidence summed over sources and rules.
-    # A pair is refused when every edge behind it was refused by the deduplication.
-    con.execute(f"""
-        CREATE OR REPLACE TEMP TABLE _pairs AS
-        SELECT (row_number() OVER (ORDER BY src, dst) - 1)::BIGINT AS pair_id, src, dst,
-               sum(records)::BIGINT AS evidence, bool_and(refused IS NOT NULL) AS refused,
-               bool_or(rule = 'probabilistic' AND refused IS NULL) AS duplicate
-        FROM ({_EDGE_NODES})
-        GROUP BY src, dst
-    """)
+    con.execute(incremental.pairs_sql(_EDGE_NODES))
     pairs = con.sql(
         "SELECT src, dst, evidence, refused, duplicate FROM _pairs ORDER BY pair_id"
     ).pl()

@@ -116,8 +116,10 @@ def invalidate(con: duckdb.DuckDBPyConnection) -> None:
 # Components and their fingerprints.
 
 
-def _pairs_sql(edge_nodes: str) -> str:
-    # As identity.build._resolve_graph: one undirected edge per identifier pair.
+def pairs_sql(edge_nodes: str) -> str:
+    """Temp table `_pairs`: one undirected edge per identifier pair, evidence summed over
+    sources and rules; a pair is refused when every edge behind it was refused by the
+    deduplication (full and incremental builds alike)."""
     return f"""
         CREATE OR REPLACE TEMP TABLE _pairs AS
         SELECT (row_number() OVER (ORDER BY src, dst) - 1)::BIGINT AS pair_id, src, dst,
@@ -231,7 +233,7 @@ def resolve_changed(
     component's identifiers are not all in the stored identity_map: then the caller resolves
     everything.
     """
-    con.execute(_pairs_sql(edge_nodes))
+    con.execute(pairs_sql(edge_nodes))
     plan.seconds["components.fingerprints"] = fingerprint_components(con)
     # A stored component without a limit cut resolved the same whatever its evidence.
     con.execute(f"""

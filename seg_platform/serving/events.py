@@ -17,6 +17,7 @@ import os
 import threading
 from pathlib import Path
 
+from seg_platform.core.serving import fsync_path
 from seg_platform.core.warehouse import memory_connection
 from seg_platform.sources.config import SourcesConfig
 from seg_platform.sources.ingest import check_records
@@ -28,14 +29,6 @@ FILE_PREFIX = "serve-events-"
 class EventsUnavailable(Exception):
     """Events of a source cannot be landed (not configured, or its files are not plain CSV
     in one folder); the message says why without any customer value."""
-
-
-def _fsync(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
 
 
 class SourceLanding:
@@ -92,7 +85,7 @@ class SourceLanding:
                 f.flush()
                 os.fsync(f.fileno())
             os.rename(partial, self.folder / name)
-            _fsync(self.folder)
+            fsync_path(self.folder)
             self.seen.update(r["event_id"] for r in rows if r["event_id"])
         return fresh
 
