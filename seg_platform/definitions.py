@@ -21,7 +21,6 @@ from seg_platform.orchestration import (
     build_automation,
     build_daily_schedule,
     build_follow_up,
-    build_serving_publisher,
     with_freshness_policies,
 )
 from seg_platform.predictions.assets import PREDICTION_ASSETS
@@ -181,11 +180,10 @@ def make_definitions(sql_root: Path = SQL_ROOT) -> dg.Definitions:
     schedule, sensor = build_automation(CURRENT_JOB, MONTHLY_JOB)
     follow_up = build_follow_up(jobs[1], jobs[2])
     daily = build_daily_schedule(jobs[3])
-    publisher = build_serving_publisher(jobs[1:])
     return dg.Definitions(
         assets=assets,
         schedules=[schedule, daily],
-        sensors=[sensor, follow_up, publisher],
+        sensors=[sensor, follow_up],
         asset_checks=[
             *RAW_CHECKS,
             *IDENTITY_CHECKS,

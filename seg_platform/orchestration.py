@@ -7,8 +7,6 @@
   added or changes (name, size or modification time), it requests `refresh_current_tables`.
 - `daily_scoring_schedule` (schedule, off until switched on): every day at 05:00 UTC, scores
   the day that ended (new customers' segments, changed customers' propensities, overlays).
-- `publish_serving_snapshot` (run-status sensor, on): after every successful run of the
-  refresh, monthly or daily job, publishes the profile service's snapshot (docs/serving.md).
 - `build_latest_month_after_refresh` (run-status sensor): after every successful
   `refresh_current_tables` run, requests `monthly_snapshot` for the latest month with events,
   so the new month's features, segments and champion follow new data without anyone clicking.
@@ -30,7 +28,7 @@ import dagster as dg
 from seg_platform.core import settings
 from seg_platform.core.calendar import month_key
 from seg_platform.core.partitions import months_to_build
-from seg_platform.core.warehouse import WarehouseLockedError, connect
+from seg_platform.core.warehouse import connect
 from seg_platform.sources.config import SourceConfigError, load_sources_config
 from seg_platform.sources.span import data_span
 
@@ -170,41 +168,6 @@ def build_follow_up(refresh_job, monthly_job):
         return dg.RunRequest(run_key=f"{run_id}-{months[-1]}", partition_key=months[-1])
 
     return build_latest_month_after_refresh
-
-
-def build_serving_publisher(jobs):
-    """After every successful run of `jobs`, publish the profile service's snapshot."""
-
-    @dg.run_status_sensor(
-        name="publish_serving_snapshot",
-        run_status=dg.DagsterRunStatus.SUCCESS,
-        monitored_jobs=list(jobs),
-        # On by default: a run launched from the UI or a schedule publishes as `seg-platform
-        # run` does (the service reads only the snapshot; publishing changes no table).
-        default_status=dg.DefaultSensorStatus.RUNNING,
-        description="After a run that builds tables succeeds, publishes the snapshot the "
-        "profile service (`seg-platform serve`) reads (docs/serving.md).",
-    )
-    def publish_serving_snapshot(context: dg.RunStatusSensorContext):
-        return publish_serving(settings.platform_home())
-
-    return publish_serving_snapshot
-
-
-def publish_serving(home: settings.PlatformHome) -> dg.SkipReason:
-    """Publish the serving snapshot of `home`'s warehouse; what happened, as a SkipReason
-    (a run-status sensor requests nothing)."""
-    import duckdb
-
-    from seg_platform.serving.snapshot import publish_from_warehouse
-
-    try:
-        with connect(home.warehouse, read_only=True) as con:
-            folder = publish_from_warehouse(con, home.root)
-    except (OSError, WarehouseLockedError, ValueError, duckdb.Error) as exc:
-        # The next successful run publishes again; the service keeps the snapshot it has.
-        return dg.SkipReason(f"serving snapshot not published: {str(exc).splitlines()[0]}")
-    return dg.SkipReason(f"serving snapshot published: {folder.name}")
 
 
 def build_daily_schedule(daily_job):
