@@ -59,14 +59,21 @@ def main() -> None:
 
         company = work / "company"
         generate(args.customers, args.months, args.seed, company)
-    duck, duck_total, _ = run(company, work / "duckdb", {"SEG_PLATFORM_ENGINE": "duckdb"})
-    spark, spark_total, _ = run(
+    load = [os.getloadavg()[0]]
+    duck, duck_total, duck_out = run(company, work / "duckdb", {"SEG_PLATFORM_ENGINE": "duckdb"})
+    load.append(os.getloadavg()[0])
+    spark, spark_total, spark_out = run(
         company,
         work / "spark",
         {"SEG_PLATFORM_ENGINE": "spark", "SEG_PLATFORM_SPARK_MASTER": args.master},
     )
+    load.append(os.getloadavg()[0])
     lines = [
         f"# One month, {args.customers:,} customers: DuckDB and Spark {args.master}, per step",
+        "",
+        f"One run each, {args.months} months of data, seed {args.seed}, on {os.cpu_count()} cores; "
+        f"1-minute load average {load[0]:.1f} at the start, {load[1]:.1f} between the runs, "
+        f"{load[2]:.1f} at the end (other jobs share the machine).",
         "",
         "| step | DuckDB s | Spark s | ratio |",
         "|---|---:|---:|---:|",
@@ -82,6 +89,8 @@ def main() -> None:
     print(text)
     out = Path(__file__).parent / "results" / f"spark_month_{args.customers}.md"
     out.write_text(text)
+    for name, output in (("duckdb", duck_out), ("spark", spark_out)):  # every step line, kept
+        out.with_name(f"spark_month_{args.customers}_{name}.txt").write_text(output)
     print(f"written to {out}")
 
 
