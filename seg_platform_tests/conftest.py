@@ -174,6 +174,7 @@ def demo_december(request, tmp_path_factory):
     with open(Path(shared) / "demo.lock", "w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)  # released when the file is closed
         if not (built / "built").exists():
+            shutil.rmtree(built, ignore_errors=True)  # what a failed build left
             _build_demo(built)
             (built / "built").touch()
     for folder in ("home", "company"):
