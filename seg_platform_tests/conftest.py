@@ -1,6 +1,7 @@
 """Shared fixtures: a temporary platform home, so no test writes outside tmp_path; and how
 `make test` shares the tests out between its pytest-xdist workers."""
 
+import fcntl
 import inspect
 import json
 import os
@@ -88,8 +89,10 @@ def pytest_unconfigure(config):
 
 def pytest_collection_modifyitems(config, items):
     """On an xdist worker: the groups of tests sharing a fixture, for the controller; and the
-    order the tests are handed out in (kept with --no-loadscope-reorder): the shared fixtures'
-    groups first, then the end-to-end tests, so no long test starts last."""
+    order the tests are handed out in (kept with --no-loadscope-reorder): one test of the
+    session's demo (its worker builds the demo for the whole run, `demo_december`), the shared
+    fixtures' groups, the end-to-end tests, then the demo's other tests, which either worker
+    takes once the demo is built, so no long test starts last."""
     folder = getattr(config, "workerinput", {}).get("seg_groups_dir")
     if folder is None:  # one process runs everything
         return
@@ -98,7 +101,17 @@ def pytest_collection_modifyitems(config, items):
     written = Path(folder) / f"{worker}.tmp"
     written.write_text(json.dumps({item.nodeid: group for item, group in groups.items()}))
     written.rename(written.with_suffix(".json"))
-    items.sort(key=lambda item: 0 if item in groups else 1 if "e2e" in item.keywords else 2)
+    demo = [item for item in items if DEMO in item.fixturenames]
+    first_demo = demo[0] if demo else None
+
+    def order(item) -> int:
+        if item is first_demo:
+            return 0  # its worker builds the demo at once
+        if item in demo:
+            return 3  # the others once every other group and end-to-end test is out
+        return 1 if item in groups else 2 if "e2e" in item.keywords else 4
+
+    items.sort(key=order)
 
 
 def _shared_fixture_groups(items) -> dict:
@@ -115,6 +128,8 @@ def _shared_fixture_groups(items) -> dict:
     for item in items:
         keys = []
         for name in item.fixturenames:
+            if name == DEMO:  # built once per run, copied by each worker: no need to share one
+                continue
             defs = item._fixtureinfo.name2fixturedefs.get(name)
             if not defs or defs[-1].scope == "function":
                 continue
@@ -140,16 +155,38 @@ def home(tmp_path, monkeypatch) -> settings.PlatformHome:
     return settings.platform_home().ensure()
 
 
+DEMO = "demo_december"
+
+
 @pytest.fixture(scope="session")
-def demo_december(tmp_path_factory):
+def demo_december(request, tmp_path_factory):
     """The demo's company (2,000 customers, 12 months, seed 42) with December built by the
     CLI's pipeline: features, segmentation, predictions, segments. Shared; tests that change
-    it work on a copy (`copy_demo`)."""
+    it work on a copy (`demo_copy`). Under `make test` it is built once for the run, by the
+    first worker that needs it, in the folder the controller made; each worker reads its own
+    copy (a DuckDB file is opened by one process at a time), the other worker waits meanwhile."""
+    root = tmp_path_factory.mktemp("demo")
+    shared = getattr(request.config, "workerinput", {}).get("seg_groups_dir")
+    if shared is None:  # one process runs everything
+        _build_demo(root)
+        return settings.platform_home(root / "home"), root / "company"
+    built = Path(shared) / "demo"
+    with open(Path(shared) / "demo.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)  # released when the file is closed
+        if not (built / "built").exists():
+            shutil.rmtree(built, ignore_errors=True)  # what a failed build left
+            _build_demo(built)
+            (built / "built").touch()
+    for folder in ("home", "company"):
+        shutil.copytree(built / folder, root / folder)
+    return settings.platform_home(root / "home"), root / "company"
+
+
+def _build_demo(root: Path) -> None:
     from seg_platform.cli import DEMO_CUSTOMERS, DEMO_MONTHS, DEMO_SEED
     from seg_platform.runner import run_pipeline
     from seg_platform.synthetic.company import generate
 
-    root = tmp_path_factory.mktemp("demo")
     company = root / "company"
     generate(DEMO_CUSTOMERS, DEMO_MONTHS, DEMO_SEED, company)
     saved = {
@@ -166,7 +203,6 @@ def demo_december(tmp_path_factory):
                 os.environ.pop(key, None)
             else:
                 os.environ[key] = value
-    return settings.platform_home(root / "home"), company
 
 
 @pytest.fixture(scope="session")
