@@ -35,6 +35,7 @@ from seg_platform.core.identity_rules import IdentityRules
 from seg_platform.core.serving import publish, serving_root
 from seg_platform.core.warehouse import frame_to_temp_table, memory_connection
 
+SWAP_WINDOW = 10.0  # seconds after the new snapshot's publish counted as "during the swap"
 SEGMENTS = ["Dormant Customers", "Bargain Hunters", "High-Value Loyalists", "Power Users"]
 
 
@@ -135,6 +136,7 @@ async def load(port: int, people: pl.DataFrame, args, home: Path) -> dict:
     for _ in range(args.connections):
         pool.put_nowait(await asyncio.open_connection("127.0.0.1", port))
     latencies: list[float] = []
+    sent: list[float] = []  # when each answered lookup was sent, seconds from the start
     exact: list[float] = []  # spellings the sources hold
     normalised: list[float] = []  # other spellings, normalised by the identity layer's SQL
     errors = {"http_5xx_or_other": 0, "connection": 0, "wrong_profile": 0}
@@ -167,6 +169,7 @@ async def load(port: int, people: pl.DataFrame, args, home: Path) -> dict:
             pool.put_nowait(await asyncio.open_connection("127.0.0.1", port))
             return
         latencies.append(time.perf_counter() - start)
+        sent.append(start - t0)
         (normalised if i % 4 == 3 else exact).append(latencies[-1])
         pool.put_nowait(conn)
         if status == 404 and expect is None:
@@ -209,7 +212,7 @@ async def load(port: int, people: pl.DataFrame, args, home: Path) -> dict:
         writer.close()
 
     async def republish() -> None:
-        await asyncio.sleep(args.seconds * 0.5)
+        await asyncio.sleep(args.seconds * 0.3)  # published around mid-run
         code = (
             "import sys; from pathlib import Path; sys.path.insert(0, 'benchmarks');"
             "from serve_load import publish_snapshot;"
@@ -221,7 +224,9 @@ async def load(port: int, people: pl.DataFrame, args, home: Path) -> dict:
         out, _ = await proc.communicate()
         side["republish_seconds"] = round(float(out.decode().strip().splitlines()[-1]), 1)
         side["republished_at_s"] = round(time.perf_counter() - t0, 1)
+        published_at[0] = time.perf_counter() - t0
 
+    published_at = [float("inf")]
     side_tasks = [asyncio.create_task(event_probe()), asyncio.create_task(republish())]
     t0 = time.perf_counter()
     for i in range(total):
@@ -245,6 +250,16 @@ async def load(port: int, people: pl.DataFrame, args, home: Path) -> dict:
         ordered = lat if values is None else sorted(values)
         return round(ordered[min(len(ordered) - 1, int(p * len(ordered)))] * 1000, 2)
 
+    # The lookups sent while the service loads and swaps in the new snapshot: the SWAP_WINDOW
+    # seconds after the pointer moved (the service polls it every 0.2 s).
+    window = [
+        x for x, at in zip(latencies, sent, strict=True)
+        if published_at[0] <= at < published_at[0] + SWAP_WINDOW
+    ]  # fmt: skip
+    swap = {"lookups": len(window)}
+    if window:
+        swap.update(p50_ms=pct(0.5, window), p99_ms=pct(0.99, window), max_ms=pct(1.0, window),
+                    over_10ms=sum(1 for x in window if x > 0.010))  # fmt: skip
     return {
         "requests": len(lat) + errors["connection"],
         "achieved_rate": round(len(lat) / elapsed, 1),
@@ -253,6 +268,7 @@ async def load(port: int, people: pl.DataFrame, args, home: Path) -> dict:
         "mean_ms": round(statistics.fmean(lat) * 1000, 2),
         "raw_spelling_p50_p99_ms": [pct(0.5, exact), pct(0.99, exact)],
         "other_spelling_p50_p99_ms": [pct(0.5, normalised), pct(0.99, normalised)],
+        "during_swap": swap,
         "errors": errors, "not_found_expected_404": not_found, **side,
     }  # fmt: skip
 

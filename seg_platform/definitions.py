@@ -31,6 +31,7 @@ from seg_platform.segmentation.assets import SEGMENTATION_ASSETS, SEGMENTATION_C
 from seg_platform.segmentation.resources import SegmentationConfig
 from seg_platform.segments.assets import SEGMENTS_ASSETS, SEGMENTS_CHECKS
 from seg_platform.segments.resources import SegmentsConfig
+from seg_platform.serving.assets import SERVING_ASSETS, SERVING_KEY
 from seg_platform.sources.assets import RAW_ASSETS, RAW_CHECKS
 from seg_platform.sources.resources import IdentityConfig, SourcesResource
 from seg_platform.sql_models.assets import load_sql_assets
@@ -80,6 +81,7 @@ OWNERS = {
     "predictions": "team:data-science",
     "segments": "team:growth",
     "activation": "team:growth",
+    "serving": "team:growth",
 }
 # Tables without personal data: aggregates, metrics and model bookkeeping, no row about one person.
 # Every other table holds rows about one person with an identifier (a source id, an email, a
@@ -135,6 +137,7 @@ def make_definitions(sql_root: Path = SQL_ROOT) -> dg.Definitions:
         *PREDICTION_ASSETS,
         *DAILY_ASSETS,
         *ACTIVATION_ASSETS,
+        *SERVING_ASSETS,
     ]
     assets = [with_partitions(a, monthly_partitions, daily_partitions) for a in assets]
     # Every table asset's columns with their DuckDB types and meanings, from one catalog.
@@ -148,6 +151,8 @@ def make_definitions(sql_root: Path = SQL_ROOT) -> dg.Definitions:
     monthly_keys = [
         key for a in assets if a.partitions_def for key in a.keys if key not in daily_keys
     ]
+    # The profile service's snapshot ends every job that writes what it reads (unpartitioned:
+    # the latest of everything), so runs launched from the UI or a schedule publish it too.
     jobs = [
         dg.define_asset_job(
             name=MAIN_JOB,
@@ -160,21 +165,21 @@ def make_definitions(sql_root: Path = SQL_ROOT) -> dg.Definitions:
             selection=dg.AssetSelection.all()
             - dg.AssetSelection.assets(*monthly_keys, *daily_keys),
             description="Reload the landing files and rebuild every table that is not a "
-            "monthly snapshot: raw, identity and staging.",
+            "monthly snapshot: raw, identity and staging; then the profile service's snapshot.",
         ),
         dg.define_asset_job(
             name=MONTHLY_JOB,
-            selection=dg.AssetSelection.assets(*monthly_keys),
+            selection=dg.AssetSelection.assets(*monthly_keys, SERVING_KEY),
             description="Build one month's snapshots from the current tables: features, the "
             "segmentation (MLflow runs, registered model), the segment tables, and the champion "
-            "alias when every blocking check passed.",
+            "alias when every blocking check passed; then the profile service's snapshot.",
         ),
         dg.define_asset_job(
             name=DAILY_JOB,
-            selection=dg.AssetSelection.assets(*daily_keys),
+            selection=dg.AssetSelection.assets(*daily_keys, SERVING_KEY),
             description="Score one day without re-fitting: segments for customers first seen "
             "since the last monthly fit, propensities for customers whose behaviour changed, "
-            "and the rule-based overlays.",
+            "and the rule-based overlays; then the profile service's snapshot.",
         ),
     ]
     schedule, sensor = build_automation(CURRENT_JOB, MONTHLY_JOB)

@@ -204,8 +204,6 @@ def run_pipeline(
                         if not failed:
                             built.append(month_key(key))
                 _print_monthly_summary(home, built)
-                if not failures:
-                    failures += _publish_serving(home, quiet)
         except run_guard.HomeBusyError as exc:
             return _busy(exc)
     if warnings:
@@ -283,8 +281,6 @@ def score_day(day: str | None = None) -> int:
                     tags=run_guard.cli_run_tags(),
                 )
                 failures = _failures(result, f"{DAILY_JOB} {day}")
-                if not failures:
-                    failures += _publish_serving(home, quiet=False)
         except run_guard.HomeBusyError as exc:
             return _busy(exc)
     if failures:
@@ -308,23 +304,6 @@ def score_day(day: str | None = None) -> int:
                 print(f"Overlays:\n{metadata['overlays'].value}")
     print("Tables: predictions.daily_scores, predictions.customer_overlays")
     return 0
-
-
-def _publish_serving(home: settings.PlatformHome, quiet: bool) -> list[str]:
-    """Publish the profile service's snapshot of the tables just built (docs/serving.md);
-    a failure to publish, as a failure line."""
-    import duckdb
-
-    from seg_platform.serving.snapshot import publish_from_warehouse
-
-    try:
-        with connect(home.warehouse, read_only=True) as con:
-            folder = publish_from_warehouse(con, home.root)
-    except (OSError, WarehouseLockedError, ValueError, duckdb.Error) as exc:
-        return [f"publishing the serving snapshot failed: {str(exc).splitlines()[0]}"]
-    if not quiet:
-        print(f"\nServing snapshot published: {folder}", flush=True)
-    return []
 
 
 def current_definitions(defs):

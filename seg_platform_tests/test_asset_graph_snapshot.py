@@ -99,6 +99,7 @@ FLOW = [
     "segments",
     "predictions",
     "activation",
+    "serving",  # the profile service's snapshot: reads the tables of every group before it
 ]
 
 

@@ -10,6 +10,9 @@ For the day D, as of its last instant:
   behaviour changed since their last score (an event, order, invoice, ticket or email event
   since then), for new customers, and for everyone when a champion changed; the others keep
   their previous score and the date it was computed (`scored_on`);
+- customers placed that way get their reasons as the month's assignment does
+  (`segments.reasons`: their top features by distance from the segment's centre, against the
+  month's members), in `predictions.daily_assignment_reasons`;
 - rule-based overlays from the overlays YAML (lifecycle, intent) are evaluated. They live in
   their own table: a segment never overwrites an overlay, and an overlay never a segment.
 """
@@ -41,11 +44,14 @@ from seg_platform.predictions.overlays import Family, check_columns, evaluate, l
 from seg_platform.predictions.propensity import TARGETS
 from seg_platform.predictions.resources import PredictionsConfig
 from seg_platform.predictions.scoring import PREDICTIONS, score_customers, scoring_model
-from seg_platform.segmentation.data import feature_columns
+from seg_platform.segmentation.data import feature_columns, load_features
+from seg_platform.segments.reasons import feature_labels, model_reasons, model_reference
 from seg_platform.sources.span import record_data_span
 
 SCORES = "predictions.daily_scores"
 OVERLAYS = "predictions.customer_overlays"
+# Why the customers placed by the day's scoring are in their segment (segments.reasons).
+REASONS = "predictions.daily_assignment_reasons"
 # Where behaviour shows: (staging table, timestamp column).
 ACTIVITY = (
     ("stg_events", "event_ts"), ("stg_orders", "order_ts"), ("stg_invoices", "invoice_ts"),
@@ -137,7 +143,8 @@ OVERLAYS_KEY = layer_key("predictions", "customer_overlays")
             description="Every known customer's segment and propensities as of the end of "
             "the day, without a re-fit: new customers get a segment from the `champion` "
             "segmentation pipeline (MLflow registry); propensities are refreshed for customers "
-            "whose behaviour changed. Table `predictions.daily_scores`.",
+            "whose behaviour changed. Table `predictions.daily_scores`; the reasons of the "
+            "customers placed today in `predictions.daily_assignment_reasons`.",
             metadata={"dagster/table_name": SCORES}, skippable=True,
         ),
         dg.AssetSpec(
@@ -161,6 +168,10 @@ OVERLAYS_KEY = layer_key("predictions", "customer_overlays")
         dg.AssetCheckSpec("every_customer_has_a_segment", asset=SCORES_KEY,
                           blocking=True, description="Every known customer, new ones "
                           "included, has a segment id and name."),
+        dg.AssetCheckSpec("every_placed_customer_has_reasons", asset=SCORES_KEY,
+                          description="Every customer the day placed in a segment (first seen "
+                          "after the monthly fit) has 1 to 3 reasons, ranked 1, 2, 3 "
+                          "(predictions.daily_assignment_reasons)."),
         dg.AssetCheckSpec("one_exclusive_overlay_per_customer", asset=OVERLAYS_KEY,
                           blocking=True, description="Every customer has exactly one overlay "
                           "of each exclusive family (e.g. one lifecycle stage)."),
@@ -234,6 +245,7 @@ def _score_the_day(
                 .drop("segment")
             )  # fmt: skip
             segments = segments.update(assigned, on="profile_id", how="left")
+        reasons = placed_reasons(con, day, fitted, model, monthly, features, segments, new)
         segments = segments.with_columns(
             segment_source=pl.Series(np.where(new, "daily", "monthly")),
             segment_model_version=pl.lit(seg_version, dtype=pl.Int64),
@@ -307,9 +319,12 @@ def _score_the_day(
             "as_of_date", "profile_id", "family", "overlay"
         )
         frame_to_temp_table(con, "_overlays_new", overlays)
+        frame_to_temp_table(con, "_reasons_new", reasons)
         replace_partition(con, SCORES, "_daily_new", "as_of_date", day)
         replace_partition(con, OVERLAYS, "_overlays_new", "as_of_date", day)
-        con.execute("DROP TABLE _daily_new; DROP TABLE _overlays_new; DROP TABLE _signals")
+        replace_partition(con, REASONS, "_reasons_new", "as_of_date", day)
+        con.execute("DROP TABLE _daily_new; DROP TABLE _overlays_new; DROP TABLE _signals; "
+                    "DROP TABLE _reasons_new")  # fmt: skip
 
     counts = (
         overlays.group_by("family", "overlay").agg(customers=pl.len()).sort("family", "overlay")
@@ -338,6 +353,7 @@ def _score_the_day(
         description=None if unassigned.is_empty() else (
             f"{unassigned.height} customers without a segment"),
     )  # fmt: skip
+    yield placed_reasons_check(table, reasons)
     wrong = {}
     for family in (f for f in families if f.exclusive):
         per = overlays.filter(pl.col("family") == family.name).group_by("profile_id").len()
@@ -347,6 +363,65 @@ def _score_the_day(
         passed=not any(wrong.values()),
         metadata={f"{k}_customers_without_exactly_one": v for k, v in wrong.items()},
         description=None if not any(wrong.values()) else f"Not exactly one overlay: {wrong}",
+    )  # fmt: skip
+
+
+def placed_reasons(
+    con, day: dt.date, fitted: dt.date, model, monthly: pl.DataFrame, features: pl.DataFrame,
+    segments: pl.DataFrame, new: np.ndarray,
+) -> pl.DataFrame:  # fmt: skip
+    """`predictions.daily_assignment_reasons` of the day: the reasons of the customers the day
+    placed (`new`), computed as the month's assignment computes them (`segments.reasons`), in
+    the champion's scaled space and against the segments of its month (`fitted`): their
+    members' centres and averages (as of the month, `monthly` with the month's features)."""
+    placed = segments.filter(pl.Series(new) & pl.col("segment_id").is_not_null())
+    if placed.is_empty():
+        return pl.DataFrame(schema=REASON_COLUMNS)
+    columns = feature_columns(features)
+    X = placed.select("profile_id").join(
+        features, on="profile_id", how="left", maintain_order="left"
+    ).select(columns).to_numpy().astype(np.float64)  # fmt: skip
+    members = monthly.join(load_features(con, fitted), on="profile_id", maintain_order="left")
+    reference = model_reference(
+        model, members.select(columns).to_numpy().astype(np.float64), columns,
+        members["segment_id"].to_numpy(),
+    )  # fmt: skip
+    reasons = model_reasons(
+        fitted, placed["profile_id"], X, columns, placed["segment_id"].to_numpy(), model,
+        feature_labels(), reference=reference,
+    )  # fmt: skip
+    return (
+        reasons.rename({"month": "segmented_as_of"})
+        .with_columns(as_of_date=pl.lit(day))
+        .select(list(REASON_COLUMNS))
+        .cast(pl.Schema(REASON_COLUMNS))
+    )
+
+
+REASON_COLUMNS = {
+    "as_of_date": pl.Date, "profile_id": pl.String, "rank": pl.Int32, "feature": pl.String,
+    "customer_value": pl.Float64, "segment_average": pl.Float64, "reason": pl.String,
+    "segmented_as_of": pl.Date,
+}  # fmt: skip
+
+
+def placed_reasons_check(table: pl.DataFrame, reasons: pl.DataFrame) -> dg.AssetCheckResult:
+    placed = table.filter(pl.col("segment_source") == "daily").height
+    per_customer = reasons.group_by("profile_id").agg(
+        pl.len().alias("n"), (pl.col("rank").sort() == pl.int_range(1, pl.len() + 1)).all()
+        .alias("ranked"),
+    )  # fmt: skip
+    without = placed - per_customer.height
+    misranked = per_customer.filter(~pl.col("ranked") | (pl.col("n") > 3)).height
+    bad = without + misranked
+    return dg.AssetCheckResult(
+        asset_key=SCORES_KEY, check_name="every_placed_customer_has_reasons",
+        passed=bad == 0, severity=dg.AssetCheckSeverity.WARN,
+        metadata={"placed_today": placed, "customers_without_reasons": without,
+                  "misranked": misranked, "reasons": reasons.height, "threshold": 0},
+        description=None if bad == 0 else (
+            f"{without:,} customers placed today without reasons, {misranked:,} with reasons "
+            "not ranked 1..3"),
     )  # fmt: skip
 
 

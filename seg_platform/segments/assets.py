@@ -26,7 +26,6 @@ from seg_platform.core.mlflow_registry import (
     set_alias,
 )
 from seg_platform.core.partitions import monthly_partitions
-from seg_platform.core.paths import SQL_ROOT
 from seg_platform.core.quality import Expectation, validate_frame
 from seg_platform.core.resources import WarehouseResource
 from seg_platform.core.tracking import MlflowResource
@@ -39,7 +38,6 @@ from seg_platform.core.warehouse import (
     table_exists,
 )
 from seg_platform.core.yaml_files import sql_string
-from seg_platform.features.catalog import catalog_frame, human_label
 from seg_platform.features.labels import outcome_labels
 from seg_platform.segmentation.data import (
     CANDIDATES,
@@ -48,9 +46,13 @@ from seg_platform.segmentation.data import (
     load_features,
 )
 from seg_platform.segments.playbook import ACTION_TYPES, load_playbook
-from seg_platform.segments.reasons import REASONS_TABLE, reasons_by_customer
+from seg_platform.segments.reasons import (
+    REASONS_TABLE,
+    feature_labels,
+    feature_meanings,
+    reasons_by_customer,
+)
 from seg_platform.segments.resources import SegmentsConfig
-from seg_platform.sql_models.project import load_project
 
 ASSIGNMENTS = "segments.segment_assignments"
 PROFILES = "segments.segment_profiles"
@@ -242,10 +244,8 @@ def segment_tables(
     as_of_date, month = params["as_of_date"], month_key(context.partition_key)
     with config_errors_as_failures():
         playbook = load_playbook(segments.playbook or None)
-    meanings = {
-        r["feature"]: r["meaning"] for r in catalog_frame(load_project(SQL_ROOT)).to_dicts()
-    }
-    labels = {feature: human_label(meaning) for feature, meaning in meanings.items()}
+    meanings = feature_meanings()
+    labels = feature_labels(meanings)
     with warehouse.get_connection() as con:
         clusters = fetch_frame(
             con,
@@ -354,12 +354,11 @@ def segment_tables(
 def month_reasons(as_of_date, assignments: pl.DataFrame, X, columns, model, labels):
     """The month's `segments.assignment_reasons` rows, in the space of the model that
     assigned the segments (`segments.reasons`)."""
-    from seg_platform.segments.reasons import assignment_reasons, scaled_features
+    from seg_platform.segments.reasons import model_reasons
 
-    Z, scaled = scaled_features(model, X, columns)
-    return assignment_reasons(
+    return model_reasons(
         as_of_date, assignments["profile_id"], X, columns,
-        assignments["segment_id"].to_numpy(), Z, scaled, labels,
+        assignments["segment_id"].to_numpy(), model, labels,
     )  # fmt: skip
 
 

@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Literal
 
 from fastapi import FastAPI, HTTPException
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel, Field
 
 from seg_platform.core.identifiers import IDENTIFIER_TYPES
@@ -141,26 +141,27 @@ def create_app(
         return {
             "status": "ok" if snap.version else "no snapshot published yet",
             "snapshot": snap.version,
-            "customers": len(snap.profiles),
+            "customers": snap.customers,
             "month": snap.manifest.get("month"),
+            "loading": store.loading,
         }
 
     @app.post("/lookup", response_model=Profile, responses={404: {"description": "Not found"}})
     async def lookup(request: LookupRequest):
         profile_id = store.resolve(request.id_type, request.value)
-        found = store.profile(profile_id) if profile_id else None
+        found = store.profile_json(profile_id) if profile_id else None
         if found is None:
             raise HTTPException(404, "no customer with this identifier")
-        return JSONResponse(found)
+        return Response(found, media_type="application/json")
 
     not_found = {404: {"description": "Not found"}}
 
     @app.get("/profiles/{profile_id}", response_model=Profile, responses=not_found)
     async def profile(profile_id: str):
-        found = store.profile(profile_id)
+        found = store.profile_json(profile_id)
         if found is None:
             raise HTTPException(404, "no customer with this profile id")
-        return JSONResponse(found)
+        return Response(found, media_type="application/json")
 
     @app.post(
         "/events",

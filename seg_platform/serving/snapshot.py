@@ -122,13 +122,33 @@ def build_tables(con: duckdb.DuckDBPyConnection, overlays_path: str | Path | Non
             "JOIN _serving_profiles USING (profile_id) ORDER BY ALL",
         )
     reasons_month = _latest(con, "segments", "assignment_reasons", "month")
-    if reasons_month is not None:
+    reason_cols = "profile_id, rank, feature, customer_value, segment_average, reason"
+    parts = []
+    if reasons_month is not None and daily:
+        # The reasons of the segment each customer has on the day: the assignment's month's
+        # for a segment kept from the monthly fit, the day's for one daily scoring placed.
+        parts.append(
+            f"SELECT r.{reason_cols.replace(', ', ', r.')} FROM segments.assignment_reasons r "
+            "JOIN predictions.daily_scores d ON d.profile_id = r.profile_id "
+            "AND r.month = d.segmented_as_of "
+            "WHERE d.as_of_date = $day AND d.segment_source = 'monthly'"
+        )
+    elif reasons_month is not None:
+        parts.append(
+            f"SELECT {reason_cols} FROM segments.assignment_reasons WHERE month = $reasons_month"
+        )
+    if daily and table_exists(con, "predictions", "daily_assignment_reasons"):
+        parts.append(
+            f"SELECT {reason_cols} FROM predictions.daily_assignment_reasons "
+            "WHERE as_of_date = $day"
+        )
+    if parts:
+        reason_params = {"reasons_month": reasons_month} if not daily else {"day": day}
         tables["reasons"] = fetch_frame(
             con,
-            "SELECT profile_id, rank, feature, customer_value, segment_average, reason "
-            "FROM segments.assignment_reasons JOIN _serving_profiles USING (profile_id) "
-            "WHERE month = ? ORDER BY profile_id, rank",
-            [reasons_month],
+            f"SELECT {reason_cols} FROM ({' UNION ALL '.join(parts)}) JOIN _serving_profiles "
+            "USING (profile_id) ORDER BY profile_id, rank",
+            reason_params,
         ).cast(pl.Schema(EMPTY["reasons"]))
     features_month = _latest(con, "features", "customer_features")
     if features_month is not None:
@@ -164,6 +184,7 @@ def build_tables(con: duckdb.DuckDBPyConnection, overlays_path: str | Path | Non
         "features_as_of": features_month,
         "overlays_day": overlays_day,
         "reasons_month": reasons_month,
+        "reasons_day": day if daily else None,
     }
     return {n: tables[n] for n in TABLES}, manifest
 

@@ -1,4 +1,5 @@
-"""The profile service's memory: the published snapshot as dicts (a lookup is a few dict reads),
+"""The profile service's memory: the published snapshot as columns (a lookup is a dict read, a
+binary search and two string reads; each answer's JSON is rendered when the snapshot loads),
 the identifier normalisation of the identity layer, and the live behaviour events that move
 intent overlays between runs.
 
@@ -11,11 +12,14 @@ the overlays file is then evaluated over that one row with the family's own chec
 
 import datetime as dt
 import hashlib
+import json
 import threading
+import time
 from collections import defaultdict
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import numpy as np
 import polars as pl
 
 from seg_platform.core.identifiers import (
@@ -73,64 +77,165 @@ class IdentifierKeys:
             return row[0] if row else None
 
 
-def _jsonable(value):
-    return value.isoformat() if isinstance(value, dt.date) else value
+SIGNALS_ABSENT = -1
+ROWS_SLICE = 5_000  # profile ids indexed between two pauses of the loading thread
+
+
+class KeyIndex:
+    """Rows by a SHA-256 hex key: the keys' first 64 bits as a sorted NumPy array (a binary
+    search per lookup), the full key compared before a row is returned. Built by Polars and
+    NumPy without a Python object per key."""
+
+    def __init__(self, keys: pl.Series, rows: pl.Series):
+        prefix = keys.str.slice(0, 16).str.to_integer(base=16, dtype=pl.UInt64, strict=False)
+        order = prefix.arg_sort()
+        self.prefix = prefix.gather(order).to_numpy()
+        self.keys = keys.gather(order)
+        self.rows = rows.gather(order).to_numpy()
+
+    def __len__(self) -> int:
+        return len(self.prefix)
+
+    def find(self, key: str) -> int | None:
+        try:
+            wanted = np.uint64(int(key[:16], 16))
+        except ValueError:
+            return None
+        i = int(np.searchsorted(self.prefix, wanted))
+        while i < len(self.prefix) and self.prefix[i] == wanted:
+            if self.keys[i] == key:
+                return int(self.rows[i])
+            i += 1
+        return None
+
+
+def _json_list(table: pl.DataFrame, columns: list[str], name: str) -> pl.DataFrame:
+    """profile_id and `name`: each customer's rows of `table` as JSON objects of `columns`,
+    comma-separated, in the table's order."""
+    return (
+        table.with_columns(_j=pl.struct(columns).struct.json_encode())
+        .group_by("profile_id", maintain_order=True)
+        .agg(pl.col("_j").str.join(",").alias(name))
+    )
 
 
 @dataclass
 class Snapshot:
+    """A published snapshot as columns: per customer (a row of `profiles`) the answer's JSON
+    but for its overlays (`head`), the overlays' JSON (`overlays`) and the signals intent
+    overlays are evaluated over. Loading it creates no Python object per row, so a new 100k
+    snapshot is built beside the served one without holding the interpreter for long (the
+    lookups keep their latency while it loads) and swapped in as one reference."""
+
     folder: Path | None
     manifest: dict
-    ids: dict[str, str] = field(default_factory=dict)
-    raw_ids: dict[str, str] = field(default_factory=dict)
-    profiles: dict[str, dict] = field(default_factory=dict)
-    overlays: dict[str, list[dict]] = field(default_factory=dict)
-    consent: dict[str, dict[str, str]] = field(default_factory=dict)
-    reasons: dict[str, list[dict]] = field(default_factory=dict)
-    signals: dict[str, dict] = field(default_factory=dict)
+    profile_ids: pl.Series = field(default_factory=lambda: pl.Series([], dtype=pl.String))
+    rows: dict[str, int] = field(default_factory=dict)
+    head: pl.Series = field(default_factory=lambda: pl.Series([], dtype=pl.String))
+    overlays: pl.Series = field(default_factory=lambda: pl.Series([], dtype=pl.String))
+    ids: KeyIndex | None = None
+    raw_ids: KeyIndex | None = None
+    signals: pl.DataFrame = field(default_factory=pl.DataFrame)
+    signal_rows: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
     signal_schema: dict = field(default_factory=dict)
 
     @property
     def version(self) -> str | None:
         return self.manifest.get("version")
 
+    @property
+    def customers(self) -> int:
+        return len(self.rows)
+
     def features_as_of(self) -> dt.date | None:
         value = self.manifest.get("features_as_of")
         return dt.date.fromisoformat(value) if value else None
 
+    def row(self, profile_id: str) -> int | None:
+        return self.rows.get(profile_id)
+
+    def profile_of(self, index: KeyIndex | None, key: str) -> str | None:
+        row = index.find(key) if index is not None else None
+        return None if row is None else self.profile_ids[row]
+
+    def signal_row(self, profile_id: str) -> dict | None:
+        row = self.rows.get(profile_id)
+        if row is None or self.signal_rows[row] == SIGNALS_ABSENT:
+            return None
+        return self.signals.row(int(self.signal_rows[row]), named=True)
+
 
 def load_snapshot(folder: Path) -> Snapshot:
-    """A published snapshot folder as dicts keyed by profile id (identifier hash for `ids`)."""
+    """A published snapshot folder as a `Snapshot` (its rows answered by profile id or by
+    identifier hash)."""
     tables = read_tables(folder)
     snap = Snapshot(folder, read_manifest(folder))
-    ids = tables["identifiers"]
-    for kind, target in (("value", snap.ids), ("raw", snap.raw_ids)):
+    profiles = tables["profiles"].with_row_index("_row")
+    n = profiles.height
+    rows = profiles.select("profile_id", "_row")
+    # The answer's fields in JSON (dates as ISO text), then consent and reasons.
+    fields = [
+        pl.col(c).cast(pl.String) if t in (pl.Date, pl.Datetime) else pl.col(c)
+        for c, t in tables["profiles"].schema.items()
+    ]
+    consent = tables["consent"].select(
+        "profile_id",
+        _c=pl.struct("channel", "status").struct.json_encode()
+        .str.replace(r'^\{"channel":(.*),"status":(.*)\}$', "$1:$2"),
+    ).group_by("profile_id", maintain_order=True).agg(pl.col("_c").str.join(","))  # fmt: skip
+    reasons = _json_list(
+        tables["reasons"].sort("profile_id", "rank", maintain_order=True),
+        ["rank", "feature", "customer_value", "segment_average", "reason"], "_r",
+    )  # fmt: skip
+    overlays = _json_list(tables["overlays"], ["family", "overlay"], "_o")
+    body = (
+        profiles.select("profile_id", _b=pl.struct(fields).struct.json_encode())
+        .join(consent, on="profile_id", how="left", maintain_order="left")
+        .join(reasons, on="profile_id", how="left", maintain_order="left")
+        .join(overlays, on="profile_id", how="left", maintain_order="left")
+        .select(
+            head=pl.concat_str(
+                pl.col("_b").str.head(-1), pl.lit(',"consent":{'), pl.col("_c").fill_null(""),
+                pl.lit('},"reasons":['), pl.col("_r").fill_null(""), pl.lit("]"),
+            ),
+            overlays=pl.col("_o").fill_null(""),
+        )
+    )  # fmt: skip
+    snap.profile_ids = profiles["profile_id"]
+    snap.head, snap.overlays = body["head"], body["overlays"]
+    ids = tables["identifiers"].join(rows, on="profile_id", how="inner")
+    for kind in ("value", "raw"):
         part = ids.filter(pl.col("kind") == kind)
-        target.update(zip(part["key"], part["profile_id"], strict=True))
-    for row in tables["profiles"].iter_rows(named=True):
-        snap.profiles[row["profile_id"]] = {k: _jsonable(v) for k, v in row.items()}
-    for pid, family, overlay in tables["overlays"].iter_rows():
-        snap.overlays.setdefault(pid, []).append({"family": family, "overlay": overlay})
-    for pid, channel, status in tables["consent"].iter_rows():
-        snap.consent.setdefault(pid, {})[channel] = status
-    for row in tables["reasons"].sort("profile_id", "rank").iter_rows(named=True):
-        pid = row.pop("profile_id")
-        snap.reasons.setdefault(pid, []).append(row)
+        setattr(snap, "ids" if kind == "value" else "raw_ids", KeyIndex(part["key"], part["_row"]))
     signals = tables["signals"]
     snap.signal_schema = dict(signals.schema)
-    snap.signals = {row["profile_id"]: row for row in signals.iter_rows(named=True)}
+    snap.signals = signals
+    at = rows.join(
+        signals.select("profile_id").with_row_index("_s"), on="profile_id", how="left",
+        maintain_order="left",
+    )["_s"].fill_null(SIGNALS_ABSENT)  # fmt: skip
+    snap.signal_rows = at.cast(pl.Int64).to_numpy()
+    # The one per-row Python structure: profile id -> row (strings and ints only, which the
+    # garbage collector does not track), built in slices with a pause between them: one
+    # `dict(zip(...))` over 100k ids holds the interpreter ~25 ms, and lookups wait for it.
+    for start in range(0, n, ROWS_SLICE):
+        chunk = snap.profile_ids.slice(start, ROWS_SLICE).to_list()
+        snap.rows.update(zip(chunk, range(start, start + len(chunk)), strict=True))
+        time.sleep(0)  # let a waiting lookup run
     return snap
 
 
 class ProfileStore:
     """The current snapshot and the live events since; `refresh()` switches to a newly
-    published snapshot (the service calls it from a watcher thread)."""
+    published snapshot (the service calls it from a watcher thread, never on the event loop:
+    lookups meanwhile are answered from the snapshot before)."""
 
     def __init__(self, root: Path, rules: NormalisationRules, intent: Family | None):
         self.root = root
         self.keys = IdentifierKeys(rules)
         self.intent = intent
         self.snapshot = Snapshot(None, {})
+        self.loading: str | None = None  # the version being loaded, while it is
         self.live_events: dict[str, list[tuple[dt.datetime, str | None]]] = defaultdict(list)
         self.live_intent: dict[str, list[str]] = {}
         self.lock = threading.Lock()  # live state and snapshot switch
@@ -144,10 +249,13 @@ class ProfileStore:
         folder = current_version(self.root)
         if folder is None or folder == self.snapshot.folder:
             return False
+        self.loading = folder.name
         try:
             snap = load_snapshot(folder)
         except (OSError, pl.exceptions.PolarsError, ValueError):
             return False  # replaced while being read: the next poll reads the newer one
+        finally:
+            self.loading = None
         with self.lock:
             as_of = snap.features_as_of()
             # Events up to the new features' day are in its counts; people gone are dropped.
@@ -156,7 +264,7 @@ class ProfileStore:
                 for pid, kept in (
                     (pid, [e for e in evs if as_of is None or e[0].date() > as_of])
                     for pid, evs in self.live_events.items()
-                    if pid in snap.profiles
+                    if snap.row(pid) is not None
                 )
                 if kept
             }
@@ -173,33 +281,36 @@ class ProfileStore:
     def resolve(self, id_type: str, value: str) -> str | None:
         """The profile id an identifier belongs to, normalised as the identity layer does."""
         id_type = ID_ALIASES.get(id_type, id_type)
+        snap = self.snapshot
         if id_type == "profile_id":
-            return value if value in self.snapshot.profiles else None
-        snap = self.snapshot
+            return value if snap.row(value) is not None else None
         raw = hashlib.sha256(f"{id_type}:{value}".encode()).hexdigest()
-        if raw in snap.raw_ids:
-            return snap.raw_ids[raw]
+        found = snap.profile_of(snap.raw_ids, raw)
+        if found is not None:
+            return found
         key = self.keys.key(id_type, value)
-        return snap.ids.get(key) if key else None
+        return snap.profile_of(snap.ids, key) if key else None
 
-    def profile(self, profile_id: str) -> dict | None:
+    def profile_json(self, profile_id: str) -> bytes | None:
+        """The lookup's answer for `profile_id` as JSON (see `profile`), or None."""
         snap = self.snapshot
-        row = snap.profiles.get(profile_id)
+        row = snap.row(profile_id)
         if row is None:
             return None
-        overlays = snap.overlays.get(profile_id, [])
+        overlays = snap.overlays[row]
         live = self.live_intent.get(profile_id)
         if live is not None:
-            overlays = [o for o in overlays if o["family"] != INTENT] + [
-                {"family": INTENT, "overlay": name} for name in live
-            ]
-        return {
-            **row,
-            "overlays": overlays,
-            "consent": snap.consent.get(profile_id, {}),
-            "reasons": snap.reasons.get(profile_id, []),
-            "snapshot": snap.version,
-        }
+            kept = [o for o in json.loads(f"[{overlays}]") if o["family"] != INTENT]
+            kept += [{"family": INTENT, "overlay": name} for name in live]
+            overlays = json.dumps(kept)[1:-1]
+        version = json.dumps(snap.version)
+        return f'{snap.head[row]},"overlays":[{overlays}],"snapshot":{version}}}'.encode()
+
+    def profile(self, profile_id: str) -> dict | None:
+        """One customer: the snapshot's fields, overlays (live intent overlays included),
+        consent per channel, reasons by rank and the snapshot's version."""
+        body = self.profile_json(profile_id)
+        return None if body is None else json.loads(body)
 
     # -- live events ----------------------------------------------------------------------
 
@@ -213,7 +324,7 @@ class ProfileStore:
 
     def _evaluate(self, snap: Snapshot, events: list, profile_id: str) -> list[str]:
         """The intent overlays of one customer: the snapshot's signals and the live events."""
-        base = snap.signals.get(profile_id)
+        base = snap.signal_row(profile_id) if self.intent is not None else None
         if self.intent is None or base is None:
             return []
         now = dt.datetime.now(dt.UTC).replace(tzinfo=None)

@@ -214,7 +214,9 @@ def test_a_new_customer_gets_a_segment_the_same_day_without_a_refit(demo_copy, c
     assert checks == {
         "probabilities_in_unit_interval": True, "one_row_per_profile": True,
         "no_missing_scores_for_active_profiles": True, "every_customer_has_a_segment": True,
+        "every_placed_customer_has_reasons": True,
         "one_exclusive_overlay_per_customer": True,
+        "pointer_names_the_new_snapshot": True,  # the serving snapshot, the run's last step
     }  # fmt: skip
 
     (profile_id,) = _frame(

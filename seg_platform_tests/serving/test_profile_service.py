@@ -324,3 +324,79 @@ def test_a_killed_service_loses_no_accepted_event_and_the_next_load_reads_them(d
     )
     assert loaded == [(f"kill_{i}", user_id, "/pricing") for i in (1, 2, 3)]
     assert current_version(serving_root(home.root)) is not None
+
+
+def test_jobs_run_as_the_ui_runs_them_publish_the_snapshot_with_the_day_s_reasons(demo_copy):
+    """A refresh and a daily scoring run launched as the UI or a schedule launches them (Dagster
+    job execution, not `seg-platform run`): each publishes the snapshot as its last step, the
+    service switches to it, and a customer the day placed in a segment has that placement's
+    reasons, measured against the month's members of the segment it stored."""
+    import dagster as dg
+
+    from seg_platform.definitions import CURRENT_JOB, DAILY_JOB, defs
+    from seg_platform.runner import current_definitions
+    from seg_platform.serving.assets import SERVING_KEY
+    from seg_platform_tests.predictions.test_predictions import NEW_USER, _add_new_customer
+
+    home, landing = demo_copy
+    root = serving_root(home.root)
+    first = current_version(root)
+    _add_new_customer(landing)
+    quiet = {"loggers": {"console": {"config": {"log_level": "CRITICAL"}}}}
+    new_user = {"id_type": "user_id", "value": NEW_USER}
+    with service(home.root, _sources(landing)) as url:
+        assert call(url, "/lookup", new_user)[0] == 404
+        published = []
+        with dg.DagsterInstance.get() as instance:
+            for job, day in ((CURRENT_JOB, None), (DAILY_JOB, "2026-01-02")):
+                result = (
+                    current_definitions(defs)
+                    .resolve_job_def(job)
+                    .execute_in_process(instance=instance, run_config=quiet, partition_key=day)
+                )
+                assert result.success, job
+                (event,) = [
+                    e for e in result.get_asset_materialization_events()
+                    if e.asset_key == SERVING_KEY
+                ]  # fmt: skip
+                published.append(event.materialization.metadata["version"].value)
+                assert current_version(root).name == published[-1]
+        assert first.name not in published and len(set(published)) == 2
+        deadline = time.monotonic() + 10
+        while call(url, "/lookup", new_user)[0] != 200:
+            assert time.monotonic() < deadline, "the daily run's snapshot was not served"
+            time.sleep(0.05)
+        body = call(url, "/lookup", new_user)[1]
+    assert body["snapshot"] == published[-1]
+    assert read_manifest(current_version(root))["scores_day"] == "2026-01-02"
+    ((segment_id, source),) = rows(
+        home,
+        "SELECT segment_id, segment_source FROM predictions.daily_scores "
+        "WHERE as_of_date = '2026-01-02' AND profile_id = ?",
+        [body["profile_id"]],
+    )
+    assert (body["segment_id"], source) == (segment_id, "daily")
+    stored = rows(
+        home,
+        "SELECT rank, feature, customer_value, segment_average, reason, segmented_as_of "
+        "FROM predictions.daily_assignment_reasons WHERE as_of_date = '2026-01-02' "
+        "AND profile_id = ? ORDER BY rank",
+        [body["profile_id"]],
+    )
+    assert [r[0] for r in stored] == [1, 2, 3]
+    assert [
+        (r["rank"], r["feature"], r["customer_value"], r["segment_average"], r["reason"])
+        for r in body["reasons"]
+    ] == [r[:5] for r in stored]
+    # Measured against the stored assignment: the December members of the segment it was
+    # placed in (their average of each feature, in its own units).
+    for _, feature, value, average, reason, month in stored:
+        ((members_average,),) = rows(
+            home,
+            f"SELECT avg(f.{feature}) FROM segments.segment_assignments a "
+            "JOIN features.customer_features f USING (profile_id, as_of_date) "
+            "WHERE a.as_of_date = ? AND a.segment_id = ?",
+            [month, segment_id],
+        )
+        assert average == pytest.approx(members_average), feature
+        assert reason.endswith("on average in the segment") and value is not None
