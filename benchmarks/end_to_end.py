@@ -126,7 +126,7 @@ def measure(home: Path, sources: Path, truth: Path) -> dict:
     import dagster as dg
 
     from seg_platform.definitions import CURRENT_JOB, MONTHLY_JOB, defs
-    from seg_platform.runner import months_to_build
+    from seg_platform.runner import current_definitions, months_to_build
 
     quiet = {"loggers": {"console": {"config": {"log_level": "CRITICAL"}}}}
     runs = []
@@ -140,6 +140,8 @@ def measure(home: Path, sources: Path, truth: Path) -> dict:
         if result.success:
             keys, _ = months_to_build(platform, 1)
             month = keys[-1]
+            # The load may have moved the partitions (a new month arrived): as `seg-platform run`.
+            defs = current_definitions(defs)
             result = defs.resolve_job_def(MONTHLY_JOB).execute_in_process(
                 instance=instance, raise_on_error=False, run_config=quiet, partition_key=month
             )
