@@ -18,12 +18,21 @@ the total peak is the kernel's high-water mark (getrusage), which no sample can 
 
 Writes `e2e_<customers>.json` and `.md` into --out (default `benchmarks/results/`) and prints
 the markdown table.
+
+`--steady` measures a deployment month after month instead: a cold start on the first
+months-1 months (the landing folder holds hard links to their files), then the last month's
+files arrive (linked in, as a delivery would add them) and the same two runs go again on the
+same platform home: what a scheduled steady-state month costs. Each phase runs in its own
+process, so its peak RSS is its own. The two are printed side by side per step, with the
+quality figures after each, into `e2e_<customers>_steady.json` and `.md`; `--previous DIR`
+adds the figures of an earlier steady run (another branch, same machine) beside them.
 """
 
 import argparse
 import json
 import os
 import resource
+import shutil
 import subprocess
 import sys
 import threading
@@ -117,7 +126,7 @@ def measure(home: Path, sources: Path, truth: Path) -> dict:
     import dagster as dg
 
     from seg_platform.definitions import CURRENT_JOB, MONTHLY_JOB, defs
-    from seg_platform.runner import months_to_build
+    from seg_platform.runner import current_definitions, months_to_build
 
     quiet = {"loggers": {"console": {"config": {"log_level": "CRITICAL"}}}}
     runs = []
@@ -131,6 +140,8 @@ def measure(home: Path, sources: Path, truth: Path) -> dict:
         if result.success:
             keys, _ = months_to_build(platform, 1)
             month = keys[-1]
+            # The load may have moved the partitions (a new month arrived): as `seg-platform run`.
+            defs = current_definitions(defs)
             result = defs.resolve_job_def(MONTHLY_JOB).execute_in_process(
                 instance=instance, raise_on_error=False, run_config=quiet, partition_key=month
             )
@@ -268,6 +279,90 @@ def headline_metrics(metrics: dict) -> dict:
     return found
 
 
+def month_files(landing: Path, month: str) -> list[Path]:
+    """The generator's files of one month (`<source>/<source>_YYYY-MM.csv[.gz]`)."""
+    return sorted(landing.glob(f"*/*_{month}.csv*"))
+
+
+def run_child(home: Path, sources: Path, truth: Path, size: int) -> dict:
+    done = subprocess.run(
+        [sys.executable, __file__, "--child", str(home), str(sources), str(truth)],
+        capture_output=True, text=True,
+    )  # fmt: skip
+    if done.returncode:
+        tail = f"{done.stdout[-5000:]}\n{done.stderr[-5000:]}"
+        sys.exit(f"benchmark failed at {size}:\n{tail}")
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def steady(company: Path, work: Path, size: int) -> dict:
+    """Cold start on all months but the last, then the last month's delivery: both measured."""
+    landing = company / "landing"
+    months = sorted({p.name.rsplit("_", 1)[1][:7] for p in landing.glob("*/*_20??-??.csv*")})
+    partial = work / "landing"
+    # Hard links: the same bytes inside the landing folder (a symlink resolves outside it).
+    shutil.copytree(landing, partial, copy_function=os.link)
+    for path in month_files(partial, months[-1]):
+        path.unlink()
+    sources, truth = partial / "sources.yaml", company / "truth"
+    cold = run_child(work / "home", sources, truth, size)
+    for path in month_files(landing, months[-1]):
+        os.link(path, partial / path.relative_to(landing))
+    return {"cold": cold, "steady": run_child(work / "home", sources, truth, size)}
+
+
+def _step_name(step: dict) -> str:
+    return f"{step['run'].split(' ')[0]} / {step['step']}"
+
+
+def steady_markdown(size: int, months: int, out: dict, previous: dict | None) -> str:
+    """Cold start and steady month side by side, per step (with an earlier run's beside)."""
+    phases = [("cold", out["cold"]), ("steady", out["steady"])]
+    if previous:
+        phases = [("before cold", previous["cold"]), ("before steady", previous["steady"])] + [
+            (f"after {k}", v) for k, v in phases
+        ]
+    header = " | ".join(f"{k} s" for k, _ in phases)
+    lines = [
+        f"## {size:,} customers: cold start on {months - 1} months, then month {months} arrives",
+        "",
+        "| figure | " + header + " |",
+        "|---|" + "---:|" * len(phases),
+        "| pipeline wall time s | "
+        + " | ".join(f"**{p['wall_seconds']}**" for _, p in phases)
+        + " |",
+        "| peak RSS MB | " + " | ".join(f"{p['peak_rss_mb']:,}" for _, p in phases) + " |",
+        "| landing rows read | "
+        + " | ".join(f"{p['landing_rows_read']:,}" for _, p in phases)
+        + " |",
+        "| month built | " + " | ".join(str(p["month"]) for _, p in phases) + " |",
+        "| failed runs | "
+        + " | ".join(", ".join(p["failed_runs"]) or "none" for _, p in phases)
+        + " |",
+    ]
+    for label in headline_metrics(out["steady"]["evaluation"]):
+        lines.append(
+            f"| {label} | "
+            + " | ".join(str(headline_metrics(p["evaluation"]).get(label, "")) for _, p in phases)
+            + " |"
+        )
+    lines += ["", "Per step (wall seconds; peak RSS MB in brackets):", ""]
+    lines += ["| step | " + header + " |", "|---|" + "---:|" * len(phases)]
+    by_phase = [{_step_name(s): s for s in p["steps"]} for _, p in phases]
+    order = sorted(
+        {n for steps in by_phase for n in steps},
+        key=lambda n: -max(steps[n]["seconds"] for steps in by_phase if n in steps),
+    )
+    for name in order:
+        cells = [
+            f"{steps[name]['seconds']:.2f} ({steps[name]['peak_rss_mb']:,.0f})"
+            if name in steps else ""
+            for steps in by_phase
+        ]  # fmt: skip
+        lines.append(f"| {name} | " + " | ".join(cells) + " |")
+    return "\n".join(lines) + "\n"
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--customers", type=int, nargs="+", default=[100_000])
@@ -279,6 +374,14 @@ def main() -> None:
         help="keep generated companies in DIR/c<customers> and reuse one found there",
     )  # fmt: skip
     parser.add_argument("--keep", action="store_true", help="keep the platform home")
+    parser.add_argument(
+        "--steady", action="store_true",
+        help="cold start on all months but the last, then the last month's delivery",
+    )  # fmt: skip
+    parser.add_argument(
+        "--previous", type=Path,
+        help="with --steady: a folder holding an earlier e2e_<customers>_steady.json to compare",
+    )  # fmt: skip
     parser.add_argument("--child", nargs=3, metavar=("HOME", "SOURCES", "TRUTH"),
                         help=argparse.SUPPRESS)  # fmt: skip
     args = parser.parse_args()
@@ -293,15 +396,23 @@ def main() -> None:
             gen_seconds = 0.0
             if not (company / "landing" / "sources.yaml").exists():
                 gen_seconds = generate(size, args.months, args.seed, company)
-            done = subprocess.run(
-                [sys.executable, __file__, "--child", str(work / "home"),
-                 str(company / "landing" / "sources.yaml"), str(company / "truth")],
-                capture_output=True, text=True,
-            )  # fmt: skip
-            if done.returncode:
-                tail = f"{done.stdout[-5000:]}\n{done.stderr[-5000:]}"
-                sys.exit(f"benchmark failed at {size}:\n{tail}")
-            out = json.loads(done.stdout.strip().splitlines()[-1])
+            if args.steady:
+                out = steady(company, work, size)
+            else:
+                out = run_child(
+                    work / "home", company / "landing" / "sources.yaml", company / "truth", size
+                )
+        if args.steady:
+            out.update(customers=size, months=args.months, load=os.getloadavg())
+            (args.out / f"e2e_{size}_steady.json").write_text(
+                json.dumps(out, indent=2, default=str)
+            )
+            before = args.previous / f"e2e_{size}_steady.json" if args.previous else None
+            previous = json.loads(before.read_text()) if before and before.exists() else None
+            md = steady_markdown(size, args.months, out, previous)
+            (args.out / f"e2e_{size}_steady.md").write_text(md)
+            print(md, flush=True)
+            continue
         out.update(customers=size, months=args.months, generator_seconds=gen_seconds)
         (args.out / f"e2e_{size}.json").write_text(json.dumps(out, indent=2, default=str))
         md = markdown(size, args.months, gen_seconds, out)

@@ -82,6 +82,9 @@ class IdentityRules:
     # number of pairs the broader automatic rules (one column alone, name prefixes) may add.
     dedup_blocking_rules: tuple[tuple[str, ...], ...] = ()
     dedup_comparison_budget: int = 2_000_000
+    # The duplicate model is stored and reused (identity.linkage_store); a new one is trained
+    # when the contacts grew by more than this share since the stored one was (0: every build).
+    dedup_model_retrain_share: float = 0.25
     # WARN check: share of probabilistic links refused (by the clusters' safeguards or by the
     # identifier limits) above which the identity layer warns.
     max_refused_link_share: float = 0.2
@@ -183,6 +186,13 @@ class IdentitySettings(pydantic.BaseModel):
         "prefixes) may add; they add at most 200 per contact compared in any case.",
         _RULES.dedup_comparison_budget,
     )
+    dedup_model_retrain_share: float | None = _setting(
+        "The duplicate model is trained once and stored (identity.linkage_models); a build "
+        "trains a new version when the CRM contacts grew by more than this share since (0: "
+        "every build trains one), when people were erased, when other identity rules apply, "
+        "or on a full rebuild (--full-reload).",
+        _RULES.dedup_model_retrain_share,
+    )
     max_refused_link_share: float | None = _setting(
         "WARN check: the largest share of the duplicate model's links that may be refused "
         "(by the clusters' safeguards or the limits).",
@@ -219,5 +229,6 @@ def rules_from_settings(s: dict[str, Any]) -> IdentityRules:
         dedup_min_density=s["dedup_min_density"],
         dedup_blocking_rules=tuple(tuple(r) for r in s["dedup_blocking_rules"]),
         dedup_comparison_budget=s["dedup_comparison_budget"],
+        dedup_model_retrain_share=s["dedup_model_retrain_share"],
         max_refused_link_share=s["max_refused_link_share"],
     )

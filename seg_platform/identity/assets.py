@@ -131,6 +131,11 @@ def identity_graph(
                 "duplicate_model_training": dg.MetadataValue.json(
                     result.linkage.get("em_sessions", {})
                 ),
+                # Which stored version of each model scored the pairs, and whether this build
+                # trained it (identity.linkage_store).
+                "duplicate_model_stored": dg.MetadataValue.json(
+                    result.linkage.get("stored_models", {})
+                ),
                 "duplicate_model_weights": markdown(
                     pl.DataFrame(result.linkage.get("weights", []), schema=WEIGHT_SCHEMA).head(60)
                 ),

@@ -39,6 +39,7 @@ from seg_platform.identity.graph import (
     dedup_clusters,
     resolve,
 )
+from seg_platform.identity.linkage_store import ModelStore, rules_fingerprint
 from seg_platform.sources.contract import LINKING_SOURCES, SOURCES, Source
 
 SCHEMA = "identity"
@@ -95,10 +96,16 @@ def record_key_sql(source: Source, alias: str = "r") -> str:
 
 
 def build_identity(
-    con: duckdb.DuckDBPyConnection, rules: IdentityRules, run_id: str, full_rebuild: bool = False
+    con: duckdb.DuckDBPyConnection,
+    rules: IdentityRules,
+    run_id: str,
+    full_rebuild: bool = False,
+    retrain_model: bool | None = None,
 ) -> IdentityResult:
     """Rebuild every identity table from the raw tables. Components of the graph unchanged
-    since the last build keep its outcome unless `full_rebuild` (identity.incremental)."""
+    since the last build keep its outcome unless `full_rebuild` (identity.incremental). The
+    stored duplicate model scores the contacts unless it is due for retraining or
+    `retrain_model` (default: `full_rebuild`, so a requested full rebuild is a fresh home's)."""
     result, clock = IdentityResult(), time.perf_counter()
 
     def lap(name: str) -> None:
@@ -123,7 +130,15 @@ def build_identity(
     _combinations(con, rules)
     lap("combinations")
     _nodes_and_edges(con, rules)
-    result.probabilistic_edges = _probabilistic_edges(con, rules, result)
+    # The duplicate model is a stored artifact, retrained only when due (identity.linkage_store).
+    retrain = full_rebuild if retrain_model is None else retrain_model
+    models = ModelStore(
+        con, run_id, plan.suppression, rules.dedup_model_retrain_share,
+        rules=rules_fingerprint(rules), retrain="full rebuild requested" if retrain else None,
+    )  # fmt: skip
+    result.probabilistic_edges = _probabilistic_edges(con, rules, result, models)
+    if models.used:
+        result.linkage["stored_models"] = models.used
     lap("edges")
     if plan.incremental and not incremental.resolve_changed(con, rules, _EDGE_NODES, plan):
         plan.incremental, plan.reason = False, "a kept component is missing from identity_map"
@@ -569,7 +584,9 @@ def _contacts_sql() -> str:
     """
 
 
-def _probabilistic_edges(con, rules: IdentityRules, result: IdentityResult) -> int:
+def _probabilistic_edges(
+    con, rules: IdentityRules, result: IdentityResult, models: ModelStore
+) -> int:
     """CRM contacts left alone by hard identifiers, matched by Splink, become `probabilistic`
     crm_id edges; the deduplication's safeguards refuse some (`refused`, with the reason).
 
@@ -590,7 +607,7 @@ def _probabilistic_edges(con, rules: IdentityRules, result: IdentityResult) -> i
     others = contacts.filter(~pl.col("orphan")).drop("orphan")
     if alone.height == 0 or contacts.height < 10:
         return 0
-    from seg_platform.identity.linkage import person_spec, predict_links
+    from seg_platform.identity.linkage import person_spec
 
     filled = contacts.drop("unique_id", "orphan", "suffix").select(
         (pl.all().is_not_null().mean() >= PERSON_COLUMN_MIN_FILL) & (pl.all().n_unique() > 2)
@@ -612,16 +629,17 @@ def _probabilistic_edges(con, rules: IdentityRules, result: IdentityResult) -> i
     found = []
     if others.height:
         found.append(
-            predict_links(
+            models.predict(
+                "link",
                 [alone.select("unique_id", *present), others.select("unique_id", *present)],
                 dataclasses.replace(spec, link_type="link_only"),
-                id_column="unique_id",
+                contacts.height,
             )
         )
     if alone.height >= 2:
         found.append(
-            predict_links(
-                alone.select("unique_id", *present), spec, id_column="unique_id",
+            models.predict(
+                "dedupe", alone.select("unique_id", *present), spec, contacts.height,
                 report=result.linkage,
             )
         )  # fmt: skip

@@ -14,6 +14,7 @@ and the output is rounded and sorted.
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 import logging
 import re
@@ -736,6 +737,7 @@ def predict_links(
     spec: LinkageSpec,
     id_column: str = "unique_id",
     report: dict | None = None,
+    model: dict | None = None,
 ) -> pl.DataFrame:
     """Pairs of records that refer to the same entity, with their match probability.
 
@@ -757,6 +759,10 @@ def predict_links(
         `prior`, `em_sessions` (rule -> "trained" or the reason it was skipped), `weights`
         (one row per comparison level: comparison, level, m, u, match weight), `model` (Splink's
         JSON) and `chart` (the match-weight chart as HTML).
+        model: A model trained before (`report["model"]`, Splink's JSON): the pairs are scored
+            with it, nothing is trained, and `report` is left as it is. Its blocking rules,
+            prior, m and u are the stored ones, so the same model scores the same pairs the
+            same way whatever else the input holds.
     """
     frame_list = [_normalise(f, spec, id_column) for f in _frames(frames, spec)]
     id_dtype = frame_list[0].schema[id_column]
@@ -765,7 +771,7 @@ def predict_links(
     with tempfile.TemporaryDirectory(prefix="seg_linkage_") as temp_dir:
         con = memory_connection(temp_dir)  # private, spilling only into temp_dir
         try:
-            pairs = _run_splink(con, frame_list, spec, id_column, report)
+            pairs = _run_splink(con, frame_list, spec, id_column, report, model)
         finally:
             con.close()
     pairs = pairs.filter(pl.col("match_probability") >= spec.threshold).select(OUTPUT_COLUMNS)
@@ -823,13 +829,23 @@ def _run_splink(
     spec: LinkageSpec,
     id_column: str,
     report: dict | None = None,
+    model: dict | None = None,
 ) -> pl.DataFrame:
-    """Register the frames, train, predict and collect the pairs above the threshold."""
+    """Register the frames, train (unless `model` is given), predict and collect the pairs
+    above the threshold."""
     db_api = DuckDBAPI(connection=con)
     tables = [
         db_api.register(f.to_arrow(), dataset_display_name=f"frame_{i:04d}")
         for i, f in enumerate(frames)
     ]
+    if model is not None:
+        inputs = tables[0] if spec.link_type == "dedupe_only" else tables
+        # Splink edits the settings it is given; the caller's stored model stays as it was.
+        linker = Linker(inputs, copy.deepcopy(model), log_level=SPLINK_LOG_LEVEL)
+        predictions = linker.inference.predict(
+            threshold_match_probability=spec.threshold, warning_mode="never"
+        )
+        return _collect(con, predictions.physical_name, id_column)
     spec = _with_broad_rules(con, spec, tables, report)
     prior = _estimate_prior(spec, tables, id_column, [f.height for f in frames])
     inputs = tables[0] if spec.link_type == "dedupe_only" else tables

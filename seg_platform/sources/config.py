@@ -565,6 +565,12 @@ def _share(value: float) -> float:
     return value
 
 
+def _growth(value: float) -> float:
+    if value < 0:
+        raise ValueError(f"must be 0 or more, not {value:g}")
+    return value
+
+
 def _positive(value: int) -> int:
     if value < 1:
         raise ValueError(f"must be a positive whole number, not {value}")
@@ -658,6 +664,7 @@ _VALUE_CHECKS: dict[str, Callable] = {
     "extra_blocked": _extra_blocked,
     "dotless_email_domains": _email_domains,
     "default_phone_region": _phone_region,
+    "dedup_model_retrain_share": _growth,
 }
 _ITEM_CHECKS: dict[str, Callable] = {"dedup_blocking_rules": _blocking_rule}
 

@@ -8,6 +8,7 @@ import pytest
 from seg_platform.core.warehouse import connect
 from seg_platform.identity.build import build_identity
 from seg_platform.identity.incremental import COMPONENTS, STATE
+from seg_platform.identity.linkage_store import MODELS
 from seg_platform.sources.config import load_sources_config
 from seg_platform.sources.contract import SOURCES
 from seg_platform.sources.ingest import ingest_source
@@ -68,10 +69,10 @@ def load_raw(warehouse, sources_yaml) -> None:
             )
 
 
-def build(warehouse, sources_yaml, run_id: str, full: bool, **settings):
+def build(warehouse, sources_yaml, run_id: str, full: bool, retrain=None, **settings):
     rules = IdentityConfig(**settings).rules(load_sources_config(sources_yaml))
     with connect(warehouse) as con:
-        return build_identity(con, rules, run_id, full_rebuild=full)
+        return build_identity(con, rules, run_id, full_rebuild=full, retrain_model=retrain)
 
 
 def tables(warehouse) -> dict[str, list[tuple]]:
@@ -107,15 +108,20 @@ def test_twelve_deliveries_built_incrementally_equal_full_rebuilds(company, tmp_
     landing = tmp_path / "landing"
     sources_yaml = landing / "sources.yaml"
     incremental, full = tmp_path / "incremental.duckdb", tmp_path / "full.duckdb"
-    summaries = []
+    summaries, models = [], []
     for month in MONTHS:
         deliver(company, landing, month)
         load_raw(incremental, sources_yaml)
         run_id = f"run-{month}"
         if month in compared:
             shutil.copyfile(incremental, full)
-            assert build(full, sources_yaml, run_id, full=True).incremental["mode"] == "full"
-        summaries.append(build(incremental, sources_yaml, run_id, full=False).incremental)
+            # A full resolution of the graph with the same stored duplicate model (a requested
+            # full rebuild would also retrain the model: the test below).
+            done = build(full, sources_yaml, run_id, full=True, retrain=False)
+            assert done.incremental["mode"] == "full"
+        result = build(incremental, sources_yaml, run_id, full=False)
+        summaries.append(result.incremental)
+        models.append(result.linkage.get("stored_models", {}))
         if month in compared:
             got, want = tables(incremental), tables(full)
             for table in TABLES:
@@ -136,15 +142,34 @@ def test_twelve_deliveries_built_incrementally_equal_full_rebuilds(company, tmp_
         ).fetchone()
     assert changes[0] >= 2, "the deliveries should merge or split some profiles"
 
-    # One full load of all twelve months: the same profiles (ids aside: the monthly chain keeps
-    # the ids of earlier months) and the same edges with the same statuses.
+    # The duplicate model is stored: trained on the first delivery, again when the contacts
+    # grew by more than a quarter, else reused (full and incremental builds alike).
+    assert [sorted(m) for m in models] == [["dedupe", "link"]] * len(MONTHS), models
+    trained = [[m[k]["trained_now"] is not None for k in ("dedupe", "link")] for m in models]
+    assert trained[0] == [True, True] and [False, False] in trained[1:], trained
+    assert [True, True] in trained[1:], "the contacts grow by more than a quarter early on"
+    assert models[-1]["dedupe"]["version"] == sum(t[0] for t in trained)
+
+    # One full load of all twelve months with the chain's stored model: the same profiles
+    # (ids aside: the monthly chain keeps the ids of earlier months) and the same edges with
+    # the same statuses and probabilities.
     once = tmp_path / "once"
     once.mkdir()
     for month in MONTHS:
         deliver(company, once, month)
     oneshot = tmp_path / "oneshot.duckdb"
     load_raw(oneshot, once / "sources.yaml")
-    build(oneshot, once / "sources.yaml", "once", full=False)
+    with connect(oneshot) as con:
+        con.execute(f"ATTACH '{incremental}' AS chain (READ_ONLY)")
+        con.execute("CREATE SCHEMA IF NOT EXISTS identity")
+        con.execute(f"CREATE TABLE {MODELS} AS SELECT * FROM chain.{MODELS}")
+        con.execute("DETACH chain")
+    assert (
+        build(oneshot, once / "sources.yaml", "once", full=False).linkage["stored_models"][
+            "dedupe"
+        ]["trained_now"]
+        is None
+    )
     assert partition(oneshot) == partition(incremental)
     with connect(oneshot) as con:
         edges = con.execute("SELECT * FROM identity.identity_edges ORDER BY ALL").fetchall()
@@ -185,3 +210,45 @@ def test_unsafe_changes_fall_back_to_a_full_rebuild(company, tmp_path):
         assert build_identity(con, rules, "r6").incremental["full_reason"] == (
             "no earlier build to add to"
         )
+
+
+def test_a_requested_full_rebuild_retrains_the_stored_model_as_a_fresh_home(company, tmp_path):
+    """A model trained on two months scores the next ten (the contacts' growth is under the
+    share); `--full-reload` (full_rebuild) trains a new one on every contact: the same tables,
+    row for row, as the same warehouse with no stored model. Other identity rules retrain too."""
+    landing = tmp_path / "landing"
+    sources_yaml = landing / "sources.yaml"
+    chain, fresh = tmp_path / "chain.duckdb", tmp_path / "fresh.duckdb"
+    lax = {"dedup_model_retrain_share": 100.0}
+    for month in MONTHS[:2]:
+        deliver(company, landing, month)
+    load_raw(chain, sources_yaml)
+    build(chain, sources_yaml, "r1", False, **lax)
+    for month in MONTHS[2:]:
+        deliver(company, landing, month)
+    load_raw(chain, sources_yaml)
+    reused = build(chain, sources_yaml, "r2", False, **lax)
+    assert reused.linkage["stored_models"]["dedupe"] == {
+        **reused.linkage["stored_models"]["dedupe"], "version": 1, "trained_run_id": "r1",
+        "trained_now": None,
+    }  # fmt: skip
+    stale = tables(chain)["identity.linkage_weights"]
+
+    shutil.copyfile(chain, fresh)
+    with connect(fresh) as con:
+        con.execute(f"DROP TABLE {MODELS}")
+    want = build(fresh, sources_yaml, "r3", True, **lax)
+    got = build(chain, sources_yaml, "r3", True, **lax)
+    assert got.linkage["stored_models"]["dedupe"]["trained_now"] == "full rebuild requested"
+    assert want.linkage["stored_models"]["dedupe"]["trained_now"] == "no stored model"
+    assert got.linkage["stored_models"]["dedupe"]["version"] == 2
+    after, wanted = tables(chain), tables(fresh)
+    for table in TABLES:
+        assert after[table] == wanted[table], f"{table} differs from a fresh home's"
+    assert after["identity.linkage_weights"] != stale, "twelve months should move the weights"
+
+    # Other rules (the normalisation of the contacts' e-mails): trained again.
+    other = build(chain, sources_yaml, "r4", False, strip_plus_tags=False, **lax)
+    assert other.linkage["stored_models"]["dedupe"]["trained_now"] == (
+        "the model's specification, the identity rules or the code changed"
+    )
