@@ -130,12 +130,17 @@ def test_spark_steps_wrote_the_lake(both_engines):
     assert features.height == stored["n"][0] > 100
 
 
-def read_on(home: settings.PlatformHome, name: str) -> str:
-    """Which engine read a raw source's files in the home's last run (asset metadata)."""
+def metadata_of(home: settings.PlatformHome, key: list[str], entry: str) -> str:
+    """One metadata entry of an asset's latest materialization in the home's instance."""
     with dg.DagsterInstance.from_config(str(home.dagster_home)) as instance:
-        event = instance.get_latest_materialization_event(dg.AssetKey(["raw", name]))
-    assert event is not None and event.asset_materialization is not None, name
-    return str(event.asset_materialization.metadata["read_on"].value)
+        event = instance.get_latest_materialization_event(dg.AssetKey(key))
+    assert event is not None and event.asset_materialization is not None, key
+    return str(event.asset_materialization.metadata[entry].value)
+
+
+def read_on(home: settings.PlatformHome, name: str) -> str:
+    """Which engine read a raw source's files in the home's last run."""
+    return metadata_of(home, ["raw", name], "read_on")
 
 
 def test_raw_files_were_read_on_spark_with_the_same_outcome(both_engines):
@@ -152,9 +157,18 @@ def test_raw_files_were_read_on_spark_with_the_same_outcome(both_engines):
 
 
 def test_quarantine_and_identity_are_the_same(both_engines):
+    on_duckdb, on_spark, _ = both_engines
     quarantined = same_table(both_engines, "raw.quarantine")
     assert quarantined.height > 0  # the generator plants malformed rows
+    # The graph's components and merge protection ran on Spark, with the same outcome.
+    assert metadata_of(on_duckdb, ["identity", "identity_map"], "graph_resolved_on") == (
+        "one process"
+    )
+    assert metadata_of(on_spark, ["identity", "identity_map"], "graph_resolved_on") == "spark"
     same_table(both_engines, "identity.profiles")
+    same_table(both_engines, "identity.identity_map")
+    same_table(both_engines, "identity.identity_edges")
+    same_table(both_engines, "identity.identity_audit")
 
 
 def test_segment_assignments_are_the_same(both_engines):
