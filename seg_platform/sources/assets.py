@@ -263,12 +263,13 @@ def _engine_reader() -> Any:
 
 
 def _read_on(reader: Any, source: Source) -> str:
-    """Which engine read the files ("spark", or "duckdb" with Spark's reason to pass)."""
+    """Which engine read the files ("spark"; "duckdb", with Spark's reason to pass; or
+    "nothing to read": no file with rows to read)."""
     if reader is None:
         return "duckdb"
     if source.name in reader.fallbacks:
         return f"duckdb (not on Spark: {reader.fallbacks[source.name]})"
-    return "spark"
+    return "spark" if source.name in reader.on_spark else "nothing to read"
 
 
 def build_raw_asset(source: Source) -> dg.AssetsDefinition:

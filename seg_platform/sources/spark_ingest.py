@@ -430,6 +430,9 @@ class SparkReader:
         files: list[FileState],
         bounds: tuple[str, str],
     ) -> dict[int, tuple[int, set[str] | None]]:
+        if not any(f.path.stat().st_size for f in files):
+            # Nothing to read (no file, or empty ones): DuckDB's reader writes the empty tables.
+            return read_on_duckdb(con, source, cfg, files, bounds)
         try:
             layout = self._read(con, source, cfg, files, bounds)
         except SparkIngestUnsupported as exc:
