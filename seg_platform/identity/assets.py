@@ -18,7 +18,7 @@ from seg_platform.core.failures import config_errors_as_failures
 from seg_platform.core.identity_rules import IdentityRules
 from seg_platform.core.layers import layer_key, layer_specs
 from seg_platform.core.metadata import markdown
-from seg_platform.core.resources import WarehouseResource
+from seg_platform.core.resources import EngineResource, WarehouseResource
 from seg_platform.core.tracking import MlflowResource
 from seg_platform.core.warehouse import fetch_one
 from seg_platform.identity.build import (
@@ -55,6 +55,20 @@ LINKS_SQL = f"""
     FROM {EDGES} GROUP BY rule ORDER BY rule"""
 
 
+def _engine_resolver():
+    """Spark's resolution of the identity graph when `SEG_PLATFORM_ENGINE=spark`
+    (`identity.spark_graph.SparkResolver`: components and merge protection on the executors;
+    normalisation, edges and stable ids stay in the warehouse); None (one process) otherwise.
+    Follows the environment, as the raw assets do, so runs giving their own resources need no
+    `engine` resource."""
+    engine = EngineResource()
+    if not engine.is_spark:
+        return None
+    from seg_platform.identity.spark_graph import SparkResolver
+
+    return SparkResolver(*engine.session())
+
+
 @dg.multi_asset(
     specs=layer_specs(
         "identity",
@@ -82,9 +96,16 @@ def identity_graph(
         # Before the warehouse is touched: a mistake in the rules fails the step at once.
         config = sources.load()
         settings, rules = identity.settings(config), identity.rules(config)
+        resolver = _engine_resolver()
         with warehouse.get_connection() as con:
             # A full reload of the raw tables rebuilds the graph in full too.
-            result = build_identity(con, rules, context.run_id, full_rebuild=sources.full_reload)
+            result = build_identity(
+                con,
+                rules,
+                context.run_id,
+                full_rebuild=sources.full_reload,
+                resolver=resolver,
+            )
             counts = {
                 name: fetch_one(con, f"SELECT count(*) FROM {table}")[0]
                 for name, (table, _) in SPECS.items()
@@ -152,6 +173,11 @@ def identity_graph(
                 ),
                 "components_kept": dg.MetadataValue.int(result.incremental["components_kept"]),
                 "incremental": dg.MetadataValue.json(result.incremental),
+                # Where the graph's components and merge protection ran (an incremental build
+                # re-resolves only the changed components, in one process).
+                "graph_resolved_on": "spark"
+                if resolver is not None and result.incremental["mode"] != "incremental"
+                else "one process",
             }
         if name == "match_rate":
             metadata["by_source"] = markdown(rates)

@@ -10,6 +10,7 @@ replaced in one transaction.
 
 import dataclasses
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import duckdb
@@ -95,17 +96,27 @@ def record_key_sql(source: Source, alias: str = "r") -> str:
     return key
 
 
+# Another engine's resolution of the whole graph (`identity.spark_graph.SparkResolver`): it
+# fills the temp tables `_pairs`, `_labels`, `_pair_status`, `_hubs` and `_limit_cuts` as
+# `_resolve_graph` does (same rows; a component's `comp` numbered as `graph.resolve` numbers
+# it: 0.. in the order of its smallest node) and sets `result.hubs`.
+Resolver = Callable[[duckdb.DuckDBPyConnection, IdentityRules, "IdentityResult"], None]
+
+
 def build_identity(
     con: duckdb.DuckDBPyConnection,
     rules: IdentityRules,
     run_id: str,
     full_rebuild: bool = False,
     retrain_model: bool | None = None,
+    resolver: Resolver | None = None,
 ) -> IdentityResult:
     """Rebuild every identity table from the raw tables. Components of the graph unchanged
     since the last build keep its outcome unless `full_rebuild` (identity.incremental). The
     stored duplicate model scores the contacts unless it is due for retraining or
-    `retrain_model` (default: `full_rebuild`, so a requested full rebuild is a fresh home's)."""
+    `retrain_model` (default: `full_rebuild`, so a requested full rebuild is a fresh home's).
+    `resolver` resolves the graph of a full build on another engine (default: one process).
+    """
     result, clock = IdentityResult(), time.perf_counter()
 
     def lap(name: str) -> None:
@@ -145,7 +156,7 @@ def build_identity(
     if plan.incremental:
         result.hubs = fetch_one(con, "SELECT count(*) FROM _hubs")[0]
     else:
-        _resolve_graph(con, rules, result)
+        (resolver or _resolve_graph)(con, rules, result)
     lap("components")
     if plan.incremental:
         incremental.restrict_labels_to_resolved(con)
@@ -1033,13 +1044,23 @@ def _orphan_crm_ids(con) -> list[str]:
 # Graph -> components -> stable profile ids.
 
 
-def _resolve_graph(con, rules: IdentityRules, result: IdentityResult) -> None:
+def graph_pairs(con: duckdb.DuckDBPyConnection) -> None:
+    """The temp table `_pairs`: the graph's undirected edges between `_nodes`' node ids."""
     con.execute(incremental.pairs_sql(_EDGE_NODES))
+
+
+def graph_limits(rules: IdentityRules) -> np.ndarray:
+    """Per priority index, the most identifiers of that type one profile may hold."""
+    return np.array([rules.limits.get(t, 10**9) for t in rules.priority], np.int64)
+
+
+def _resolve_graph(con, rules: IdentityRules, result: IdentityResult) -> None:
+    graph_pairs(con)
     pairs = con.sql(
         "SELECT src, dst, evidence, refused, duplicate FROM _pairs ORDER BY pair_id"
     ).pl()
     nodes = con.sql("SELECT rank FROM _nodes ORDER BY node_id").pl()
-    limits = np.array([rules.limits.get(t, 10**9) for t in rules.priority], np.int64)
+    limits = graph_limits(rules)
     src, dst = pairs["src"].to_numpy(), pairs["dst"].to_numpy()
     # Records of one person (accepted duplicate links) act as one node for limits and hubs.
     duplicate = pairs["duplicate"].to_numpy()

@@ -21,10 +21,14 @@ the limits per profile a component past a few thousand identifiers is already a 
 rules cut (the 1M-customer synthetic company's largest is 41 identifiers).
 """
 
+import shutil
+import uuid
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from seg_platform.core.yaml_files import sql_string
 from seg_platform.identity.graph import EDGE_STATUS, components, resolve
 
 # Rounds of large-star + small-star before giving up: each round at least halves the longest
@@ -229,3 +233,65 @@ def _resolve_bucket(bucket: int, node_frame: Any, pair_frame: Any, limits: np.nd
     for name in ("kind", "status"):
         out[name] = out[name].astype(object)
     return out
+
+
+class SparkResolver:
+    """`identity.build.Resolver` on Spark: the graph of a full identity build resolved by
+    `resolve_on_spark` (`build_identity(..., resolver=SparkResolver(spark, lake))`).
+
+    The nodes and pairs DuckDB built cross to Spark as Parquet (`<lake>/_identity/`, removed
+    after), and the labels, edge statuses, hubs and limit cuts come back into the temp tables
+    `build._resolve_graph` writes, a component numbered as `graph.resolve` numbers it."""
+
+    def __init__(self, spark: Any, lake: Path) -> None:
+        self.spark = spark
+        self.lake = Path(lake)
+
+    def __call__(self, con: Any, rules: Any, result: Any) -> None:
+        from seg_platform.identity.build import graph_limits, graph_pairs
+
+        graph_pairs(con)
+        scratch = self.lake / "_identity" / uuid.uuid4().hex
+        try:
+            for name, sql in (
+                ("nodes", "SELECT node_id::BIGINT AS node_id, rank::INTEGER AS rank FROM _nodes"),
+                (
+                    "pairs",
+                    "SELECT pair_id::BIGINT AS pair_id, src::BIGINT AS src, dst::BIGINT AS dst, "
+                    "evidence::BIGINT AS evidence, refused, duplicate FROM _pairs",
+                ),
+            ):
+                (scratch / name).mkdir(parents=True)
+                target = sql_string(str((scratch / name / "part-0.parquet").resolve()))
+                con.execute(f"COPY ({sql}) TO {target} (FORMAT parquet)")
+            nodes = self.spark.read.parquet((scratch / "nodes").resolve().as_posix())
+            pairs = self.spark.read.parquet((scratch / "pairs").resolve().as_posix())
+            for name, frame in resolve_on_spark(nodes, pairs, graph_limits(rules)).items():
+                frame.coalesce(1).write.parquet((scratch / name).resolve().as_posix())
+
+            def read(name: str) -> str:
+                return f"read_parquet({sql_string(str((scratch / name).resolve() / '*.parquet'))})"
+
+            types = "[" + ", ".join(sql_string(t) for t in rules.priority) + "]"
+            con.execute(
+                "CREATE OR REPLACE TEMP TABLE _labels AS SELECT node_id, "
+                "(dense_rank() OVER (ORDER BY comp) - 1)::BIGINT AS comp, lead "
+                f"FROM {read('labels')} ORDER BY node_id"
+            )
+            con.execute(
+                "CREATE OR REPLACE TEMP TABLE _pair_status AS SELECT pair_id, status "
+                f"FROM {read('pair_status')} ORDER BY pair_id"
+            )
+            con.execute(
+                "CREATE OR REPLACE TEMP TABLE _hubs AS SELECT node_id, "
+                f"{types}[hub_type + 1] AS nbr_type, hub_count AS nbr_count "
+                f"FROM {read('hubs')} ORDER BY node_id"
+            )
+            con.execute(
+                "CREATE OR REPLACE TEMP TABLE _limit_cuts AS SELECT "
+                f"{types}[hub_type + 1] AS id_type, components::BIGINT AS components "
+                f"FROM {read('limit_cuts')} ORDER BY hub_type"
+            )
+            result.hubs = con.execute("SELECT count(*) FROM _hubs").fetchone()[0]
+        finally:
+            shutil.rmtree(scratch, ignore_errors=True)

@@ -6,6 +6,7 @@ the table's schema with the contract and holds the quarantine share under its li
 
 import datetime as dt
 import re
+from typing import Any
 
 import dagster as dg
 import polars as pl
@@ -14,7 +15,7 @@ from seg_platform.core.identifiers import fill_phone_table
 from seg_platform.core.layers import in_layer, layer_key
 from seg_platform.core.metadata import column_schema, markdown
 from seg_platform.core.quality import can_push_down, max_gx_rows, validate_frame, validate_relation
-from seg_platform.core.resources import WarehouseResource
+from seg_platform.core.resources import EngineResource, WarehouseResource
 from seg_platform.core.warehouse import fetch_one, quote
 from seg_platform.sources.config import SourceConfigError, SourcesConfig
 from seg_platform.sources.contract import LINEAGE_COLUMNS, SOURCES, Column, Source
@@ -248,6 +249,29 @@ def pseudonymising(
     return {"hashed": hashed, "before_final": prepare}
 
 
+def _engine_reader() -> Any:
+    """Spark's reader of landing files when `SEG_PLATFORM_ENGINE=spark` (`sources.spark_ingest`:
+    the files are read and checked on Spark, the rest of the load stays in the warehouse);
+    None (DuckDB's reader) otherwise. The raw assets follow the environment, so that runs
+    and tests giving their own resources need no `engine` resource."""
+    engine = EngineResource()
+    if not engine.is_spark:
+        return None
+    from seg_platform.sources.spark_ingest import SparkReader
+
+    return SparkReader(*engine.session())
+
+
+def _read_on(reader: Any, source: Source) -> str:
+    """Which engine read the files ("spark"; "duckdb", with Spark's reason to pass; or
+    "nothing to read": no file with rows to read)."""
+    if reader is None:
+        return "duckdb"
+    if source.name in reader.fallbacks:
+        return f"duckdb (not on Spark: {reader.fallbacks[source.name]})"
+    return "spark" if source.name in reader.on_spark else "nothing to read"
+
+
 def build_raw_asset(source: Source) -> dg.AssetsDefinition:
     @dg.asset(
         name=source.name,
@@ -279,6 +303,7 @@ def build_raw_asset(source: Source) -> dg.AssetsDefinition:
             # The identity layer's rules (sources.yaml, then launchpad): identifiers of erased
             # people are normalised as identity_graph normalises them.
             rules = identity.rules(config)
+            reader = _engine_reader()
             with warehouse.get_connection() as con:
                 result = ingest_source(
                     con,
@@ -287,10 +312,12 @@ def build_raw_asset(source: Source) -> dg.AssetsDefinition:
                     suppress=lambda c: suppression_condition(c, source, rules),
                     incremental=not sources.full_reload,
                     suppression_state=suppression_state(con, rules),
+                    reader=reader,
                     **pseudonymising(source, identity, config),
                 )
                 own = config.sources.get(source.name)
                 metadata = _metadata(con, source, result, own.exact_duplicates if own else "keep")
+                metadata["read_on"] = _read_on(reader, source)
                 # The monthly and daily partitions follow the data (core/partitions.py).
                 record_data_span(con, warehouse.path)
         except SourceConfigError as exc:

@@ -114,6 +114,18 @@ FILES_COLUMNS = (
 )
 
 
+# Another engine's reader of a load's files (`sources.spark_ingest.SparkReader`): given the
+# connection, source, its configuration, the files and the timestamp bounds, it fills the temp
+# tables `_checked` (`_checked_sql`'s columns and rows) and `_rejects` (unreadable lines) as
+# DuckDB's reader does, and returns per file index its header lines and the optional columns
+# it provides (`_stage_file`'s answer). Everything after (suppression, deduplication, the
+# quarantine, the ledger) stays one DuckDB definition for both.
+Reader = Callable[
+    [duckdb.DuckDBPyConnection, Source, SourceConfig, list[FileState], tuple[str, str]],
+    dict[int, tuple[int, set[str] | None]],
+]
+
+
 def ensure_raw_schema(con: duckdb.DuckDBPyConnection) -> None:
     """Create the raw schema and its shared bookkeeping tables if missing; add the columns
     newer versions track to tables an older version created."""
@@ -144,6 +156,7 @@ def ingest_source(
     suppress: Callable[[duckdb.DuckDBPyConnection], str | None] | None = None,
     incremental: bool = False,
     suppression_state: str | None = None,
+    reader: Reader | None = None,
 ) -> IngestResult:
     """Load `raw.<source>` from its configured files (an empty table when not configured).
 
@@ -161,6 +174,7 @@ def ingest_source(
     `suppress(con)`, called next, returns an SQL condition over `_checked`'s columns (or None):
     rows for which it is true (erased people) go neither to the table nor to quarantine, and
     are only counted, per file, as `rows_suppressed`.
+    `reader` reads and checks the files on another engine (`Reader`; default DuckDB).
     """
     ensure_raw_schema(con)
     source_config = config.sources.get(source.name) if config else None
@@ -182,10 +196,19 @@ def ingest_source(
         plan.full, plan.reason = True, "raw table missing"
     if plan.full:
         result = _load_full(
-            con, source, source_config, files, bounds, state, hashed, before_final, suppress
+            con,
+            source,
+            source_config,
+            files,
+            bounds,
+            state,
+            hashed,
+            before_final,
+            suppress,
+            reader,
         )
     else:
-        result = _load_changes(con, source, source_config, plan, bounds, state, suppress)
+        result = _load_changes(con, source, source_config, plan, bounds, state, suppress, reader)
     result.mode = "full" if plan.full else "incremental"
     result.reload_reason = plan.reason
     result.files_loaded = len(plan.to_load)
@@ -213,9 +236,24 @@ def _stage(
     source_config: SourceConfig,
     files: list[FileState],
     bounds: tuple[str, str],
+    reader: Reader | None = None,
 ) -> dict[int, set[str] | None]:
     """Read `files` into the temp table `_checked` (typed rows and their reasons), `_rejects`
     (unreadable lines) and `_files`; returns the optional columns each file provides."""
+    layout = (reader or read_on_duckdb)(con, source, source_config, files, bounds)
+    found = {idx: provided for idx, (_, provided) in layout.items()}
+    _files_table(con, files, {idx: header for idx, (header, _) in layout.items()}, found)
+    return found
+
+
+def read_on_duckdb(
+    con: duckdb.DuckDBPyConnection,
+    source: Source,
+    source_config: SourceConfig,
+    files: list[FileState],
+    bounds: tuple[str, str],
+) -> dict[int, tuple[int, set[str] | None]]:
+    """DuckDB's `Reader`: `files` staged as text, then parsed and checked into `_checked`."""
     con.execute("DROP TABLE IF EXISTS _stage; DROP TABLE IF EXISTS _rejects")
     staged_cols = ", ".join(f"{quote(c.name)} VARCHAR" for c in source.columns)
     con.execute(
@@ -225,10 +263,29 @@ def _stage(
         "CREATE TEMP TABLE _rejects (file_idx INTEGER, line BIGINT, reason VARCHAR, "
         "record VARCHAR, rule VARCHAR)"
     )
-    header_lines, found = {}, {}
-    for f in files:
-        header_lines[f.index], found[f.index] = _stage_file(con, source_config, f.index, f.path)
+    layout = {f.index: _stage_file(con, source_config, f.index, f.path) for f in files}
+    # `_checked_sql` reads each file's header lines from `_files`.
+    _files_table(
+        con,
+        files,
+        {idx: header for idx, (header, _) in layout.items()},
+        {idx: provided for idx, (_, provided) in layout.items()},
+    )
+    # Parsed and checked once into a table, not a view: the typed table, the quarantine and the
+    # per-file counts all read it, and re-parsing every text value for each was most of a load.
+    con.execute("DROP TABLE IF EXISTS _checked")
+    con.execute(f"CREATE TEMP TABLE _checked AS {_checked_sql(source, source_config, bounds)}")
+    con.execute("DROP TABLE _stage")  # the text copy is no longer needed: free its memory
+    return layout
 
+
+def _files_table(
+    con: duckdb.DuckDBPyConnection,
+    files: list[FileState],
+    header_lines: dict[int, int],
+    found: dict[int, set[str] | None],
+) -> None:
+    """The temp table `_files`: each staged file's name, header lines and columns."""
     missing = _missing_columns(found)
     con.execute("DROP TABLE IF EXISTS _files")
     con.execute(
@@ -251,12 +308,6 @@ def _stage(
             for f in files
         ],
     )
-    # Parsed and checked once into a table, not a view: the typed table, the quarantine and the
-    # per-file counts all read it, and re-parsing every text value for each was most of a load.
-    con.execute("DROP TABLE IF EXISTS _checked")
-    con.execute(f"CREATE TEMP TABLE _checked AS {_checked_sql(source, source_config, bounds)}")
-    con.execute("DROP TABLE _stage")  # the text copy is no longer needed: free its memory
-    return found
 
 
 def _sorted_or_none(columns: set[str] | None) -> list[str] | None:
@@ -273,9 +324,10 @@ def _load_full(
     hashed: dict[str, str] | None,
     before_final: Callable[[duckdb.DuckDBPyConnection], None] | None,
     suppress: Callable[[duckdb.DuckDBPyConnection], str | None] | None,
+    reader: Reader | None = None,
 ) -> IngestResult:
     """Rebuild the table, its quarantine rows, ledger rows and row index from every file."""
-    _stage(con, source, source_config, files, bounds)
+    _stage(con, source, source_config, files, bounds, reader)
     if before_final is not None:
         before_final(con)
     _suppress(con, suppress(con) if suppress is not None else None)
@@ -390,6 +442,7 @@ def _load_changes(
     bounds: tuple[str, str],
     state: dict,
     suppress: Callable[[duckdb.DuckDBPyConnection], str | None] | None,
+    reader: Reader | None = None,
 ) -> IngestResult:
     """Read only the new and changed files into the table, after removing the rows of the
     changed and deleted ones; the outcome equals `_load_full`'s.
@@ -437,7 +490,7 @@ def _load_changes(
     load_idx = ", ".join(str(by_name[n].index) for n in load) or "NULL"
     again_idx = ", ".join(str(by_name[n].index) for n in again) or "NULL"
 
-    found = _stage(con, source, source_config, staged, bounds)
+    found = _stage(con, source, source_config, staged, bounds, reader)
     _suppress(con, suppress(con) if suppress is not None else None)
     _future_min(con, source, bounds)
     _index_rows(con, source, policy, f"file_idx IN ({load_idx})")
@@ -597,16 +650,28 @@ def _missing_columns(found: dict[int, set[str] | None]) -> dict[int, list[str]]:
     }
 
 
-def _stage_file(
-    con: duckdb.DuckDBPyConnection, cfg: SourceConfig, idx: int, path: Path
-) -> tuple[int, set[str] | None]:
-    """Append one file's rows, as text with their position, to _stage.
+@dataclass
+class Discovered:
+    """What reading one file's header and binding its mapping found (`_discover`)."""
 
-    Returns the number of header lines and the optional contract columns the file itself
-    provides (None for an empty file, which has no columns to compare)."""
+    fmt: str
+    reader: str  # the DuckDB table function reading the file (schema discovery)
+    extra: dict  # reader options the file itself needs (`_sniff_csv`)
+    file_columns: list[str]
+    selects: dict[str, str]  # contract column -> DuckDB SQL over the file's columns
+    keep: str  # the source's `where`, as a condition
+    provided: set[str]  # the optional contract columns the file provides
+
+
+def _discover(
+    con: duckdb.DuckDBPyConnection, cfg: SourceConfig, idx: int, path: Path
+) -> Discovered | None:
+    """Read one file's columns and check the source's mapping against them; a configuration
+    mistake is a SourceConfigError naming the setting. None for a file with no rows to read
+    (empty, or blank lines only). Shared by both engines' readers."""
     fmt = cfg.file_format(path)
     if path.stat().st_size == 0:
-        return 0, None  # an empty file is zero rows; the asset warns about it
+        return None  # an empty file is zero rows; the asset warns about it
     extra = {}
     if fmt == "text":
         _check_text_file(cfg, path)
@@ -619,7 +684,7 @@ def _stage_file(
             skip=int(cfg.read_options.get("skip", 0)),
         )
         if reader is None:
-            return 0, None  # blank lines only: zero rows, like an empty file
+            return None  # blank lines only: zero rows, like an empty file
     else:
         if fmt == "csv":
             extra = _sniff_csv(cfg, path)
@@ -641,7 +706,26 @@ def _stage_file(
         for c in cfg.contract.columns
         if not c.required and c.name not in cfg.columns and selects[c.name] != "NULL"
     }
+    return Discovered(fmt, reader, extra, file_columns, selects, keep, provided)
 
+
+def _stage_file(
+    con: duckdb.DuckDBPyConnection, cfg: SourceConfig, idx: int, path: Path
+) -> tuple[int, set[str] | None]:
+    """Append one file's rows, as text with their position, to _stage.
+
+    Returns the number of header lines and the optional contract columns the file itself
+    provides (None for an empty file, which has no columns to compare)."""
+    found = _discover(con, cfg, idx, path)
+    if found is None:
+        return 0, None
+    fmt, extra, selects, keep, provided = (
+        found.fmt,
+        found.extra,
+        found.selects,
+        found.keep,
+        found.provided,
+    )
     if fmt == "text":
         # Broken lines are already in _rejects; positions work as for CSV (header lines: 0).
         position, source = TEXT_POSITION, TEXT_FIELDS_TABLE
@@ -893,13 +977,17 @@ def _typed(column: Column, raw: str, cfg: SourceConfig) -> str:
     return raw
 
 
-def _checked_sql(source: Source, cfg: SourceConfig, bounds: tuple[str, str]) -> str:
+def _checked_sql(
+    source: Source, cfg: SourceConfig, bounds: tuple[str, str], positions: str | None = None
+) -> str:
     """One row per staged row: typed values, position and every contract violation found.
 
     In layers, so each value is trimmed, parsed and judged once: `texts` holds the trimmed
     text, `typed` the parsed values, `judged` the reasons. Positions come from a narrow ASOF
     join of (file, ordinal) alone: carrying every column through the ASOF join cost more than
-    the parsing."""
+    the parsing. `positions` replaces that join with a relation of (file_idx, ord,
+    source_file, source_row) computed elsewhere (Spark, which has no ASOF join:
+    `sources.spark_ingest`); the checks themselves are this one definition on both engines."""
     trimmed = {c.name: quote(f"_text_{c.name}") for c in source.columns}
     parsed = {c.name: quote(f"_value_{c.name}") for c in source.columns}
     texts, typed, outputs, reasons, rules = [], [], [], [], []
@@ -969,8 +1057,10 @@ def _checked_sql(source: Source, cfg: SourceConfig, bounds: tuple[str, str]) -> 
         check(f"{parsed[later]} < {parsed[earlier]}", f"{later} is before {earlier}")
 
     raw_record = ", ".join(f"{quote(c.name)} := {quote(c.name)}" for c in source.columns)
-    return f"""
-        WITH thresholds AS (
+    if positions is not None:
+        located = f"positions AS ({positions}),"
+    else:
+        located = """thresholds AS (
             SELECT file_idx, max(k) AS k, thr FROM (
                 SELECT r.file_idx, r.line - f.header
                          - row_number() OVER (PARTITION BY r.file_idx ORDER BY r.line) AS thr,
@@ -984,7 +1074,9 @@ def _checked_sql(source: Source, cfg: SourceConfig, bounds: tuple[str, str]) -> 
             FROM (SELECT file_idx, ord FROM _stage) s
             JOIN _files f USING (file_idx)
             ASOF LEFT JOIN thresholds t ON s.file_idx = t.file_idx AND s.ord > t.thr
-        ),
+        ),"""
+    return f"""
+        WITH {located}
         texts AS (SELECT s.file_idx, s.ord, s.keep, {", ".join(texts)} FROM _stage s),
         typed AS (SELECT *, {", ".join(typed)} FROM texts),
         judged AS (
