@@ -391,6 +391,8 @@ def _serve(args) -> int:
 def _mlflow_ui(args) -> int:
     if code := _port_taken(args.port, "MLflow UI"):
         return code
+    from seg_platform.core.tracking import home_store
+
     home = settings.platform_home().ensure()
     # Run links in Dagster (the segment report's among them) are built from this address.
     settings.record_mlflow_ui(home, args.port)
@@ -400,7 +402,7 @@ def _mlflow_ui(args) -> int:
         _bin("mlflow"),
         "server",
         "--backend-store-uri",
-        home.mlflow_tracking_uri,
+        home_store(home),
         "--default-artifact-root",
         str(home.mlflow_artifacts.resolve()),
         "--host",

@@ -82,6 +82,18 @@ def pytest_xdist_make_scheduler(config, log):
     return SharedFixtureScheduling(config, log)
 
 
+def pytest_configure(config):
+    """Every process of the run (workers, and the CLI subprocesses tests start) seeds new
+    homes' MLflow stores from one cache in the run's shared folder (`core.tracking.home_store`),
+    never from the user's ~/.cache: MLflow migrates an empty store once per run, not in each of
+    the dozens of homes the tests create."""
+    from seg_platform.core.tracking import CACHE_ENV
+
+    shared = getattr(config, "workerinput", {}).get("seg_groups_dir")
+    folder = Path(shared) if shared else _groups_dir(config)
+    os.environ.setdefault(CACHE_ENV, str(folder / "cache"))
+
+
 def pytest_unconfigure(config):
     if _GROUPS_DIR in config.stash:
         shutil.rmtree(config.stash[_GROUPS_DIR], ignore_errors=True)

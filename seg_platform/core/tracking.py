@@ -7,6 +7,11 @@ the working directory. Every experiment is set up for comparing models in the UI
 """
 
 import json
+import logging
+import os
+import shutil
+import tempfile
+from pathlib import Path
 
 import dagster as dg
 from pydantic import Field
@@ -15,6 +20,9 @@ from seg_platform.core import settings
 from seg_platform.core.mlflow_registry import registry_client
 
 DEFAULT_UI = settings.DEFAULT_MLFLOW_UI
+log = logging.getLogger(__name__)
+# Where the empty, migrated MLflow store of each MLflow version is kept for new homes.
+CACHE_ENV = "SEG_PLATFORM_CACHE"
 
 # The UI shows an experiment as model development (runs, models), not GenAI (traces), when its
 # tag `mlflow.experimentKind` says so. MLflow 3.17's UI decides by its own "GenAI / Machine
@@ -87,7 +95,7 @@ class MlflowResource(dg.ConfigurableResource):
         return (self.ui_url or settings.mlflow_ui_url()).rstrip("/")
 
     def uri(self) -> str:
-        return self.tracking_uri or settings.platform_home().ensure().mlflow_tracking_uri
+        return self.tracking_uri or home_store(settings.platform_home().ensure())
 
     def setup(self, experiment: str | None = None) -> str:
         """Point the mlflow client at the store; create the experiment (default: the
@@ -135,3 +143,60 @@ def experiment_link(ui_url: str, experiment_id: str) -> str:
     return (
         f"{ui_url}/#/experiments/{experiment_id}/runs?{WORKFLOW_QUERY}&viewStateShareKey={VIEW_KEY}"
     )
+
+
+def cache_dir() -> Path:
+    """The per-user cache: $SEG_PLATFORM_CACHE, else $XDG_CACHE_HOME/seg_platform, else
+    ~/.cache/seg_platform."""
+    chosen = os.environ.get(CACHE_ENV)
+    if chosen:
+        return Path(chosen).expanduser()
+    base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
+    return Path(base) / "seg_platform"
+
+
+def home_store(home: settings.PlatformHome) -> str:
+    """The tracking URI of `home`'s embedded MLflow store, seeded on first use.
+
+    MLflow creates a sqlite store by running every schema migration since its first release
+    (3-13 s on 2 cores, in every new home: each `make test` creates dozens). A new home instead
+    gets a copy of an empty store migrated once per MLflow version and kept in `cache_dir()`:
+    the same schema, no runs. The copy is linked in only where no store exists (`os.link`
+    fails on an existing file), so a store another process has started writing is never
+    replaced. Without a writable cache MLflow creates the store itself, as before."""
+    db = home.mlflow_dir / "mlflow.db"
+    if not db.exists():
+        try:
+            _seed(db)
+        except OSError as exc:  # no cache: MLflow migrates the new store itself
+            log.debug("MLflow store not seeded from the cache: %s", exc.strerror)
+    return home.mlflow_tracking_uri
+
+
+def _seed(db: Path) -> None:
+    import mlflow  # slow to import: only when a run needs the store
+
+    template = cache_dir() / f"mlflow-{mlflow.__version__}.db"
+    if not template.exists():
+        template.parent.mkdir(parents=True, exist_ok=True)
+        fd, fresh = tempfile.mkstemp(prefix=".mlflow-", suffix=".db", dir=template.parent)
+        os.close(fd)
+        os.unlink(fresh)  # MLflow creates and migrates it
+        try:
+            from mlflow.tracking import MlflowClient
+
+            MlflowClient(tracking_uri=f"sqlite:///{fresh}").search_experiments()
+            os.replace(fresh, template)  # concurrent creators write the same empty store
+        finally:
+            Path(fresh).unlink(missing_ok=True)
+    db.parent.mkdir(parents=True, exist_ok=True)
+    fd, copy = tempfile.mkstemp(prefix=".mlflow-", suffix=".db", dir=db.parent)
+    os.close(fd)
+    try:
+        shutil.copyfile(template, copy)
+        try:
+            os.link(copy, db)
+        except FileExistsError:
+            pass  # another process created the store meanwhile: keep it
+    finally:
+        os.unlink(copy)
