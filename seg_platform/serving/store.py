@@ -200,6 +200,7 @@ class ProfileStore:
         self.snapshot = Snapshot(None, {})
         self.loading: str | None = None  # the version being loaded, while it is
         self.refused: str | None = None  # a version published in an older format, if any
+        self.retired: Snapshot | None = None  # the snapshot before the last swap (see refresh)
         self.live_events: dict[str, list[tuple[dt.datetime, str | None]]] = defaultdict(list)
         self.live_intent: dict[str, list[str]] = {}
         self.lock = threading.Lock()  # live state and snapshot switch
@@ -210,6 +211,10 @@ class ProfileStore:
 
     def refresh(self) -> bool:
         """Load the published snapshot if the pointer moved; whether it switched."""
+        # The snapshot swapped out at the call before (a poll ago) is let go here, on the
+        # watcher thread, once no lookup still reads it: its files are unmapped here, not at
+        # the end of a lookup on the event loop.
+        self.retired = None
         folder = current_version(self.root)
         if folder is None or folder == self.snapshot.folder or folder.name == self.refused:
             return False
@@ -241,7 +246,7 @@ class ProfileStore:
             # without its live overlays.
             self.live_events = defaultdict(list, events)
             self.live_intent = intent
-            self.snapshot = snap
+            self.retired, self.snapshot = self.snapshot, snap
         return True
 
     # -- lookups --------------------------------------------------------------------------
