@@ -12,6 +12,7 @@ No customer value is logged: access logs are off and the service's own lines are
 """
 
 import datetime as dt
+import gc
 import logging
 import threading
 from contextlib import asynccontextmanager
@@ -114,12 +115,16 @@ def create_app(
         while not stop.wait(POLL_SECONDS):
             try:
                 if store.refresh():
+                    gc.freeze()  # (see lifespan)
                     log.info("serving snapshot %s", store.snapshot.version)
             except Exception:  # a bad snapshot must not stop the watcher; it says so
                 log.exception("could not load the serving snapshot")
 
     @asynccontextmanager
     async def lifespan(app: FastAPI):
+        # The app and the snapshot loaded so far leave the collector's generations: a full
+        # collection then walks only what requests create, and stays short.
+        gc.freeze()
         watcher = threading.Thread(target=watch, name="snapshot-watcher", daemon=True)
         watcher.start()
         yield
@@ -139,7 +144,11 @@ def create_app(
     async def health() -> dict:
         snap = store.snapshot
         return {
-            "status": "ok" if snap.version else "no snapshot published yet",
+            "status": "ok"
+            if snap.version
+            else f"snapshot {store.refused} refused: publish it again"
+            if store.refused
+            else "no snapshot published yet",
             "snapshot": snap.version,
             "customers": snap.customers,
             "month": snap.manifest.get("month"),

@@ -1,5 +1,5 @@
-"""The profile service's memory: the published snapshot as columns (a lookup is a dict read, a
-binary search and two string reads; each answer's JSON is rendered when the snapshot loads),
+"""The profile service's memory: the published snapshot, memory-mapped (a lookup is one or two
+binary searches and two string reads; each answer's JSON was rendered when it was published),
 the identifier normalisation of the identity layer, and the live behaviour events that move
 intent overlays between runs.
 
@@ -13,14 +13,15 @@ the overlays file is then evaluated over that one row with the family's own chec
 import datetime as dt
 import hashlib
 import json
+import logging
 import threading
-import time
 from collections import defaultdict
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 import polars as pl
+import pyarrow as pa
 
 from seg_platform.core.identifiers import (
     IDENTIFIER_TYPES,
@@ -28,7 +29,12 @@ from seg_platform.core.identifiers import (
     fill_phone_table,
     identifier_hash_sql,
 )
-from seg_platform.core.serving import current_version, read_manifest, read_tables
+from seg_platform.core.serving import (
+    SIGNALS_ABSENT,
+    SnapshotFormatError,
+    current_version,
+    open_serving,
+)
 from seg_platform.core.warehouse import frame_to_temp_table, memory_connection
 from seg_platform.predictions.overlays import Family, evaluate
 
@@ -77,65 +83,63 @@ class IdentifierKeys:
             return row[0] if row else None
 
 
-SIGNALS_ABSENT = -1
-ROWS_SLICE = 5_000  # profile ids indexed between two pauses of the loading thread
+log = logging.getLogger("seg_platform.serving")
 
 
-class KeyIndex:
-    """Rows by a SHA-256 hex key: the keys' first 64 bits as a sorted NumPy array (a binary
-    search per lookup), the full key compared before a row is returned. Built by Polars and
-    NumPy without a Python object per key."""
+class SortedIndex:
+    """Rows by a text key: the keys as sorted fixed-width bytes (a memory-mapped .npy written at
+    publish, `core.serving`), one binary search per lookup, the key compared before a row is
+    returned."""
 
-    def __init__(self, keys: pl.Series, rows: pl.Series):
-        prefix = keys.str.slice(0, 16).str.to_integer(base=16, dtype=pl.UInt64, strict=False)
-        order = prefix.arg_sort()
-        self.prefix = prefix.gather(order).to_numpy()
-        self.keys = keys.gather(order)
-        self.rows = rows.gather(order).to_numpy()
+    def __init__(self, keys: np.ndarray, rows: np.ndarray):
+        self.keys = keys
+        self.rows = rows
 
     def __len__(self) -> int:
-        return len(self.prefix)
+        return len(self.keys)
 
     def find(self, key: str) -> int | None:
-        try:
-            wanted = np.uint64(int(key[:16], 16))
-        except ValueError:
+        wanted = key.encode()
+        if not wanted or b"\0" in wanted:  # (fixed-width bytes drop trailing NULs)
             return None
-        i = int(np.searchsorted(self.prefix, wanted))
-        while i < len(self.prefix) and self.prefix[i] == wanted:
-            if self.keys[i] == key:
-                return int(self.rows[i])
-            i += 1
+        i = int(np.searchsorted(self.keys, wanted))
+        if i < len(self.keys) and self.keys[i] == wanted:
+            return int(self.rows[i])
         return None
 
 
-def _json_list(table: pl.DataFrame, columns: list[str], name: str) -> pl.DataFrame:
-    """profile_id and `name`: each customer's rows of `table` as JSON objects of `columns`,
-    comma-separated, in the table's order."""
-    return (
-        table.with_columns(_j=pl.struct(columns).struct.json_encode())
-        .group_by("profile_id", maintain_order=True)
-        .agg(pl.col("_j").str.join(",").alias(name))
-    )
+def _empty_index() -> SortedIndex:
+    return SortedIndex(np.zeros(0, dtype="S1"), np.zeros(0, dtype=np.int64))
+
+
+def _empty_text() -> pa.Array:
+    return pa.array([], pa.large_string())
+
+
+def _column(table: pa.Table, name: str) -> pa.Array:
+    column = table.column(name)
+    # One record batch as published: the mapped array itself, no copy.
+    return column.chunk(0) if column.num_chunks == 1 else column.combine_chunks()
 
 
 @dataclass
 class Snapshot:
-    """A published snapshot as columns: per customer (a row of `profiles`) the answer's JSON
-    but for its overlays (`head`), the overlays' JSON (`overlays`) and the signals intent
-    overlays are evaluated over. Loading it creates no Python object per row, so a new 100k
-    snapshot is built beside the served one without holding the interpreter for long (the
-    lookups keep their latency while it loads) and swapped in as one reference."""
+    """A published snapshot, memory-mapped: per customer (a row of `profiles`) the answer's JSON
+    but for its overlays (`head`), the overlays' JSON (`overlays`) and its row in the signals
+    intent overlays are evaluated over; sorted indexes by profile id and identifier hash.
+    Loading it is opening the files the publish wrote (`core.serving.open_serving`): no work
+    and no Python object per customer, so a new 100k snapshot loads beside the served one
+    without holding the interpreter the lookups need, and is swapped in as one reference."""
 
     folder: Path | None
     manifest: dict
-    profile_ids: pl.Series = field(default_factory=lambda: pl.Series([], dtype=pl.String))
-    rows: dict[str, int] = field(default_factory=dict)
-    head: pl.Series = field(default_factory=lambda: pl.Series([], dtype=pl.String))
-    overlays: pl.Series = field(default_factory=lambda: pl.Series([], dtype=pl.String))
-    ids: KeyIndex | None = None
-    raw_ids: KeyIndex | None = None
-    signals: pl.DataFrame = field(default_factory=pl.DataFrame)
+    profile_ids: pa.Array = field(default_factory=_empty_text)
+    head: pa.Array = field(default_factory=_empty_text)
+    overlays: pa.Array = field(default_factory=_empty_text)
+    by_profile: SortedIndex = field(default_factory=_empty_index)
+    ids: SortedIndex = field(default_factory=_empty_index)
+    raw_ids: SortedIndex = field(default_factory=_empty_index)
+    signals: pa.Table | None = None
     signal_rows: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
     signal_schema: dict = field(default_factory=dict)
 
@@ -145,84 +149,43 @@ class Snapshot:
 
     @property
     def customers(self) -> int:
-        return len(self.rows)
+        return len(self.head)
 
     def features_as_of(self) -> dt.date | None:
         value = self.manifest.get("features_as_of")
         return dt.date.fromisoformat(value) if value else None
 
     def row(self, profile_id: str) -> int | None:
-        return self.rows.get(profile_id)
+        return self.by_profile.find(profile_id)
 
-    def profile_of(self, index: KeyIndex | None, key: str) -> str | None:
-        row = index.find(key) if index is not None else None
-        return None if row is None else self.profile_ids[row]
+    def profile_of(self, index: SortedIndex, key: str) -> str | None:
+        row = index.find(key)
+        return None if row is None else self.profile_ids[row].as_py()
 
     def signal_row(self, profile_id: str) -> dict | None:
-        row = self.rows.get(profile_id)
-        if row is None or self.signal_rows[row] == SIGNALS_ABSENT:
+        row = self.row(profile_id)
+        if row is None or self.signals is None or self.signal_rows[row] == SIGNALS_ABSENT:
             return None
-        return self.signals.row(int(self.signal_rows[row]), named=True)
+        return pl.DataFrame(self.signals.slice(int(self.signal_rows[row]), 1)).row(0, named=True)
 
 
 def load_snapshot(folder: Path) -> Snapshot:
     """A published snapshot folder as a `Snapshot` (its rows answered by profile id or by
-    identifier hash)."""
-    tables = read_tables(folder)
-    snap = Snapshot(folder, read_manifest(folder))
-    profiles = tables["profiles"].with_row_index("_row")
-    n = profiles.height
-    rows = profiles.select("profile_id", "_row")
-    # The answer's fields in JSON (dates as ISO text), then consent and reasons.
-    fields = [
-        pl.col(c).cast(pl.String) if t in (pl.Date, pl.Datetime) else pl.col(c)
-        for c, t in tables["profiles"].schema.items()
-    ]
-    consent = tables["consent"].select(
-        "profile_id",
-        _c=pl.struct("channel", "status").struct.json_encode()
-        .str.replace(r'^\{"channel":(.*),"status":(.*)\}$', "$1:$2"),
-    ).group_by("profile_id", maintain_order=True).agg(pl.col("_c").str.join(","))  # fmt: skip
-    reasons = _json_list(
-        tables["reasons"].sort("profile_id", "rank", maintain_order=True),
-        ["rank", "feature", "customer_value", "segment_average", "reason"], "_r",
-    )  # fmt: skip
-    overlays = _json_list(tables["overlays"], ["family", "overlay"], "_o")
-    body = (
-        profiles.select("profile_id", _b=pl.struct(fields).struct.json_encode())
-        .join(consent, on="profile_id", how="left", maintain_order="left")
-        .join(reasons, on="profile_id", how="left", maintain_order="left")
-        .join(overlays, on="profile_id", how="left", maintain_order="left")
-        .select(
-            head=pl.concat_str(
-                pl.col("_b").str.head(-1), pl.lit(',"consent":{'), pl.col("_c").fill_null(""),
-                pl.lit('},"reasons":['), pl.col("_r").fill_null(""), pl.lit("]"),
-            ),
-            overlays=pl.col("_o").fill_null(""),
-        )
-    )  # fmt: skip
-    snap.profile_ids = profiles["profile_id"]
-    snap.head, snap.overlays = body["head"], body["overlays"]
-    ids = tables["identifiers"].join(rows, on="profile_id", how="inner")
-    for kind in ("value", "raw"):
-        part = ids.filter(pl.col("kind") == kind)
-        setattr(snap, "ids" if kind == "value" else "raw_ids", KeyIndex(part["key"], part["_row"]))
-    signals = tables["signals"]
-    snap.signal_schema = dict(signals.schema)
-    snap.signals = signals
-    at = rows.join(
-        signals.select("profile_id").with_row_index("_s"), on="profile_id", how="left",
-        maintain_order="left",
-    )["_s"].fill_null(SIGNALS_ABSENT)  # fmt: skip
-    snap.signal_rows = at.cast(pl.Int64).to_numpy()
-    # The one per-row Python structure: profile id -> row (strings and ints only, which the
-    # garbage collector does not track), built in slices with a pause between them: one
-    # `dict(zip(...))` over 100k ids holds the interpreter ~25 ms, and lookups wait for it.
-    for start in range(0, n, ROWS_SLICE):
-        chunk = snap.profile_ids.slice(start, ROWS_SLICE).to_list()
-        snap.rows.update(zip(chunk, range(start, start + len(chunk)), strict=True))
-        time.sleep(0)  # let a waiting lookup run
-    return snap
+    identifier hash), its files memory-mapped."""
+    manifest, answers, signals, indexes = open_serving(folder)
+    return Snapshot(
+        folder,
+        manifest,
+        profile_ids=_column(answers, "profile_id"),
+        head=_column(answers, "head"),
+        overlays=_column(answers, "overlays"),
+        by_profile=SortedIndex(*indexes["profile_id"]),
+        ids=SortedIndex(*indexes["value"]),
+        raw_ids=SortedIndex(*indexes["raw"]),
+        signals=signals,
+        signal_rows=_column(answers, "signal_row").to_numpy(),
+        signal_schema=dict(pl.DataFrame(signals.slice(0, 0)).schema),
+    )
 
 
 class ProfileStore:
@@ -236,6 +199,8 @@ class ProfileStore:
         self.intent = intent
         self.snapshot = Snapshot(None, {})
         self.loading: str | None = None  # the version being loaded, while it is
+        self.refused: str | None = None  # a version published in an older format, if any
+        self.retired: Snapshot | None = None  # the snapshot before the last swap (see refresh)
         self.live_events: dict[str, list[tuple[dt.datetime, str | None]]] = defaultdict(list)
         self.live_intent: dict[str, list[str]] = {}
         self.lock = threading.Lock()  # live state and snapshot switch
@@ -246,12 +211,20 @@ class ProfileStore:
 
     def refresh(self) -> bool:
         """Load the published snapshot if the pointer moved; whether it switched."""
+        # The snapshot swapped out at the call before (a poll ago) is let go here, on the
+        # watcher thread, once no lookup still reads it: its files are unmapped here, not at
+        # the end of a lookup on the event loop.
+        self.retired = None
         folder = current_version(self.root)
-        if folder is None or folder == self.snapshot.folder:
+        if folder is None or folder == self.snapshot.folder or folder.name == self.refused:
             return False
         self.loading = folder.name
         try:
             snap = load_snapshot(folder)
+        except SnapshotFormatError as exc:
+            self.refused = folder.name  # said once; the next publish is read
+            log.warning("%s", exc)
+            return False
         except (OSError, pl.exceptions.PolarsError, ValueError):
             return False  # replaced while being read: the next poll reads the newer one
         finally:
@@ -273,7 +246,7 @@ class ProfileStore:
             # without its live overlays.
             self.live_events = defaultdict(list, events)
             self.live_intent = intent
-            self.snapshot = snap
+            self.retired, self.snapshot = self.snapshot, snap
         return True
 
     # -- lookups --------------------------------------------------------------------------
@@ -297,14 +270,14 @@ class ProfileStore:
         row = snap.row(profile_id)
         if row is None:
             return None
-        overlays = snap.overlays[row]
+        overlays = snap.overlays[row].as_py()
         live = self.live_intent.get(profile_id)
         if live is not None:
             kept = [o for o in json.loads(f"[{overlays}]") if o["family"] != INTENT]
             kept += [{"family": INTENT, "overlay": name} for name in live]
             overlays = json.dumps(kept)[1:-1]
         version = json.dumps(snap.version)
-        return f'{snap.head[row]},"overlays":[{overlays}],"snapshot":{version}}}'.encode()
+        return f'{snap.head[row].as_py()},"overlays":[{overlays}],"snapshot":{version}}}'.encode()
 
     def profile(self, profile_id: str) -> dict | None:
         """One customer: the snapshot's fields, overlays (live intent overlays included),

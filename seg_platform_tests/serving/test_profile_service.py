@@ -269,8 +269,11 @@ def test_an_erased_person_is_gone_from_the_service_at_once(demo_copy):
         assert call(url, f"/profiles/{other}")[0] == 200
     # No snapshot file under the home holds the person any more.
     for path in serving_root(home.root).rglob("*.parquet"):
-        assert target.encode() not in path.read_bytes(), path
         assert target not in pl.read_parquet(path).cast(pl.String).write_csv(), path
+    files = [p for p in serving_root(home.root).rglob("*") if p.is_file()]
+    assert any(p.suffix == ".npy" for p in files)  # the mapped indexes too
+    for path in files:
+        assert target.encode() not in path.read_bytes(), path
 
 
 @pytest.mark.e2e

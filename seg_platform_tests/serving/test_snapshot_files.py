@@ -18,9 +18,20 @@ pytestmark = pytest.mark.unit
 
 
 def _tables(pids: list[str]) -> dict[str, pl.DataFrame]:
-    return {
-        name: pl.DataFrame({"profile_id": pids, "x": list(range(len(pids)))}) for name in TABLES
-    }
+    """One row per customer in every table, with the columns the answers are built from."""
+    n = len(pids)
+    extra = {
+        "profiles": {"segment_name": ["S"] * n},
+        "identifiers": {"kind": ["value"] * n, "key": [f"k{p}" for p in pids]},
+        "overlays": {"family": ["lifecycle"] * n, "overlay": ["engaged"] * n},
+        "consent": {"channel": ["email"] * n, "status": ["opt_in"] * n},
+        "reasons": {
+            "rank": [1] * n, "feature": ["f"] * n, "customer_value": [1.0] * n,
+            "segment_average": [0.5] * n, "reason": ["why"] * n,
+        },
+        "signals": {"x": list(range(n))},
+    }  # fmt: skip
+    return {name: pl.DataFrame({"profile_id": pids, **extra[name]}) for name in TABLES}
 
 
 def test_a_publish_replaces_the_version_behind_the_pointer(tmp_path):
@@ -50,6 +61,26 @@ def test_republishing_without_erased_people_removes_their_rows_everywhere(tmp_pa
         assert table["profile_id"].to_list() == ["P1", "P3"], name
     assert read_manifest(new)["month"] == "2025-12-31"
     assert read_manifest(new)["republished_after_erasure"] is True
+
+
+def test_the_files_the_service_maps_hold_no_erased_person(tmp_path):
+    """The mapped answers and indexes are written again by the republish: the erased person is
+    in no file under the serving folder, and the others are still answered."""
+    from seg_platform.serving.store import load_snapshot
+
+    root = tmp_path / "serving"
+    publish(root, _tables(["PA1", "PB2", "PC3"]), {"month": "2025-12-31"})
+    new = republish_without(root, ["PB2"])
+    assert new is not None
+    mapped = {p.name for p in new.iterdir()} - {f"{name}.parquet" for name in TABLES}
+    assert {"answers.arrow", "index_profile_id_keys.npy", "index_value_keys.npy"} <= mapped
+    for path in root.rglob("*"):
+        if path.is_file():
+            assert b"PB2" not in path.read_bytes(), path
+    snap = load_snapshot(new)
+    assert snap.customers == 2 and snap.row("PB2") is None
+    assert snap.profile_of(snap.ids, "kPB2") is None and snap.profile_of(snap.ids, "kPC3") == "PC3"
+    assert snap.head[snap.row("PA1")].as_py().startswith('{"profile_id":"PA1"')
 
 
 def test_a_pointer_outside_the_serving_folder_is_not_followed(tmp_path):

@@ -4,8 +4,10 @@ the snapshot before, and from the new one once it is swapped in (no timing asser
 import datetime as dt
 import gc
 import hashlib
+import json
 import threading
 import time
+import tracemalloc
 
 import polars as pl
 
@@ -143,6 +145,16 @@ def test_a_loaded_snapshot_holds_no_python_object_per_customer_and_answers_the_s
     gc.collect()
     added = len(gc.get_objects()) - before
     assert added < 1_000, f"{added:,} tracked objects for {n:,} customers"
+    # Nor untracked ones (strings, ints: what a dict of profile ids holds): loading again, the
+    # memory Python and NumPy allocate and keep is a few kilobytes, not ~100 bytes a customer.
+    tracemalloc.start()
+    again = store_module.load_snapshot(folder)
+    kept, _ = tracemalloc.get_traced_memory()
+    tracemalloc.stop()
+    assert kept < 100_000, f"{kept:,} bytes kept by a load of {n:,} customers"
+    sized = [k for k, v in vars(again).items() if isinstance(v, dict | list | set) and len(v) > 100]
+    assert sized == [], f"Python containers with an entry per customer: {sized}"
+    del again
     store = store_module.ProfileStore(serving_root(home.root), IdentityRules(), None)
     assert store.snapshot.version == folder.name
     assert store.resolve("user_id", "u12345") == "P12345"
@@ -162,3 +174,50 @@ def test_a_loaded_snapshot_holds_no_python_object_per_customer_and_answers_the_s
         "overlays": [{"family": "lifecycle", "overlay": "engaged"}],
         "snapshot": folder.name,
     }  # fmt: skip
+
+
+def test_the_served_files_are_in_the_folder_before_the_pointer_names_it(home, monkeypatch):
+    """A reader that follows the pointer at any moment finds the whole snapshot, mapped files
+    included: they are written (and the manifest naming their format last) before the folder
+    is renamed into place and the pointer replaced."""
+    from seg_platform.core import serving
+
+    root = serving_root(home.root)
+    seen = []
+    real_replace = serving.os.replace
+
+    def replace(src, dst):
+        if str(dst).endswith(serving.POINTER):
+            folder = root / open(src).read().strip()  # the version about to be served
+            names = {p.name for p in folder.iterdir()}
+            seen.append(names)
+            assert {"answers.arrow", "signals.arrow", "index_profile_id_keys.npy",
+                    "index_value_keys.npy", "index_raw_rows.npy"} <= names, names  # fmt: skip
+            assert json.loads((folder / "manifest.json").read_text())["serving_format"] == 2
+            snap = store_module.load_snapshot(folder)
+            assert snap.customers == 300 and snap.row("P299") is not None
+        return real_replace(src, dst)
+
+    monkeypatch.setattr(serving.os, "replace", replace)
+    publish(root, _many(300), {"month": "2025-12-31"})
+    publish(root, _many(300), {"month": "2026-01-31"})
+    assert len(seen) == 2
+
+
+def test_a_snapshot_published_in_an_older_format_is_refused_until_the_next_publish(home):
+    """A folder without the mapped files (published by an older version) is not read: the
+    service says so on /health and reads the next publish."""
+    root = serving_root(home.root)
+    old = publish(root, _tables("Loyal", 0.1), {"month": "2025-12-31"})
+    manifest = json.loads((old / "manifest.json").read_text())
+    del manifest["serving_format"]
+    (old / "manifest.json").write_text(json.dumps(manifest))
+    for path in old.glob("*.npy"):
+        path.unlink()
+    store = store_module.ProfileStore(root, IdentityRules(), None)
+    assert store.snapshot.version is None and store.refused == old.name
+    assert store.resolve("email", EMAIL) is None
+    assert store.refresh() is False  # refused once, not re-read at every poll
+    new = publish(root, _tables("At Risk", 0.8), {"month": "2026-01-31"})
+    assert store.refresh() is True and store.snapshot.version == new.name
+    assert store.profile(store.resolve("email", EMAIL))["segment_name"] == "At Risk"
