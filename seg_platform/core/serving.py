@@ -14,7 +14,8 @@ answer JSON (`answers.arrow`, uncompressed Arrow IPC, in the order of `profiles`
 `head` = the answer's JSON but for overlays, `overlays` = the overlays' JSON, `signal_row`), the
 signals (`signals.arrow`) and three sorted indexes as `.npy` (keys as fixed-width bytes, sorted,
 and the answer row of each): profile ids, normalised identifier hashes, raw identifier hashes.
-The manifest's `serving_format` names this layout; a folder without it is refused.
+The manifest's `serving_format` names this layout; for a folder published before it (no
+`serving_format`) the service builds the files once, privately; a newer format is refused.
 """
 
 import datetime as dt
@@ -190,21 +191,37 @@ def _npy(path: Path) -> np.ndarray:
 
 def open_serving(folder: Path) -> tuple[dict, pa.Table, pa.Table, dict]:
     """The manifest, answers, signals and indexes ({name: (sorted keys, rows)}) of a published
-    folder, memory-mapped: no copy, no work per customer. SnapshotFormatError for a folder
-    published before these files were written."""
+    folder, memory-mapped: no copy, no work per customer (but once for a folder published
+    before these files were written). SnapshotFormatError for a format this code cannot read."""
     manifest = read_manifest(folder)
-    if manifest.get("serving_format") != SERVING_FORMAT:
+    found = manifest.get("serving_format")
+    if found is not None and found != SERVING_FORMAT:
         raise SnapshotFormatError(
-            f"the serving snapshot {folder.name} has serving format "
-            f"{manifest.get('serving_format')}, this service reads {SERVING_FORMAT}: publish "
-            "the snapshot again (re-run the job, or materialize serving/serving_snapshot)"
+            f"the serving snapshot {folder.name} has serving format {found}, this service "
+            f"reads {SERVING_FORMAT}: run the service of the version that published it, or "
+            "publish the snapshot again (re-run the job, or materialize serving/serving_snapshot)"
         )
+    if found is None:
+        # Published before the served files existed (its Parquet tables only): they are built
+        # once, in a private folder beside it that is removed as soon as they are mapped.
+        private = folder.parent / f".upgrade-{folder.name}-{os.getpid()}"
+        shutil.rmtree(private, ignore_errors=True)
+        private.mkdir()
+        try:
+            write_serving_files(private, read_tables(folder))
+            return {**manifest, "serving_format": SERVING_FORMAT}, *_open_files(private)
+        finally:
+            shutil.rmtree(private, ignore_errors=True)  # mapped pages outlive their files
+    return manifest, *_open_files(folder)
+
+
+def _open_files(folder: Path) -> tuple[pa.Table, pa.Table, dict]:
     answer, signals = _arrow(folder / ANSWERS), _arrow(folder / SIGNALS)
     indexes = {
         name: (_npy(folder / f"index_{name}_keys.npy"), _npy(folder / f"index_{name}_rows.npy"))
         for name in INDEXES
     }
-    return manifest, answer, signals, indexes
+    return answer, signals, indexes
 
 
 def fsync_path(path: Path) -> None:

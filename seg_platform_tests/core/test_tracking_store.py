@@ -17,9 +17,7 @@ def _schema(db) -> tuple[dict, list, str]:
     write a table's constraints in varying order, so its SQL text is not compared."""
     with sqlite3.connect(db) as con:
         names = con.execute("SELECT name FROM sqlite_master WHERE type = 'table'").fetchall()
-        tables = {
-            n: con.execute(f"PRAGMA table_info('{n}')").fetchall() for (n,) in sorted(names)
-        }
+        tables = {n: con.execute(f"PRAGMA table_info('{n}')").fetchall() for (n,) in sorted(names)}
         indexes = con.execute(
             "SELECT name, tbl_name FROM sqlite_master WHERE type = 'index' ORDER BY name"
         ).fetchall()

@@ -11,6 +11,7 @@ import tracemalloc
 
 import polars as pl
 
+from seg_platform.core import serving
 from seg_platform.core.identity_rules import IdentityRules
 from seg_platform.core.serving import publish, serving_root
 from seg_platform.serving import store as store_module
@@ -204,20 +205,31 @@ def test_the_served_files_are_in_the_folder_before_the_pointer_names_it(home, mo
     assert len(seen) == 2
 
 
-def test_a_snapshot_published_in_an_older_format_is_refused_until_the_next_publish(home):
-    """A folder without the mapped files (published by an older version) is not read: the
-    service says so on /health and reads the next publish."""
+def test_a_snapshot_published_before_the_served_files_is_served_after_building_them(home):
+    """A folder of an older version (its Parquet tables, no mapped files) is served: the files
+    are built once in a private folder, removed once mapped, and the published folder is left
+    as it was. A format newer than the service's is refused (said on /health) until the next
+    publish."""
     root = serving_root(home.root)
     old = publish(root, _tables("Loyal", 0.1), {"month": "2025-12-31"})
     manifest = json.loads((old / "manifest.json").read_text())
     del manifest["serving_format"]
     (old / "manifest.json").write_text(json.dumps(manifest))
-    for path in old.glob("*.npy"):
+    for path in [*old.glob("*.npy"), *old.glob("*.arrow")]:
         path.unlink()
+    before = sorted(p.name for p in old.iterdir())
     store = store_module.ProfileStore(root, IdentityRules(), None)
-    assert store.snapshot.version is None and store.refused == old.name
-    assert store.resolve("email", EMAIL) is None
+    assert store.snapshot.version == old.name and store.refused is None
+    assert store.profile(store.resolve("email", EMAIL))["segment_name"] == "Loyal"
+    assert sorted(p.name for p in old.iterdir()) == before
+    assert sorted(p.name for p in root.iterdir()) == sorted([old.name, serving.POINTER])
+
+    newer = publish(root, _tables("At Risk", 0.8), {"month": "2026-01-31"})
+    manifest = json.loads((newer / "manifest.json").read_text())
+    (newer / "manifest.json").write_text(json.dumps({**manifest, "serving_format": 99}))
+    assert store.refresh() is False and store.refused == newer.name
     assert store.refresh() is False  # refused once, not re-read at every poll
-    new = publish(root, _tables("At Risk", 0.8), {"month": "2026-01-31"})
+    assert store.snapshot.version == old.name  # the one before keeps answering
+    new = publish(root, _tables("At Risk", 0.8), {"month": "2026-02-28"})
     assert store.refresh() is True and store.snapshot.version == new.name
     assert store.profile(store.resolve("email", EMAIL))["segment_name"] == "At Risk"
