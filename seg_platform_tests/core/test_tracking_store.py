@@ -4,12 +4,9 @@ never a replacement of a store that holds runs."""
 import sqlite3
 
 import mlflow
-import pytest
 
 from seg_platform.core import settings
 from seg_platform.core.tracking import CACHE_ENV, home_store
-
-pytestmark = pytest.mark.unit
 
 
 def _schema(db) -> tuple[dict, list, str]:
