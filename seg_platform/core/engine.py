@@ -2,12 +2,13 @@
 Spark lake.
 
 `SEG_PLATFORM_ENGINE` picks the engine: `duckdb` (the default: everything in the warehouse
-file) or `spark` (the reading and checks of raw ingestion, the identity graph's resolution,
-SQL models, segment assignment, scoring, activation feeds and erasure on Spark, in the lake).
-With Spark the DuckDB warehouse stays the catalog that the checks and the steps not ported
-yet (the rest of identity, raw ingestion's deduplication and ledger) read: what those steps
-write is handed to the lake (`to_lake`) before a Spark step reads it, and what a Spark step
-writes in the lake is copied back (`from_lake`) with the types DuckDB would have given it.
+file) or `spark` (the reading and checks of raw ingestion, the identity graph's resolution
+and the scoring of duplicate contacts, SQL models, segment assignment, scoring, activation
+feeds and erasure on Spark, in the lake). With Spark the DuckDB warehouse stays the catalog
+that the checks and the steps not ported yet (the rest of identity, raw ingestion's
+deduplication and ledger) read: what those steps write is handed to the lake (`to_lake`)
+before a Spark step reads it, and what a Spark step writes in the lake is copied back
+(`from_lake`) with the types DuckDB would have given it.
 
 Both crossings are atomic: a lake table gets a new version and then its pointer
 (`core.spark.switch_to`); a DuckDB table is replaced inside one transaction.

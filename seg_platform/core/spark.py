@@ -64,6 +64,11 @@ class SparkSettings:
     # right for local[N] and for workers on this host; a cluster names its own.
     python: str | None = None
 
+    @property
+    def is_connect(self) -> bool:
+        """A Spark Connect URL (sc://...), not a classic session's master."""
+        return bool(_CONNECT.match(self.master))
+
     def __post_init__(self) -> None:
         if not (_MASTER.match(self.master) or _CONNECT.match(self.master)):
             raise ValueError(

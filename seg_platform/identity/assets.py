@@ -29,8 +29,10 @@ from seg_platform.identity.build import (
     MATCH_RATE,
     PROFILES,
     IdentityResult,
+    Resolver,
     build_identity,
 )
+from seg_platform.identity.linkage_store import Scorer
 from seg_platform.identity.tables import SPECS
 from seg_platform.sources.contract import SOURCES
 from seg_platform.sources.resources import IdentityConfig, SourcesResource
@@ -55,18 +57,30 @@ LINKS_SQL = f"""
     FROM {EDGES} GROUP BY rule ORDER BY rule"""
 
 
-def _engine_resolver():
-    """Spark's resolution of the identity graph when `SEG_PLATFORM_ENGINE=spark`
-    (`identity.spark_graph.SparkResolver`: components and merge protection on the executors;
-    normalisation, edges and stable ids stay in the warehouse); None (one process) otherwise.
+def _engine_backends(
+    context: dg.AssetExecutionContext,
+) -> tuple[Resolver | None, Scorer | None]:
+    """Spark's parts of the identity build when `SEG_PLATFORM_ENGINE=spark`, on one session:
+    the graph's resolution (`identity.spark_graph.SparkResolver`: components and merge
+    protection on the executors) and the scoring of the blocked contact pairs with the
+    duplicate model (`identity.spark_linkage.SparkScorer`; training stays on the driver).
+    Normalisation, edges and stable ids stay in the warehouse. (None, None) with DuckDB.
     Follows the environment, as the raw assets do, so runs giving their own resources need no
     `engine` resource."""
     engine = EngineResource()
     if not engine.is_spark:
-        return None
+        return None, None
     from seg_platform.identity.spark_graph import SparkResolver
+    from seg_platform.identity.spark_linkage import SparkScorer
 
-    return SparkResolver(*engine.session())
+    spark, lake = engine.session()
+    if engine.settings().is_connect:
+        context.log.warning(
+            "identity: duplicate contacts scored with DuckDB on the driver: Splink's Spark "
+            "backend needs a classic session, not Spark Connect"
+        )
+        return SparkResolver(spark, lake), None
+    return SparkResolver(spark, lake), SparkScorer(spark)
 
 
 @dg.multi_asset(
@@ -96,7 +110,7 @@ def identity_graph(
         # Before the warehouse is touched: a mistake in the rules fails the step at once.
         config = sources.load()
         settings, rules = identity.settings(config), identity.rules(config)
-        resolver = _engine_resolver()
+        resolver, scorer = _engine_backends(context)
         with warehouse.get_connection() as con:
             # A full reload of the raw tables rebuilds the graph in full too.
             result = build_identity(
@@ -105,6 +119,7 @@ def identity_graph(
                 context.run_id,
                 full_rebuild=sources.full_reload,
                 resolver=resolver,
+                scorer=scorer,
             )
             counts = {
                 name: fetch_one(con, f"SELECT count(*) FROM {table}")[0]
@@ -178,6 +193,15 @@ def identity_graph(
                 "graph_resolved_on": "spark"
                 if resolver is not None and result.incremental["mode"] != "incremental"
                 else "one process",
+                # Where the duplicate model scored the blocked contact pairs (in full and
+                # incremental builds; the model is trained or stored on the driver).
+                "linkage_scored_on": (
+                    "not scored: no contacts to compare"
+                    if not result.linkage.get("stored_models")
+                    else "spark"
+                    if scorer is not None
+                    else "duckdb"
+                ),
             }
         if name == "match_rate":
             metadata["by_source"] = markdown(rates)

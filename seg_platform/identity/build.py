@@ -40,7 +40,7 @@ from seg_platform.identity.graph import (
     dedup_clusters,
     resolve,
 )
-from seg_platform.identity.linkage_store import ModelStore, rules_fingerprint
+from seg_platform.identity.linkage_store import ModelStore, Scorer, rules_fingerprint
 from seg_platform.sources.contract import LINKING_SOURCES, SOURCES, Source
 
 SCHEMA = "identity"
@@ -110,12 +110,15 @@ def build_identity(
     full_rebuild: bool = False,
     retrain_model: bool | None = None,
     resolver: Resolver | None = None,
+    scorer: Scorer | None = None,
 ) -> IdentityResult:
     """Rebuild every identity table from the raw tables. Components of the graph unchanged
     since the last build keep its outcome unless `full_rebuild` (identity.incremental). The
     stored duplicate model scores the contacts unless it is due for retraining or
     `retrain_model` (default: `full_rebuild`, so a requested full rebuild is a fresh home's).
-    `resolver` resolves the graph of a full build on another engine (default: one process).
+    `resolver` resolves the graph of a full build on another engine (default: one process);
+    `scorer` scores the contact pairs with the duplicate model on another engine, in full and
+    incremental builds alike (default: DuckDB, where the model is trained).
     """
     result, clock = IdentityResult(), time.perf_counter()
 
@@ -146,6 +149,7 @@ def build_identity(
     models = ModelStore(
         con, run_id, plan.suppression, rules.dedup_model_retrain_share,
         rules=rules_fingerprint(rules), retrain="full rebuild requested" if retrain else None,
+        scorer=scorer,
     )  # fmt: skip
     result.probabilistic_edges = _probabilistic_edges(con, rules, result, models)
     if models.used:

@@ -846,6 +846,23 @@ def _run_splink(
             threshold_match_probability=spec.threshold, warning_mode="never"
         )
         return _collect(con, predictions.physical_name, id_column)
+    linker = _trained_linker(con, tables, frames, spec, id_column, report)
+    predictions = linker.inference.predict(
+        threshold_match_probability=spec.threshold, warning_mode="never"
+    )
+    return _collect(con, predictions.physical_name, id_column)
+
+
+def _trained_linker(
+    con: duckdb.DuckDBPyConnection,
+    tables: Sequence[Any],
+    frames: Sequence[pl.DataFrame],
+    spec: LinkageSpec,
+    id_column: str,
+    report: dict | None,
+) -> Linker:
+    """A linker trained on the registered `tables` (broad blocking rules within the budget,
+    the prior, u and m); `report` receives the model."""
     spec = _with_broad_rules(con, spec, tables, report)
     prior = _estimate_prior(spec, tables, id_column, [f.height for f in frames])
     inputs = tables[0] if spec.link_type == "dedupe_only" else tables
@@ -853,10 +870,33 @@ def _run_splink(
     sessions = _train(linker, spec, sum(f.height for f in frames))
     if report is not None:
         report.update(_model_report(linker, prior, sessions))
-    predictions = linker.inference.predict(
-        threshold_match_probability=spec.threshold, warning_mode="never"
-    )
-    return _collect(con, predictions.physical_name, id_column)
+    return linker
+
+
+def train_links(
+    frames: pl.DataFrame | list[pl.DataFrame], spec: LinkageSpec, id_column: str = "unique_id"
+) -> dict:
+    """The model `predict_links(frames, spec, report=...)` trains, without scoring the pairs:
+    the report it fills (`report["model"]` is Splink's JSON), for another engine to score
+    with (`identity.spark_linkage.predict_links_on_spark`). Trained in a private in-memory
+    DuckDB database, as `predict_links` trains; `predict_links(frames, spec, model=...)` with
+    it gives the pairs `predict_links` would have given."""
+    frame_list = [_normalise(f, spec, id_column) for f in _frames(frames, spec)]
+    if any(f.height == 0 for f in frame_list):
+        raise ValueError("nothing to train on: an input frame is empty")
+    report: dict = {}
+    with tempfile.TemporaryDirectory(prefix="seg_linkage_") as temp_dir:
+        con = memory_connection(temp_dir)  # private, spilling only into temp_dir
+        try:
+            db_api = DuckDBAPI(connection=con)
+            tables = [
+                db_api.register(f.to_arrow(), dataset_display_name=f"frame_{i:04d}")
+                for i, f in enumerate(frame_list)
+            ]
+            _trained_linker(con, tables, frame_list, spec, id_column, report)
+        finally:
+            con.close()
+    return report
 
 
 # --- Febrl benchmark -------------------------------------------------------------------------
@@ -935,4 +975,5 @@ __all__ = [
     "pairwise_scores",
     "predict_links",
     "read_febrl",
+    "train_links",
 ]

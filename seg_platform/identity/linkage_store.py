@@ -20,6 +20,7 @@ import copy
 import dataclasses
 import hashlib
 import json
+from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 import duckdb
@@ -30,6 +31,11 @@ from seg_platform.core.warehouse import table_exists
 
 if TYPE_CHECKING:  # Splink is imported only by a build that compares contacts
     from seg_platform.identity.linkage import LinkageSpec
+
+# Another engine's scoring of the blocked pairs with a trained model (Splink's JSON):
+# `(frames, spec, model) -> pairs` as `linkage.predict_links(frames, spec, model=model)` gives
+# them (`identity.spark_linkage.SparkScorer`).
+Scorer = Callable[["pl.DataFrame | list[pl.DataFrame]", "LinkageSpec", dict], pl.DataFrame]
 
 MODELS = "identity.linkage_models"
 # Bump when a change of linkage.py alters what a model learns or how it scores: stored models
@@ -61,6 +67,9 @@ class ModelStore:
     rules: str = ""  # rules_fingerprint of the build's identity rules
     retrain: str | None = None  # why every model is trained in this build (a full rebuild)
     used: dict[str, dict] = dataclasses.field(default_factory=dict)  # name -> what was done
+    # Scores the pairs on another engine (default: the same in-memory DuckDB as training).
+    # Training stays here, on the driver: it needs a sample, not every pair.
+    scorer: Scorer | None = None
 
     def _latest(self, name: str) -> tuple | None:
         if not table_exists(self.con, "identity", "linkage_models"):
@@ -98,7 +107,7 @@ class ModelStore:
     ) -> pl.DataFrame:
         """`linkage.predict_links` with the stored model `name`, or with a model trained now
         (and stored as a new version). `report` receives the model's report either way."""
-        from seg_platform.identity.linkage import predict_links
+        from seg_platform.identity.linkage import predict_links, train_links
 
         fingerprint = spec_fingerprint(spec, self.rules)
         latest = self._latest(name)
@@ -107,11 +116,18 @@ class ModelStore:
             stored = json.loads(latest[5])
             if report is not None:
                 report.update(copy.deepcopy(stored))
-            pairs = predict_links(frames, spec, id_column="unique_id", model=stored["model"])
+            if self.scorer is None:
+                pairs = predict_links(frames, spec, id_column="unique_id", model=stored["model"])
+            else:
+                pairs = self.scorer(frames, spec, stored["model"])
             version, trained_run, contacts_then = latest[0], latest[4], latest[3]
         else:
-            trained: dict = {}
-            pairs = predict_links(frames, spec, id_column="unique_id", report=trained)
+            if self.scorer is None:
+                trained: dict = {}
+                pairs = predict_links(frames, spec, id_column="unique_id", report=trained)
+            else:
+                trained = train_links(frames, spec, id_column="unique_id")
+                pairs = self.scorer(frames, spec, trained["model"])
             version = (latest[0] + 1) if latest is not None else 1
             trained_run, contacts_then = self.run_id, contacts
             self._save(name, version, fingerprint, contacts, reason or "", trained)

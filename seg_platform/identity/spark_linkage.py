@@ -195,4 +195,40 @@ def predict_links_on_spark(
     ).where(F.col(OUTPUT_COLUMNS[2]) >= spec.threshold)
 
 
-__all__ = ["normalise_on_spark", "predict_links_on_spark", "register_similarities", "spark_model"]
+class SparkScorer:
+    """`identity.linkage_store.Scorer` on Spark: the blocked contact pairs of an identity
+    build scored by `predict_links_on_spark` with the model trained (or stored) on the driver
+    (`build_identity(..., scorer=SparkScorer(spark))`). The contacts cross to Spark as Arrow
+    and the pairs come back as `linkage.predict_links` returns them: the same columns and id
+    type, sorted by `id_l, id_r`. Needs a classic session (Splink's Spark backend does not
+    run on Spark Connect)."""
+
+    def __init__(self, spark: Any) -> None:
+        self.spark = spark
+
+    def __call__(self, frames: Any, spec: LinkageSpec, model: dict) -> Any:
+        import polars as pl
+
+        frame_list = [frames] if isinstance(frames, pl.DataFrame) else list(frames)
+        id_dtype = frame_list[0].schema["unique_id"]
+        schema = pl.Schema(zip(OUTPUT_COLUMNS, (id_dtype, id_dtype, pl.Float64()), strict=True))
+        if any(f.height == 0 for f in frame_list):
+            return pl.DataFrame(schema=schema)
+        inputs = [
+            normalise_on_spark(self.spark.createDataFrame(f.to_arrow()), spec, "unique_id")
+            for f in frame_list
+        ]
+        pairs = predict_links_on_spark(self.spark, inputs, spec, model, "unique_id")
+        out = pl.from_arrow(pairs.toArrow())
+        if not isinstance(out, pl.DataFrame):
+            raise TypeError("Spark returned no table of pairs")
+        return out.select(OUTPUT_COLUMNS).cast(schema).sort(["id_l", "id_r"])
+
+
+__all__ = [
+    "SparkScorer",
+    "normalise_on_spark",
+    "predict_links_on_spark",
+    "register_similarities",
+    "spark_model",
+]

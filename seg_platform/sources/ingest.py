@@ -977,6 +977,20 @@ def _typed(column: Column, raw: str, cfg: SourceConfig) -> str:
     return raw
 
 
+def reject_thresholds_sql(rejects: str, files: str) -> str:
+    """Per file of `files` (file_idx, header), the unreadable lines of `rejects` (file_idx,
+    line) as thresholds: `k` lines were broken before the readable row numbered above `thr`
+    in its file, so that row's line is `ord + header + k`. The same SQL on DuckDB
+    (`_checked_sql`) and on Spark (`spark_ingest._positions`)."""
+    return f"""
+            SELECT file_idx, max(k) AS k, thr FROM (
+                SELECT r.file_idx, r.line - f.header
+                         - row_number() OVER (PARTITION BY r.file_idx ORDER BY r.line) AS thr,
+                       row_number() OVER (PARTITION BY r.file_idx ORDER BY r.line) AS k
+                FROM {rejects} r JOIN {files} f USING (file_idx)
+            ) GROUP BY file_idx, thr"""
+
+
 def _checked_sql(
     source: Source, cfg: SourceConfig, bounds: tuple[str, str], positions: str | None = None
 ) -> str:
@@ -1060,14 +1074,7 @@ def _checked_sql(
     if positions is not None:
         located = f"positions AS ({positions}),"
     else:
-        located = """thresholds AS (
-            SELECT file_idx, max(k) AS k, thr FROM (
-                SELECT r.file_idx, r.line - f.header
-                         - row_number() OVER (PARTITION BY r.file_idx ORDER BY r.line) AS thr,
-                       row_number() OVER (PARTITION BY r.file_idx ORDER BY r.line) AS k
-                FROM _rejects r JOIN _files f USING (file_idx)
-            ) GROUP BY file_idx, thr
-        ),
+        located = f"""thresholds AS ({reject_thresholds_sql("_rejects", "_files")}),
         positions AS (
             SELECT s.file_idx, s.ord, f.source_file,
                    s.ord + f.header + coalesce(t.k, 0) AS source_row

@@ -46,7 +46,12 @@ from seg_platform.core.warehouse import quote
 from seg_platform.core.yaml_files import sql_string
 from seg_platform.sources.config import SourceConfig
 from seg_platform.sources.contract import Source
-from seg_platform.sources.ingest import _checked_sql, _discover, read_on_duckdb
+from seg_platform.sources.ingest import (
+    _checked_sql,
+    _discover,
+    read_on_duckdb,
+    reject_thresholds_sql,
+)
 from seg_platform.sources.ledger import FileState
 
 _CSV_OPTIONS = {"header", "skip", "delim", "sep", "quote"}
@@ -285,15 +290,8 @@ def _positions(spark: Any) -> Any:
     """`_positions` (file_idx, ord, source_file, source_row) as DuckDB computes them:
     `ord` counts a file's readable rows, and a row's position is `ord + header + k`, k the
     number of broken lines ranked at or before it by DuckDB's thresholds (`_checked_sql`)."""
-    return spark.sql("""
-        WITH thresholds AS (
-            SELECT file_idx, max(k) AS k, thr FROM (
-                SELECT r.file_idx, r.line - f.header
-                         - row_number() OVER (PARTITION BY r.file_idx ORDER BY r.line) AS thr,
-                       row_number() OVER (PARTITION BY r.file_idx ORDER BY r.line) AS k
-                FROM _spark_rejects r JOIN _spark_files f USING (file_idx)
-            ) GROUP BY file_idx, thr
-        ),
+    return spark.sql(f"""
+        WITH thresholds AS ({reject_thresholds_sql("_spark_rejects", "_spark_files")}),
         events AS (
             SELECT file_idx, ord AS at, 1 AS kind, NULL AS k FROM _stage
             UNION ALL

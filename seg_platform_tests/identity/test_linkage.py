@@ -16,6 +16,7 @@ from seg_platform.identity.linkage import (
     febrl_link_metrics,
     predict_links,
 )
+from seg_platform.identity.linkage_store import ModelStore
 
 FEBRL = Path(__file__).resolve().parents[2].parent / "shared" / "data" / "febrl"
 
@@ -159,6 +160,42 @@ def test_same_input_gives_identical_output(crm, crm_links):
     # Row order of the input does not matter either.
     shuffled = predict_links(contacts.sample(fraction=1.0, shuffle=True, seed=3), CRM_CONTACTS_SPEC)
     assert shuffled.equals(crm_links)
+
+
+def test_another_engine_scores_with_the_model_trained_or_stored(crm, crm_links):
+    """With a scorer (Spark's `SparkScorer` in an identity build on Spark) the store trains the
+    model alone on the driver (`train_links`) and the scorer scores with it, then with the
+    stored one: the same model, report and pairs as training and scoring in one DuckDB."""
+    import duckdb
+
+    contacts, _, _ = crm
+    models: list[dict] = []
+
+    def scorer(frames, spec, model):
+        models.append(model)
+        return predict_links(frames, spec, model=model)
+
+    def warehouse():
+        con = duckdb.connect()
+        con.execute("CREATE SCHEMA identity")
+        return con
+
+    plain: dict = {}
+    ModelStore(warehouse(), "run-1", "", 0.25).predict(
+        "dedupe", contacts, CRM_CONTACTS_SPEC, contacts.height, report=plain
+    )
+    con, trained = warehouse(), {}
+    pairs = ModelStore(con, "run-1", "", 0.25, scorer=scorer).predict(
+        "dedupe", contacts, CRM_CONTACTS_SPEC, contacts.height, report=trained
+    )
+    reused = ModelStore(con, "run-2", "", 0.25, scorer=scorer)
+    again = reused.predict("dedupe", contacts, CRM_CONTACTS_SPEC, contacts.height)
+    assert pairs.equals(crm_links) and again.equals(crm_links)
+    assert reused.used["dedupe"]["trained_now"] is None  # the stored model scored
+    assert len(models) == 2 and models[0] == models[1] == plain["model"]
+    assert {k: v for k, v in trained.items() if k != "chart"} == {
+        k: v for k, v in plain.items() if k != "chart"
+    }
 
 
 def test_failed_em_session_is_rolled_back(crm, crm_links, monkeypatch, caplog):

@@ -5,6 +5,7 @@ tables both runs leave are the same: quarantine, identity profiles, segment assi
 1.0), scores (to 1e-6) and feeds. The landing files are read and checked on Spark: every raw
 table, its quarantine and per-file counts are the same."""
 
+import json
 import os
 from contextlib import contextmanager
 
@@ -165,6 +166,25 @@ def test_quarantine_and_identity_are_the_same(both_engines):
         "one process"
     )
     assert metadata_of(on_spark, ["identity", "identity_map"], "graph_resolved_on") == "spark"
+    # The duplicate model (trained on the driver) scored the blocked contact pairs on Spark.
+    key = ["identity", "identity_map"]
+    assert metadata_of(on_duckdb, key, "linkage_scored_on") == "duckdb"
+    assert metadata_of(on_spark, key, "linkage_scored_on") == "spark"
+    # Trained alone on the driver for Spark to score, the models are those trained and
+    # scored in one DuckDB (this company's contacts hold no pair above the threshold: the
+    # pairs themselves are compared on Febrl in test_linkage_on_spark.py).
+    models = [
+        {
+            name: {k: v for k, v in json.loads(report).items() if k != "chart"}  # random ids
+            for name, report in read(
+                home, "SELECT name, report FROM identity.linkage_models"
+            ).rows()
+        }
+        for home in (on_duckdb, on_spark)
+    ]
+    assert sorted(models[0]) == ["dedupe", "link"]
+    assert models[0] == models[1]
+    same_table(both_engines, "identity.linkage_weights")
     same_table(both_engines, "identity.profiles")
     same_table(both_engines, "identity.identity_map")
     same_table(both_engines, "identity.identity_edges")
