@@ -163,13 +163,14 @@ def home_store(home: settings.PlatformHome) -> str:
     gets a copy of an empty store migrated once per MLflow version and kept in `cache_dir()`:
     the same schema, no runs. The copy is linked in only where no store exists (`os.link`
     fails on an existing file), so a store another process has started writing is never
-    replaced. Without a writable cache MLflow creates the store itself, as before."""
+    replaced. Without a writable cache (or if seeding fails in any way) MLflow creates the
+    store itself, as before."""
     db = home.mlflow_dir / "mlflow.db"
     if not db.exists():
         try:
             _seed(db)
-        except OSError as exc:  # no cache: MLflow migrates the new store itself
-            log.debug("MLflow store not seeded from the cache: %s", exc.strerror)
+        except Exception as exc:  # noqa: BLE001 (a speed-up only: MLflow creates the store itself)
+            log.debug("MLflow store not seeded from the cache: %s", type(exc).__name__)
     return home.mlflow_tracking_uri
 
 

@@ -62,3 +62,15 @@ def test_without_a_writable_cache_mlflow_creates_the_store(tmp_path, monkeypatch
     client = mlflow.MlflowClient(tracking_uri=home_store(home))
     assert [e.name for e in client.search_experiments()] == ["Default"]
     assert (home.mlflow_dir / "mlflow.db").exists()
+
+
+def test_a_failing_seed_leaves_the_store_to_mlflow(tmp_path, monkeypatch):
+    from seg_platform.core import tracking
+
+    def broken(db):
+        raise RuntimeError("sqlite cannot lock the cache here")
+
+    monkeypatch.setattr(tracking, "_seed", broken)
+    home = settings.platform_home(tmp_path / "home").ensure()
+    client = mlflow.MlflowClient(tracking_uri=home_store(home))
+    assert [e.name for e in client.search_experiments()] == ["Default"]
