@@ -12,6 +12,7 @@ from seg_platform.core import settings
 from seg_platform.core.calendar import month_key, partial_month_note
 from seg_platform.core.engine import EngineError, engine_name
 from seg_platform.core.paths import SQL_ROOT
+from seg_platform.core.spark import SparkUnavailable, require_pyspark
 from seg_platform.core.warehouse import WarehouseLockedError, connect, fetch_one, table_exists
 from seg_platform.sources.config import SourceConfigError, load_sources_config
 from seg_platform.sources.contract import SOURCES
@@ -128,9 +129,10 @@ def run_pipeline(
     os.environ[settings.HOME_ENV] = str(home.root)
     sources_path = settings.sources_config_path()
     try:
-        engine_name()  # SEG_PLATFORM_ENGINE: duckdb or spark
+        if engine_name() == "spark":  # SEG_PLATFORM_ENGINE: duckdb or spark
+            require_pyspark()
         load_sources_config(sources_path)
-    except (SourceConfigError, EngineError) as exc:
+    except (SourceConfigError, EngineError, SparkUnavailable) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
 

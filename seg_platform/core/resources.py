@@ -13,7 +13,7 @@ from pydantic import Field
 
 from seg_platform.core import settings
 from seg_platform.core.engine import LAKE_ENV, MASTER_ENV, engine_name
-from seg_platform.core.spark import SparkSettings
+from seg_platform.core.spark import SparkSettings, SparkUnavailable
 from seg_platform.core.spark import session as spark_session
 from seg_platform.core.warehouse import connect
 
@@ -96,9 +96,14 @@ class EngineResource(dg.ConfigurableResource):
         )
 
     def session(self) -> tuple[Any, Path]:
-        """The Spark session (started on first use in this process) and the lake's folder."""
+        """The Spark session (started on first use in this process) and the lake's folder.
+        Spark asked for where pyspark is not installed fails the step with what to install,
+        not a stack trace."""
         spark_settings = self.settings()
-        return spark_session(spark_settings), spark_settings.lake
+        try:
+            return spark_session(spark_settings), spark_settings.lake
+        except SparkUnavailable as exc:
+            raise dg.Failure(description=str(exc), allow_retries=False) from None
 
 
 def engine_executor(engine: str) -> dg.ExecutorDefinition:

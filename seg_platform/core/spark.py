@@ -98,6 +98,11 @@ def _pyspark():
     return pyspark.sql
 
 
+def require_pyspark() -> None:
+    """Raise SparkUnavailable, with what to install, unless pyspark can be imported."""
+    _pyspark()
+
+
 def session(settings: SparkSettings) -> Any:
     """A SparkSession for `settings` (the one already running in this process if there is one
     with the same master)."""

@@ -58,16 +58,14 @@ LINKS_SQL = f"""
 
 
 def _engine_backends(
-    context: dg.AssetExecutionContext,
+    context: dg.AssetExecutionContext, engine: EngineResource
 ) -> tuple[Resolver | None, Scorer | None]:
-    """Spark's parts of the identity build when `SEG_PLATFORM_ENGINE=spark`, on one session:
+    """Spark's parts of the identity build when the `engine` resource is Spark (set in the
+    resource, or `SEG_PLATFORM_ENGINE=spark` when it is unset), on one session:
     the graph's resolution (`identity.spark_graph.SparkResolver`: components and merge
     protection on the executors) and the scoring of the blocked contact pairs with the
     duplicate model (`identity.spark_linkage.SparkScorer`; training stays on the driver).
-    Normalisation, edges and stable ids stay in the warehouse. (None, None) with DuckDB.
-    Follows the environment, as the raw assets do, so runs giving their own resources need no
-    `engine` resource."""
-    engine = EngineResource()
+    Normalisation, edges and stable ids stay in the warehouse. (None, None) with DuckDB."""
     if not engine.is_spark:
         return None, None
     from seg_platform.identity.spark_graph import SparkResolver
@@ -104,13 +102,14 @@ def identity_graph(
     sources: SourcesResource,
     identity: IdentityConfig,
     mlflow_tracking: MlflowResource,
+    engine: EngineResource,
 ):
     """Resolve identities from the raw tables: normalise, link, protect, cluster, keep ids."""
     with config_errors_as_failures():
         # Before the warehouse is touched: a mistake in the rules fails the step at once.
         config = sources.load()
         settings, rules = identity.settings(config), identity.rules(config)
-        resolver, scorer = _engine_backends(context)
+        resolver, scorer = _engine_backends(context, engine)
         with warehouse.get_connection() as con:
             # A full reload of the raw tables rebuilds the graph in full too.
             result = build_identity(

@@ -249,12 +249,11 @@ def pseudonymising(
     return {"hashed": hashed, "before_final": prepare}
 
 
-def _engine_reader() -> Any:
-    """Spark's reader of landing files when `SEG_PLATFORM_ENGINE=spark` (`sources.spark_ingest`:
-    the files are read and checked on Spark, the rest of the load stays in the warehouse);
-    None (DuckDB's reader) otherwise. The raw assets follow the environment, so that runs
-    and tests giving their own resources need no `engine` resource."""
-    engine = EngineResource()
+def _engine_reader(engine: EngineResource) -> Any:
+    """Spark's reader of landing files when the `engine` resource is Spark (set in the
+    resource, or `SEG_PLATFORM_ENGINE=spark` when it is unset): the files are read and checked
+    on Spark (`sources.spark_ingest`), the rest of the load stays in the warehouse. None
+    (DuckDB's reader) otherwise."""
     if not engine.is_spark:
         return None
     from seg_platform.sources.spark_ingest import SparkReader
@@ -297,13 +296,14 @@ def build_raw_asset(source: Source) -> dg.AssetsDefinition:
         warehouse: WarehouseResource,
         sources: SourcesResource,
         identity: IdentityConfig,
+        engine: EngineResource,
     ) -> dg.MaterializeResult:
         try:
             config = sources.load()
             # The identity layer's rules (sources.yaml, then launchpad): identifiers of erased
             # people are normalised as identity_graph normalises them.
             rules = identity.rules(config)
-            reader = _engine_reader()
+            reader = _engine_reader(engine)
             with warehouse.get_connection() as con:
                 result = ingest_source(
                     con,

@@ -131,3 +131,79 @@ def test_the_definitions_follow_the_engine(home, monkeypatch):
     monkeypatch.setenv(ENGINE_ENV, "flink")
     with pytest.raises(EngineError, match="not an engine"):
         make_definitions()
+
+
+def _without_pyspark(monkeypatch):
+    """pyspark cannot be imported, whether or not the spark extra is installed here."""
+    import sys
+
+    for name in ("pyspark", "pyspark.sql"):
+        monkeypatch.setitem(sys.modules, name, None)
+
+
+def test_the_pipeline_refuses_spark_without_pyspark_before_it_starts(home, monkeypatch, capsys):
+    from seg_platform.runner import run_pipeline
+
+    _without_pyspark(monkeypatch)
+    monkeypatch.setenv(ENGINE_ENV, "spark")
+    assert run_pipeline(quiet=True) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: Spark was asked for but pyspark is not installed")
+    assert "pip install 'seg-platform[spark]'" in err
+    assert "Traceback" not in err
+    assert not home.warehouse.exists()
+
+
+def test_the_raw_and_identity_steps_follow_the_engine_resource(home, monkeypatch, tmp_path):
+    """Spark chosen in the `engine` resource (the environment says nothing) is what the raw
+    and identity steps run on: here, where pyspark cannot be imported, each fails with what
+    to install instead of quietly running on DuckDB."""
+    from seg_platform.core.tracking import MlflowResource
+    from seg_platform.identity.assets import IDENTITY_ASSETS
+    from seg_platform.sources.assets import RAW_ASSETS
+    from seg_platform.sources.resources import IdentityConfig, SourcesResource
+    from seg_platform.synthetic.company import generate
+
+    monkeypatch.delenv(ENGINE_ENV, raising=False)
+    _without_pyspark(monkeypatch)
+    generate(40, 1, 7, tmp_path / "company")
+    crm = [a for a in RAW_ASSETS if a.key.path[-1] == "crm_contacts"]
+
+    def materialize(assets, engine):
+        return dg.materialize(
+            assets,
+            resources={
+                "warehouse": WarehouseResource(database=str(home.warehouse)),
+                "sources": SourcesResource(
+                    config_path=str(tmp_path / "company" / "landing" / "sources.yaml")
+                ),
+                "identity": IdentityConfig(),
+                "mlflow_tracking": MlflowResource(),
+                "engine": EngineResource(engine=engine),
+            },
+            raise_on_error=False,
+        )
+
+    def failure(result) -> str:
+        assert not result.success
+        (event,) = result.get_step_failure_events()
+        return event.step_failure_data.user_failure_data.description
+
+    message = failure(materialize(crm, "spark"))
+    assert message.startswith("Spark was asked for but pyspark is not installed")
+    assert not home.warehouse.exists() or "raw.crm_contacts" not in {
+        f"{s}.{t}"
+        for s, t in duckdb.connect(str(home.warehouse), read_only=True)
+        .execute("SELECT table_schema, table_name FROM information_schema.tables")
+        .fetchall()
+    }
+    # On DuckDB (the resource's default) the same step loads the contacts; identity on Spark
+    # then fails the same way, leaving no identity table behind.
+    assert materialize(crm, None).success
+    message = failure(materialize(IDENTITY_ASSETS, "spark"))
+    assert message.startswith("Spark was asked for but pyspark is not installed")
+    with duckdb.connect(str(home.warehouse), read_only=True) as con:
+        assert con.execute("SELECT count(*) FROM raw.crm_contacts").fetchone()[0] > 0
+        assert not con.execute(
+            "SELECT count(*) FROM information_schema.tables WHERE table_schema = 'identity'"
+        ).fetchone()[0]

@@ -202,7 +202,7 @@ def run_platform(landing_sources_yaml: Path, home: Path) -> dict:
     "errors"}` (errors: one line per failed step); `clusters` is read whenever the identity
     tables were written, and is empty when they were not.
     """
-    from seg_platform.core.resources import WarehouseResource
+    from seg_platform.core.resources import EngineResource, WarehouseResource
     from seg_platform.core.tracking import MlflowResource
     from seg_platform.identity.assets import IDENTITY_ASSETS, IDENTITY_CHECKS
     from seg_platform.sources.assets import RAW_ASSETS, RAW_CHECKS
@@ -222,6 +222,7 @@ def run_platform(landing_sources_yaml: Path, home: Path) -> dict:
                 "identity": IdentityConfig(),
                 # the duplicate model's MLflow run goes to `home`'s store (set just above)
                 "mlflow_tracking": MlflowResource(),
+                "engine": EngineResource(),
             },
             raise_on_error=False,
         )

@@ -8,7 +8,7 @@ import pytest
 
 from seg_platform.core import settings
 from seg_platform.core.identity_rules import IdentityRules
-from seg_platform.core.resources import WarehouseResource
+from seg_platform.core.resources import EngineResource, WarehouseResource
 from seg_platform.core.tracking import MlflowResource
 from seg_platform.core.warehouse import connect
 from seg_platform.evaluation import identity_metrics
@@ -71,6 +71,7 @@ def materialize(home, sources_yaml, **identity):
             "sources": SourcesResource(config_path=str(sources_yaml)),
             "identity": IdentityConfig(**identity),
             "mlflow_tracking": MlflowResource(),  # the duplicate model's run, in the test's home
+            "engine": EngineResource(),
         },
         raise_on_error=False,
     )

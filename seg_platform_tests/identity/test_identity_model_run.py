@@ -8,7 +8,7 @@ import polars as pl
 import pytest
 from mlflow.tracking import MlflowClient
 
-from seg_platform.core.resources import WarehouseResource
+from seg_platform.core.resources import EngineResource, WarehouseResource
 from seg_platform.core.tracking import MlflowResource
 from seg_platform.core.warehouse import connect
 from seg_platform.identity.assets import IDENTITY_ASSETS, IDENTITY_CHECKS, IDENTITY_EXPERIMENT
@@ -40,6 +40,7 @@ def test_the_duplicate_model_is_logged_to_mlflow(home, tmp_path):
             "sources": SourcesResource(config_path=str(landing)),
             "identity": IdentityConfig(),
             "mlflow_tracking": tracking,
+            "engine": EngineResource(),
         },
         raise_on_error=False,
     )

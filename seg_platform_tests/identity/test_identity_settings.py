@@ -260,6 +260,7 @@ def materialize(home, sources_yaml, identity=None, assets=None):
             "sources": SourcesResource(config_path=str(sources_yaml)),
             "identity": identity or IdentityConfig(),
             "mlflow_tracking": MlflowResource(),
+            "engine": EngineResource(),
         },
         raise_on_error=False,
     )

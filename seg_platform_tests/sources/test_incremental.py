@@ -253,7 +253,7 @@ def _raw_metadata(result, name: str) -> dict:
 def test_asset_says_what_it_read_and_full_reload_is_one_setting(home, tmp_path):
     import dagster as dg
 
-    from seg_platform.core.resources import WarehouseResource
+    from seg_platform.core.resources import EngineResource, WarehouseResource
     from seg_platform.sources.assets import RAW_ASSETS
     from seg_platform.sources.resources import IdentityConfig, SourcesResource
 
@@ -267,6 +267,7 @@ def test_asset_says_what_it_read_and_full_reload_is_one_setting(home, tmp_path):
         "warehouse": WarehouseResource(database=str(home.warehouse)),
         "sources": SourcesResource(config_path=str(landing / "sources.yaml")),
         "identity": IdentityConfig(),
+        "engine": EngineResource(),
     }
     seen = []
     # Run config replaces the resource's whole config (as the launchpad does).

@@ -7,7 +7,7 @@ import sys
 import dagster as dg
 import pytest
 
-from seg_platform.core.resources import WarehouseResource
+from seg_platform.core.resources import EngineResource, WarehouseResource
 from seg_platform.core.warehouse import connect
 from seg_platform.sources.assets import CHECK_NAME, RAW_ASSETS, RAW_CHECKS
 from seg_platform.sources.resources import IdentityConfig, SourcesResource
@@ -40,6 +40,7 @@ def materialize(home, sources_yaml, extra=()):
             "warehouse": WarehouseResource(database=str(home.warehouse)),
             "sources": SourcesResource(config_path=str(sources_yaml)),
             "identity": IdentityConfig(),  # erasure_requests hashes as identity normalises
+            "engine": EngineResource(),
         },
         raise_on_error=False,
     )

@@ -8,7 +8,7 @@ from pathlib import Path
 import dagster as dg
 import pytest
 
-from seg_platform.core.resources import WarehouseResource
+from seg_platform.core.resources import EngineResource, WarehouseResource
 from seg_platform.core.warehouse import connect
 from seg_platform.sources.assets import CHECK_NAME, RAW_ASSETS, RAW_CHECKS
 from seg_platform.sources.config import SourceConfigError, load_sources_config
@@ -46,6 +46,7 @@ def materialize(home, sources_yaml: Path):
             "warehouse": WarehouseResource(database=str(home.warehouse)),
             "sources": SourcesResource(config_path=str(sources_yaml)),
             "identity": IdentityConfig(),
+            "engine": EngineResource(),
         },
         raise_on_error=False,
     )

@@ -10,7 +10,7 @@ from pathlib import Path
 import dagster as dg
 import pytest
 
-from seg_platform.core.resources import WarehouseResource
+from seg_platform.core.resources import EngineResource, WarehouseResource
 from seg_platform.core.warehouse import connect
 from seg_platform.sources.assets import (
     CHECK_NAME,
@@ -420,6 +420,7 @@ def _materialize(home, sources_yaml, instance):
             "warehouse": WarehouseResource(database=str(home.warehouse)),
             "sources": SourcesResource(config_path=str(sources_yaml)),
             "identity": IdentityConfig(),
+            "engine": EngineResource(),
         },
         instance=instance,
         raise_on_error=False,
