@@ -306,6 +306,8 @@ def steady(company: Path, work: Path, size: int) -> dict:
         path.unlink()
     sources, truth = partial / "sources.yaml", company / "truth"
     cold = run_child(work / "home", sources, truth, size)
+    # Printed at once: a steady phase cut short still leaves the cold start's figures.
+    print(json.dumps({"cold": cold}, default=str), flush=True)
     for path in month_files(landing, months[-1]):
         os.link(path, partial / path.relative_to(landing))
     return {"cold": cold, "steady": run_child(work / "home", sources, truth, size)}
