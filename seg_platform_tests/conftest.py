@@ -12,6 +12,7 @@ import subprocess
 import tempfile
 import time
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 
 # One thread per test process for NumPy's BLAS and scikit-learn's OpenMP, and one core counted
@@ -215,6 +216,67 @@ def _build_demo(root: Path) -> None:
                 os.environ.pop(key, None)
             else:
                 os.environ[key] = value
+
+
+@dataclass(frozen=True)
+class ErasedDemo:
+    """`demo_erased`: the copy of the demo, who was erased, the request and the run's outcome."""
+
+    home: settings.PlatformHome
+    landing: Path
+    profile: str  # the erased person's profile id (as in the demo, `demo_december`)
+    email: str  # their e-mail as the identity graph normalised it
+    request: str  # the request's line of erasure_requests.csv
+    request_id: str
+    succeeded: bool  # the run that processed the request
+
+
+@pytest.fixture(scope="session")
+def demo_erased(demo_december, tmp_path_factory) -> ErasedDemo:
+    """A copy of the demo after one person's erasure request and the run that processes it:
+    the refresh job (raw, identity, erasure, staging), as the next `seg-platform run` starts.
+    The person: the first customer of the e-mail feed with at least five kinds of identifier;
+    the request names only their e-mail, upper-cased and padded, as a person may write it.
+    Built once per worker for every test that reads it (privacy/test_erasure_bytes.py,
+    activation/test_activation.py: one group); what the person was before the request is read
+    in `demo_december` itself, the same bytes as this copy had. Tests must not change it: one
+    that runs on from it copies it."""
+    import dagster as dg
+    import duckdb
+
+    from seg_platform.definitions import CURRENT_JOB, defs
+
+    demo, company = demo_december
+    root = tmp_path_factory.mktemp("erased")
+    shutil.copytree(demo.root, root / "home")
+    shutil.copytree(company / "landing", root / "landing")
+    home, landing = settings.platform_home(root / "home"), root / "landing"
+    with duckdb.connect(str(demo.warehouse), read_only=True) as con:
+        ((profile,),) = con.execute(
+            """SELECT f.profile_id FROM activation.feed_members f
+               JOIN identity.identity_map m USING (profile_id)
+               WHERE f.destination = 'email_platform' GROUP BY 1
+               HAVING count(DISTINCT m.id_type) >= 5 ORDER BY 1 LIMIT 1"""
+        ).fetchall()
+        ((email,),) = con.execute(
+            "SELECT min(value) FROM identity.identity_map WHERE profile_id = ? "
+            "AND id_type = 'email'",
+            [profile],
+        ).fetchall()
+    request_id = "req_erase_1"
+    request = f"{request_id},2026-01-05 10:00:00,  {email.upper()} ,,,,"
+    (landing / "erasure_requests" / "erasure_requests.csv").write_text(
+        f"request_id,requested_at,email,phone,user_id,crm_id,customer_key\n{request}\n"
+    )
+    with pytest.MonkeyPatch.context() as env:
+        env.setenv(settings.HOME_ENV, str(home.root))
+        env.setenv("DAGSTER_HOME", str(home.dagster_home))
+        env.setenv(settings.SOURCES_ENV, str(landing / "sources.yaml"))
+        with dg.DagsterInstance.get() as instance:
+            result = defs.resolve_job_def(CURRENT_JOB).execute_in_process(
+                instance=instance, raise_on_error=False
+            )
+    return ErasedDemo(home, landing, profile, email, request, request_id, result.success)
 
 
 @pytest.fixture(scope="session")

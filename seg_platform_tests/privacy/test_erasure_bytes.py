@@ -86,69 +86,51 @@ def _copy_home(home, landing, to) -> tuple[settings.PlatformHome, Path]:
 
 
 @pytest.fixture(scope="module")
-def erased(demo_december, tmp_path_factory):
-    """A customer of the demo's December with at least five kinds of identifier, in feeds, on a
-    copy of the demo; then a run that processes a request to erase them (their e-mail upper-cased
-    and padded, as a person may write it). Both tests start from this run: one run, not two."""
-    demo, company = demo_december
-    home, landing = _copy_home(demo, company / "landing", tmp_path_factory.mktemp("erased"))
-    profile = _frame(
-        home,
-        """SELECT f.profile_id FROM activation.feed_members f
-           JOIN identity.identity_map m USING (profile_id)
-           WHERE f.destination = 'email_platform' GROUP BY 1
-           HAVING count(DISTINCT m.id_type) >= 5 ORDER BY 1 LIMIT 1""",
-    )["profile_id"][0]
-    person = _person(home, profile)
-    email = _frame(
-        home,
-        "SELECT min(value) AS e FROM identity.identity_map WHERE profile_id = ? "
-        "AND id_type = 'email'",
-        [profile],
-    )["e"][0]
-    on_disk_before = _bytes_left(home.root, [n for kind in person.values() for n in kind])
-    request = f"req_bytes_1,2026-01-05 10:00:00,  {email.upper()} ,,,,"
-    _request(landing, [request])
-    with pytest.MonkeyPatch.context() as env:
-        env.setenv(settings.HOME_ENV, str(home.root))
-        env.setenv("DAGSTER_HOME", str(home.dagster_home))
-        env.setenv(settings.SOURCES_ENV, str(landing / "sources.yaml"))
-        code = run_pipeline(months=1)
-    return home, landing, profile, person, request, on_disk_before, code
+def erased(demo_december, demo_erased) -> tuple[dict[str, list[str]], list[tuple[str, str]]]:
+    """The person `demo_erased` erased (a customer of the demo's December with at least five
+    kinds of identifier, in feeds), read in the demo as it was before the request: their byte
+    strings, and the files of the demo's home holding them."""
+    demo, _ = demo_december
+    person = _person(demo, demo_erased.profile)
+    return person, _bytes_left(demo.root, [n for kind in person.values() for n in kind])
 
 
-def test_no_byte_of_an_erased_person_is_left_under_the_home(erased):
-    home, landing, profile, person, request, on_disk_before, code = erased
+def test_no_byte_of_an_erased_person_is_left_under_the_home(demo_erased, erased):
+    person, on_disk_before = erased
     needles = [n for kind in person.values() for n in kind]
     assert len(person["identifiers"]) >= 5 and len(person["records"]) >= 5
     assert on_disk_before, "the person must be on disk before the request"
+    assert demo_erased.email in person["identifiers"]
 
-    assert code == 0
-    assert _bytes_left(home.root, needles) == []
-    log = _frame(home, "SELECT request_id, persons FROM privacy.erasure_log")
-    assert log.rows() == [("req_bytes_1", 1)]
+    assert demo_erased.succeeded
+    assert _bytes_left(demo_erased.home.root, needles) == []
+    log = _frame(demo_erased.home, "SELECT request_id, persons FROM privacy.erasure_log")
+    assert log.rows() == [(demo_erased.request_id, 1)]
 
 
-def test_a_malformed_request_never_brings_an_erased_person_back(erased, tmp_path, monkeypatch):
-    erased_home, erased_landing, profile, person, request, _, code = erased
-    home, landing = _copy_home(erased_home, erased_landing, tmp_path)
+def test_a_malformed_request_never_brings_an_erased_person_back(
+    demo_erased, erased, tmp_path, monkeypatch
+):
+    person, _ = erased
+    home, landing = _copy_home(demo_erased.home, demo_erased.landing, tmp_path)
     monkeypatch.setenv(settings.HOME_ENV, str(home.root))
     monkeypatch.setenv("DAGSTER_HOME", str(home.dagster_home))
     monkeypatch.setenv(settings.SOURCES_ENV, str(landing / "sources.yaml"))
-    assert code == 0
+    assert demo_erased.succeeded
     assert _bytes_left(home.root, person["identifiers"]) == []
 
-    # Next run: the landing files still hold the person (they are the company's), and a second
-    # request is malformed (no identifier at all, and a date that is not one).
-    _request(landing, [request, "req_dur_2,not-a-date,,,,,"])
-    run_pipeline(months=1)
+    # Next run, `seg-platform run` (current tables, then the month): the landing files still
+    # hold the person (they are the company's), and a second request is malformed (no
+    # identifier at all, and a date that is not one).
+    _request(landing, [demo_erased.request, "req_dur_2,not-a-date,,,,,"])
+    assert run_pipeline(months=1) == 0
     # The person's rows were suppressed at load: never written, not merely deleted later.
     counts = _frame(
         home,
         "SELECT sum(rows_suppressed) AS n FROM raw.source_files WHERE source <> 'erasure_requests'",
     )
     assert counts["n"][0] > 0
-    assert _bytes_left(home.root, person["identifiers"] + person["profile"]) == []
+    assert _bytes_left(home.root, [n for kind in person.values() for n in kind]) == []
     quarantined = _frame(
         home, "SELECT reason, record FROM raw.quarantine WHERE source = 'erasure_requests'"
     )
