@@ -13,10 +13,12 @@ import urllib.request
 from contextlib import ExitStack, contextmanager
 from pathlib import Path
 
+import dagster as dg
 import duckdb
 import polars as pl
 import pytest
 
+from seg_platform.core import settings
 from seg_platform.core.calendar import month_parameters
 from seg_platform.core.paths import SQL_ROOT
 from seg_platform.core.spark import SparkSettings, new_version, session, switch_to
@@ -27,6 +29,8 @@ from seg_platform_tests.conftest import free_port, running_server
 WORKERS = 2
 MONTH = "2025-12"
 MODELS = load_project(SQL_ROOT)
+# Not compared between two runs' warehouses: when the rows were loaded, and by which run.
+VOLATILE = ("loaded_at", "run_id", "dagster_run_id", "created_at", "changed_at_run")
 
 
 def _spark_env(root: Path) -> dict:
@@ -199,10 +203,12 @@ def model_params(model) -> dict:
     return {k: v for k, v in month_parameters(MONTH).items() if k in model.parameters}
 
 
-def assert_same_rows(expected: pl.DataFrame, got: pl.DataFrame, grain: tuple[str, ...]) -> None:
+def assert_same_rows(
+    expected: pl.DataFrame, got: pl.DataFrame, grain: tuple[str, ...], what: str = ""
+) -> None:
     """Same columns, same rows (ordered by the grain), floats to 1e-9 relative."""
-    assert got.columns == expected.columns
-    assert got.height == expected.height
+    assert got.columns == expected.columns, what
+    assert got.height == expected.height, f"{what}: {expected.height} rows, {got.height} on Spark"
     key = list(grain)
     expected, got = expected.sort(key), got.sort(key)
     differing = []
@@ -221,4 +227,71 @@ def assert_same_rows(expected: pl.DataFrame, got: pl.DataFrame, grain: tuple[str
             same = a.eq_missing(b.cast(a.dtype))
         if not same.all():
             differing.append(f"{name} ({(~same).sum()} rows)")
-    assert not differing, f"columns differing between DuckDB and Spark: {differing}"
+    assert not differing, f"{what} columns differing between DuckDB and Spark: {differing}"
+
+
+@contextmanager
+def environment(**values):
+    """The environment variables set (None: unset) for the block, then as they were."""
+    saved = {k: os.environ.get(k) for k in values}
+    try:
+        for key, value in values.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
+        yield
+    finally:
+        for key, value in saved.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
+
+
+def stop_active_session() -> str | None:
+    """Stop the driver's active Spark session (a run on the Spark engine leaves it running,
+    and the next module's sessions start their own); its master, or None without one."""
+    from seg_platform.core.spark import _pyspark
+
+    active = _pyspark().SparkSession.getActiveSession()
+    if active is None:
+        return None
+    master = active.sparkContext.master
+    active.stop()
+    return master
+
+
+def read(home: settings.PlatformHome, sql: str) -> pl.DataFrame:
+    con = duckdb.connect(str(home.warehouse), read_only=True)
+    try:
+        return con.sql(sql).pl()
+    finally:
+        con.close()
+
+
+def same_table(
+    both_engines, table: str, where: str = "", allow_empty: bool = False
+) -> pl.DataFrame:
+    """The table's rows in both warehouses (`both_engines`: DuckDB's home, Spark's home, ...)
+    are the same, volatile columns aside: the same schema, the same values, floats to 1e-9
+    relative. Returns DuckDB's."""
+    frames = []
+    for home in both_engines[:2]:
+        frame = read(home, f"SELECT * FROM {table} {where}")
+        frames.append(frame.drop([c for c in frame.columns if c in VOLATILE]))
+    assert allow_empty or frames[0].height > 0, f"{table} is empty: nothing compared"
+    assert frames[0].schema == frames[1].schema, f"{table}: the engines' columns differ"
+    floats = [c for c, t in frames[0].schema.items() if t.is_float()]
+    # Ordered by the exact columns first: a float's last bits never reorder the rows.
+    order = tuple(c for c in frames[0].columns if c not in floats) + tuple(floats)
+    assert_same_rows(frames[0], frames[1], order, what=table)
+    return frames[0].sort(order, nulls_last=True)
+
+
+def metadata_of(home: settings.PlatformHome, key: list[str], entry: str) -> str:
+    """One metadata entry of an asset's latest materialization in the home's instance."""
+    with dg.DagsterInstance.from_config(str(home.dagster_home)) as instance:
+        event = instance.get_latest_materialization_event(dg.AssetKey(key))
+    assert event is not None and event.asset_materialization is not None, key
+    return str(event.asset_materialization.metadata[entry].value)

@@ -6,11 +6,7 @@ tables both runs leave are the same: quarantine, identity profiles, segment assi
 table, its quarantine and per-file counts are the same."""
 
 import json
-import os
-from contextlib import contextmanager
 
-import dagster as dg
-import duckdb
 import numpy as np
 import polars as pl
 import pytest
@@ -20,32 +16,19 @@ from seg_platform.core import settings
 from seg_platform.core.engine import ENGINE_ENV, LAKE_ENV, MASTER_ENV
 from seg_platform.core.spark import current_location, tables
 from seg_platform.sources.contract import SOURCES
+from seg_platform_tests.spark.conftest import (
+    environment,
+    metadata_of,
+    read,
+    same_table,
+    stop_active_session,
+)
 
 # Two whole runs and a cluster: 4 minutes, 7.5 on a loaded 2-core machine, so more room than
 # the suite's 600 s per test.
 pytestmark = [pytest.mark.spark, pytest.mark.timeout(1200)]
 
 CUSTOMERS, MONTHS, SEED = 300, 4, 42
-# Not compared: when the rows were loaded, and by which run.
-VOLATILE = ("loaded_at", "run_id", "dagster_run_id", "created_at", "changed_at_run")
-
-
-@contextmanager
-def environment(**values):
-    saved = {k: os.environ.get(k) for k in values}
-    try:
-        for key, value in values.items():
-            if value is None:
-                os.environ.pop(key, None)
-            else:
-                os.environ[key] = value
-        yield
-    finally:
-        for key, value in saved.items():
-            if value is None:
-                os.environ.pop(key, None)
-            else:
-                os.environ[key] = value
 
 
 def run_month(root, company, **engine) -> settings.PlatformHome:
@@ -65,7 +48,6 @@ def run_month(root, company, **engine) -> settings.PlatformHome:
 @pytest.fixture(scope="module")
 def both_engines(tmp_path_factory, standalone_cluster, spark_env):
     """The same month built by each engine: (DuckDB's home, Spark's home, the lake)."""
-    from seg_platform.core.spark import _pyspark
     from seg_platform.synthetic.company import generate
 
     company = tmp_path_factory.mktemp("company")
@@ -81,36 +63,9 @@ def both_engines(tmp_path_factory, standalone_cluster, spark_env):
         )
     finally:
         # Stopped even when the run failed: the next module's sessions start their own.
-        session = _pyspark().SparkSession.getActiveSession()
-        master = session.sparkContext.master if session is not None else None
-        if session is not None:
-            session.stop()
+        master = stop_active_session()
     assert master == standalone_cluster
     return on_duckdb, on_spark, lake
-
-
-def read(home: settings.PlatformHome, sql: str) -> pl.DataFrame:
-    con = duckdb.connect(str(home.warehouse), read_only=True)
-    try:
-        return con.sql(sql).pl()
-    finally:
-        con.close()
-
-
-def same_table(
-    both_engines, table: str, where: str = "", allow_empty: bool = False
-) -> pl.DataFrame:
-    """The table's rows in both warehouses (volatile columns aside) are the same; returns
-    DuckDB's."""
-    on_duckdb, on_spark, _ = both_engines
-    frames = []
-    for home in (on_duckdb, on_spark):
-        frame = read(home, f"SELECT * FROM {table} {where}")
-        frame = frame.drop([c for c in frame.columns if c in VOLATILE])
-        frames.append(frame.sort(frame.columns, nulls_last=True))
-    assert allow_empty or frames[0].height > 0, f"{table} is empty: nothing compared"
-    assert frames[0].equals(frames[1]), f"{table} differs between the engines"
-    return frames[0]
 
 
 def test_spark_steps_wrote_the_lake(both_engines):
@@ -129,14 +84,6 @@ def test_spark_steps_wrote_the_lake(both_engines):
     features = pl.read_parquet(current_location(lake, "features.customer_features") / "*.parquet")
     stored = read(on_spark, "SELECT count(*) AS n FROM features.customer_features")
     assert features.height == stored["n"][0] > 100
-
-
-def metadata_of(home: settings.PlatformHome, key: list[str], entry: str) -> str:
-    """One metadata entry of an asset's latest materialization in the home's instance."""
-    with dg.DagsterInstance.from_config(str(home.dagster_home)) as instance:
-        event = instance.get_latest_materialization_event(dg.AssetKey(key))
-    assert event is not None and event.asset_materialization is not None, key
-    return str(event.asset_materialization.metadata[entry].value)
 
 
 def read_on(home: settings.PlatformHome, name: str) -> str:
@@ -171,8 +118,10 @@ def test_quarantine_and_identity_are_the_same(both_engines):
     assert metadata_of(on_duckdb, key, "linkage_scored_on") == "duckdb"
     assert metadata_of(on_spark, key, "linkage_scored_on") == "spark"
     # Trained alone on the driver for Spark to score, the models are those trained and
-    # scored in one DuckDB (this company's contacts hold no pair above the threshold: the
-    # pairs themselves are compared on Febrl in test_linkage_on_spark.py).
+    # scored in one DuckDB (this company's contacts hold no pair above the threshold: its 4
+    # second contacts score 0.02-0.89; the pairs themselves are compared on Febrl in
+    # test_linkage_on_spark.py and, through the identity step on a company whose second
+    # contacts link, in test_identity_on_spark.py).
     models = [
         {
             name: {k: v for k, v in json.loads(report).items() if k != "chart"}  # random ids
