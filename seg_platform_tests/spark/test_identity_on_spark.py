@@ -1,6 +1,7 @@
 """The identity step on Spark on contacts that do link (issue 22): a 1,000-customer company's
 identity graph, built from the same raw tables once on DuckDB and once with
-`SEG_PLATFORM_ENGINE=spark` on the standalone cluster, where Splink's Spark backend scores the
+Spark chosen in the `engine` resource (the environment says nothing) on the standalone
+cluster, where Splink's Spark backend scores the
 blocked duplicate-contact pairs (and the graph is resolved on Spark). Both engines link the
 same contact pairs with the same probabilities and leave the same profiles, and the pairs are
 the generator's planted second contacts.
@@ -18,7 +19,7 @@ import pytest
 from seg_platform.core import settings
 from seg_platform.core.engine import ENGINE_ENV, LAKE_ENV, MASTER_ENV
 from seg_platform.core.identity_rules import IdentityRules
-from seg_platform.core.resources import WarehouseResource
+from seg_platform.core.resources import EngineResource, WarehouseResource
 from seg_platform.core.tracking import MlflowResource
 from seg_platform.identity.assets import IDENTITY_ASSETS
 from seg_platform.sources.assets import RAW_ASSETS
@@ -47,13 +48,13 @@ def new_home(root) -> settings.PlatformHome:
     return settings.platform_home(root / "home").ensure()
 
 
-def materialize(home, company, assets, **engine) -> None:
-    """`assets` materialized into the home, on the engine the environment `engine` chooses."""
+def materialize(home, company, assets, engine: EngineResource) -> None:
+    """`assets` materialized into the home, on the engine the `engine` resource chooses (no
+    engine variable in the environment)."""
     with (
         environment(
             **{settings.HOME_ENV: str(home.root), "DAGSTER_HOME": None},
-            **{settings.SOURCES_ENV: None},
-            **engine,
+            **{settings.SOURCES_ENV: None, ENGINE_ENV: None, MASTER_ENV: None, LAKE_ENV: None},
         ),
         dg.DagsterInstance.from_config(str(home.dagster_home)) as instance,
     ):
@@ -64,6 +65,7 @@ def materialize(home, company, assets, **engine) -> None:
                 "sources": SourcesResource(config_path=str(company / "landing" / "sources.yaml")),
                 "identity": IdentityConfig(),
                 "mlflow_tracking": MlflowResource(),
+                "engine": engine,
             },
             instance=instance,
             raise_on_error=False,
@@ -83,21 +85,19 @@ def both_engines(tmp_path_factory, standalone_cluster, spark_env):
     generate(CUSTOMERS, MONTHS, SEED, company)
     on_duckdb = new_home(tmp_path_factory.mktemp("duckdb"))
     on_spark = new_home(tmp_path_factory.mktemp("spark"))
-    materialize(on_duckdb, company, RAW_ASSETS, **{ENGINE_ENV: None})
+    materialize(on_duckdb, company, RAW_ASSETS, EngineResource())
     for name in (on_duckdb.warehouse.name, f"{on_duckdb.warehouse.name}.wal"):
         if (on_duckdb.warehouse.parent / name).exists():
             shutil.copyfile(on_duckdb.warehouse.parent / name, on_spark.warehouse.parent / name)
-    materialize(on_duckdb, company, IDENTITY_ASSETS, **{ENGINE_ENV: None})
+    materialize(on_duckdb, company, IDENTITY_ASSETS, EngineResource())
     try:
         materialize(
             on_spark,
             company,
             IDENTITY_ASSETS,
-            **{
-                ENGINE_ENV: "spark",
-                MASTER_ENV: standalone_cluster,
-                LAKE_ENV: str(on_spark.root / "lake"),
-            },
+            EngineResource(
+                engine="spark", master=standalone_cluster, lake=str(on_spark.root / "lake")
+            ),
         )
     finally:
         master = stop_active_session()
