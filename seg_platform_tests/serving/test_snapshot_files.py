@@ -90,3 +90,31 @@ def test_a_pointer_outside_the_serving_folder_is_not_followed(tmp_path):
     for name in ("../elsewhere", ".hidden", ""):
         (root / POINTER).write_text(name)
         assert current_version(root) is None
+
+
+@pytest.mark.parametrize(
+    "keys",
+    [["abc", "a", "", "zz"], ["é", "ab", "日本語x"], ["x" * 64] * 3, [], ["a"], [""]],
+)
+def test_index_keys_are_the_bytes_numpy_makes_of_them(keys):
+    """The served indexes' keys come from one Arrow buffer (no Python object per key): the
+    same fixed-width bytes, NUL-padded, that NumPy makes of the encoded strings."""
+    import numpy as np
+
+    from seg_platform.core.serving import _fixed_width
+
+    expected = np.array([k.encode() for k in keys] or [b""], dtype="S1")
+    if keys:
+        width = max(max(len(k.encode()) for k in keys), 1)
+        expected = np.array([k.encode() for k in keys], dtype=f"S{width}")
+    else:
+        expected = expected[:0]
+    got = _fixed_width(pl.Series("key", keys, dtype=pl.String))
+    assert got.dtype == expected.dtype
+    assert got.tobytes() == expected.tobytes()
+    # A slice of a longer series, and a series of two chunks, give the same bytes.
+    both = pl.concat([pl.Series("key", ["pad"]), pl.Series("key", keys, dtype=pl.String)])
+    assert (
+        _fixed_width(both.slice(1)).tobytes()
+        == expected.astype(_fixed_width(both.slice(1)).dtype).tobytes()
+    )

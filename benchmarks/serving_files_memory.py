@@ -1,0 +1,56 @@
+"""Benchmark: the memory and time the served files of a snapshot cost to write (issue 23's
+8 GB budget at 1M customers; the files are issue 24's, `core.serving.write_serving_files`).
+
+    python benchmarks/serving_files_memory.py --customers 1000000
+
+Builds the serving tables of `--customers` synthetic customers (as benchmarks/serve_load.py
+does: four identifiers each, by normalised value and by raw spelling), saves them as Parquet,
+then in a fresh process reads them and writes the served files, printing the process's peak
+resident memory before and after (its high-water mark) and the seconds taken.
+"""
+
+import argparse
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import polars as pl
+from serve_load import identities, snapshot_tables
+
+
+def child(tables_dir: Path) -> None:
+    from seg_platform.core.serving import write_serving_files
+
+    tables = {p.stem: pl.read_parquet(p) for p in tables_dir.glob("*.parquet")}
+    before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    started = time.perf_counter()
+    with tempfile.TemporaryDirectory() as out:
+        write_serving_files(Path(out), tables)
+    seconds = time.perf_counter() - started
+    after = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    print(
+        f"tables read: {before:,.0f} MB peak RSS; after writing the served files: "
+        f"{after:,.0f} MB (+{after - before:,.0f} MB); {seconds:.1f} s"
+    )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--customers", type=int, default=1_000_000)
+    parser.add_argument("--child", type=Path, help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.child:
+        child(args.child)
+        return
+    with tempfile.TemporaryDirectory() as folder:
+        for name, table in snapshot_tables(identities(args.customers), 1).items():
+            table.write_parquet(Path(folder) / f"{name}.parquet")
+        print(f"{args.customers:,} customers:", flush=True)
+        subprocess.run([sys.executable, __file__, "--child", folder], check=True)
+
+
+if __name__ == "__main__":
+    main()
