@@ -191,12 +191,7 @@ def test_the_raw_and_identity_steps_follow_the_engine_resource(home, monkeypatch
 
     message = failure(materialize(crm, "spark"))
     assert message.startswith("Spark was asked for but pyspark is not installed")
-    assert not home.warehouse.exists() or "raw.crm_contacts" not in {
-        f"{s}.{t}"
-        for s, t in duckdb.connect(str(home.warehouse), read_only=True)
-        .execute("SELECT table_schema, table_name FROM information_schema.tables")
-        .fetchall()
-    }
+    assert not home.warehouse.exists()  # the step stopped before the warehouse was opened
     # On DuckDB (the resource's default) the same step loads the contacts; identity on Spark
     # then fails the same way, leaving no identity table behind.
     assert materialize(crm, None).success

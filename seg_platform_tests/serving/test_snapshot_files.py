@@ -112,9 +112,7 @@ def test_index_keys_are_the_bytes_numpy_makes_of_them(keys):
     got = _fixed_width(pl.Series("key", keys, dtype=pl.String))
     assert got.dtype == expected.dtype
     assert got.tobytes() == expected.tobytes()
-    # A slice of a longer series, and a series of two chunks, give the same bytes.
+    # A slice of a longer series of two chunks gives the same bytes.
     both = pl.concat([pl.Series("key", ["pad"]), pl.Series("key", keys, dtype=pl.String)])
-    assert (
-        _fixed_width(both.slice(1)).tobytes()
-        == expected.astype(_fixed_width(both.slice(1)).dtype).tobytes()
-    )
+    assert both.n_chunks() == (2 if keys else 1)
+    assert _fixed_width(both.slice(1)).tobytes() == expected.tobytes()
