@@ -32,6 +32,7 @@ for _name in ("OPENBLAS_NUM_THREADS", "LOKY_MAX_CPU_COUNT"):
 import pytest  # noqa: E402
 
 from seg_platform.core import settings  # noqa: E402
+from seg_platform_tests.environment import environment  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED_DATA = REPO.parent / "shared" / "data"
@@ -202,20 +203,11 @@ def _build_demo(root: Path) -> None:
 
     company = root / "company"
     generate(DEMO_CUSTOMERS, DEMO_MONTHS, DEMO_SEED, company)
-    saved = {
-        k: os.environ.get(k) for k in (settings.HOME_ENV, settings.SOURCES_ENV, "DAGSTER_HOME")
-    }
-    os.environ[settings.HOME_ENV] = str(root / "home")
-    os.environ[settings.SOURCES_ENV] = str(company / "landing" / "sources.yaml")
-    os.environ.pop("DAGSTER_HOME", None)
-    try:
+    with environment(
+        **{settings.HOME_ENV: str(root / "home"), "DAGSTER_HOME": None},
+        **{settings.SOURCES_ENV: str(company / "landing" / "sources.yaml")},
+    ):
         assert run_pipeline(months=1) == 0
-    finally:
-        for key, value in saved.items():
-            if value is None:
-                os.environ.pop(key, None)
-            else:
-                os.environ[key] = value
 
 
 @dataclass(frozen=True)

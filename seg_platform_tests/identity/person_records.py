@@ -6,7 +6,6 @@ Ground truth: `rec-<N>-org` and `rec-<N>-dup-<k>` are the same person N. A match
 """
 
 import json
-import os
 import re
 import time
 from collections import Counter
@@ -21,6 +20,7 @@ import polars as pl
 
 from seg_platform.core.warehouse import connect
 from seg_platform.sources.config import load_sources_config
+from seg_platform_tests.environment import environment
 
 FEBRL_ENTITY = re.compile(r"^rec-(\d+)-")
 
@@ -178,19 +178,9 @@ def _platform_home(home: Path) -> Iterator[None]:
     """Point the platform (and Dagster) at `home` for the duration, then restore the env."""
     from seg_platform.core import settings
 
-    names = (settings.HOME_ENV, settings.SOURCES_ENV, "DAGSTER_HOME")
-    saved = {k: os.environ.get(k) for k in names}
-    os.environ[settings.HOME_ENV] = str(home)
-    os.environ.pop(settings.SOURCES_ENV, None)
-    os.environ.pop("DAGSTER_HOME", None)
-    try:
+    with environment(**{settings.HOME_ENV: str(home)},
+                     **{settings.SOURCES_ENV: None, "DAGSTER_HOME": None}):  # fmt: skip
         yield
-    finally:
-        for key, value in saved.items():
-            if value is None:
-                os.environ.pop(key, None)
-            else:
-                os.environ[key] = value
 
 
 def run_platform(landing_sources_yaml: Path, home: Path) -> dict:

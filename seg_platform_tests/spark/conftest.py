@@ -230,25 +230,6 @@ def assert_same_rows(
     assert not differing, f"{what} columns differing between DuckDB and Spark: {differing}"
 
 
-@contextmanager
-def environment(**values):
-    """The environment variables set (None: unset) for the block, then as they were."""
-    saved = {k: os.environ.get(k) for k in values}
-    try:
-        for key, value in values.items():
-            if value is None:
-                os.environ.pop(key, None)
-            else:
-                os.environ[key] = value
-        yield
-    finally:
-        for key, value in saved.items():
-            if value is None:
-                os.environ.pop(key, None)
-            else:
-                os.environ[key] = value
-
-
 def stop_active_session() -> str | None:
     """Stop the driver's active Spark session (a run on the Spark engine leaves it running,
     and the next module's sessions start their own); its master, or None without one."""

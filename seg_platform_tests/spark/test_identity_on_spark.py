@@ -24,8 +24,8 @@ from seg_platform.core.tracking import MlflowResource
 from seg_platform.identity.assets import IDENTITY_ASSETS
 from seg_platform.sources.assets import RAW_ASSETS
 from seg_platform.sources.resources import IdentityConfig, SourcesResource
+from seg_platform_tests.environment import environment
 from seg_platform_tests.spark.conftest import (
-    environment,
     metadata_of,
     read,
     same_table,

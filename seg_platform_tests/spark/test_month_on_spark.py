@@ -16,8 +16,8 @@ from seg_platform.core import settings
 from seg_platform.core.engine import ENGINE_ENV, LAKE_ENV, MASTER_ENV
 from seg_platform.core.spark import current_location, tables
 from seg_platform.sources.contract import SOURCES
+from seg_platform_tests.environment import environment
 from seg_platform_tests.spark.conftest import (
-    environment,
     metadata_of,
     read,
     same_table,
