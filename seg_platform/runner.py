@@ -140,7 +140,7 @@ def run_pipeline(
     import dagster as dg
 
     from seg_platform import run_guard
-    from seg_platform.definitions import CURRENT_JOB, MONTHLY_JOB, defs
+    from seg_platform.definitions import CURRENT_JOB, MONTHLY_JOB, SERVING_KEY, defs
 
     print(f"Running the pipeline on {sources_path}\n  platform home: {home.root}")
     # Without --verbose the summary below says what failed; Dagster's log would add stack traces.
@@ -156,19 +156,22 @@ def run_pipeline(
                 if not quiet:
                     print("\nCurrent tables (raw, identity, staging):", flush=True)
                 sources = {"sources": {"config": {"full_reload": full_reload}}}
+                current = defs.resolve_job_def(CURRENT_JOB)
                 result = _execute(
-                    defs.resolve_job_def(CURRENT_JOB),
+                    current,
                     instance,
                     not quiet,
                     lock.next_run_id(),
                     raise_on_error=False,
                     run_config={**run_config, "resources": sources},
                     tags=run_guard.cli_run_tags(),
+                    asset_selection=assets_but(current, SERVING_KEY),
                 )
                 if not quiet:
                     print(f"  done in {time.perf_counter() - started:.0f} s", flush=True)
                 failures += _failures(result, CURRENT_JOB)
                 warnings += _warnings(result, CURRENT_JOB)
+                current_ok = not failures
                 _print_raw_summary(home)
                 built = []
                 if not failures:
@@ -196,6 +199,7 @@ def run_pipeline(
                             run_config=run_config,
                             partition_key=key,
                             tags=run_guard.cli_run_tags(),
+                            asset_selection=assets_but(job, SERVING_KEY),
                         )
                         if not quiet:
                             took = time.perf_counter() - started
@@ -205,6 +209,10 @@ def run_pipeline(
                         warnings += _warnings(result, month_key(key))
                         if not failed:
                             built.append(month_key(key))
+                if current_ok:
+                    # Once per pipeline, after the last month: each publish writes every
+                    # customer's answer (at 1M customers a minute and GBs of memory).
+                    failures += _publish(current, SERVING_KEY, instance, lock, run_config, quiet)
                 _print_monthly_summary(home, built)
         except run_guard.HomeBusyError as exc:
             return _busy(exc)
@@ -334,6 +342,34 @@ def _busy(exc: Exception) -> int:
 def _report_dead_runs(lock: "HomeLock") -> None:
     for run_id in lock.failed_runs:
         print(f"Run {run_id} was left started by a process that is gone: marked as failed.")
+
+
+def assets_but(job, key) -> list:
+    """Every asset `job` materializes but `key`."""
+    return sorted(set(job.asset_layer.selected_asset_keys) - {key})
+
+
+def _publish(job, key, instance, lock: "HomeLock", run_config: dict, quiet: bool) -> list[str]:
+    """Publish the profile service's snapshot (`key`, an asset of `job`, alone) from the
+    tables the pipeline built; the failures, as `_failures` gives them."""
+    from seg_platform import run_guard
+
+    started = time.perf_counter()
+    if not quiet:
+        print("\nProfile service snapshot:", flush=True)
+    result = _execute(
+        job,
+        instance,
+        not quiet,
+        lock.next_run_id(),
+        raise_on_error=False,
+        run_config=run_config,
+        tags=run_guard.cli_run_tags(),
+        asset_selection=[key],
+    )
+    if not quiet:
+        print(f"  done in {time.perf_counter() - started:.0f} s", flush=True)
+    return _failures(result, "serving snapshot")
 
 
 def _failures(result, label: str) -> list[str]:

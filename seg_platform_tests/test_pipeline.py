@@ -12,7 +12,7 @@ import pytest
 
 from seg_platform.core.paths import SQL_ROOT
 from seg_platform.core.warehouse import connect
-from seg_platform.definitions import CURRENT_JOB, MONTHLY_JOB, defs, make_definitions
+from seg_platform.definitions import CURRENT_JOB, MONTHLY_JOB, SERVING_KEY, defs, make_definitions
 from seg_platform.evaluation import evaluate
 from seg_platform.sources.contract import LINKING_SOURCES, SOURCES
 from seg_platform.synthetic.company import generate
@@ -150,4 +150,7 @@ def test_demo_command_end_to_end(tmp_path):
     # Read here, not in a second interpreter: Dagster is imported already.
     with dg.DagsterInstance.from_config(str(home / "dagster")) as instance:
         runs = instance.get_runs()
-    assert len(runs) == 4, runs  # current tables, then 3 monthly runs
+    # Current tables, 3 monthly runs, then the one publish of the serving snapshot (the last).
+    assert len(runs) == 5, runs
+    serving = [r for r in runs if r.asset_selection == {SERVING_KEY}]
+    assert serving == [runs[0]], [(r.job_name, r.asset_selection) for r in runs]

@@ -66,6 +66,25 @@ def _sources(landing: Path) -> Path:
     return landing / "sources.yaml"
 
 
+def test_the_pipeline_publishes_the_snapshot_once_after_its_last_month(demo_december):
+    """`seg-platform run` publishes once, from the finished tables, not after the current
+    tables and again after each month (at 1M customers a publish is a minute and GBs)."""
+    import dagster as dg
+
+    from seg_platform.serving.assets import SERVING_KEY
+
+    home, _ = demo_december
+    with dg.DagsterInstance.from_config(str(home.dagster_home)) as instance:
+        published = instance.fetch_materializations(SERVING_KEY, limit=10).records
+        runs = instance.get_runs()
+    assert len(published) == 1
+    # The last of the pipeline's runs, after the current tables' and the month's.
+    assert published[0].run_id == runs[0].run_id and len(runs) == 3
+    month = rows(home, "SELECT max(as_of_date) FROM segments.segment_assignments")[0][0]
+    manifest = read_manifest(current_version(serving_root(home.root)))
+    assert manifest["month"] == str(month)
+
+
 def test_every_identifier_type_resolves_to_its_profile(demo_december):
     home, company = demo_december
     # Raw identifiers as the sources wrote them (emails in capitals, phones in national format)
