@@ -5,7 +5,8 @@
 
 Builds the serving tables of `--customers` synthetic customers (as benchmarks/serve_load.py
 does: four identifiers each, by normalised value and by raw spelling), saves them as Parquet,
-then in a fresh process reads them and writes the served files, printing the process's peak
+then in a fresh process writes the served files from them as a publish does (DuckDB reads the
+Parquet tables, builds the answers' JSON and sorts the keys), printing the process's peak
 resident memory before and after (its high-water mark) and the seconds taken.
 """
 
@@ -17,22 +18,22 @@ import tempfile
 import time
 from pathlib import Path
 
-import polars as pl
 from serve_load import identities, snapshot_tables
 
 
 def child(tables_dir: Path) -> None:
-    from seg_platform.core.serving import write_serving_files
+    import duckdb
 
-    tables = {p.stem: pl.read_parquet(p) for p in tables_dir.glob("*.parquet")}
+    from seg_platform.core.serving import parquet_views, write_serving_files
+
     before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     started = time.perf_counter()
-    with tempfile.TemporaryDirectory() as out:
-        write_serving_files(Path(out), tables)
+    with duckdb.connect() as con, tempfile.TemporaryDirectory() as out:
+        write_serving_files(Path(out), con, parquet_views(con, tables_dir))
     seconds = time.perf_counter() - started
     after = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     print(
-        f"tables read: {before:,.0f} MB peak RSS; after writing the served files: "
+        f"before: {before:,.0f} MB peak RSS; after writing the served files: "
         f"{after:,.0f} MB (+{after - before:,.0f} MB); {seconds:.1f} s"
     )
 

@@ -10,12 +10,16 @@ moved on: after an erasure no file under the home keeps an erased person's rows.
 Beside the tables (Parquet, what an erasure republishes from), a publish writes what the service
 answers from, ready to be memory-mapped (`open_serving`), so that loading a new snapshot is
 opening files, with no work and no Python object per customer in the service: each customer's
-answer JSON (`answers.arrow`, uncompressed Arrow IPC, in the order of `profiles`: profile_id,
+answer JSON (`answers.arrow`, uncompressed Arrow IPC, by profile id: profile_id,
 `head` = the answer's JSON but for overlays, `overlays` = the overlays' JSON, `signal_row`), the
 signals (`signals.arrow`) and three sorted indexes as `.npy` (keys as fixed-width bytes, sorted,
 and the answer row of each): profile ids, normalised identifier hashes, raw identifier hashes.
 The manifest's `serving_format` names this layout; for a folder published before it (no
 `serving_format`) the service builds the files once, privately; a newer format is refused.
+
+All of it is computed by DuckDB (`publish_relations`): the tables are written to Parquet from
+the relations given, and the JSON and sorted keys are built from those files, so Python holds
+one served file's columns at a time, never a table (at 1M customers: 13M identifier keys).
 """
 
 import datetime as dt
@@ -23,12 +27,16 @@ import json
 import mmap
 import os
 import shutil
+from collections.abc import Callable
 from pathlib import Path
 
+import duckdb
 import numpy as np
 import polars as pl
 import pyarrow as pa
 import pyarrow.ipc
+
+from seg_platform.core.warehouse import memory_connection, quote
 
 SERVING_DIR = "serving"
 POINTER = "CURRENT"
@@ -78,53 +86,68 @@ def read_tables(folder: Path) -> dict[str, pl.DataFrame]:
     return {name: pl.read_parquet(folder / f"{name}.parquet") for name in TABLES}
 
 
-def _json_list(table: pl.DataFrame, columns: list[str], name: str) -> pl.DataFrame:
-    """profile_id and `name`: each customer's rows of `table` as JSON objects of `columns`,
-    comma-separated, in the table's order."""
-    return (
-        table.with_columns(_j=pl.struct(columns).struct.json_encode())
-        .group_by("profile_id", maintain_order=True)
-        .agg(pl.col("_j").str.join(",").alias(name))
+def _sql_string(value: str) -> str:
+    return "'" + value.replace("'", "''") + "'"
+
+
+def _finite(column: str, kind: str) -> str:
+    """`column` as JSON gives it: non-finite floats as null (JSON has no NaN), as polars does."""
+    if kind in ("DOUBLE", "FLOAT", "REAL"):
+        return f"CASE WHEN isfinite({column}) THEN {column} END"
+    return column
+
+
+def _columns(con: duckdb.DuckDBPyConnection, relation: str) -> list[tuple[str, str]]:
+    return [(r[0], r[1]) for r in con.sql(f"DESCRIBE SELECT * FROM {relation}").fetchall()]
+
+
+def _json_object(con: duckdb.DuckDBPyConnection, relation: str, alias: str, columns=None) -> str:
+    """SQL for a row of `relation` (as `alias`) as a JSON object of `columns` (default: every
+    column, in order), dates as ISO text, non-finite floats as null."""
+    described = _columns(con, relation)
+    if columns is not None:
+        described = [(c, t) for c, t in described if c in columns]
+        described.sort(key=lambda ct: columns.index(ct[0]))
+    fields = ", ".join(
+        f"{_sql_string(c)}: {_finite(f'{alias}.{quote(c)}', t)}" for c, t in described
     )
+    return f"to_json({{{fields}}})::VARCHAR"
 
 
-def answers(tables: dict[str, pl.DataFrame]) -> pl.DataFrame:
-    """Per customer (a row of `profiles`, same order): profile_id, the answer's JSON but for its
-    overlays (`head`: the profile's fields, dates as ISO text, then consent per channel and the
-    reasons by rank; no closing brace), the overlays' JSON objects comma-separated
+def _answers_sql(con: duckdb.DuckDBPyConnection, names: dict[str, str]) -> str:
+    """Per customer (a row of `profiles`, by profile id): profile_id, the answer's JSON but for
+    its overlays (`head`: the profile's fields, dates as ISO text, then consent per channel and
+    the reasons by rank; no closing brace), the overlays' JSON objects comma-separated
     (`overlays`) and the customer's row in `signals` (`signal_row`, SIGNALS_ABSENT if none)."""
-    profiles = tables["profiles"]
-    fields = [
-        pl.col(c).cast(pl.String) if t in (pl.Date, pl.Datetime) else pl.col(c)
-        for c, t in profiles.schema.items()
-    ]
-    consent = tables["consent"].select(
-        "profile_id",
-        _c=pl.struct("channel", "status").struct.json_encode()
-        .str.replace(r'^\{"channel":(.*),"status":(.*)\}$', "$1:$2"),
-    ).group_by("profile_id", maintain_order=True).agg(pl.col("_c").str.join(","))  # fmt: skip
-    reasons = _json_list(
-        tables["reasons"].sort("profile_id", "rank", maintain_order=True),
-        ["rank", "feature", "customer_value", "segment_average", "reason"], "_r",
-    )  # fmt: skip
-    overlays = _json_list(tables["overlays"], ["family", "overlay"], "_o")
-    signals = tables["signals"].select("profile_id").with_row_index("_s")
-    return (
-        profiles.select("profile_id", _b=pl.struct(fields).struct.json_encode())
-        .join(consent, on="profile_id", how="left", maintain_order="left")
-        .join(reasons, on="profile_id", how="left", maintain_order="left")
-        .join(overlays, on="profile_id", how="left", maintain_order="left")
-        .join(signals, on="profile_id", how="left", maintain_order="left")
-        .select(
-            "profile_id",
-            head=pl.concat_str(
-                pl.col("_b").str.head(-1), pl.lit(',"consent":{'), pl.col("_c").fill_null(""),
-                pl.lit('},"reasons":['), pl.col("_r").fill_null(""), pl.lit("]"),
-            ),
-            overlays=pl.col("_o").fill_null(""),
-            signal_row=pl.col("_s").cast(pl.Int64).fill_null(SIGNALS_ABSENT),
-        )
-    )  # fmt: skip
+    reason = _json_object(con, names["reasons"], "r", list(NEEDED["reasons"]))
+    overlay = _json_object(con, names["overlays"], "o", list(NEEDED["overlays"]))
+    return f"""
+        WITH c AS (
+            SELECT profile_id, string_agg(to_json(channel)::VARCHAR || ':'
+                   || to_json(status)::VARCHAR, ',' ORDER BY channel, status) AS c
+            FROM {names["consent"]} GROUP BY profile_id),
+        r AS (
+            SELECT r.profile_id, string_agg({reason}, ',' ORDER BY r.rank, r.feature) AS r
+            FROM {names["reasons"]} r GROUP BY r.profile_id),
+        o AS (
+            SELECT o.profile_id, string_agg({overlay}, ',' ORDER BY o.family, o.overlay) AS o
+            FROM {names["overlays"]} o GROUP BY o.profile_id),
+        s AS (
+            SELECT profile_id, min(s) AS s FROM (
+                SELECT profile_id, row_number() OVER (ORDER BY profile_id) - 1 AS s
+                FROM {names["signals"]}) GROUP BY profile_id)
+        SELECT p.profile_id,
+               left({_json_object(con, names["profiles"], "p")}, -1) || ',"consent":{{'
+                   || coalesce(c.c, '') || '}},"reasons":[' || coalesce(r.r, '') || ']' AS head,
+               coalesce(o.o, '') AS overlays,
+               coalesce(s.s, {SIGNALS_ABSENT})::BIGINT AS signal_row
+        FROM {names["profiles"]} p
+        LEFT JOIN c ON c.profile_id = p.profile_id
+        LEFT JOIN r ON r.profile_id = p.profile_id
+        LEFT JOIN o ON o.profile_id = p.profile_id
+        LEFT JOIN s ON s.profile_id = p.profile_id
+        ORDER BY p.profile_id
+    """
 
 
 def _fixed_width(keys: pl.Series) -> np.ndarray:
@@ -149,40 +172,66 @@ def _fixed_width(keys: pl.Series) -> np.ndarray:
     return np.frombuffer(data, dtype=f"S{width}", count=len(chunk), offset=start)
 
 
-def _sorted_index(keys: pl.Series, rows: pl.Series) -> tuple[np.ndarray, np.ndarray]:
-    """`keys` (UTF-8) as sorted fixed-width bytes and the row of each, for np.searchsorted."""
+def _sorted_index(keys: pl.Series, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """`keys` (UTF-8, sorted by DuckDB) as fixed-width bytes and the row of each, for
+    np.searchsorted; sorted again here only where NumPy's byte order disagrees."""
     array = _fixed_width(keys)
-    order = np.argsort(array, kind="stable")
-    return array[order], rows.cast(pl.Int64).to_numpy()[order]
+    if len(array) > 1 and not bool(np.all(array[:-1] <= array[1:])):
+        order = np.argsort(array, kind="stable")
+        return array[order], rows[order]
+    return array, rows
 
 
-def write_serving_files(folder: Path, tables: dict[str, pl.DataFrame]) -> None:
-    """The files `open_serving` maps, computed from `tables` into `folder`."""
-    body = answers(tables)
-    rows = body.select("profile_id").with_row_index("_row")
-    indexes = {"profile_id": _sorted_index(rows["profile_id"], rows["_row"])}
-    for kind in ("value", "raw"):
-        # One kind's keys and rows at a time: no joined copy of every identifier.
-        part = (
-            tables["identifiers"]
-            .lazy()
-            .filter((pl.col("kind") == kind) & pl.col("key").is_not_null())
-            .select("profile_id", "key")
-            .join(rows.lazy(), on="profile_id", how="inner")
-            .select("key", "_row")
-            .collect()
-        )
-        indexes[kind] = _sorted_index(part["key"], part["_row"])
-        del part
+def _arrow_table(con: duckdb.DuckDBPyConnection, sql: str) -> pa.Table:
+    """A query's result as one Arrow record batch (what the service maps without a copy),
+    strings with 64-bit offsets."""
+    rows = con.sql(f"SELECT count(*) FROM ({sql})").fetchall()[0][0]
+    con.execute("SET arrow_large_buffer_size = true")
+    try:
+        table = con.sql(sql).arrow(batch_size=max(rows, 1))
+        if isinstance(table, pa.RecordBatchReader):  # DuckDB 2 streams the batches
+            table = table.read_all()
+    finally:
+        con.execute("RESET arrow_large_buffer_size")
+    return table.combine_chunks() if any(c.num_chunks > 1 for c in table.columns) else table
+
+
+def write_serving_files(folder: Path, con: duckdb.DuckDBPyConnection, names: dict[str, str]):
+    """The files `open_serving` maps, computed in DuckDB from the snapshot's tables (`names`:
+    each of TABLES to the relation `con` reads it from) into `folder`. DuckDB builds the JSON
+    and sorts the keys; Python holds one file's columns at a time."""
     written = [folder / ANSWERS, folder / SIGNALS]
-    # One record batch each: the service maps the columns as they are, without a copy.
-    body.rechunk().write_ipc(written[0], compression="uncompressed")
-    tables["signals"].rechunk().write_ipc(written[1], compression="uncompressed")
-    for name, (keys, at) in indexes.items():
+    body = _arrow_table(con, _answers_sql(con, names))
+    with pa.OSFile(str(written[0]), "wb") as sink, pa.ipc.new_file(sink, body.schema) as out:
+        out.write_table(body)
+    del body
+    signals = _arrow_table(con, f"SELECT * FROM {names['signals']} ORDER BY profile_id")
+    with pa.OSFile(str(written[1]), "wb") as sink, pa.ipc.new_file(sink, signals.schema) as out:
+        out.write_table(signals)
+    del signals
+    # A customer's row in answers.arrow: their rank by profile id (the answers' order).
+    rows = (
+        "(SELECT profile_id, row_number() OVER (ORDER BY profile_id) - 1 AS _row "
+        f"FROM {names['profiles']})"
+    )
+    queries = {
+        "profile_id": f"SELECT profile_id AS key, _row FROM {rows} ORDER BY key, _row",
+        **{
+            kind: f"SELECT i.key, a._row FROM {names['identifiers']} i JOIN {rows} a "
+            f"USING (profile_id) WHERE i.kind = '{kind}' AND i.key IS NOT NULL "
+            "ORDER BY i.key, a._row"
+            for kind in ("value", "raw")
+        },
+    }
+    for name, sql in queries.items():
+        # One index at a time: its keys as DuckDB sorted them, then fixed-width bytes.
+        found = con.sql(sql).pl()
+        keys, at = _sorted_index(found["key"], found["_row"].cast(pl.Int64).to_numpy())
         for suffix, array in (("keys", keys), ("rows", at)):
             path = folder / f"index_{name}_{suffix}.npy"
             np.save(path, array)
             written.append(path)
+        del found, keys, at
     for path in written:
         fsync_path(path)
 
@@ -237,7 +286,8 @@ def open_serving(folder: Path) -> tuple[dict, pa.Table, pa.Table, dict]:
         shutil.rmtree(private, ignore_errors=True)
         private.mkdir()
         try:
-            write_serving_files(private, read_tables(folder))
+            with memory_connection() as con:
+                write_serving_files(private, con, parquet_views(con, folder))
             return {**manifest, "serving_format": SERVING_FORMAT}, *_open_files(private)
         finally:
             shutil.rmtree(private, ignore_errors=True)  # mapped pages outlive their files
@@ -262,14 +312,59 @@ def fsync_path(path: Path) -> None:
         os.close(fd)
 
 
+def _register(con: duckdb.DuckDBPyConnection, tables: dict[str, pl.DataFrame]) -> dict:
+    """`tables` (polars) as relations of `con`: {table: the name it is read by}."""
+    names = {}
+    for name in TABLES:
+        con.register(f"_snapshot_{name}", tables[name])
+        names[name] = f"_snapshot_{name}"
+    return names
+
+
+def parquet_views(con: duckdb.DuckDBPyConnection, folder: Path, where: str = "") -> dict:
+    """The Parquet tables of a published `folder` as views of `con` (rows filtered by `where`,
+    SQL over profile_id, when given)."""
+    names = {}
+    for name in TABLES:
+        path = _sql_string(str(folder / f"{name}.parquet"))
+        con.execute(
+            f"CREATE OR REPLACE TEMP VIEW _published_{name} AS "
+            f"SELECT * FROM read_parquet({path}) {where}"
+        )
+        names[name] = f"_published_{name}"
+    return names
+
+
 def publish(root: Path, tables: dict[str, pl.DataFrame], manifest: dict) -> Path:
-    """Write `tables` (every name of TABLES) as a new version and point the pointer at it;
-    delete the versions before. Returns the new folder."""
+    """Write `tables` (polars frames, every name of TABLES) as a new version and point the
+    pointer at it; delete the versions before. Returns the new folder."""
     missing = sorted(set(TABLES) - set(tables))
     if missing:
         raise ValueError(f"a serving snapshot needs the tables {', '.join(missing)}")
+    with memory_connection() as con:
+        return publish_relations(root, con, _register(con, tables), manifest)
+
+
+def publish_relations(
+    root: Path,
+    con: duckdb.DuckDBPyConnection,
+    names: dict[str, str],
+    manifest: dict,
+    release: Callable[[], None] | None = None,
+) -> Path:
+    """Write the snapshot's tables (`names`: every name of TABLES to the relation `con` reads
+    it from: a table, a view, a registered frame) as a new version, computed in DuckDB, and
+    point the pointer at it; delete the versions before. Returns the new folder.
+
+    The tables are written to Parquet first; the served files are then built from those files,
+    after `release` (when given) dropped the relations: DuckDB holds no copy of them while it
+    builds the answers."""
+    missing = sorted(set(TABLES) - set(names))
+    if missing:
+        raise ValueError(f"a serving snapshot needs the tables {', '.join(missing)}")
     for name, columns in NEEDED.items():
-        lacking = [c for c in ("profile_id", *columns) if c not in tables[name].columns]
+        present = {c for c, _ in _columns(con, names[name])}
+        lacking = [c for c in ("profile_id", *columns) if c not in present]
         if lacking:
             raise ValueError(f"the serving table {name} needs the columns {', '.join(lacking)}")
     root.mkdir(parents=True, exist_ok=True)
@@ -279,15 +374,25 @@ def publish(root: Path, tables: dict[str, pl.DataFrame], manifest: dict) -> Path
     staging.mkdir()
     for name in TABLES:
         path = staging / f"{name}.parquet"
-        tables[name].write_parquet(path)
+        con.execute(
+            f"COPY (SELECT * FROM {names[name]}) TO {_sql_string(str(path))} (FORMAT parquet)"
+        )
         fsync_path(path)
-    write_serving_files(staging, tables)
+    if release is not None:
+        release()
+    written = parquet_views(con, staging)
+    try:
+        write_serving_files(staging, con, written)
+        rows = {n: con.sql(f"SELECT count(*) FROM {written[n]}").fetchall()[0][0] for n in TABLES}
+    finally:
+        for view in written.values():
+            con.execute(f"DROP VIEW IF EXISTS {view}")
     body = {
         **manifest,
         "serving_format": SERVING_FORMAT,
         "version": version,
         "published_at": now.isoformat(timespec="seconds"),
-        "rows": {name: tables[name].height for name in TABLES},
+        "rows": rows,
     }
     (staging / MANIFEST).write_text(json.dumps(body, indent=1, default=str))
     fsync_path(staging / MANIFEST)
@@ -311,11 +416,19 @@ def republish_without(root: Path, profile_ids: list[str]) -> Path | None:
     folder = current_version(root)
     if folder is None:
         return None
-    tables = read_tables(folder)
-    gone = pl.Series(list(profile_ids), dtype=pl.String)
-    if not any(t["profile_id"].is_in(gone.implode()).any() for t in tables.values()):
-        return None
-    kept = {n: t.filter(~pl.col("profile_id").is_in(gone.implode())) for n, t in tables.items()}
-    manifest = read_manifest(folder)
-    manifest = {k: v for k, v in manifest.items() if k not in ("version", "published_at", "rows")}
-    return publish(root, kept, {**manifest, "republished_after_erasure": True})
+    with memory_connection() as con:
+        con.register("_erased_frame", pl.DataFrame({"profile_id": list(profile_ids)},
+                                                   schema={"profile_id": pl.String}))  # fmt: skip
+        con.execute("CREATE TEMP TABLE _erased AS SELECT DISTINCT profile_id FROM _erased_frame")
+        every = parquet_views(con, folder)
+        held = " UNION ALL ".join(
+            f"SELECT profile_id FROM {every[n]} WHERE profile_id IN (SELECT * FROM _erased)"
+            for n in TABLES
+        )
+        if not con.sql(f"SELECT count(*) FROM ({held})").fetchall()[0][0]:
+            return None
+        kept = parquet_views(con, folder, "WHERE profile_id NOT IN (SELECT * FROM _erased)")
+        manifest = read_manifest(folder)
+        manifest = {k: v for k, v in manifest.items()
+                    if k not in ("version", "published_at", "rows")}  # fmt: skip
+        return publish_relations(root, con, kept, {**manifest, "republished_after_erasure": True})
