@@ -11,7 +11,6 @@ resident memory before and after (its high-water mark) and the seconds taken.
 """
 
 import argparse
-import resource
 import subprocess
 import sys
 import tempfile
@@ -21,17 +20,26 @@ from pathlib import Path
 from serve_load import identities, snapshot_tables
 
 
+def _peak_mb() -> float:
+    """This process's peak resident memory (VmHWM): getrusage's ru_maxrss would carry the
+    parent's peak over the exec that started this child."""
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    raise RuntimeError("no VmHWM in /proc/self/status (Linux only)")
+
+
 def child(tables_dir: Path) -> None:
     import duckdb
 
     from seg_platform.core.serving import parquet_views, write_serving_files
 
-    before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    before = _peak_mb()
     started = time.perf_counter()
     with duckdb.connect() as con, tempfile.TemporaryDirectory() as out:
         write_serving_files(Path(out), con, parquet_views(con, tables_dir))
     seconds = time.perf_counter() - started
-    after = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    after = _peak_mb()
     print(
         f"before: {before:,.0f} MB peak RSS; after writing the served files: "
         f"{after:,.0f} MB (+{after - before:,.0f} MB); {seconds:.1f} s"
