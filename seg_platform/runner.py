@@ -152,20 +152,24 @@ def run_pipeline(
         try:
             with run_guard.hold_home(home, instance, "seg-platform run") as lock:
                 _report_dead_runs(lock)
+
+                def launch(job, assets, **kwargs):
+                    """One in-process run of `assets` of `job`, in the CLI's runs."""
+                    return _execute(
+                        job, instance, not quiet, lock.next_run_id(), raise_on_error=False,
+                        tags=run_guard.cli_run_tags(), asset_selection=assets, **kwargs,
+                    )  # fmt: skip
+
                 started = time.perf_counter()
                 if not quiet:
                     print("\nCurrent tables (raw, identity, staging):", flush=True)
                 sources = {"sources": {"config": {"full_reload": full_reload}}}
                 current = defs.resolve_job_def(CURRENT_JOB)
-                result = _execute(
+                # The serving snapshot is left out of every run but the last (see below).
+                result = launch(
                     current,
-                    instance,
-                    not quiet,
-                    lock.next_run_id(),
-                    raise_on_error=False,
+                    assets_but(current, SERVING_KEY),
                     run_config={**run_config, "resources": sources},
-                    tags=run_guard.cli_run_tags(),
-                    asset_selection=assets_but(current, SERVING_KEY),
                 )
                 if not quiet:
                     print(f"  done in {time.perf_counter() - started:.0f} s", flush=True)
@@ -190,16 +194,11 @@ def run_pipeline(
                             print(
                                 f"\nMonth {month_key(key)} ({number} of {len(keys)}):", flush=True
                             )
-                        result = _execute(
+                        result = launch(
                             job,
-                            instance,
-                            not quiet,
-                            lock.next_run_id(),
-                            raise_on_error=False,
+                            assets_but(job, SERVING_KEY),
                             run_config=run_config,
                             partition_key=key,
-                            tags=run_guard.cli_run_tags(),
-                            asset_selection=assets_but(job, SERVING_KEY),
                         )
                         if not quiet:
                             took = time.perf_counter() - started
@@ -211,8 +210,14 @@ def run_pipeline(
                             built.append(month_key(key))
                 if current_ok:
                     # Once per pipeline, after the last month: each publish writes every
-                    # customer's answer (at 1M customers a minute and GBs of memory).
-                    failures += _publish(current, SERVING_KEY, instance, lock, run_config, quiet)
+                    # customer's answer (at 1M customers a minute).
+                    started = time.perf_counter()
+                    if not quiet:
+                        print("\nProfile service snapshot:", flush=True)
+                    result = launch(current, [SERVING_KEY], run_config=run_config)
+                    if not quiet:
+                        print(f"  done in {time.perf_counter() - started:.0f} s", flush=True)
+                    failures += _failures(result, "serving snapshot")
                 _print_monthly_summary(home, built)
         except run_guard.HomeBusyError as exc:
             return _busy(exc)
@@ -347,29 +352,6 @@ def _report_dead_runs(lock: "HomeLock") -> None:
 def assets_but(job, key) -> list:
     """Every asset `job` materializes but `key`."""
     return sorted(set(job.asset_layer.selected_asset_keys) - {key})
-
-
-def _publish(job, key, instance, lock: "HomeLock", run_config: dict, quiet: bool) -> list[str]:
-    """Publish the profile service's snapshot (`key`, an asset of `job`, alone) from the
-    tables the pipeline built; the failures, as `_failures` gives them."""
-    from seg_platform import run_guard
-
-    started = time.perf_counter()
-    if not quiet:
-        print("\nProfile service snapshot:", flush=True)
-    result = _execute(
-        job,
-        instance,
-        not quiet,
-        lock.next_run_id(),
-        raise_on_error=False,
-        run_config=run_config,
-        tags=run_guard.cli_run_tags(),
-        asset_selection=[key],
-    )
-    if not quiet:
-        print(f"  done in {time.perf_counter() - started:.0f} s", flush=True)
-    return _failures(result, "serving snapshot")
 
 
 def _failures(result, label: str) -> list[str]:
