@@ -4,16 +4,25 @@ conftest's side effects, so the benchmarks that share test helpers can import it
 import os
 from collections.abc import Iterator
 from contextlib import contextmanager
-from unittest import mock
 
 
 @contextmanager
 def environment(**values: str | None) -> Iterator[None]:
-    """The environment variables set (None: unset) for the block, then all as they were."""
-    with mock.patch.dict(os.environ):
-        for key, value in values.items():
-            if value is None:
-                os.environ.pop(key, None)
-            else:
-                os.environ[key] = value
+    """The environment variables set (None: unset) for the block, then those as they were.
+    Only those: what the block itself adds stays (a Spark driver started inside it puts its
+    gateway's variables in the environment, and its session must outlive the block; restoring
+    the whole environment, as `unittest.mock.patch.dict` does, loses it)."""
+    saved = {key: os.environ.get(key) for key in values}
+    try:
+        _apply(values)
         yield
+    finally:
+        _apply(saved)
+
+
+def _apply(values: dict[str, str | None]) -> None:
+    for key, value in values.items():
+        if value is None:
+            os.environ.pop(key, None)
+        else:
+            os.environ[key] = value
