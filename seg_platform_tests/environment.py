@@ -9,9 +9,9 @@ from contextlib import contextmanager
 @contextmanager
 def environment(**values: str | None) -> Iterator[None]:
     """The environment variables set (None: unset) for the block, then those as they were.
-    Only those: what the block itself adds stays (a Spark driver started inside it puts its
-    gateway's variables in the environment, and its session must outlive the block; restoring
-    the whole environment, as `unittest.mock.patch.dict` does, loses it)."""
+    Only those: what the code in the block changed stays. Restoring the whole environment, as
+    `unittest.mock.patch.dict` does, undid `core.spark.session` removing the Spark Connect
+    mode an earlier Connect test had set, and pyspark then found no active classic session."""
     saved = {key: os.environ.get(key) for key in values}
     try:
         _apply(values)
