@@ -10,8 +10,9 @@ from contextlib import contextmanager
 def environment(**values: str | None) -> Iterator[None]:
     """The environment variables set (None: unset) for the block, then those as they were.
     Only those: what the code in the block changed stays. Restoring the whole environment, as
-    `unittest.mock.patch.dict` does, undid `core.spark.session` removing the Spark Connect
-    mode an earlier Connect test had set, and pyspark then found no active classic session."""
+    `unittest.mock.patch.dict` does, also undid what starting a Spark session inside the block
+    changed (`core.spark.session` sets and removes variables), and the identity-on-Spark
+    fixture then found no active session after the block."""
     saved = {key: os.environ.get(key) for key in values}
     try:
         _apply(values)
