@@ -37,6 +37,7 @@ import pyarrow as pa
 import pyarrow.ipc
 
 from seg_platform.core.warehouse import memory_connection, quote
+from seg_platform.core.yaml_files import sql_string
 
 SERVING_DIR = "serving"
 POINTER = "CURRENT"
@@ -86,10 +87,6 @@ def read_tables(folder: Path) -> dict[str, pl.DataFrame]:
     return {name: pl.read_parquet(folder / f"{name}.parquet") for name in TABLES}
 
 
-def _sql_string(value: str) -> str:
-    return "'" + value.replace("'", "''") + "'"
-
-
 def _finite(column: str, kind: str) -> str:
     """`column` as JSON gives it: non-finite floats as null (JSON has no NaN), as polars does."""
     if kind in ("DOUBLE", "FLOAT", "REAL"):
@@ -109,7 +106,7 @@ def _json_object(con: duckdb.DuckDBPyConnection, relation: str, alias: str, colu
         described = [(c, t) for c, t in described if c in columns]
         described.sort(key=lambda ct: columns.index(ct[0]))
     fields = ", ".join(
-        f"{_sql_string(c)}: {_finite(f'{alias}.{quote(c)}', t)}" for c, t in described
+        f"{sql_string(c)}: {_finite(f'{alias}.{quote(c)}', t)}" for c, t in described
     )
     return f"to_json({{{fields}}})::VARCHAR"
 
@@ -321,17 +318,19 @@ def _register(con: duckdb.DuckDBPyConnection, tables: dict[str, pl.DataFrame]) -
     return names
 
 
-def parquet_views(con: duckdb.DuckDBPyConnection, folder: Path, where: str = "") -> dict:
-    """The Parquet tables of a published `folder` as views of `con` (rows filtered by `where`,
-    SQL over profile_id, when given)."""
+def parquet_views(
+    con: duckdb.DuckDBPyConnection, folder: Path, where: str = "", prefix: str = "_published"
+) -> dict:
+    """The Parquet tables of a published `folder` as views `<prefix>_<table>` of `con` (rows
+    filtered by `where`, SQL over profile_id, when given)."""
     names = {}
     for name in TABLES:
-        path = _sql_string(str(folder / f"{name}.parquet"))
+        path = sql_string(str(folder / f"{name}.parquet"))
         con.execute(
-            f"CREATE OR REPLACE TEMP VIEW _published_{name} AS "
+            f"CREATE OR REPLACE TEMP VIEW {prefix}_{name} AS "
             f"SELECT * FROM read_parquet({path}) {where}"
         )
-        names[name] = f"_published_{name}"
+        names[name] = f"{prefix}_{name}"
     return names
 
 
@@ -375,7 +374,7 @@ def publish_relations(
     for name in TABLES:
         path = staging / f"{name}.parquet"
         con.execute(
-            f"COPY (SELECT * FROM {names[name]}) TO {_sql_string(str(path))} (FORMAT parquet)"
+            f"COPY (SELECT * FROM {names[name]}) TO {sql_string(str(path))} (FORMAT parquet)"
         )
         fsync_path(path)
     if release is not None:
@@ -420,14 +419,16 @@ def republish_without(root: Path, profile_ids: list[str]) -> Path | None:
         con.register("_erased_frame", pl.DataFrame({"profile_id": list(profile_ids)},
                                                    schema={"profile_id": pl.String}))  # fmt: skip
         con.execute("CREATE TEMP TABLE _erased AS SELECT DISTINCT profile_id FROM _erased_frame")
-        every = parquet_views(con, folder)
+        every = parquet_views(con, folder, prefix="_held")
         held = " UNION ALL ".join(
             f"SELECT profile_id FROM {every[n]} WHERE profile_id IN (SELECT * FROM _erased)"
             for n in TABLES
         )
         if not con.sql(f"SELECT count(*) FROM ({held})").fetchall()[0][0]:
             return None
-        kept = parquet_views(con, folder, "WHERE profile_id NOT IN (SELECT * FROM _erased)")
+        kept = parquet_views(
+            con, folder, "WHERE profile_id NOT IN (SELECT * FROM _erased)", prefix="_kept"
+        )
         manifest = read_manifest(folder)
         manifest = {k: v for k, v in manifest.items()
                     if k not in ("version", "published_at", "rows")}  # fmt: skip
