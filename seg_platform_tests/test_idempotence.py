@@ -82,6 +82,40 @@ def _columns(con, catalog: str, table: str) -> list[str]:
     ]
 
 
+def _bounds(con, catalog: str) -> list[str]:
+    """The upper timestamp bounds the ledger of `catalog` records (one when it has any)."""
+    if "raw.source_files" not in _relations(con, catalog):
+        return []
+    rows = con.execute(
+        f"SELECT DISTINCT CAST(timestamp_max AS VARCHAR) FROM {catalog}.raw.source_files "
+        "WHERE timestamp_max IS NOT NULL"
+    ).fetchall()
+    return [row[0] for row in rows]
+
+
+def _clock_shift(con) -> dict[str, dict[str, str]]:
+    """Run 2's columns read as run 1 wrote them, where the runs' clocks differ. The upper
+    bound on timestamps is today (UTC) plus `timestamp_max_days_ahead`: a second run on the
+    next day (a suite crossing midnight) records the next bound in the ledger and quotes it in
+    the quarantine's future-dated reasons. That is the clock, not the inputs; only that one
+    date is mapped back, any other change still shows."""
+    one, two = _bounds(con, "run1"), _bounds(con, "run2")
+    if len(one) != 1 or len(two) != 1 or one == two:
+        return {}
+    old, new = (f"' is in the future (after {day})'" for day in (one[0], two[0]))
+    # Run 1's date left in run 2 (a reason not brought up to date) must still show.
+    quoted = {
+        c: f"replace(replace({c}, {old}, ' stale'), {new}, {old})" for c in ("reason", "rule")
+    }
+    return {
+        "raw.source_files": {
+            "timestamp_max": f"CASE WHEN timestamp_max = DATE '{two[0]}' "
+            f"THEN DATE '{one[0]}' ELSE timestamp_max END"
+        },
+        "raw.quarantine": quoted,
+    }
+
+
 def compare_warehouses(first, second) -> list[str]:
     """Every difference between two warehouse files, one line each (empty: the same)."""
     differences = []
@@ -93,6 +127,7 @@ def compare_warehouses(first, second) -> list[str]:
         if one != two:
             differences.append(f"tables differ: only after run 1 {sorted(set(one) - set(two))}, "
                                f"only after run 2 {sorted(set(two) - set(one))}")  # fmt: skip
+        shift = _clock_shift(con)
         for table in sorted(set(one) & set(two)):
             if table in APPEND_ONLY_LOGS or table in BUILD_STATE:
                 continue
@@ -101,12 +136,17 @@ def compare_warehouses(first, second) -> list[str]:
                 differences.append(f"{table}: columns differ")
                 continue
             skip = RUN_SPECIFIC_COLUMNS.get(table, {})
-            kept = ", ".join(f'"{c}"' for c in columns if c not in skip)
+            kept = [c for c in columns if c not in skip]
+            mapped = shift.get(table, {})
             where = f"WHERE {RUN_SPECIFIC_ROWS[table]}" if table in RUN_SPECIFIC_ROWS else ""
             schema, name = table.split(".")
 
-            def rows(catalog, schema=schema, name=name, kept=kept, where=where):
-                return f'SELECT {kept} FROM {catalog}."{schema}"."{name}" {where}'
+            def rows(catalog, schema=schema, name=name, kept=kept, where=where, mapped=mapped):
+                exprs = ", ".join(
+                    f'{mapped[c]} AS "{c}"' if catalog == "run2" and c in mapped else f'"{c}"'
+                    for c in kept
+                )
+                return f'SELECT {exprs} FROM {catalog}."{schema}"."{name}" {where}'
 
             (n1,) = con.execute(f"SELECT count(*) FROM ({rows('run1')})").fetchall()[0]
             (n2,) = con.execute(f"SELECT count(*) FROM ({rows('run2')})").fetchall()[0]
@@ -161,3 +201,40 @@ def test_the_comparison_sees_a_changed_row(tmp_path):
     with duckdb.connect(str(paths[1])) as con:
         con.execute("CREATE VIEW s.v AS FROM s.t")
     assert "only after run 2 ['s.v']" in compare_warehouses(paths[0], paths[1])[0]
+
+
+def test_a_run_on_the_next_day_differs_only_by_its_timestamp_bound(tmp_path):
+    """A second run after midnight UTC records the next day's bound (today + days ahead) in
+    the ledger and the quarantine's reasons: the comparison maps that one date back, and still
+    sees any other change."""
+    paths = [tmp_path / "a.duckdb", tmp_path / "b.duckdb"]
+
+    def write(path, day, reason_day, extra=""):
+        with duckdb.connect(str(path)) as con:
+            con.execute(
+                "CREATE SCHEMA raw; CREATE TABLE raw.source_files (source_file VARCHAR, "
+                "timestamp_max DATE); CREATE TABLE raw.quarantine (reason VARCHAR, rule VARCHAR)"
+            )
+            con.execute("INSERT INTO raw.source_files VALUES ('a.csv', ?), ('b.csv', ?)",
+                        [day, day])  # fmt: skip
+            quote = f" is in the future (after {reason_day})"
+            con.execute(
+                "INSERT INTO raw.quarantine VALUES (?, ?), ('bad email', 'email format')",
+                ["ts 2031-01-01" + quote + extra, "timestamp" + quote],
+            )
+
+    write(paths[0], "2026-12-08", "2026-12-08")
+    write(paths[1], "2026-12-09", "2026-12-09")
+    assert compare_warehouses(paths[0], paths[1]) == []
+    paths[1].unlink()
+    write(paths[1], "2026-12-09", "2026-12-09", extra=" again")
+    assert compare_warehouses(paths[0], paths[1]) == [
+        "raw.quarantine: 2 rows after run 1, 2 after run 2; 1 rows only after run 1, 1 only "
+        "after run 2"
+    ]
+    paths[1].unlink()
+    write(paths[1], "2026-12-09", "2026-12-08")  # the bound moved, a reason did not
+    assert compare_warehouses(paths[0], paths[1]) == [
+        "raw.quarantine: 2 rows after run 1, 2 after run 2; 1 rows only after run 1, 1 only "
+        "after run 2"
+    ]
