@@ -12,6 +12,19 @@ import numpy as np  # noqa: E402
 import polars as pl  # noqa: E402
 from sklearn.decomposition import PCA  # noqa: E402
 
+# The three plots of every candidate run (21 candidates a month at the defaults) get fixed
+# margins that fit their short titles and labels. tight_layout() measured every text first, one
+# more draw per figure: 63 plots took 1.4x as long with it (measured: 21 segment-size plots
+# 1.39-1.43 s against 0.92-0.98 s).
+CANDIDATE_MARGINS = {"left": 0.13, "right": 0.97, "bottom": 0.11, "top": 0.93}
+
+
+def _save_candidate_plot(fig, path: Path) -> Path:
+    fig.subplots_adjust(**CANDIDATE_MARGINS)
+    fig.savefig(path, dpi=80)
+    plt.close(fig)
+    return path
+
 
 def segment_profile(features: pl.DataFrame, labels: np.ndarray) -> pl.DataFrame:
     """Per segment: size, share and the mean of every feature (in its own units)."""
@@ -39,10 +52,7 @@ def scatter_png(xy: np.ndarray, labels: np.ndarray, title: str, path: Path) -> P
     fig, ax = plt.subplots(figsize=(6, 5))
     ax.scatter(xy[:, 0], xy[:, 1], c=labels, s=4, cmap="tab10", alpha=0.6, linewidths=0)
     ax.set(title=title, xlabel="PC 1", ylabel="PC 2")
-    fig.tight_layout()
-    fig.savefig(path, dpi=80)
-    plt.close(fig)
-    return path
+    return _save_candidate_plot(fig, path)
 
 
 def silhouette_png(values: np.ndarray | None, labels: np.ndarray, title: str, path: Path) -> Path:
@@ -58,10 +68,7 @@ def silhouette_png(values: np.ndarray | None, labels: np.ndarray, title: str, pa
             y += len(s) + 10
         ax.axvline(values.mean(), color="red", linestyle="--")
     ax.set(title=title, xlabel="silhouette", ylabel="customers by segment")
-    fig.tight_layout()
-    fig.savefig(path, dpi=80)
-    plt.close(fig)
-    return path
+    return _save_candidate_plot(fig, path)
 
 
 # Algorithm-specific metrics that show an elbow against the segment count, each drawn for every
@@ -121,10 +128,7 @@ def segment_sizes_png(labels: np.ndarray, title: str, path: Path) -> Path:
     for x, share in enumerate(shares):
         ax.text(x, share * 100, f"{share:.1%}", ha="center", va="bottom", fontsize=8)
     ax.set(title=title, xlabel="segment", ylabel="% of customers")
-    fig.tight_layout()
-    fig.savefig(path, dpi=80)
-    plt.close(fig)
-    return path
+    return _save_candidate_plot(fig, path)
 
 
 def selection_curves_png(rows: list[dict], path: Path) -> Path:
